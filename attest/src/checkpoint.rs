@@ -1,0 +1,161 @@
+//! A checkpoint: its files in signing order, their kinds, strict headers and parameter counts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::discover::{OpenOptions, discover};
+use crate::error::CheckpointError;
+use crate::safetensors_header::SafetensorsHeader;
+use crate::shard_index::{MAX_INDEX_LEN, ShardIndex};
+
+/// What a file is, judged by its name and then checked by its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    Safetensors,
+    SafetensorsIndex,
+    Other,
+}
+
+impl FileKind {
+    fn of(path: &str) -> Self {
+        if path.ends_with(".safetensors.index.json") {
+            FileKind::SafetensorsIndex
+        } else if path.ends_with(".safetensors") {
+            FileKind::Safetensors
+        } else {
+            FileKind::Other
+        }
+    }
+}
+
+/// One file of a checkpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointFile {
+    /// Relative POSIX path (the name that is attested).
+    pub path: String,
+    /// Where it is read from.
+    #[serde(skip)]
+    pub fs_path: PathBuf,
+    pub size: u64,
+    pub kind: FileKind,
+    /// For safetensors files, the checked header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<SafetensorsHeader>,
+}
+
+/// Parameter (element) counts read from the headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ParameterCount {
+    pub total: u64,
+    pub tensors: u64,
+    pub by_dtype: BTreeMap<String, u64>,
+}
+
+/// A checked checkpoint. Building one reads only headers and index files, never tensor data.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checkpoint {
+    #[serde(skip)]
+    pub root: PathBuf,
+    /// True when the checkpoint is one file rather than a folder.
+    pub single_file: bool,
+    /// Files sorted by path components (the OpenSSF model-signing order).
+    pub files: Vec<CheckpointFile>,
+    pub indexes: Vec<ShardIndex>,
+    /// Oddities that do not make the checkpoint invalid (e.g. an index `total_size` mismatch).
+    pub warnings: Vec<String>,
+}
+
+impl Checkpoint {
+    /// Discovers and checks the checkpoint at `root`.
+    pub fn open(root: &Path, opts: &OpenOptions) -> Result<Self, CheckpointError> {
+        let found = discover(root, opts)?;
+        if found.is_empty() {
+            return Err(CheckpointError::Empty {
+                path: root.to_path_buf(),
+            });
+        }
+        let single_file = found.len() == 1 && !root.is_dir();
+        let mut files = Vec::with_capacity(found.len());
+        let mut index_bytes = Vec::new();
+        for f in found {
+            let file = File::open(&f.fs_path).map_err(|e| CheckpointError::io(&f.fs_path, e))?;
+            let meta = file.metadata().map_err(|e| CheckpointError::io(&f.fs_path, e))?;
+            if !meta.is_file() {
+                return Err(CheckpointError::NotRegularFile { path: f.path });
+            }
+            let size = meta.len();
+            let kind = FileKind::of(&f.path);
+            let header = match kind {
+                FileKind::Safetensors => Some(SafetensorsHeader::read(&file, size, &f.path)?),
+                FileKind::SafetensorsIndex => {
+                    if size > MAX_INDEX_LEN {
+                        return Err(CheckpointError::index(
+                            &f.path,
+                            format!("{size} bytes exceeds the cap of {MAX_INDEX_LEN}"),
+                        ));
+                    }
+                    let mut bytes = Vec::with_capacity(size as usize);
+                    file.take(MAX_INDEX_LEN + 1)
+                        .read_to_end(&mut bytes)
+                        .map_err(|e| CheckpointError::io(&f.fs_path, e))?;
+                    index_bytes.push((f.path.clone(), bytes));
+                    None
+                }
+                FileKind::Other => None,
+            };
+            files.push(CheckpointFile {
+                path: f.path,
+                fs_path: f.fs_path,
+                size,
+                kind,
+                header,
+            });
+        }
+        let headers: HashMap<&str, &SafetensorsHeader> = files
+            .iter()
+            .filter_map(|f| f.header.as_ref().map(|h| (f.path.as_str(), h)))
+            .collect();
+        let mut indexes = Vec::new();
+        let mut warnings = Vec::new();
+        for (path, bytes) in &index_bytes {
+            let index = ShardIndex::parse(bytes, path)?;
+            warnings.extend(index.check_against(&headers)?);
+            indexes.push(index);
+        }
+        Ok(Checkpoint {
+            root: root.to_path_buf(),
+            single_file,
+            files,
+            indexes,
+            warnings,
+        })
+    }
+
+    /// Parameters over all safetensors files.
+    pub fn parameters(&self) -> ParameterCount {
+        let mut count = ParameterCount::default();
+        for h in self.files.iter().filter_map(|f| f.header.as_ref()) {
+            for t in &h.tensors {
+                count.total += t.parameters;
+                count.tensors += 1;
+                *count.by_dtype.entry(t.dtype.clone()).or_default() += t.parameters;
+            }
+        }
+        count
+    }
+
+    /// Total bytes over all files.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// The file with relative path `path`.
+    pub fn file(&self, path: &str) -> Option<&CheckpointFile> {
+        self.files.iter().find(|f| f.path == path)
+    }
+}

@@ -1,0 +1,181 @@
+//! Turning a checkpoint path into a list of regular files with safe relative paths.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::CheckpointError;
+use crate::path_rules::{check_relative_path, component_order};
+
+/// Top-level names never attested: git metadata (as OpenSSF model signing ignores them), our own
+/// attestation and an OpenSSF signature that may sit beside the weights.
+pub const DEFAULT_IGNORES: &[&str] = &[
+    ".git",
+    ".github",
+    ".gitignore",
+    ".gitattributes",
+    "weightgate.att",
+    "model.sig",
+];
+
+/// How to walk a checkpoint.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Follow symbolic links to regular files inside the root (or, for a Hugging Face cache
+    /// snapshot, inside that repository's cache folder). Refused otherwise.
+    pub allow_symlinks: bool,
+    /// Further relative paths (files or folders) to leave out, besides [`DEFAULT_IGNORES`].
+    pub ignore: Vec<String>,
+}
+
+/// A regular file found under the root.
+#[derive(Debug, Clone)]
+pub struct FoundFile {
+    /// Relative POSIX path; for a single-file checkpoint, the file name.
+    pub path: String,
+    /// Where to open it (the link target for an allowed symbolic link).
+    pub fs_path: PathBuf,
+}
+
+/// Lists the files of `root` (a directory or one file), sorted by path components.
+pub fn discover(root: &Path, opts: &OpenOptions) -> Result<Vec<FoundFile>, CheckpointError> {
+    let meta = fs::symlink_metadata(root).map_err(|e| CheckpointError::io(root, e))?;
+    if meta.file_type().is_symlink() && !opts.allow_symlinks {
+        return Err(CheckpointError::Symlink {
+            path: root.display().to_string(),
+            problem: "pass --allow-symlinks to follow it".into(),
+        });
+    }
+    let real_root = fs::canonicalize(root).map_err(|e| CheckpointError::io(root, e))?;
+    let real_meta = fs::metadata(&real_root).map_err(|e| CheckpointError::io(root, e))?;
+    if real_meta.is_file() {
+        let name = real_name(root)?;
+        check_relative_path(&name).map_err(|problem| CheckpointError::UnsafePath {
+            path: name.clone(),
+            problem,
+        })?;
+        return Ok(vec![FoundFile {
+            path: name,
+            fs_path: real_root,
+        }]);
+    }
+    if !real_meta.is_dir() {
+        return Err(CheckpointError::NotRegularFile {
+            path: root.display().to_string(),
+        });
+    }
+    let walker = Walker {
+        root: real_root.clone(),
+        link_base: hf_cache_repo_folder(&real_root).unwrap_or_else(|| real_root.clone()),
+        opts,
+    };
+    let mut out = Vec::new();
+    walker.walk(&real_root, "", &mut out)?;
+    out.sort_by(|a, b| component_order(&a.path, &b.path));
+    Ok(out)
+}
+
+fn real_name(path: &Path) -> Result<String, CheckpointError> {
+    let name = path.file_name().ok_or_else(|| CheckpointError::UnsafePath {
+        path: path.display().to_string(),
+        problem: "no file name".into(),
+    })?;
+    name.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| CheckpointError::UnsafePath {
+            path: path.display().to_string(),
+            problem: "file name is not valid UTF-8".into(),
+        })
+}
+
+/// For `.../models--org--name/snapshots/REV`, the `models--org--name` folder whose `blobs/`
+/// the snapshot's links point into.
+fn hf_cache_repo_folder(real_root: &Path) -> Option<PathBuf> {
+    let snapshots = real_root.parent()?;
+    if snapshots.file_name()? != "snapshots" {
+        return None;
+    }
+    Some(snapshots.parent()?.to_path_buf())
+}
+
+struct Walker<'a> {
+    root: PathBuf,
+    link_base: PathBuf,
+    opts: &'a OpenOptions,
+}
+
+impl Walker<'_> {
+    fn walk(&self, dir: &Path, prefix: &str, out: &mut Vec<FoundFile>) -> Result<(), CheckpointError> {
+        let entries = fs::read_dir(dir).map_err(|e| CheckpointError::io(dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| CheckpointError::io(dir, e))?;
+            let fs_path = entry.path();
+            let name = real_name(&fs_path)?;
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if self.ignored(&rel) {
+                continue;
+            }
+            check_relative_path(&rel).map_err(|problem| CheckpointError::UnsafePath {
+                path: rel.clone(),
+                problem,
+            })?;
+            let file_type = entry.file_type().map_err(|e| CheckpointError::io(&fs_path, e))?;
+            if file_type.is_dir() {
+                self.walk(&fs_path, &rel, out)?;
+            } else if file_type.is_file() {
+                out.push(FoundFile { path: rel, fs_path });
+            } else if file_type.is_symlink() {
+                let target = self.follow(&fs_path, &rel)?;
+                out.push(FoundFile {
+                    path: rel,
+                    fs_path: target,
+                });
+            } else {
+                return Err(CheckpointError::NotRegularFile { path: rel });
+            }
+        }
+        Ok(())
+    }
+
+    fn ignored(&self, rel: &str) -> bool {
+        let top_level = !rel.contains('/');
+        (top_level && DEFAULT_IGNORES.contains(&rel))
+            || self
+                .opts
+                .ignore
+                .iter()
+                .any(|p| rel == p || rel.strip_prefix(p.as_str()).is_some_and(|r| r.starts_with('/')))
+    }
+
+    fn follow(&self, link: &Path, rel: &str) -> Result<PathBuf, CheckpointError> {
+        let refuse = |problem: String| CheckpointError::Symlink {
+            path: rel.to_string(),
+            problem,
+        };
+        if !self.opts.allow_symlinks {
+            return Err(refuse("pass --allow-symlinks to follow links".into()));
+        }
+        let target = fs::canonicalize(link).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                refuse("link loop".into())
+            } else {
+                refuse(format!("cannot resolve target: {e}"))
+            }
+        })?;
+        if !(target.starts_with(&self.root) || target.starts_with(&self.link_base)) {
+            return Err(refuse(format!(
+                "target {} is outside {}",
+                target.display(),
+                self.link_base.display()
+            )));
+        }
+        let meta = fs::metadata(&target).map_err(|e| refuse(format!("target: {e}")))?;
+        if !meta.is_file() {
+            return Err(refuse("target is not a regular file".into()));
+        }
+        Ok(target)
+    }
+}

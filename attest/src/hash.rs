@@ -1,0 +1,266 @@
+//! The hashing engine: SHA-256 and BLAKE3 of whole files through one mapping each.
+//!
+//! SHA-256 is serial within a file and bound by memory latency over a mapping, so it is fed in
+//! 1 KiB steps with a software prefetch ahead of it. Work is a queue of (file, algorithm) jobs,
+//! biggest cost first, served by one worker per core: on one big file SHA-256 runs on one core
+//! while BLAKE3 runs on the other; on many shards the SHA-256 jobs spread over both.
+//! BLAKE3-only mode hashes files in turn, each with BLAKE3's own parallelism, as `b3sum` does.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::checkpoint::Checkpoint;
+use crate::error::CheckpointError;
+use crate::mapped_file::{MappedFile, prefetch};
+
+/// Which digests to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Algorithms {
+    /// SHA-256 and BLAKE3 (what signing needs).
+    #[default]
+    Both,
+    Blake3Only,
+    Sha256Only,
+}
+
+impl Algorithms {
+    fn sha256(self) -> bool {
+        self != Algorithms::Blake3Only
+    }
+    fn blake3(self) -> bool {
+        self != Algorithms::Sha256Only
+    }
+}
+
+/// How to hash.
+#[derive(Debug, Clone, Copy)]
+pub struct HashOptions {
+    pub algorithms: Algorithms,
+    /// Also a BLAKE3 digest of each tensor's bytes in safetensors files.
+    pub per_tensor: bool,
+    /// Worker threads; 0 means one per available core.
+    pub threads: usize,
+}
+
+impl Default for HashOptions {
+    fn default() -> Self {
+        HashOptions {
+            algorithms: Algorithms::Both,
+            per_tensor: false,
+            threads: 0,
+        }
+    }
+}
+
+/// BLAKE3 of one tensor's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TensorDigest {
+    pub name: String,
+    #[serde(serialize_with = "hex_digest")]
+    pub blake3: [u8; 32],
+}
+
+/// Digests of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileDigests {
+    pub path: String,
+    pub size: u64,
+    #[serde(serialize_with = "hex_opt", skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<[u8; 32]>,
+    #[serde(serialize_with = "hex_opt", skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<[u8; 32]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tensors: Option<Vec<TensorDigest>>,
+}
+
+/// Digests of every file of a checkpoint, in signing order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Manifest {
+    pub files: Vec<FileDigests>,
+    /// SHA-256 over the concatenated raw SHA-256 file digests (the OpenSSF model-signing root);
+    /// absent when SHA-256 was not computed.
+    #[serde(serialize_with = "hex_opt", skip_serializing_if = "Option::is_none")]
+    pub root_sha256: Option<[u8; 32]>,
+}
+
+fn hex_digest<S: serde::Serializer>(d: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(d))
+}
+
+fn hex_opt<S: serde::Serializer>(d: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => hex_digest(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// The OpenSSF model-signing root over file SHA-256 digests given in path order.
+pub fn root_digest<'a>(file_sha256: impl IntoIterator<Item = &'a [u8; 32]>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for d in file_sha256 {
+        h.update(d);
+    }
+    h.finalize().into()
+}
+
+/// Called with the number of bytes just hashed (summed over algorithms).
+pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
+
+/// Bytes of work `hash_checkpoint` will report through its progress callback.
+pub fn work_bytes(checkpoint: &Checkpoint, opts: &HashOptions) -> u64 {
+    let per_file = opts.algorithms.sha256() as u64 + opts.algorithms.blake3() as u64;
+    checkpoint.total_bytes() * per_file
+}
+
+const SHA_STEP: usize = 1024;
+const PREFETCH_AHEAD: usize = 2048;
+const REPORT_EVERY: usize = 32 << 20;
+
+fn sha256_mapped(data: &[u8], progress: Progress) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for (i, report) in data.chunks(REPORT_EVERY).enumerate() {
+        let base = i * REPORT_EVERY;
+        for (j, step) in report.chunks(SHA_STEP).enumerate() {
+            prefetch(data, base + j * SHA_STEP + PREFETCH_AHEAD, SHA_STEP);
+            h.update(step);
+        }
+        progress(report.len() as u64);
+    }
+    h.finalize().into()
+}
+
+fn blake3_mapped(data: &[u8], parallel: bool, progress: Progress) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    for chunk in data.chunks(REPORT_EVERY * 4) {
+        if parallel {
+            h.update_rayon(chunk);
+        } else {
+            h.update(chunk);
+        }
+        progress(chunk.len() as u64);
+    }
+    *h.finalize().as_bytes()
+}
+
+fn tensor_digests(file: &MappedFile, checkpoint: &Checkpoint, idx: usize) -> Option<Vec<TensorDigest>> {
+    let header = checkpoint.files[idx].header.as_ref()?;
+    let data = file.bytes();
+    let start = header.data_start() as usize;
+    Some(
+        header
+            .tensors
+            .iter()
+            .map(|t| {
+                let range = start + t.data_offsets[0] as usize..start + t.data_offsets[1] as usize;
+                TensorDigest {
+                    name: t.name.clone(),
+                    blake3: *blake3::hash(&data[range]).as_bytes(),
+                }
+            })
+            .collect(),
+    )
+}
+
+#[derive(Clone, Copy)]
+enum Job {
+    Sha256(usize),
+    Blake3(usize),
+}
+
+/// Hashes every file of `checkpoint`. No tensor bytes are copied: hashers read the mappings.
+pub fn hash_checkpoint(
+    checkpoint: &Checkpoint,
+    opts: &HashOptions,
+    progress: Progress,
+) -> Result<Manifest, CheckpointError> {
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        opts.threads
+    };
+    let maps = checkpoint
+        .files
+        .iter()
+        .map(|f| MappedFile::open(&f.fs_path, &f.path, f.size))
+        .collect::<Result<Vec<_>, _>>()?;
+    let n = maps.len();
+    let mut sha = vec![None; n];
+    let mut b3 = vec![None; n];
+
+    if opts.algorithms == Algorithms::Blake3Only {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| CheckpointError::io(&checkpoint.root, std::io::Error::other(e)))?;
+        pool.install(|| {
+            for (i, m) in maps.iter().enumerate() {
+                b3[i] = Some(blake3_mapped(m.bytes(), true, progress));
+            }
+        });
+    } else {
+        let mut jobs: Vec<(u64, Job)> = Vec::new();
+        for (i, m) in maps.iter().enumerate() {
+            let len = m.bytes().len() as u64;
+            if opts.algorithms.sha256() {
+                // SHA-256 costs ~3.3x BLAKE3 per byte on one core here.
+                jobs.push((len.saturating_mul(10), Job::Sha256(i)));
+            }
+            if opts.algorithms.blake3() {
+                jobs.push((len.saturating_mul(3), Job::Blake3(i)));
+            }
+        }
+        jobs.sort_by(|a, b| b.0.cmp(&a.0));
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<(Job, [u8; 32])>> = Mutex::new(Vec::with_capacity(jobs.len()));
+        std::thread::scope(|s| {
+            for _ in 0..threads.min(jobs.len()).max(1) {
+                s.spawn(|| {
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&(_, job)) = jobs.get(k) else { break };
+                        let digest = match job {
+                            Job::Sha256(i) => sha256_mapped(maps[i].bytes(), progress),
+                            Job::Blake3(i) => blake3_mapped(maps[i].bytes(), false, progress),
+                        };
+                        results
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((job, digest));
+                    }
+                });
+            }
+        });
+        for (job, digest) in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            match job {
+                Job::Sha256(i) => sha[i] = Some(digest),
+                Job::Blake3(i) => b3[i] = Some(digest),
+            }
+        }
+    }
+
+    let mut files = Vec::with_capacity(n);
+    for (i, m) in maps.iter().enumerate() {
+        let tensors = if opts.per_tensor {
+            tensor_digests(m, checkpoint, i)
+        } else {
+            None
+        };
+        m.check_unchanged()?;
+        files.push(FileDigests {
+            path: checkpoint.files[i].path.clone(),
+            size: checkpoint.files[i].size,
+            sha256: sha[i],
+            blake3: b3[i],
+            tensors,
+        });
+    }
+    let root_sha256 = if opts.algorithms.sha256() {
+        Some(root_digest(files.iter().filter_map(|f| f.sha256.as_ref())))
+    } else {
+        None
+    };
+    Ok(Manifest { files, root_sha256 })
+}

@@ -1,0 +1,135 @@
+//! The one place files are memory-mapped.
+//!
+//! Mapping a file that another process truncates can raise SIGBUS and one that it rewrites can
+//! yield bytes that never existed together on disk. We record the file's identity, size and
+//! modification time before mapping and compare them after hashing (through the open handle and
+//! through the path), so a file that changed gives [`CheckpointError::ChangedWhileHashing`]
+//! instead of a wrong digest. Shrinking a file during the hash can still end the process with
+//! SIGBUS; see docs/threat-model.md for why serving never maps files others can write.
+
+use std::fs::{self, File, Metadata};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use memmap2::{Advice, Mmap, MmapOptions};
+
+use crate::error::CheckpointError;
+
+/// What must stay the same while a file is hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl Stamp {
+    fn of(meta: &Metadata) -> Self {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+        }
+    }
+}
+
+/// A read-only mapping of a whole file, with the stamp it had when mapped.
+pub struct MappedFile {
+    rel_path: String,
+    fs_path: PathBuf,
+    file: File,
+    map: Option<Mmap>,
+    stamp: Stamp,
+}
+
+impl MappedFile {
+    /// Maps `fs_path`, which must still have the `expected_size` its header was checked at.
+    pub fn open(fs_path: &Path, rel_path: &str, expected_size: u64) -> Result<Self, CheckpointError> {
+        let file = File::open(fs_path).map_err(|e| CheckpointError::io(fs_path, e))?;
+        let meta = file.metadata().map_err(|e| CheckpointError::io(fs_path, e))?;
+        let stamp = Stamp::of(&meta);
+        if stamp.size != expected_size {
+            return Err(CheckpointError::ChangedWhileHashing {
+                path: rel_path.to_string(),
+                what: format!("size was {expected_size} bytes, now {}", stamp.size),
+            });
+        }
+        let map = if stamp.size == 0 {
+            None // mmap(2) refuses zero-length mappings
+        } else {
+            // SAFETY: read-only private mapping. As for every mmap (see blake3's `io.rs`), a
+            // concurrent writer breaks the "&[u8] does not change" promise; we accept that because
+            // the bytes only feed hash functions, and `check_unchanged` turns such a change into
+            // an error. Truncation by another process can still raise SIGBUS.
+            let map = unsafe { MmapOptions::new().map(&file) }
+                .map_err(|e| CheckpointError::io(fs_path, e))?;
+            // Hints only: a failure costs speed, not correctness.
+            let _ = map.advise(Advice::Sequential);
+            Some(map)
+        };
+        Ok(MappedFile {
+            rel_path: rel_path.to_string(),
+            fs_path: fs_path.to_path_buf(),
+            file,
+            map,
+            stamp,
+        })
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// Fails if the file's size, modification time or identity changed since it was mapped.
+    pub fn check_unchanged(&self) -> Result<(), CheckpointError> {
+        let now_open = self
+            .file
+            .metadata()
+            .map_err(|e| CheckpointError::io(&self.fs_path, e))?;
+        let changed = |what: String| CheckpointError::ChangedWhileHashing {
+            path: self.rel_path.clone(),
+            what,
+        };
+        let before = self.stamp;
+        let after = Stamp::of(&now_open);
+        if after.size != before.size {
+            return Err(changed(format!(
+                "size went from {} to {} bytes",
+                before.size, after.size
+            )));
+        }
+        if (after.mtime, after.mtime_nsec) != (before.mtime, before.mtime_nsec) {
+            return Err(changed("modification time changed".into()));
+        }
+        match fs::metadata(&self.fs_path) {
+            Ok(m) if Stamp::of(&m) == before => Ok(()),
+            Ok(_) => Err(changed("the path now names a different or modified file".into())),
+            Err(e) => Err(changed(format!("the path can no longer be read: {e}"))),
+        }
+    }
+}
+
+/// Asks the CPU to start loading the cache lines of `data[at..at + len]` (clamped).
+#[inline(always)]
+pub fn prefetch(data: &[u8], at: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let end = data.len().min(at.saturating_add(len));
+        let mut i = at;
+        while i < end {
+            // SAFETY: `i < data.len()`, so the pointer is inside the slice; prefetch never faults.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(data.as_ptr().add(i).cast()) };
+            i += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (data, at, len);
+    }
+}

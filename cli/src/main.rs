@@ -1,0 +1,66 @@
+//! `weightgate`: the command line over the weightgate libraries.
+//!
+//! Exit codes: 0 ok or allowed, 1 denied, 2 usage or input error.
+
+mod checkpoint_args;
+mod cmd_hash;
+mod cmd_inspect;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Decide which model weights may leave a lab and which a hub may serve.
+#[derive(Parser, Debug)]
+#[command(name = "weightgate", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show a checkpoint's files, tensors, parameters and metadata (reads headers only).
+    Inspect(cmd_inspect::InspectArgs),
+    /// Print SHA-256 and BLAKE3 digests of every file and the model root digest.
+    Hash(cmd_hash::HashArgs),
+}
+
+/// What a command decided, beyond success.
+pub enum Outcome {
+    Ok,
+    Denied,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Inspect(args) => cmd_inspect::run(args),
+        Command::Hash(args) => cmd_hash::run(args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Denied) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("weightgate: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}
