@@ -133,3 +133,39 @@ pub fn prefetch(data: &[u8], at: usize, len: usize) {
         let _ = (data, at, len);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_file_that_grows_or_is_replaced_while_mapped_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.bin");
+        std::fs::write(&p, vec![7u8; 4096]).unwrap();
+        let m = MappedFile::open(&p, "w.bin", 4096).unwrap();
+        m.check_unchanged().unwrap();
+        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"more").unwrap();
+        let err = m.check_unchanged().unwrap_err().to_string();
+        assert!(err.contains("w.bin: file changed while it was being hashed (size went from 4096 to 4100"), "{err}");
+
+        std::fs::write(&p, vec![7u8; 4096]).unwrap();
+        let m = MappedFile::open(&p, "w.bin", 4096).unwrap();
+        std::fs::write(dir.path().join("new.bin"), vec![8u8; 4096]).unwrap();
+        std::fs::rename(dir.path().join("new.bin"), &p).unwrap();
+        let err = m.check_unchanged().unwrap_err().to_string();
+        assert!(err.contains("different or modified file"), "{err}");
+    }
+
+    #[test]
+    fn size_must_match_the_checked_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.bin");
+        std::fs::write(&p, vec![7u8; 10]).unwrap();
+        let err = MappedFile::open(&p, "w.bin", 12).err().unwrap().to_string();
+        assert!(err.contains("size was 12 bytes, now 10"), "{err}");
+        std::fs::write(&p, b"").unwrap();
+        assert!(MappedFile::open(&p, "w.bin", 0).unwrap().bytes().is_empty());
+    }
+}

@@ -120,7 +120,6 @@ impl ShardIndex {
             }
         }
         let mut holder: HashMap<&str, &str> = HashMap::new();
-        let mut data_bytes = 0u64;
         for (shard, header) in &shards {
             for t in &header.tensors {
                 if let Some(other) = holder.insert(&t.name, shard) {
@@ -129,6 +128,11 @@ impl ShardIndex {
                         t.name
                     )));
                 }
+            }
+        }
+        let mut data_bytes = 0u64;
+        for (shard, header) in &shards {
+            for t in &header.tensors {
                 match self.weight_map.get(&t.name) {
                     Some(mapped) if mapped == shard => {}
                     Some(mapped) => {
