@@ -84,7 +84,9 @@ impl Checkpoint {
         let mut index_bytes = Vec::new();
         for f in found {
             let file = File::open(&f.fs_path).map_err(|e| CheckpointError::io(&f.fs_path, e))?;
-            let meta = file.metadata().map_err(|e| CheckpointError::io(&f.fs_path, e))?;
+            let meta = file
+                .metadata()
+                .map_err(|e| CheckpointError::io(&f.fs_path, e))?;
             if !meta.is_file() {
                 return Err(CheckpointError::NotRegularFile { path: f.path });
             }

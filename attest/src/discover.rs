@@ -75,10 +75,12 @@ pub fn discover(root: &Path, opts: &OpenOptions) -> Result<Vec<FoundFile>, Check
 }
 
 fn real_name(path: &Path) -> Result<String, CheckpointError> {
-    let name = path.file_name().ok_or_else(|| CheckpointError::UnsafePath {
-        path: path.display().to_string(),
-        problem: "no file name".into(),
-    })?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| CheckpointError::UnsafePath {
+            path: path.display().to_string(),
+            problem: "no file name".into(),
+        })?;
     name.to_str()
         .map(str::to_string)
         .ok_or_else(|| CheckpointError::UnsafePath {
@@ -104,7 +106,12 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
-    fn walk(&self, dir: &Path, prefix: &str, out: &mut Vec<FoundFile>) -> Result<(), CheckpointError> {
+    fn walk(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        out: &mut Vec<FoundFile>,
+    ) -> Result<(), CheckpointError> {
         let entries = fs::read_dir(dir).map_err(|e| CheckpointError::io(dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| CheckpointError::io(dir, e))?;
@@ -122,7 +129,9 @@ impl Walker<'_> {
                 path: rel.clone(),
                 problem,
             })?;
-            let file_type = entry.file_type().map_err(|e| CheckpointError::io(&fs_path, e))?;
+            let file_type = entry
+                .file_type()
+                .map_err(|e| CheckpointError::io(&fs_path, e))?;
             if file_type.is_dir() {
                 self.walk(&fs_path, &rel, out)?;
             } else if file_type.is_file() {
@@ -143,11 +152,12 @@ impl Walker<'_> {
     fn ignored(&self, rel: &str) -> bool {
         let top_level = !rel.contains('/');
         (top_level && DEFAULT_IGNORES.contains(&rel))
-            || self
-                .opts
-                .ignore
-                .iter()
-                .any(|p| rel == p || rel.strip_prefix(p.as_str()).is_some_and(|r| r.starts_with('/')))
+            || self.opts.ignore.iter().any(|p| {
+                rel == p
+                    || rel
+                        .strip_prefix(p.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+            })
     }
 
     fn follow(&self, link: &Path, rel: &str) -> Result<PathBuf, CheckpointError> {

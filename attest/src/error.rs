@@ -7,7 +7,10 @@ use std::path::PathBuf;
 pub enum CheckpointError {
     // The I/O error is shown inline, not as a source, so it is not printed twice.
     #[error("{}: {error}", path.display())]
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("{path}: unsafe path: {problem}")]
     UnsafePath { path: String, problem: String },
     #[error("{path}: symbolic link refused ({problem})")]
@@ -20,7 +23,9 @@ pub enum CheckpointError {
     Index { path: String, problem: String },
     #[error("{}: empty checkpoint: no files to attest", path.display())]
     Empty { path: PathBuf },
-    #[error("{path}: file changed while it was being hashed ({what}); hash again when it is stable")]
+    #[error(
+        "{path}: file changed while it was being hashed ({what}); hash again when it is stable"
+    )]
     ChangedWhileHashing { path: String, what: String },
 }
 

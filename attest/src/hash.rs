@@ -145,7 +145,11 @@ fn blake3_mapped(data: &[u8], parallel: bool, progress: Progress) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
-fn tensor_digests(file: &MappedFile, checkpoint: &Checkpoint, idx: usize) -> Option<Vec<TensorDigest>> {
+fn tensor_digests(
+    file: &MappedFile,
+    checkpoint: &Checkpoint,
+    idx: usize,
+) -> Option<Vec<TensorDigest>> {
     let header = checkpoint.files[idx].header.as_ref()?;
     let data = file.bytes();
     let start = header.data_start() as usize;
@@ -212,7 +216,7 @@ pub fn hash_checkpoint(
                 jobs.push((len.saturating_mul(3), Job::Blake3(i)));
             }
         }
-        jobs.sort_by(|a, b| b.0.cmp(&a.0));
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.0));
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<(Job, [u8; 32])>> = Mutex::new(Vec::with_capacity(jobs.len()));
         std::thread::scope(|s| {

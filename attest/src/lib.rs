@@ -5,22 +5,38 @@
 //! the shards. [`hash_checkpoint`] computes SHA-256 and BLAKE3 of every file through memory maps
 //! and the OpenSSF model-signing root digest. Nothing here prints or exits.
 
+mod atomic_file;
+mod attest;
 mod checkpoint;
+mod claims;
 mod discover;
 mod error;
 mod hash;
+mod keys;
 mod mapped_file;
 mod path_rules;
 mod safetensors_header;
 mod shard_index;
+mod sign;
 
+pub use atomic_file::{Replace, write_atomically};
+pub use attest::{
+    ATTESTATION_FILE_NAME, AttestError, AttestOutcome, AttestRequest, attest,
+    default_attestation_path,
+};
 pub use checkpoint::{Checkpoint, CheckpointFile, FileKind, ParameterCount};
+pub use claims::{Claims, ClaimsError};
 pub use discover::{DEFAULT_IGNORES, OpenOptions};
 pub use error::CheckpointError;
 pub use hash::{
     Algorithms, FileDigests, HashOptions, Manifest, Progress, TensorDigest, hash_checkpoint,
     root_digest, work_bytes,
 };
+pub use keys::{
+    KeyError, generate_signing_key, key_id, load_signing_key, load_verifying_key,
+    parse_signing_key, parse_verifying_key, signing_key_pem, verifying_key_pem, write_key_pair,
+};
 pub use path_rules::{check_relative_path, component_order};
 pub use safetensors_header::{MAX_HEADER_LEN, SafetensorsHeader, TensorEntry, build_safetensors};
 pub use shard_index::{MAX_INDEX_LEN, ShardIndex};
+pub use sign::{cosign, sign_envelope};

@@ -48,9 +48,15 @@ pub struct MappedFile {
 
 impl MappedFile {
     /// Maps `fs_path`, which must still have the `expected_size` its header was checked at.
-    pub fn open(fs_path: &Path, rel_path: &str, expected_size: u64) -> Result<Self, CheckpointError> {
+    pub fn open(
+        fs_path: &Path,
+        rel_path: &str,
+        expected_size: u64,
+    ) -> Result<Self, CheckpointError> {
         let file = File::open(fs_path).map_err(|e| CheckpointError::io(fs_path, e))?;
-        let meta = file.metadata().map_err(|e| CheckpointError::io(fs_path, e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| CheckpointError::io(fs_path, e))?;
         let stamp = Stamp::of(&meta);
         if stamp.size != expected_size {
             return Err(CheckpointError::ChangedWhileHashing {
@@ -108,7 +114,9 @@ impl MappedFile {
         }
         match fs::metadata(&self.fs_path) {
             Ok(m) if Stamp::of(&m) == before => Ok(()),
-            Ok(_) => Err(changed("the path now names a different or modified file".into())),
+            Ok(_) => Err(changed(
+                "the path now names a different or modified file".into(),
+            )),
             Err(e) => Err(changed(format!("the path can no longer be read: {e}"))),
         }
     }
@@ -146,9 +154,19 @@ mod tests {
         std::fs::write(&p, vec![7u8; 4096]).unwrap();
         let m = MappedFile::open(&p, "w.bin", 4096).unwrap();
         m.check_unchanged().unwrap();
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"more").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"more")
+            .unwrap();
         let err = m.check_unchanged().unwrap_err().to_string();
-        assert!(err.contains("w.bin: file changed while it was being hashed (size went from 4096 to 4100"), "{err}");
+        assert!(
+            err.contains(
+                "w.bin: file changed while it was being hashed (size went from 4096 to 4100"
+            ),
+            "{err}"
+        );
 
         std::fs::write(&p, vec![7u8; 4096]).unwrap();
         let m = MappedFile::open(&p, "w.bin", 4096).unwrap();

@@ -49,12 +49,25 @@ mod tests {
     #[test]
     fn refuses_unsafe_paths() {
         for bad in [
-            "", "/etc/passwd", "../x", "a/../b", "a/./b", "a//b", "a/", "a\\b", "a\u{0}b", "a\nb",
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a/./b",
+            "a//b",
+            "a/",
+            "a\\b",
+            "a\u{0}b",
+            "a\nb",
             "a\u{7f}",
         ] {
             assert!(check_relative_path(bad).is_err(), "{bad:?} accepted");
         }
-        for good in ["model.safetensors", "unet/diffusion_pytorch_model.safetensors", ".cache/x"] {
+        for good in [
+            "model.safetensors",
+            "unet/diffusion_pytorch_model.safetensors",
+            ".cache/x",
+        ] {
             check_relative_path(good).unwrap();
         }
     }

@@ -224,9 +224,9 @@ impl<'de> Deserialize<'de> for RawHeader {
                         }
                         metadata = Some(map.next_value::<UniqueStringMap>()?.0);
                     } else {
-                        let tensor: RawTensor = map.next_value().map_err(|e| {
-                            de::Error::custom(format_args!("tensor `{key}`: {e}"))
-                        })?;
+                        let tensor: RawTensor = map
+                            .next_value()
+                            .map_err(|e| de::Error::custom(format_args!("tensor `{key}`: {e}")))?;
                         if !names.insert(key.clone()) {
                             return Err(de::Error::custom(format_args!(
                                 "duplicate tensor name `{key}`"
@@ -288,7 +288,10 @@ pub fn build_safetensors(tensors: &[(&str, &str, &[u64])], fill: u8) -> Vec<u8> 
         ));
         offset += n;
     }
-    let mut header = format!("{{\"__metadata__\":{{\"format\":\"pt\"}},{}}}", entries.join(","));
+    let mut header = format!(
+        "{{\"__metadata__\":{{\"format\":\"pt\"}},{}}}",
+        entries.join(",")
+    );
     while header.len() % 8 != 0 {
         header.push(' ');
     }
@@ -317,7 +320,14 @@ mod tests {
 
     #[test]
     fn accepts_valid_and_counts_parameters() {
-        let f = build_safetensors(&[("a", "F32", &[2, 3]), ("b", "BF16", &[4]), ("s", "F4", &[2])], 1);
+        let f = build_safetensors(
+            &[
+                ("a", "F32", &[2, 3]),
+                ("b", "BF16", &[4]),
+                ("s", "F4", &[2]),
+            ],
+            1,
+        );
         let h = parse_file(&f).unwrap();
         assert_eq!(h.tensors.len(), 3);
         assert_eq!(h.parameters(), 6 + 4 + 2);
@@ -327,19 +337,67 @@ mod tests {
     #[test]
     fn refuses_each_malformation_with_a_named_reason() {
         let cases: &[(&str, usize, &str)] = &[
-            (r#" {"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, 1, "must start with `{`"),
-            (r#"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#, 2, "duplicate tensor name `a`"),
-            (r#"{"a":{"dtype":"Q7","shape":[1],"data_offsets":[0,1]}}"#, 1, "unknown dtype `Q7`"),
-            (r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#, 4, "needs 8 bytes"),
-            (r#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}}"#, 3, "overlap"),
-            (r#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[2],"data_offsets":[3,5]}}"#, 5, "gap"),
-            (r#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}"#, 1, "out of range"),
-            (r#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}"#, 3, "trailing bytes"),
-            (r#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2],"x":1}}"#, 2, "unknown field `x`"),
+            (
+                r#" {"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#,
+                1,
+                "must start with `{`",
+            ),
+            (
+                r#"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#,
+                2,
+                "duplicate tensor name `a`",
+            ),
+            (
+                r#"{"a":{"dtype":"Q7","shape":[1],"data_offsets":[0,1]}}"#,
+                1,
+                "unknown dtype `Q7`",
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#,
+                4,
+                "needs 8 bytes",
+            ),
+            (
+                r#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}}"#,
+                3,
+                "overlap",
+            ),
+            (
+                r#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[2],"data_offsets":[3,5]}}"#,
+                5,
+                "gap",
+            ),
+            (
+                r#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}"#,
+                1,
+                "out of range",
+            ),
+            (
+                r#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}"#,
+                3,
+                "trailing bytes",
+            ),
+            (
+                r#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2],"x":1}}"#,
+                2,
+                "unknown field `x`",
+            ),
             (r#"{"__metadata__":{"k":1}}"#, 0, "`__metadata__` key `k`"),
-            (r#"{"__metadata__":{"k":"a","k":"b"}}"#, 0, "duplicate `__metadata__` key `k`"),
-            (r#"{"a":{"dtype":"U8","shape":[4294967296,4294967296,16],"data_offsets":[0,2]}}"#, 2, "overflows"),
-            (r#"{"a":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}}"#, 2, "whole number of bytes"),
+            (
+                r#"{"__metadata__":{"k":"a","k":"b"}}"#,
+                0,
+                "duplicate `__metadata__` key `k`",
+            ),
+            (
+                r#"{"a":{"dtype":"U8","shape":[4294967296,4294967296,16],"data_offsets":[0,2]}}"#,
+                2,
+                "overflows",
+            ),
+            (
+                r#"{"a":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}}"#,
+                2,
+                "whole number of bytes",
+            ),
             (r#"{"a":"#, 0, "header JSON"),
             (r#"[]"#, 0, "must start with `{`"),
         ];
@@ -352,7 +410,10 @@ mod tests {
 
     #[test]
     fn trailing_spaces_pad_the_header() {
-        let h = with_header(r#"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}   "#, 1);
+        let h = with_header(
+            r#"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}   "#,
+            1,
+        );
         parse_file(&h).unwrap();
     }
 }

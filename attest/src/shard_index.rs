@@ -76,7 +76,10 @@ impl ShardIndex {
         let mut weight_map = BTreeMap::new();
         for (tensor, shard) in raw.weight_map.0 {
             check_relative_path(&shard).map_err(|problem| {
-                CheckpointError::index(path, format!("tensor `{tensor}`: shard `{shard}`: {problem}"))
+                CheckpointError::index(
+                    path,
+                    format!("tensor `{tensor}`: shard `{shard}`: {problem}"),
+                )
             })?;
             let shard = match dir {
                 Some(d) => format!("{d}/{shard}"),

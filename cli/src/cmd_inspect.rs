@@ -16,6 +16,9 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
+    if crate::show_envelope::is_envelope(&args.checkpoint.path) {
+        return crate::show_envelope::run(&args.checkpoint.path, args.json);
+    }
     let ck = args.checkpoint.open()?;
     let params = ck.parameters();
     if args.json {
@@ -44,7 +47,11 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
             FileKind::Other => "other",
         };
         let detail = f.header.as_ref().map_or(String::new(), |h| {
-            format!("  {} tensors, {} parameters", h.tensors.len(), h.parameters())
+            format!(
+                "  {} tensors, {} parameters",
+                h.tensors.len(),
+                h.parameters()
+            )
         });
         println!("  {:<12} {:>14}  {}{detail}", kind, f.size, f.path);
     }
@@ -82,7 +89,7 @@ pub fn group_digits(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

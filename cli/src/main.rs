@@ -3,9 +3,14 @@
 //! Exit codes: 0 ok or allowed, 1 denied, 2 usage or input error.
 
 mod checkpoint_args;
+mod cmd_attest;
+mod cmd_cosign;
 mod cmd_hash;
 mod cmd_inspect;
+mod cmd_keygen;
 mod progress;
+mod show_envelope;
+mod time_arg;
 
 use std::process::ExitCode;
 
@@ -21,10 +26,16 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show a checkpoint's files, tensors, parameters and metadata (reads headers only).
+    /// Show a checkpoint's files, tensors, parameters and metadata (headers only), or an envelope.
     Inspect(cmd_inspect::InspectArgs),
     /// Print SHA-256 and BLAKE3 digests of every file and the model root digest.
     Hash(cmd_hash::HashArgs),
+    /// Create an Ed25519 signing key pair.
+    Keygen(cmd_keygen::KeygenArgs),
+    /// Check claims, hash a checkpoint and sign its attestation.
+    Attest(cmd_attest::AttestArgs),
+    /// Add a further signature (an auditor's) to an envelope.
+    Cosign(cmd_cosign::CosignArgs),
 }
 
 /// What a command decided, beyond success.
@@ -45,6 +56,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => cmd_inspect::run(args),
         Command::Hash(args) => cmd_hash::run(args),
+        Command::Keygen(args) => cmd_keygen::run(args),
+        Command::Attest(args) => cmd_attest::run(args),
+        Command::Cosign(args) => cmd_cosign::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -41,9 +41,22 @@ fn every_fail_vector_is_refused_with_its_message() {
         for cmd in ["inspect", "hash"] {
             let r = run([cmd, case.to_str().unwrap()]);
             assert_eq!(r.code, 2, "{cmd} {}: {}", case.display(), r.stderr);
-            assert!(r.stderr.contains(&want), "{cmd} {}: got {:?}, want {want:?}", case.display(), r.stderr);
-            assert!(r.stderr.contains(&file_named), "{}: {:?} does not name the file", case.display(), r.stderr);
-            assert!(r.stdout.is_empty(), "{cmd} printed output for a bad checkpoint");
+            assert!(
+                r.stderr.contains(&want),
+                "{cmd} {}: got {:?}, want {want:?}",
+                case.display(),
+                r.stderr
+            );
+            assert!(
+                r.stderr.contains(&file_named),
+                "{}: {:?} does not name the file",
+                case.display(),
+                r.stderr
+            );
+            assert!(
+                r.stdout.is_empty(),
+                "{cmd} printed output for a bad checkpoint"
+            );
         }
     }
 }
@@ -54,10 +67,20 @@ fn inspect_reports_files_tensors_parameters_and_metadata() {
     let r = run(["inspect", "--json", tiny.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let files: Vec<&str> = v["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    let files: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
     assert_eq!(
         files,
-        ["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json"]
+        [
+            "config.json",
+            "model-00001-of-00002.safetensors",
+            "model-00002-of-00002.safetensors",
+            "model.safetensors.index.json"
+        ]
     );
     assert_eq!(v["parameters"]["tensors"], 4);
     // 16*8 + 8*8 + 8*16 + 8*4
@@ -99,8 +122,14 @@ fn hash_matches_independent_digests_and_the_openssf_root() {
             let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
             for t in tensors {
                 let off = &header[t["name"].as_str().unwrap()]["data_offsets"];
-                let (s, e) = (off[0].as_u64().unwrap() as usize, off[1].as_u64().unwrap() as usize);
-                assert_eq!(t["blake3"], blake3::hash(&bytes[8 + n + s..8 + n + e]).to_hex().as_str());
+                let (s, e) = (
+                    off[0].as_u64().unwrap() as usize,
+                    off[1].as_u64().unwrap() as usize,
+                );
+                assert_eq!(
+                    t["blake3"],
+                    blake3::hash(&bytes[8 + n + s..8 + n + e]).to_hex().as_str()
+                );
             }
         }
     }
@@ -109,7 +138,12 @@ fn hash_matches_independent_digests_and_the_openssf_root() {
     let b3 = run(["hash", "--json", "--blake3-only", tiny.to_str().unwrap()]);
     let b3: serde_json::Value = serde_json::from_str(&b3.stdout).unwrap();
     assert!(b3.get("root_sha256").is_none());
-    for (a, b) in b3["files"].as_array().unwrap().iter().zip(v["files"].as_array().unwrap()) {
+    for (a, b) in b3["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(v["files"].as_array().unwrap())
+    {
         assert_eq!(a["blake3"], b["blake3"]);
         assert!(a.get("sha256").is_none());
     }
@@ -123,18 +157,40 @@ fn checksum_formats_pass_the_coreutils_checker() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let sums = dir.path().join("sums");
     fs::write(&sums, &r.stdout).unwrap();
-    let check = std::process::Command::new("sha256sum").arg("-c").arg(&sums).output().unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
-    assert_eq!(String::from_utf8_lossy(&check.stdout).matches(": OK").count(), 4);
+    let check = std::process::Command::new("sha256sum")
+        .arg("-c")
+        .arg(&sums)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout)
+            .matches(": OK")
+            .count(),
+        4
+    );
 
     // b3sum lines: `<hex>  <path>`, the same layout; checked against the blake3 crate here
     // (b3sum itself is exercised by bench/hash.sh).
     let r = run(["hash", "--format", "b3sum", tiny.to_str().unwrap()]);
     for line in r.stdout.lines() {
         let (hex, path) = line.split_once("  ").unwrap();
-        assert_eq!(hex, blake3::hash(&fs::read(path).unwrap()).to_hex().as_str());
+        assert_eq!(
+            hex,
+            blake3::hash(&fs::read(path).unwrap()).to_hex().as_str()
+        );
     }
-    let r = run(["hash", "--format", "sha256sum", "--blake3-only", tiny.to_str().unwrap()]);
+    let r = run([
+        "hash",
+        "--format",
+        "sha256sum",
+        "--blake3-only",
+        tiny.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 2);
 }
 
@@ -160,7 +216,11 @@ fn symlinks_are_refused_unless_allowed_and_never_escape() {
     symlink("config.json", ck.join("config-link.json")).unwrap();
     let r = run(["hash", ck.to_str().unwrap()]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("config-link.json: symbolic link refused"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("config-link.json: symbolic link refused"),
+        "{}",
+        r.stderr
+    );
     let r = run(["hash", "--allow-symlinks", ck.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("config-link.json"));
@@ -169,7 +229,12 @@ fn symlinks_are_refused_unless_allowed_and_never_escape() {
     symlink("../secret.txt", ck.join("escape.txt")).unwrap();
     let r = run(["hash", "--allow-symlinks", ck.to_str().unwrap()]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("escape.txt: symbolic link refused (target"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("escape.txt: symbolic link refused (target"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("is outside"), "{}", r.stderr);
     fs::remove_file(ck.join("escape.txt")).unwrap();
 
@@ -204,7 +269,11 @@ fn hugging_face_cache_snapshot_links_into_blobs_are_followed() {
     symlink("../../../other", snap.join("other.txt")).unwrap();
     let r = run(["hash", "--allow-symlinks", snap.to_str().unwrap()]);
     assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(r.stderr.contains("other.txt: symbolic link refused"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("other.txt: symbolic link refused"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -215,15 +284,26 @@ fn unsafe_names_and_special_files_are_refused() {
     fs::write(ck.join("bad\nname.txt"), b"x").unwrap();
     let r = run(["hash", ck.to_str().unwrap()]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("unsafe path: control character U+000A"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unsafe path: control character U+000A"),
+        "{}",
+        r.stderr
+    );
     fs::remove_file(ck.join("bad\nname.txt")).unwrap();
 
     let fifo = ck.join("pipe");
-    let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
     assert!(status.success());
     let r = run(["hash", ck.to_str().unwrap()]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("pipe: not a regular file"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("pipe: not a regular file"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -239,7 +319,17 @@ fn git_metadata_and_attestation_files_are_not_part_of_the_checkpoint() {
     assert_eq!(run(["hash", "--json", ck.to_str().unwrap()]).stdout, before);
     fs::write(ck.join("notes.txt"), b"x").unwrap();
     assert_ne!(run(["hash", "--json", ck.to_str().unwrap()]).stdout, before);
-    assert_eq!(run(["hash", "--json", "--ignore", "notes.txt", ck.to_str().unwrap()]).stdout, before);
+    assert_eq!(
+        run([
+            "hash",
+            "--json",
+            "--ignore",
+            "notes.txt",
+            ck.to_str().unwrap()
+        ])
+        .stdout,
+        before
+    );
 }
 
 #[test]
@@ -252,7 +342,12 @@ fn unreadable_file_is_named() {
     // Root reads any file, so drop to `nobody` when running as root.
     let mut cmd = if unsafe_geteuid_is_root() {
         let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_weightgate")]);
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_weightgate"),
+        ]);
         c
     } else {
         common::bin()
@@ -260,7 +355,10 @@ fn unreadable_file_is_named() {
     let out = cmd.args(["hash", ck.to_str().unwrap()]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("config.json: Permission denied"), "{stderr}");
+    assert!(
+        stderr.contains("config.json: Permission denied"),
+        "{stderr}"
+    );
 }
 
 fn unsafe_geteuid_is_root() -> bool {

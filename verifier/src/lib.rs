@@ -1,1 +1,1 @@
-//! Placeholder until the crate lands.
+//! Verification of weightgate attestations against checkpoints and a policy.

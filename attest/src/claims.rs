@@ -1,0 +1,515 @@
+//! The claims a lab makes about a release (`claims.toml`), checked before any hashing.
+//!
+//! Every problem names the field and, where the TOML parser kept its position, the line.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+use weightgate_schemas::{
+    BaseModel, Components, Compute, Digest, Entity, EstimationInputs, EstimationMethod, Model, Ops,
+    Reference, ReferenceKind, SCHEMA_VERSION, Statement, Subject, country, lei,
+};
+
+use crate::checkpoint::ParameterCount;
+use crate::hash::Manifest;
+
+/// A claims problem: `FILE:LINE: FIELD: PROBLEM`.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}{}: {field}: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ClaimsError {
+    pub source_name: String,
+    pub line: Option<usize>,
+    pub field: String,
+    pub problem: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimsFile {
+    model: ModelClaims,
+    compute: ComputeClaims,
+    entity: EntityClaims,
+    #[serde(default, rename = "reference")]
+    references: Vec<ReferenceClaims>,
+    #[serde(default)]
+    attestation: AttestationClaims,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelClaims {
+    name: Spanned<String>,
+    version: Spanned<String>,
+    open_weights: bool,
+}
+
+/// Operation counts: TOML integers stop at 2^63, so larger ones are strings ("3.2e25").
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum OpsValue {
+    Int(u64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComputeClaims {
+    method: Spanned<String>,
+    total: Spanned<OpsValue>,
+    pre_training: Spanned<OpsValue>,
+    #[serde(default)]
+    post_training: Option<Spanned<OpsValue>>,
+    #[serde(default)]
+    synthetic_data: Option<Spanned<OpsValue>>,
+    #[serde(default)]
+    base_model: Option<BaseModelClaims>,
+    #[serde(default)]
+    inputs: InputsClaims,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BaseModelClaims {
+    name: Spanned<String>,
+    root_sha256: Spanned<String>,
+    #[serde(default)]
+    attestation_sha256: Option<Spanned<String>>,
+    ops: Spanned<OpsValue>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct InputsClaims {
+    params_total: Option<Spanned<u64>>,
+    params_active: Option<Spanned<u64>>,
+    tokens: Option<Spanned<OpsValue>>,
+    accelerator: Option<String>,
+    accelerator_count: Option<u64>,
+    accelerator_hours: Option<u64>,
+    peak_flops_per_accelerator: Option<Spanned<OpsValue>>,
+    utilisation_permille: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntityClaims {
+    legal_name: Spanned<String>,
+    lei: Spanned<String>,
+    country: Spanned<String>,
+    parent_country: Spanned<String>,
+    contact: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReferenceClaims {
+    kind: Spanned<String>,
+    authority: Spanned<String>,
+    number: Spanned<String>,
+    #[serde(default)]
+    destinations: Option<Spanned<Vec<String>>>,
+    valid_from: Spanned<toml::value::Datetime>,
+    #[serde(default)]
+    valid_until: Option<Spanned<toml::value::Datetime>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AttestationClaims {
+    #[serde(default)]
+    expires: Option<Spanned<toml::value::Datetime>>,
+}
+
+/// Checked claims, ready to become a [`Statement`] once the checkpoint is hashed.
+#[derive(Debug, Clone)]
+pub struct Claims {
+    pub model: Model,
+    pub compute: Compute,
+    pub entity: Entity,
+    pub references: Vec<Reference>,
+    pub expires_at: Option<i64>,
+}
+
+struct Ctx<'a> {
+    text: &'a str,
+    source_name: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err<T>(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        field: &str,
+        problem: impl Into<String>,
+    ) -> Result<T, ClaimsError> {
+        Err(ClaimsError {
+            source_name: self.source_name.to_string(),
+            line: span.map(|s| {
+                self.text[..s.start.min(self.text.len())]
+                    .matches('\n')
+                    .count()
+                    + 1
+            }),
+            field: field.to_string(),
+            problem: problem.into(),
+        })
+    }
+
+    fn ops(&self, v: &Spanned<OpsValue>, field: &str) -> Result<Ops, ClaimsError> {
+        match v.get_ref() {
+            OpsValue::Int(n) => Ok(Ops(*n as u128)),
+            OpsValue::Text(t) => match t.parse::<Ops>() {
+                Ok(o) => Ok(o),
+                Err(e) => self.err(
+                    Some(v.span()),
+                    field,
+                    format!("`{t}` is not an operation count: {e}"),
+                ),
+            },
+        }
+    }
+
+    fn opt_ops(&self, v: &Option<Spanned<OpsValue>>, field: &str) -> Result<Ops, ClaimsError> {
+        v.as_ref().map_or(Ok(Ops(0)), |v| self.ops(v, field))
+    }
+
+    fn country(&self, v: &Spanned<String>, field: &str) -> Result<String, ClaimsError> {
+        if country::is_iso3166_alpha2(v.get_ref()) {
+            Ok(v.get_ref().clone())
+        } else {
+            self.err(
+                Some(v.span()),
+                field,
+                format!(
+                    "`{}` is not an ISO 3166-1 alpha-2 country code (e.g. `DE`, `US`)",
+                    v.get_ref()
+                ),
+            )
+        }
+    }
+
+    fn non_empty(&self, v: &Spanned<String>, field: &str) -> Result<String, ClaimsError> {
+        if v.get_ref().trim().is_empty() {
+            self.err(Some(v.span()), field, "must not be empty")
+        } else {
+            Ok(v.get_ref().clone())
+        }
+    }
+
+    fn digest(&self, v: &Spanned<String>, field: &str) -> Result<Digest, ClaimsError> {
+        match Digest::from_hex(v.get_ref()) {
+            Some(d) => Ok(d),
+            None => self.err(Some(v.span()), field, "must be 64 lowercase hex digits"),
+        }
+    }
+
+    fn time(&self, v: &Spanned<toml::value::Datetime>, field: &str) -> Result<i64, ClaimsError> {
+        match datetime_to_unix(v.get_ref()) {
+            Ok(t) => Ok(t),
+            Err(e) => self.err(Some(v.span()), field, e),
+        }
+    }
+}
+
+/// A TOML date (midnight UTC) or offset date-time as Unix seconds.
+fn datetime_to_unix(d: &toml::value::Datetime) -> Result<i64, String> {
+    if d.date.is_some() && d.time.is_none() {
+        let date: jiff::civil::Date = d.to_string().parse().map_err(|e| format!("{e}"))?;
+        return date
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp().as_second())
+            .map_err(|e| format!("{e}"));
+    }
+    if d.offset.is_none() {
+        return Err(format!(
+            "`{d}` has no time zone offset; write e.g. `{d}Z` or a plain date"
+        ));
+    }
+    d.to_string()
+        .parse::<jiff::Timestamp>()
+        .map(|t| t.as_second())
+        .map_err(|e| format!("`{d}`: {e}"))
+}
+
+impl Claims {
+    /// Reads and checks a claims file against the checkpoint's header parameter counts.
+    pub fn load(path: &Path, params: &ParameterCount) -> Result<Self, ClaimsError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ClaimsError {
+            source_name: path.display().to_string(),
+            line: None,
+            field: "file".into(),
+            problem: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, &path.display().to_string(), params)
+    }
+
+    /// Parses and checks claims text; `source_name` names it in errors.
+    pub fn parse(
+        text: &str,
+        source_name: &str,
+        params: &ParameterCount,
+    ) -> Result<Self, ClaimsError> {
+        let cx = Ctx { text, source_name };
+        let raw: ClaimsFile = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            ClaimsError {
+                source_name: source_name.to_string(),
+                line,
+                field: "TOML".into(),
+                problem: e.message().to_string(),
+            }
+        })?;
+
+        let model = Model {
+            name: cx.non_empty(&raw.model.name, "model.name")?,
+            version: cx.non_empty(&raw.model.version, "model.version")?,
+            open_weights: raw.model.open_weights,
+        };
+
+        let c = &raw.compute;
+        let method = match c.method.get_ref().as_str() {
+            "6nd" => EstimationMethod::SixNd,
+            "hardware" => EstimationMethod::Hardware,
+            "measured" => EstimationMethod::Measured,
+            other => {
+                return cx.err(
+                    Some(c.method.span()),
+                    "compute.method",
+                    format!("`{other}` is not one of `6nd`, `hardware`, `measured`"),
+                );
+            }
+        };
+        let base_model = match &c.base_model {
+            None => None,
+            Some(b) => Some(BaseModel {
+                name: cx.non_empty(&b.name, "compute.base_model.name")?,
+                root_sha256: cx.digest(&b.root_sha256, "compute.base_model.root_sha256")?,
+                attestation_sha256: b
+                    .attestation_sha256
+                    .as_ref()
+                    .map(|a| cx.digest(a, "compute.base_model.attestation_sha256"))
+                    .transpose()?,
+                ops: cx.ops(&b.ops, "compute.base_model.ops")?,
+            }),
+        };
+        let components = Components {
+            pre_training: cx.ops(&c.pre_training, "compute.pre_training")?,
+            post_training: cx.opt_ops(&c.post_training, "compute.post_training")?,
+            synthetic_data: cx.opt_ops(&c.synthetic_data, "compute.synthetic_data")?,
+            base_model,
+        };
+        let total = cx.ops(&c.total, "compute.total")?;
+        match components.sum() {
+            Some(sum) if sum == total => {}
+            Some(sum) => {
+                return cx.err(Some(c.total.span()), "compute.total", format!(
+                    "{total} is not the sum of its components ({sum} = pre_training + post_training + synthetic_data + base_model.ops)"
+                ));
+            }
+            None => return cx.err(Some(c.total.span()), "compute.total", "components overflow"),
+        }
+
+        let i = &c.inputs;
+        if let Some(pt) = &i.params_total
+            && *pt.get_ref() != params.total
+        {
+            return cx.err(
+                Some(pt.span()),
+                "compute.inputs.params_total",
+                format!(
+                    "claims {} parameters but the safetensors headers hold {}",
+                    pt.get_ref(),
+                    params.total
+                ),
+            );
+        }
+        if let Some(pa) = &i.params_active
+            && *pa.get_ref() > params.total
+        {
+            return cx.err(
+                Some(pa.span()),
+                "compute.inputs.params_active",
+                format!(
+                    "{} active parameters exceed the {} parameters in the safetensors headers",
+                    pa.get_ref(),
+                    params.total
+                ),
+            );
+        }
+        if let Some(u) = &i.utilisation_permille
+            && *u.get_ref() > 1000
+        {
+            return cx.err(
+                Some(u.span()),
+                "compute.inputs.utilisation_permille",
+                "must be at most 1000 (per mille)",
+            );
+        }
+        let inputs = EstimationInputs {
+            // Parameters always come from the headers, so the verifier can hold the claim to the bytes.
+            params_total: Some(params.total),
+            params_active: i.params_active.as_ref().map(|p| *p.get_ref()),
+            tokens: i
+                .tokens
+                .as_ref()
+                .map(|t| cx.ops(t, "compute.inputs.tokens"))
+                .transpose()?,
+            accelerator: i.accelerator.clone(),
+            accelerator_count: i.accelerator_count,
+            accelerator_hours: i.accelerator_hours,
+            peak_flops_per_accelerator: i
+                .peak_flops_per_accelerator
+                .as_ref()
+                .map(|t| cx.ops(t, "compute.inputs.peak_flops_per_accelerator"))
+                .transpose()?,
+            utilisation_permille: i.utilisation_permille.as_ref().map(|u| *u.get_ref()),
+        };
+        if method == EstimationMethod::SixNd
+            && (inputs.params_active.is_none() || inputs.tokens.is_none())
+        {
+            return cx.err(
+                Some(c.method.span()),
+                "compute.method",
+                "`6nd` needs compute.inputs.params_active and compute.inputs.tokens",
+            );
+        }
+
+        let e = &raw.entity;
+        let lei_text = e.lei.get_ref();
+        if !lei::is_valid_lei(lei_text) {
+            return cx.err(Some(e.lei.span()), "entity.lei", format!(
+                "`{lei_text}` is not a valid LEI (ISO 17442: 20 characters, MOD 97-10 check digits)"
+            ));
+        }
+        let entity = Entity {
+            legal_name: cx.non_empty(&e.legal_name, "entity.legal_name")?,
+            lei: lei_text.clone(),
+            country: cx.country(&e.country, "entity.country")?,
+            parent_country: cx.country(&e.parent_country, "entity.parent_country")?,
+            contact: cx.non_empty(&e.contact, "entity.contact")?,
+        };
+
+        let mut references = Vec::new();
+        for (n, r) in raw.references.iter().enumerate() {
+            let field = |f: &str| format!("reference[{n}].{f}");
+            let kind = match r.kind.get_ref().as_str() {
+                "export-licence" => ReferenceKind::ExportLicence,
+                "notification" => ReferenceKind::Notification,
+                "safety-framework" => ReferenceKind::SafetyFramework,
+                "transparency-report" => ReferenceKind::TransparencyReport,
+                other => return cx.err(Some(r.kind.span()), &field("kind"), format!(
+                    "`{other}` is not one of `export-licence`, `notification`, `safety-framework`, `transparency-report`"
+                )),
+            };
+            let destinations = r
+                .destinations
+                .as_ref()
+                .map(|d| d.get_ref().clone())
+                .unwrap_or_default();
+            if let Some(spanned) = &r.destinations {
+                for d in spanned.get_ref() {
+                    if !country::is_iso3166_alpha2(d) {
+                        return cx.err(
+                            Some(spanned.span()),
+                            &field("destinations"),
+                            format!("`{d}` is not an ISO 3166-1 alpha-2 country code"),
+                        );
+                    }
+                }
+            }
+            let valid_from = cx.time(&r.valid_from, &field("valid_from"))?;
+            let valid_until = r
+                .valid_until
+                .as_ref()
+                .map(|v| cx.time(v, &field("valid_until")))
+                .transpose()?;
+            if let (Some(until), Some(span)) =
+                (valid_until, r.valid_until.as_ref().map(|v| v.span()))
+                && until <= valid_from
+            {
+                return cx.err(
+                    Some(span),
+                    &field("valid_until"),
+                    "must be after valid_from",
+                );
+            }
+            references.push(Reference {
+                kind,
+                authority: cx.non_empty(&r.authority, &field("authority"))?,
+                number: cx.non_empty(&r.number, &field("number"))?,
+                destinations,
+                valid_from,
+                valid_until,
+            });
+        }
+        let expires_at = raw
+            .attestation
+            .expires
+            .as_ref()
+            .map(|v| cx.time(v, "attestation.expires"))
+            .transpose()?;
+
+        Ok(Claims {
+            model,
+            compute: Compute {
+                total,
+                components,
+                method,
+                inputs,
+            },
+            entity,
+            references,
+            expires_at,
+        })
+    }
+
+    /// Fails if the attestation would already be expired at `issued_at`.
+    pub fn check_times(&self, issued_at: i64) -> Result<(), String> {
+        match self.expires_at {
+            Some(e) if e <= issued_at => {
+                Err("attestation.expires: is not after the time of signing".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The statement for the hashed checkpoint.
+    pub fn statement(&self, manifest: &Manifest, issued_at: i64) -> Option<Statement> {
+        let files = manifest
+            .files
+            .iter()
+            .map(|f| {
+                Some(weightgate_schemas::FileEntry {
+                    path: f.path.clone(),
+                    size: f.size,
+                    sha256: Digest(f.sha256?),
+                    blake3: Digest(f.blake3?),
+                    tensors: f.tensors.as_ref().map(|ts| {
+                        ts.iter()
+                            .map(|t| weightgate_schemas::TensorDigest {
+                                name: t.name.clone(),
+                                blake3: Digest(t.blake3),
+                            })
+                            .collect()
+                    }),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Statement {
+            schema_version: SCHEMA_VERSION,
+            model: self.model.clone(),
+            subject: Subject {
+                files,
+                root_sha256: Digest(manifest.root_sha256?),
+            },
+            compute: self.compute.clone(),
+            entity: self.entity.clone(),
+            references: self.references.clone(),
+            issued_at,
+            expires_at: self.expires_at,
+        })
+    }
+}

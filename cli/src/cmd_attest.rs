@@ -1,0 +1,73 @@
+//! `weightgate attest CHECKPOINT --key KEY --claims claims.toml`: sign a release.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::Outcome;
+use crate::checkpoint_args::CheckpointArgs;
+use crate::progress::Bar;
+use crate::time_arg::parse_time;
+use weightgate_attest::{AttestRequest, Checkpoint, HashOptions, OpenOptions, attest, work_bytes};
+
+#[derive(Args, Debug)]
+pub struct AttestArgs {
+    #[command(flatten)]
+    pub checkpoint: CheckpointArgs,
+    /// Ed25519 private key (PKCS#8 PEM), e.g. from `weightgate keygen`.
+    #[arg(long, env = "WEIGHTGATE_KEY")]
+    pub key: PathBuf,
+    /// Claims about compute, entity and references (TOML; see docs/claims.example.toml).
+    #[arg(long)]
+    pub claims: PathBuf,
+    /// Where to write the envelope (default CHECKPOINT/weightgate.att, or FILE.att).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Record a BLAKE3 digest of every tensor too.
+    #[arg(long)]
+    pub per_tensor: bool,
+    /// Time of signing (RFC 3339 or Unix seconds); default now. For reproducible envelopes.
+    #[arg(long, value_parser = parse_time)]
+    pub issued_at: Option<i64>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+pub fn run(args: AttestArgs) -> anyhow::Result<Outcome> {
+    let issued_at = args.issued_at.unwrap_or_else(crate::time_arg::now);
+    let req = AttestRequest {
+        checkpoint: args.checkpoint.path.clone(),
+        open: OpenOptions {
+            allow_symlinks: args.checkpoint.allow_symlinks,
+            ignore: args.checkpoint.ignore.clone(),
+        },
+        claims: args.claims,
+        key: args.key,
+        out: args.out,
+        per_tensor: args.per_tensor,
+        threads: args.threads,
+        issued_at,
+    };
+    // Size the bar from a header-only pass; the real run re-reads headers (cheap).
+    let total = Checkpoint::open(&req.checkpoint, &req.open)
+        .map(|ck| work_bytes(&ck, &HashOptions::default()))
+        .unwrap_or(0);
+    let bar = Bar::new(total, args.quiet);
+    let outcome = attest(&req, &|n| bar.inc(n));
+    bar.finish();
+    let outcome = outcome?;
+    println!(
+        "attested {} ({} files, root sha256:{}) -> {} ({} bytes, key {})",
+        outcome.statement.model.name,
+        outcome.statement.subject.files.len(),
+        outcome.statement.subject.root_sha256.to_hex(),
+        outcome.path.display(),
+        outcome.envelope_len,
+        outcome.key_id
+    );
+    Ok(Outcome::Ok)
+}

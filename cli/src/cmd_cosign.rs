@@ -1,0 +1,53 @@
+//! `weightgate cosign ENVELOPE --key KEY`: an auditor's further signature over the same payload.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::Outcome;
+use weightgate_attest::{Replace, cosign, load_signing_key, write_atomically};
+use weightgate_schemas::{
+    ATTESTATION_PAYLOAD_TYPE, Envelope, GRANT_PAYLOAD_TYPE, Grant, Statement,
+};
+
+#[derive(Args, Debug)]
+pub struct CosignArgs {
+    /// The envelope to sign (replaced whole, atomically).
+    pub envelope: PathBuf,
+    /// Ed25519 private key (PKCS#8 PEM).
+    #[arg(long, env = "WEIGHTGATE_KEY")]
+    pub key: PathBuf,
+}
+
+pub fn run(args: CosignArgs) -> anyhow::Result<Outcome> {
+    let bytes = std::fs::read(&args.envelope)
+        .with_context(|| format!("{}: cannot read", args.envelope.display()))?;
+    let mut envelope = Envelope::decode_strict(&bytes)
+        .with_context(|| format!("{}: not a weightgate envelope", args.envelope.display()))?;
+    // A cosigner vouches for what it can read: refuse payloads that do not decode.
+    match envelope.payload_type.as_str() {
+        ATTESTATION_PAYLOAD_TYPE => {
+            Statement::decode_strict(&envelope.payload)
+                .with_context(|| format!("{}: payload", args.envelope.display()))?;
+        }
+        GRANT_PAYLOAD_TYPE => {
+            Grant::decode_strict(&envelope.payload)
+                .with_context(|| format!("{}: payload", args.envelope.display()))?;
+        }
+        other => anyhow::bail!(
+            "{}: unknown payload type `{other}`",
+            args.envelope.display()
+        ),
+    }
+    let key = load_signing_key(&args.key)?;
+    let id = cosign(&mut envelope, &key).map_err(anyhow::Error::msg)?;
+    write_atomically(&args.envelope, &envelope.encode(), 0o644, Replace::Allowed)
+        .with_context(|| format!("{}: cannot write", args.envelope.display()))?;
+    println!(
+        "cosigned {} with key {id} ({} signatures)",
+        args.envelope.display(),
+        envelope.signatures.len()
+    );
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,129 @@
+//! `weightgate inspect ENVELOPE`: an attestation or grant for people, or as JSON.
+
+use std::path::Path;
+
+use anyhow::Context;
+use weightgate_schemas::{
+    ATTESTATION_PAYLOAD_TYPE, Envelope, GRANT_PAYLOAD_TYPE, Grant, Statement, json_view,
+};
+
+use crate::Outcome;
+use crate::time_arg::show;
+
+/// True when `path` looks like an envelope rather than a checkpoint.
+pub fn is_envelope(path: &Path) -> bool {
+    path.is_file() && path.extension().is_some_and(|e| e == "att" || e == "grant")
+}
+
+pub fn run(path: &Path, json: bool) -> anyhow::Result<Outcome> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let envelope = Envelope::decode_strict(&bytes)
+        .with_context(|| format!("{}: not a weightgate envelope", path.display()))?;
+    let payload = match envelope.payload_type.as_str() {
+        ATTESTATION_PAYLOAD_TYPE => Payload::Statement(Box::new(
+            Statement::decode_strict(&envelope.payload)
+                .with_context(|| format!("{}: payload", path.display()))?,
+        )),
+        GRANT_PAYLOAD_TYPE => Payload::Grant(
+            Grant::decode_strict(&envelope.payload)
+                .with_context(|| format!("{}: payload", path.display()))?,
+        ),
+        other => anyhow::bail!("{}: unknown payload type `{other}`", path.display()),
+    };
+    if json {
+        let mut doc = json_view::envelope_to_json(&envelope);
+        doc["statement"] = match &payload {
+            Payload::Statement(s) => json_view::statement_to_json(s),
+            Payload::Grant(g) => serde_json::to_value(g)?,
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(Outcome::Ok);
+    }
+    println!("envelope {} ({} bytes)", path.display(), bytes.len());
+    println!("  payload type {}", envelope.payload_type);
+    for s in &envelope.signatures {
+        println!(
+            "  signature by key {} (not checked here; use `verify`)",
+            s.keyid
+        );
+    }
+    match payload {
+        Payload::Statement(s) => print_statement(&s),
+        Payload::Grant(g) => {
+            println!(
+                "grant: {:?} {} from {} for root sha256:{}",
+                g.reference.kind,
+                g.reference.number,
+                g.reference.authority,
+                g.root_sha256.to_hex()
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+enum Payload {
+    Statement(Box<Statement>),
+    Grant(Grant),
+}
+
+fn print_statement(s: &Statement) {
+    println!(
+        "model {} {} ({})",
+        s.model.name,
+        s.model.version,
+        if s.model.open_weights {
+            "open weights"
+        } else {
+            "closed weights"
+        }
+    );
+    println!(
+        "  root sha256:{}  {} files",
+        s.subject.root_sha256.to_hex(),
+        s.subject.files.len()
+    );
+    for f in &s.subject.files {
+        println!("    {:>14}  {}", f.size, f.path);
+    }
+    let c = &s.compute;
+    println!("compute {} operations ({:?})", c.total, c.method);
+    println!(
+        "  pre-training {}, post-training {}, synthetic data {}",
+        c.components.pre_training, c.components.post_training, c.components.synthetic_data
+    );
+    if let Some(b) = &c.components.base_model {
+        println!(
+            "  base model {} ({} operations, root {})",
+            b.name,
+            b.ops,
+            b.root_sha256.to_hex()
+        );
+    }
+    let e = &s.entity;
+    println!(
+        "entity {} (LEI {}, {}; parent in {}; {})",
+        e.legal_name, e.lei, e.country, e.parent_country, e.contact
+    );
+    for r in &s.references {
+        println!(
+            "reference {:?} {} from {} for {} from {} until {}",
+            r.kind,
+            r.number,
+            r.authority,
+            if r.destinations.is_empty() {
+                "all destinations".to_string()
+            } else {
+                r.destinations.join(",")
+            },
+            show(r.valid_from),
+            r.valid_until.map_or("open".to_string(), show)
+        );
+    }
+    println!(
+        "issued {}{}",
+        show(s.issued_at),
+        s.expires_at
+            .map_or(String::new(), |e| format!(", expires {}", show(e)))
+    );
+}
