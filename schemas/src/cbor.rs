@@ -103,7 +103,9 @@ pub(crate) mod bytes {
         if d.is_human_readable() {
             d.deserialize_str(V)
         } else {
-            d.deserialize_bytes(V)
+            // ciborium's `deserialize_bytes` only takes strings that fit its 4 KiB scratch buffer;
+            // `byte_buf` reads any length, bounded by the input we were given.
+            d.deserialize_byte_buf(V)
         }
     }
 }
