@@ -1,6 +1,9 @@
-//! ISO 3166-1 alpha-2: the 249 officially assigned codes.
+//! ISO 3166-1 alpha-2 country codes.
 
-/// Sorted, for binary search.
+/// The 249 officially assigned ISO 3166-1 alpha-2 codes, sorted. Excludes the exceptionally
+/// reserved (`EU`, `UK`, `EL`), transitionally reserved and user-assigned (`AA`, `QM`-`QZ`,
+/// `XA`-`XZ`, `ZZ`, so also `XK`) codes, which name no country. Checked against Debian
+/// `iso-codes` 4.15.0 (`iso_3166-1.json`) and tzdata `iso3166.tab`.
 pub const ISO3166_ALPHA2: [&str; 249] = [
     "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
     "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
@@ -20,9 +23,9 @@ pub const ISO3166_ALPHA2: [&str; 249] = [
     "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
 ];
 
-/// True for an officially assigned, upper-case ISO 3166-1 alpha-2 code.
+/// Whether `code` is an officially assigned ISO 3166-1 alpha-2 code, in upper case.
 pub fn is_iso3166_alpha2(code: &str) -> bool {
-    ISO3166_ALPHA2.binary_search(&code).is_ok()
+    code.len() == 2 && ISO3166_ALPHA2.binary_search(&code).is_ok()
 }
 
 #[cfg(test)]
@@ -30,14 +33,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn list_is_sorted_and_checks_case() {
+    fn list_is_sorted_unique_and_complete() {
         assert!(ISO3166_ALPHA2.windows(2).all(|w| w[0] < w[1]));
-        assert!(is_iso3166_alpha2("DE") && is_iso3166_alpha2("US") && is_iso3166_alpha2("TW"));
         assert!(
-            !is_iso3166_alpha2("de")
-                && !is_iso3166_alpha2("UK")
-                && !is_iso3166_alpha2("XX")
-                && !is_iso3166_alpha2("DEU")
+            ISO3166_ALPHA2
+                .iter()
+                .all(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))
         );
+        assert_eq!(ISO3166_ALPHA2.len(), 249);
+    }
+
+    #[test]
+    fn accepts_assigned_upper_case_codes_only() {
+        for ok in [
+            "DE", "US", "GB", "TW", "MO", "KR", "KP", "AX", "SS", "BQ", "ZW", "AD",
+        ] {
+            assert!(is_iso3166_alpha2(ok), "{ok}");
+        }
+        for bad in [
+            "de", "De", "UK", "EU", "EL", "XK", "AA", "ZZ", "QM", "XA", "AN", "CS", "YU", "", "D",
+            "DEU", "D\u{0}",
+        ] {
+            assert!(!is_iso3166_alpha2(bad), "{bad}");
+        }
     }
 }

@@ -1,28 +1,55 @@
 //! The weightgate wire format.
 //!
-//! A lab's [`Statement`] (model, subject digests, training compute, responsible entity,
-//! references) is encoded as canonical CBOR and signed inside a DSSE-shaped [`Envelope`]
-//! (also CBOR). Decoding is strict everywhere: anything that would not re-encode to the same
-//! bytes is refused. `weightgate.cddl` beside this crate is the normative schema.
-//! This crate does no I/O and no hashing.
+//! A lab signs a [`Statement`] (the checkpoint's file digests, its training [`Compute`], the
+//! responsible [`Entity`] and any licence or notification [`Reference`]s) into a DSSE
+//! [`Envelope`]; an issuer such as a licensing authority signs a [`Grant`] the same way.
+//! Everything on the wire is CBOR (RFC 8949), decoded strictly: a size cap, a nesting limit,
+//! no trailing bytes, and the input must be exactly the canonical encoding of the decoded value
+//! (see [`cbor`]). The normative schema is `weightgate.cddl` beside this crate.
+//!
+//! The crate does no I/O, no hashing and no signing, and never panics on input.
+//!
+//! ```
+//! use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, pae};
+//!
+//! let envelope = Envelope {
+//!     payload: b"\xa0".to_vec(),
+//!     signatures: vec![],
+//!     payload_type: ATTESTATION_PAYLOAD_TYPE.to_string(),
+//! };
+//! let bytes = envelope.encode();
+//! assert_eq!(Envelope::decode_strict(&bytes)?, envelope);
+//! // What a signer signs:
+//! assert!(envelope.signed_bytes().starts_with(b"DSSEv1 46 application/vnd.weightgate."));
+//! assert_eq!(envelope.signed_bytes(), pae(&envelope.payload_type, &envelope.payload));
+//! # Ok::<(), weightgate_schemas::CborError>(())
+//! ```
 
 pub mod cbor;
+mod compute;
 pub mod country;
 mod digest;
 mod dsse;
+mod entity;
+mod error;
+mod grant;
 pub mod json_view;
 pub mod lei;
 mod ops;
+mod reference;
 mod statement;
 
 pub use cbor::CborError;
+pub use compute::{BaseModel, Components, Compute, EstimationInputs, EstimationMethod};
 pub use digest::Digest;
 pub use dsse::{
     ATTESTATION_PAYLOAD_TYPE, Envelope, GRANT_PAYLOAD_TYPE, MAX_ENVELOPE_LEN, Signature, pae,
 };
+pub use entity::Entity;
+pub use error::StatementError;
+pub use grant::{Grant, MAX_GRANT_LEN};
 pub use ops::{Ops, OpsParseError};
+pub use reference::{Reference, ReferenceKind};
 pub use statement::{
-    BaseModel, Components, Compute, Entity, EstimationInputs, EstimationMethod, FileEntry, Grant,
-    MAX_STATEMENT_LEN, Model, Reference, ReferenceKind, SCHEMA_VERSION, Statement, StatementError,
-    Subject, TensorDigest,
+    FileEntry, MAX_STATEMENT_LEN, Model, SCHEMA_VERSION, Statement, Subject, TensorDigest,
 };

@@ -1,0 +1,13 @@
+//! Why a statement or grant payload was refused.
+
+use crate::cbor::CborError;
+
+/// Why [`crate::Statement::decode_strict`] or [`crate::Grant::decode_strict`] refused bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatementError {
+    /// Checked before the shape, so a newer statement is named as such, not as "unknown field".
+    #[error("unknown schema version {found} (this build reads version {supported})")]
+    UnknownSchemaVersion { found: u64, supported: u32 },
+    #[error(transparent)]
+    Cbor(#[from] CborError),
+}
