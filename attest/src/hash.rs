@@ -134,7 +134,8 @@ fn sha256_mapped(data: &[u8], progress: Progress) -> [u8; 32] {
 
 fn blake3_mapped(data: &[u8], parallel: bool, progress: Progress) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
-    for chunk in data.chunks(REPORT_EVERY * 4) {
+    // Big pieces: each `update_rayon` call forks and joins its whole tree.
+    for chunk in data.chunks(if parallel { 1 << 30 } else { REPORT_EVERY }) {
         if parallel {
             h.update_rayon(chunk);
         } else {

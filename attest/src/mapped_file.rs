@@ -11,7 +11,7 @@ use std::fs::{self, File, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use memmap2::{Advice, Mmap, MmapOptions};
+use memmap2::{Mmap, MmapOptions};
 
 use crate::error::CheckpointError;
 
@@ -73,8 +73,6 @@ impl MappedFile {
             // an error. Truncation by another process can still raise SIGBUS.
             let map = unsafe { MmapOptions::new().map(&file) }
                 .map_err(|e| CheckpointError::io(fs_path, e))?;
-            // Hints only: a failure costs speed, not correctness.
-            let _ = map.advise(Advice::Sequential);
             Some(map)
         };
         Ok(MappedFile {
