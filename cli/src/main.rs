@@ -5,9 +5,13 @@
 mod checkpoint_args;
 mod cmd_attest;
 mod cmd_cosign;
+mod cmd_demo;
+mod cmd_grant;
 mod cmd_hash;
 mod cmd_inspect;
 mod cmd_keygen;
+mod cmd_policy;
+mod cmd_verify;
 mod progress;
 mod show_envelope;
 mod time_arg;
@@ -36,6 +40,14 @@ enum Command {
     Attest(cmd_attest::AttestArgs),
     /// Add a further signature (an auditor's) to an envelope.
     Cosign(cmd_cosign::CosignArgs),
+    /// Countersign one reference of an attestation as its issuer (a licensing authority).
+    Grant(cmd_grant::GrantArgs),
+    /// Verify a checkpoint against its attestation and a policy: exit 0 allowed, 1 denied.
+    Verify(cmd_verify::VerifyArgs),
+    /// Validate a policy file, or list the regime presets.
+    Policy(cmd_policy::PolicyArgs),
+    /// Play the whole story on the bundled example in a temporary folder.
+    Demo(cmd_demo::DemoArgs),
 }
 
 /// What a command decided, beyond success.
@@ -59,6 +71,10 @@ fn main() -> ExitCode {
         Command::Keygen(args) => cmd_keygen::run(args),
         Command::Attest(args) => cmd_attest::run(args),
         Command::Cosign(args) => cmd_cosign::run(args),
+        Command::Grant(args) => cmd_grant::run(args),
+        Command::Verify(args) => cmd_verify::run(args),
+        Command::Policy(args) => cmd_policy::run(args),
+        Command::Demo(args) => cmd_demo::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -1,1 +1,22 @@
 //! Verification of weightgate attestations against checkpoints and a policy.
+//!
+//! [`verify`] runs every check in the order docs/verify.md describes and returns a [`Decision`]
+//! (allow or deny, stable reason codes, the facts read). [`Policy`] holds trusted keys,
+//! revocations and regimes; regime presets are data (`presets.toml`). This crate never holds
+//! private keys, prints or exits.
+
+mod decision;
+mod lineage;
+mod policy;
+pub mod reason;
+mod regime;
+mod signature;
+mod subject;
+mod verify;
+
+pub use decision::{Check, Decision, Facts, Outcome, Reason, RegimeFact};
+pub use policy::{Factor, Issuer, Policy, PolicyError, VerifyDigest, presets, toml_time};
+pub use regime::{Comparator, Context, Regime, RegimeOutcome, VerifiedGrant, evaluate};
+pub use signature::{SignatureFinding, TrustedKey, check_signatures, distinct_valid_keys};
+pub use subject::{DigestMode, SubjectProblem, SubjectReport, check_subject};
+pub use verify::{VerifyError, VerifyRequest, verify};

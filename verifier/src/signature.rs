@@ -18,15 +18,30 @@ pub struct TrustedKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignatureFinding {
     /// Verified by a trusted key in its window and not revoked.
-    Valid { keyid: String, name: String },
+    Valid {
+        keyid: String,
+        name: String,
+    },
     /// Verified by a trusted key that is revoked.
-    RevokedKey { keyid: String },
-    KeyNotYetValid { keyid: String, name: String },
-    KeyExpired { keyid: String, name: String },
+    RevokedKey {
+        keyid: String,
+    },
+    KeyNotYetValid {
+        keyid: String,
+        name: String,
+    },
+    KeyExpired {
+        keyid: String,
+        name: String,
+    },
     /// Names (by its hint) a trusted key but does not verify with it or any other trusted key.
-    Invalid { keyid: String },
+    Invalid {
+        keyid: String,
+    },
     /// Verifies with no trusted key (and does not name one).
-    Untrusted { keyid: String },
+    Untrusted {
+        keyid: String,
+    },
 }
 
 /// Checks every signature in `envelope` against `trusted` at time `now`. `revoked` holds key ids.
@@ -53,7 +68,10 @@ pub fn check_signatures(
             // The hinted key first, then the others.
             let mut order: Vec<&TrustedKey> = trusted.iter().filter(|k| k.keyid == hint).collect();
             order.extend(trusted.iter().filter(|k| k.keyid != hint));
-            let Some(k) = order.into_iter().find(|k| k.key.verify_strict(&message, &sig).is_ok()) else {
+            let Some(k) = order
+                .into_iter()
+                .find(|k| k.key.verify_strict(&message, &sig).is_ok())
+            else {
                 if revoked.contains(&hint) {
                     return SignatureFinding::RevokedKey { keyid: hint };
                 }

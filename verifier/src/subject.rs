@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use weightgate_attest::{
-    Algorithms, Checkpoint, CheckpointError, HashOptions, OpenOptions, Progress, hash_checkpoint, root_digest,
+    Algorithms, Checkpoint, CheckpointError, HashOptions, OpenOptions, Progress, hash_checkpoint,
+    root_digest,
 };
 use weightgate_schemas::Statement;
 
@@ -64,7 +65,13 @@ pub fn check_subject(
     }
     let mut sorted: Vec<&str> = subject.files.iter().map(|f| f.path.as_str()).collect();
     sorted.sort_by(|a, b| weightgate_attest::component_order(a, b));
-    if sorted != subject.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>() {
+    if sorted
+        != subject
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>()
+    {
         report.problems.push(problem(
             "subject.root_mismatch",
             "attested files are not in path-component order".into(),
@@ -78,7 +85,9 @@ pub fn check_subject(
         }
         Err(e) => {
             let code = match e {
-                CheckpointError::Header { .. } | CheckpointError::Index { .. } => "subject.header_invalid",
+                CheckpointError::Header { .. } | CheckpointError::Index { .. } => {
+                    "subject.header_invalid"
+                }
                 _ => "subject.unsafe_path",
             };
             report.problems.push(problem(code, e.to_string()));
@@ -114,28 +123,35 @@ pub fn check_subject(
     }
 
     let mut to_hash = checkpoint.clone();
-    to_hash.files.retain(|f| match attested.get(f.path.as_str()) {
-        Some(a) if a.size == f.size => true,
-        Some(a) => {
-            report.problems.push(problem(
-                "subject.size_mismatch",
-                format!("{}: {} bytes, attested {}", f.path, f.size, a.size),
-            ));
-            false
-        }
-        None => false,
-    });
+    to_hash
+        .files
+        .retain(|f| match attested.get(f.path.as_str()) {
+            Some(a) if a.size == f.size => true,
+            Some(a) => {
+                report.problems.push(problem(
+                    "subject.size_mismatch",
+                    format!("{}: {} bytes, attested {}", f.path, f.size, a.size),
+                ));
+                false
+            }
+            None => false,
+        });
     if let Some(claimed) = statement.compute.inputs.params_total
         && claimed != params.total
     {
         report.problems.push(problem(
             "subject.parameter_mismatch",
-            format!("statement claims {claimed} parameters; the safetensors headers hold {}", params.total),
+            format!(
+                "statement claims {claimed} parameters; the safetensors headers hold {}",
+                params.total
+            ),
         ));
     }
 
     let wants_tensors = to_hash.files.iter().any(|f| {
-        attested.get(f.path.as_str()).is_some_and(|a| a.tensors.is_some())
+        attested
+            .get(f.path.as_str())
+            .is_some_and(|a| a.tensors.is_some())
     });
     let opts = HashOptions {
         algorithms: match mode {
@@ -162,16 +178,20 @@ pub fn check_subject(
             ));
         }
     }
-    if mode == DigestMode::Full && altered.is_empty() && report.problems.iter().all(|p| p.code != "subject.root_mismatch") {
-        if let Some(root_now) = manifest.root_sha256
-            && manifest.files.len() == subject.files.len()
-            && root_now != subject.root_sha256.0
-        {
-            report.problems.push(problem(
-                "subject.root_mismatch",
-                format!("root of the files on disk is sha256:{}", hex_of(&root_now)),
-            ));
-        }
+    if mode == DigestMode::Full
+        && altered.is_empty()
+        && report
+            .problems
+            .iter()
+            .all(|p| p.code != "subject.root_mismatch")
+        && let Some(root_now) = manifest.root_sha256
+        && manifest.files.len() == subject.files.len()
+        && root_now != subject.root_sha256.0
+    {
+        report.problems.push(problem(
+            "subject.root_mismatch",
+            format!("root of the files on disk is sha256:{}", hex_of(&root_now)),
+        ));
     }
     // Name the tensors that changed, when the attestation carries per-tensor digests.
     if wants_tensors && !altered.is_empty() {
@@ -184,21 +204,28 @@ pub fn check_subject(
         };
         if let Ok(m) = hash_checkpoint(&tensor_ck, &per_tensor, &|_| {}) {
             for f in &m.files {
-                let (Some(now), Some(then)) = (&f.tensors, &attested[f.path.as_str()].tensors) else {
+                let (Some(now), Some(then)) = (&f.tensors, &attested[f.path.as_str()].tensors)
+                else {
                     continue;
                 };
-                let then: BTreeMap<&str, [u8; 32]> = then.iter().map(|t| (t.name.as_str(), t.blake3.0)).collect();
+                let then: BTreeMap<&str, [u8; 32]> =
+                    then.iter().map(|t| (t.name.as_str(), t.blake3.0)).collect();
                 let changed: Vec<&str> = now
                     .iter()
                     .filter(|t| then.get(t.name.as_str()) != Some(&t.blake3))
                     .map(|t| t.name.as_str())
                     .collect();
                 let message = if changed.is_empty() {
-                    format!("{}: tensor data unchanged; the header or padding differs", f.path)
+                    format!(
+                        "{}: tensor data unchanged; the header or padding differs",
+                        f.path
+                    )
                 } else {
                     format!("{}: changed tensor(s): {}", f.path, changed.join(", "))
                 };
-                report.problems.push(problem("subject.tensor_mismatch", message));
+                report
+                    .problems
+                    .push(problem("subject.tensor_mismatch", message));
             }
         }
     }

@@ -1,0 +1,181 @@
+//! `weightgate verify CHECKPOINT`: allowed (0), denied (1) or input error (2).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::Outcome;
+use crate::checkpoint_args::CheckpointArgs;
+use crate::progress::Bar;
+use crate::time_arg::{now, parse_time, show};
+use weightgate_attest::{
+    Checkpoint, HashOptions, default_attestation_path, load_verifying_key, work_bytes,
+};
+use weightgate_schemas::country::is_iso3166_alpha2;
+use weightgate_verifier::{
+    Context, Decision, Outcome as CheckOutcome, Policy, TrustedKey, VerifyRequest, verify,
+};
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub checkpoint: CheckpointArgs,
+    /// The envelope (default CHECKPOINT/weightgate.att, or FILE.att beside a single file).
+    #[arg(long)]
+    pub attestation: Option<PathBuf>,
+    /// Policy file (TOML; see docs/policy.md).
+    #[arg(long, required_unless_present = "trust", conflicts_with = "trust")]
+    pub policy: Option<PathBuf>,
+    /// Trust this Ed25519 public key (SPKI PEM) with the default regimes; repeatable.
+    #[arg(long, value_name = "KEY.pub")]
+    pub trust: Vec<PathBuf>,
+    /// Where the weights go (ISO 3166-1 alpha-2), for destination-bound licences.
+    #[arg(long, value_name = "CC")]
+    pub destination: Option<String>,
+    /// Judge as of this time (RFC 3339, a date or Unix seconds) instead of now.
+    #[arg(long, value_parser = parse_time)]
+    pub now: Option<i64>,
+    /// Recompute SHA-256 as well as BLAKE3 (and the root from the bytes).
+    #[arg(long)]
+    pub full: bool,
+    /// A licence countersigned by its issuer (`weightgate grant`); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub grant: Vec<PathBuf>,
+    /// The base model's envelope, for a derived model.
+    #[arg(long, value_name = "FILE")]
+    pub base_attestation: Option<PathBuf>,
+    /// Machine-readable decision (stable; docs/verify.md).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// Paths given inside the checkpoint folder are not part of it.
+fn ignore_if_inside(root: &Path, file: &Path, ignore: &mut Vec<String>) {
+    let (Ok(root), Ok(file)) = (root.canonicalize(), file.canonicalize()) else {
+        return;
+    };
+    if let Ok(rel) = file.strip_prefix(&root)
+        && let Some(rel) = rel.to_str()
+    {
+        ignore.push(rel.to_string());
+    }
+}
+
+pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
+    let policy = match &args.policy {
+        Some(p) => Policy::load(p)?,
+        None => {
+            let mut keys = Vec::new();
+            for p in &args.trust {
+                let key = load_verifying_key(p)?;
+                keys.push(TrustedKey {
+                    name: p.display().to_string(),
+                    keyid: weightgate_attest::key_id(&key),
+                    key,
+                    valid_from: None,
+                    valid_until: None,
+                });
+            }
+            Policy::trusting(keys)
+        }
+    };
+    if let Some(d) = &args.destination
+        && !is_iso3166_alpha2(d)
+    {
+        anyhow::bail!(
+            "--destination `{d}` is not an ISO 3166-1 alpha-2 country code (e.g. DE, US)"
+        );
+    }
+    let att_path = args
+        .attestation
+        .clone()
+        .unwrap_or_else(|| default_attestation_path(&args.checkpoint.path));
+    let envelope = std::fs::read(&att_path)
+        .with_context(|| format!("{}: cannot read the attestation", att_path.display()))?;
+    let mut open = weightgate_attest::OpenOptions {
+        allow_symlinks: args.checkpoint.allow_symlinks,
+        ignore: args.checkpoint.ignore.clone(),
+    };
+    let root = &args.checkpoint.path;
+    if root.is_dir() {
+        ignore_if_inside(root, &att_path, &mut open.ignore);
+        for g in args.grant.iter().chain(args.base_attestation.iter()) {
+            ignore_if_inside(root, g, &mut open.ignore);
+        }
+    }
+    let mut grants = Vec::new();
+    for g in &args.grant {
+        grants.push(
+            std::fs::read(g).with_context(|| format!("{}: cannot read the grant", g.display()))?,
+        );
+    }
+    let base_envelope = match &args.base_attestation {
+        Some(p) => Some(
+            std::fs::read(p)
+                .with_context(|| format!("{}: cannot read the base attestation", p.display()))?,
+        ),
+        None => None,
+    };
+    let req = VerifyRequest {
+        envelope: &envelope,
+        checkpoint: root,
+        open: open.clone(),
+        policy: &policy,
+        context: Context {
+            now: args.now.unwrap_or_else(now),
+            destination: args.destination.clone(),
+        },
+        full: args.full,
+        grants,
+        base_envelope,
+        threads: args.threads,
+    };
+    let total = Checkpoint::open(root, &open)
+        .map(|ck| work_bytes(&ck, &HashOptions::default()) / 2)
+        .unwrap_or(0);
+    let bar = Bar::new(total, args.quiet || args.json);
+    let decision = verify(&req, &|n| bar.inc(n));
+    bar.finish();
+    let decision = decision?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&decision)?);
+    } else {
+        print_decision(&root.display().to_string(), &decision, &policy);
+    }
+    Ok(if decision.allowed {
+        Outcome::Ok
+    } else {
+        Outcome::Denied
+    })
+}
+
+pub fn print_decision(what: &str, d: &Decision, policy: &Policy) {
+    println!(
+        "{what}: {} (policy {}, {}{})",
+        if d.allowed { "ALLOWED" } else { "DENIED" },
+        policy.name,
+        show(d.facts.now),
+        d.facts
+            .destination
+            .as_ref()
+            .map_or(String::new(), |c| format!(", destination {c}"))
+    );
+    for c in &d.checks {
+        let mark = match c.outcome {
+            CheckOutcome::Pass => "ok  ",
+            CheckOutcome::Fail => "FAIL",
+            CheckOutcome::Skip => "skip",
+        };
+        println!("  {mark}  {:<30} {}", c.name, c.detail);
+    }
+    for l in &d.facts.lineage {
+        println!("  fact  {l}");
+    }
+}
