@@ -35,10 +35,7 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<Outcome> {
                 println!("{}", serde_json::to_string_pretty(&eff)?);
             } else {
                 println!("policy {}: valid", file.display());
-                println!(
-                    "{}",
-                    toml::to_string_pretty(&eff).unwrap_or_else(|_| eff.to_string())
-                );
+                print_effective(&policy);
             }
         }
         PolicyCommand::Presets => {
@@ -64,4 +61,56 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<Outcome> {
         }
     }
     Ok(Outcome::Ok)
+}
+
+fn print_effective(p: &Policy) {
+    println!("  name                   {}", p.name);
+    println!("  min_signatures         {}", p.min_signatures);
+    println!("  verify_digest          {:?}", p.verify_digest);
+    println!("  clock_skew_seconds     {}", p.clock_skew_seconds);
+    println!(
+        "  compute_margin         x{}",
+        p.compute_margin.to_decimal()
+    );
+    println!(
+        "  plausibility_tolerance /{}",
+        p.plausibility_tolerance.to_decimal()
+    );
+    for k in &p.trusted_keys {
+        println!("  trusted key            {} {}", k.keyid, k.name);
+    }
+    for i in &p.issuers {
+        println!(
+            "  issuer for {:<11} {} {}",
+            i.authority, i.key.keyid, i.key.name
+        );
+    }
+    for r in &p.regimes {
+        println!(
+            "  regime                 {} ({} {}, needs {}{}{})",
+            r.id,
+            r.comparator.as_str(),
+            r.threshold.to_scientific(),
+            r.required
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
+            if r.require_grant {
+                ", countersigned"
+            } else {
+                ""
+            },
+            if r.assume_in_force {
+                ", assumed in force"
+            } else {
+                ""
+            }
+        );
+    }
+    println!(
+        "  revoked                {} key(s), {} attestation(s)",
+        p.revoked_keys.len(),
+        p.revoked_attestations.len()
+    );
 }

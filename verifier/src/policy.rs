@@ -417,6 +417,10 @@ pub fn presets() -> Vec<Regime> {
         .collect()
 }
 
+fn presets_ids() -> Vec<String> {
+    presets().into_iter().map(|r| r.id).collect()
+}
+
 impl Policy {
     /// Reads a policy file; key `path`s are relative to its folder.
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
@@ -507,6 +511,15 @@ impl Policy {
                 out
             }
         };
+        // Custom regimes are the policy's own: always active.
+        for r in available
+            .iter()
+            .filter(|r| r.default_active && !presets_ids().contains(&r.id))
+        {
+            if !regimes.iter().any(|x| x.id == r.id) {
+                regimes.push(r.clone());
+            }
+        }
         for (id, o) in &raw.regime {
             let Some(r) = regimes.iter_mut().find(|r| &r.id == id) else {
                 return Err(cx.err(
@@ -536,9 +549,6 @@ impl Policy {
             if let Some(a) = &o.applies_to {
                 r.applies_to = cx.countries(a, &format!("regime.{id}.applies_to"))?;
             }
-        }
-        if regimes.is_empty() && s.regimes.is_some() {
-            regimes = Vec::new();
         }
 
         let mut trusted_keys = Vec::new();

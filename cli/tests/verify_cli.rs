@@ -1,0 +1,633 @@
+//! `verify` through the real binary: every check made to fail, with its reason code.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{Run, copy_dir, run, testdata};
+use sha2::Digest as _;
+use weightgate_attest::{load_signing_key, sign_envelope};
+use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Ops, Statement};
+
+const NOW: &str = "2026-11-20T00:00:00Z";
+
+fn td(p: &str) -> String {
+    testdata().join(p).to_str().unwrap().to_string()
+}
+
+struct Case {
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    /// The tiny checkpoint attested by the test lab (per-tensor digests, issued 2026-11-01).
+    fn new() -> Self {
+        let c = Case {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        copy_dir(&testdata().join("checkpoints/tiny"), &c.ck());
+        c.attest("claims/tiny-below.toml", &["--per-tensor"]);
+        c
+    }
+    fn ck(&self) -> PathBuf {
+        self.dir.path().join("tiny")
+    }
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().unwrap().to_string()
+    }
+    fn att(&self) -> PathBuf {
+        self.ck().join("weightgate.att")
+    }
+    fn attest(&self, claims: &str, extra: &[&str]) {
+        let claims = if Path::new(claims).is_absolute() {
+            claims.to_string()
+        } else {
+            td(claims)
+        };
+        let (ck, key) = (self.ck(), td("keys/test-lab.key"));
+        let mut args = vec![
+            "attest",
+            ck.to_str().unwrap(),
+            "--key",
+            &key,
+            "--claims",
+            &claims,
+            "--issued-at",
+            "2026-11-01T00:00:00Z",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let r = run(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    fn write_policy(&self, body: &str) -> String {
+        let keys = testdata().join("keys");
+        let text = body.replace("KEYS", keys.to_str().unwrap());
+        let p = self.path("policy.toml");
+        fs::write(&p, text).unwrap();
+        p
+    }
+    fn verify(&self, policy: &str, extra: &[&str]) -> (Run, serde_json::Value) {
+        let ck = self.ck();
+        let mut args = vec![
+            "verify",
+            ck.to_str().unwrap(),
+            "--policy",
+            policy,
+            "--json",
+            "--quiet",
+        ];
+        if !extra.contains(&"--now") {
+            args.extend_from_slice(&["--now", NOW]);
+        }
+        args.extend_from_slice(extra);
+        let r = run(&args);
+        let v = serde_json::from_str(&r.stdout).unwrap_or(serde_json::Value::Null);
+        (r, v)
+    }
+    /// Re-signs the attestation's statement after `edit`, with the test lab key.
+    fn resign(&self, edit: impl FnOnce(&mut Statement)) {
+        let env = Envelope::decode_strict(&fs::read(self.att()).unwrap()).unwrap();
+        let mut st = Statement::decode_strict(&env.payload).unwrap();
+        edit(&mut st);
+        let key = load_signing_key(&testdata().join("keys/test-lab.key")).unwrap();
+        fs::write(
+            self.att(),
+            sign_envelope(ATTESTATION_PAYLOAD_TYPE, st.encode(), &key).encode(),
+        )
+        .unwrap();
+    }
+}
+
+const BASIC: &str = r#"
+[policy]
+name = "test"
+[[trusted_key]]
+name = "lab"
+path = "KEYS/test-lab.pub"
+"#;
+
+fn codes(v: &serde_json::Value) -> Vec<String> {
+    v["reasons"].as_array().map_or(Vec::new(), |a| {
+        a.iter()
+            .map(|r| r["code"].as_str().unwrap().to_string())
+            .collect()
+    })
+}
+
+fn assert_denied(r: &Run, v: &serde_json::Value, code: &str) {
+    assert_eq!(
+        r.code, 1,
+        "expected denial with {code}: {}{}",
+        r.stdout, r.stderr
+    );
+    assert_eq!(v["allowed"], false);
+    assert!(
+        codes(v).iter().any(|c| c == code),
+        "want {code}, got {:?}",
+        codes(v)
+    );
+}
+
+#[test]
+fn an_untouched_checkpoint_is_allowed_and_the_report_lists_every_check() {
+    let c = Case::new();
+    let p = c.write_policy(BASIC);
+    let (r, v) = c.verify(&p, &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(v["allowed"], true);
+    assert_eq!(v["facts"]["model"], "tiny-lm");
+    assert_eq!(v["facts"]["digest"], "blake3");
+    let names: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "envelope",
+        "signatures",
+        "revocation",
+        "statement",
+        "subject",
+        "compute",
+        "time",
+        "lineage",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    let (r, v) = c.verify(&p, &["--full"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(v["facts"]["digest"], "sha256+blake3");
+    // --trust and the human report.
+    let r = run([
+        "verify",
+        c.ck().to_str().unwrap(),
+        "--trust",
+        &td("keys/test-lab.pub"),
+        "--now",
+        NOW,
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("ALLOWED") && r.stdout.contains("ok    subject"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_flipped_byte_in_any_tensor_is_denied_naming_file_and_tensor() {
+    let tensors = [
+        ("model-00001-of-00002.safetensors", "model.embed.weight"),
+        (
+            "model-00001-of-00002.safetensors",
+            "model.layers.0.attn.weight",
+        ),
+        (
+            "model-00002-of-00002.safetensors",
+            "model.layers.0.mlp.weight",
+        ),
+        ("model-00002-of-00002.safetensors", "lm_head.weight"),
+    ];
+    for (file, tensor) in tensors {
+        let c = Case::new();
+        let p = c.write_policy(BASIC);
+        let path = c.ck().join(file);
+        let mut bytes = fs::read(&path).unwrap();
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+        let start = header[tensor]["data_offsets"][0].as_u64().unwrap() as usize;
+        bytes[8 + n + start + 1] ^= 0x80;
+        fs::write(&path, bytes).unwrap();
+        let (r, v) = c.verify(&p, &[]);
+        assert_denied(&r, &v, "subject.digest_mismatch");
+        assert_denied(&r, &v, "subject.tensor_mismatch");
+        let msg = v["reasons"].to_string();
+        assert!(
+            msg.contains(file) && msg.contains(&format!("changed tensor(s): {tensor}")),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn file_set_changes_are_denied() {
+    let shard1 = "model-00001-of-00002.safetensors";
+    let shard2 = "model-00002-of-00002.safetensors";
+    // Swapped shards: the index no longer matches the headers.
+    let c = Case::new();
+    let p = c.write_policy(BASIC);
+    let (a, b) = (c.ck().join(shard1), c.ck().join(shard2));
+    let tmp = c.ck().join("swap");
+    fs::rename(&a, &tmp).unwrap();
+    fs::rename(&b, &a).unwrap();
+    fs::rename(&tmp, &b).unwrap();
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "subject.header_invalid");
+
+    let c = Case::new();
+    fs::write(c.ck().join("extra.txt"), b"hi").unwrap();
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "subject.extra_file");
+
+    let c = Case::new();
+    fs::remove_file(c.ck().join("config.json")).unwrap();
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "subject.missing_file");
+
+    let c = Case::new();
+    fs::rename(c.ck().join("config.json"), c.ck().join("config2.json")).unwrap();
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "subject.missing_file");
+    assert_denied(&r, &v, "subject.extra_file");
+    assert!(
+        v["reasons"].to_string().contains("renamed?"),
+        "{}",
+        v["reasons"]
+    );
+
+    let c = Case::new();
+    let mut bytes = fs::read(c.ck().join("config.json")).unwrap();
+    bytes.push(b'\n');
+    fs::write(c.ck().join("config.json"), bytes).unwrap();
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "subject.size_mismatch");
+}
+
+#[test]
+fn another_models_attestation_is_denied() {
+    let c = Case::new();
+    let p = c.write_policy(BASIC);
+    let other = c.dir.path().join("other");
+    fs::create_dir(&other).unwrap();
+    fs::copy(
+        testdata().join("checkpoints/single.safetensors"),
+        other.join("model.safetensors"),
+    )
+    .unwrap();
+    let r = run([
+        "attest",
+        other.to_str().unwrap(),
+        "--key",
+        &td("keys/test-lab.key"),
+        "--claims",
+        &td("claims/tiny-below.toml"),
+        "--issued-at",
+        "2026-11-01T00:00:00Z",
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let other_att = other.join("weightgate.att");
+    let (r, v) = c.verify(&p, &["--attestation", other_att.to_str().unwrap()]);
+    assert_denied(&r, &v, "subject.missing_file");
+    assert_denied(&r, &v, "subject.extra_file");
+}
+
+#[test]
+fn signature_checks_fail_for_untrusted_revoked_expired_and_too_few_keys() {
+    let c = Case::new();
+    let r = run([
+        "verify",
+        c.ck().to_str().unwrap(),
+        "--trust",
+        &td("keys/test-other.pub"),
+        "--now",
+        NOW,
+        "--json",
+        "--quiet",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_denied(&r, &v, "signature.untrusted_key");
+    assert_denied(&r, &v, "signature.too_few");
+
+    let lab_id = "95a606307a602a77bbcffa454967dcc77dc6a5a8b4ee3afee777dba5f58a75a3";
+    let p = c.write_policy(&format!("{BASIC}\n[revoked]\nkeys = [\"{lab_id}\"]\n"));
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "signature.revoked_key");
+
+    let p = c.write_policy(&BASIC.replace(
+        "path = \"KEYS/test-lab.pub\"",
+        "path = \"KEYS/test-lab.pub\"\nvalid_until = 2026-06-01",
+    ));
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "signature.key_expired");
+    let p = c.write_policy(&BASIC.replace(
+        "path = \"KEYS/test-lab.pub\"",
+        "path = \"KEYS/test-lab.pub\"\nvalid_from = 2027-01-01",
+    ));
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "signature.key_not_yet_valid");
+
+    let two =
+        format!("{BASIC}\n[[trusted_key]]\nname = \"auditor\"\npath = \"KEYS/test-auditor.pub\"\n")
+            .replace("name = \"test\"", "name = \"test\"\nmin_signatures = 2");
+    let p = c.write_policy(&two);
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "signature.too_few");
+    let r = run([
+        "cosign",
+        c.att().to_str().unwrap(),
+        "--key",
+        &td("keys/test-auditor.key"),
+    ]);
+    assert_eq!(r.code, 0);
+    let (r, v) = c.verify(&p, &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(v["facts"]["signers"].as_array().unwrap().len(), 2);
+
+    // A signature from the right key over other bytes.
+    let env_bytes = fs::read(testdata().join("envelopes/fail_bad_signature.att")).unwrap();
+    fs::write(c.att(), env_bytes).unwrap();
+    let (r, v) = c.verify(&c.write_policy(BASIC), &[]);
+    assert_denied(&r, &v, "signature.invalid");
+    fs::write(
+        c.att(),
+        fs::read(testdata().join("envelopes/fail_wrong_payload_type.att")).unwrap(),
+    )
+    .unwrap();
+    let (r, v) = c.verify(&c.write_policy(BASIC), &[]);
+    assert_denied(&r, &v, "envelope.wrong_payload_type");
+    fs::write(
+        c.att(),
+        fs::read(testdata().join("envelopes/fail_non_shortest_length.att")).unwrap(),
+    )
+    .unwrap();
+    let (r, v) = c.verify(&c.write_policy(BASIC), &[]);
+    assert_denied(&r, &v, "envelope.malformed");
+    fs::write(
+        c.att(),
+        fs::read(testdata().join("envelopes/fail_unknown_schema_version.att")).unwrap(),
+    )
+    .unwrap();
+    let (r, v) = c.verify(&c.write_policy(BASIC), &[]);
+    assert_denied(&r, &v, "statement.unknown_version");
+}
+
+#[test]
+fn revoked_attestations_stay_revoked_when_cosigned() {
+    let c = Case::new();
+    let env = Envelope::decode_strict(&fs::read(c.att()).unwrap()).unwrap();
+    let id = hex::encode(sha2::Sha256::digest(&env.payload));
+    let p = c.write_policy(&format!("{BASIC}\n[revoked]\nattestations = [\"{id}\"]\n"));
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "attestation.revoked");
+    run([
+        "cosign",
+        c.att().to_str().unwrap(),
+        "--key",
+        &td("keys/test-auditor.key"),
+    ]);
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "attestation.revoked");
+}
+
+#[test]
+fn time_checks() {
+    let c = Case::new();
+    let p = c.write_policy(BASIC);
+    let (r, v) = c.verify(&p, &["--now", "2026-10-01T00:00:00Z"]);
+    assert_denied(&r, &v, "time.issued_in_future");
+    let claims = fs::read_to_string(testdata().join("claims/tiny-below.toml")).unwrap()
+        + "\n[attestation]\nexpires = 2026-12-01\n";
+    fs::write(c.path("c.toml"), claims).unwrap();
+    c.attest(&c.path("c.toml"), &[]);
+    let (r, _) = c.verify(&p, &[]);
+    assert_eq!(r.code, 0);
+    let (r, v) = c.verify(&p, &["--now", "2027-01-01T00:00:00Z"]);
+    assert_denied(&r, &v, "time.expired");
+}
+
+#[test]
+fn compute_lies_are_denied() {
+    let c = Case::new();
+    let p = c.write_policy(BASIC);
+    c.resign(|st| st.compute.total = Ops(st.compute.total.0 + 1));
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "compute.total_mismatch");
+
+    let c = Case::new();
+    c.resign(|st| st.compute.inputs.params_total = Some(353));
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "subject.parameter_mismatch");
+
+    let c = Case::new();
+    c.resign(|st| st.compute.inputs.params_active = Some(1_000_000));
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "compute.active_exceeds_total");
+
+    // 6 x 352 x 1e15 = 2.1e18 operations, claimed 2.1e12: implausible. attest lets it through
+    // (it checks arithmetic, not physics); verify refuses it.
+    let c = Case::new();
+    let claims = fs::read_to_string(testdata().join("claims/tiny-below.toml"))
+        .unwrap()
+        .replace("tokens = \"1e9\"", "tokens = \"1e15\"");
+    fs::write(c.path("c.toml"), claims).unwrap();
+    c.attest(&c.path("c.toml"), &[]);
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "compute.implausible");
+
+    let c = Case::new();
+    c.resign(|st| st.subject.root_sha256.0[0] ^= 1);
+    let (r, v) = c.verify(&p, &[]);
+    assert_denied(&r, &v, "subject.root_mismatch");
+}
+
+const LICENSED: &str = r#"
+[policy]
+name = "licensed"
+regimes = ["eu-ai-act-gpai", "us-ca-sb53", "us-bis-ai-diffusion-2025"]
+[[trusted_key]]
+name = "lab"
+path = "KEYS/test-lab.pub"
+[[issuer]]
+name = "issuer"
+authority = "US BIS"
+path = "KEYS/test-issuer.pub"
+[regime."us-bis-ai-diffusion-2025"]
+assume_in_force = true
+require_grant = true
+"#;
+
+#[test]
+fn above_threshold_needs_valid_countersigned_references() {
+    let c = Case::new();
+    let p = c.write_policy(LICENSED);
+    let no_refs = fs::read_to_string(testdata().join("claims/tiny-above.toml")).unwrap();
+    let no_refs = no_refs.split("[[reference]]").next().unwrap().to_string();
+    fs::write(c.path("norefs.toml"), no_refs).unwrap();
+    c.attest(&c.path("norefs.toml"), &[]);
+    let (r, v) = c.verify(&p, &["--destination", "DE"]);
+    assert_denied(&r, &v, "regime.reference_missing");
+
+    c.attest("claims/tiny-above.toml", &[]);
+    let grant = c.path("licence.grant");
+    let r = run([
+        "grant",
+        c.att().to_str().unwrap(),
+        "--reference",
+        "D1234567",
+        "--key",
+        &td("keys/test-issuer.key"),
+        "--out",
+        &grant,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (r, v) = c.verify(&p, &["--destination", "DE"]);
+    assert_denied(&r, &v, "regime.grant_missing");
+    let (r, v) = c.verify(&p, &["--destination", "DE", "--grant", &grant]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(v["facts"]["regimes"][2]["result"], "reference-ok");
+    let (r, v) = c.verify(&p, &["--destination", "BR", "--grant", &grant]);
+    assert_denied(&r, &v, "regime.destination_not_covered");
+    let (r, v) = c.verify(&p, &["--destination", "CN", "--grant", &grant]);
+    assert_denied(&r, &v, "regime.destination_embargoed");
+    let (r, v) = c.verify(&p, &["--grant", &grant]);
+    assert_denied(&r, &v, "regime.destination_required");
+    // The licence runs until 2027-12-31.
+    let (r, v) = c.verify(
+        &p,
+        &[
+            "--destination",
+            "DE",
+            "--grant",
+            &grant,
+            "--now",
+            "2028-02-01T00:00:00Z",
+        ],
+    );
+    assert_denied(&r, &v, "regime.reference_expired");
+
+    // A countersignature by a key that is not the issuer's.
+    let forged = c.path("forged.grant");
+    run([
+        "grant",
+        c.att().to_str().unwrap(),
+        "--reference",
+        "D1234567",
+        "--key",
+        &td("keys/test-other.key"),
+        "--out",
+        &forged,
+    ]);
+    let (r, v) = c.verify(&p, &["--destination", "DE", "--grant", &forged]);
+    assert_denied(&r, &v, "grant.invalid");
+    assert_denied(&r, &v, "regime.grant_missing");
+
+    // Authority not accepted by the policy.
+    let strict = c.write_policy(&format!(
+        "{LICENSED}\n[regime.\"eu-ai-act-gpai\"]\naccepted_authorities = [\"Some Other Office\"]\n"
+    ));
+    let (r, v) = c.verify(&strict, &["--destination", "DE", "--grant", &grant]);
+    assert_denied(&r, &v, "regime.authority_not_accepted");
+}
+
+#[test]
+fn a_derived_model_counts_its_base_and_checks_the_base_envelope() {
+    let c = Case::new();
+    let p = c.write_policy(BASIC);
+    let golden = testdata().join("envelopes/golden_tiny.att");
+    let golden_bytes = fs::read(&golden).unwrap();
+    let golden_st =
+        Statement::decode_strict(&Envelope::decode_strict(&golden_bytes).unwrap().payload).unwrap();
+    let claims = fs::read_to_string(testdata().join("claims/tiny-below.toml"))
+        .unwrap()
+        .replace("total = \"2.112e12\"", "total = \"4.224e12\"")
+        + &format!(
+            "\n[compute.base_model]\nname = \"tiny-lm\"\nroot_sha256 = \"{}\"\nattestation_sha256 = \"{}\"\nops = \"2.112e12\"\n",
+            golden_st.subject.root_sha256.to_hex(),
+            hex::encode(sha2::Sha256::digest(&golden_bytes))
+        );
+    fs::write(c.path("derived.toml"), claims).unwrap();
+    c.attest(&c.path("derived.toml"), &[]);
+    let (r, v) = c.verify(&p, &["--base-attestation", golden.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        v["facts"]["lineage"]
+            .to_string()
+            .contains("modifier becomes the provider"),
+        "{}",
+        v["facts"]["lineage"]
+    );
+    let other = testdata().join("envelopes/fail_payload_altered.att");
+    let (r, v) = c.verify(&p, &["--base-attestation", other.to_str().unwrap()]);
+    assert_denied(&r, &v, "lineage.base_mismatch");
+    assert_denied(&r, &v, "lineage.base_invalid");
+}
+
+#[test]
+fn input_errors_exit_2_with_the_key_and_line() {
+    let c = Case::new();
+    let bad = c.write_policy("[policy]\nname = \"x\"\nregimes = [\"eu-ai-act\"]\n");
+    let (r, _) = c.verify(&bad, &[]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("policy.toml:3: policy.regimes: unknown regime `eu-ai-act`"),
+        "{}",
+        r.stderr
+    );
+    let bad = c.write_policy("[policy]\nname = \"x\"\nmin_signature = 2\n");
+    let (r, _) = c.verify(&bad, &[]);
+    assert!(
+        r.stderr
+            .contains("policy.toml:3: TOML: unknown field `min_signature`"),
+        "{}",
+        r.stderr
+    );
+    let bad = c.write_policy("[policy]\nname = \"x\"\ncompute_margin = \"0.5\"\n");
+    let (r, _) = c.verify(&bad, &[]);
+    assert!(
+        r.stderr
+            .contains("policy.toml:3: policy.compute_margin: `0.5` is below 1"),
+        "{}",
+        r.stderr
+    );
+    let bad = c.write_policy(
+        "[policy]\nname = \"x\"\n[[trusted_key]]\nname = \"k\"\npath = \"KEYS/test-lab.key\"\n",
+    );
+    let (r, _) = c.verify(&bad, &[]);
+    assert!(
+        r.stderr.contains("policy.toml:5: trusted_key[0]: ")
+            && r.stderr.contains("a private key where a public key"),
+        "{}",
+        r.stderr
+    );
+    let r = run(["policy", "check", &bad]);
+    assert_eq!(r.code, 2);
+    let (r, _) = c.verify(&c.write_policy(BASIC), &["--destination", "Germany"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("--destination `Germany` is not an ISO 3166-1 alpha-2")
+    );
+    fs::remove_file(c.att()).unwrap();
+    let (r, _) = c.verify(&c.write_policy(BASIC), &[]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("weightgate.att: cannot read the attestation"),
+        "{}",
+        r.stderr
+    );
+    for example in ["hub", "lab", "downstream"] {
+        let r = run(["policy", "check", &td(&format!("policy/{example}.toml"))]);
+        assert_eq!(r.code, 0, "{example}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn demo_plays_the_whole_story() {
+    let r = run(["demo"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for want in [
+        "ALLOWED",
+        "changed tensor(s): lm_head.weight",
+        "regime.reference_missing",
+        "destination_not_covered",
+    ] {
+        assert!(r.stdout.contains(want), "demo output lacks {want}");
+    }
+}
