@@ -247,19 +247,39 @@ pub fn evaluate(
 mod tests {
     use super::*;
     use crate::policy::{Factor, presets};
-    use weightgate_schemas::{Components, Compute, Digest, Entity, EstimationInputs, EstimationMethod, Model, Subject};
+    use weightgate_schemas::{
+        Components, Compute, Digest, Entity, EstimationInputs, EstimationMethod, Model, Subject,
+    };
 
     fn statement(total: u128, references: Vec<Reference>) -> Statement {
         Statement {
-            model: Model { name: "m".into(), version: "1".into(), open_weights: false },
-            entity: Entity { lei: "549300WGTGATETEST087".into(), contact: "c".into(), country: "US".into(), legal_name: "L".into(), parent_country: "US".into() },
+            model: Model {
+                name: "m".into(),
+                version: "1".into(),
+                open_weights: false,
+            },
+            entity: Entity {
+                lei: "549300WGTGATETEST087".into(),
+                contact: "c".into(),
+                country: "US".into(),
+                legal_name: "L".into(),
+                parent_country: "US".into(),
+            },
             compute: Compute {
                 total: Ops(total),
                 inputs: EstimationInputs::default(),
                 method: EstimationMethod::Measured,
-                components: Components { base_model: None, pre_training: Ops(total), post_training: Ops(0), synthetic_data: Ops(0) },
+                components: Components {
+                    base_model: None,
+                    pre_training: Ops(total),
+                    post_training: Ops(0),
+                    synthetic_data: Ops(0),
+                },
             },
-            subject: Subject { files: vec![], root_sha256: Digest([0; 32]) },
+            subject: Subject {
+                files: vec![],
+                root_sha256: Digest([0; 32]),
+            },
             issued_at: 0,
             expires_at: None,
             references,
@@ -275,7 +295,12 @@ mod tests {
         crate::policy::toml_time(&date.parse().unwrap()).unwrap()
     }
 
-    fn reference(kind: ReferenceKind, destinations: &[&str], from: &str, until: Option<&str>) -> Reference {
+    fn reference(
+        kind: ReferenceKind,
+        destinations: &[&str],
+        from: &str,
+        until: Option<&str>,
+    ) -> Reference {
         Reference {
             kind,
             number: "N1".into(),
@@ -288,31 +313,70 @@ mod tests {
 
     #[test]
     fn comparators_at_the_threshold_edge() {
-        let ctx = Context { now: at("2026-11-20"), destination: Some("DE".into()) };
+        let ctx = Context {
+            now: at("2026-11-20"),
+            destination: Some("DE".into()),
+        };
         let eu = preset("eu-ai-act-gpai");
         let e25 = 10u128.pow(25);
-        assert_eq!(evaluate(&eu, &statement(e25, vec![]), e25, &ctx, &[]), RegimeOutcome::Below);
-        assert!(matches!(evaluate(&eu, &statement(e25 + 1, vec![]), e25 + 1, &ctx, &[]), RegimeOutcome::Denied(reason::REGIME_REFERENCE_MISSING, _)));
+        assert_eq!(
+            evaluate(&eu, &statement(e25, vec![]), e25, &ctx, &[]),
+            RegimeOutcome::Below
+        );
+        assert!(matches!(
+            evaluate(&eu, &statement(e25 + 1, vec![]), e25 + 1, &ctx, &[]),
+            RegimeOutcome::Denied(reason::REGIME_REFERENCE_MISSING, _)
+        ));
         let mut bis = preset("us-bis-ai-diffusion-2025");
         bis.assume_in_force = true;
         let e26 = 10u128.pow(26);
-        assert!(matches!(evaluate(&bis, &statement(e26, vec![]), e26, &ctx, &[]), RegimeOutcome::Denied(..)));
-        assert_eq!(evaluate(&bis, &statement(e26 - 1, vec![]), e26 - 1, &ctx, &[]), RegimeOutcome::Below);
+        assert!(matches!(
+            evaluate(&bis, &statement(e26, vec![]), e26, &ctx, &[]),
+            RegimeOutcome::Denied(..)
+        ));
+        assert_eq!(
+            evaluate(&bis, &statement(e26 - 1, vec![]), e26 - 1, &ctx, &[]),
+            RegimeOutcome::Below
+        );
     }
 
     #[test]
     fn dates_decide_whether_a_regime_applies() {
         let ny = preset("us-ny-raise");
         let big = 2 * 10u128.pow(26);
-        let before = Context { now: at("2026-12-31"), destination: None };
-        assert!(matches!(evaluate(&ny, &statement(big, vec![]), big, &before, &[]), RegimeOutcome::Skipped(_)));
-        let after = Context { now: at("2027-01-01"), destination: None };
-        assert!(matches!(evaluate(&ny, &statement(big, vec![]), big, &after, &[]), RegimeOutcome::Denied(..)));
+        let before = Context {
+            now: at("2026-12-31"),
+            destination: None,
+        };
+        assert!(matches!(
+            evaluate(&ny, &statement(big, vec![]), big, &before, &[]),
+            RegimeOutcome::Skipped(_)
+        ));
+        let after = Context {
+            now: at("2027-01-01"),
+            destination: None,
+        };
+        assert!(matches!(
+            evaluate(&ny, &statement(big, vec![]), big, &after, &[]),
+            RegimeOutcome::Denied(..)
+        ));
         let bis = preset("us-bis-ai-diffusion-2025");
-        let now = Context { now: at("2026-11-20"), destination: Some("CN".into()) };
-        assert!(matches!(evaluate(&bis, &statement(big, vec![]), big, &now, &[]), RegimeOutcome::Skipped(_)));
-        let in_2025 = Context { now: at("2025-03-01"), destination: Some("CN".into()) };
-        assert!(matches!(evaluate(&bis, &statement(big, vec![]), big, &in_2025, &[]), RegimeOutcome::Denied(reason::REGIME_DESTINATION_EMBARGOED, _)));
+        let now = Context {
+            now: at("2026-11-20"),
+            destination: Some("CN".into()),
+        };
+        assert!(matches!(
+            evaluate(&bis, &statement(big, vec![]), big, &now, &[]),
+            RegimeOutcome::Skipped(_)
+        ));
+        let in_2025 = Context {
+            now: at("2025-03-01"),
+            destination: Some("CN".into()),
+        };
+        assert!(matches!(
+            evaluate(&bis, &statement(big, vec![]), big, &in_2025, &[]),
+            RegimeOutcome::Denied(reason::REGIME_DESTINATION_EMBARGOED, _)
+        ));
     }
 
     #[test]
@@ -321,18 +385,47 @@ mod tests {
         let big = 2 * 10u128.pow(26);
         let refs = vec![
             reference(ReferenceKind::SafetyFramework, &[], "2026-01-01", None),
-            reference(ReferenceKind::TransparencyReport, &["US"], "2026-01-01", Some("2027-01-01")),
+            reference(
+                ReferenceKind::TransparencyReport,
+                &["US"],
+                "2026-01-01",
+                Some("2027-01-01"),
+            ),
         ];
         let st = statement(big, refs);
-        let ok = Context { now: at("2026-06-01"), destination: Some("US".into()) };
-        assert!(matches!(evaluate(&ca, &st, big, &ok, &[]), RegimeOutcome::Satisfied(_)));
-        let elsewhere = Context { now: at("2026-06-01"), destination: Some("FR".into()) };
-        assert!(matches!(evaluate(&ca, &st, big, &elsewhere, &[]), RegimeOutcome::Denied(reason::REGIME_DESTINATION_NOT_COVERED, _)));
-        let late = Context { now: at("2027-01-01"), destination: Some("US".into()) };
-        assert!(matches!(evaluate(&ca, &st, big, &late, &[]), RegimeOutcome::Denied(reason::REGIME_REFERENCE_EXPIRED, _)));
-        let early = Context { now: at("2025-12-31"), destination: Some("US".into()) };
+        let ok = Context {
+            now: at("2026-06-01"),
+            destination: Some("US".into()),
+        };
+        assert!(matches!(
+            evaluate(&ca, &st, big, &ok, &[]),
+            RegimeOutcome::Satisfied(_)
+        ));
+        let elsewhere = Context {
+            now: at("2026-06-01"),
+            destination: Some("FR".into()),
+        };
+        assert!(matches!(
+            evaluate(&ca, &st, big, &elsewhere, &[]),
+            RegimeOutcome::Denied(reason::REGIME_DESTINATION_NOT_COVERED, _)
+        ));
+        let late = Context {
+            now: at("2027-01-01"),
+            destination: Some("US".into()),
+        };
+        assert!(matches!(
+            evaluate(&ca, &st, big, &late, &[]),
+            RegimeOutcome::Denied(reason::REGIME_REFERENCE_EXPIRED, _)
+        ));
+        let early = Context {
+            now: at("2025-12-31"),
+            destination: Some("US".into()),
+        };
         // CA SB 53 itself starts 2026-01-01.
-        assert!(matches!(evaluate(&ca, &st, big, &early, &[]), RegimeOutcome::Skipped(_)));
+        assert!(matches!(
+            evaluate(&ca, &st, big, &early, &[]),
+            RegimeOutcome::Skipped(_)
+        ));
     }
 
     #[test]
@@ -343,7 +436,11 @@ mod tests {
         assert_eq!(m.apply_ceil(claim), 1001 * 10u128.pow(22));
         assert_eq!(m.apply_ceil(1), 2);
         assert_eq!(Factor::parse("1").unwrap(), Factor::ONE);
-        assert!(Factor::parse("0.9").is_err() && Factor::parse("1.2.3").is_err() && Factor::parse("x").is_err());
+        assert!(
+            Factor::parse("0.9").is_err()
+                && Factor::parse("1.2.3").is_err()
+                && Factor::parse("x").is_err()
+        );
         assert_eq!(m.to_decimal(), "1.3");
     }
 
