@@ -136,6 +136,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         grants,
         base_envelope,
         threads: args.threads,
+        admitted: None,
     };
     let total = Checkpoint::open(root, &open)
         .map(|ck| work_bytes(&ck, &HashOptions::default()) / 2)

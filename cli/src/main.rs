@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok or allowed, 1 denied, 2 usage or input error.
 
 mod checkpoint_args;
+mod cmd_admit;
 mod cmd_attest;
 mod cmd_cosign;
 mod cmd_demo;
@@ -11,6 +12,7 @@ mod cmd_hash;
 mod cmd_inspect;
 mod cmd_keygen;
 mod cmd_policy;
+mod cmd_serve;
 mod cmd_verify;
 mod progress;
 mod show_envelope;
@@ -46,6 +48,10 @@ enum Command {
     Verify(cmd_verify::VerifyArgs),
     /// Validate a policy file, or list the regime presets.
     Policy(cmd_policy::PolicyArgs),
+    /// Verify a checkpoint and copy it into the gate server's content-addressed store.
+    Admit(cmd_admit::AdmitArgs),
+    /// Serve admitted weights to Hugging Face clients, refusing (451) what the policy denies.
+    Serve(cmd_serve::ServeArgs),
     /// Play the whole story on the bundled example in a temporary folder.
     Demo(cmd_demo::DemoArgs),
 }
@@ -75,6 +81,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd_verify::run(args),
         Command::Policy(args) => cmd_policy::run(args),
         Command::Demo(args) => cmd_demo::run(args),
+        Command::Admit(args) => cmd_admit::run(args),
+        Command::Serve(args) => cmd_serve::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -5,12 +5,15 @@
 //! revocations and regimes; regime presets are data (`presets.toml`). This crate never holds
 //! private keys, prints or exits.
 
+pub mod audit;
 mod decision;
 mod lineage;
 mod policy;
 pub mod reason;
 mod regime;
+pub mod server;
 mod signature;
+pub mod store;
 mod subject;
 mod verify;
 

@@ -1,0 +1,358 @@
+//! The gate server with the real Hugging Face client (`huggingface_hub`, installed by `.ci/run`
+//! into `.ci/venv`), plus audit-log crash safety. Starts `weightgate serve` on 127.0.0.1 itself.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::{copy_dir, run, testdata};
+use sha2::Digest as _;
+
+fn td(p: &str) -> String {
+    testdata().join(p).to_str().unwrap().to_string()
+}
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("WEIGHTGATE_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} missing: run .ci/run, which installs the pinned huggingface_hub there (this test is never skipped)",
+        p.display()
+    );
+    p
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(store: &Path, policy: &Path) -> Server {
+    let mut child = common::bin()
+        .args([
+            "serve",
+            "--store",
+            store.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first.rsplit("http://").next().unwrap().trim().to_string();
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            eprintln!("[serve] {l}")
+        }
+    });
+    Server { child, addr }
+}
+
+const POLICY: &str = r#"
+[policy]
+name = "gate test"
+regimes = ["eu-ai-act-gpai", "us-ca-sb53", "us-bis-ai-diffusion-2025"]
+destination_header = "CF-IPCountry"
+[[trusted_key]]
+name = "lab"
+path = "KEYS/test-lab.pub"
+[[issuer]]
+name = "issuer"
+authority = "US BIS"
+path = "KEYS/test-issuer.pub"
+[regime."us-bis-ai-diffusion-2025"]
+assume_in_force = true
+require_grant = true
+"#;
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let s = Setup {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let cks = s.path("checkpoints");
+        let policy_text = POLICY.replace("KEYS", testdata().join("keys").to_str().unwrap());
+        fs::write(s.path("policy.toml"), &policy_text).unwrap();
+        let above = fs::read_to_string(testdata().join("claims/tiny-above.toml")).unwrap();
+        fs::write(
+            s.path("no-refs.toml"),
+            above.split("[[reference]]").next().unwrap(),
+        )
+        .unwrap();
+        for (name, claims) in [
+            ("tiny", td("claims/tiny-below.toml")),
+            (
+                "frontier",
+                s.path("no-refs.toml").to_str().unwrap().to_string(),
+            ),
+            ("licensed", td("claims/tiny-above.toml")),
+        ] {
+            let ck = cks.join(name);
+            copy_dir(&testdata().join("checkpoints/tiny"), &ck);
+            let r = run([
+                "attest",
+                ck.to_str().unwrap(),
+                "--key",
+                &td("keys/test-lab.key"),
+                "--claims",
+                &claims,
+                "--quiet",
+            ]);
+            assert_eq!(r.code, 0, "{}", r.stderr);
+        }
+        let grant = s.path("licence.grant");
+        let r = run([
+            "grant",
+            cks.join("licensed/weightgate.att").to_str().unwrap(),
+            "--reference",
+            "D1234567",
+            "--key",
+            &td("keys/test-issuer.key"),
+            "--out",
+            grant.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        for name in ["tiny", "frontier", "licensed"] {
+            let mut args = vec![
+                "admit".to_string(),
+                cks.join(name).to_str().unwrap().into(),
+                "--repo".into(),
+                format!("lab/{name}"),
+                "--store".into(),
+                s.path("store").to_str().unwrap().into(),
+                "--policy".into(),
+                s.path("policy.toml").to_str().unwrap().into(),
+            ];
+            if name == "licensed" {
+                args.extend(["--grant".into(), grant.to_str().unwrap().into()]);
+            }
+            let r = run(&args);
+            assert_eq!(r.code, 0, "admit {name}: {}{}", r.stdout, r.stderr);
+        }
+        // The same policy revoking the tiny model's attestation.
+        let env = weightgate_schemas::Envelope::decode_strict(
+            &fs::read(cks.join("tiny/weightgate.att")).unwrap(),
+        )
+        .unwrap();
+        let id = hex::encode(sha2::Sha256::digest(&env.payload));
+        fs::write(
+            s.path("revoked.toml"),
+            format!("{policy_text}\n[revoked]\nattestations = [\"{id}\"]\n"),
+        )
+        .unwrap();
+        s
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+}
+
+#[test]
+fn huggingface_hub_downloads_what_is_allowed_and_gets_gated_repo_errors_otherwise() {
+    let py = python();
+    let s = Setup::new();
+    let server = start(&s.path("store"), &s.path("policy.toml"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hf/gate_client.py");
+    let out = Command::new(py)
+        .arg(script)
+        .args([
+            format!("http://{}", server.addr),
+            server.child.id().to_string(),
+            s.path("policy.toml").to_str().unwrap().into(),
+            s.path("revoked.toml").to_str().unwrap().into(),
+            s.path("checkpoints").to_str().unwrap().into(),
+            s.path("store").to_str().unwrap().into(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "client script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("ok: ").count(), 6, "{stdout}");
+    drop(server);
+    // Every decision was logged as a whole JSON line, refusals with their reason codes.
+    let log = fs::read_to_string(s.path("store/audit.log")).unwrap();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["decision"] == "allow" && r["bytes"].as_u64() > Some(0))
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["decision"] == "deny" && r["reasons"][0] == "regime.reference_missing")
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["reasons"][0] == "attestation.revoked")
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["destination"] == "BR" && r["status"] == 451)
+    );
+}
+
+fn get(addr: &str, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    String::from_utf8_lossy(&buf)
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn after_kill_9_under_load_the_audit_log_holds_only_whole_lines() {
+    let s = Setup::new();
+    let mut server = start(&s.path("store"), &s.path("policy.toml"));
+    let addr = server.addr.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..8)
+        .map(|i| {
+            let (addr, stop) = (addr.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let path = if i % 2 == 0 {
+                        "/lab/tiny/resolve/main/config.json"
+                    } else {
+                        "/lab/frontier/resolve/main/config.json"
+                    };
+                    if get(&addr, path).is_none() {
+                        break;
+                    }
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // SIGKILL mid-load.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let served: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(served > 50, "only {served} requests before the kill");
+    let log = fs::read(s.path("store/audit.log")).unwrap();
+    assert!(
+        log.is_empty() || log.ends_with(b"\n"),
+        "a partial last line"
+    );
+    let text = String::from_utf8(log).unwrap();
+    for line in text.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("torn line {line:?}: {e}"));
+        assert!(v["status"] == 200 || v["status"] == 451, "{line}");
+    }
+    assert!(text.lines().count() > 10, "{} lines", text.lines().count());
+}
+
+#[test]
+fn admission_is_validated_and_idempotent() {
+    let s = Setup::new();
+    let store = s.path("store");
+    let ck = s.path("checkpoints/tiny");
+    let before: Vec<_> = fs::read_dir(store.join("blobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let r = run([
+        "admit",
+        ck.to_str().unwrap(),
+        "--repo",
+        "lab/tiny",
+        "--store",
+        store.to_str().unwrap(),
+        "--policy",
+        s.path("policy.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let after: Vec<_> = fs::read_dir(store.join("blobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before.len(), after.len());
+    for bad in ["../x", "lab", "lab/a/b", "lab/.x"] {
+        let r = run([
+            "admit",
+            ck.to_str().unwrap(),
+            "--repo",
+            bad,
+            "--store",
+            store.to_str().unwrap(),
+            "--policy",
+            s.path("policy.toml").to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 2, "{bad}");
+        assert!(r.stderr.contains("repository"), "{}", r.stderr);
+    }
+    // A tampered checkpoint is not admitted and leaves the store as it was.
+    let mut bytes = fs::read(ck.join("config.json")).unwrap();
+    bytes[3] ^= 1;
+    fs::write(ck.join("config.json"), bytes).unwrap();
+    let r = run([
+        "admit",
+        ck.to_str().unwrap(),
+        "--repo",
+        "lab/other",
+        "--store",
+        store.to_str().unwrap(),
+        "--policy",
+        s.path("policy.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(!store.join("repos/lab/other").exists());
+    let now: Vec<_> = fs::read_dir(store.join("blobs")).unwrap().collect();
+    assert_eq!(now.len(), after.len());
+    // Blobs are read-only.
+    for e in fs::read_dir(store.join("blobs")).unwrap() {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            e.unwrap().metadata().unwrap().permissions().mode() & 0o777,
+            0o444
+        );
+    }
+}

@@ -1,0 +1,429 @@
+//! The gate server: Hugging Face-compatible routes over the admitted store. Every request
+//! re-evaluates the policy (time, revocation, destination) from the admitted facts, without
+//! hashing; a refusal is HTTP 451 with `X-Error-Code: GatedRepo`, which `huggingface_hub`
+//! raises as `GatedRepoError` with the reason.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+use weightgate_attest::{OpenOptions, check_relative_path};
+
+use crate::audit::{AuditLog, AuditRecord};
+use crate::decision::Decision;
+use crate::policy::Policy;
+use crate::regime::Context;
+use crate::store::{Manifest, Store, check_repo_id};
+use crate::verify::{VerifyRequest, verify};
+
+/// Shared server state.
+pub struct Gate {
+    pub store: Store,
+    pub policy_path: PathBuf,
+    pub policy: RwLock<Arc<Policy>>,
+    pub audit: AuditLog,
+}
+
+impl Gate {
+    /// Re-reads the policy file; the old policy stays if the new one is invalid.
+    pub fn reload(&self) -> Result<(), String> {
+        let p = Policy::load(&self.policy_path).map_err(|e| e.to_string())?;
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+        Ok(())
+    }
+
+    fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The decision for an admitted revision, now, for `destination`.
+    pub fn decide(&self, m: &Manifest, destination: Option<String>) -> Result<Decision, String> {
+        let policy = self.policy();
+        let envelope = self.store.attestation(m).map_err(|e| e.to_string())?;
+        let grants = self.store.grants(m).map_err(|e| e.to_string())?;
+        let req = VerifyRequest {
+            envelope: &envelope,
+            checkpoint: &self.store.root,
+            open: OpenOptions::default(),
+            policy: &policy,
+            context: Context {
+                now: now(),
+                destination,
+            },
+            full: false,
+            grants,
+            base_envelope: None,
+            threads: 1,
+            admitted: Some(m.header_parameters),
+        };
+        verify(&req, &|_| {}).map_err(|e| e.to_string())
+    }
+
+    fn destination(&self, headers: &HeaderMap) -> Option<String> {
+        let name = self.policy().destination_header.clone()?;
+        let v = headers
+            .get(name.as_str())?
+            .to_str()
+            .ok()?
+            .trim()
+            .to_ascii_uppercase();
+        Some(v)
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// An error the way the Hub answers it: status, `X-Error-Code`, `X-Error-Message`, JSON body.
+fn hub_error(status: StatusCode, code: &str, message: &str, commit: Option<&str>) -> Response {
+    let mut r = (status, axum::Json(json!({ "error": message }))).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        "x-error-code",
+        HeaderValue::from_str(code).unwrap_or(HeaderValue::from_static("Error")),
+    );
+    // Header values must be visible ASCII; reasons are ours, but stay safe.
+    let clean: String = message
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(1000)
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&clean) {
+        h.insert("x-error-message", v);
+    }
+    if let Some(c) = commit.and_then(|c| HeaderValue::from_str(c).ok()) {
+        h.insert("x-repo-commit", c);
+    }
+    r
+}
+
+fn refusal(d: &Decision, commit: &str) -> Response {
+    let reasons: Vec<String> = d
+        .reasons
+        .iter()
+        .map(|r| format!("{}: {}", r.code, r.message))
+        .collect();
+    let message = format!("weightgate refused this release: {}", reasons.join("; "));
+    let mut r = hub_error(
+        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+        "GatedRepo",
+        &message,
+        Some(commit),
+    );
+    *r.body_mut() = Body::from(json!({ "error": message, "decision": d }).to_string());
+    r
+}
+
+type Shared = Arc<Gate>;
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+// Responses are what handlers return anyway; boxing them would only add a step.
+#[allow(clippy::result_large_err)]
+fn lookup(gate: &Gate, repo: &str, rev: &str) -> Result<Manifest, Response> {
+    if check_repo_id(repo).is_err() || !gate.store.has_repo(repo) {
+        return Err(hub_error(
+            StatusCode::NOT_FOUND,
+            "RepoNotFound",
+            &format!("Repository {repo} not found"),
+            None,
+        ));
+    }
+    match gate.store.manifest(repo, rev) {
+        Ok(Some(m)) => Ok(m),
+        Ok(None) => Err(hub_error(
+            StatusCode::NOT_FOUND,
+            "RevisionNotFound",
+            &format!("Invalid rev id: {rev}"),
+            None,
+        )),
+        Err(e) => {
+            eprintln!("weightgate serve: store error for {repo}@{rev}: {e}");
+            Err(hub_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "StoreError",
+                "store error",
+                None,
+            ))
+        }
+    }
+}
+
+async fn revision_info(
+    State(g): State<Shared>,
+    UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
+) -> Response {
+    info(&g, &format!("{org}/{name}"), &rev)
+}
+
+async fn model_info(
+    State(g): State<Shared>,
+    UrlPath((org, name)): UrlPath<(String, String)>,
+) -> Response {
+    info(&g, &format!("{org}/{name}"), "main")
+}
+
+fn info(g: &Gate, repo: &str, rev: &str) -> Response {
+    let m = match lookup(g, repo, rev) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let siblings: Vec<_> = m.files.iter().map(|f| json!({
+        "rfilename": f.path, "size": f.size, "lfs": { "sha256": f.sha256, "size": f.size, "pointerSize": 134 },
+    })).collect();
+    axum::Json(json!({ "id": repo, "modelId": repo, "sha": m.revision, "siblings": siblings, "gated": "manual", "private": false })).into_response()
+}
+
+async fn tree(
+    State(g): State<Shared>,
+    UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
+) -> Response {
+    let repo = format!("{org}/{name}");
+    let m = match lookup(&g, &repo, &rev) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let mut entries = Vec::new();
+    let mut dirs = std::collections::BTreeSet::new();
+    for f in &m.files {
+        let mut parts: Vec<&str> = f.path.split('/').collect();
+        parts.pop();
+        for i in 1..=parts.len() {
+            dirs.insert(parts[..i].join("/"));
+        }
+    }
+    for d in dirs {
+        entries.push(json!({ "type": "directory", "path": d, "oid": "0000000000000000000000000000000000000000" }));
+    }
+    for f in &m.files {
+        entries.push(json!({
+            "type": "file", "path": f.path, "size": f.size, "oid": git_blob_id_placeholder(&f.sha256),
+            "lfs": { "oid": f.sha256, "size": f.size, "pointerSize": 134 },
+        }));
+    }
+    axum::Json(entries).into_response()
+}
+
+/// The tree `oid` is a git blob id on the Hub; every file here is served as LFS, so clients
+/// use `lfs.oid`. We give a stable 40-hex value derived from the SHA-256.
+fn git_blob_id_placeholder(sha256: &str) -> String {
+    sha256[..40.min(sha256.len())].to_string()
+}
+
+async fn decision(
+    State(g): State<Shared>,
+    headers: HeaderMap,
+    UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
+) -> Response {
+    let repo = format!("{org}/{name}");
+    let m = match lookup(&g, &repo, &rev) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match g.decide(&m, g.destination(&headers)) {
+        Ok(d) => axum::Json(d).into_response(),
+        Err(e) => hub_error(StatusCode::INTERNAL_SERVER_ERROR, "StoreError", &e, None),
+    }
+}
+
+async fn resolve(
+    State(g): State<Shared>,
+    UrlPath((org, name, rev, path)): UrlPath<(String, String, String, String)>,
+    req: Request,
+) -> Response {
+    let repo = format!("{org}/{name}");
+    let destination = g.destination(req.headers());
+    let audit = |status: u16,
+                 decision: &'static str,
+                 reasons: Vec<&'static str>,
+                 bytes: u64,
+                 revision: &str| {
+        g.audit.record(AuditRecord {
+            time: now(),
+            repo: repo.clone(),
+            revision: revision.to_string(),
+            path: path.clone(),
+            destination: destination.clone(),
+            decision,
+            reasons,
+            status,
+            bytes,
+        });
+    };
+    if path.len() > 1024 || check_relative_path(&path).is_err() {
+        audit(400, "invalid", vec![], 0, &rev);
+        return hub_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidPath",
+            "invalid file path",
+            None,
+        );
+    }
+    let m = match lookup(&g, &repo, &rev) {
+        Ok(m) => m,
+        Err(r) => {
+            audit(r.status().as_u16(), "not-found", vec![], 0, &rev);
+            return r;
+        }
+    };
+    let Some(file) = m.files.iter().find(|f| f.path == path) else {
+        audit(404, "not-found", vec![], 0, &m.revision);
+        return hub_error(
+            StatusCode::NOT_FOUND,
+            "EntryNotFound",
+            &format!("{path} does not exist on \"{rev}\""),
+            Some(&m.revision),
+        );
+    };
+    let d = match g.decide(&m, destination.clone()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("weightgate serve: cannot decide {repo}@{}: {e}", m.revision);
+            audit(500, "error", vec![], 0, &m.revision);
+            return hub_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "StoreError",
+                "store error",
+                None,
+            );
+        }
+    };
+    if !d.allowed {
+        audit(451, "deny", d.codes(), 0, &m.revision);
+        return refusal(&d, &m.revision);
+    }
+    if let Some(problem) = g.store.blob_problem(file) {
+        eprintln!(
+            "weightgate serve: REFUSED {repo}@{} {path}: {problem}",
+            m.revision
+        );
+        audit(451, "deny", vec!["store.blob_changed"], 0, &m.revision);
+        return hub_error(
+            StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+            "GatedRepo",
+            "the stored file no longer matches what was admitted",
+            Some(&m.revision),
+        );
+    }
+    let is_head = req.method() == Method::HEAD;
+    let mut req = req;
+    // RFC 9110 14.2: a Range with a unit other than bytes is ignored (the whole file, 200).
+    if req
+        .headers()
+        .get(header::RANGE)
+        .is_some_and(|v| !v.as_bytes().starts_with(b"bytes="))
+    {
+        req.headers_mut().remove(header::RANGE);
+    }
+    let serve = ServeFile::new(g.store.blob_path(&file.sha256)).with_buf_chunk_size(1 << 20);
+    let mut resp = match serve.oneshot(req).await {
+        Ok(r) => r.map(Body::new),
+        Err(e) => {
+            eprintln!("weightgate serve: reading blob {}: {e}", file.sha256);
+            return hub_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "StoreError",
+                "store error",
+                None,
+            );
+        }
+    };
+    let status = resp.status();
+    let h = resp.headers_mut();
+    let etag = format!("\"{}\"", file.sha256);
+    for (k, v) in [
+        ("x-repo-commit", m.revision.clone()),
+        ("x-linked-etag", etag.clone()),
+        ("etag", etag),
+        ("x-linked-size", file.size.to_string()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(HeaderName::from_static(k), v);
+        }
+    }
+    h.remove(header::LAST_MODIFIED);
+    let bytes = if is_head {
+        0
+    } else {
+        h.get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    audit(status.as_u16(), "allow", vec![], bytes, &m.revision);
+    resp
+}
+
+/// The router, for tests and `serve`.
+pub fn router(gate: Shared) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/models/{org}/{name}", get(model_info))
+        .route(
+            "/api/models/{org}/{name}/revision/{rev}",
+            get(revision_info),
+        )
+        .route("/api/models/{org}/{name}/tree/{rev}", get(tree))
+        .route("/v1/decision/{org}/{name}/{rev}", get(decision))
+        .route(
+            "/{org}/{name}/resolve/{rev}/{*path}",
+            get(resolve).head(resolve),
+        )
+        .with_state(gate)
+}
+
+/// Serves until the process is stopped; `SIGHUP` reloads the policy.
+pub async fn serve(gate: Shared, addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let reload_gate = gate.clone();
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match reload_gate.reload() {
+                Ok(()) => eprintln!(
+                    "weightgate serve: policy reloaded from {}",
+                    reload_gate.policy_path.display()
+                ),
+                Err(e) => eprintln!(
+                    "weightgate serve: policy NOT reloaded, keeping the previous one: {e}"
+                ),
+            }
+        }
+    });
+    eprintln!(
+        "weightgate serve: listening on http://{}",
+        listener.local_addr()?
+    );
+    let app = router(gate).layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(30),
+    ));
+    axum::serve(listener, app).await
+}

@@ -1,0 +1,397 @@
+//! The admitted store: content-addressed blobs that were verified while being copied in, and
+//! per-repository manifests of what was admitted. Serving reads only from here, so the bytes
+//! served are the bytes verified.
+//!
+//! ```text
+//! STORE/blobs/<sha256>                        read-only file contents
+//! STORE/attestations/<payload sha256>.att     envelopes
+//! STORE/grants/<sha256>.grant                 countersigned references
+//! STORE/repos/<org>/<name>/revisions/<id>.json   what was admitted (40-hex revision id)
+//! STORE/repos/<org>/<name>/refs/<ref>         a revision id, e.g. refs/main
+//! STORE/tmp/                                  copies in progress (never read)
+//! ```
+//! Each step writes a temp file, fsyncs and renames; the ref is written last, so an interrupted
+//! admission leaves nothing that a reader can reach.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use weightgate_attest::{Checkpoint, OpenOptions, Replace, write_atomically};
+use weightgate_schemas::{Envelope, Statement};
+
+/// What was admitted for one revision of a repository.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub repo: String,
+    pub revision: String,
+    pub admitted_at: i64,
+    /// SHA-256 of the attestation payload (file name under `attestations/`).
+    pub attestation: String,
+    pub grants: Vec<String>,
+    pub header_parameters: u64,
+    pub files: Vec<ManifestFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ManifestFile {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub blake3: String,
+    /// The blob's modification time when admitted, to notice changes behind the store's back.
+    pub blob_mtime: i64,
+    pub blob_mtime_nsec: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "{path}: SHA-256 while copying is {got}, attested {want}: the file changed after verification"
+    )]
+    CopyMismatch {
+        path: String,
+        got: String,
+        want: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |error| StoreError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+/// `org/name` as the Hub spells repository ids: two components of `[A-Za-z0-9._-]`, not
+/// starting with `.` or `-`, at most 96 characters each.
+pub fn check_repo_id(repo: &str) -> Result<(), String> {
+    let parts: Vec<&str> = repo.split('/').collect();
+    if parts.len() != 2 {
+        return Err(format!("repository `{repo}` must be ORG/NAME"));
+    }
+    for p in parts {
+        if p.is_empty()
+            || p.len() > 96
+            || p.starts_with(['.', '-'])
+            || p.contains("..")
+            || !p
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return Err(format!(
+                "repository `{repo}`: `{p}` is not a valid name ([A-Za-z0-9._-], max 96)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A ref name (`main`, `v1.0`): one component of `[A-Za-z0-9._-]`.
+pub fn check_ref(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 128
+        || name.starts_with(['.', '-'])
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(format!(
+            "revision `{name}` is not a valid ref name ([A-Za-z0-9._-])"
+        ));
+    }
+    Ok(())
+}
+
+fn is_revision_id(s: &str) -> bool {
+    s.len() == 40
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A store folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub root: PathBuf,
+}
+
+impl Store {
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        for d in ["blobs", "attestations", "grants", "repos", "tmp"] {
+            fs::create_dir_all(root.join(d)).map_err(io(&root.join(d)))?;
+        }
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn blob_path(&self, sha256: &str) -> PathBuf {
+        self.root.join("blobs").join(sha256)
+    }
+
+    fn repo_dir(&self, repo: &str) -> PathBuf {
+        self.root.join("repos").join(repo)
+    }
+
+    /// Resolves a ref name or a revision id to an admitted manifest; `Ok(None)` if unknown.
+    pub fn manifest(&self, repo: &str, revision: &str) -> Result<Option<Manifest>, StoreError> {
+        check_repo_id(repo).map_err(StoreError::Invalid)?;
+        let id = if is_revision_id(revision) {
+            revision.to_string()
+        } else {
+            if check_ref(revision).is_err() {
+                return Ok(None);
+            }
+            let ref_path = self.repo_dir(repo).join("refs").join(revision);
+            match fs::read_to_string(&ref_path) {
+                Ok(s) => s.trim().to_string(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => {
+                    return Err(StoreError::Io {
+                        path: ref_path,
+                        error: e,
+                    });
+                }
+            }
+        };
+        if !is_revision_id(&id) {
+            return Err(StoreError::Invalid(format!(
+                "{repo}: ref `{revision}` holds `{id}`, not a revision id"
+            )));
+        }
+        let path = self
+            .repo_dir(repo)
+            .join("revisions")
+            .join(format!("{id}.json"));
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::Io { path, error: e }),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display())))
+    }
+
+    /// True if any revision of `repo` was admitted.
+    pub fn has_repo(&self, repo: &str) -> bool {
+        check_repo_id(repo).is_ok() && self.repo_dir(repo).join("revisions").is_dir()
+    }
+
+    pub fn attestation(&self, m: &Manifest) -> Result<Vec<u8>, StoreError> {
+        let p = self
+            .root
+            .join("attestations")
+            .join(format!("{}.att", m.attestation));
+        fs::read(&p).map_err(io(&p))
+    }
+
+    pub fn grants(&self, m: &Manifest) -> Result<Vec<Vec<u8>>, StoreError> {
+        m.grants
+            .iter()
+            .map(|g| {
+                let p = self.root.join("grants").join(format!("{g}.grant"));
+                fs::read(&p).map_err(io(&p))
+            })
+            .collect()
+    }
+
+    /// Checks that a blob is still what was admitted (size, mtime, read-only); the reason if not.
+    pub fn blob_problem(&self, f: &ManifestFile) -> Option<String> {
+        let p = self.blob_path(&f.sha256);
+        match fs::symlink_metadata(&p) {
+            Err(e) => Some(format!("blob {} for {}: {e}", f.sha256, f.path)),
+            Ok(m) if !m.is_file() => Some(format!(
+                "blob {} for {} is not a regular file",
+                f.sha256, f.path
+            )),
+            Ok(m) if m.len() != f.size => Some(format!(
+                "blob {} for {} is {} bytes, admitted {}",
+                f.sha256,
+                f.path,
+                m.len(),
+                f.size
+            )),
+            Ok(m) if (m.mtime(), m.mtime_nsec()) != (f.blob_mtime, f.blob_mtime_nsec) => {
+                Some(format!(
+                    "blob {} for {} was modified after admission",
+                    f.sha256, f.path
+                ))
+            }
+            Ok(m) if m.permissions().mode() & 0o222 != 0 => {
+                Some(format!("blob {} for {} became writable", f.sha256, f.path))
+            }
+            Ok(_) => None,
+        }
+    }
+
+    /// Copies `src` into the store, hashing while copying; fails unless it hashes to `want`.
+    fn put_blob(&self, src: &Path, rel: &str, want: &str) -> Result<(), StoreError> {
+        let dest = self.blob_path(want);
+        if dest.exists() {
+            return Ok(());
+        }
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("{want}.{}", std::process::id()));
+        let result = (|| {
+            let mut input = File::open(src).map_err(io(src))?;
+            let mut out = File::create(&tmp).map_err(io(&tmp))?;
+            let mut h = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = input.read(&mut buf).map_err(io(src))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+                out.write_all(&buf[..n]).map_err(io(&tmp))?;
+            }
+            let got = hex(&h.finalize());
+            if got != want {
+                return Err(StoreError::CopyMismatch {
+                    path: rel.to_string(),
+                    got,
+                    want: want.to_string(),
+                });
+            }
+            out.sync_all().map_err(io(&tmp))?;
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o444)).map_err(io(&tmp))?;
+            fs::rename(&tmp, &dest).map_err(io(&dest))?;
+            File::open(self.root.join("blobs"))
+                .and_then(|d| d.sync_all())
+                .map_err(io(&self.root))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Admits a checkpoint whose attestation `verify` accepted: copies its files in (checking
+    /// each SHA-256 again while copying), stores envelope and grants, writes the manifest, then
+    /// points `ref_name` at it. Returns the manifest. Idempotent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn admit(
+        &self,
+        repo: &str,
+        ref_name: &str,
+        checkpoint: &Path,
+        open: &OpenOptions,
+        envelope: &[u8],
+        grants: &[Vec<u8>],
+        header_parameters: u64,
+        now: i64,
+    ) -> Result<Manifest, StoreError> {
+        check_repo_id(repo).map_err(StoreError::Invalid)?;
+        check_ref(ref_name).map_err(StoreError::Invalid)?;
+        let env =
+            Envelope::decode_strict(envelope).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let st = Statement::decode_strict(&env.payload)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let ck =
+            Checkpoint::open(checkpoint, open).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let payload_digest = hex(&Sha256::digest(&env.payload));
+        let revision = payload_digest[..40].to_string();
+
+        let mut files = Vec::new();
+        for f in &st.subject.files {
+            let src = ck
+                .file(&f.path)
+                .ok_or_else(|| StoreError::Invalid(format!("{}: attested but missing", f.path)))?;
+            let sha = f.sha256.to_hex();
+            self.put_blob(&src.fs_path, &f.path, &sha)?;
+            let meta = fs::metadata(self.blob_path(&sha)).map_err(io(&self.blob_path(&sha)))?;
+            files.push(ManifestFile {
+                path: f.path.clone(),
+                size: f.size,
+                sha256: sha,
+                blake3: f.blake3.to_hex(),
+                blob_mtime: meta.mtime(),
+                blob_mtime_nsec: meta.mtime_nsec(),
+            });
+        }
+        let att_path = self
+            .root
+            .join("attestations")
+            .join(format!("{payload_digest}.att"));
+        write_atomically(&att_path, envelope, 0o444, Replace::Allowed).map_err(io(&att_path))?;
+        let mut grant_ids = Vec::new();
+        for g in grants {
+            let id = hex(&Sha256::digest(g));
+            let p = self.root.join("grants").join(format!("{id}.grant"));
+            write_atomically(&p, g, 0o444, Replace::Allowed).map_err(io(&p))?;
+            grant_ids.push(id);
+        }
+        let manifest = Manifest {
+            repo: repo.to_string(),
+            revision: revision.clone(),
+            admitted_at: now,
+            attestation: payload_digest,
+            grants: grant_ids,
+            header_parameters,
+            files,
+        };
+        let dir = self.repo_dir(repo);
+        for d in ["revisions", "refs"] {
+            fs::create_dir_all(dir.join(d)).map_err(io(&dir.join(d)))?;
+        }
+        let mpath = dir.join("revisions").join(format!("{revision}.json"));
+        let json =
+            serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        write_atomically(&mpath, &json, 0o644, Replace::Allowed).map_err(io(&mpath))?;
+        let rpath = dir.join("refs").join(ref_name);
+        write_atomically(
+            &rpath,
+            format!("{revision}\n").as_bytes(),
+            0o644,
+            Replace::Allowed,
+        )
+        .map_err(io(&rpath))?;
+        Ok(manifest)
+    }
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_ids_and_refs_are_validated() {
+        for good in ["lab/tiny", "Org-1/model.v2_x"] {
+            check_repo_id(good).unwrap();
+        }
+        for bad in [
+            "lab",
+            "lab/tiny/x",
+            "../x",
+            "lab/..",
+            "lab/.hidden",
+            "lab/a b",
+            "lab/%2e",
+            "/x",
+            "lab/",
+        ] {
+            assert!(check_repo_id(bad).is_err(), "{bad}");
+        }
+        check_ref("main").unwrap();
+        for bad in ["", "..", "refs/pr/1", ".x", "a b", "a\\b"] {
+            assert!(check_ref(bad).is_err(), "{bad}");
+        }
+    }
+}
