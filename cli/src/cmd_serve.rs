@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use clap::Args;
 
@@ -34,12 +34,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         .unwrap_or_else(|| args.store.join("audit.log"));
     let audit = AuditLog::open(&audit_path)
         .map_err(|e| anyhow::anyhow!("{}: {e}", audit_path.display()))?;
-    let gate = Arc::new(Gate {
-        store,
-        policy_path: args.policy,
-        policy: RwLock::new(Arc::new(policy)),
-        audit,
-    });
+    let gate = Arc::new(Gate::new(store, args.policy, policy, audit));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

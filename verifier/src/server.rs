@@ -3,9 +3,10 @@
 //! hashing; a refusal is HTTP 451 with `X-Error-Code: GatedRepo`, which `huggingface_hub`
 //! raises as `GatedRepoError` with the reason.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -32,14 +33,65 @@ pub struct Gate {
     pub policy_path: PathBuf,
     pub policy: RwLock<Arc<Policy>>,
     pub audit: AuditLog,
+    /// Decisions by (revision, destination) for the current second and policy generation.
+    /// Every time-dependent check works in whole seconds, so within one second the same
+    /// inputs give the same decision; a reload starts a new generation at once.
+    cache: Mutex<DecisionCache>,
+}
+
+#[derive(Default)]
+struct DecisionCache {
+    second: i64,
+    generation: u64,
+    decisions: HashMap<(String, Option<String>), Arc<Decision>>,
 }
 
 impl Gate {
+    pub fn new(store: Store, policy_path: PathBuf, policy: Policy, audit: AuditLog) -> Self {
+        Gate {
+            store,
+            policy_path,
+            policy: RwLock::new(Arc::new(policy)),
+            audit,
+            cache: Mutex::new(DecisionCache::default()),
+        }
+    }
+
     /// Re-reads the policy file; the old policy stays if the new one is invalid.
     pub fn reload(&self) -> Result<(), String> {
         let p = Policy::load(&self.policy_path).map_err(|e| e.to_string())?;
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        c.generation += 1;
+        c.decisions.clear();
         Ok(())
+    }
+
+    /// [`Gate::decide`] through the per-second cache.
+    pub fn decide_cached(
+        &self,
+        m: &Manifest,
+        destination: Option<String>,
+    ) -> Result<Arc<Decision>, String> {
+        let second = now();
+        let key = (m.revision.clone(), destination.clone());
+        let generation = {
+            let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if c.second != second {
+                c.second = second;
+                c.decisions.clear();
+            }
+            if let Some(d) = c.decisions.get(&key) {
+                return Ok(d.clone());
+            }
+            c.generation
+        };
+        let d = Arc::new(self.decide(m, destination)?);
+        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if c.second == second && c.generation == generation && c.decisions.len() < 10_000 {
+            c.decisions.insert(key, d.clone());
+        }
+        Ok(d)
     }
 
     fn policy(&self) -> Arc<Policy> {
@@ -299,7 +351,7 @@ async fn resolve(
             Some(&m.revision),
         );
     };
-    let d = match g.decide(&m, destination.clone()) {
+    let d = match g.decide_cached(&m, destination.clone()) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("weightgate serve: cannot decide {repo}@{}: {e}", m.revision);

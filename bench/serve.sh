@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Gate server under load, beside nginx (sendfile) serving the same 1 GiB file, in one run:
+#   1. weightgate: 64 connections downloading a 1 GiB admitted blob for 30 s, while 8 more
+#      connections ask for a refused model (451) the whole time;
+#   2. nginx: the same 64-connection download of the same file for 30 s.
+# Records requests/s, latency percentiles, throughput and the server's peak RSS; checks the
+# audit log for 5xx and for any byte of the refused model served.
+# Usage: bench/serve.sh [--quick]   (quick: 5 s phases)
+source "$(dirname "$0")/common.sh"
+DURATION=30s
+[[ "${BENCH_QUICK:-}" == 1 ]] && DURATION=5s
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light; }
+
+S="$DATA/serve"
+[[ -f "$S/nginx/nginx.pid" ]] && kill "$(cat "$S/nginx/nginx.pid")" 2>/dev/null || true
+rm -rf "$S" && mkdir -p "$S/big" "$S/refused"
+python3 -c "
+import sys; sys.path.insert(0, '$BENCH_DIR')
+import gen_checkpoint as g
+g.write_safetensors('$S/big/model.safetensors', [('w.%d' % i, 'BF16', [4096, 4096]) for i in range(31)] + [('tail', 'U8', [(1 << 25) - 4096])], pad_to=1 << 30)
+"
+cp -r "$REPO/testdata/checkpoints/tiny/." "$S/refused/"
+PARAMS=$("$WG" inspect --json "$S/big" | python3 -c 'import json,sys; print(json.load(sys.stdin)["parameters"]["total"])')
+sed -e "s/params_active = 352/params_active = $PARAMS/" -e 's/tokens = "1e9"/tokens = "1"/' "$REPO/testdata/claims/tiny-below.toml" > "$S/below.toml"
+sed -n '1,/\[\[reference\]\]/p' "$REPO/testdata/claims/tiny-above.toml" | grep -v '^\[\[reference\]\]' > "$S/norefs.toml"
+cat > "$S/policy.toml" <<POLICY
+[policy]
+name = "serve bench"
+regimes = ["eu-ai-act-gpai", "us-ca-sb53"]
+[[trusted_key]]
+name = "bench lab"
+path = "$KEYS/lab.pub"
+POLICY
+"$WG" attest "$S/big" --key "$KEYS/lab.key" --claims "$S/below.toml" --quiet >/dev/null
+"$WG" attest "$S/refused" --key "$KEYS/lab.key" --claims "$S/norefs.toml" --quiet >/dev/null
+"$WG" admit "$S/big" --repo lab/big --store "$S/store" --policy "$S/policy.toml" >/dev/null
+"$WG" admit "$S/refused" --repo lab/refused --store "$S/store" --policy "$S/policy.toml" >/dev/null
+BLOB=$(ls -S "$S/store/blobs" | head -1)
+
+"$WG" serve --store "$S/store" --policy "$S/policy.toml" --listen 127.0.0.1:18181 2>"$S/serve.log" &
+WG_PID=$!
+trap 'kill $WG_PID 2>/dev/null; [[ -f "$S/nginx/nginx.pid" ]] && kill "$(cat "$S/nginx/nginx.pid")" 2>/dev/null; true' EXIT
+mkdir -p "$S/nginx"
+cat > "$S/nginx/nginx.conf" <<NGINX
+worker_processes 2;
+pid $S/nginx/nginx.pid;
+error_log $S/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  server {
+    listen 127.0.0.1:18182;
+    location /blob { alias $S/store/blobs/$BLOB; default_type application/octet-stream; }
+  }
+}
+NGINX
+nginx -c "$S/nginx/nginx.conf"
+sleep 1
+cat "$S/store/blobs/$BLOB" > /dev/null
+
+echo "== weightgate: 64 connections downloading 1 GiB + 8 connections refused, $DURATION" | tee "$RESULTS/serve.txt"
+wrk -t1 -c8 -d"$DURATION" --latency http://127.0.0.1:18181/lab/refused/resolve/main/config.json > "$RESULTS/serve-refused.txt" &
+REFUSED=$!
+wrk -t2 -c64 -d"$DURATION" --timeout 60s --latency http://127.0.0.1:18181/lab/big/resolve/main/model.safetensors | tee -a "$RESULTS/serve.txt"
+wait $REFUSED
+echo "-- refused requests during the download load:" | tee -a "$RESULTS/serve.txt"
+tee -a "$RESULTS/serve.txt" < "$RESULTS/serve-refused.txt"
+echo "== weightgate: 64 connections asking only for the refused model, $DURATION" | tee -a "$RESULTS/serve.txt"
+wrk -t2 -c64 -d"$DURATION" --latency http://127.0.0.1:18181/lab/refused/resolve/main/config.json | tee -a "$RESULTS/serve.txt"
+echo "weightgate peak RSS: $(grep VmHWM /proc/$WG_PID/status)" | tee -a "$RESULTS/serve.txt"
+echo "== nginx (sendfile): 64 connections downloading the same file, $DURATION" | tee -a "$RESULTS/serve.txt"
+wrk -t2 -c64 -d"$DURATION" --timeout 60s --latency http://127.0.0.1:18182/blob | tee -a "$RESULTS/serve.txt"
+kill $WG_PID; wait $WG_PID 2>/dev/null || true
+python3 - "$S/store/audit.log" <<'PY' | tee -a "$RESULTS/serve.txt"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+five = sum(1 for r in recs if r["status"] >= 500)
+leaked = sum(r["bytes"] for r in recs if r["repo"] == "lab/refused" and r["decision"] != "deny")
+print(f"audit: {len(recs)} decisions, {five} 5xx, {leaked} bytes of the refused model served")
+PY
