@@ -40,7 +40,7 @@ BLOB=$(ls -S "$S/store/blobs" | head -1)
 
 "$WG" serve --store "$S/store" --policy "$S/policy.toml" --listen 127.0.0.1:18181 2>"$S/serve.log" &
 WG_PID=$!
-trap 'kill $WG_PID 2>/dev/null; [[ -f "$S/nginx/nginx.pid" ]] && kill "$(cat "$S/nginx/nginx.pid")" 2>/dev/null; true' EXIT
+trap 'kill $WG_PID 2>/dev/null || true; [[ -f "$S/nginx/nginx.pid" ]] && kill "$(cat "$S/nginx/nginx.pid")" 2>/dev/null || true' EXIT
 mkdir -p "$S/nginx"
 cat > "$S/nginx/nginx.conf" <<NGINX
 worker_processes 2;
