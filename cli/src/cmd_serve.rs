@@ -9,7 +9,7 @@ use clap::Args;
 use crate::Outcome;
 use weightgate_verifier::Policy;
 use weightgate_verifier::audit::AuditLog;
-use weightgate_verifier::server::{Gate, serve};
+use weightgate_verifier::server::{Gate, Limits, serve};
 use weightgate_verifier::store::Store;
 
 #[derive(Args, Debug)]
@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// Audit log (JSON lines; default STORE/audit.log).
     #[arg(long)]
     pub audit_log: Option<PathBuf>,
+    /// Seconds a client has to send its request headers (slow clients are cut off).
+    #[arg(long, default_value_t = 10.0)]
+    pub header_timeout: f64,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
@@ -38,6 +41,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(serve(gate, args.listen))?;
+    if !(args.header_timeout > 0.0 && args.header_timeout < 3600.0) {
+        anyhow::bail!("--header-timeout must be between 0 and 3600 seconds");
+    }
+    let limits = Limits {
+        header_read_timeout: std::time::Duration::from_secs_f64(args.header_timeout),
+        ..Limits::default()
+    };
+    rt.block_on(serve(gate, args.listen, limits))?;
     Ok(Outcome::Ok)
 }

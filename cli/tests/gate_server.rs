@@ -42,6 +42,10 @@ impl Drop for Server {
 }
 
 fn start(store: &Path, policy: &Path) -> Server {
+    start_with(store, policy, &[])
+}
+
+fn start_with(store: &Path, policy: &Path, extra: &[&str]) -> Server {
     let mut child = common::bin()
         .args([
             "serve",
@@ -52,6 +56,7 @@ fn start(store: &Path, policy: &Path) -> Server {
             "--listen",
             "127.0.0.1:0",
         ])
+        .args(extra)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -355,4 +360,68 @@ fn admission_is_validated_and_idempotent() {
             0o444
         );
     }
+}
+
+#[test]
+fn slow_clients_are_cut_off_and_oversized_headers_refused() {
+    let s = Setup::new();
+    let server = start_with(
+        &s.path("store"),
+        &s.path("policy.toml"),
+        &["--header-timeout", "0.5"],
+    );
+    // Ten clients that never finish their headers.
+    let slow: Vec<TcpStream> = (0..10)
+        .map(|_| {
+            let mut c = TcpStream::connect(&server.addr).unwrap();
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            c
+        })
+        .collect();
+    // The server keeps answering others meanwhile.
+    assert_eq!(get(&server.addr, "/healthz"), Some(200));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    for mut c in slow {
+        c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = Vec::new();
+        // Closed by the server (EOF or reset, possibly after a 408): never left hanging.
+        if let Err(e) = c.read_to_end(&mut buf) {
+            assert!(
+                !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "slow connection left open"
+            );
+        }
+        let text = String::from_utf8_lossy(&buf);
+        assert!(buf.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+    }
+    let mut c = TcpStream::connect(&server.addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let big = "x".repeat(100 * 1024);
+    let _ = write!(
+        c,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n"
+    );
+    let mut buf = Vec::new();
+    if let Err(e) = c.read_to_end(&mut buf) {
+        assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "oversized request left open"
+        );
+    }
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 431"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert_eq!(get(&server.addr, "/healthz"), Some(200));
 }

@@ -448,8 +448,30 @@ pub fn router(gate: Shared) -> Router {
         .with_state(gate)
 }
 
+/// Connection limits against slow or hostile clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A client must send its whole request head within this time.
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line plus headers) accepted.
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+        }
+    }
+}
+
 /// Serves until the process is stopped; `SIGHUP` reloads the policy.
-pub async fn serve(gate: Shared, addr: SocketAddr) -> std::io::Result<()> {
+pub async fn serve(gate: Shared, addr: SocketAddr, limits: Limits) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let reload_gate = gate.clone();
     tokio::spawn(async move {
@@ -477,5 +499,31 @@ pub async fn serve(gate: Shared, addr: SocketAddr) -> std::io::Result<()> {
         StatusCode::REQUEST_TIMEOUT,
         Duration::from_secs(30),
     ));
-    axum::serve(listener, app).await
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                eprintln!("weightgate serve: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(
+            app.clone()
+                .map_request(|req: axum::http::Request<hyper::body::Incoming>| req.map(Body::new)),
+        );
+        tokio::spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(limits.max_header_bytes);
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
