@@ -44,6 +44,8 @@ struct DecisionCache {
     second: i64,
     generation: u64,
     decisions: HashMap<(String, Option<String>), Arc<Decision>>,
+    /// Manifests by (repo, revision as asked), same lifetime: a new admission shows within 1 s.
+    manifests: HashMap<(String, String), Arc<Manifest>>,
 }
 
 impl Gate {
@@ -64,7 +66,29 @@ impl Gate {
         let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         c.generation += 1;
         c.decisions.clear();
+        c.manifests.clear();
         Ok(())
+    }
+
+    /// The manifest for `repo` at `rev` through the per-second cache.
+    #[allow(clippy::result_large_err)]
+    fn manifest_cached(&self, repo: &str, rev: &str) -> Result<Arc<Manifest>, Response> {
+        let second = now();
+        let key = (repo.to_string(), rev.to_string());
+        {
+            let c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if c.second == second
+                && let Some(m) = c.manifests.get(&key)
+            {
+                return Ok(m.clone());
+            }
+        }
+        let m = Arc::new(lookup(self, repo, rev)?);
+        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if c.second == second && c.manifests.len() < 10_000 {
+            c.manifests.insert(key, m.clone());
+        }
+        Ok(m)
     }
 
     /// [`Gate::decide`] through the per-second cache.
@@ -80,6 +104,7 @@ impl Gate {
             if c.second != second {
                 c.second = second;
                 c.decisions.clear();
+                c.manifests.clear();
             }
             if let Some(d) = c.decisions.get(&key) {
                 return Ok(d.clone());
@@ -335,7 +360,7 @@ async fn resolve(
             None,
         );
     }
-    let m = match lookup(&g, &repo, &rev) {
+    let m = match g.manifest_cached(&repo, &rev) {
         Ok(m) => m,
         Err(r) => {
             audit(r.status().as_u16(), "not-found", vec![], 0, &rev);
