@@ -39,11 +39,42 @@ pub struct Gate {
     cache: Mutex<DecisionCache>,
 }
 
+/// A decision with its refusal already rendered, so a cached refusal costs no serialization.
+pub struct Verdict {
+    pub decision: Decision,
+    refusal: Option<RenderedRefusal>,
+}
+
+struct RenderedRefusal {
+    message: Option<HeaderValue>,
+    body: axum::body::Bytes,
+}
+
+impl Verdict {
+    fn new(decision: Decision) -> Self {
+        let refusal = (!decision.allowed).then(|| {
+            let reasons: Vec<String> = decision
+                .reasons
+                .iter()
+                .map(|r| format!("{}: {}", r.code, r.message))
+                .collect();
+            let message = format!("weightgate refused this release: {}", reasons.join("; "));
+            RenderedRefusal {
+                message: header_safe(&message),
+                body: json!({ "error": message, "decision": decision })
+                    .to_string()
+                    .into(),
+            }
+        });
+        Verdict { decision, refusal }
+    }
+}
+
 #[derive(Default)]
 struct DecisionCache {
     second: i64,
     generation: u64,
-    decisions: HashMap<(String, Option<String>), Arc<Decision>>,
+    decisions: HashMap<(String, Option<String>), Arc<Verdict>>,
     /// Manifests by (repo, revision as asked), same lifetime: a new admission shows within 1 s.
     manifests: HashMap<(String, String), Arc<Manifest>>,
 }
@@ -96,7 +127,7 @@ impl Gate {
         &self,
         m: &Manifest,
         destination: Option<String>,
-    ) -> Result<Arc<Decision>, String> {
+    ) -> Result<Arc<Verdict>, String> {
         let second = now();
         let key = (m.revision.clone(), destination.clone());
         let generation = {
@@ -111,7 +142,7 @@ impl Gate {
             }
             c.generation
         };
-        let d = Arc::new(self.decide(m, destination)?);
+        let d = Arc::new(Verdict::new(self.decide(m, destination)?));
         let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if c.second == second && c.generation == generation && c.decisions.len() < 10_000 {
             c.decisions.insert(key, d.clone());
@@ -169,13 +200,38 @@ fn now() -> i64 {
 
 /// An error the way the Hub answers it: status, `X-Error-Code`, `X-Error-Message`, JSON body.
 fn hub_error(status: StatusCode, code: &str, message: &str, commit: Option<&str>) -> Response {
-    let mut r = (status, axum::Json(json!({ "error": message }))).into_response();
+    let body = json!({ "error": message }).to_string();
+    hub_response(status, code, header_safe(message), body.into(), commit)
+}
+
+fn hub_response(
+    status: StatusCode,
+    code: &str,
+    message: Option<HeaderValue>,
+    body: axum::body::Bytes,
+    commit: Option<&str>,
+) -> Response {
+    let mut r = (status, body).into_response();
     let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(
         "x-error-code",
         HeaderValue::from_str(code).unwrap_or(HeaderValue::from_static("Error")),
     );
-    // Header values must be visible ASCII; reasons are ours, but stay safe.
+    if let Some(v) = message {
+        h.insert("x-error-message", v);
+    }
+    if let Some(c) = commit.and_then(|c| HeaderValue::from_str(c).ok()) {
+        h.insert("x-repo-commit", c);
+    }
+    r
+}
+
+/// Header values must be visible ASCII; reasons are ours, but stay safe.
+fn header_safe(message: &str) -> Option<HeaderValue> {
     let clean: String = message
         .chars()
         .map(|c| {
@@ -187,30 +243,21 @@ fn hub_error(status: StatusCode, code: &str, message: &str, commit: Option<&str>
         })
         .take(1000)
         .collect();
-    if let Ok(v) = HeaderValue::from_str(&clean) {
-        h.insert("x-error-message", v);
-    }
-    if let Some(c) = commit.and_then(|c| HeaderValue::from_str(c).ok()) {
-        h.insert("x-repo-commit", c);
-    }
-    r
+    HeaderValue::from_str(&clean).ok()
 }
 
-fn refusal(d: &Decision, commit: &str) -> Response {
-    let reasons: Vec<String> = d
-        .reasons
-        .iter()
-        .map(|r| format!("{}: {}", r.code, r.message))
-        .collect();
-    let message = format!("weightgate refused this release: {}", reasons.join("; "));
-    let mut r = hub_error(
+fn refusal(v: &Verdict, commit: &str) -> Response {
+    let (message, body) = match &v.refusal {
+        Some(r) => (r.message.clone(), r.body.clone()),
+        None => (None, axum::body::Bytes::new()),
+    };
+    hub_response(
         StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
         "GatedRepo",
-        &message,
+        message,
+        body,
         Some(commit),
-    );
-    *r.body_mut() = Body::from(json!({ "error": message, "decision": d }).to_string());
-    r
+    )
 }
 
 type Shared = Arc<Gate>;
@@ -389,8 +436,8 @@ async fn resolve(
             );
         }
     };
-    if !d.allowed {
-        audit(451, "deny", d.codes(), 0, &m.revision);
+    if !d.decision.allowed {
+        audit(451, "deny", d.decision.codes(), 0, &m.revision);
         return refusal(&d, &m.revision);
     }
     if let Some(problem) = g.store.blob_problem(file) {
