@@ -8,9 +8,11 @@ use crate::atomic_file::{Replace, write_atomically};
 use crate::checkpoint::Checkpoint;
 use crate::claims::{Claims, ClaimsError};
 use crate::discover::OpenOptions;
+use crate::ec_keys::EcSigningKey;
 use crate::error::CheckpointError;
 use crate::hash::{Algorithms, HashOptions, Progress, hash_checkpoint};
 use crate::keys::{KeyError, key_id, load_signing_key};
+use crate::oms_sign::{default_oms_signature_path, oms_manifest, sign_oms_bundle};
 use crate::sign::sign_envelope;
 
 /// Name of the attestation inside a checkpoint folder.
@@ -29,6 +31,27 @@ pub struct AttestRequest {
     pub threads: usize,
     /// Unix seconds recorded as `issued_at`.
     pub issued_at: i64,
+    /// Also write an OpenSSF model-signing bundle (`model.sig`).
+    pub oms: Option<OmsSigning>,
+}
+
+/// The OpenSSF model-signing bundle to write beside the attestation.
+#[derive(Debug, Clone)]
+pub struct OmsSigning {
+    /// ECDSA P-256/P-384/P-521 private key (PKCS#8 or SEC1 PEM).
+    pub key: PathBuf,
+    /// Where to write; default [`default_oms_signature_path`].
+    pub out: Option<PathBuf>,
+}
+
+/// What was written for OpenSSF model signing.
+#[derive(Debug, Clone)]
+pub struct OmsOutcome {
+    pub path: PathBuf,
+    pub bundle_len: usize,
+    pub curve: &'static str,
+    /// Hex SHA-256 of the public key PEM, as the bundle records it.
+    pub key_hint: String,
 }
 
 /// What `attest` did.
@@ -39,6 +62,7 @@ pub struct AttestOutcome {
     pub envelope: Envelope,
     pub envelope_len: usize,
     pub key_id: String,
+    pub oms: Option<OmsOutcome>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +75,9 @@ pub enum AttestError {
     Key(#[from] KeyError),
     #[error("{0}")]
     Invalid(String),
-    #[error("{}: cannot write the attestation: {error}", path.display())]
+    #[error("{}: cannot write {what}: {error}", path.display())]
     Write {
+        what: &'static str,
         path: PathBuf,
         error: std::io::Error,
     },
@@ -76,21 +101,19 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
         .clone()
         .unwrap_or_else(|| default_attestation_path(&req.checkpoint));
     let mut open = req.open.clone();
-    // An --out inside the checkpoint must not attest itself.
-    if req.checkpoint.is_dir()
-        && let (Ok(root), Some(parent)) = (req.checkpoint.canonicalize(), out.parent())
-        && let Ok(parent) = if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        }
-        .canonicalize()
-        && let Ok(rel) = parent.strip_prefix(&root)
-        && let Some(name) = out.file_name().and_then(|n| n.to_str())
-    {
-        let rel = rel.join(name);
-        if let Some(rel) = rel.to_str() {
-            open.ignore.push(rel.to_string());
+    // Outputs inside the checkpoint are not part of it.
+    open.ignore.extend(relative_inside(&req.checkpoint, &out));
+    let oms_out = req.oms.as_ref().map(|o| {
+        o.out
+            .clone()
+            .unwrap_or_else(|| default_oms_signature_path(&req.checkpoint))
+    });
+    if let Some(p) = &oms_out {
+        open.ignore.extend(relative_inside(&req.checkpoint, p));
+        if open.allow_symlinks {
+            return Err(AttestError::Invalid(
+                "OpenSSF model signing refuses symbolic links: drop --allow-symlinks (or copy the files) to write model.sig".into(),
+            ));
         }
     }
     let checkpoint = Checkpoint::open(&req.checkpoint, &open)?;
@@ -99,6 +122,10 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
         .check_times(req.issued_at)
         .map_err(AttestError::Invalid)?;
     let key = load_signing_key(&req.key)?;
+    let oms_key = match &req.oms {
+        Some(o) => Some(EcSigningKey::load(&o.key)?),
+        None => None,
+    };
 
     let opts = HashOptions {
         algorithms: Algorithms::Both,
@@ -113,15 +140,53 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
     let bytes = envelope.encode();
     write_atomically(&out, &bytes, 0o644, Replace::Allowed).map_err(|error| {
         AttestError::Write {
+            what: "the attestation",
             path: out.clone(),
             error,
         }
     })?;
+    let mut oms = None;
+    if let (Some(oms_key), Some(oms_out)) = (oms_key, oms_out) {
+        let m = oms_manifest(&checkpoint, &manifest, &open.ignore).ok_or_else(|| {
+            AttestError::Invalid("internal: a SHA-256 digest is missing from the manifest".into())
+        })?;
+        let bundle = sign_oms_bundle(&m, &oms_key);
+        write_atomically(&oms_out, &bundle, 0o644, Replace::Allowed).map_err(|error| {
+            AttestError::Write {
+                what: "the model signature",
+                path: oms_out.clone(),
+                error,
+            }
+        })?;
+        let public = oms_key.verifying_key();
+        oms = Some(OmsOutcome {
+            path: oms_out,
+            bundle_len: bundle.len(),
+            curve: public.curve().name(),
+            key_hint: public.hint(),
+        });
+    }
     Ok(AttestOutcome {
         path: out,
         statement,
         envelope_len: bytes.len(),
         envelope,
         key_id: key_id(&key.verifying_key()),
+        oms,
     })
+}
+
+/// `file`'s path relative to the `checkpoint` folder, when it lies inside it.
+fn relative_inside(checkpoint: &Path, file: &Path) -> Option<String> {
+    if !checkpoint.is_dir() {
+        return None;
+    }
+    let root = checkpoint.canonicalize().ok()?;
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let parent = parent.canonicalize().ok()?;
+    let rel = parent.strip_prefix(&root).ok()?.join(file.file_name()?);
+    rel.to_str().map(str::to_string)
 }

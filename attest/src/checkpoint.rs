@@ -138,6 +138,40 @@ impl Checkpoint {
         })
     }
 
+    /// Every file as opaque bytes, the way OpenSSF model signing sees a model: discovered
+    /// with the same path rules, but no header or index is read or checked.
+    pub fn open_files(root: &Path, opts: &OpenOptions) -> Result<Self, CheckpointError> {
+        let found = discover(root, opts)?;
+        if found.is_empty() {
+            return Err(CheckpointError::Empty {
+                path: root.to_path_buf(),
+            });
+        }
+        let single_file = found.len() == 1 && !root.is_dir();
+        let mut files = Vec::with_capacity(found.len());
+        for f in found {
+            let meta =
+                std::fs::metadata(&f.fs_path).map_err(|e| CheckpointError::io(&f.fs_path, e))?;
+            if !meta.is_file() {
+                return Err(CheckpointError::NotRegularFile { path: f.path });
+            }
+            files.push(CheckpointFile {
+                path: f.path,
+                fs_path: f.fs_path,
+                size: meta.len(),
+                kind: FileKind::Other,
+                header: None,
+            });
+        }
+        Ok(Checkpoint {
+            root: root.to_path_buf(),
+            single_file,
+            files,
+            indexes: Vec::new(),
+            warnings: Vec::new(),
+        })
+    }
+
     /// Parameters over all safetensors files.
     pub fn parameters(&self) -> ParameterCount {
         let mut count = ParameterCount::default();

@@ -25,7 +25,13 @@ pub struct OpenOptions {
     pub allow_symlinks: bool,
     /// Further relative paths (files or folders) to leave out, besides [`DEFAULT_IGNORES`].
     pub ignore: Vec<String>,
+    /// Leave out by default only what OpenSSF model signing leaves out ([`GIT_IGNORES`]), so
+    /// weightgate's own files count as model files: for checking a `model.sig` another tool wrote.
+    pub git_ignores_only: bool,
 }
+
+/// What OpenSSF model signing leaves out by default (top level only).
+pub const GIT_IGNORES: &[&str] = &[".git", ".github", ".gitignore", ".gitattributes"];
 
 /// A regular file found under the root.
 #[derive(Debug, Clone)]
@@ -151,7 +157,12 @@ impl Walker<'_> {
 
     fn ignored(&self, rel: &str) -> bool {
         let top_level = !rel.contains('/');
-        (top_level && DEFAULT_IGNORES.contains(&rel))
+        let defaults = if self.opts.git_ignores_only {
+            GIT_IGNORES
+        } else {
+            DEFAULT_IGNORES
+        };
+        (top_level && defaults.contains(&rel))
             || self.opts.ignore.iter().any(|p| {
                 rel == p
                     || rel

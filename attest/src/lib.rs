@@ -10,10 +10,12 @@ mod attest;
 mod checkpoint;
 mod claims;
 mod discover;
+mod ec_keys;
 mod error;
 mod hash;
 mod keys;
 mod mapped_file;
+mod oms_sign;
 mod path_rules;
 mod safetensors_header;
 mod shard_index;
@@ -21,12 +23,13 @@ mod sign;
 
 pub use atomic_file::{Replace, write_atomically};
 pub use attest::{
-    ATTESTATION_FILE_NAME, AttestError, AttestOutcome, AttestRequest, attest,
-    default_attestation_path,
+    ATTESTATION_FILE_NAME, AttestError, AttestOutcome, AttestRequest, OmsOutcome, OmsSigning,
+    attest, default_attestation_path,
 };
 pub use checkpoint::{Checkpoint, CheckpointFile, FileKind, ParameterCount};
 pub use claims::{Claims, ClaimsError};
-pub use discover::{DEFAULT_IGNORES, OpenOptions};
+pub use discover::{DEFAULT_IGNORES, GIT_IGNORES, OpenOptions};
+pub use ec_keys::{EcCurve, EcSignatureError, EcSigningKey, EcVerifyingKey, write_ec_key_pair};
 pub use error::CheckpointError;
 pub use hash::{
     Algorithms, FileDigests, HashOptions, Manifest, Progress, TensorDigest, hash_checkpoint,
@@ -35,6 +38,9 @@ pub use hash::{
 pub use keys::{
     KeyError, generate_signing_key, key_id, load_signing_key, load_verifying_key,
     parse_signing_key, parse_verifying_key, signing_key_pem, verifying_key_pem, write_key_pair,
+};
+pub use oms_sign::{
+    OMS_SIGNATURE_FILE_NAME, default_oms_signature_path, oms_manifest, sign_oms_bundle,
 };
 pub use path_rules::{check_relative_path, component_order};
 pub use safetensors_header::{MAX_HEADER_LEN, SafetensorsHeader, TensorEntry, build_safetensors};

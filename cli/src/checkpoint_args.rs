@@ -22,6 +22,7 @@ impl CheckpointArgs {
         let opts = OpenOptions {
             allow_symlinks: self.allow_symlinks,
             ignore: self.ignore.clone(),
+            ..Default::default()
         };
         Ok(Checkpoint::open(&self.path, &opts)?)
     }

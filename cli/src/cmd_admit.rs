@@ -56,6 +56,7 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Outcome> {
     let open = weightgate_attest::OpenOptions {
         allow_symlinks: args.checkpoint.allow_symlinks,
         ignore: args.checkpoint.ignore.clone(),
+        ..Default::default()
     };
     let t = now();
     // Admission re-hashes with SHA-256 (the store is addressed by it). Regime results depend on

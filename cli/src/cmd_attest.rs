@@ -8,7 +8,9 @@ use crate::Outcome;
 use crate::checkpoint_args::CheckpointArgs;
 use crate::progress::Bar;
 use crate::time_arg::parse_time;
-use weightgate_attest::{AttestRequest, Checkpoint, HashOptions, OpenOptions, attest, work_bytes};
+use weightgate_attest::{
+    AttestRequest, Checkpoint, HashOptions, OmsSigning, OpenOptions, attest, work_bytes,
+};
 
 #[derive(Args, Debug)]
 pub struct AttestArgs {
@@ -35,6 +37,17 @@ pub struct AttestArgs {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Also write an OpenSSF model-signing bundle signed with this ECDSA P-256/P-384/P-521
+    /// key (PKCS#8 or SEC1 PEM; `weightgate keygen --type p256`).
+    #[arg(long, value_name = "KEY")]
+    pub oms_key: Option<PathBuf>,
+    /// Where to write the bundle (default CHECKPOINT/model.sig, or FILE.sig).
+    #[arg(long, value_name = "PATH", requires = "oms_key")]
+    pub oms_out: Option<PathBuf>,
+    /// Leave this relative path out of both the attestation and model.sig (recorded in the
+    /// bundle's `ignore_paths` so `model_signing verify` leaves it out too); repeatable.
+    #[arg(long, value_name = "PATH", requires = "oms_key")]
+    pub oms_ignore: Vec<String>,
 }
 
 pub fn run(args: AttestArgs) -> anyhow::Result<Outcome> {
@@ -43,7 +56,8 @@ pub fn run(args: AttestArgs) -> anyhow::Result<Outcome> {
         checkpoint: args.checkpoint.path.clone(),
         open: OpenOptions {
             allow_symlinks: args.checkpoint.allow_symlinks,
-            ignore: args.checkpoint.ignore.clone(),
+            ignore: [args.checkpoint.ignore.clone(), args.oms_ignore.clone()].concat(),
+            ..Default::default()
         },
         claims: args.claims,
         key: args.key,
@@ -51,6 +65,10 @@ pub fn run(args: AttestArgs) -> anyhow::Result<Outcome> {
         per_tensor: args.per_tensor,
         threads: args.threads,
         issued_at,
+        oms: args.oms_key.map(|key| OmsSigning {
+            key,
+            out: args.oms_out,
+        }),
     };
     // Size the bar from a header-only pass; the real run re-reads headers (cheap).
     let total = Checkpoint::open(&req.checkpoint, &req.open)
@@ -69,5 +87,14 @@ pub fn run(args: AttestArgs) -> anyhow::Result<Outcome> {
         outcome.envelope_len,
         outcome.key_id
     );
+    if let Some(o) = &outcome.oms {
+        println!(
+            "signed model.sig (OpenSSF model signing, ECDSA {}) -> {} ({} bytes, key hint {})",
+            o.curve,
+            o.path.display(),
+            o.bundle_len,
+            o.key_hint
+        );
+    }
     Ok(Outcome::Ok)
 }

@@ -1,26 +1,57 @@
-//! `weightgate keygen --out NAME`: a new Ed25519 signing key.
+//! `weightgate keygen --out NAME [--type ed25519|p256|p384|p521]`: a new signing key.
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::Outcome;
-use weightgate_attest::{generate_signing_key, write_key_pair};
+use weightgate_attest::{
+    EcCurve, EcSigningKey, generate_signing_key, write_ec_key_pair, write_key_pair,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyType {
+    /// Ed25519: signs weightgate attestations, grants and cosignatures.
+    Ed25519,
+    /// ECDSA P-256: signs OpenSSF model-signing bundles (`attest --oms-key`).
+    P256,
+    /// ECDSA P-384, for `attest --oms-key`.
+    P384,
+    /// ECDSA P-521, for `attest --oms-key`.
+    P521,
+}
 
 #[derive(Args, Debug)]
 pub struct KeygenArgs {
     /// Writes NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub (SPKI PEM); never overwrites.
     #[arg(long, value_name = "NAME")]
     pub out: PathBuf,
+    /// Key type.
+    #[arg(long = "type", value_enum, default_value_t = KeyType::Ed25519)]
+    pub key_type: KeyType,
 }
 
 pub fn run(args: KeygenArgs) -> anyhow::Result<Outcome> {
-    let key = generate_signing_key();
-    let id = write_key_pair(&args.out, &key)?;
-    println!("{id}");
+    let curve = match args.key_type {
+        KeyType::Ed25519 => {
+            let id = write_key_pair(&args.out, &generate_signing_key())?;
+            println!("{id}");
+            eprintln!(
+                "wrote {0}.key (keep it secret) and {0}.pub; key id {id}",
+                args.out.display()
+            );
+            return Ok(Outcome::Ok);
+        }
+        KeyType::P256 => EcCurve::P256,
+        KeyType::P384 => EcCurve::P384,
+        KeyType::P521 => EcCurve::P521,
+    };
+    let hint = write_ec_key_pair(&args.out, &EcSigningKey::generate(curve))?;
+    println!("{hint}");
     eprintln!(
-        "wrote {0}.key (keep it secret) and {0}.pub; key id {id}",
-        args.out.display()
+        "wrote {0}.key (keep it secret) and {0}.pub: ECDSA {1} for OpenSSF model signing; key hint {hint}",
+        args.out.display(),
+        curve.name()
     );
     Ok(Outcome::Ok)
 }

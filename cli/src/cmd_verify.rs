@@ -102,6 +102,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let mut open = weightgate_attest::OpenOptions {
         allow_symlinks: args.checkpoint.allow_symlinks,
         ignore: args.checkpoint.ignore.clone(),
+        ..Default::default()
     };
     let root = &args.checkpoint.path;
     if root.is_dir() {

@@ -35,6 +35,7 @@ mod error;
 mod grant;
 pub mod json_view;
 pub mod lei;
+pub mod oms;
 mod ops;
 mod reference;
 mod statement;
