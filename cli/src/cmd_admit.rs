@@ -75,6 +75,12 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Outcome> {
         base_envelope: None,
         threads: 0,
         admitted: None,
+        oms: crate::cmd_verify::oms_request(
+            &crate::cmd_verify::OmsArgs::default(),
+            &policy,
+            &args.checkpoint,
+            &[&att],
+        )?,
     };
     let decision = verify(&req, &|_| {})?;
     let blocking: Vec<_> = decision

@@ -10,11 +10,13 @@ use crate::checkpoint_args::CheckpointArgs;
 use crate::progress::Bar;
 use crate::time_arg::{now, parse_time, show};
 use weightgate_attest::{
-    Checkpoint, HashOptions, default_attestation_path, load_verifying_key, work_bytes,
+    Checkpoint, EcVerifyingKey, HashOptions, default_attestation_path, default_oms_signature_path,
+    load_verifying_key, work_bytes,
 };
 use weightgate_schemas::country::is_iso3166_alpha2;
 use weightgate_verifier::{
-    Context, Decision, Outcome as CheckOutcome, Policy, TrustedKey, VerifyRequest, verify,
+    Context, Decision, ModelSigningKey, OmsRequest, Outcome as CheckOutcome, Policy, TrustedKey,
+    VerifyRequest, verify,
 };
 
 #[derive(Args, Debug)]
@@ -54,10 +56,84 @@ pub struct VerifyArgs {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    #[command(flatten)]
+    pub oms: OmsArgs,
+}
+
+/// Checking an OpenSSF model-signing bundle beside the attestation.
+#[derive(Args, Debug, Default)]
+pub struct OmsArgs {
+    /// Check model.sig too, trusting this ECDSA P-256/P-384/P-521 public key (SPKI PEM)
+    /// besides the policy's [[model_signing_key]]s; repeatable.
+    #[arg(long, value_name = "PUB.pem")]
+    pub oms_key: Vec<PathBuf>,
+    /// The bundle (default CHECKPOINT/model.sig, or FILE.sig).
+    #[arg(long, value_name = "PATH")]
+    pub oms_bundle: Option<PathBuf>,
+    /// Leave this relative path out of the model.sig check; repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub oms_ignore: Vec<String>,
+    /// Files the bundle does not sign are not an error.
+    #[arg(long)]
+    pub oms_ignore_unsigned: bool,
+}
+
+/// What to check model.sig with: `None` when no key is configured, or when only the policy
+/// has keys, does not require a signature and no bundle is there.
+pub fn oms_request(
+    args: &OmsArgs,
+    policy: &Policy,
+    checkpoint: &CheckpointArgs,
+    own_files: &[&Path],
+) -> anyhow::Result<Option<OmsRequest>> {
+    let mut keys = policy.model_signing_keys.clone();
+    for p in &args.oms_key {
+        keys.push(ModelSigningKey {
+            name: p.display().to_string(),
+            key: EcVerifyingKey::load(p)?,
+        });
+    }
+    if keys.is_empty() {
+        if args.oms_bundle.is_some() {
+            anyhow::bail!(
+                "--oms-bundle needs a key to check it with: --oms-key PUB.pem or a [[model_signing_key]] in the policy"
+            );
+        }
+        return Ok(None);
+    }
+    let path = args
+        .oms_bundle
+        .clone()
+        .unwrap_or_else(|| default_oms_signature_path(&checkpoint.path));
+    let explicit = !args.oms_key.is_empty() || args.oms_bundle.is_some();
+    let bundle = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "{}: cannot read the model signature: {e}",
+                path.display()
+            ));
+        }
+    };
+    let mut ignore = args.oms_ignore.clone();
+    ignore_if_inside(&checkpoint.path, &path, &mut ignore);
+    let mut own = Vec::new();
+    for f in own_files {
+        ignore_if_inside(&checkpoint.path, f, &mut own);
+    }
+    Ok(Some(OmsRequest {
+        bundle,
+        keys,
+        ignore,
+        own_files: own,
+        ignore_unsigned: args.oms_ignore_unsigned,
+        allow_symlinks: checkpoint.allow_symlinks,
+    }))
 }
 
 /// Paths given inside the checkpoint folder are not part of it.
-fn ignore_if_inside(root: &Path, file: &Path, ignore: &mut Vec<String>) {
+pub fn ignore_if_inside(root: &Path, file: &Path, ignore: &mut Vec<String>) {
     let (Ok(root), Ok(file)) = (root.canonicalize(), file.canonicalize()) else {
         return;
     };
@@ -124,6 +200,10 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         ),
         None => None,
     };
+    let mut own_files: Vec<&Path> = vec![&att_path];
+    own_files.extend(args.grant.iter().map(PathBuf::as_path));
+    own_files.extend(args.base_attestation.iter().map(PathBuf::as_path));
+    let oms = oms_request(&args.oms, &policy, &args.checkpoint, &own_files)?;
     let req = VerifyRequest {
         envelope: &envelope,
         checkpoint: root,
@@ -138,6 +218,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         base_envelope,
         threads: args.threads,
         admitted: None,
+        oms,
     };
     let total = Checkpoint::open(root, &open)
         .map(|ck| work_bytes(&ck, &HashOptions::default()) / 2)

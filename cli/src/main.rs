@@ -7,6 +7,7 @@ mod cmd_admit;
 mod cmd_attest;
 mod cmd_cosign;
 mod cmd_demo;
+mod cmd_export_intoto;
 mod cmd_grant;
 mod cmd_hash;
 mod cmd_inspect;
@@ -52,6 +53,8 @@ enum Command {
     Admit(cmd_admit::AdmitArgs),
     /// Serve admitted weights to Hugging Face clients, refusing (451) what the policy denies.
     Serve(cmd_serve::ServeArgs),
+    /// Print the attestation as an in-toto Statement v1 in a DSSE JSON envelope.
+    ExportIntoto(cmd_export_intoto::ExportIntotoArgs),
     /// Play the whole story on the bundled example in a temporary folder.
     Demo(cmd_demo::DemoArgs),
 }
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd_verify::run(args),
         Command::Policy(args) => cmd_policy::run(args),
         Command::Demo(args) => cmd_demo::run(args),
+        Command::ExportIntoto(args) => cmd_export_intoto::run(args),
         Command::Admit(args) => cmd_admit::run(args),
         Command::Serve(args) => cmd_serve::run(args),
     };

@@ -33,6 +33,7 @@ mod dsse;
 mod entity;
 mod error;
 mod grant;
+pub mod intoto;
 pub mod json_view;
 pub mod lei;
 pub mod oms;

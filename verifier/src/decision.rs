@@ -61,6 +61,9 @@ pub struct Facts {
     pub now: i64,
     pub digest: &'static str,
     pub bytes_hashed: u64,
+    /// Root digest the checked `model.sig` names (OpenSSF model signing).
+    pub oms_root_sha256: Option<String>,
+    pub oms_signer: Option<String>,
 }
 
 /// The verdict.

@@ -8,6 +8,7 @@
 pub mod audit;
 mod decision;
 mod lineage;
+mod oms;
 mod policy;
 pub mod reason;
 mod regime;
@@ -18,7 +19,10 @@ mod subject;
 mod verify;
 
 pub use decision::{Check, Decision, Facts, Outcome, Reason, RegimeFact};
-pub use policy::{Factor, Issuer, Policy, PolicyError, VerifyDigest, presets, toml_time};
+pub use oms::{OmsReport, OmsRequest, check_oms};
+pub use policy::{
+    Factor, Issuer, ModelSigningKey, Policy, PolicyError, VerifyDigest, presets, toml_time,
+};
 pub use regime::{Comparator, Context, Regime, RegimeOutcome, VerifiedGrant, evaluate};
 pub use signature::{SignatureFinding, TrustedKey, check_signatures, distinct_valid_keys};
 pub use subject::{DigestMode, SubjectProblem, SubjectReport, check_subject};

@@ -112,6 +112,17 @@ pub struct Policy {
     pub revoked_attestations: Vec<String>,
     pub regimes: Vec<Regime>,
     pub destination_header: Option<String>,
+    /// ECDSA keys whose OpenSSF model-signing bundles (`model.sig`) are trusted.
+    pub model_signing_keys: Vec<ModelSigningKey>,
+    /// Deny unless a `model.sig` by one of [`Policy::model_signing_keys`] checks out too.
+    pub require_model_signature: bool,
+}
+
+/// A key trusted for OpenSSF model-signing bundles.
+#[derive(Debug, Clone)]
+pub struct ModelSigningKey {
+    pub name: String,
+    pub key: weightgate_attest::EcVerifyingKey,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +139,8 @@ struct RawPolicy {
     regime: std::collections::BTreeMap<String, RawOverride>,
     #[serde(default)]
     custom_regime: Vec<RawRegime>,
+    #[serde(default)]
+    model_signing_key: Vec<RawKey>,
 }
 
 #[derive(Deserialize)]
@@ -148,6 +161,8 @@ struct RawSettings {
     plausibility_tolerance: Option<Spanned<String>>,
     #[serde(default)]
     destination_header: Option<String>,
+    #[serde(default)]
+    require_model_signature: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -327,7 +342,29 @@ impl Cx<'_> {
         })
     }
 
-    fn key(&self, k: &RawKey, key: &str, base: &Path) -> Result<TrustedKey, PolicyError> {
+    /// An ECDSA key for OpenSSF model-signing bundles.
+    fn model_signing_key(
+        &self,
+        k: &RawKey,
+        key: &str,
+        base: &Path,
+    ) -> Result<ModelSigningKey, PolicyError> {
+        let (pem, name, span) = self.key_text(k, key, base)?;
+        let vk = weightgate_attest::EcVerifyingKey::from_pem(&pem, &name)
+            .map_err(|e| self.err(span, key, e.to_string()))?;
+        Ok(ModelSigningKey {
+            name: k.name.get_ref().clone(),
+            key: vk,
+        })
+    }
+
+    /// The PEM text of a key given by `path` or inline `public_key`, its name and span.
+    fn key_text(
+        &self,
+        k: &RawKey,
+        key: &str,
+        base: &Path,
+    ) -> Result<(String, String, Option<std::ops::Range<usize>>), PolicyError> {
         let (pem, name) = match (&k.path, &k.public_key) {
             (Some(p), None) => {
                 let full = base.join(p.get_ref());
@@ -350,6 +387,11 @@ impl Cx<'_> {
             }
         };
         let span = k.path.as_ref().or(k.public_key.as_ref()).map(|s| s.span());
+        Ok((pem, name, span))
+    }
+
+    fn key(&self, k: &RawKey, key: &str, base: &Path) -> Result<TrustedKey, PolicyError> {
+        let (pem, name, span) = self.key_text(k, key, base)?;
         let vk =
             parse_verifying_key(&pem, &name).map_err(|e| self.err(span, key, e.to_string()))?;
         let valid_from = k
@@ -454,6 +496,8 @@ impl Policy {
             revoked_attestations: Vec::new(),
             regimes: presets().into_iter().filter(|r| r.default_active).collect(),
             destination_header: None,
+            model_signing_keys: Vec::new(),
+            require_model_signature: false,
         }
     }
 
@@ -582,6 +626,38 @@ impl Policy {
                 authority,
             });
         }
+        let mut model_signing_keys = Vec::new();
+        for k in &raw.model_signing_key {
+            if let Some(extra) = k.valid_from.as_ref().or(k.valid_until.as_ref()) {
+                return Err(cx.err(
+                    Some(extra.span()),
+                    "model_signing_key",
+                    "validity windows are not supported for model-signing keys",
+                ));
+            }
+            if let Some(a) = &k.authority {
+                return Err(cx.err(
+                    Some(a.span()),
+                    "model_signing_key.authority",
+                    "only issuers have an authority",
+                ));
+            }
+            model_signing_keys.push(cx.model_signing_key(k, "model_signing_key", base)?);
+        }
+        let require_model_signature = s
+            .require_model_signature
+            .as_ref()
+            .is_some_and(|r| *r.get_ref());
+        if let Some(r) = &s.require_model_signature
+            && *r.get_ref()
+            && model_signing_keys.is_empty()
+        {
+            return Err(cx.err(
+                Some(r.span()),
+                "policy.require_model_signature",
+                "needs at least one [[model_signing_key]] (an ECDSA P-256/P-384/P-521 public key)",
+            ));
+        }
         let min_signatures = s
             .min_signatures
             .as_ref()
@@ -645,6 +721,8 @@ impl Policy {
             revoked_attestations: hex64(&raw.revoked.attestations, "revoked.attestations")?,
             regimes,
             destination_header: s.destination_header.clone(),
+            model_signing_keys,
+            require_model_signature,
         })
     }
 
@@ -675,6 +753,10 @@ impl Policy {
                 "assume_in_force": r.assume_in_force,
             })).collect::<Vec<_>>(),
             "destination_header": self.destination_header,
+            "model_signing_keys": self.model_signing_keys.iter().map(|k| serde_json::json!({
+                "name": k.name, "curve": k.key.curve().name(), "hint": k.key.hint(),
+            })).collect::<Vec<_>>(),
+            "require_model_signature": self.require_model_signature,
         })
     }
 }

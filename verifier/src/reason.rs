@@ -38,6 +38,22 @@ pub const GRANT_INVALID: &str = "grant.invalid";
 pub const LINEAGE_BASE_INVALID: &str = "lineage.base_invalid";
 pub const LINEAGE_BASE_MISMATCH: &str = "lineage.base_mismatch";
 
+// OpenSSF model signing (`model.sig`).
+pub const OMS_MISSING: &str = "oms.missing";
+pub const OMS_MALFORMED: &str = "oms.malformed";
+pub const OMS_MEDIA_TYPE: &str = "oms.media_type";
+pub const OMS_PAYLOAD_TYPE: &str = "oms.payload_type";
+pub const OMS_UNSUPPORTED: &str = "oms.unsupported";
+pub const OMS_KEY_MISMATCH: &str = "oms.key_mismatch";
+pub const OMS_SIGNATURE_NOT_DER: &str = "oms.signature_not_der";
+pub const OMS_SIGNATURE_INVALID: &str = "oms.signature_invalid";
+pub const OMS_SUBJECTS: &str = "oms.subjects";
+pub const OMS_ROOT_MISMATCH: &str = "oms.root_mismatch";
+pub const OMS_UNSAFE_PATH: &str = "oms.unsafe_path";
+pub const OMS_MISSING_FILE: &str = "oms.missing_file";
+pub const OMS_EXTRA_FILE: &str = "oms.extra_file";
+pub const OMS_DIGEST_MISMATCH: &str = "oms.digest_mismatch";
+
 /// Every code, for documentation tests.
 pub const ALL: &[&str] = &[
     ENVELOPE_MALFORMED,
@@ -76,4 +92,18 @@ pub const ALL: &[&str] = &[
     GRANT_INVALID,
     LINEAGE_BASE_INVALID,
     LINEAGE_BASE_MISMATCH,
+    OMS_MISSING,
+    OMS_MALFORMED,
+    OMS_MEDIA_TYPE,
+    OMS_PAYLOAD_TYPE,
+    OMS_UNSUPPORTED,
+    OMS_KEY_MISMATCH,
+    OMS_SIGNATURE_NOT_DER,
+    OMS_SIGNATURE_INVALID,
+    OMS_SUBJECTS,
+    OMS_ROOT_MISMATCH,
+    OMS_UNSAFE_PATH,
+    OMS_MISSING_FILE,
+    OMS_EXTRA_FILE,
+    OMS_DIGEST_MISMATCH,
 ];

@@ -176,6 +176,8 @@ impl Gate {
             base_envelope: None,
             threads: 1,
             admitted: Some(m.header_parameters),
+            // Admission checked model.sig when the policy asks for one.
+            oms: None,
         };
         verify(&req, &|_| {}).map_err(|e| e.to_string())
     }

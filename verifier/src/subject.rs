@@ -16,6 +16,8 @@ pub enum DigestMode {
     Blake3,
     /// SHA-256 and BLAKE3 (`--full`): also recomputes the root digest from the bytes.
     Full,
+    /// SHA-256 only: what a `model.sig` check needs anyway, so one pass serves both.
+    Sha256,
 }
 
 /// One problem found, with its stable reason code.
@@ -32,6 +34,8 @@ pub struct SubjectReport {
     pub files_checked: usize,
     pub bytes_hashed: u64,
     pub header_parameters: Option<u64>,
+    /// SHA-256 of each file hashed, by path, when SHA-256 was computed.
+    pub sha256: BTreeMap<String, [u8; 32]>,
 }
 
 fn problem(code: &'static str, message: String) -> SubjectProblem {
@@ -157,6 +161,7 @@ pub fn check_subject(
         algorithms: match mode {
             DigestMode::Blake3 => Algorithms::Blake3Only,
             DigestMode::Full => Algorithms::Both,
+            DigestMode::Sha256 => Algorithms::Sha256Only,
         },
         per_tensor: false,
         threads,
@@ -166,6 +171,9 @@ pub fn check_subject(
     report.bytes_hashed = to_hash.total_bytes();
     let mut altered = Vec::new();
     for got in &manifest.files {
+        if let Some(d) = got.sha256 {
+            report.sha256.insert(got.path.clone(), d);
+        }
         let want = attested[got.path.as_str()];
         let blake_bad = got.blake3.is_some_and(|b| b != want.blake3.0);
         let sha_bad = got.sha256.is_some_and(|s| s != want.sha256.0);
@@ -178,7 +186,7 @@ pub fn check_subject(
             ));
         }
     }
-    if mode == DigestMode::Full
+    if mode != DigestMode::Blake3
         && altered.is_empty()
         && report
             .problems

@@ -33,6 +33,8 @@ pub struct VerifyRequest<'a> {
     /// and its bytes cannot have changed since (the gate server's content-addressed store):
     /// subject binding is then taken as done and nothing is hashed.
     pub admitted: Option<u64>,
+    /// An OpenSSF model-signing bundle to check beside the attestation.
+    pub oms: Option<crate::oms::OmsRequest>,
 }
 
 /// Input that could not be judged at all (the checkpoint root unreadable).
@@ -263,15 +265,18 @@ pub fn verify(req: &VerifyRequest, progress: Progress) -> Result<Decision, Verif
     f.expires_at = st.expires_at;
 
     // 5. Subject binding.
-    let mode = if req.full || policy.verify_digest == VerifyDigest::Sha256 {
+    let mode = if req.full {
         DigestMode::Full
+    } else if req.oms.is_some() || policy.verify_digest == VerifyDigest::Sha256 {
+        // SHA-256 binds as well as BLAKE3, and a model.sig check needs it anyway.
+        DigestMode::Sha256
     } else {
         DigestMode::Blake3
     };
-    d.facts.digest = if mode == DigestMode::Full {
-        "sha256+blake3"
-    } else {
-        "blake3"
+    d.facts.digest = match mode {
+        DigestMode::Full => "sha256+blake3",
+        DigestMode::Sha256 => "sha256",
+        DigestMode::Blake3 => "blake3",
     };
     let subject = match req.admitted {
         Some(header_parameters) => {
@@ -281,6 +286,7 @@ pub fn verify(req: &VerifyRequest, progress: Progress) -> Result<Decision, Verif
                 files_checked: st.subject.files.len(),
                 bytes_hashed: 0,
                 header_parameters: Some(header_parameters),
+                sha256: Default::default(),
             }
         }
         None => check_subject(&st, req.checkpoint, &req.open, mode, req.threads, progress)?,
@@ -306,8 +312,50 @@ pub fn verify(req: &VerifyRequest, progress: Progress) -> Result<Decision, Verif
             ),
         );
     }
-    for p in subject.problems {
-        d.fail("subject", p.code, p.message);
+    for p in &subject.problems {
+        d.fail("subject", p.code, p.message.clone());
+    }
+
+    // 5b. The OpenSSF model-signing bundle, when given or required.
+    match &req.oms {
+        Some(oms) => {
+            let report =
+                crate::oms::check_oms(oms, req.checkpoint, &subject.sha256, req.threads, progress)?;
+            d.facts.bytes_hashed += report.bytes_hashed;
+            d.facts.oms_root_sha256 = report.root.map(|r| hex(&r));
+            d.facts.oms_signer = report.signer.clone();
+            if report.problems.is_empty() {
+                let root = report.root.map(|r| hex(&r)).unwrap_or_default();
+                let same = if Some(&root) == d.facts.root_sha256.as_ref() {
+                    "the attestation's root"
+                } else {
+                    "NOT the attestation's root (different file sets)"
+                };
+                let mut detail = format!(
+                    "{} files match, signed by {}; root sha256:{root} = {same}",
+                    report.files,
+                    report.signer.as_deref().unwrap_or("?")
+                );
+                for n in &report.notes {
+                    detail.push_str("; ");
+                    detail.push_str(n);
+                }
+                d.pass("model.sig", detail);
+            }
+            for (code, message) in report.problems {
+                d.fail("model.sig", code, message);
+            }
+        }
+        None if policy.require_model_signature && req.admitted.is_some() => d.pass(
+            "model.sig",
+            "checked at admission (the store holds only what passed)",
+        ),
+        None if policy.require_model_signature => d.fail(
+            "model.sig",
+            r::OMS_MISSING,
+            "the policy requires an OpenSSF model signature (model.sig) and none was checked",
+        ),
+        None => {}
     }
 
     // 6. Compute: consistency and plausibility.

@@ -1,0 +1,61 @@
+//! `weightgate export-intoto ENVELOPE [--key KEY] [--out PATH]`: the attestation as an in-toto
+//! Statement v1 in a DSSE JSON envelope, one line (fit for appending to `claims.jsonl`).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::Outcome;
+use weightgate_attest::{Replace, load_signing_key, sign_envelope, write_atomically};
+use weightgate_schemas::intoto::intoto_statement;
+use weightgate_schemas::json_view::envelope_to_json;
+use weightgate_schemas::oms::IN_TOTO_PAYLOAD_TYPE;
+use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Statement};
+
+#[derive(Args, Debug)]
+pub struct ExportIntotoArgs {
+    /// The weightgate attestation envelope.
+    pub envelope: PathBuf,
+    /// Sign the DSSE envelope with this Ed25519 key; without it the DSSE envelope carries no
+    /// signature and trust rests on the original envelope inside the predicate.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// Write here (atomically) instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(args: ExportIntotoArgs) -> anyhow::Result<Outcome> {
+    let name = args.envelope.display().to_string();
+    let bytes = std::fs::read(&args.envelope).with_context(|| format!("{name}: cannot read"))?;
+    let envelope = Envelope::decode_strict(&bytes)
+        .with_context(|| format!("{name}: not a weightgate envelope"))?;
+    if envelope.payload_type != ATTESTATION_PAYLOAD_TYPE {
+        anyhow::bail!(
+            "{name}: payload type `{}` is not an attestation",
+            envelope.payload_type
+        );
+    }
+    let statement =
+        Statement::decode_strict(&envelope.payload).with_context(|| format!("{name}: payload"))?;
+    let payload = intoto_statement(&envelope, &statement)
+        .to_string()
+        .into_bytes();
+    let dsse = match &args.key {
+        Some(k) => sign_envelope(IN_TOTO_PAYLOAD_TYPE, payload, &load_signing_key(k)?),
+        None => Envelope {
+            payload_type: IN_TOTO_PAYLOAD_TYPE.to_string(),
+            payload,
+            signatures: Vec::new(),
+        },
+    };
+    let mut line = envelope_to_json(&dsse).to_string();
+    line.push('\n');
+    match &args.out {
+        Some(p) => write_atomically(p, line.as_bytes(), 0o644, Replace::Allowed)
+            .with_context(|| format!("{}: cannot write", p.display()))?,
+        None => print!("{line}"),
+    }
+    Ok(Outcome::Ok)
+}
