@@ -119,7 +119,10 @@ pub fn oms_request(
     let mut ignore = args.oms_ignore.clone();
     ignore_if_inside(&checkpoint.path, &path, &mut ignore);
     let mut own = Vec::new();
-    for f in own_files {
+    // A model.sig in its usual place is a signature, not model content, even when the
+    // bundle checked is another one.
+    let usual = default_oms_signature_path(&checkpoint.path);
+    for f in own_files.iter().chain([&usual.as_path()]) {
         ignore_if_inside(&checkpoint.path, f, &mut own);
     }
     Ok(Some(OmsRequest {
