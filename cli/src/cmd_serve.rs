@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// Seconds a client has to send its request headers (slow clients are cut off).
     #[arg(long, default_value_t = 10.0)]
     pub header_timeout: f64,
+    /// Seconds a write to a client may make no progress before the connection is closed
+    /// (a client that stops reading a download).
+    #[arg(long, default_value_t = 60.0)]
+    pub write_timeout: f64,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
@@ -44,8 +48,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     if !(args.header_timeout > 0.0 && args.header_timeout < 3600.0) {
         anyhow::bail!("--header-timeout must be between 0 and 3600 seconds");
     }
+    if !(args.write_timeout > 0.0 && args.write_timeout < 3600.0) {
+        anyhow::bail!("--write-timeout must be between 0 and 3600 seconds");
+    }
     let limits = Limits {
         header_read_timeout: std::time::Duration::from_secs_f64(args.header_timeout),
+        write_timeout: std::time::Duration::from_secs_f64(args.write_timeout),
         ..Limits::default()
     };
     rt.block_on(serve(gate, args.listen, limits))?;

@@ -425,3 +425,81 @@ fn slow_clients_are_cut_off_and_oversized_headers_refused() {
     );
     assert_eq!(get(&server.addr, "/healthz"), Some(200));
 }
+
+#[test]
+fn a_client_that_stops_reading_a_download_is_cut_off() {
+    let s = Setup::new();
+    // A model with a 64 MiB file: far more than loopback socket buffers hold.
+    let ck = s.path("checkpoints/big");
+    copy_dir(&testdata().join("checkpoints/tiny"), &ck);
+    let size: usize = 64 << 20;
+    fs::write(ck.join("big.bin"), vec![7u8; size]).unwrap();
+    let r = run([
+        "attest",
+        ck.to_str().unwrap(),
+        "--key",
+        &td("keys/test-lab.key"),
+        "--claims",
+        &td("claims/tiny-below.toml"),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run([
+        "admit",
+        ck.to_str().unwrap(),
+        "--repo",
+        "lab/big",
+        "--store",
+        s.path("store").to_str().unwrap(),
+        "--policy",
+        s.path("policy.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let server = start_with(
+        &s.path("store"),
+        &s.path("policy.toml"),
+        &["--write-timeout", "1"],
+    );
+    let mut stalled = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stalled,
+        "GET /lab/big/resolve/main/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 512];
+    let n = stalled.read(&mut head).unwrap();
+    assert!(
+        head[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&head[..n])
+    );
+    // Stop reading long enough for the write timeout to fire; others are still served.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(get(&server.addr, "/healthz"), Some(200));
+    // Draining now ends early: the server closed the connection part-way.
+    stalled
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut received = n;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match stalled.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => received += k,
+            Err(e) => {
+                assert!(
+                    !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ),
+                    "stalled connection left open"
+                );
+                break;
+            }
+        }
+    }
+    assert!(
+        received < size,
+        "the whole file arrived ({received} bytes): no write timeout"
+    );
+}

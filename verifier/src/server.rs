@@ -529,6 +529,8 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Largest request head (request line plus headers) accepted.
     pub max_header_bytes: usize,
+    /// A write to the client that makes no progress for this long ends the connection.
+    pub write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -536,6 +538,7 @@ impl Default for Limits {
         Limits {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
+            write_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -584,6 +587,8 @@ pub async fn serve(gate: Shared, addr: SocketAddr, limits: Limits) -> std::io::R
             }
         };
         let _ = stream.set_nodelay(true);
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.write_timeout));
         let service = TowerToHyperService::new(
             app.clone()
                 .map_request(|req: axum::http::Request<hyper::body::Incoming>| req.map(Body::new)),
@@ -596,7 +601,7 @@ pub async fn serve(gate: Shared, addr: SocketAddr, limits: Limits) -> std::io::R
                 .header_read_timeout(limits.header_read_timeout)
                 .max_buf_size(limits.max_header_bytes);
             let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(Box::pin(stream)), service)
                 .await;
         });
     }
