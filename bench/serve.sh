@@ -54,6 +54,8 @@ http {
   server {
     listen 127.0.0.1:18182;
     location /blob { alias $S/store/blobs/$BLOB; default_type application/octet-stream; }
+    # The floor for refusal latency on this harness: a constant 451 with no decision at all.
+    location /refused { default_type application/json; return 451 '{"error":"refused"}'; }
   }
 }
 NGINX
@@ -71,6 +73,8 @@ tee -a "$RESULTS/serve.txt" < "$RESULTS/serve-refused.txt"
 echo "== weightgate: 64 connections asking only for the refused model, $DURATION" | tee -a "$RESULTS/serve.txt"
 wrk -t2 -c64 -d"$DURATION" --latency http://127.0.0.1:18181/lab/refused/resolve/main/config.json | tee -a "$RESULTS/serve.txt"
 echo "weightgate peak RSS: $(grep VmHWM /proc/$WG_PID/status)" | tee -a "$RESULTS/serve.txt"
+echo "== nginx: 64 connections getting a constant 451 (no decision, no audit), $DURATION" | tee -a "$RESULTS/serve.txt"
+wrk -t2 -c64 -d"$DURATION" --latency http://127.0.0.1:18182/refused | tee -a "$RESULTS/serve.txt"
 echo "== nginx (sendfile): 64 connections downloading the same file, $DURATION" | tee -a "$RESULTS/serve.txt"
 wrk -t2 -c64 -d"$DURATION" --timeout 60s --latency http://127.0.0.1:18182/blob | tee -a "$RESULTS/serve.txt"
 kill $WG_PID; wait $WG_PID 2>/dev/null || true
