@@ -19,6 +19,7 @@ mod oms_sign;
 mod path_rules;
 mod safetensors_header;
 mod shard_index;
+mod sigbus;
 mod sign;
 
 pub use atomic_file::{Replace, write_atomically};

@@ -4,8 +4,9 @@
 //! yield bytes that never existed together on disk. We record the file's identity, size and
 //! modification time before mapping and compare them after hashing (through the open handle and
 //! through the path), so a file that changed gives [`CheckpointError::ChangedWhileHashing`]
-//! instead of a wrong digest. Shrinking a file during the hash can still end the process with
-//! SIGBUS; see docs/threat-model.md for why serving never maps files others can write.
+//! instead of a wrong digest. A file shrunk under its mapping would raise SIGBUS on the next
+//! read past its new end; [`crate::sigbus`] catches that, reads zeros instead, and the check
+//! after hashing reports the truncation.
 
 use std::fs::{self, File, Metadata};
 use std::os::unix::fs::MetadataExt;
@@ -42,6 +43,8 @@ pub struct MappedFile {
     rel_path: String,
     fs_path: PathBuf,
     file: File,
+    /// Declared before `map` so it is released before the mapping goes away.
+    watch: Option<crate::sigbus::Watch>,
     map: Option<Mmap>,
     stamp: Stamp,
 }
@@ -70,15 +73,19 @@ impl MappedFile {
             // SAFETY: read-only private mapping. As for every mmap (see blake3's `io.rs`), a
             // concurrent writer breaks the "&[u8] does not change" promise; we accept that because
             // the bytes only feed hash functions, and `check_unchanged` turns such a change into
-            // an error. Truncation by another process can still raise SIGBUS.
+            // an error. Truncation by another process is caught by the SIGBUS watch.
             let map = unsafe { MmapOptions::new().map(&file) }
                 .map_err(|e| CheckpointError::io(fs_path, e))?;
             Some(map)
         };
+        let watch = map
+            .as_ref()
+            .map(|m| crate::sigbus::watch(m.as_ptr(), m.len()));
         Ok(MappedFile {
             rel_path: rel_path.to_string(),
             fs_path: fs_path.to_path_buf(),
             file,
+            watch,
             map,
             stamp,
         })
@@ -99,6 +106,11 @@ impl MappedFile {
             path: self.rel_path.clone(),
             what,
         };
+        if self.watch.as_ref().is_some_and(|w| w.truncated()) {
+            return Err(changed(
+                "truncated while mapped; bytes past the new end read as zeros".into(),
+            ));
+        }
         let before = self.stamp;
         let after = Stamp::of(&now_open);
         if after.size != before.size {

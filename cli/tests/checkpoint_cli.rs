@@ -368,3 +368,49 @@ fn unsafe_geteuid_is_root() -> bool {
         .find(|l| l.starts_with("Uid:"))
         .is_some_and(|l| l.split_whitespace().nth(2) == Some("0"))
 }
+
+#[test]
+fn a_file_truncated_while_it_is_hashed_is_an_error_not_sigbus() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    std::fs::create_dir(&ck).unwrap();
+    let big = ck.join("big.bin");
+    let mut hits = 0;
+    for attempt in 0..40u64 {
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(256 << 20).unwrap();
+        drop(f);
+        let child = common::bin()
+            .args(["hash", ck.to_str().unwrap(), "--quiet"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5 + attempt * 7 % 60));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&big)
+            .unwrap()
+            .set_len(4096)
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let code = out
+            .status
+            .code()
+            .unwrap_or_else(|| panic!("killed by a signal: {:?}\n{stderr}", out.status));
+        match code {
+            0 => continue, // finished before the truncation
+            2 => {
+                assert!(
+                    stderr.contains("big.bin: file changed while it was being hashed"),
+                    "{stderr}"
+                );
+                hits += 1;
+                break;
+            }
+            other => panic!("exit {other}: {stderr}"),
+        }
+    }
+    assert!(hits > 0, "never truncated in time");
+}
