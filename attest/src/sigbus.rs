@@ -131,8 +131,8 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     // Not ours: hand over to the previous disposition.
     // SAFETY: PREVIOUS was initialised by `install` before this handler was installed.
     unsafe {
-        let previous = &*(&raw const PREVIOUS);
-        let previous = previous.assume_init_ref();
+        let previous: *const libc::sigaction = (&raw const PREVIOUS).cast();
+        let previous = &*previous;
         let f = previous.sa_sigaction;
         if f == libc::SIG_DFL || f == libc::SIG_IGN {
             // Restore it and return: the faulting access repeats and gets the default action.
