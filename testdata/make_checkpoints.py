@@ -65,11 +65,53 @@ def tiny(dirname, weight_map=None, shard2=SHARD2):
     write(f"{dirname}/config.json", json.dumps({"model_type": "tiny", "hidden_size": 8}, indent=2) + "\n")
 
 
+one = '{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}'
+
+
+def hostile_headers():
+    """More attacks on the header parser; the expected text is the distinctive part of the error."""
+    t = lambda body: '{"a":' + body + '}'
+    ok_tensor = '{"dtype":"U8","shape":[2],"data_offsets":[0,2]}'
+    deep = '{"__metadata__":' + '[' * 100_000 + ']' * 100_000 + ',"a":' + ok_tensor + '}'
+    return {
+        "empty_file": (b"", "too short for the 8-byte header length"),
+        "header_length_zero": (raw("", 2, length=0), "header is empty"),
+        "header_length_u64_max": (raw(one, 2, length=2**64 - 1), "exceeds the cap"),
+        "header_is_array": (raw("[1,2]" + " " * 3, 0), "must start with `{`"),
+        "header_is_string": (raw('"a"', 0), "must start with `{`"),
+        "header_bom": (b"\x0b\x00\x00\x00\x00\x00\x00\x00" + b"\xef\xbb\xbf" + b'{"a":1}' + bytes(1), "must start with `{`, found byte 0xef"),
+        "header_invalid_utf8": (struct.pack("<Q", 12) + b'{"a\xff":{}} ' + bytes(2), "header is not valid UTF-8"),
+        "header_nul_padding": (raw(one + "\u0000" * 0, 2)[:8] and struct.pack("<Q", len(one) + 3) + one.encode() + b"\x00\x00\x00" + bytes(2), "header JSON"),
+        "header_trailing_garbage": (raw(one + "xyz", 2), "header JSON"),
+        "header_comment": (raw('{/*x*/"a":' + ok_tensor + '}', 2), "header JSON"),
+        "deep_nesting": (raw(deep, 2), "header JSON"),
+        "tensor_not_object": (raw(t("5"), 0), "header JSON"),
+        "missing_dtype": (raw(t('{"shape":[2],"data_offsets":[0,2]}'), 2), "header JSON"),
+        "missing_shape": (raw(t('{"dtype":"U8","data_offsets":[0,2]}'), 2), "header JSON"),
+        "missing_offsets": (raw(t('{"dtype":"U8","shape":[2]}'), 2), "header JSON"),
+        "unknown_tensor_field": (raw(t('{"dtype":"U8","shape":[2],"data_offsets":[0,2],"extra":1}'), 2), "header JSON"),
+        "duplicate_tensor_field": (raw(t('{"dtype":"U8","dtype":"U8","shape":[2],"data_offsets":[0,2]}'), 2), "header JSON"),
+        "offsets_reversed": (raw(t('{"dtype":"U8","shape":[2],"data_offsets":[2,0]}'), 2), "tensor `a`"),
+        "offsets_three": (raw(t('{"dtype":"U8","shape":[2],"data_offsets":[0,1,2]}'), 2), "header JSON"),
+        "offsets_negative": (raw(t('{"dtype":"U8","shape":[2],"data_offsets":[-1,1]}'), 2), "header JSON"),
+        "offsets_float": (raw(t('{"dtype":"U8","shape":[2],"data_offsets":[0.0,2.0]}'), 2), "header JSON"),
+        "offsets_past_u64": (raw(t('{"dtype":"U8","shape":[2],"data_offsets":[0,18446744073709551616]}'), 2), "header JSON"),
+        "offsets_u64_max": (raw(t('{"dtype":"U8","shape":[2],"data_offsets":[0,18446744073709551615]}'), 2), "tensor `a`"),
+        "shape_negative": (raw(t('{"dtype":"U8","shape":[-2],"data_offsets":[0,2]}'), 2), "header JSON"),
+        "shape_float": (raw(t('{"dtype":"U8","shape":[2.5],"data_offsets":[0,2]}'), 2), "header JSON"),
+        "shape_overflow": (raw(t('{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,2]}'), 2), "tensor `a`"),
+        "dtype_lowercase": (raw(t('{"dtype":"u8","shape":[2],"data_offsets":[0,2]}'), 2), "unknown dtype `u8`"),
+        "metadata_not_object": (raw('{"__metadata__":"x","a":' + ok_tensor + '}', 2), "`__metadata__`"),
+        "metadata_nested_object": (raw('{"__metadata__":{"k":{"a":"b"}},"a":' + ok_tensor + '}', 2), "`__metadata__` key `k`"),
+        "duplicate_metadata": (raw('{"__metadata__":{"k":"v"},"__metadata__":{"k":"v"},"a":' + ok_tensor + '}', 2), "duplicate"),
+        "duplicate_metadata_key": (raw('{"__metadata__":{"k":"v","k":"w"},"a":' + ok_tensor + '}', 2), "duplicate"),
+    }
+
+
 def main():
     tiny("checkpoints/tiny")
     write("checkpoints/single.safetensors", safetensors(SHARD1 + SHARD2, 3))
 
-    one = '{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}'
     headers = {
         "truncated": (safetensors(SHARD1)[:-5], "tensors cover 640 data bytes but the file holds 635"),
         "header_past_end": (raw(one, 2, length=4096), "header length 4096 runs past the end"),
@@ -86,6 +128,7 @@ def main():
         "metadata_not_strings": (raw('{"__metadata__":{"step":1000},' + one[1:], 2), "`__metadata__` key `step`"),
         "too_short": (b"\x05\x00", "too short for the 8-byte header length"),
     }
+    headers |= hostile_headers()
     for name, (content, expected) in headers.items():
         write(f"headers/fail_{name}.safetensors", content)
         write(f"headers/fail_{name}.expected", expected + "\n")
