@@ -39,6 +39,7 @@ pub fn write_atomically(
             ),
         ));
     }
+    remove_stale_temps(&dir, &name.to_string_lossy());
     let tmp = dir.join(format!(
         ".{}.tmp-{}-{}",
         name.to_string_lossy(),
@@ -82,6 +83,43 @@ pub fn write_atomically(
     result
 }
 
+/// Whether `file_name` is a temp file [`write_atomically`] makes for `target` (`.TARGET.tmp-*`).
+pub fn is_temp_for(file_name: &str, target: &str) -> bool {
+    file_name
+        .strip_prefix('.')
+        .and_then(|r| r.strip_prefix(target))
+        .is_some_and(|r| r.starts_with(".tmp-"))
+}
+
+/// Removes `.NAME.tmp-PID-*` files left by processes that no longer run (killed mid-write).
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file_name = e.file_name();
+        let file_name = file_name.to_string_lossy();
+        if !is_temp_for(&file_name, name) {
+            continue;
+        }
+        let pid = file_name
+            .rsplit_once(".tmp-")
+            .and_then(|(_, rest)| rest.split('-').next())
+            .and_then(|p| p.parse::<i32>().ok());
+        // kill(pid, 0) sends nothing; it fails with ESRCH when no such process exists.
+        // SAFETY: a plain syscall with no pointers.
+        let dead = pid.is_some_and(|p| {
+            p > 0
+                && p != std::process::id() as i32
+                && unsafe { libc::kill(p, 0) } == -1
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        });
+        if dead {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 fn unique_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -123,5 +161,24 @@ mod tests {
             })
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn temps_of_dead_writers_are_removed_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        // PID 0x7fff_fff0 does not exist; our own PID does.
+        let dead = dir.path().join(".out.att.tmp-2147483632-1");
+        let live = dir
+            .path()
+            .join(format!(".out.att.tmp-{}-1", std::process::id()));
+        let other = dir.path().join(".other.tmp-2147483632-1");
+        for p in [&dead, &live, &other] {
+            fs::write(p, b"partial").unwrap();
+        }
+        write_atomically(&dir.path().join("out.att"), b"x", 0o644, Replace::Allowed).unwrap();
+        assert!(!dead.exists() && live.exists() && other.exists());
+        assert!(is_temp_for(".weightgate.att.tmp-1-2", "weightgate.att"));
+        assert!(!is_temp_for("weightgate.att", "weightgate.att"));
+        assert!(!is_temp_for(".weightgate.attx.tmp-1", "weightgate.att"));
     }
 }

@@ -77,7 +77,25 @@ pub fn discover(root: &Path, opts: &OpenOptions) -> Result<Vec<FoundFile>, Check
     let mut out = Vec::new();
     walker.walk(&real_root, "", &mut out)?;
     out.sort_by(|a, b| component_order(&a.path, &b.path));
+    refuse_case_only_duplicates(&out)?;
     Ok(out)
+}
+
+/// Two paths that differ only by letter case are one file on a case-insensitive file system
+/// (macOS, Windows, many hubs' storage): which one a consumer gets would be up to chance.
+fn refuse_case_only_duplicates(files: &[FoundFile]) -> Result<(), CheckpointError> {
+    let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for f in files {
+        if let Some(other) = seen.insert(f.path.to_lowercase(), &f.path) {
+            return Err(CheckpointError::UnsafePath {
+                path: f.path.clone(),
+                problem: format!(
+                    "differs from `{other}` only by letter case (one file on case-insensitive file systems)"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn real_name(path: &Path) -> Result<String, CheckpointError> {
@@ -162,7 +180,13 @@ impl Walker<'_> {
         } else {
             DEFAULT_IGNORES
         };
-        (top_level && defaults.contains(&rel))
+        // Temp files of our own atomic writes (a write killed midway can leave one).
+        let own_temp = top_level
+            && ["weightgate.att", "model.sig"]
+                .iter()
+                .any(|t| crate::atomic_file::is_temp_for(rel, t));
+        own_temp
+            || (top_level && defaults.contains(&rel))
             || self.opts.ignore.iter().any(|p| {
                 rel == p
                     || rel

@@ -176,7 +176,11 @@ impl SafetensorsHeader {
             )));
         }
         // The crate's own validation as a second opinion; ours is stricter, so this should agree.
-        if let Err(e) = serde_json::from_slice::<safetensors::tensor::Metadata>(header) {
+        // It costs about 1 KB per tensor, so only headers of real shard size get it: a hostile
+        // header of 200k tiny tensors must not blow verify's memory budget.
+        if header.len() <= SECOND_OPINION_MAX_LEN
+            && let Err(e) = serde_json::from_slice::<safetensors::tensor::Metadata>(header)
+        {
             return Err(fail(format!("safetensors crate refused the header: {e}")));
         }
         Ok(SafetensorsHeader {
@@ -186,6 +190,13 @@ impl SafetensorsHeader {
         })
     }
 }
+
+/// Most tensors one file may hold. Real shards hold hundreds to a few thousand (a 91k-tensor
+/// MoE model spreads them over 163 shards); the cap bounds the memory a hostile header costs.
+pub const MAX_TENSORS_PER_FILE: usize = 131_072;
+
+/// Largest header the safetensors crate re-checks (real shards' headers are tens to hundreds of KB).
+const SECOND_OPINION_MAX_LEN: usize = 1 << 20;
 
 fn parse_dtype(name: &str) -> Option<Dtype> {
     serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
@@ -215,8 +226,7 @@ impl<'de> Deserialize<'de> for RawHeader {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
                 let mut metadata = None;
-                let mut names = std::collections::HashSet::new();
-                let mut tensors = Vec::new();
+                let mut tensors: Vec<(String, RawTensor)> = Vec::new();
                 while let Some(key) = map.next_key::<String>()? {
                     if key == "__metadata__" {
                         if metadata.is_some() {
@@ -224,17 +234,27 @@ impl<'de> Deserialize<'de> for RawHeader {
                         }
                         metadata = Some(map.next_value::<UniqueStringMap>()?.0);
                     } else {
+                        if tensors.len() == MAX_TENSORS_PER_FILE {
+                            return Err(de::Error::custom(format_args!(
+                                "more than {MAX_TENSORS_PER_FILE} tensors in one file"
+                            )));
+                        }
                         let tensor: RawTensor = map
                             .next_value()
                             .map_err(|e| de::Error::custom(format_args!("tensor `{key}`: {e}")))?;
-                        if !names.insert(key.clone()) {
-                            return Err(de::Error::custom(format_args!(
-                                "duplicate tensor name `{key}`"
-                            )));
-                        }
                         tensors.push((key, tensor));
                     }
                 }
+                // Duplicates by sorting references, not by cloning every name into a set.
+                let mut names: Vec<&str> = tensors.iter().map(|(n, _)| n.as_str()).collect();
+                names.sort_unstable();
+                if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+                    return Err(de::Error::custom(format_args!(
+                        "duplicate tensor name `{}`",
+                        w[0]
+                    )));
+                }
+                drop(names);
                 Ok(RawHeader {
                     metadata: metadata.unwrap_or_default(),
                     tensors,

@@ -11,8 +11,9 @@ use crate::error::CheckpointError;
 use crate::path_rules::check_relative_path;
 use crate::safetensors_header::SafetensorsHeader;
 
-/// Largest index file read: a 10^6-tensor `weight_map` is about 100 MB, far beyond real models.
-pub const MAX_INDEX_LEN: u64 = 64 << 20;
+/// Largest index file read into memory. The largest real indexes (about 90k tensors) are under
+/// 10 MB; 16 MiB keeps a hostile one inside verify's memory budget.
+pub const MAX_INDEX_LEN: u64 = 16 << 20;
 
 /// A parsed index file.
 #[derive(Debug, Clone, Serialize)]
@@ -26,55 +27,111 @@ pub struct ShardIndex {
 }
 
 #[derive(Deserialize)]
-struct RawIndex {
-    #[serde(default)]
-    metadata: Option<RawIndexMetadata>,
-    weight_map: UniqueWeightMap,
-}
-
-#[derive(Deserialize)]
 struct RawIndexMetadata {
     #[serde(default)]
     total_size: Option<u64>,
 }
 
-struct UniqueWeightMap(Vec<(String, String)>);
+/// The index's top level: `metadata` and `weight_map`, anything else ignored (as the
+/// Hugging Face loaders do). `max_entries` bounds the `weight_map` while it is read.
+struct RawIndex {
+    metadata: Option<RawIndexMetadata>,
+    weight_map: Vec<(String, String)>,
+}
 
-impl<'de> Deserialize<'de> for UniqueWeightMap {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = UniqueWeightMap;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("`weight_map` as an object of tensor names to shard file names")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueWeightMap, A::Error> {
-                let mut seen = std::collections::HashSet::new();
-                let mut out = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    let value: String = map.next_value()?;
-                    if !seen.insert(key.clone()) {
-                        return Err(de::Error::custom(format_args!(
-                            "tensor `{key}` appears twice in `weight_map`"
-                        )));
-                    }
-                    out.push((key, value));
+struct IndexSeed {
+    max_entries: usize,
+}
+
+impl<'de> de::DeserializeSeed<'de> for IndexSeed {
+    type Value = RawIndex;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RawIndex, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IndexSeed {
+    type Value = RawIndex;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an index object with `weight_map`")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawIndex, A::Error> {
+        let (mut metadata, mut weight_map) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "metadata" if metadata.is_none() => metadata = Some(map.next_value()?),
+                "weight_map" if weight_map.is_none() => {
+                    weight_map = Some(map.next_value_seed(WeightMapSeed {
+                        max_entries: self.max_entries,
+                    })?)
                 }
-                Ok(UniqueWeightMap(out))
+                "metadata" | "weight_map" => {
+                    return Err(de::Error::custom(format_args!("duplicate `{key}`")));
+                }
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
             }
         }
-        d.deserialize_map(V)
+        Ok(RawIndex {
+            metadata: metadata.flatten(),
+            weight_map: weight_map.ok_or_else(|| de::Error::missing_field("weight_map"))?,
+        })
+    }
+}
+
+struct WeightMapSeed {
+    max_entries: usize,
+}
+
+impl<'de> de::DeserializeSeed<'de> for WeightMapSeed {
+    type Value = Vec<(String, String)>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for WeightMapSeed {
+    type Value = Vec<(String, String)>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("`weight_map` as an object of tensor names to shard file names")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value: String = map.next_value()?;
+            if out.len() == self.max_entries {
+                return Err(de::Error::custom(format_args!(
+                    "`weight_map` lists more than {} entries, far more than the shards' headers hold tensors",
+                    self.max_entries
+                )));
+            }
+            if !seen.insert(key.clone()) {
+                return Err(de::Error::custom(format_args!(
+                    "tensor `{key}` appears twice in `weight_map`"
+                )));
+            }
+            out.push((key, value));
+        }
+        Ok(out)
     }
 }
 
 impl ShardIndex {
     /// Parses index bytes found at relative path `path`; shard names become root-relative.
-    pub fn parse(bytes: &[u8], path: &str) -> Result<Self, CheckpointError> {
-        let raw: RawIndex = serde_json::from_slice(bytes)
+    /// A `weight_map` longer than `max_entries` (the tensors the checkpoint's headers hold) is
+    /// refused while it is read, so a hostile index cannot make us hold millions of entries.
+    pub fn parse(bytes: &[u8], path: &str, max_entries: usize) -> Result<Self, CheckpointError> {
+        use serde::de::DeserializeSeed as _;
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let raw = IndexSeed { max_entries }
+            .deserialize(&mut de)
+            .and_then(|r| de.end().map(|()| r))
             .map_err(|e| CheckpointError::index(path, format!("JSON: {e}")))?;
         let dir = path.rsplit_once('/').map(|(d, _)| d);
         let mut weight_map = BTreeMap::new();
-        for (tensor, shard) in raw.weight_map.0 {
+        for (tensor, shard) in raw.weight_map {
             check_relative_path(&shard).map_err(|problem| {
                 CheckpointError::index(
                     path,
@@ -103,6 +160,9 @@ impl ShardIndex {
     ) -> Result<Vec<String>, CheckpointError> {
         let fail = |problem: String| CheckpointError::index(&self.path, problem);
         let mut shards: BTreeMap<&str, &SafetensorsHeader> = BTreeMap::new();
+        // Tensor names per shard, for constant-time membership (a linear scan per entry would
+        // make a large index quadratic).
+        let mut names: HashMap<&str, std::collections::HashSet<&str>> = HashMap::new();
         for (tensor, shard) in &self.weight_map {
             let header = match shards.get(shard.as_str()) {
                 Some(h) => *h,
@@ -116,7 +176,10 @@ impl ShardIndex {
                     h
                 }
             };
-            if !header.tensors.iter().any(|t| &t.name == tensor) {
+            let in_shard = names
+                .entry(shard.as_str())
+                .or_insert_with(|| header.tensors.iter().map(|t| t.name.as_str()).collect());
+            if !in_shard.contains(tensor.as_str()) {
                 return Err(fail(format!(
                     "tensor `{tensor}` is mapped to `{shard}` but that shard's header has no such tensor"
                 )));
