@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Bounded coverage-guided fuzzing, run by .ci/run: every target for FUZZ_SECONDS (default 60),
+# two at a time on the two cores, seeded from testdata/. A crash fails the run and leaves its
+# input in fuzz/artifacts/TARGET/; add it under testdata/ as a regression case with its fix.
+set -euo pipefail
+cd "$(dirname "$0")"
+SECONDS_PER_TARGET="${FUZZ_SECONDS:-60}"
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
+# cargo fuzz passes nightly-only flags (-Z sanitizer); this machine has one stable toolchain,
+# which accepts them with RUSTC_BOOTSTRAP.
+export RUSTC_BOOTSTRAP=1
+cargo fuzz build -O
+
+TD=../testdata
+seed() { # target, then seed files
+  local t="$1"; shift
+  mkdir -p "corpus/$t"
+  for f in "$@"; do [[ -f "$f" ]] && cp "$f" "corpus/$t/" || true; done
+}
+seed safetensors_header "$TD"/headers/*.safetensors "$TD"/checkpoints/single.safetensors "$TD"/checkpoints/tiny/*.safetensors
+seed shard_index "$TD"/checkpoints/tiny/model.safetensors.index.json "$TD"/checkpoints/fail_*/model.safetensors.index.json
+seed envelope "$TD"/envelopes/*.att
+seed statement "$TD"/hostile/statements/*.att
+seed claims_toml "$TD"/claims/*.toml ../docs/claims.example.toml
+seed policy_toml "$TD"/policy/*.toml "$TD"/hostile/policy.toml
+seed oms_bundle
+mkdir -p corpus/server_path_range
+printf 'lab/model\nbytes=0-99' > corpus/server_path_range/seed1
+printf 'a/../b\nbytes=-5,7-' > corpus/server_path_range/seed2
+
+TARGETS=(safetensors_header shard_index envelope statement claims_toml policy_toml server_path_range oms_bundle)
+status=0
+run_one() {
+  cargo fuzz run -O "$1" "corpus/$1" -- -max_total_time="$SECONDS_PER_TARGET" \
+    -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 > "logs/$1.log" 2>&1
+}
+mkdir -p logs
+for ((i = 0; i < ${#TARGETS[@]}; i += 2)); do
+  pids=()
+  for t in "${TARGETS[@]:i:2}"; do run_one "$t" & pids+=($!); done
+  for j in "${!pids[@]}"; do
+    t="${TARGETS[i + j]}"
+    if wait "${pids[j]}"; then
+      echo "fuzz $t: clean for ${SECONDS_PER_TARGET}s ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "logs/$t.log" | grep -o '[0-9]*$') runs)"
+    else
+      echo "fuzz $t: FAILED, see fuzz/logs/$t.log and fuzz/artifacts/$t/"; tail -30 "logs/$t.log"; status=1
+    fi
+  done
+done
+exit $status
