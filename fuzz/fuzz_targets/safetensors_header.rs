@@ -12,7 +12,12 @@ fuzz_target!(|data: &[u8]| {
     let header = &rest[..(len.min(rest.len() as u64) as usize)];
     if let Ok(h) = SafetensorsHeader::parse(header, data.len() as u64, "fuzz.safetensors") {
         // Accepted headers tile the data exactly.
-        let end = h.tensors.iter().map(|t| t.data_offsets[1]).max().unwrap_or(0);
+        let end = h
+            .tensors
+            .iter()
+            .map(|t| t.data_offsets[1])
+            .max()
+            .unwrap_or(0);
         assert_eq!(end, data.len() as u64 - 8 - header.len() as u64);
     }
 });

@@ -43,21 +43,28 @@ fuzz_target!(|data: &[u8]| {
     else {
         return;
     };
-    let resp = f
-        .rt
-        .block_on(ServeFile::new(&f.file).oneshot(req))
-        .unwrap();
+    let resp = f.rt.block_on(ServeFile::new(&f.file).oneshot(req)).unwrap();
     let status = resp.status().as_u16();
-    assert!(matches!(status, 200 | 206 | 416), "status {status} for Range {range:?}");
+    assert!(
+        matches!(status, 200 | 206 | 416),
+        "status {status} for Range {range:?}"
+    );
     if status == 206
-        && let Some(cr) = resp.headers().get("content-range").and_then(|v| v.to_str().ok())
+        && let Some(cr) = resp
+            .headers()
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
         && let Some((a, b)) = cr
             .strip_prefix("bytes ")
             .and_then(|r| r.split_once('/'))
             .and_then(|(span, _)| span.split_once('-'))
     {
         let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().unwrap());
-        let len: u64 = resp.headers()["content-length"].to_str().unwrap().parse().unwrap();
+        let len: u64 = resp.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(len, b - a + 1);
     }
 });
