@@ -107,3 +107,24 @@ pub const ALL: &[&str] = &[
     OMS_EXTRA_FILE,
     OMS_DIGEST_MISMATCH,
 ];
+
+#[cfg(test)]
+mod tests {
+    /// docs/verify.md is the reference for `--json` consumers: every code must be listed there.
+    #[test]
+    fn every_code_is_documented_once_defined() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/verify.md"))
+                .unwrap();
+        let missing: Vec<&str> = super::ALL
+            .iter()
+            .copied()
+            .filter(|c| !doc.contains(&format!("`{c}`")))
+            .collect();
+        assert!(missing.is_empty(), "not in docs/verify.md: {missing:?}");
+        let mut sorted = super::ALL.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), super::ALL.len(), "a code is listed twice");
+    }
+}
