@@ -139,8 +139,9 @@ fn story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {
     demo.say("A lab makes its signing key and a licensing authority makes its own.");
     demo.run(&["keygen", "--out", "keys/lab"], 0)?;
     demo.run(&["keygen", "--out", "keys/licensing-authority"], 0)?;
+    demo.run(&["keygen", "--out", "keys/lab-oms", "--type", "p256"], 0)?;
 
-    demo.say("The lab inspects a small two-shard checkpoint (headers only) and attests it: trained with 2.1e12 operations, far below every threshold.");
+    demo.say("The lab inspects a small two-shard checkpoint (headers only) and attests it: trained with 2.1e12 operations, far below every threshold. It also writes model.sig, the OpenSSF model-signing bundle (ECDSA P-256) that `model_signing verify key` accepts, naming the same root digest.");
     demo.run(&["inspect", "tiny-lm"], 0)?;
     demo.run(
         &[
@@ -151,13 +152,23 @@ fn story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {
             "--claims",
             "claims-below.toml",
             "--per-tensor",
+            "--oms-key",
+            "keys/lab-oms.key",
         ],
         0,
     )?;
 
-    demo.say("A hub verifies the upload against its policy: allowed.");
+    demo.say("A hub verifies the upload against its policy, and the model.sig beside it: allowed.");
     demo.run(
-        &["verify", "tiny-lm", "--policy", "policy.toml", "--quiet"],
+        &[
+            "verify",
+            "tiny-lm",
+            "--policy",
+            "policy.toml",
+            "--oms-key",
+            "keys/lab-oms.pub",
+            "--quiet",
+        ],
         0,
     )?;
 
