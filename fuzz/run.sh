@@ -47,12 +47,7 @@ for d in "$TD"/fuzz/*/; do [[ -d $d ]] && seed "$(basename "$d")" "$d"*; done
 TARGETS=(safetensors_header shard_index envelope statement claims_toml policy_toml oms_bundle server_path server_range)
 status=0
 run_one() {
-# No sanitizer: the targets are safe Rust parsers, so panics and failed assertions are what a
-# run can find; without AddressSanitizer the build takes half the time and each target runs
-# two to three times as many inputs in its budget. Debug assertions make integer overflow panic
-# instead of wrapping unseen.
-BUILD=(-O -s none --debug-assertions)
-cargo fuzz build "${BUILD[@]}"
+  cargo fuzz run "${BUILD[@]}" "$1" "corpus/$1" -- -max_total_time="$SECONDS_PER_TARGET" \
     -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 > "logs/$1.log" 2>&1
 }
 mkdir -p logs
