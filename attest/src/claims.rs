@@ -235,11 +235,13 @@ fn datetime_to_unix(d: &toml::value::Datetime) -> Result<i64, String> {
 impl Claims {
     /// Reads and checks a claims file against the checkpoint's header parameter counts.
     pub fn load(path: &Path, params: &ParameterCount) -> Result<Self, ClaimsError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ClaimsError {
-            source_name: path.display().to_string(),
-            line: None,
-            field: "file".into(),
-            problem: format!("cannot read: {e}"),
+        let text = crate::read_capped_to_string(path, crate::MAX_CONFIG_FILE_LEN).map_err(|e| {
+            ClaimsError {
+                source_name: path.display().to_string(),
+                line: None,
+                field: "file".into(),
+                problem: format!("cannot read: {e}"),
+            }
         })?;
         Self::parse(&text, &path.display().to_string(), params)
     }

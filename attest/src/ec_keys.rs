@@ -212,10 +212,13 @@ impl EcSigningKey {
 
     /// Reads and parses a private key file.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|error| KeyError::Read {
-            path: path.to_path_buf(),
-            error,
-        })?;
+        let text =
+            crate::read_capped_to_string(path, crate::MAX_KEY_FILE_LEN).map_err(|error| {
+                KeyError::Read {
+                    path: path.to_path_buf(),
+                    error,
+                }
+            })?;
         Self::from_pem(&text, &path.display().to_string())
     }
 
@@ -321,10 +324,13 @@ impl EcVerifyingKey {
 
     /// Reads and parses a public key file.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|error| KeyError::Read {
-            path: path.to_path_buf(),
-            error,
-        })?;
+        let text =
+            crate::read_capped_to_string(path, crate::MAX_KEY_FILE_LEN).map_err(|error| {
+                KeyError::Read {
+                    path: path.to_path_buf(),
+                    error,
+                }
+            })?;
         Self::from_pem(&text, &path.display().to_string())
     }
 

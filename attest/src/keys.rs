@@ -209,18 +209,22 @@ pub fn parse_verifying_key(text: &str, source_name: &str) -> Result<VerifyingKey
 
 /// Reads and parses a private key file.
 pub fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
-    let text = std::fs::read_to_string(path).map_err(|error| KeyError::Read {
-        path: path.to_path_buf(),
-        error,
+    let text = crate::read_capped_to_string(path, crate::MAX_KEY_FILE_LEN).map_err(|error| {
+        KeyError::Read {
+            path: path.to_path_buf(),
+            error,
+        }
     })?;
     parse_signing_key(&text, &path.display().to_string())
 }
 
 /// Reads and parses a public key file.
 pub fn load_verifying_key(path: &Path) -> Result<VerifyingKey, KeyError> {
-    let text = std::fs::read_to_string(path).map_err(|error| KeyError::Read {
-        path: path.to_path_buf(),
-        error,
+    let text = crate::read_capped_to_string(path, crate::MAX_KEY_FILE_LEN).map_err(|error| {
+        KeyError::Read {
+            path: path.to_path_buf(),
+            error,
+        }
     })?;
     parse_verifying_key(&text, &path.display().to_string())
 }

@@ -7,6 +7,7 @@
 
 mod atomic_file;
 mod attest;
+mod bounded_read;
 mod checkpoint;
 mod claims;
 mod discover;
@@ -27,6 +28,7 @@ pub use attest::{
     ATTESTATION_FILE_NAME, AttestError, AttestOutcome, AttestRequest, OmsOutcome, OmsSigning,
     attest, default_attestation_path,
 };
+pub use bounded_read::{MAX_CONFIG_FILE_LEN, MAX_KEY_FILE_LEN, read_capped, read_capped_to_string};
 pub use checkpoint::{Checkpoint, CheckpointFile, FileKind, ParameterCount};
 pub use claims::{Claims, ClaimsError};
 pub use discover::{DEFAULT_IGNORES, GIT_IGNORES, OpenOptions};

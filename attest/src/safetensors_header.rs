@@ -56,29 +56,28 @@ impl SafetensorsHeader {
     /// Reads and checks the header of the file `rel_path` (named in errors), of length `file_len`.
     pub fn read(file: &File, file_len: u64, rel_path: &str) -> Result<Self, CheckpointError> {
         let fail = |problem: String| CheckpointError::header(rel_path, problem);
-        if file_len < 8 {
-            return Err(fail(format!(
-                "file is {file_len} bytes, too short for the 8-byte header length"
-            )));
-        }
         let mut len_bytes = [0u8; 8];
-        file.read_exact_at(&mut len_bytes, 0)
-            .map_err(|e| fail(format!("reading header length: {e}")))?;
-        let header_len = u64::from_le_bytes(len_bytes);
-        if header_len > MAX_HEADER_LEN {
-            return Err(fail(format!(
-                "header length {header_len} exceeds the cap of {MAX_HEADER_LEN} bytes"
-            )));
+        if file_len >= 8 {
+            file.read_exact_at(&mut len_bytes, 0)
+                .map_err(|e| fail(format!("reading header length: {e}")))?;
         }
-        if header_len > file_len - 8 {
-            return Err(fail(format!(
-                "header length {header_len} runs past the end of the {file_len}-byte file"
-            )));
-        }
-        let mut header = vec![0u8; header_len as usize];
+        let header_len = checked_header_len(len_bytes, file_len, rel_path)?;
+        let mut header = vec![0u8; header_len];
         file.read_exact_at(&mut header, 8)
             .map_err(|e| fail(format!("reading header: {e}")))?;
         Self::parse(&header, file_len, rel_path)
+    }
+
+    /// Checks the header of a whole safetensors file image held in memory, exactly as
+    /// [`SafetensorsHeader::read`] checks a file.
+    pub fn from_file_bytes(file: &[u8], rel_path: &str) -> Result<Self, CheckpointError> {
+        let file_len = file.len() as u64;
+        let len_bytes = file
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .unwrap_or_default();
+        let header_len = checked_header_len(len_bytes, file_len, rel_path)?;
+        Self::parse(&file[8..8 + header_len], file_len, rel_path)
     }
 
     /// Checks header bytes (without the 8-byte length prefix) for a file of `file_len` bytes.
@@ -164,7 +163,11 @@ impl SafetensorsHeader {
             expected_start = t.data_offsets[1];
             previous = Some(&t.name);
         }
-        let data_len = file_len - 8 - header_len;
+        let Some(data_len) = file_len.checked_sub(8 + header_len) else {
+            return Err(fail(format!(
+                "header length {header_len} runs past the end of the {file_len}-byte file"
+            )));
+        };
         if expected_start != data_len {
             return Err(fail(format!(
                 "tensors cover {expected_start} data bytes but the file holds {data_len} after the header ({})",
@@ -189,6 +192,33 @@ impl SafetensorsHeader {
             metadata: raw.metadata,
         })
     }
+}
+
+/// The JSON header's length from the file's first 8 bytes, checked against the cap and the
+/// file's length (`file_len` under 8 means the length bytes are missing).
+fn checked_header_len(
+    len_bytes: [u8; 8],
+    file_len: u64,
+    rel_path: &str,
+) -> Result<usize, CheckpointError> {
+    let fail = |problem: String| CheckpointError::header(rel_path, problem);
+    if file_len < 8 {
+        return Err(fail(format!(
+            "file is {file_len} bytes, too short for the 8-byte header length"
+        )));
+    }
+    let header_len = u64::from_le_bytes(len_bytes);
+    if header_len > MAX_HEADER_LEN {
+        return Err(fail(format!(
+            "header length {header_len} exceeds the cap of {MAX_HEADER_LEN} bytes"
+        )));
+    }
+    if header_len > file_len - 8 {
+        return Err(fail(format!(
+            "header length {header_len} runs past the end of the {file_len}-byte file"
+        )));
+    }
+    Ok(header_len as usize)
 }
 
 /// Most tensors one file may hold. Real shards hold hundreds to a few thousand (a 91k-tensor

@@ -45,12 +45,14 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Outcome> {
         .attestation
         .clone()
         .unwrap_or_else(|| default_attestation_path(&args.checkpoint.path));
-    let envelope = std::fs::read(&att)
-        .with_context(|| format!("{}: cannot read the attestation", att.display()))?;
+    let envelope =
+        weightgate_attest::read_capped(&att, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
+            .with_context(|| format!("{}: cannot read the attestation", att.display()))?;
     let mut grants = Vec::new();
     for g in &args.grant {
         grants.push(
-            std::fs::read(g).with_context(|| format!("{}: cannot read the grant", g.display()))?,
+            weightgate_attest::read_capped(g, weightgate_schemas::MAX_GRANT_LEN as u64)
+                .with_context(|| format!("{}: cannot read the grant", g.display()))?,
         );
     }
     let open = weightgate_attest::OpenOptions {

@@ -21,8 +21,9 @@ pub struct CosignArgs {
 }
 
 pub fn run(args: CosignArgs) -> anyhow::Result<Outcome> {
-    let bytes = std::fs::read(&args.envelope)
-        .with_context(|| format!("{}: cannot read", args.envelope.display()))?;
+    let bytes =
+        weightgate_attest::read_capped(&args.envelope, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
+            .with_context(|| format!("{}: cannot read", args.envelope.display()))?;
     let mut envelope = Envelope::decode_strict(&bytes)
         .with_context(|| format!("{}: not a weightgate envelope", args.envelope.display()))?;
     // A cosigner vouches for what it can read: refuse payloads that do not decode.

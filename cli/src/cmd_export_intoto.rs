@@ -28,7 +28,9 @@ pub struct ExportIntotoArgs {
 
 pub fn run(args: ExportIntotoArgs) -> anyhow::Result<Outcome> {
     let name = args.envelope.display().to_string();
-    let bytes = std::fs::read(&args.envelope).with_context(|| format!("{name}: cannot read"))?;
+    let bytes =
+        weightgate_attest::read_capped(&args.envelope, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
+            .with_context(|| format!("{name}: cannot read"))?;
     let envelope = Envelope::decode_strict(&bytes)
         .with_context(|| format!("{name}: not a weightgate envelope"))?;
     if envelope.payload_type != ATTESTATION_PAYLOAD_TYPE {

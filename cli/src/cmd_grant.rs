@@ -30,8 +30,11 @@ pub struct GrantArgs {
 }
 
 pub fn run(args: GrantArgs) -> anyhow::Result<Outcome> {
-    let bytes = std::fs::read(&args.attestation)
-        .with_context(|| format!("{}: cannot read", args.attestation.display()))?;
+    let bytes = weightgate_attest::read_capped(
+        &args.attestation,
+        weightgate_schemas::MAX_ENVELOPE_LEN as u64,
+    )
+    .with_context(|| format!("{}: cannot read", args.attestation.display()))?;
     let env = Envelope::decode_strict(&bytes)
         .with_context(|| format!("{}: not a weightgate envelope", args.attestation.display()))?;
     let st = Statement::decode_strict(&env.payload)

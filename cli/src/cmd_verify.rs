@@ -11,7 +11,7 @@ use crate::progress::Bar;
 use crate::time_arg::{now, parse_time, show};
 use weightgate_attest::{
     Checkpoint, EcVerifyingKey, HashOptions, default_attestation_path, default_oms_signature_path,
-    load_verifying_key, work_bytes,
+    load_verifying_key, read_capped, work_bytes,
 };
 use weightgate_schemas::country::is_iso3166_alpha2;
 use weightgate_verifier::{
@@ -106,7 +106,7 @@ pub fn oms_request(
         .clone()
         .unwrap_or_else(|| default_oms_signature_path(&checkpoint.path));
     let explicit = !args.oms_key.is_empty() || args.oms_bundle.is_some();
-    let bundle = match std::fs::read(&path) {
+    let bundle = match read_capped(&path, weightgate_schemas::oms::MAX_BUNDLE_LEN as u64) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
         Err(e) => {
@@ -176,7 +176,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         .attestation
         .clone()
         .unwrap_or_else(|| default_attestation_path(&args.checkpoint.path));
-    let envelope = std::fs::read(&att_path)
+    let envelope = read_capped(&att_path, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
         .with_context(|| format!("{}: cannot read the attestation", att_path.display()))?;
     let mut open = weightgate_attest::OpenOptions {
         allow_symlinks: args.checkpoint.allow_symlinks,
@@ -193,12 +193,13 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let mut grants = Vec::new();
     for g in &args.grant {
         grants.push(
-            std::fs::read(g).with_context(|| format!("{}: cannot read the grant", g.display()))?,
+            read_capped(g, weightgate_schemas::MAX_GRANT_LEN as u64)
+                .with_context(|| format!("{}: cannot read the grant", g.display()))?,
         );
     }
     let base_envelope = match &args.base_attestation {
         Some(p) => Some(
-            std::fs::read(p)
+            read_capped(p, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
                 .with_context(|| format!("{}: cannot read the base attestation", p.display()))?,
         ),
         None => None,

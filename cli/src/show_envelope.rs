@@ -16,7 +16,8 @@ pub fn is_envelope(path: &Path) -> bool {
 }
 
 pub fn run(path: &Path, json: bool) -> anyhow::Result<Outcome> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let bytes = weightgate_attest::read_capped(path, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     let envelope = Envelope::decode_strict(&bytes)
         .with_context(|| format!("{}: not a weightgate envelope", path.display()))?;
     let payload = match envelope.payload_type.as_str() {

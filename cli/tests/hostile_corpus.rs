@@ -724,3 +724,52 @@ fn path_tricks_and_resource_attacks_are_denied_in_bounded_memory() {
         expect_denied(name, &m, code, mapped);
     }
 }
+
+/// Files whose size the attacker picks are read only up to their cap: a sparse 2 GiB
+/// attestation or grant, and a policy naming `/dev/zero` as a key, are input errors (exit 2)
+/// named in the message, in bounded memory.
+#[test]
+fn oversized_attestations_grants_and_keys_are_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let below = attested(dir.path(), "claims/tiny-below.toml");
+    let ck = dir.path().join("tiny");
+    fs::write(ck.join("weightgate.att"), &below).unwrap();
+    let huge = dir.path().join("huge.bin");
+    fs::File::create(&huge).unwrap().set_len(2 << 30).unwrap();
+    let zero_key_policy = dir.path().join("zero-key.toml");
+    fs::write(
+        &zero_key_policy,
+        "[policy]\nname = \"z\"\n[[trusted_key]]\nname = \"zero\"\npath = \"/dev/zero\"\n",
+    )
+    .unwrap();
+    let policy = td("hostile/policy.toml");
+    let ck_s = ck.to_str().unwrap();
+    let huge_s = huge.to_str().unwrap();
+    let cases: [(&str, Vec<&str>, &str); 3] = [
+        (
+            "attestation",
+            vec![ck_s, "--attestation", huge_s, "--policy", &policy],
+            "cannot read the attestation: 2147483648 bytes is over the limit of 34603008 bytes",
+        ),
+        (
+            "grant",
+            vec![ck_s, "--grant", huge_s, "--policy", &policy],
+            "cannot read the grant: 2147483648 bytes is over the limit of 65536 bytes",
+        ),
+        (
+            "key",
+            vec![ck_s, "--policy", zero_key_policy.to_str().unwrap()],
+            "/dev/zero: the content is over the limit of 65536 bytes",
+        ),
+    ];
+    for (what, args, message) in cases {
+        let m = verify_measured(&args);
+        assert_eq!(m.code, 2, "{what}: {}", m.stderr);
+        assert!(m.stderr.contains(message), "{what}: {}", m.stderr);
+        assert!(
+            m.max_rss_kib <= MEMORY_BUDGET_KIB,
+            "{what}: {} KiB resident",
+            m.max_rss_kib
+        );
+    }
+}

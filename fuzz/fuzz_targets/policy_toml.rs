@@ -1,13 +1,3 @@
-//! Policy TOML text; key paths resolve under a folder that does not exist.
+//! Policy TOML text; key paths resolve under testdata/policy. Properties in fuzz/src/oracles.rs.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-use weightgate_verifier::Policy;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(p) = Policy::parse(text, "policy.toml", std::path::Path::new("/nonexistent")) {
-        let _ = p.effective();
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| weightgate_fuzz::oracles::policy_toml(data));

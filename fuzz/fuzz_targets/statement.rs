@@ -1,11 +1,3 @@
-//! Statement CBOR: whatever decodes strictly re-encodes to the same bytes.
+//! Statement and grant CBOR: whatever decodes strictly re-encodes to the same bytes. Properties in fuzz/src/oracles.rs.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-use weightgate_schemas::Statement;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(st) = Statement::decode_strict(data) {
-        assert_eq!(st.encode(), data);
-        let _ = weightgate_schemas::json_view::statement_to_json(&st);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| weightgate_fuzz::oracles::statement(data));

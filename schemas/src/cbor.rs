@@ -68,12 +68,46 @@ pub fn from_slice_strict<T: DeserializeOwned + Serialize>(
             count: reader.len(),
         });
     }
-    let again = to_vec(&value)?;
-    if again != bytes {
-        let offset = again.iter().zip(bytes).take_while(|(a, b)| a == b).count();
-        return Err(CborError::NonCanonical { offset });
+    // Re-encode into a comparison, not a buffer: a 33 MiB envelope must not cost 33 MiB more.
+    let mut compare = CompareWriter {
+        expected: bytes,
+        written: 0,
+        first_difference: None,
+    };
+    ciborium::ser::into_writer(&value, &mut compare)
+        .map_err(|e| CborError::Unencodable(e.to_string()))?;
+    let offset = compare
+        .first_difference
+        .or((compare.written != bytes.len()).then(|| compare.written.min(bytes.len())));
+    match offset {
+        Some(offset) => Err(CborError::NonCanonical { offset }),
+        None => Ok(value),
     }
-    Ok(value)
+}
+
+/// A writer that compares what is written with `expected` and remembers the first difference.
+struct CompareWriter<'a> {
+    expected: &'a [u8],
+    written: usize,
+    first_difference: Option<usize>,
+}
+
+impl std::io::Write for CompareWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.first_difference.is_none() {
+            let rest = self.expected.get(self.written..).unwrap_or(&[]);
+            let same = buf.iter().zip(rest).take_while(|(a, b)| a == b).count();
+            if same < buf.len() {
+                self.first_difference = Some(self.written + same);
+            }
+        }
+        self.written += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Decodes with the size cap and recursion limit only, ignoring trailing bytes and encoding

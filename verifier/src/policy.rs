@@ -368,7 +368,11 @@ impl Cx<'_> {
         let (pem, name) = match (&k.path, &k.public_key) {
             (Some(p), None) => {
                 let full = base.join(p.get_ref());
-                let text = std::fs::read_to_string(&full).map_err(|e| {
+                let text = weightgate_attest::read_capped_to_string(
+                    &full,
+                    weightgate_attest::MAX_KEY_FILE_LEN,
+                )
+                .map_err(|e| {
                     self.err(
                         Some(p.span()),
                         &format!("{key}.path"),
@@ -466,12 +470,14 @@ fn presets_ids() -> Vec<String> {
 impl Policy {
     /// Reads a policy file; key `path`s are relative to its folder.
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
-            source_name: path.display().to_string(),
-            line: None,
-            key: "file".into(),
-            problem: format!("cannot read: {e}"),
-        })?;
+        let text =
+            weightgate_attest::read_capped_to_string(path, weightgate_attest::MAX_CONFIG_FILE_LEN)
+                .map_err(|e| PolicyError {
+                    source_name: path.display().to_string(),
+                    line: None,
+                    key: "file".into(),
+                    problem: format!("cannot read: {e}"),
+                })?;
         let base = path
             .parent()
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);

@@ -193,7 +193,8 @@ impl Store {
             .root
             .join("attestations")
             .join(format!("{}.att", m.attestation));
-        fs::read(&p).map_err(io(&p))
+        weightgate_attest::read_capped(&p, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
+            .map_err(io(&p))
     }
 
     pub fn grants(&self, m: &Manifest) -> Result<Vec<Vec<u8>>, StoreError> {
@@ -201,7 +202,8 @@ impl Store {
             .iter()
             .map(|g| {
                 let p = self.root.join("grants").join(format!("{g}.grant"));
-                fs::read(&p).map_err(io(&p))
+                weightgate_attest::read_capped(&p, weightgate_schemas::MAX_GRANT_LEN as u64)
+                    .map_err(io(&p))
             })
             .collect()
     }

@@ -1,0 +1,343 @@
+//! What must hold for any input, one function per fuzz target. Shared by the libFuzzer targets
+//! (`fuzz/fuzz_targets/`) and the proptest properties (`cli/tests/fuzz_properties.rs`, which
+//! includes this file), so both drivers check the same things. Every function panics on a
+//! violated property; the parsers themselves must never panic.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
+use tower::ServiceExt;
+use weightgate_attest::{
+    Checkpoint, OpenOptions, ParameterCount, SafetensorsHeader, ShardIndex, check_relative_path,
+    parse_verifying_key,
+};
+use weightgate_schemas::{Envelope, Grant, Statement};
+use weightgate_verifier::audit::AuditLog;
+use weightgate_verifier::server::{Gate, router};
+use weightgate_verifier::store::Store;
+use weightgate_verifier::{Policy, TrustedKey, check_signatures};
+
+/// The repository's `testdata/` folder.
+pub fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .canonicalize()
+        .expect("testdata/ next to the crate")
+}
+
+/// The tiny checkpoint's headers, by root-relative path, parsed once.
+fn tiny_headers() -> &'static Vec<(String, SafetensorsHeader)> {
+    static HEADERS: OnceLock<Vec<(String, SafetensorsHeader)>> = OnceLock::new();
+    HEADERS.get_or_init(|| {
+        [
+            "model-00001-of-00002.safetensors",
+            "model-00002-of-00002.safetensors",
+        ]
+        .iter()
+        .map(|name| {
+            let bytes =
+                std::fs::read(testdata().join("checkpoints/tiny").join(name)).expect("tiny shard");
+            let h = SafetensorsHeader::from_file_bytes(&bytes, name).expect("tiny header");
+            (name.to_string(), h)
+        })
+        .collect()
+    })
+}
+
+/// A whole safetensors file image: refused with an error, or its tensors tile the data section
+/// exactly and each tensor's byte length matches its shape.
+pub fn safetensors_header(data: &[u8]) {
+    let Ok(h) = SafetensorsHeader::from_file_bytes(data, "fuzz.safetensors") else {
+        return;
+    };
+    let data_len = data.len() as u64 - h.data_start();
+    let mut next = 0;
+    for t in &h.tensors {
+        assert_eq!(t.data_offsets[0], next, "tensors do not tile: {t:?}");
+        assert!(t.data_offsets[1] >= t.data_offsets[0]);
+        next = t.data_offsets[1];
+        let elements: u64 = t.shape.iter().product();
+        assert_eq!(elements, t.parameters, "{t:?}");
+    }
+    assert_eq!(next, data_len, "accepted a header not covering the data");
+}
+
+/// Index JSON: refused, or every shard it names is a safe relative path; checking it against
+/// the tiny checkpoint's headers never panics.
+pub fn shard_index(data: &[u8]) {
+    let Ok(index) = ShardIndex::parse(data, "model.safetensors.index.json", 4096) else {
+        return;
+    };
+    assert!(index.weight_map.len() <= 4096, "entry cap not applied");
+    for shard in index.weight_map.values() {
+        assert!(check_relative_path(shard).is_ok(), "unsafe shard {shard:?}");
+    }
+    let headers: HashMap<&str, &SafetensorsHeader> = tiny_headers()
+        .iter()
+        .map(|(p, h)| (p.as_str(), h))
+        .collect();
+    let _ = index.check_against(&headers);
+}
+
+fn lab_key() -> &'static TrustedKey {
+    static KEY: OnceLock<TrustedKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let pem = std::fs::read_to_string(testdata().join("keys/test-lab.pub")).unwrap();
+        let key = parse_verifying_key(&pem, "test-lab.pub").unwrap();
+        TrustedKey {
+            name: "lab".into(),
+            keyid: weightgate_attest::key_id(&key),
+            key,
+            valid_from: None,
+            valid_until: None,
+        }
+    })
+}
+
+/// Envelope CBOR plus the signature check: refused, or canonical (re-encodes to the same
+/// bytes); checking its signatures never panics and gives one finding per signature.
+pub fn envelope(data: &[u8]) {
+    let Ok(env) = Envelope::decode_strict(data) else {
+        return;
+    };
+    assert_eq!(env.encode(), data, "accepted a non-canonical envelope");
+    let findings = check_signatures(&env, std::slice::from_ref(lab_key()), &[], 1_800_000_000);
+    assert_eq!(findings.len(), env.signatures.len());
+}
+
+/// Statement (and grant) CBOR: refused, or canonical and printable as JSON.
+pub fn statement(data: &[u8]) {
+    if let Ok(st) = Statement::decode_strict(data) {
+        assert_eq!(st.encode(), data, "accepted a non-canonical statement");
+        let _ = weightgate_schemas::json_view::statement_to_json(&st);
+    }
+    if let Ok(g) = Grant::decode_strict(data) {
+        assert_eq!(g.encode(), data, "accepted a non-canonical grant");
+    }
+}
+
+/// Claims TOML against the tiny checkpoint's parameter count: refused with an error (whose
+/// line number, if any, lies inside the text) or accepted, never a panic.
+pub fn claims_toml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let params = ParameterCount {
+        total: 352,
+        ..ParameterCount::default()
+    };
+    match weightgate_attest::Claims::parse(text, "fuzz.toml", &params) {
+        Ok(claims) => {
+            let _ = claims.check_times(1_800_000_000);
+        }
+        Err(e) => {
+            let lines = text.matches('\n').count() + 1;
+            assert!(e.line.is_none_or(|l| l >= 1 && l <= lines), "{e}");
+        }
+    }
+}
+
+/// Policy TOML (key paths resolved from `testdata/policy`): refused with an error or accepted
+/// and printable, never a panic.
+pub fn policy_toml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Policy::parse(text, "fuzz.toml", &testdata().join("policy")) {
+        Ok(p) => {
+            let _ = p.effective().to_string();
+        }
+        Err(e) => {
+            let lines = text.matches('\n').count() + 1;
+            assert!(e.line.is_none_or(|l| l >= 1 && l <= lines), "{e}");
+        }
+    }
+}
+
+/// OpenSSF model-signing bundle JSON and the in-toto statement in it: refused, or a statement
+/// that re-encodes to one decoding to the same manifest.
+pub fn oms_bundle(data: &[u8]) {
+    use weightgate_schemas::oms::{decode_bundle, decode_statement};
+    if let Ok(b) = decode_bundle(data) {
+        let _ = decode_statement(&b.payload);
+    }
+    if let Ok(m) = decode_statement(data) {
+        assert_eq!(decode_statement(&m.statement_json()).unwrap(), m);
+    }
+}
+
+/// A gate over a store holding two admitted revisions of the tiny checkpoint: `lab/tiny`
+/// (allowed) and `lab/refused` (an above-threshold statement without its safety framework,
+/// refused per request with 451). The audit log goes to /dev/null.
+pub struct Server {
+    _dir: tempfile::TempDir,
+    runtime: tokio::runtime::Runtime,
+    app: axum::Router,
+    refused_revision: String,
+    /// Served bytes by path in `lab/tiny`.
+    files: HashMap<String, Vec<u8>>,
+}
+
+impl Server {
+    pub fn new() -> Self {
+        let td = testdata();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let ck = td.join("checkpoints/tiny");
+        let open = OpenOptions::default();
+        let params = Checkpoint::open(&ck, &open).unwrap().parameters().total;
+        let admit = |repo: &str, att: &str| {
+            let env = std::fs::read(td.join(att)).unwrap();
+            store
+                .admit(repo, "main", &ck, &open, &env, &[], params, 0)
+                .unwrap()
+        };
+        admit("lab/tiny", "envelopes/golden_tiny.att");
+        let refused = admit(
+            "lab/refused",
+            "hostile/statements/fail_framework_missing.att",
+        );
+        let mut files = HashMap::new();
+        for e in std::fs::read_dir(&ck).unwrap() {
+            let e = e.unwrap();
+            files.insert(
+                e.file_name().to_str().unwrap().to_string(),
+                std::fs::read(e.path()).unwrap(),
+            );
+        }
+        let policy_path = td.join("hostile/policy.toml");
+        let policy = Policy::load(&policy_path).unwrap();
+        let audit = AuditLog::open(Path::new("/dev/null")).unwrap();
+        let gate = std::sync::Arc::new(Gate::new(store, policy_path, policy, audit));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = Server {
+            _dir: dir,
+            runtime,
+            app: router(gate),
+            refused_revision: refused.revision,
+            files,
+        };
+        // The fixture itself: one file of each repository, allowed and refused.
+        let ok = server.get("/lab/tiny/resolve/main/config.json", None);
+        assert_eq!(ok.0, StatusCode::OK, "fixture: lab/tiny is not served");
+        let no = server.get("/lab/refused/resolve/main/config.json", None);
+        assert_eq!(no.0, 451, "fixture: lab/refused is served");
+        server
+    }
+
+    /// One request through the router: status, headers, body.
+    fn send(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        self.runtime.block_on(async {
+            let resp = self.app.clone().oneshot(req).await.unwrap();
+            let (parts, body) = resp.into_parts();
+            let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
+            (parts.status, parts.headers, body.to_vec())
+        })
+    }
+
+    fn get(
+        &self,
+        uri: &str,
+        range: Option<HeaderValue>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let mut req = Request::builder().uri(uri);
+        if let Some(r) = range {
+            req = req.header(header::RANGE, r);
+        }
+        self.send(req.body(Body::empty()).unwrap())
+    }
+
+    /// Whether a response hands out the refused model's file bytes.
+    fn serves_refused(&self, status: StatusCode, headers: &axum::http::HeaderMap) -> bool {
+        matches!(status.as_u16(), 200 | 206)
+            && headers
+                .get("x-repo-commit")
+                .is_some_and(|c| c.as_bytes() == self.refused_revision.as_bytes())
+    }
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Any request path (and method) a client can send: no panic, no 5xx, never the refused
+/// model's bytes.
+pub fn server_path(server: &Server, data: &[u8]) {
+    let (method, path) = match data.split_first() {
+        Some((m, rest)) if m & 1 == 1 => (Method::HEAD, rest),
+        Some((_, rest)) => (Method::GET, rest),
+        None => return,
+    };
+    let Ok(path) = std::str::from_utf8(path) else {
+        return;
+    };
+    // What hyper would hand the router: anything that is not a valid origin-form URI is
+    // refused with 400 before routing.
+    let uri = format!("/{path}");
+    let Ok(req) = Request::builder()
+        .method(method)
+        .uri(&uri)
+        .body(Body::empty())
+    else {
+        return;
+    };
+    let (status, headers, _) = server.send(req);
+    assert!(!status.is_server_error(), "{uri}: {status}");
+    assert!(
+        !server.serves_refused(status, &headers),
+        "{uri}: refused model served ({status})"
+    );
+}
+
+/// Any Range header value on a file of each repository: the refused one always gets 451; the
+/// allowed one gets the whole file (200), exactly the bytes its Content-Range names (206), or
+/// 416, never anything else.
+pub fn server_range(server: &Server, data: &[u8]) {
+    let Some((&selector, value)) = data.split_first() else {
+        return;
+    };
+    let Ok(range) = HeaderValue::from_bytes(value) else {
+        return;
+    };
+    let names = ["config.json", "model-00001-of-00002.safetensors"];
+    let name = names[usize::from(selector >> 1) % names.len()];
+    let repo = if selector & 1 == 1 { "refused" } else { "tiny" };
+    let uri = format!("/lab/{repo}/resolve/main/{name}");
+    let (status, headers, body) = server.get(&uri, Some(range.clone()));
+    if repo == "refused" {
+        assert_eq!(status, 451, "{uri} Range {range:?}");
+        return;
+    }
+    let file = &server.files[name];
+    match status.as_u16() {
+        200 => assert_eq!(&body, file, "{uri} Range {range:?}: 200 with other bytes"),
+        206 => {
+            let cr = headers
+                .get(header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_else(|| panic!("206 without Content-Range for {range:?}"));
+            let (a, b, total) = parse_content_range(cr)
+                .unwrap_or_else(|| panic!("bad Content-Range {cr:?} for {range:?}"));
+            assert_eq!(total, file.len() as u64, "{cr}");
+            assert!(a <= b && b < total, "{cr} for {range:?}");
+            assert_eq!(body, file[a as usize..=b as usize], "{cr} for {range:?}");
+        }
+        416 => {}
+        other => panic!("{uri} Range {range:?}: status {other}"),
+    }
+}
+
+/// `bytes A-B/TOTAL`.
+fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
+    let (span, total) = v.strip_prefix("bytes ")?.split_once('/')?;
+    let (a, b) = span.split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()?, total.parse().ok()?))
+}
