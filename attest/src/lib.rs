@@ -19,6 +19,7 @@ mod mapped_file;
 mod oms_sign;
 mod path_rules;
 mod safetensors_header;
+mod sha256_x2;
 mod shard_index;
 mod sigbus;
 mod sign;
