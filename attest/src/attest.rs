@@ -136,6 +136,10 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
     let statement = claims.statement(&manifest, req.issued_at).ok_or_else(|| {
         AttestError::Invalid("internal: a digest is missing from the manifest".into())
     })?;
+    // Verifiers refuse over-long text fields (and tensor names come from the headers).
+    statement
+        .check_lengths()
+        .map_err(|e| AttestError::Invalid(e.to_string()))?;
     let envelope = sign_envelope(ATTESTATION_PAYLOAD_TYPE, statement.encode(), &key);
     let bytes = envelope.encode();
     write_atomically(&out, &bytes, 0o644, Replace::Allowed).map_err(|error| {

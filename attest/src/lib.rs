@@ -16,6 +16,7 @@ mod error;
 mod hash;
 mod keys;
 mod mapped_file;
+pub use mapped_file::MappedFile;
 mod oms_sign;
 mod path_rules;
 mod safetensors_header;

@@ -176,8 +176,30 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         .attestation
         .clone()
         .unwrap_or_else(|| default_attestation_path(&args.checkpoint.path));
-    let envelope = read_capped(&att_path, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
-        .with_context(|| format!("{}: cannot read the attestation", att_path.display()))?;
+    // A regular file is mapped, not copied into the heap: a maximum-size envelope must not
+    // cost its size in memory on top of the payload it carries (docs/threat-model.md).
+    let cap = weightgate_schemas::MAX_ENVELOPE_LEN as u64;
+    let context = || format!("{}: cannot read the attestation", att_path.display());
+    let mapped = match std::fs::metadata(&att_path) {
+        Ok(m) if m.is_file() && m.len() > 0 && m.len() <= cap => Some(
+            weightgate_attest::MappedFile::open(
+                &att_path,
+                &att_path.display().to_string(),
+                m.len(),
+            )
+            .with_context(context)?,
+        ),
+        _ => None,
+    };
+    let owned = match &mapped {
+        Some(_) => None,
+        None => Some(read_capped(&att_path, cap).with_context(context)?),
+    };
+    let envelope: &[u8] = match (&mapped, &owned) {
+        (Some(m), _) => m.bytes(),
+        (None, Some(o)) => o,
+        (None, None) => &[],
+    };
     let mut open = weightgate_attest::OpenOptions {
         allow_symlinks: args.checkpoint.allow_symlinks,
         ignore: args.checkpoint.ignore.clone(),
@@ -209,7 +231,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     own_files.extend(args.base_attestation.iter().map(PathBuf::as_path));
     let oms = oms_request(&args.oms, &policy, &args.checkpoint, &own_files)?;
     let req = VerifyRequest {
-        envelope: &envelope,
+        envelope,
         checkpoint: root,
         open: open.clone(),
         policy: &policy,
@@ -231,6 +253,10 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let decision = verify(&req, &|n| bar.inc(n));
     bar.finish();
     let decision = decision?;
+    if let Some(m) = &mapped {
+        m.check_unchanged()
+            .with_context(|| format!("{}: the attestation", att_path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&decision)?);
     } else {

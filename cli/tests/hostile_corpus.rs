@@ -749,7 +749,7 @@ fn oversized_attestations_grants_and_keys_are_refused_unread() {
         (
             "attestation",
             vec![ck_s, "--attestation", huge_s, "--policy", &policy],
-            "cannot read the attestation: 2147483648 bytes is over the limit of 34603008 bytes",
+            "cannot read the attestation: 2147483648 bytes is over the limit of 17825792 bytes",
         ),
         (
             "grant",
@@ -771,5 +771,92 @@ fn oversized_attestations_grants_and_keys_are_refused_unread() {
             "{what}: {} KiB resident",
             m.max_rss_kib
         );
+    }
+}
+
+/// The largest envelopes the format allows, validly signed, stay inside the memory budget: a
+/// giant text field is refused as such, and a statement filled to the cap with per-tensor
+/// digests (the legitimate way to be large) is judged.
+#[test]
+fn maximum_size_envelopes_stay_within_the_memory_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let below = attested(dir.path(), "claims/tiny-below.toml");
+    let ck = dir.path().join("tiny");
+    let st = Statement::decode_strict(&Envelope::decode_strict(&below).unwrap().payload).unwrap();
+    let max = weightgate_schemas::MAX_STATEMENT_LEN;
+
+    let mut giant_name = st.clone();
+    let base = giant_name.encode().len() - giant_name.model.name.len();
+    giant_name.model.name = "x".repeat(max - base - 4); // the length header grows by 4 bytes
+    let mut many_tensors = st.clone();
+    let per = weightgate_schemas::TensorDigest {
+        name: "model.layers.00000.mlp.experts.000.down_proj.weight".into(),
+        blake3: Digest([7; 32]),
+    };
+    let name_of = |i: usize| {
+        format!(
+            "model.layers.{:05}.mlp.experts.{:03}.down_proj.weight",
+            i / 1000,
+            i % 1000
+        )
+    };
+    let entry = |i: usize| weightgate_schemas::TensorDigest {
+        name: name_of(i),
+        blake3: per.blake3,
+    };
+    // Bytes one entry costs, measured on a thousand.
+    let empty_len = many_tensors.encode().len();
+    let mut probe = many_tensors.clone();
+    probe.subject.files[1]
+        .tensors
+        .get_or_insert_with(Vec::new)
+        .extend((0..1000).map(entry));
+    let each = (probe.encode().len() - empty_len).div_ceil(1000);
+    let room = (max - empty_len) / each - 16;
+    many_tensors.subject.files[1]
+        .tensors
+        .get_or_insert_with(Vec::new)
+        .extend((0..room).map(entry));
+    for (name, st, want) in [
+        ("giant name", giant_name, Some("statement.malformed")),
+        ("per-tensor digests to the cap", many_tensors, None),
+    ] {
+        let payload = st.encode();
+        assert!(
+            payload.len() <= max && payload.len() > max - (1 << 20),
+            "{name}: {}",
+            payload.len()
+        );
+        let att = dir.path().join("max.att");
+        fs::write(&att, sign_raw(payload)).unwrap();
+        let m = verify_measured(&[
+            ck.to_str().unwrap(),
+            "--attestation",
+            att.to_str().unwrap(),
+            "--policy",
+            &td("hostile/policy.toml"),
+        ]);
+        assert!(
+            m.code == 0 || m.code == 1,
+            "{name}: exit {}: {}",
+            m.code,
+            m.stderr
+        );
+        if let Some(code) = want {
+            assert!(
+                m.reasons.iter().any(|r| r == code),
+                "{name}: {:?}",
+                m.reasons
+            );
+        }
+        // The attestation is mapped too.
+        let mapped = size_of(&ck) + fs::metadata(&att).unwrap().len();
+        let budget = MEMORY_BUDGET_KIB + mapped / 1024;
+        assert!(
+            m.max_rss_kib <= budget,
+            "{name}: {} KiB resident, budget {budget} KiB",
+            m.max_rss_kib
+        );
+        eprintln!("{name}: {} KiB resident", m.max_rss_kib);
     }
 }

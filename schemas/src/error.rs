@@ -10,4 +10,11 @@ pub enum StatementError {
     UnknownSchemaVersion { found: u64, supported: u32 },
     #[error(transparent)]
     Cbor(#[from] CborError),
+    /// Text fields have sane lengths: a 16 MiB model name is an attack, not a name.
+    #[error("`{field}` is {len} bytes, over the {max}-byte limit")]
+    FieldTooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
 }

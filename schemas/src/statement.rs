@@ -14,7 +14,11 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Largest statement accepted. Per-tensor digests cost ~100 bytes a tensor, and a large
 /// mixture-of-experts checkpoint has ~10^5 tensors.
-pub const MAX_STATEMENT_LEN: usize = 32 << 20;
+pub const MAX_STATEMENT_LEN: usize = 16 << 20;
+/// Longest name, version, entity field, reference number or authority (bytes).
+pub const MAX_TEXT_LEN: usize = 1024;
+/// Longest file path or tensor name (bytes); Linux allows 4096 for a path.
+pub const MAX_PATH_LEN: usize = 4096;
 
 /// The signed claims about one checkpoint: its bytes, its training compute, who is responsible,
 /// and the licences or notifications that go with it.
@@ -87,7 +91,7 @@ impl Statement {
     /// as [`StatementError::UnknownSchemaVersion`], even if its fields differ from v1's.
     pub fn decode_strict(bytes: &[u8]) -> Result<Self, StatementError> {
         match cbor::from_slice_strict::<Statement>(bytes, MAX_STATEMENT_LEN) {
-            Ok(s) if s.schema_version == SCHEMA_VERSION => Ok(s),
+            Ok(s) if s.schema_version == SCHEMA_VERSION => s.check_lengths().map(|()| s),
             Ok(s) => Err(unsupported(s.schema_version.into())),
             Err(e) => {
                 // Unknown fields are ignored here: only the version is wanted.
@@ -103,6 +107,54 @@ impl Statement {
                 }
             }
         }
+    }
+
+    /// Every text field within [`MAX_TEXT_LEN`] (paths and tensor names within
+    /// [`MAX_PATH_LEN`]): the per-tensor list may be long, but no single string is.
+    pub fn check_lengths(&self) -> Result<(), StatementError> {
+        let check = |field: &'static str, v: &str, max: usize| {
+            if v.len() > max {
+                Err(StatementError::FieldTooLong {
+                    field,
+                    len: v.len(),
+                    max,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        check("model.name", &self.model.name, MAX_TEXT_LEN)?;
+        check("model.version", &self.model.version, MAX_TEXT_LEN)?;
+        let e = &self.entity;
+        for (f, v) in [
+            ("entity.legal_name", &e.legal_name),
+            ("entity.lei", &e.lei),
+            ("entity.country", &e.country),
+            ("entity.parent_country", &e.parent_country),
+            ("entity.contact", &e.contact),
+        ] {
+            check(f, v, MAX_TEXT_LEN)?;
+        }
+        if let Some(a) = &self.compute.inputs.accelerator {
+            check("compute.inputs.accelerator", a, MAX_TEXT_LEN)?;
+        }
+        if let Some(b) = &self.compute.components.base_model {
+            check("compute.components.base_model.name", &b.name, MAX_TEXT_LEN)?;
+        }
+        for r in &self.references {
+            check("references.number", &r.number, MAX_TEXT_LEN)?;
+            check("references.authority", &r.authority, MAX_TEXT_LEN)?;
+            for d in &r.destinations {
+                check("references.destinations", d, MAX_TEXT_LEN)?;
+            }
+        }
+        for f in &self.subject.files {
+            check("subject.files.path", &f.path, MAX_PATH_LEN)?;
+            for t in f.tensors.iter().flatten() {
+                check("subject.files.tensors.name", &t.name, MAX_PATH_LEN)?;
+            }
+        }
+        Ok(())
     }
 
     /// Canonical CBOR: the payload to sign.
