@@ -85,11 +85,16 @@ pub enum AttestError {
 
 /// `DIR/weightgate.att` for a folder, `FILE.att` beside a single file.
 pub fn default_attestation_path(checkpoint: &Path) -> PathBuf {
+    output_beside(checkpoint, ATTESTATION_FILE_NAME, ".att")
+}
+
+/// `DIR/NAME` for a folder, `FILE` + `suffix` beside a single file.
+pub(crate) fn output_beside(checkpoint: &Path, name: &str, suffix: &str) -> PathBuf {
     if checkpoint.is_dir() {
-        checkpoint.join(ATTESTATION_FILE_NAME)
+        checkpoint.join(name)
     } else {
         let mut p = checkpoint.as_os_str().to_owned();
-        p.push(".att");
+        p.push(suffix);
         PathBuf::from(p)
     }
 }
@@ -180,8 +185,9 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
     })
 }
 
-/// `file`'s path relative to the `checkpoint` folder, when it lies inside it.
-fn relative_inside(checkpoint: &Path, file: &Path) -> Option<String> {
+/// `file`'s path relative to the `checkpoint` folder, when it lies inside it (the file itself
+/// need not exist yet).
+pub fn relative_inside(checkpoint: &Path, file: &Path) -> Option<String> {
     if !checkpoint.is_dir() {
         return None;
     }

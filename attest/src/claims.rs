@@ -205,15 +205,15 @@ impl Ctx<'_> {
     }
 
     fn time(&self, v: &Spanned<toml::value::Datetime>, field: &str) -> Result<i64, ClaimsError> {
-        match datetime_to_unix(v.get_ref()) {
+        match toml_time(v.get_ref()) {
             Ok(t) => Ok(t),
             Err(e) => self.err(Some(v.span()), field, e),
         }
     }
 }
 
-/// A TOML date (midnight UTC) or offset date-time as Unix seconds.
-fn datetime_to_unix(d: &toml::value::Datetime) -> Result<i64, String> {
+/// A TOML date (midnight UTC) or offset date-time as Unix seconds (claims and policies).
+pub fn toml_time(d: &toml::value::Datetime) -> Result<i64, String> {
     if d.date.is_some() && d.time.is_none() {
         let date: jiff::civil::Date = d.to_string().parse().map_err(|e| format!("{e}"))?;
         return date

@@ -182,9 +182,12 @@ impl Walker<'_> {
         };
         // Temp files of our own atomic writes (a write killed midway can leave one).
         let own_temp = top_level
-            && ["weightgate.att", "model.sig"]
-                .iter()
-                .any(|t| crate::atomic_file::is_temp_for(rel, t));
+            && [
+                crate::attest::ATTESTATION_FILE_NAME,
+                crate::oms_sign::OMS_SIGNATURE_FILE_NAME,
+            ]
+            .iter()
+            .any(|t| crate::atomic_file::is_temp_for(rel, t));
         own_temp
             || (top_level && defaults.contains(&rel))
             || self.opts.ignore.iter().any(|p| {

@@ -4,14 +4,13 @@
 //! writes it) is skipped. Signatures are RFC 6979 deterministic, ASN.1 DER, with the hash the
 //! curve calls for (SHA-256, SHA-384, SHA-512), as the reference implementation does.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use p256::pkcs8::der::pem::{self, LineEnding};
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use sha2::{Digest as _, Sha256};
 
-use crate::atomic_file::{Replace, write_atomically};
-use crate::keys::KeyError;
+use crate::keys::{KeyError, pem_label, read_key_file, write_pem_pair};
 
 /// A curve OpenSSF model signing accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,22 +115,6 @@ fn curve_of(der: &[u8]) -> Result<EcCurve, &'static str> {
 
 const ONLY_CURVES: &str = "OpenSSF model signing accepts only ECDSA keys on P-256, P-384 and P-521 (`weightgate keygen --type p256`)";
 
-/// The PEM label and DER of the first PEM block in `text`, skipping any text before it.
-fn first_pem_block(text: &str, source_name: &str) -> Result<(String, Vec<u8>), KeyError> {
-    if text.trim_start().starts_with("ssh-") || text.contains("BEGIN OPENSSH PRIVATE KEY") {
-        return Err(format_error(
-            source_name,
-            "an OpenSSH key; model signing keys are PEM (PKCS#8 or SEC1 private, SPKI public)",
-        ));
-    }
-    let start = text
-        .find("-----BEGIN ")
-        .ok_or_else(|| format_error(source_name, "not a PEM key (no `-----BEGIN` line)"))?;
-    let (label, der) = pem::decode_vec(&text.as_bytes()[start..])
-        .map_err(|e| format_error(source_name, format!("malformed PEM: {e}")))?;
-    Ok((label.to_string(), der))
-}
-
 impl EcSigningKey {
     /// A fresh key from the operating system's random source.
     pub fn generate(curve: EcCurve) -> Self {
@@ -160,7 +143,7 @@ impl EcSigningKey {
 
     /// Parses a PKCS#8 (`PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`) PEM private key.
     pub fn from_pem(text: &str, source_name: &str) -> Result<Self, KeyError> {
-        let (label, der) = first_pem_block(text, source_name)?;
+        let (label, der) = pem_label(text, source_name)?;
         let sec1 = match label.as_str() {
             "PRIVATE KEY" => false,
             "EC PRIVATE KEY" => true,
@@ -212,14 +195,7 @@ impl EcSigningKey {
 
     /// Reads and parses a private key file.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let text =
-            crate::read_capped_to_string(path, crate::MAX_KEY_FILE_LEN).map_err(|error| {
-                KeyError::Read {
-                    path: path.to_path_buf(),
-                    error,
-                }
-            })?;
-        Self::from_pem(&text, &path.display().to_string())
+        Self::from_pem(&read_key_file(path)?, &path.display().to_string())
     }
 
     /// The private key as PKCS#8 PEM.
@@ -280,7 +256,7 @@ impl EcVerifyingKey {
 
     /// Parses an SPKI (`PUBLIC KEY`) PEM public key.
     pub fn from_pem(text: &str, source_name: &str) -> Result<Self, KeyError> {
-        let (label, der) = first_pem_block(text, source_name)?;
+        let (label, der) = pem_label(text, source_name)?;
         match label.as_str() {
             "PUBLIC KEY" => Self::from_spki_der(&der, source_name),
             "PRIVATE KEY" | "EC PRIVATE KEY" | "RSA PRIVATE KEY" | "ENCRYPTED PRIVATE KEY" => {
@@ -324,14 +300,7 @@ impl EcVerifyingKey {
 
     /// Reads and parses a public key file.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let text =
-            crate::read_capped_to_string(path, crate::MAX_KEY_FILE_LEN).map_err(|error| {
-                KeyError::Read {
-                    path: path.to_path_buf(),
-                    error,
-                }
-            })?;
-        Self::from_pem(&text, &path.display().to_string())
+        Self::from_pem(&read_key_file(path)?, &path.display().to_string())
     }
 
     /// SubjectPublicKeyInfo DER.
@@ -382,33 +351,9 @@ impl EcVerifyingKey {
 /// Writes `BASE.key` (PKCS#8 PEM, 0600) and `BASE.pub` (SPKI PEM); never overwrites. Returns
 /// the hint model signing records for the public key.
 pub fn write_ec_key_pair(base: &Path, key: &EcSigningKey) -> Result<String, KeyError> {
-    let with_ext = |ext: &str| {
-        let mut p = base.as_os_str().to_owned();
-        p.push(ext);
-        PathBuf::from(p)
-    };
-    let (private, public) = (with_ext(".key"), with_ext(".pub"));
-    if let Some(p) = [&private, &public].into_iter().find(|p| p.exists()) {
-        return Err(KeyError::Write {
-            path: p.clone(),
-            error: std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "already exists; refusing to overwrite it",
-            ),
-        });
-    }
-    let write = |path: &PathBuf, text: String, mode: u32| {
-        write_atomically(path, text.as_bytes(), mode, Replace::Never).map_err(|error| {
-            KeyError::Write {
-                path: path.clone(),
-                error,
-            }
-        })
-    };
-    write(&private, key.to_pkcs8_pem(), 0o600)?;
-    let public_key = key.verifying_key();
-    write(&public, public_key.to_spki_pem(), 0o644)?;
-    Ok(public_key.hint())
+    let public = key.verifying_key();
+    write_pem_pair(base, &key.to_pkcs8_pem(), &public.to_spki_pem())?;
+    Ok(public.hint())
 }
 
 #[cfg(test)]

@@ -117,9 +117,9 @@ pub fn work_bytes(checkpoint: &Checkpoint, opts: &HashOptions) -> u64 {
 
 const SHA_STEP: usize = 1024;
 const PREFETCH_AHEAD: usize = 2048;
-const REPORT_EVERY: usize = 32 << 20;
+pub(crate) const REPORT_EVERY: usize = 32 << 20;
 
-fn sha256_mapped(data: &[u8], progress: Progress) -> [u8; 32] {
+pub(crate) fn sha256_mapped(data: &[u8], progress: Progress) -> [u8; 32] {
     let mut h = Sha256::new();
     for (i, report) in data.chunks(REPORT_EVERY).enumerate() {
         let base = i * REPORT_EVERY;

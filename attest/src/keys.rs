@@ -64,6 +64,20 @@ pub fn verifying_key_pem(key: &VerifyingKey) -> String {
 
 /// Writes `BASE.key` (0600) and `BASE.pub`; refuses to overwrite either. Returns the key id.
 pub fn write_key_pair(base: &Path, key: &SigningKey) -> Result<String, KeyError> {
+    write_pem_pair(
+        base,
+        &signing_key_pem(key),
+        &verifying_key_pem(&key.verifying_key()),
+    )?;
+    Ok(key_id(&key.verifying_key()))
+}
+
+/// Writes `BASE.key` (0600) and `BASE.pub` (0644), each atomically; refuses to overwrite either.
+pub(crate) fn write_pem_pair(
+    base: &Path,
+    private_pem: &str,
+    public_pem: &str,
+) -> Result<(), KeyError> {
     let with_ext = |ext: &str| {
         let mut p = base.as_os_str().to_owned();
         p.push(ext);
@@ -81,27 +95,18 @@ pub fn write_key_pair(base: &Path, key: &SigningKey) -> Result<String, KeyError>
             });
         }
     }
-    write_atomically(
-        &private,
-        signing_key_pem(key).as_bytes(),
-        0o600,
-        Replace::Never,
-    )
-    .map_err(|error| KeyError::Write {
-        path: private.clone(),
-        error,
+    write_atomically(&private, private_pem.as_bytes(), 0o600, Replace::Never).map_err(|error| {
+        KeyError::Write {
+            path: private.clone(),
+            error,
+        }
     })?;
-    write_atomically(
-        &public,
-        verifying_key_pem(&key.verifying_key()).as_bytes(),
-        0o644,
-        Replace::Never,
-    )
-    .map_err(|error| KeyError::Write {
-        path: public,
-        error,
-    })?;
-    Ok(key_id(&key.verifying_key()))
+    write_atomically(&public, public_pem.as_bytes(), 0o644, Replace::Never).map_err(|error| {
+        KeyError::Write {
+            path: public,
+            error,
+        }
+    })
 }
 
 /// Names the algorithm of a DER key by the OIDs it carries, for error messages.
@@ -126,7 +131,7 @@ fn algorithm_of(der: &[u8]) -> &'static str {
         .map_or("not an Ed25519 key", |(_, name)| name)
 }
 
-fn pem_label(text: &str, source_name: &str) -> Result<(String, Vec<u8>), KeyError> {
+pub(crate) fn pem_label(text: &str, source_name: &str) -> Result<(String, Vec<u8>), KeyError> {
     if text.trim_start().starts_with("ssh-") || text.contains("BEGIN OPENSSH PRIVATE KEY") {
         return Err(format_error(
             source_name,
@@ -209,24 +214,20 @@ pub fn parse_verifying_key(text: &str, source_name: &str) -> Result<VerifyingKey
 
 /// Reads and parses a private key file.
 pub fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
-    let text = crate::read_capped_to_string(path, crate::MAX_KEY_FILE_LEN).map_err(|error| {
-        KeyError::Read {
-            path: path.to_path_buf(),
-            error,
-        }
-    })?;
-    parse_signing_key(&text, &path.display().to_string())
+    parse_signing_key(&read_key_file(path)?, &path.display().to_string())
 }
 
 /// Reads and parses a public key file.
 pub fn load_verifying_key(path: &Path) -> Result<VerifyingKey, KeyError> {
-    let text = crate::read_capped_to_string(path, crate::MAX_KEY_FILE_LEN).map_err(|error| {
-        KeyError::Read {
-            path: path.to_path_buf(),
-            error,
-        }
-    })?;
-    parse_verifying_key(&text, &path.display().to_string())
+    parse_verifying_key(&read_key_file(path)?, &path.display().to_string())
+}
+
+/// A key file's text, read with the key-file size cap.
+pub(crate) fn read_key_file(path: &Path) -> Result<String, KeyError> {
+    crate::read_capped_to_string(path, crate::MAX_KEY_FILE_LEN).map_err(|error| KeyError::Read {
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 #[cfg(test)]

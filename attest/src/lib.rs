@@ -28,11 +28,11 @@ mod sign;
 pub use atomic_file::{Replace, write_atomically};
 pub use attest::{
     ATTESTATION_FILE_NAME, AttestError, AttestOutcome, AttestRequest, OmsOutcome, OmsSigning,
-    attest, default_attestation_path,
+    attest, default_attestation_path, relative_inside,
 };
 pub use bounded_read::{MAX_CONFIG_FILE_LEN, MAX_KEY_FILE_LEN, read_capped, read_capped_to_string};
 pub use checkpoint::{Checkpoint, CheckpointFile, FileKind, ParameterCount};
-pub use claims::{Claims, ClaimsError};
+pub use claims::{Claims, ClaimsError, toml_time};
 pub use discover::{DEFAULT_IGNORES, GIT_IGNORES, OpenOptions};
 pub use ec_keys::{EcCurve, EcSignatureError, EcSigningKey, EcVerifyingKey, write_ec_key_pair};
 pub use error::CheckpointError;

@@ -15,13 +15,7 @@ pub const OMS_SIGNATURE_FILE_NAME: &str = "model.sig";
 
 /// `DIR/model.sig` for a folder, `FILE.sig` beside a single file.
 pub fn default_oms_signature_path(checkpoint: &Path) -> PathBuf {
-    if checkpoint.is_dir() {
-        checkpoint.join(OMS_SIGNATURE_FILE_NAME)
-    } else {
-        let mut p = checkpoint.as_os_str().to_owned();
-        p.push(".sig");
-        PathBuf::from(p)
-    }
+    crate::attest::output_beside(checkpoint, OMS_SIGNATURE_FILE_NAME, ".sig")
 }
 
 /// The OMS manifest of a hashed checkpoint: one SHA-256 resource per file in path-component

@@ -7,16 +7,13 @@
 //! files: the hashing engine pairs them. Where the extensions are missing, each input is
 //! hashed on its own with the `sha2` crate.
 
-use sha2::{Digest as _, Sha256};
-
-use crate::hash::Progress;
+use crate::hash::{Progress, REPORT_EVERY, sha256_mapped};
 use crate::mapped_file::prefetch;
 
 const BLOCK: usize = 64;
 /// Blocks per lockstep step: small enough for prefetching to stay ahead, large enough that the
 /// per-step overhead vanishes.
 const STEP_BLOCKS: usize = 64;
-const REPORT_EVERY: usize = 32 << 20;
 const H0: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ];
@@ -33,15 +30,7 @@ pub fn sha256_two(a: &[u8], b: &[u8], progress: Progress) -> ([u8; 32], [u8; 32]
             return unsafe { x86::sha256_two(a, b, progress) };
         }
     }
-    let one = |d: &[u8]| -> [u8; 32] {
-        let mut h = Sha256::new();
-        for c in d.chunks(REPORT_EVERY) {
-            h.update(c);
-            progress(c.len() as u64);
-        }
-        h.finalize().into()
-    };
-    (one(a), one(b))
+    (sha256_mapped(a, progress), sha256_mapped(b, progress))
 }
 
 /// The padded final block(s) of a message whose unprocessed tail is `tail`.
@@ -226,6 +215,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest as _, Sha256};
 
     fn reference(d: &[u8]) -> [u8; 32] {
         Sha256::digest(d).into()

@@ -11,7 +11,7 @@ use crate::progress::Bar;
 use crate::time_arg::{now, parse_time, show};
 use weightgate_attest::{
     Checkpoint, EcVerifyingKey, HashOptions, default_attestation_path, default_oms_signature_path,
-    load_verifying_key, read_capped, work_bytes,
+    load_verifying_key, read_capped, relative_inside, work_bytes,
 };
 use weightgate_schemas::country::is_iso3166_alpha2;
 use weightgate_verifier::{
@@ -117,13 +117,13 @@ pub fn oms_request(
         }
     };
     let mut ignore = args.oms_ignore.clone();
-    ignore_if_inside(&checkpoint.path, &path, &mut ignore);
+    ignore.extend(relative_inside(&checkpoint.path, &path));
     let mut own = Vec::new();
     // A model.sig in its usual place is a signature, not model content, even when the
     // bundle checked is another one.
     let usual = default_oms_signature_path(&checkpoint.path);
     for f in own_files.iter().chain([&usual.as_path()]) {
-        ignore_if_inside(&checkpoint.path, f, &mut own);
+        own.extend(relative_inside(&checkpoint.path, f));
     }
     Ok(Some(OmsRequest {
         bundle,
@@ -133,18 +133,6 @@ pub fn oms_request(
         ignore_unsigned: args.oms_ignore_unsigned,
         allow_symlinks: checkpoint.allow_symlinks,
     }))
-}
-
-/// Paths given inside the checkpoint folder are not part of it.
-pub fn ignore_if_inside(root: &Path, file: &Path, ignore: &mut Vec<String>) {
-    let (Ok(root), Ok(file)) = (root.canonicalize(), file.canonicalize()) else {
-        return;
-    };
-    if let Ok(rel) = file.strip_prefix(&root)
-        && let Some(rel) = rel.to_str()
-    {
-        ignore.push(rel.to_string());
-    }
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
@@ -207,9 +195,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     };
     let root = &args.checkpoint.path;
     if root.is_dir() {
-        ignore_if_inside(root, &att_path, &mut open.ignore);
+        open.ignore.extend(relative_inside(root, &att_path));
         for g in args.grant.iter().chain(args.base_attestation.iter()) {
-            ignore_if_inside(root, g, &mut open.ignore);
+            open.ignore.extend(relative_inside(root, g));
         }
     }
     let mut grants = Vec::new();
