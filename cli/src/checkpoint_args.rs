@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use weightgate_attest::{Checkpoint, OpenOptions};
+use weightgate_attest::reading::{Checkpoint, OpenOptions};
 
 #[derive(Args, Debug, Clone)]
 pub struct CheckpointArgs {

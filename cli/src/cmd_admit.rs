@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::Outcome;
+use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
 use crate::time_arg::now;
-use weightgate_attest::default_attestation_path;
-use weightgate_verifier::store::{Store, check_ref, check_repo_id};
-use weightgate_verifier::{Context, Policy, VerifyRequest, verify};
+use weightgate_attest::reading::default_attestation_path;
+use weightgate_verifier::gate::store::{Store, check_ref, check_repo_id};
+use weightgate_verifier::policy::{Context, Policy};
+use weightgate_verifier::{VerifyRequest, verify};
 
 #[derive(Args, Debug)]
 pub struct AdmitArgs {
@@ -37,7 +38,7 @@ pub struct AdmitArgs {
     pub quiet: bool,
 }
 
-pub fn run(args: AdmitArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: AdmitArgs) -> anyhow::Result<Exit> {
     check_repo_id(&args.repo).map_err(anyhow::Error::msg)?;
     check_ref(&args.revision).map_err(anyhow::Error::msg)?;
     let policy = Policy::load(&args.policy)?;
@@ -46,16 +47,16 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Outcome> {
         .clone()
         .unwrap_or_else(|| default_attestation_path(&args.checkpoint.path));
     let envelope =
-        weightgate_attest::read_capped(&att, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
+        weightgate_attest::io::read_capped(&att, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
             .with_context(|| format!("{}: cannot read the attestation", att.display()))?;
     let mut grants = Vec::new();
     for g in &args.grant {
         grants.push(
-            weightgate_attest::read_capped(g, weightgate_schemas::MAX_GRANT_LEN as u64)
+            weightgate_attest::io::read_capped(g, weightgate_schemas::MAX_GRANT_LEN as u64)
                 .with_context(|| format!("{}: cannot read the grant", g.display()))?,
         );
     }
-    let open = weightgate_attest::OpenOptions {
+    let open = weightgate_attest::reading::OpenOptions {
         allow_symlinks: args.checkpoint.allow_symlinks,
         ignore: args.checkpoint.ignore.clone(),
         ..Default::default()
@@ -100,7 +101,7 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Outcome> {
             "weightgate: not admitted: {} check(s) failed",
             blocking.len()
         );
-        return Ok(Outcome::Denied);
+        return Ok(Exit::Denied);
     }
     let store = Store::open(&args.store)?;
     let params = decision.facts.header_parameters.unwrap_or(0);
@@ -127,5 +128,5 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Outcome> {
             "; regimes currently refuse it for some requests".into()
         }
     );
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }

@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::Outcome;
+use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
 use crate::progress::Bar;
 use crate::time_arg::parse_time;
-use weightgate_attest::{
-    AttestRequest, Checkpoint, HashOptions, OmsSigning, OpenOptions, attest, work_bytes,
-};
+use weightgate_attest::hashing::{HashOptions, work_bytes};
+use weightgate_attest::reading::{Checkpoint, OpenOptions};
+use weightgate_attest::signing::{AttestRequest, OmsSigning, attest};
 
 #[derive(Args, Debug)]
 pub struct AttestArgs {
@@ -50,7 +50,7 @@ pub struct AttestArgs {
     pub oms_ignore: Vec<String>,
 }
 
-pub fn run(args: AttestArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: AttestArgs) -> anyhow::Result<Exit> {
     let issued_at = args.issued_at.unwrap_or_else(crate::time_arg::now);
     let req = AttestRequest {
         checkpoint: args.checkpoint.path.clone(),
@@ -96,5 +96,5 @@ pub fn run(args: AttestArgs) -> anyhow::Result<Outcome> {
             o.key_hint
         );
     }
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::Outcome;
-use weightgate_attest::{Replace, cosign, load_signing_key, write_atomically};
+use crate::Exit;
+use weightgate_attest::io::{Replace, write_atomically};
+use weightgate_attest::signing::{cosign, load_signing_key};
 use weightgate_schemas::{
     ATTESTATION_PAYLOAD_TYPE, Envelope, GRANT_PAYLOAD_TYPE, Grant, Statement,
 };
@@ -20,10 +21,12 @@ pub struct CosignArgs {
     pub key: PathBuf,
 }
 
-pub fn run(args: CosignArgs) -> anyhow::Result<Outcome> {
-    let bytes =
-        weightgate_attest::read_capped(&args.envelope, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
-            .with_context(|| format!("{}: cannot read", args.envelope.display()))?;
+pub fn run(args: CosignArgs) -> anyhow::Result<Exit> {
+    let bytes = weightgate_attest::io::read_capped(
+        &args.envelope,
+        weightgate_schemas::MAX_ENVELOPE_LEN as u64,
+    )
+    .with_context(|| format!("{}: cannot read", args.envelope.display()))?;
     let mut envelope = Envelope::decode_strict(&bytes)
         .with_context(|| format!("{}: not a weightgate envelope", args.envelope.display()))?;
     // A cosigner vouches for what it can read: refuse payloads that do not decode.
@@ -50,5 +53,5 @@ pub fn run(args: CosignArgs) -> anyhow::Result<Outcome> {
         args.envelope.display(),
         envelope.signatures.len()
     );
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::Outcome;
+use crate::Exit;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -94,7 +94,7 @@ fn without_references(claims: &str) -> String {
         .to_string()
 }
 
-pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     let testdata = args
         .testdata
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata"));
@@ -119,7 +119,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     } else {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    result.map(|()| Outcome::Ok)
+    result.map(|()| Exit::Ok)
 }
 
 fn story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {

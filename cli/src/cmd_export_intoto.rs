@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::Outcome;
-use weightgate_attest::{Replace, load_signing_key, sign_envelope, write_atomically};
+use crate::Exit;
+use weightgate_attest::io::{Replace, write_atomically};
+use weightgate_attest::signing::{load_signing_key, sign_envelope};
 use weightgate_schemas::intoto::intoto_statement;
 use weightgate_schemas::json_view::envelope_to_json;
 use weightgate_schemas::oms::IN_TOTO_PAYLOAD_TYPE;
@@ -26,11 +27,13 @@ pub struct ExportIntotoArgs {
     pub out: Option<PathBuf>,
 }
 
-pub fn run(args: ExportIntotoArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: ExportIntotoArgs) -> anyhow::Result<Exit> {
     let name = args.envelope.display().to_string();
-    let bytes =
-        weightgate_attest::read_capped(&args.envelope, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
-            .with_context(|| format!("{name}: cannot read"))?;
+    let bytes = weightgate_attest::io::read_capped(
+        &args.envelope,
+        weightgate_schemas::MAX_ENVELOPE_LEN as u64,
+    )
+    .with_context(|| format!("{name}: cannot read"))?;
     let envelope = Envelope::decode_strict(&bytes)
         .with_context(|| format!("{name}: not a weightgate envelope"))?;
     if envelope.payload_type != ATTESTATION_PAYLOAD_TYPE {
@@ -59,5 +62,5 @@ pub fn run(args: ExportIntotoArgs) -> anyhow::Result<Outcome> {
             .with_context(|| format!("{}: cannot write", p.display()))?,
         None => print!("{line}"),
     }
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::Outcome;
+use crate::Exit;
 use crate::time_arg::{now, parse_time};
-use weightgate_attest::{Replace, load_signing_key, sign_envelope, write_atomically};
+use weightgate_attest::io::{Replace, write_atomically};
+use weightgate_attest::signing::{load_signing_key, sign_envelope};
 use weightgate_schemas::{Envelope, GRANT_PAYLOAD_TYPE, Grant, Statement};
 
 #[derive(Args, Debug)]
@@ -29,8 +30,8 @@ pub struct GrantArgs {
     pub issued_at: Option<i64>,
 }
 
-pub fn run(args: GrantArgs) -> anyhow::Result<Outcome> {
-    let bytes = weightgate_attest::read_capped(
+pub fn run(args: GrantArgs) -> anyhow::Result<Exit> {
+    let bytes = weightgate_attest::io::read_capped(
         &args.attestation,
         weightgate_schemas::MAX_ENVELOPE_LEN as u64,
     )
@@ -75,5 +76,5 @@ pub fn run(args: GrantArgs) -> anyhow::Result<Outcome> {
         st.subject.root_sha256.to_hex(),
         args.out.display()
     );
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }

@@ -2,10 +2,10 @@
 
 use clap::{Args, ValueEnum};
 
-use crate::Outcome;
+use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
 use crate::progress::Bar;
-use weightgate_attest::{Algorithms, HashOptions, hash_checkpoint, work_bytes};
+use weightgate_attest::hashing::{Algorithms, HashOptions, hash_checkpoint, work_bytes};
 
 #[derive(Args, Debug)]
 pub struct HashArgs {
@@ -38,7 +38,7 @@ pub enum Format {
     B3sum,
 }
 
-pub fn run(args: HashArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: HashArgs) -> anyhow::Result<Exit> {
     if args.format == Format::Sha256sum && args.blake3_only {
         anyhow::bail!("--format sha256sum needs SHA-256; drop --blake3-only");
     }
@@ -61,7 +61,7 @@ pub fn run(args: HashArgs) -> anyhow::Result<Outcome> {
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&manifest)?);
-        return Ok(Outcome::Ok);
+        return Ok(Exit::Ok);
     }
     let hex = |d: &Option<[u8; 32]>| d.map(hex::encode).unwrap_or_default();
     // Paths as the checksum tools must open them from the current directory.
@@ -94,5 +94,5 @@ pub fn run(args: HashArgs) -> anyhow::Result<Outcome> {
     {
         println!("root sha256:{}", hex::encode(root));
     }
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }

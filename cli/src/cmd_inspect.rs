@@ -2,9 +2,9 @@
 
 use clap::Args;
 
-use crate::Outcome;
+use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
-use weightgate_attest::FileKind;
+use weightgate_attest::reading::FileKind;
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
@@ -15,7 +15,7 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
-pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: InspectArgs) -> anyhow::Result<Exit> {
     if crate::show_envelope::is_envelope(&args.checkpoint.path) {
         return crate::show_envelope::run(&args.checkpoint.path, args.json);
     }
@@ -32,7 +32,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
             "warnings": ck.warnings,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(Outcome::Ok);
+        return Ok(Exit::Ok);
     }
     println!(
         "checkpoint {}: {} file(s), {} bytes",
@@ -81,7 +81,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
     for w in &ck.warnings {
         eprintln!("weightgate: warning: {w}");
     }
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }
 
 /// 1234567 -> "1,234,567": parameter counts are read by people.

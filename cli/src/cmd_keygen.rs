@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::Outcome;
-use weightgate_attest::{
-    EcCurve, EcSigningKey, generate_signing_key, write_ec_key_pair, write_key_pair,
+use crate::Exit;
+use weightgate_attest::keys::EcCurve;
+use weightgate_attest::signing::{
+    EcSigningKey, generate_signing_key, write_ec_key_pair, write_key_pair,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -31,7 +32,7 @@ pub struct KeygenArgs {
     pub key_type: KeyType,
 }
 
-pub fn run(args: KeygenArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: KeygenArgs) -> anyhow::Result<Exit> {
     let curve = match args.key_type {
         KeyType::Ed25519 => {
             let id = write_key_pair(&args.out, &generate_signing_key())?;
@@ -40,7 +41,7 @@ pub fn run(args: KeygenArgs) -> anyhow::Result<Outcome> {
                 "wrote {0}.key (keep it secret) and {0}.pub; key id {id}",
                 args.out.display()
             );
-            return Ok(Outcome::Ok);
+            return Ok(Exit::Ok);
         }
         KeyType::P256 => EcCurve::P256,
         KeyType::P384 => EcCurve::P384,
@@ -53,5 +54,5 @@ pub fn run(args: KeygenArgs) -> anyhow::Result<Outcome> {
         args.out.display(),
         curve.name()
     );
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }

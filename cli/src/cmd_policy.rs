@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::Outcome;
-use weightgate_verifier::Policy;
+use crate::Exit;
+use weightgate_verifier::policy::Policy;
 
 #[derive(Args, Debug)]
 pub struct PolicyArgs {
@@ -26,7 +26,7 @@ pub enum PolicyCommand {
     Presets,
 }
 
-pub fn run(args: PolicyArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: PolicyArgs) -> anyhow::Result<Exit> {
     match args.command {
         PolicyCommand::Check { file, json } => {
             let policy = Policy::load(&file)?;
@@ -39,7 +39,7 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<Outcome> {
             }
         }
         PolicyCommand::Presets => {
-            for r in weightgate_verifier::presets() {
+            for r in weightgate_verifier::policy::presets() {
                 println!(
                     "{:<26} {} {:<6} needs {:<40} {}{}",
                     r.id,
@@ -60,7 +60,7 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }
 
 fn print_effective(p: &Policy) {

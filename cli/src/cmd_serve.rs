@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::Outcome;
-use weightgate_verifier::Policy;
-use weightgate_verifier::audit::AuditLog;
-use weightgate_verifier::server::{Gate, Limits, serve};
-use weightgate_verifier::store::Store;
+use crate::Exit;
+use weightgate_verifier::gate::audit::AuditLog;
+use weightgate_verifier::gate::server::{Gate, Limits, serve};
+use weightgate_verifier::gate::store::Store;
+use weightgate_verifier::policy::Policy;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -33,7 +33,7 @@ pub struct ServeArgs {
     pub write_timeout: f64,
 }
 
-pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     let policy = Policy::load(&args.policy)?;
     let store = Store::open(&args.store)?;
     let audit_path = args
@@ -57,5 +57,5 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         ..Limits::default()
     };
     rt.block_on(serve(gate, args.listen, limits))?;
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }

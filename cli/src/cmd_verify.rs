@@ -5,19 +5,21 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::Outcome;
+use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
 use crate::progress::Bar;
 use crate::time_arg::{now, parse_time, show};
-use weightgate_attest::{
-    Checkpoint, EcVerifyingKey, HashOptions, default_attestation_path, default_oms_signature_path,
-    load_verifying_key, read_capped, relative_inside, work_bytes,
+use weightgate_attest::hashing::{HashOptions, work_bytes};
+use weightgate_attest::io::read_capped;
+use weightgate_attest::keys::{EcVerifyingKey, load_verifying_key};
+use weightgate_attest::reading::{
+    Checkpoint, default_attestation_path, default_oms_signature_path, relative_inside,
 };
 use weightgate_schemas::country::is_iso3166_alpha2;
-use weightgate_verifier::{
-    Context, Decision, ModelSigningKey, OmsRequest, Outcome as CheckOutcome, Policy, TrustedKey,
-    VerifyRequest, verify,
-};
+use weightgate_verifier::model_sig::OmsRequest;
+use weightgate_verifier::policy::{Context, ModelSigningKey, Policy};
+use weightgate_verifier::stages::TrustedKey;
+use weightgate_verifier::{CheckOutcome, Decision, VerifyRequest, verify};
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -135,7 +137,7 @@ pub fn oms_request(
     }))
 }
 
-pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
     let policy = match &args.policy {
         Some(p) => Policy::load(p)?,
         None => {
@@ -144,7 +146,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
                 let key = load_verifying_key(p)?;
                 keys.push(TrustedKey {
                     name: p.display().to_string(),
-                    keyid: weightgate_attest::key_id(&key),
+                    keyid: weightgate_attest::keys::key_id(&key),
                     key,
                     valid_from: None,
                     valid_until: None,
@@ -170,7 +172,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let context = || format!("{}: cannot read the attestation", att_path.display());
     let mapped = match std::fs::metadata(&att_path) {
         Ok(m) if m.is_file() && m.len() > 0 && m.len() <= cap => Some(
-            weightgate_attest::MappedFile::open(
+            weightgate_attest::hashing::MappedFile::open(
                 &att_path,
                 &att_path.display().to_string(),
                 m.len(),
@@ -188,7 +190,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         (None, Some(o)) => o,
         (None, None) => &[],
     };
-    let mut open = weightgate_attest::OpenOptions {
+    let mut open = weightgate_attest::reading::OpenOptions {
         allow_symlinks: args.checkpoint.allow_symlinks,
         ignore: args.checkpoint.ignore.clone(),
         ..Default::default()
@@ -251,9 +253,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         print_decision(&root.display().to_string(), &decision, &policy);
     }
     Ok(if decision.allowed {
-        Outcome::Ok
+        Exit::Ok
     } else {
-        Outcome::Denied
+        Exit::Denied
     })
 }
 

@@ -60,7 +60,7 @@ enum Command {
 }
 
 /// What a command decided, beyond success.
-pub enum Outcome {
+pub enum Exit {
     Ok,
     Denied,
 }
@@ -89,8 +89,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd_serve::run(args),
     };
     match result {
-        Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::Denied) => ExitCode::from(1),
+        Ok(Exit::Ok) => ExitCode::SUCCESS,
+        Ok(Exit::Denied) => ExitCode::from(1),
         Err(e) => {
             eprintln!("weightgate: error: {e:#}");
             ExitCode::from(2)

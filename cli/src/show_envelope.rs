@@ -7,7 +7,7 @@ use weightgate_schemas::{
     ATTESTATION_PAYLOAD_TYPE, Envelope, GRANT_PAYLOAD_TYPE, Grant, Statement, json_view,
 };
 
-use crate::Outcome;
+use crate::Exit;
 use crate::time_arg::show;
 
 /// True when `path` looks like an envelope rather than a checkpoint.
@@ -15,9 +15,10 @@ pub fn is_envelope(path: &Path) -> bool {
     path.is_file() && path.extension().is_some_and(|e| e == "att" || e == "grant")
 }
 
-pub fn run(path: &Path, json: bool) -> anyhow::Result<Outcome> {
-    let bytes = weightgate_attest::read_capped(path, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
+pub fn run(path: &Path, json: bool) -> anyhow::Result<Exit> {
+    let bytes =
+        weightgate_attest::io::read_capped(path, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
     let envelope = Envelope::decode_strict(&bytes)
         .with_context(|| format!("{}: not a weightgate envelope", path.display()))?;
     let payload = match envelope.payload_type.as_str() {
@@ -38,7 +39,7 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<Outcome> {
             Payload::Grant(g) => serde_json::to_value(g)?,
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(Outcome::Ok);
+        return Ok(Exit::Ok);
     }
     println!("envelope {} ({} bytes)", path.display(), bytes.len());
     println!("  payload type {}", envelope.payload_type);
@@ -60,7 +61,7 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<Outcome> {
             );
         }
     }
-    Ok(Outcome::Ok)
+    Ok(Exit::Ok)
 }
 
 enum Payload {

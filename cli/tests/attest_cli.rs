@@ -419,7 +419,7 @@ fn envelope_for_a_thousand_tensors_stays_under_8_kb() {
         .collect();
     fs::write(
         ck.join("model.safetensors"),
-        weightgate_attest::build_safetensors(&tensors, 3),
+        weightgate_attest::reading::build_safetensors(&tensors, 3),
     )
     .unwrap();
     let claims_text = fs::read_to_string(testdata().join("claims/tiny-below.toml"))

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{copy_dir, run, testdata};
-use weightgate_verifier::store::Store;
+use weightgate_verifier::gate::store::Store;
 
 fn td(p: &str) -> String {
     testdata().join(p).to_str().unwrap().to_string()

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{copy_dir, run, testdata};
-use weightgate_attest::{load_signing_key, sign_envelope};
+use weightgate_attest::signing::{load_signing_key, sign_envelope};
 use weightgate_schemas::{
     ATTESTATION_PAYLOAD_TYPE, Digest, Envelope, Ops, Reference, ReferenceKind, Statement,
 };
@@ -60,7 +60,7 @@ fn ops(s: &str) -> Ops {
 }
 
 fn rehash_root(st: &mut Statement) {
-    st.subject.root_sha256 = Digest(weightgate_attest::root_digest(
+    st.subject.root_sha256 = Digest(weightgate_attest::hashing::root_digest(
         st.subject.files.iter().map(|f| &f.sha256.0),
     ));
 }

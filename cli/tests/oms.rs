@@ -670,7 +670,7 @@ fn export_intoto_wraps_the_signed_attestation() {
     let payload = STANDARD.decode(dsse["payload"].as_str().unwrap()).unwrap();
     // The DSSE signature verifies with the lab's key over the in-toto payload.
     let public =
-        weightgate_attest::load_verifying_key(Path::new(&td("keys/test-lab.pub"))).unwrap();
+        weightgate_attest::keys::load_verifying_key(Path::new(&td("keys/test-lab.pub"))).unwrap();
     let sig = STANDARD
         .decode(dsse["signatures"][0]["sig"].as_str().unwrap())
         .unwrap();

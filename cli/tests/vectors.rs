@@ -11,7 +11,7 @@ use std::fs;
 use std::path::Path;
 
 use common::{copy_dir, run, testdata};
-use weightgate_attest::{load_signing_key, sign_envelope};
+use weightgate_attest::signing::{load_signing_key, sign_envelope};
 use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Statement, pae};
 
 const ISSUED_AT: &str = "2026-11-01T00:00:00Z";
@@ -209,11 +209,15 @@ fn golden_envelope_and_fail_vectors_are_current() {
 fn golden_envelope_signature_checks_with_the_test_key() {
     let golden = fs::read(testdata().join("envelopes/golden_tiny.att")).unwrap();
     let env = Envelope::decode_strict(&golden).unwrap();
-    let key = weightgate_attest::load_verifying_key(&testdata().join("keys/test-lab.pub")).unwrap();
+    let key =
+        weightgate_attest::keys::load_verifying_key(&testdata().join("keys/test-lab.pub")).unwrap();
     let sig = ed25519_dalek::Signature::from_slice(&env.signatures[0].sig).unwrap();
     key.verify_strict(&pae(&env.payload_type, &env.payload), &sig)
         .unwrap();
-    assert_eq!(env.signatures[0].keyid, weightgate_attest::key_id(&key));
+    assert_eq!(
+        env.signatures[0].keyid,
+        weightgate_attest::keys::key_id(&key)
+    );
 }
 
 /// Every decode-level `fail_*` envelope is refused by `inspect` with its message and exit 2; the

@@ -10,15 +10,16 @@ use std::sync::OnceLock;
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use tower::ServiceExt;
-use weightgate_attest::{
+use weightgate_attest::keys::parse_verifying_key;
+use weightgate_attest::reading::{
     Checkpoint, OpenOptions, ParameterCount, SafetensorsHeader, ShardIndex, check_relative_path,
-    parse_verifying_key,
 };
 use weightgate_schemas::{Envelope, Grant, Statement};
-use weightgate_verifier::audit::AuditLog;
-use weightgate_verifier::server::{Gate, router};
-use weightgate_verifier::store::Store;
-use weightgate_verifier::{Policy, TrustedKey, check_signatures};
+use weightgate_verifier::gate::audit::AuditLog;
+use weightgate_verifier::gate::server::{Gate, router};
+use weightgate_verifier::gate::store::Store;
+use weightgate_verifier::policy::Policy;
+use weightgate_verifier::stages::{TrustedKey, check_signatures};
 
 /// The repository's `testdata/` folder.
 pub fn testdata() -> PathBuf {
@@ -89,7 +90,7 @@ fn lab_key() -> &'static TrustedKey {
         let key = parse_verifying_key(&pem, "test-lab.pub").unwrap();
         TrustedKey {
             name: "lab".into(),
-            keyid: weightgate_attest::key_id(&key),
+            keyid: weightgate_attest::keys::key_id(&key),
             key,
             valid_from: None,
             valid_until: None,
@@ -129,7 +130,7 @@ pub fn claims_toml(data: &[u8]) {
         total: 352,
         ..ParameterCount::default()
     };
-    match weightgate_attest::Claims::parse(text, "fuzz.toml", &params) {
+    match weightgate_attest::signing::Claims::parse(text, "fuzz.toml", &params) {
         Ok(claims) => {
             let _ = claims.check_times(1_800_000_000);
         }

@@ -32,6 +32,7 @@ mod digest;
 mod dsse;
 mod entity;
 mod error;
+pub mod file_names;
 mod grant;
 pub mod intoto;
 pub mod json_view;

@@ -5,7 +5,7 @@ use serde::Serialize;
 /// Result of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Outcome {
+pub enum CheckOutcome {
     Pass,
     Fail,
     /// Not applicable, or not run because an earlier check failed.
@@ -16,7 +16,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     pub name: String,
-    pub outcome: Outcome,
+    pub outcome: CheckOutcome,
     pub detail: String,
 }
 
@@ -91,7 +91,7 @@ impl Decision {
     pub(crate) fn pass(&mut self, name: &str, detail: impl Into<String>) {
         self.checks.push(Check {
             name: name.into(),
-            outcome: Outcome::Pass,
+            outcome: CheckOutcome::Pass,
             detail: detail.into(),
         });
     }
@@ -99,7 +99,7 @@ impl Decision {
     pub(crate) fn skip(&mut self, name: &str, detail: impl Into<String>) {
         self.checks.push(Check {
             name: name.into(),
-            outcome: Outcome::Skip,
+            outcome: CheckOutcome::Skip,
             detail: detail.into(),
         });
     }
@@ -109,7 +109,7 @@ impl Decision {
         let message = message.into();
         self.checks.push(Check {
             name: name.into(),
-            outcome: Outcome::Fail,
+            outcome: CheckOutcome::Fail,
             detail: format!("{code}: {message}"),
         });
         self.reasons.push(Reason { code, message });

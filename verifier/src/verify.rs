@@ -3,17 +3,19 @@
 use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
-use weightgate_attest::{OpenOptions, Progress};
+use weightgate_attest::hashing::Progress;
+use weightgate_attest::reading::OpenOptions;
 use weightgate_schemas::{
     ATTESTATION_PAYLOAD_TYPE, Envelope, GRANT_PAYLOAD_TYPE, Grant, Statement, StatementError,
 };
 
 use crate::decision::{Decision, RegimeFact};
+use crate::policy::{Context, RegimeOutcome, VerifiedGrant, evaluate};
 use crate::policy::{Policy, VerifyDigest};
 use crate::reason as r;
-use crate::regime::{Context, RegimeOutcome, VerifiedGrant, evaluate};
-use crate::signature::{SignatureFinding, TrustedKey, check_signatures, distinct_valid_keys};
-use crate::subject::{DigestMode, check_subject};
+use crate::stages::{
+    DigestMode, SignatureFinding, TrustedKey, check_signatures, check_subject, distinct_valid_keys,
+};
 
 /// Everything `verify` looks at.
 pub struct VerifyRequest<'a> {
@@ -34,13 +36,13 @@ pub struct VerifyRequest<'a> {
     /// subject binding is then taken as done and nothing is hashed.
     pub admitted: Option<u64>,
     /// An OpenSSF model-signing bundle to check beside the attestation.
-    pub oms: Option<crate::oms::OmsRequest>,
+    pub oms: Option<crate::model_sig::OmsRequest>,
 }
 
 /// Input that could not be judged at all (the checkpoint root unreadable).
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
-pub struct VerifyError(#[from] weightgate_attest::CheckpointError);
+pub struct VerifyError(#[from] weightgate_attest::reading::CheckpointError);
 
 fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
@@ -281,7 +283,7 @@ pub fn verify(req: &VerifyRequest, progress: Progress) -> Result<Decision, Verif
     let subject = match req.admitted {
         Some(header_parameters) => {
             d.facts.digest = "admitted";
-            crate::subject::SubjectReport {
+            crate::stages::SubjectReport {
                 problems: Vec::new(),
                 files_checked: st.subject.files.len(),
                 bytes_hashed: 0,
@@ -319,8 +321,13 @@ pub fn verify(req: &VerifyRequest, progress: Progress) -> Result<Decision, Verif
     // 5b. The OpenSSF model-signing bundle, when given or required.
     match &req.oms {
         Some(oms) => {
-            let report =
-                crate::oms::check_oms(oms, req.checkpoint, &subject.sha256, req.threads, progress)?;
+            let report = crate::model_sig::check_oms(
+                oms,
+                req.checkpoint,
+                &subject.sha256,
+                req.threads,
+                progress,
+            )?;
             d.facts.bytes_hashed += report.bytes_hashed;
             d.facts.oms_root_sha256 = report.root.map(|r| hex(&r));
             d.facts.oms_signer = report.signer.clone();
@@ -452,7 +459,7 @@ pub fn verify(req: &VerifyRequest, progress: Progress) -> Result<Decision, Verif
     }
 
     // 8. Lineage.
-    crate::lineage::check(&mut d, &st, req.base_envelope.as_deref(), policy);
+    crate::stages::check_lineage(&mut d, &st, req.base_envelope.as_deref(), policy);
 
     // 9. Regimes.
     let effective = policy.compute_margin.apply_ceil(c.total.0);

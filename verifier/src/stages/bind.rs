@@ -3,10 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use weightgate_attest::{
-    Algorithms, Checkpoint, CheckpointError, HashOptions, OpenOptions, Progress, hash_checkpoint,
-    root_digest,
-};
+use weightgate_attest::hashing::{Algorithms, HashOptions, Progress, hash_checkpoint, root_digest};
+use weightgate_attest::reading::{Checkpoint, CheckpointError, OpenOptions};
 use weightgate_schemas::Statement;
 
 /// Which digests to recompute.
@@ -68,7 +66,7 @@ pub fn check_subject(
         ));
     }
     let mut sorted: Vec<&str> = subject.files.iter().map(|f| f.path.as_str()).collect();
-    sorted.sort_by(|a, b| weightgate_attest::component_order(a, b));
+    sorted.sort_by(|a, b| weightgate_attest::reading::component_order(a, b));
     if sorted
         != subject
             .files

@@ -3,10 +3,10 @@
 use sha2::{Digest as _, Sha256};
 use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Statement};
 
+use super::signature::{check_signatures, distinct_valid_keys};
 use crate::decision::Decision;
 use crate::policy::Policy;
 use crate::reason as r;
-use crate::signature::{check_signatures, distinct_valid_keys};
 
 /// EU AI Act guidelines: a modifier becomes the provider when its modification compute exceeds
 /// one third of the original model's (regulation.md s2.3).

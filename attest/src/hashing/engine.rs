@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::checkpoint::Checkpoint;
-use crate::error::CheckpointError;
-use crate::mapped_file::{MappedFile, prefetch};
+use super::mapped_file::MappedFile;
+use super::sha256::{Progress, REPORT_EVERY, sha256_mapped};
+use crate::reading::{Checkpoint, CheckpointError};
 
 /// Which digests to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,7 +57,7 @@ impl Default for HashOptions {
 
 /// BLAKE3 of one tensor's bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TensorDigest {
+pub struct TensorBlake3 {
     pub name: String,
     #[serde(serialize_with = "hex_digest")]
     pub blake3: [u8; 32],
@@ -73,12 +73,12 @@ pub struct FileDigests {
     #[serde(serialize_with = "hex_opt", skip_serializing_if = "Option::is_none")]
     pub blake3: Option<[u8; 32]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tensors: Option<Vec<TensorDigest>>,
+    pub tensors: Option<Vec<TensorBlake3>>,
 }
 
 /// Digests of every file of a checkpoint, in signing order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Manifest {
+pub struct CheckpointDigests {
     pub files: Vec<FileDigests>,
     /// SHA-256 over the concatenated raw SHA-256 file digests (the OpenSSF model-signing root);
     /// absent when SHA-256 was not computed.
@@ -106,30 +106,10 @@ pub fn root_digest<'a>(file_sha256: impl IntoIterator<Item = &'a [u8; 32]>) -> [
     h.finalize().into()
 }
 
-/// Called with the number of bytes just hashed (summed over algorithms).
-pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
-
 /// Bytes of work `hash_checkpoint` will report through its progress callback.
 pub fn work_bytes(checkpoint: &Checkpoint, opts: &HashOptions) -> u64 {
     let per_file = opts.algorithms.sha256() as u64 + opts.algorithms.blake3() as u64;
     checkpoint.total_bytes() * per_file
-}
-
-const SHA_STEP: usize = 1024;
-const PREFETCH_AHEAD: usize = 2048;
-pub(crate) const REPORT_EVERY: usize = 32 << 20;
-
-pub(crate) fn sha256_mapped(data: &[u8], progress: Progress) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for (i, report) in data.chunks(REPORT_EVERY).enumerate() {
-        let base = i * REPORT_EVERY;
-        for (j, step) in report.chunks(SHA_STEP).enumerate() {
-            prefetch(data, base + j * SHA_STEP + PREFETCH_AHEAD, SHA_STEP);
-            h.update(step);
-        }
-        progress(report.len() as u64);
-    }
-    h.finalize().into()
 }
 
 fn blake3_mapped(data: &[u8], parallel: bool, progress: Progress) -> [u8; 32] {
@@ -150,7 +130,7 @@ fn tensor_digests(
     file: &MappedFile,
     checkpoint: &Checkpoint,
     idx: usize,
-) -> Option<Vec<TensorDigest>> {
+) -> Option<Vec<TensorBlake3>> {
     let header = checkpoint.files[idx].header.as_ref()?;
     let data = file.bytes();
     let start = header.data_start() as usize;
@@ -160,7 +140,7 @@ fn tensor_digests(
             .iter()
             .map(|t| {
                 let range = start + t.data_offsets[0] as usize..start + t.data_offsets[1] as usize;
-                TensorDigest {
+                TensorBlake3 {
                     name: t.name.clone(),
                     blake3: *blake3::hash(&data[range]).as_bytes(),
                 }
@@ -182,7 +162,7 @@ pub fn hash_checkpoint(
     checkpoint: &Checkpoint,
     opts: &HashOptions,
     progress: Progress,
-) -> Result<Manifest, CheckpointError> {
+) -> Result<CheckpointDigests, CheckpointError> {
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
@@ -260,7 +240,7 @@ pub fn hash_checkpoint(
                         let done = match job {
                             Job::Sha256(i) => vec![(job, sha256_mapped(maps[i].bytes(), progress))],
                             Job::Sha256Pair(i, j) => {
-                                let (a, b) = crate::sha256_x2::sha256_two(
+                                let (a, b) = super::sha256_x2::sha256_two(
                                     maps[i].bytes(),
                                     maps[j].bytes(),
                                     progress,
@@ -309,5 +289,5 @@ pub fn hash_checkpoint(
     } else {
         None
     };
-    Ok(Manifest { files, root_sha256 })
+    Ok(CheckpointDigests { files, root_sha256 })
 }

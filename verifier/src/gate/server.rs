@@ -18,13 +18,13 @@ use axum::routing::get;
 use serde_json::json;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
-use weightgate_attest::{OpenOptions, check_relative_path};
+use weightgate_attest::reading::{OpenOptions, check_relative_path};
 
-use crate::audit::{AuditLog, AuditRecord};
+use super::audit::{AuditLog, AuditRecord};
+use super::store::{RevisionRecord, Store, check_repo_id};
 use crate::decision::Decision;
+use crate::policy::Context;
 use crate::policy::Policy;
-use crate::regime::Context;
-use crate::store::{Manifest, Store, check_repo_id};
 use crate::verify::{VerifyRequest, verify};
 
 /// Shared server state.
@@ -76,7 +76,7 @@ struct DecisionCache {
     generation: u64,
     decisions: HashMap<(String, Option<String>), Arc<Verdict>>,
     /// Manifests by (repo, revision as asked), same lifetime: a new admission shows within 1 s.
-    manifests: HashMap<(String, String), Arc<Manifest>>,
+    manifests: HashMap<(String, String), Arc<RevisionRecord>>,
 }
 
 impl Gate {
@@ -103,7 +103,7 @@ impl Gate {
 
     /// The manifest for `repo` at `rev` through the per-second cache.
     #[allow(clippy::result_large_err)]
-    fn manifest_cached(&self, repo: &str, rev: &str) -> Result<Arc<Manifest>, Response> {
+    fn manifest_cached(&self, repo: &str, rev: &str) -> Result<Arc<RevisionRecord>, Response> {
         let second = now();
         let key = (repo.to_string(), rev.to_string());
         {
@@ -125,7 +125,7 @@ impl Gate {
     /// [`Gate::decide`] through the per-second cache.
     pub fn decide_cached(
         &self,
-        m: &Manifest,
+        m: &RevisionRecord,
         destination: Option<String>,
     ) -> Result<Arc<Verdict>, String> {
         let second = now();
@@ -158,7 +158,11 @@ impl Gate {
     }
 
     /// The decision for an admitted revision, now, for `destination`.
-    pub fn decide(&self, m: &Manifest, destination: Option<String>) -> Result<Decision, String> {
+    pub fn decide(
+        &self,
+        m: &RevisionRecord,
+        destination: Option<String>,
+    ) -> Result<Decision, String> {
         let policy = self.policy();
         let envelope = self.store.attestation(m).map_err(|e| e.to_string())?;
         let grants = self.store.grants(m).map_err(|e| e.to_string())?;
@@ -270,7 +274,7 @@ async fn healthz() -> &'static str {
 
 // Responses are what handlers return anyway; boxing them would only add a step.
 #[allow(clippy::result_large_err)]
-fn lookup(gate: &Gate, repo: &str, rev: &str) -> Result<Manifest, Response> {
+fn lookup(gate: &Gate, repo: &str, rev: &str) -> Result<RevisionRecord, Response> {
     if check_repo_id(repo).is_err() || !gate.store.has_repo(repo) {
         return Err(hub_error(
             StatusCode::NOT_FOUND,

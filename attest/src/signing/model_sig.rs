@@ -1,29 +1,20 @@
 //! Writing `model.sig`, the OpenSSF model-signing bundle, from digests `attest` already has.
 
-use std::path::{Path, PathBuf};
-
 use weightgate_schemas::oms::{IN_TOTO_PAYLOAD_TYPE, OmsManifest, OmsResource, encode_bundle};
 use weightgate_schemas::pae;
 
-use crate::checkpoint::Checkpoint;
-use crate::discover::DEFAULT_IGNORES;
-use crate::ec_keys::EcSigningKey;
-use crate::hash::Manifest;
+use weightgate_schemas::file_names::DEFAULT_IGNORES;
 
-/// Name of the bundle inside a checkpoint folder, as `model_signing` names it.
-pub const OMS_SIGNATURE_FILE_NAME: &str = "model.sig";
-
-/// `DIR/model.sig` for a folder, `FILE.sig` beside a single file.
-pub fn default_oms_signature_path(checkpoint: &Path) -> PathBuf {
-    crate::attest::output_beside(checkpoint, OMS_SIGNATURE_FILE_NAME, ".sig")
-}
+use super::private_keys::EcSigningKey;
+use crate::hashing::CheckpointDigests;
+use crate::reading::Checkpoint;
 
 /// The OMS manifest of a hashed checkpoint: one SHA-256 resource per file in path-component
 /// order (`.` for a single-file model), and every path left out recorded so `model_signing
 /// verify` leaves it out too. `None` when a SHA-256 digest is missing.
 pub fn oms_manifest(
     checkpoint: &Checkpoint,
-    manifest: &Manifest,
+    manifest: &CheckpointDigests,
     ignored: &[String],
 ) -> Option<OmsManifest> {
     let mut resources = Vec::with_capacity(manifest.files.len());

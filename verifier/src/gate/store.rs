@@ -20,12 +20,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use weightgate_attest::{Checkpoint, OpenOptions, Replace, write_atomically};
+use weightgate_attest::io::{Replace, write_atomically};
+use weightgate_attest::reading::{Checkpoint, OpenOptions};
 use weightgate_schemas::{Envelope, Statement};
 
 /// What was admitted for one revision of a repository.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Manifest {
+pub struct RevisionRecord {
     pub repo: String,
     pub revision: String,
     pub admitted_at: i64,
@@ -144,7 +145,11 @@ impl Store {
     }
 
     /// Resolves a ref name or a revision id to an admitted manifest; `Ok(None)` if unknown.
-    pub fn manifest(&self, repo: &str, revision: &str) -> Result<Option<Manifest>, StoreError> {
+    pub fn manifest(
+        &self,
+        repo: &str,
+        revision: &str,
+    ) -> Result<Option<RevisionRecord>, StoreError> {
         check_repo_id(repo).map_err(StoreError::Invalid)?;
         let id = if is_revision_id(revision) {
             revision.to_string()
@@ -188,21 +193,21 @@ impl Store {
         check_repo_id(repo).is_ok() && self.repo_dir(repo).join("revisions").is_dir()
     }
 
-    pub fn attestation(&self, m: &Manifest) -> Result<Vec<u8>, StoreError> {
+    pub fn attestation(&self, m: &RevisionRecord) -> Result<Vec<u8>, StoreError> {
         let p = self
             .root
             .join("attestations")
             .join(format!("{}.att", m.attestation));
-        weightgate_attest::read_capped(&p, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
+        weightgate_attest::io::read_capped(&p, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
             .map_err(io(&p))
     }
 
-    pub fn grants(&self, m: &Manifest) -> Result<Vec<Vec<u8>>, StoreError> {
+    pub fn grants(&self, m: &RevisionRecord) -> Result<Vec<Vec<u8>>, StoreError> {
         m.grants
             .iter()
             .map(|g| {
                 let p = self.root.join("grants").join(format!("{g}.grant"));
-                weightgate_attest::read_capped(&p, weightgate_schemas::MAX_GRANT_LEN as u64)
+                weightgate_attest::io::read_capped(&p, weightgate_schemas::MAX_GRANT_LEN as u64)
                     .map_err(io(&p))
             })
             .collect()
@@ -295,7 +300,7 @@ impl Store {
         grants: &[Vec<u8>],
         header_parameters: u64,
         now: i64,
-    ) -> Result<Manifest, StoreError> {
+    ) -> Result<RevisionRecord, StoreError> {
         check_repo_id(repo).map_err(StoreError::Invalid)?;
         check_ref(ref_name).map_err(StoreError::Invalid)?;
         let env =
@@ -336,7 +341,7 @@ impl Store {
             write_atomically(&p, g, 0o444, Replace::Allowed).map_err(io(&p))?;
             grant_ids.push(id);
         }
-        let manifest = Manifest {
+        let manifest = RevisionRecord {
             repo: repo.to_string(),
             revision: revision.clone(),
             admitted_at: now,

@@ -11,8 +11,9 @@ use weightgate_schemas::{
     Reference, ReferenceKind, SCHEMA_VERSION, Statement, Subject, country, lei,
 };
 
-use crate::checkpoint::ParameterCount;
-use crate::hash::Manifest;
+use crate::hashing::CheckpointDigests;
+use crate::reading::ParameterCount;
+use crate::toml_time::toml_time;
 
 /// A claims problem: `FILE:LINE: FIELD: PROBLEM`.
 #[derive(Debug, thiserror::Error)]
@@ -212,37 +213,17 @@ impl Ctx<'_> {
     }
 }
 
-/// A TOML date (midnight UTC) or offset date-time as Unix seconds (claims and policies).
-pub fn toml_time(d: &toml::value::Datetime) -> Result<i64, String> {
-    if d.date.is_some() && d.time.is_none() {
-        let date: jiff::civil::Date = d.to_string().parse().map_err(|e| format!("{e}"))?;
-        return date
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .map(|z| z.timestamp().as_second())
-            .map_err(|e| format!("{e}"));
-    }
-    if d.offset.is_none() {
-        return Err(format!(
-            "`{d}` has no time zone offset; write e.g. `{d}Z` or a plain date"
-        ));
-    }
-    d.to_string()
-        .parse::<jiff::Timestamp>()
-        .map(|t| t.as_second())
-        .map_err(|e| format!("`{d}`: {e}"))
-}
-
 impl Claims {
     /// Reads and checks a claims file against the checkpoint's header parameter counts.
     pub fn load(path: &Path, params: &ParameterCount) -> Result<Self, ClaimsError> {
-        let text = crate::read_capped_to_string(path, crate::MAX_CONFIG_FILE_LEN).map_err(|e| {
-            ClaimsError {
+        let text = crate::io::read_capped_to_string(path, crate::io::MAX_CONFIG_FILE_LEN).map_err(
+            |e| ClaimsError {
                 source_name: path.display().to_string(),
                 line: None,
                 field: "file".into(),
                 problem: format!("cannot read: {e}"),
-            }
-        })?;
+            },
+        )?;
         Self::parse(&text, &path.display().to_string(), params)
     }
 
@@ -479,7 +460,7 @@ impl Claims {
     }
 
     /// The statement for the hashed checkpoint.
-    pub fn statement(&self, manifest: &Manifest, issued_at: i64) -> Option<Statement> {
+    pub fn statement(&self, manifest: &CheckpointDigests, issued_at: i64) -> Option<Statement> {
         let files = manifest
             .files
             .iter()

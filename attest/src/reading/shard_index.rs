@@ -7,9 +7,9 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::error::CheckpointError;
-use crate::path_rules::check_relative_path;
-use crate::safetensors_header::SafetensorsHeader;
+use super::error::CheckpointError;
+use super::path_rules::check_relative_path;
+use super::safetensors_header::SafetensorsHeader;
 
 /// Largest index file read into memory. The largest real indexes (about 90k tensors) are under
 /// 10 MB; 16 MiB keeps a hostile one inside verify's memory budget.

@@ -5,7 +5,7 @@
 //! modification time before mapping and compare them after hashing (through the open handle and
 //! through the path), so a file that changed gives [`CheckpointError::ChangedWhileHashing`]
 //! instead of a wrong digest. A file shrunk under its mapping would raise SIGBUS on the next
-//! read past its new end; [`crate::sigbus`] catches that, reads zeros instead, and the check
+//! read past its new end; [`super::sigbus`] catches that, reads zeros instead, and the check
 //! after hashing reports the truncation.
 
 use std::fs::{self, File, Metadata};
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapOptions};
 
-use crate::error::CheckpointError;
+use crate::reading::CheckpointError;
 
 /// What must stay the same while a file is hashed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct MappedFile {
     fs_path: PathBuf,
     file: File,
     /// Declared before `map` so it is released before the mapping goes away.
-    watch: Option<crate::sigbus::Watch>,
+    watch: Option<super::sigbus::Watch>,
     map: Option<Mmap>,
     stamp: Stamp,
 }
@@ -80,7 +80,7 @@ impl MappedFile {
         };
         let watch = map
             .as_ref()
-            .map(|m| crate::sigbus::watch(m.as_ptr(), m.len()));
+            .map(|m| super::sigbus::watch(m.as_ptr(), m.len()));
         Ok(MappedFile {
             rel_path: rel_path.to_string(),
             fs_path: fs_path.to_path_buf(),

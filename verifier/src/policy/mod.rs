@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
-use weightgate_attest::{key_id, parse_verifying_key};
+use weightgate_attest::keys::{key_id, parse_verifying_key};
 use weightgate_schemas::{Ops, ReferenceKind, country};
 
-use crate::regime::{Comparator, Regime};
-use crate::signature::TrustedKey;
+mod regime;
+
+use crate::stages::TrustedKey;
+pub use regime::{Comparator, Context, Regime, RegimeOutcome, VerifiedGrant, evaluate};
 
 const PRESETS: &str = include_str!("presets.toml");
 
@@ -122,7 +124,7 @@ pub struct Policy {
 #[derive(Debug, Clone)]
 pub struct ModelSigningKey {
     pub name: String,
-    pub key: weightgate_attest::EcVerifyingKey,
+    pub key: weightgate_attest::keys::EcVerifyingKey,
 }
 
 #[derive(Deserialize)]
@@ -350,7 +352,7 @@ impl Cx<'_> {
         base: &Path,
     ) -> Result<ModelSigningKey, PolicyError> {
         let (pem, name, span) = self.key_text(k, key, base)?;
-        let vk = weightgate_attest::EcVerifyingKey::from_pem(&pem, &name)
+        let vk = weightgate_attest::keys::EcVerifyingKey::from_pem(&pem, &name)
             .map_err(|e| self.err(span, key, e.to_string()))?;
         Ok(ModelSigningKey {
             name: k.name.get_ref().clone(),
@@ -368,9 +370,9 @@ impl Cx<'_> {
         let (pem, name) = match (&k.path, &k.public_key) {
             (Some(p), None) => {
                 let full = base.join(p.get_ref());
-                let text = weightgate_attest::read_capped_to_string(
+                let text = weightgate_attest::io::read_capped_to_string(
                     &full,
-                    weightgate_attest::MAX_KEY_FILE_LEN,
+                    weightgate_attest::io::MAX_KEY_FILE_LEN,
                 )
                 .map_err(|e| {
                     self.err(
@@ -427,7 +429,7 @@ impl Cx<'_> {
     }
 }
 
-pub use weightgate_attest::toml_time;
+pub use weightgate_attest::toml_time::toml_time;
 
 /// The built-in regime presets.
 pub fn presets() -> Vec<Regime> {
@@ -452,14 +454,16 @@ fn presets_ids() -> Vec<String> {
 impl Policy {
     /// Reads a policy file; key `path`s are relative to its folder.
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        let text =
-            weightgate_attest::read_capped_to_string(path, weightgate_attest::MAX_CONFIG_FILE_LEN)
-                .map_err(|e| PolicyError {
-                    source_name: path.display().to_string(),
-                    line: None,
-                    key: "file".into(),
-                    problem: format!("cannot read: {e}"),
-                })?;
+        let text = weightgate_attest::io::read_capped_to_string(
+            path,
+            weightgate_attest::io::MAX_CONFIG_FILE_LEN,
+        )
+        .map_err(|e| PolicyError {
+            source_name: path.display().to_string(),
+            line: None,
+            key: "file".into(),
+            problem: format!("cannot read: {e}"),
+        })?;
         let base = path
             .parent()
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);

@@ -1,22 +1,20 @@
 //! The lab's release step: check claims, hash, build the statement, sign, write atomically.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Statement};
 
-use crate::atomic_file::{Replace, write_atomically};
-use crate::checkpoint::Checkpoint;
-use crate::claims::{Claims, ClaimsError};
-use crate::discover::OpenOptions;
-use crate::ec_keys::EcSigningKey;
-use crate::error::CheckpointError;
-use crate::hash::{Algorithms, HashOptions, Progress, hash_checkpoint};
-use crate::keys::{KeyError, key_id, load_signing_key};
-use crate::oms_sign::{default_oms_signature_path, oms_manifest, sign_oms_bundle};
-use crate::sign::sign_envelope;
-
-/// Name of the attestation inside a checkpoint folder.
-pub const ATTESTATION_FILE_NAME: &str = "weightgate.att";
+use super::claims::{Claims, ClaimsError};
+use super::envelope::sign_envelope;
+use super::model_sig::{oms_manifest, sign_oms_bundle};
+use super::private_keys::{EcSigningKey, load_signing_key};
+use crate::hashing::{Algorithms, HashOptions, Progress, hash_checkpoint};
+use crate::io::{Replace, write_atomically};
+use crate::keys::{KeyError, key_id};
+use crate::reading::{
+    Checkpoint, CheckpointError, OpenOptions, default_attestation_path, default_oms_signature_path,
+    relative_inside,
+};
 
 /// What `attest` needs.
 #[derive(Debug, Clone)]
@@ -81,22 +79,6 @@ pub enum AttestError {
         path: PathBuf,
         error: std::io::Error,
     },
-}
-
-/// `DIR/weightgate.att` for a folder, `FILE.att` beside a single file.
-pub fn default_attestation_path(checkpoint: &Path) -> PathBuf {
-    output_beside(checkpoint, ATTESTATION_FILE_NAME, ".att")
-}
-
-/// `DIR/NAME` for a folder, `FILE` + `suffix` beside a single file.
-pub(crate) fn output_beside(checkpoint: &Path, name: &str, suffix: &str) -> PathBuf {
-    if checkpoint.is_dir() {
-        checkpoint.join(name)
-    } else {
-        let mut p = checkpoint.as_os_str().to_owned();
-        p.push(suffix);
-        PathBuf::from(p)
-    }
 }
 
 /// Runs the whole release step. Claims and key are checked before any byte is hashed.
@@ -183,20 +165,4 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
         key_id: key_id(&key.verifying_key()),
         oms,
     })
-}
-
-/// `file`'s path relative to the `checkpoint` folder, when it lies inside it (the file itself
-/// need not exist yet).
-pub fn relative_inside(checkpoint: &Path, file: &Path) -> Option<String> {
-    if !checkpoint.is_dir() {
-        return None;
-    }
-    let root = checkpoint.canonicalize().ok()?;
-    let parent = match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let parent = parent.canonicalize().ok()?;
-    let rel = parent.strip_prefix(&root).ok()?.join(file.file_name()?);
-    rel.to_str().map(str::to_string)
 }

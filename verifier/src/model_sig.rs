@@ -5,10 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use weightgate_attest::{
-    Algorithms, Checkpoint, CheckpointError, EcSignatureError, EcVerifyingKey, HashOptions,
-    OpenOptions, Progress, check_relative_path, hash_checkpoint,
-};
+use weightgate_attest::hashing::{Algorithms, HashOptions, Progress, hash_checkpoint};
+use weightgate_attest::keys::{EcSignatureError, EcVerifyingKey};
+use weightgate_attest::reading::{Checkpoint, CheckpointError, OpenOptions, check_relative_path};
 use weightgate_schemas::oms::{
     IN_TOTO_PAYLOAD_TYPE, OmsBundle, OmsError, decode_base64_lenient, decode_bundle,
     decode_statement,

@@ -3,19 +3,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::error::CheckpointError;
-use crate::path_rules::{check_relative_path, component_order};
+use weightgate_schemas::file_names::{DEFAULT_IGNORES, GIT_IGNORES};
 
-/// Top-level names never attested: git metadata (as OpenSSF model signing ignores them), our own
-/// attestation and an OpenSSF signature that may sit beside the weights.
-pub const DEFAULT_IGNORES: &[&str] = &[
-    ".git",
-    ".github",
-    ".gitignore",
-    ".gitattributes",
-    "weightgate.att",
-    "model.sig",
-];
+use super::error::CheckpointError;
+use super::path_rules::{check_relative_path, component_order};
 
 /// How to walk a checkpoint.
 #[derive(Debug, Clone, Default)]
@@ -29,9 +20,6 @@ pub struct OpenOptions {
     /// weightgate's own files count as model files: for checking a `model.sig` another tool wrote.
     pub git_ignores_only: bool,
 }
-
-/// What OpenSSF model signing leaves out by default (top level only).
-pub const GIT_IGNORES: &[&str] = &[".git", ".github", ".gitignore", ".gitattributes"];
 
 /// A regular file found under the root.
 #[derive(Debug, Clone)]
@@ -183,11 +171,11 @@ impl Walker<'_> {
         // Temp files of our own atomic writes (a write killed midway can leave one).
         let own_temp = top_level
             && [
-                crate::attest::ATTESTATION_FILE_NAME,
-                crate::oms_sign::OMS_SIGNATURE_FILE_NAME,
+                weightgate_schemas::file_names::ATTESTATION_FILE_NAME,
+                weightgate_schemas::file_names::OMS_SIGNATURE_FILE_NAME,
             ]
             .iter()
-            .any(|t| crate::atomic_file::is_temp_for(rel, t));
+            .any(|t| crate::io::is_temp_for(rel, t));
         own_temp
             || (top_level && defaults.contains(&rel))
             || self.opts.ignore.iter().any(|p| {

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::discover::{OpenOptions, discover};
-use crate::error::CheckpointError;
-use crate::safetensors_header::SafetensorsHeader;
-use crate::shard_index::{MAX_INDEX_LEN, ShardIndex};
+use super::discover::{OpenOptions, discover};
+use super::error::CheckpointError;
+use super::safetensors_header::SafetensorsHeader;
+use super::shard_index::{MAX_INDEX_LEN, ShardIndex};
 
 /// What a file is, judged by its name and then checked by its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -7,8 +7,8 @@
 //! files: the hashing engine pairs them. Where the extensions are missing, each input is
 //! hashed on its own with the `sha2` crate.
 
-use crate::hash::{Progress, REPORT_EVERY, sha256_mapped};
-use crate::mapped_file::prefetch;
+use super::mapped_file::prefetch;
+use super::sha256::{Progress, REPORT_EVERY, sha256_mapped};
 
 const BLOCK: usize = 64;
 /// Blocks per lockstep step: small enough for prefetching to stay ahead, large enough that the
@@ -67,7 +67,7 @@ mod x86 {
     use std::arch::x86_64::*;
 
     use super::{BLOCK, H0, REPORT_EVERY, STEP_BLOCKS, finish, prefetch};
-    use crate::hash::Progress;
+    use crate::hashing::Progress;
 
     const K32: [u32; 64] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,

@@ -13,7 +13,7 @@ use safetensors::Dtype;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::error::CheckpointError;
+use super::error::CheckpointError;
 
 /// Largest JSON header accepted: the limit `huggingface_hub` applies
 /// (`SAFETENSORS_MAX_HEADER_LENGTH`), a quarter of the Rust crate's 100 MB.

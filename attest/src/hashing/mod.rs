@@ -1,0 +1,16 @@
+//! Hashing a checkpoint's bytes: each file mapped once (with a guard that turns a file truncated
+//! under its mapping into an error), SHA-256 and BLAKE3 from the same mapping, files scheduled
+//! over the cores by the engine, two SHA-256 streams interleaved on one core.
+
+mod engine;
+mod mapped_file;
+mod sha256;
+mod sha256_x2;
+mod sigbus;
+
+pub use engine::{
+    Algorithms, CheckpointDigests, FileDigests, HashOptions, TensorBlake3, hash_checkpoint,
+    root_digest, work_bytes,
+};
+pub use mapped_file::MappedFile;
+pub use sha256::Progress;

@@ -1,0 +1,26 @@
+//! Single-stream SHA-256 over a mapping, the progress callback, and how often it is called.
+
+use sha2::{Digest as _, Sha256};
+
+use super::mapped_file::prefetch;
+
+/// Called with the number of bytes just hashed (summed over algorithms).
+pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
+
+const SHA_STEP: usize = 1024;
+const PREFETCH_AHEAD: usize = 2048;
+/// Bytes between progress reports.
+pub(crate) const REPORT_EVERY: usize = 32 << 20;
+
+pub(crate) fn sha256_mapped(data: &[u8], progress: Progress) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for (i, report) in data.chunks(REPORT_EVERY).enumerate() {
+        let base = i * REPORT_EVERY;
+        for (j, step) in report.chunks(SHA_STEP).enumerate() {
+            prefetch(data, base + j * SHA_STEP + PREFETCH_AHEAD, SHA_STEP);
+            h.update(step);
+        }
+        progress(report.len() as u64);
+    }
+    h.finalize().into()
+}

@@ -1,0 +1,20 @@
+//! Reading a checkpoint strictly: which files it has (discovery and path rules), each safetensors
+//! header and shard index checked, before any byte is hashed.
+
+mod checkpoint;
+mod discover;
+mod error;
+mod output_paths;
+mod path_rules;
+mod safetensors_header;
+mod shard_index;
+
+pub use checkpoint::{Checkpoint, CheckpointFile, FileKind, ParameterCount};
+pub use discover::OpenOptions;
+pub use error::CheckpointError;
+pub use output_paths::{default_attestation_path, default_oms_signature_path, relative_inside};
+pub use path_rules::{check_relative_path, component_order};
+pub use safetensors_header::{
+    MAX_HEADER_LEN, MAX_TENSORS_PER_FILE, SafetensorsHeader, TensorEntry, build_safetensors,
+};
+pub use shard_index::{MAX_INDEX_LEN, ShardIndex};

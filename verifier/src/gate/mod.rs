@@ -1,0 +1,7 @@
+//! The gate (feature `gate`): the admitted store, the Hugging Face-compatible server that answers
+//! 451 for what the policy refuses, and the audit log. A library user who only verifies builds
+//! none of it and no HTTP stack.
+
+pub mod audit;
+pub mod server;
+pub mod store;
