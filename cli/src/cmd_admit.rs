@@ -1,6 +1,7 @@
-//! `weightgate admit CHECKPOINT --repo ORG/NAME --store DIR --policy FILE`: verify, then copy
-//! into the content-addressed store that `serve` serves from.
+//! `weightgate admit CHECKPOINT --repo ORG/NAME --store DIR --policy FILE`: copy into the
+//! content-addressed store that `serve` serves from, verifying in the same pass.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -8,11 +9,13 @@ use clap::Args;
 
 use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
+use crate::progress::Bar;
 use crate::time_arg::now;
+use weightgate_attest::reading::Checkpoint;
 use weightgate_attest::reading::default_attestation_path;
+use weightgate_verifier::gate::admit::{Admission, AdmitRequest, admit, blocks_admission};
 use weightgate_verifier::gate::store::{Store, check_ref, check_repo_id};
-use weightgate_verifier::policy::{Context, Policy};
-use weightgate_verifier::{VerifyRequest, verify};
+use weightgate_verifier::policy::Policy;
 
 #[derive(Args, Debug)]
 pub struct AdmitArgs {
@@ -61,72 +64,63 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Exit> {
         ignore: args.checkpoint.ignore.clone(),
         ..Default::default()
     };
-    let t = now();
-    // Admission re-hashes with SHA-256 (the store is addressed by it). Regime results depend on
-    // the destination and the date of each request, so they are judged when serving.
-    let req = VerifyRequest {
-        envelope: &envelope,
-        checkpoint: &args.checkpoint.path,
-        open: open.clone(),
-        policy: &policy,
-        context: Context {
-            now: t,
-            destination: None,
-        },
-        full: true,
-        grants: grants.clone(),
-        base_envelope: None,
-        threads: 0,
-        admitted: None,
-        oms: crate::cmd_verify::oms_request(
-            &crate::cmd_verify::OmsArgs::default(),
-            &policy,
-            &args.checkpoint,
-            &[&att],
-        )?,
-    };
-    let decision = verify(&req, &|_| {})?;
-    let blocking: Vec<_> = decision
-        .reasons
-        .iter()
-        .filter(|r| !r.code.starts_with("regime."))
-        .collect();
-    if !blocking.is_empty() {
-        crate::cmd_verify::print_decision(
-            &args.checkpoint.path.display().to_string(),
-            &decision,
-            &policy,
-        );
-        eprintln!(
-            "weightgate: not admitted: {} check(s) failed",
-            blocking.len()
-        );
-        return Ok(Exit::Denied);
-    }
     let store = Store::open(&args.store)?;
-    let params = decision.facts.header_parameters.unwrap_or(0);
-    let m = store.admit(
-        &args.repo,
-        &args.revision,
-        &args.checkpoint.path,
-        &open,
-        &envelope,
-        &grants,
-        params,
-        t,
+    let oms = crate::cmd_verify::oms_request(
+        &crate::cmd_verify::OmsArgs::default(),
+        &policy,
+        &args.checkpoint,
+        &[&att],
     )?;
-    println!(
-        "admitted {} as {}@{} (revision {}, {} files){}",
-        args.checkpoint.path.display(),
-        args.repo,
-        args.revision,
-        m.revision,
-        m.files.len(),
-        if decision.allowed {
-            String::new()
-        } else {
-            "; regimes currently refuse it for some requests".into()
+    let req = AdmitRequest {
+        repo: &args.repo,
+        ref_name: &args.revision,
+        checkpoint: &args.checkpoint.path,
+        open,
+        envelope: &envelope,
+        grants,
+        policy: &policy,
+        oms,
+        now: now(),
+    };
+    // Sized for a terminal only: nothing is read for it otherwise.
+    let bytes = if args.quiet || !std::io::stderr().is_terminal() {
+        0
+    } else {
+        Checkpoint::open(&args.checkpoint.path, &req.open).map_or(0, |ck| ck.total_bytes() * 2)
+    };
+    let bar = Bar::new(bytes, args.quiet);
+    let admission = admit(&store, &req, &|n| bar.inc(n));
+    bar.finish();
+    match admission? {
+        Admission::Refused(decision) => {
+            crate::cmd_verify::print_decision(
+                &args.checkpoint.path.display().to_string(),
+                &decision,
+                &policy,
+            );
+            let blocking = decision
+                .reasons
+                .iter()
+                .filter(|r| blocks_admission(r.code))
+                .count();
+            eprintln!("weightgate: not admitted: {blocking} check(s) failed");
+            Ok(Exit::Denied)
         }
-    );
-    Ok(Exit::Ok)
+        Admission::Admitted { record, decision } => {
+            println!(
+                "admitted {} as {}@{} (revision {}, {} files){}",
+                args.checkpoint.path.display(),
+                args.repo,
+                args.revision,
+                record.revision,
+                record.files.len(),
+                if decision.allowed {
+                    String::new()
+                } else {
+                    "; regimes currently refuse it for some requests".into()
+                }
+            );
+            Ok(Exit::Ok)
+        }
+    }
 }

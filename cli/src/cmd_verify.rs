@@ -18,6 +18,7 @@ use weightgate_attest::reading::{
 use weightgate_schemas::country::is_iso3166_alpha2;
 use weightgate_verifier::model_sig::OmsRequest;
 use weightgate_verifier::policy::{Context, ModelSigningKey, Policy};
+use weightgate_verifier::stages::SubjectSource;
 use weightgate_verifier::stages::TrustedKey;
 use weightgate_verifier::{CheckOutcome, Decision, VerifyRequest, verify};
 
@@ -222,19 +223,20 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
     let oms = oms_request(&args.oms, &policy, &args.checkpoint, &own_files)?;
     let req = VerifyRequest {
         envelope,
-        checkpoint: root,
-        open: open.clone(),
+        subject: SubjectSource::OnDisk {
+            checkpoint: root,
+            open: open.clone(),
+            full: args.full,
+            threads: args.threads,
+            oms,
+        },
         policy: &policy,
         context: Context {
             now: args.now.unwrap_or_else(now),
             destination: args.destination.clone(),
         },
-        full: args.full,
         grants,
         base_envelope,
-        threads: args.threads,
-        admitted: None,
-        oms,
     };
     let total = Checkpoint::open(root, &open)
         .map(|ck| work_bytes(&ck, &HashOptions::default()) / 2)

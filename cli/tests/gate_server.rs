@@ -349,9 +349,30 @@ fn admission_is_validated_and_idempotent() {
         s.path("policy.toml").to_str().unwrap(),
     ]);
     assert_eq!(r.code, 1, "{}", r.stdout);
+    // Found while copying (one pass), named as verify names it, and the staged copy is gone.
+    assert!(r.stdout.contains("subject.digest_mismatch"), "{}", r.stdout);
     assert!(!store.join("repos/lab/other").exists());
     let now: Vec<_> = fs::read_dir(store.join("blobs")).unwrap().collect();
     assert_eq!(now.len(), after.len());
+    assert_eq!(fs::read_dir(store.join("tmp")).unwrap().count(), 0);
+    // Without a trusted signature nothing is copied at all.
+    let untrusting = s.path("untrusting.toml");
+    fs::write(&untrusting, "[policy]\nname = \"nobody\"\n").unwrap();
+    let r = run([
+        "admit",
+        ck.to_str().unwrap(),
+        "--repo",
+        "lab/unsigned",
+        "--store",
+        store.to_str().unwrap(),
+        "--policy",
+        untrusting.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("signature."), "{}", r.stdout);
+    assert!(!r.stdout.contains("subject"), "{}", r.stdout);
+    assert!(!store.join("repos/lab/unsigned").exists());
+    assert_eq!(fs::read_dir(store.join("tmp")).unwrap().count(), 0);
     // Blobs are read-only.
     for e in fs::read_dir(store.join("blobs")).unwrap() {
         use std::os::unix::fs::PermissionsExt;

@@ -12,9 +12,10 @@ use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use tower::ServiceExt;
 use weightgate_attest::keys::parse_verifying_key;
 use weightgate_attest::reading::{
-    Checkpoint, OpenOptions, ParameterCount, SafetensorsHeader, ShardIndex, check_relative_path,
+    OpenOptions, ParameterCount, SafetensorsHeader, ShardIndex, check_relative_path,
 };
 use weightgate_schemas::{Envelope, Grant, Statement};
+use weightgate_verifier::gate::admit::{Admission, AdmitRequest, admit};
 use weightgate_verifier::gate::audit::AuditLog;
 use weightgate_verifier::gate::server::{Gate, router};
 use weightgate_verifier::gate::store::Store;
@@ -188,13 +189,27 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store")).unwrap();
         let ck = td.join("checkpoints/tiny");
-        let open = OpenOptions::default();
-        let params = Checkpoint::open(&ck, &open).unwrap().parameters().total;
+        let policy_path = td.join("hostile/policy.toml");
+        let policy = Policy::load(&policy_path).unwrap();
         let admit = |repo: &str, att: &str| {
             let env = std::fs::read(td.join(att)).unwrap();
-            store
-                .admit(repo, "main", &ck, &open, &env, &[], params, 0)
-                .unwrap()
+            let req = AdmitRequest {
+                repo,
+                ref_name: "main",
+                checkpoint: &ck,
+                open: OpenOptions::default(),
+                envelope: &env,
+                grants: Vec::new(),
+                policy: &policy,
+                oms: None,
+                now: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
+            };
+            match admit(&store, &req, &|_| {}).unwrap() {
+                Admission::Admitted { record, .. } => record,
+                Admission::Refused(d) => panic!("{repo} not admitted: {:?}", d.reasons),
+            }
         };
         admit("lab/tiny", "envelopes/golden_tiny.att");
         let refused = admit(
@@ -209,8 +224,6 @@ impl Server {
                 std::fs::read(e.path()).unwrap(),
             );
         }
-        let policy_path = td.join("hostile/policy.toml");
-        let policy = Policy::load(&policy_path).unwrap();
         let audit = AuditLog::open(Path::new("/dev/null")).unwrap();
         let gate = std::sync::Arc::new(Gate::new(store, policy_path, policy, audit));
         let runtime = tokio::runtime::Builder::new_current_thread()

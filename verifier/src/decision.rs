@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::reason::ReasonCode;
+
 /// Result of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -23,7 +25,7 @@ pub struct Check {
 /// Why a decision denies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reason {
-    pub code: &'static str,
+    pub code: ReasonCode,
     pub message: String,
 }
 
@@ -105,7 +107,7 @@ impl Decision {
     }
 
     /// Records a failed check and its reason.
-    pub(crate) fn fail(&mut self, name: &str, code: &'static str, message: impl Into<String>) {
+    pub(crate) fn fail(&mut self, name: &str, code: ReasonCode, message: impl Into<String>) {
         let message = message.into();
         self.checks.push(Check {
             name: name.into(),
@@ -116,7 +118,7 @@ impl Decision {
     }
 
     /// Reason codes, in order.
-    pub fn codes(&self) -> Vec<&'static str> {
+    pub fn codes(&self) -> Vec<ReasonCode> {
         self.reasons.iter().map(|r| r.code).collect()
     }
 }

@@ -15,7 +15,7 @@ use weightgate_schemas::oms::{
 use weightgate_schemas::pae;
 
 use crate::policy::ModelSigningKey;
-use crate::reason as r;
+use crate::reason::ReasonCode;
 
 /// A bundle to check and how.
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ pub struct OmsRequest {
 /// What the check found.
 #[derive(Debug, Clone, Default)]
 pub struct OmsReport {
-    pub problems: Vec<(&'static str, String)>,
+    pub problems: Vec<(ReasonCode, String)>,
     /// Findings that do not fail the check (e.g. no key hint).
     pub notes: Vec<String>,
     pub root: Option<[u8; 32]>,
@@ -46,18 +46,18 @@ pub struct OmsReport {
     pub bytes_hashed: u64,
 }
 
-fn code_of(e: &OmsError) -> &'static str {
+fn code_of(e: &OmsError) -> ReasonCode {
     match e {
-        OmsError::MediaType(_) => r::OMS_MEDIA_TYPE,
-        OmsError::PayloadType(_) => r::OMS_PAYLOAD_TYPE,
-        OmsError::Subjects(_) => r::OMS_SUBJECTS,
-        OmsError::Unsupported(_) | OmsError::NotKeySigned => r::OMS_UNSUPPORTED,
-        OmsError::RootMismatch { .. } => r::OMS_ROOT_MISMATCH,
+        OmsError::MediaType(_) => ReasonCode::OmsMediaType,
+        OmsError::PayloadType(_) => ReasonCode::OmsPayloadType,
+        OmsError::Subjects(_) => ReasonCode::OmsSubjects,
+        OmsError::Unsupported(_) | OmsError::NotKeySigned => ReasonCode::OmsUnsupported,
+        OmsError::RootMismatch { .. } => ReasonCode::OmsRootMismatch,
         OmsError::TooLarge { .. }
         | OmsError::NotJson(_)
         | OmsError::Malformed(_)
         | OmsError::NoSignature
-        | OmsError::Statement(_) => r::OMS_MALFORMED,
+        | OmsError::Statement(_) => ReasonCode::OmsMalformed,
     }
 }
 
@@ -116,7 +116,7 @@ pub fn check_oms(
     if candidates.is_empty() {
         let names: Vec<&str> = req.keys.iter().map(|k| k.name.as_str()).collect();
         report.problems.push((
-            r::OMS_KEY_MISMATCH,
+            ReasonCode::OmsKeyMismatch,
             format!(
                 "the bundle's key hint names none of the trusted model-signing keys ({})",
                 names.join(", ")
@@ -137,9 +137,14 @@ pub fn check_oms(
     }
     if report.signer.is_none() {
         let (code, message) = match last_error {
-            Some(e @ EcSignatureError::NotDer { .. }) => (r::OMS_SIGNATURE_NOT_DER, e.to_string()),
-            Some(e) => (r::OMS_SIGNATURE_INVALID, e.to_string()),
-            None => (r::OMS_SIGNATURE_INVALID, "no key to check with".into()),
+            Some(e @ EcSignatureError::NotDer { .. }) => {
+                (ReasonCode::OmsSignatureNotDer, e.to_string())
+            }
+            Some(e) => (ReasonCode::OmsSignatureInvalid, e.to_string()),
+            None => (
+                ReasonCode::OmsSignatureInvalid,
+                "no key to check with".into(),
+            ),
         };
         report.problems.push((code, message));
         return Ok(report);
@@ -173,7 +178,9 @@ pub fn check_oms(
             return Err(CheckpointError::Io { path, error });
         }
         Err(e) => {
-            report.problems.push((r::OMS_UNSAFE_PATH, e.to_string()));
+            report
+                .problems
+                .push((ReasonCode::OmsUnsafePath, e.to_string()));
             return Ok(report);
         }
     };
@@ -197,7 +204,7 @@ pub fn check_oms(
     for name in signed.keys() {
         if !on_disk.contains(name) {
             report.problems.push((
-                r::OMS_MISSING_FILE,
+                ReasonCode::OmsMissingFile,
                 format!("{name}: signed in model.sig but not in the checkpoint"),
             ));
         }
@@ -205,7 +212,7 @@ pub fn check_oms(
     for f in &local.files {
         if !signed.contains_key(&f.path) && !req.ignore_unsigned {
             report.problems.push((
-                r::OMS_EXTRA_FILE,
+                ReasonCode::OmsExtraFile,
                 format!(
                     "{}: in the checkpoint but not signed in model.sig (--oms-ignore-unsigned to allow)",
                     f.path
@@ -241,7 +248,7 @@ pub fn check_oms(
         report.files += 1;
         if digests.get(name.as_str()) != Some(want) {
             report.problems.push((
-                r::OMS_DIGEST_MISMATCH,
+                ReasonCode::OmsDigestMismatch,
                 format!("{name}: SHA-256 differs from the one signed in model.sig"),
             ));
         }

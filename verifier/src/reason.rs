@@ -1,130 +1,155 @@
-//! Stable reason codes. They appear in `verify --json`, the gate server's refusals and the audit
-//! log; docs/verify.md lists them. Never rename one: add a new code instead.
+//! Stable reason codes: one enum used by every check, the gate server's refusals and the audit
+//! log. They appear as strings in `verify --json`; docs/verify.md lists them. Never rename a
+//! code's string: add a new variant instead.
 
-pub const ENVELOPE_MALFORMED: &str = "envelope.malformed";
-pub const ENVELOPE_WRONG_PAYLOAD_TYPE: &str = "envelope.wrong_payload_type";
-pub const SIGNATURE_INVALID: &str = "signature.invalid";
-pub const SIGNATURE_UNTRUSTED_KEY: &str = "signature.untrusted_key";
-pub const SIGNATURE_REVOKED_KEY: &str = "signature.revoked_key";
-pub const SIGNATURE_KEY_NOT_YET_VALID: &str = "signature.key_not_yet_valid";
-pub const SIGNATURE_KEY_EXPIRED: &str = "signature.key_expired";
-pub const SIGNATURE_TOO_FEW: &str = "signature.too_few";
-pub const ATTESTATION_REVOKED: &str = "attestation.revoked";
-pub const STATEMENT_MALFORMED: &str = "statement.malformed";
-pub const STATEMENT_UNKNOWN_VERSION: &str = "statement.unknown_version";
-pub const SUBJECT_MISSING_FILE: &str = "subject.missing_file";
-pub const SUBJECT_EXTRA_FILE: &str = "subject.extra_file";
-pub const SUBJECT_SIZE_MISMATCH: &str = "subject.size_mismatch";
-pub const SUBJECT_DIGEST_MISMATCH: &str = "subject.digest_mismatch";
-pub const SUBJECT_TENSOR_MISMATCH: &str = "subject.tensor_mismatch";
-pub const SUBJECT_ROOT_MISMATCH: &str = "subject.root_mismatch";
-pub const SUBJECT_HEADER_INVALID: &str = "subject.header_invalid";
-pub const SUBJECT_UNSAFE_PATH: &str = "subject.unsafe_path";
-pub const SUBJECT_PARAMETER_MISMATCH: &str = "subject.parameter_mismatch";
-pub const COMPUTE_TOTAL_MISMATCH: &str = "compute.total_mismatch";
-pub const COMPUTE_IMPLAUSIBLE: &str = "compute.implausible";
-pub const COMPUTE_ACTIVE_EXCEEDS_TOTAL: &str = "compute.active_exceeds_total";
-pub const TIME_ISSUED_IN_FUTURE: &str = "time.issued_in_future";
-pub const TIME_EXPIRED: &str = "time.expired";
-pub const REGIME_REFERENCE_MISSING: &str = "regime.reference_missing";
-pub const REGIME_REFERENCE_EXPIRED: &str = "regime.reference_expired";
-pub const REGIME_REFERENCE_NOT_YET_VALID: &str = "regime.reference_not_yet_valid";
-pub const REGIME_DESTINATION_NOT_COVERED: &str = "regime.destination_not_covered";
-pub const REGIME_DESTINATION_REQUIRED: &str = "regime.destination_required";
-pub const REGIME_DESTINATION_EMBARGOED: &str = "regime.destination_embargoed";
-pub const REGIME_AUTHORITY_NOT_ACCEPTED: &str = "regime.authority_not_accepted";
-pub const REGIME_GRANT_MISSING: &str = "regime.grant_missing";
-pub const GRANT_INVALID: &str = "grant.invalid";
-pub const LINEAGE_BASE_INVALID: &str = "lineage.base_invalid";
-pub const LINEAGE_BASE_MISMATCH: &str = "lineage.base_mismatch";
+use std::fmt;
 
-// OpenSSF model signing (`model.sig`).
-pub const OMS_MISSING: &str = "oms.missing";
-pub const OMS_MALFORMED: &str = "oms.malformed";
-pub const OMS_MEDIA_TYPE: &str = "oms.media_type";
-pub const OMS_PAYLOAD_TYPE: &str = "oms.payload_type";
-pub const OMS_UNSUPPORTED: &str = "oms.unsupported";
-pub const OMS_KEY_MISMATCH: &str = "oms.key_mismatch";
-pub const OMS_SIGNATURE_NOT_DER: &str = "oms.signature_not_der";
-pub const OMS_SIGNATURE_INVALID: &str = "oms.signature_invalid";
-pub const OMS_SUBJECTS: &str = "oms.subjects";
-pub const OMS_ROOT_MISMATCH: &str = "oms.root_mismatch";
-pub const OMS_UNSAFE_PATH: &str = "oms.unsafe_path";
-pub const OMS_MISSING_FILE: &str = "oms.missing_file";
-pub const OMS_EXTRA_FILE: &str = "oms.extra_file";
-pub const OMS_DIGEST_MISMATCH: &str = "oms.digest_mismatch";
+use serde::{Serialize, Serializer};
 
-/// Every code, for documentation tests.
-pub const ALL: &[&str] = &[
-    ENVELOPE_MALFORMED,
-    ENVELOPE_WRONG_PAYLOAD_TYPE,
-    SIGNATURE_INVALID,
-    SIGNATURE_UNTRUSTED_KEY,
-    SIGNATURE_REVOKED_KEY,
-    SIGNATURE_KEY_NOT_YET_VALID,
-    SIGNATURE_KEY_EXPIRED,
-    SIGNATURE_TOO_FEW,
-    ATTESTATION_REVOKED,
-    STATEMENT_MALFORMED,
-    STATEMENT_UNKNOWN_VERSION,
-    SUBJECT_MISSING_FILE,
-    SUBJECT_EXTRA_FILE,
-    SUBJECT_SIZE_MISMATCH,
-    SUBJECT_DIGEST_MISMATCH,
-    SUBJECT_TENSOR_MISMATCH,
-    SUBJECT_ROOT_MISMATCH,
-    SUBJECT_HEADER_INVALID,
-    SUBJECT_UNSAFE_PATH,
-    SUBJECT_PARAMETER_MISMATCH,
-    COMPUTE_TOTAL_MISMATCH,
-    COMPUTE_IMPLAUSIBLE,
-    COMPUTE_ACTIVE_EXCEEDS_TOTAL,
-    TIME_ISSUED_IN_FUTURE,
-    TIME_EXPIRED,
-    REGIME_REFERENCE_MISSING,
-    REGIME_REFERENCE_EXPIRED,
-    REGIME_REFERENCE_NOT_YET_VALID,
-    REGIME_DESTINATION_NOT_COVERED,
-    REGIME_DESTINATION_REQUIRED,
-    REGIME_DESTINATION_EMBARGOED,
-    REGIME_AUTHORITY_NOT_ACCEPTED,
-    REGIME_GRANT_MISSING,
-    GRANT_INVALID,
-    LINEAGE_BASE_INVALID,
-    LINEAGE_BASE_MISMATCH,
-    OMS_MISSING,
-    OMS_MALFORMED,
-    OMS_MEDIA_TYPE,
-    OMS_PAYLOAD_TYPE,
-    OMS_UNSUPPORTED,
-    OMS_KEY_MISMATCH,
-    OMS_SIGNATURE_NOT_DER,
-    OMS_SIGNATURE_INVALID,
-    OMS_SUBJECTS,
-    OMS_ROOT_MISMATCH,
-    OMS_UNSAFE_PATH,
-    OMS_MISSING_FILE,
-    OMS_EXTRA_FILE,
-    OMS_DIGEST_MISMATCH,
-];
+macro_rules! reason_codes {
+    ($($variant:ident = $code:literal,)*) => {
+        /// Why a check failed, as a stable machine-readable code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ReasonCode {
+            $($variant,)*
+        }
+
+        impl ReasonCode {
+            /// Every code, in the order of the checks.
+            pub const ALL: &[ReasonCode] = &[$(ReasonCode::$variant,)*];
+
+            /// The stable string, e.g. `subject.digest_mismatch`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ReasonCode::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+reason_codes! {
+    EnvelopeMalformed = "envelope.malformed",
+    EnvelopeWrongPayloadType = "envelope.wrong_payload_type",
+    SignatureInvalid = "signature.invalid",
+    SignatureUntrustedKey = "signature.untrusted_key",
+    SignatureRevokedKey = "signature.revoked_key",
+    SignatureKeyNotYetValid = "signature.key_not_yet_valid",
+    SignatureKeyExpired = "signature.key_expired",
+    SignatureTooFew = "signature.too_few",
+    AttestationRevoked = "attestation.revoked",
+    StatementMalformed = "statement.malformed",
+    StatementUnknownVersion = "statement.unknown_version",
+    SubjectMissingFile = "subject.missing_file",
+    SubjectExtraFile = "subject.extra_file",
+    SubjectSizeMismatch = "subject.size_mismatch",
+    SubjectDigestMismatch = "subject.digest_mismatch",
+    SubjectTensorMismatch = "subject.tensor_mismatch",
+    SubjectRootMismatch = "subject.root_mismatch",
+    SubjectHeaderInvalid = "subject.header_invalid",
+    SubjectUnsafePath = "subject.unsafe_path",
+    SubjectParameterMismatch = "subject.parameter_mismatch",
+    ComputeTotalMismatch = "compute.total_mismatch",
+    ComputeImplausible = "compute.implausible",
+    ComputeActiveExceedsTotal = "compute.active_exceeds_total",
+    TimeIssuedInFuture = "time.issued_in_future",
+    TimeExpired = "time.expired",
+    RegimeReferenceMissing = "regime.reference_missing",
+    RegimeReferenceExpired = "regime.reference_expired",
+    RegimeReferenceNotYetValid = "regime.reference_not_yet_valid",
+    RegimeDestinationNotCovered = "regime.destination_not_covered",
+    RegimeDestinationRequired = "regime.destination_required",
+    RegimeDestinationEmbargoed = "regime.destination_embargoed",
+    RegimeAuthorityNotAccepted = "regime.authority_not_accepted",
+    RegimeGrantMissing = "regime.grant_missing",
+    GrantInvalid = "grant.invalid",
+    LineageBaseInvalid = "lineage.base_invalid",
+    LineageBaseMismatch = "lineage.base_mismatch",
+    OmsMissing = "oms.missing",
+    OmsMalformed = "oms.malformed",
+    OmsMediaType = "oms.media_type",
+    OmsPayloadType = "oms.payload_type",
+    OmsUnsupported = "oms.unsupported",
+    OmsKeyMismatch = "oms.key_mismatch",
+    OmsSignatureNotDer = "oms.signature_not_der",
+    OmsSignatureInvalid = "oms.signature_invalid",
+    OmsSubjects = "oms.subjects",
+    OmsRootMismatch = "oms.root_mismatch",
+    OmsUnsafePath = "oms.unsafe_path",
+    OmsMissingFile = "oms.missing_file",
+    OmsExtraFile = "oms.extra_file",
+    OmsDigestMismatch = "oms.digest_mismatch",
+    StoreBlobChanged = "store.blob_changed",
+}
+
+impl ReasonCode {
+    /// The check family, the part before the dot (`regime`, `subject`, ...).
+    pub fn family(self) -> &'static str {
+        self.as_str().split('.').next().unwrap_or_default()
+    }
+}
+
+impl fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ReasonCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ReasonCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 #[cfg(test)]
 mod tests {
-    /// docs/verify.md is the reference for `--json` consumers: every code must be listed there.
+    use super::ReasonCode;
+
+    /// docs/verify.md is the reference for `--json` consumers: every code is listed there, and
+    /// every code the reference table lists exists.
     #[test]
-    fn every_code_is_documented_once_defined() {
+    fn codes_and_docs_agree_both_ways() {
         let doc =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/verify.md"))
                 .unwrap();
-        let missing: Vec<&str> = super::ALL
+        let missing: Vec<&str> = ReasonCode::ALL
             .iter()
-            .copied()
+            .map(|c| c.as_str())
             .filter(|c| !doc.contains(&format!("`{c}`")))
             .collect();
         assert!(missing.is_empty(), "not in docs/verify.md: {missing:?}");
-        let mut sorted = super::ALL.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(sorted.len(), super::ALL.len(), "a code is listed twice");
+        let families: Vec<&str> = ReasonCode::ALL.iter().map(|c| c.family()).collect();
+        let mut unknown = Vec::new();
+        for piece in doc.split('`').skip(1).step_by(2) {
+            let Some((family, rest)) = piece.split_once('.') else {
+                continue;
+            };
+            let looks_like_code = families.contains(&family)
+                && !rest.is_empty()
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit());
+            if looks_like_code && !ReasonCode::ALL.iter().any(|c| c.as_str() == piece) {
+                unknown.push(piece);
+            }
+        }
+        assert!(
+            unknown.is_empty(),
+            "docs/verify.md names codes that do not exist: {unknown:?}"
+        );
+        let mut strings: Vec<&str> = ReasonCode::ALL.iter().map(|c| c.as_str()).collect();
+        strings.sort_unstable();
+        strings.dedup();
+        assert_eq!(
+            strings.len(),
+            ReasonCode::ALL.len(),
+            "a code is listed twice"
+        );
     }
 }

@@ -10,6 +10,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use serde::Serialize;
 
+use crate::reason::ReasonCode;
+
 /// One decision.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditRecord {
@@ -19,7 +21,7 @@ pub struct AuditRecord {
     pub path: String,
     pub destination: Option<String>,
     pub decision: &'static str,
-    pub reasons: Vec<&'static str>,
+    pub reasons: Vec<ReasonCode>,
     pub status: u16,
     pub bytes: u64,
 }
@@ -146,7 +148,7 @@ mod tests {
                 path: format!("f{i}"),
                 destination: None,
                 decision: "deny",
-                reasons: vec!["x.y"],
+                reasons: vec![ReasonCode::TimeExpired],
                 status: 451,
                 bytes: i,
             });

@@ -2,6 +2,7 @@
 //! 451 for what the policy refuses, and the audit log. A library user who only verifies builds
 //! none of it and no HTTP stack.
 
+pub mod admit;
 pub mod audit;
 pub mod server;
 pub mod store;

@@ -18,13 +18,15 @@ use axum::routing::get;
 use serde_json::json;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
-use weightgate_attest::reading::{OpenOptions, check_relative_path};
+use weightgate_attest::reading::check_relative_path;
 
 use super::audit::{AuditLog, AuditRecord};
 use super::store::{RevisionRecord, Store, check_repo_id};
 use crate::decision::Decision;
 use crate::policy::Context;
 use crate::policy::Policy;
+use crate::reason::ReasonCode;
+use crate::stages::{AdmittedFacts, SubjectSource};
 use crate::verify::{VerifyRequest, verify};
 
 /// Shared server state.
@@ -168,20 +170,17 @@ impl Gate {
         let grants = self.store.grants(m).map_err(|e| e.to_string())?;
         let req = VerifyRequest {
             envelope: &envelope,
-            checkpoint: &self.store.root,
-            open: OpenOptions::default(),
+            subject: SubjectSource::Admitted(AdmittedFacts {
+                header_parameters: m.header_parameters,
+                model_sig_checked: m.model_sig,
+            }),
             policy: &policy,
             context: Context {
                 now: now(),
                 destination,
             },
-            full: false,
             grants,
             base_envelope: None,
-            threads: 1,
-            admitted: Some(m.header_parameters),
-            // Admission checked model.sig when the policy asks for one.
-            oms: None,
         };
         verify(&req, &|_| {}).map_err(|e| e.to_string())
     }
@@ -389,7 +388,7 @@ async fn resolve(
     let destination = g.destination(req.headers());
     let audit = |status: u16,
                  decision: &'static str,
-                 reasons: Vec<&'static str>,
+                 reasons: Vec<ReasonCode>,
                  bytes: u64,
                  revision: &str| {
         g.audit.record(AuditRecord {
@@ -451,7 +450,13 @@ async fn resolve(
             "weightgate serve: REFUSED {repo}@{} {path}: {problem}",
             m.revision
         );
-        audit(451, "deny", vec!["store.blob_changed"], 0, &m.revision);
+        audit(
+            451,
+            "deny",
+            vec![ReasonCode::StoreBlobChanged],
+            0,
+            &m.revision,
+        );
         return hub_error(
             StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
             "GatedRepo",

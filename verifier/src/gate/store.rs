@@ -14,15 +14,13 @@
 //! admission leaves nothing that a reader can reach.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+use weightgate_attest::hashing::CheckpointDigests;
 use weightgate_attest::io::{Replace, write_atomically};
-use weightgate_attest::reading::{Checkpoint, OpenOptions};
-use weightgate_schemas::{Envelope, Statement};
 
 /// What was admitted for one revision of a repository.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -34,11 +32,15 @@ pub struct RevisionRecord {
     pub attestation: String,
     pub grants: Vec<String>,
     pub header_parameters: u64,
-    pub files: Vec<ManifestFile>,
+    /// Whether a `model.sig` was checked at admission (records written before this field
+    /// existed read as `false`, so a policy requiring one refuses them: fail closed).
+    #[serde(default)]
+    pub model_sig: bool,
+    pub files: Vec<AdmittedFile>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ManifestFile {
+pub struct AdmittedFile {
     pub path: String,
     pub size: u64,
     pub sha256: String,
@@ -214,7 +216,7 @@ impl Store {
     }
 
     /// Checks that a blob is still what was admitted (size, mtime, read-only); the reason if not.
-    pub fn blob_problem(&self, f: &ManifestFile) -> Option<String> {
+    pub fn blob_problem(&self, f: &AdmittedFile) -> Option<String> {
         let p = self.blob_path(&f.sha256);
         match fs::symlink_metadata(&p) {
             Err(e) => Some(format!("blob {} for {}: {e}", f.sha256, f.path)),
@@ -242,97 +244,54 @@ impl Store {
         }
     }
 
-    /// Copies `src` into the store, hashing while copying; fails unless it hashes to `want`.
-    fn put_blob(&self, src: &Path, rel: &str, want: &str) -> Result<(), StoreError> {
-        let dest = self.blob_path(want);
-        if dest.exists() {
-            return Ok(());
-        }
-        let tmp = self
-            .root
-            .join("tmp")
-            .join(format!("{want}.{}", std::process::id()));
-        let result = (|| {
-            let mut input = File::open(src).map_err(io(src))?;
-            let mut out = File::create(&tmp).map_err(io(&tmp))?;
-            let mut h = Sha256::new();
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = input.read(&mut buf).map_err(io(src))?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-                out.write_all(&buf[..n]).map_err(io(&tmp))?;
-            }
-            let got = hex(&h.finalize());
-            if got != want {
-                return Err(StoreError::CopyMismatch {
-                    path: rel.to_string(),
-                    got,
-                    want: want.to_string(),
-                });
-            }
-            out.sync_all().map_err(io(&tmp))?;
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o444)).map_err(io(&tmp))?;
-            fs::rename(&tmp, &dest).map_err(io(&dest))?;
-            File::open(self.root.join("blobs"))
-                .and_then(|d| d.sync_all())
-                .map_err(io(&self.root))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
-    }
-
-    /// Admits a checkpoint whose attestation `verify` accepted: copies its files in (checking
-    /// each SHA-256 again while copying), stores envelope and grants, writes the manifest, then
-    /// points `ref_name` at it. Returns the manifest. Idempotent.
+    /// Publishes a staged, judged admission: each staged file becomes the blob named by its
+    /// SHA-256 (an existing blob of that name is kept), then the envelope and grants, then the
+    /// revision record, and last the ref, each written atomically; a revision is visible only
+    /// once everything it names is in place.
     #[allow(clippy::too_many_arguments)]
-    pub fn admit(
+    pub(crate) fn publish(
         &self,
         repo: &str,
         ref_name: &str,
-        checkpoint: &Path,
-        open: &OpenOptions,
+        staging: &Path,
+        digests: &CheckpointDigests,
         envelope: &[u8],
+        payload_sha256: &str,
         grants: &[Vec<u8>],
         header_parameters: u64,
+        model_sig: bool,
         now: i64,
     ) -> Result<RevisionRecord, StoreError> {
-        check_repo_id(repo).map_err(StoreError::Invalid)?;
-        check_ref(ref_name).map_err(StoreError::Invalid)?;
-        let env =
-            Envelope::decode_strict(envelope).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let st = Statement::decode_strict(&env.payload)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let ck =
-            Checkpoint::open(checkpoint, open).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let payload_digest = hex(&Sha256::digest(&env.payload));
-        let revision = payload_digest[..40].to_string();
-
-        let mut files = Vec::new();
-        for f in &st.subject.files {
-            let src = ck
-                .file(&f.path)
-                .ok_or_else(|| StoreError::Invalid(format!("{}: attested but missing", f.path)))?;
-            let sha = f.sha256.to_hex();
-            self.put_blob(&src.fs_path, &f.path, &sha)?;
-            let meta = fs::metadata(self.blob_path(&sha)).map_err(io(&self.blob_path(&sha)))?;
-            files.push(ManifestFile {
+        let revision = payload_sha256[..40].to_string();
+        let blobs = self.root.join("blobs");
+        let mut files = Vec::with_capacity(digests.files.len());
+        for f in &digests.files {
+            let (Some(sha), Some(b3)) = (f.sha256, f.blake3) else {
+                return Err(StoreError::Invalid(format!("{}: not hashed", f.path)));
+            };
+            let sha = hex(&sha);
+            let dest = self.blob_path(&sha);
+            if !dest.exists() {
+                let staged = staging.join(&f.path);
+                fs::rename(&staged, &dest).map_err(io(&dest))?;
+            }
+            let meta = fs::metadata(&dest).map_err(io(&dest))?;
+            files.push(AdmittedFile {
                 path: f.path.clone(),
                 size: f.size,
                 sha256: sha,
-                blake3: f.blake3.to_hex(),
+                blake3: hex(&b3),
                 blob_mtime: meta.mtime(),
                 blob_mtime_nsec: meta.mtime_nsec(),
             });
         }
+        File::open(&blobs)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&blobs))?;
         let att_path = self
             .root
             .join("attestations")
-            .join(format!("{payload_digest}.att"));
+            .join(format!("{payload_sha256}.att"));
         write_atomically(&att_path, envelope, 0o444, Replace::Allowed).map_err(io(&att_path))?;
         let mut grant_ids = Vec::new();
         for g in grants {
@@ -341,13 +300,14 @@ impl Store {
             write_atomically(&p, g, 0o444, Replace::Allowed).map_err(io(&p))?;
             grant_ids.push(id);
         }
-        let manifest = RevisionRecord {
+        let record = RevisionRecord {
             repo: repo.to_string(),
             revision: revision.clone(),
             admitted_at: now,
-            attestation: payload_digest,
+            attestation: payload_sha256.to_string(),
             grants: grant_ids,
             header_parameters,
+            model_sig,
             files,
         };
         let dir = self.repo_dir(repo);
@@ -356,7 +316,7 @@ impl Store {
         }
         let mpath = dir.join("revisions").join(format!("{revision}.json"));
         let json =
-            serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            serde_json::to_vec_pretty(&record).map_err(|e| StoreError::Invalid(e.to_string()))?;
         write_atomically(&mpath, &json, 0o644, Replace::Allowed).map_err(io(&mpath))?;
         let rpath = dir.join("refs").join(ref_name);
         write_atomically(
@@ -366,7 +326,7 @@ impl Store {
             Replace::Allowed,
         )
         .map_err(io(&rpath))?;
-        Ok(manifest)
+        Ok(record)
     }
 }
 

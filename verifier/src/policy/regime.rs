@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use weightgate_schemas::{Grant, Ops, Reference, ReferenceKind, Statement};
 
-use crate::reason;
+use crate::reason::ReasonCode;
 
 /// `>` or `>=` against the threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -75,14 +75,14 @@ pub enum RegimeOutcome {
     Skipped(String),
     Below,
     Satisfied(String),
-    Denied(&'static str, String),
+    Denied(ReasonCode, String),
 }
 
-fn in_window(from: i64, until: Option<i64>, now: i64) -> Result<(), &'static str> {
+fn in_window(from: i64, until: Option<i64>, now: i64) -> Result<(), ReasonCode> {
     if now < from {
-        Err(reason::REGIME_REFERENCE_NOT_YET_VALID)
+        Err(ReasonCode::RegimeReferenceNotYetValid)
     } else if until.is_some_and(|u| now >= u) {
-        Err(reason::REGIME_REFERENCE_EXPIRED)
+        Err(ReasonCode::RegimeReferenceExpired)
     } else {
         Ok(())
     }
@@ -99,13 +99,13 @@ fn reference_problem(
     statement: &Statement,
     ctx: &Context,
     grants: &[VerifiedGrant],
-) -> Option<(&'static str, String)> {
+) -> Option<(ReasonCode, String)> {
     let label = format!("{} {} from {}", r.kind.as_str(), r.number, r.authority);
     if !regime.accepted_authorities.is_empty()
         && !regime.accepted_authorities.contains(&r.authority)
     {
         return Some((
-            reason::REGIME_AUTHORITY_NOT_ACCEPTED,
+            ReasonCode::RegimeAuthorityNotAccepted,
             format!(
                 "{label}: authority not accepted (accepted: {})",
                 regime.accepted_authorities.join(", ")
@@ -121,7 +121,7 @@ fn reference_problem(
                 && g.grant.root_sha256 == statement.subject.root_sha256
         }) else {
             return Some((
-                reason::REGIME_GRANT_MISSING,
+                ReasonCode::RegimeGrantMissing,
                 format!("{label}: no grant countersigned by a trusted issuer for this model"),
             ));
         };
@@ -141,7 +141,7 @@ fn reference_problem(
         match &ctx.destination {
             None => {
                 return Some((
-                    reason::REGIME_DESTINATION_REQUIRED,
+                    ReasonCode::RegimeDestinationRequired,
                     format!(
                         "{label} covers only {}; give a destination",
                         terms.destinations.join(",")
@@ -150,7 +150,7 @@ fn reference_problem(
             }
             Some(d) if !terms.destinations.contains(d) => {
                 return Some((
-                    reason::REGIME_DESTINATION_NOT_COVERED,
+                    ReasonCode::RegimeDestinationNotCovered,
                     format!("{label} covers {}, not {d}", terms.destinations.join(",")),
                 ));
             }
@@ -194,7 +194,7 @@ pub fn evaluate(
         && regime.embargoed.contains(d)
     {
         return RegimeOutcome::Denied(
-            reason::REGIME_DESTINATION_EMBARGOED,
+            ReasonCode::RegimeDestinationEmbargoed,
             format!("destination {d} is embargoed under this regime"),
         );
     }
@@ -207,7 +207,7 @@ pub fn evaluate(
             .collect();
         if candidates.is_empty() {
             return RegimeOutcome::Denied(
-                reason::REGIME_REFERENCE_MISSING,
+                ReasonCode::RegimeReferenceMissing,
                 format!("no {} reference", kind.as_str()),
             );
         }
@@ -234,7 +234,7 @@ pub fn evaluate(
             (None, Some((code, message))) => return RegimeOutcome::Denied(code, message),
             (None, None) => {
                 return RegimeOutcome::Denied(
-                    reason::REGIME_REFERENCE_MISSING,
+                    ReasonCode::RegimeReferenceMissing,
                     format!("no {} reference", kind.as_str()),
                 );
             }
@@ -325,7 +325,7 @@ mod tests {
         );
         assert!(matches!(
             evaluate(&eu, &statement(e25 + 1, vec![]), e25 + 1, &ctx, &[]),
-            RegimeOutcome::Denied(reason::REGIME_REFERENCE_MISSING, _)
+            RegimeOutcome::Denied(ReasonCode::RegimeReferenceMissing, _)
         ));
         let mut bis = preset("us-bis-ai-diffusion-2025");
         bis.assume_in_force = true;
@@ -375,7 +375,7 @@ mod tests {
         };
         assert!(matches!(
             evaluate(&bis, &statement(big, vec![]), big, &in_2025, &[]),
-            RegimeOutcome::Denied(reason::REGIME_DESTINATION_EMBARGOED, _)
+            RegimeOutcome::Denied(ReasonCode::RegimeDestinationEmbargoed, _)
         ));
     }
 
@@ -407,7 +407,7 @@ mod tests {
         };
         assert!(matches!(
             evaluate(&ca, &st, big, &elsewhere, &[]),
-            RegimeOutcome::Denied(reason::REGIME_DESTINATION_NOT_COVERED, _)
+            RegimeOutcome::Denied(ReasonCode::RegimeDestinationNotCovered, _)
         ));
         let late = Context {
             now: at("2027-01-01"),
@@ -415,7 +415,7 @@ mod tests {
         };
         assert!(matches!(
             evaluate(&ca, &st, big, &late, &[]),
-            RegimeOutcome::Denied(reason::REGIME_REFERENCE_EXPIRED, _)
+            RegimeOutcome::Denied(ReasonCode::RegimeReferenceExpired, _)
         ));
         let early = Context {
             now: at("2025-12-31"),

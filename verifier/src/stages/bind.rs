@@ -3,9 +3,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use weightgate_attest::hashing::{Algorithms, HashOptions, Progress, hash_checkpoint, root_digest};
+use weightgate_attest::hashing::{
+    Algorithms, CheckpointDigests, HashOptions, Progress, hash_checkpoint, root_digest,
+};
 use weightgate_attest::reading::{Checkpoint, CheckpointError, OpenOptions};
 use weightgate_schemas::Statement;
+
+use super::authenticate::{Authenticated, hex};
+use crate::decision::Decision;
+use crate::model_sig::{OmsRequest, check_oms};
+use crate::policy::{Policy, VerifyDigest};
+use crate::reason::ReasonCode;
 
 /// Which digests to recompute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +29,7 @@ pub enum DigestMode {
 /// One problem found, with its stable reason code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubjectProblem {
-    pub code: &'static str,
+    pub code: ReasonCode,
     pub message: String,
 }
 
@@ -36,8 +44,203 @@ pub struct SubjectReport {
     pub sha256: BTreeMap<String, [u8; 32]>,
 }
 
-fn problem(code: &'static str, message: String) -> SubjectProblem {
+fn problem(code: ReasonCode, message: String) -> SubjectProblem {
     SubjectProblem { code, message }
+}
+
+/// Where the bytes a statement is bound to come from.
+pub enum SubjectSource<'a> {
+    /// A checkpoint on disk, hashed now.
+    OnDisk {
+        checkpoint: &'a Path,
+        open: OpenOptions,
+        /// Recompute SHA-256 too (and so the root from the bytes), whatever the policy says.
+        full: bool,
+        threads: usize,
+        /// An OpenSSF model-signing bundle to check beside the attestation.
+        oms: Option<OmsRequest>,
+    },
+    /// A copy being admitted, hashed (both digests) while it was written into staging: the
+    /// headers are read from the copy, nothing is hashed again.
+    Staged {
+        root: &'a Path,
+        digests: &'a CheckpointDigests,
+        /// Where a `model.sig` check looks for files the attestation does not cover (the
+        /// checkpoint being admitted); attested files count with the digests above.
+        oms_root: &'a Path,
+        oms: Option<OmsRequest>,
+    },
+    /// Facts recorded when the revision was admitted: its bytes were verified then and cannot
+    /// have changed since (the gate's content-addressed store).
+    Admitted(AdmittedFacts),
+}
+
+/// What admission established about a revision's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmittedFacts {
+    /// Parameters counted from the safetensors headers of the admitted copy.
+    pub header_parameters: u64,
+    /// Whether a `model.sig` was checked at admission.
+    pub model_sig_checked: bool,
+}
+
+/// A statement bound to bytes: what [`bind`] established. Only `bind` makes one.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    header_parameters: Option<u64>,
+    sha256: BTreeMap<String, [u8; 32]>,
+}
+
+impl Bound {
+    /// Parameters counted from the safetensors headers of the bound bytes.
+    pub fn header_parameters(&self) -> Option<u64> {
+        self.header_parameters
+    }
+
+    /// SHA-256 of each file, by path, where it was computed.
+    pub fn sha256(&self) -> &BTreeMap<String, [u8; 32]> {
+        &self.sha256
+    }
+}
+
+/// Binds an authenticated statement to its bytes: the subject check (and the `model.sig` check
+/// when asked or required) into `d`. Errors only when the checkpoint root cannot be read.
+pub fn bind(
+    auth: &Authenticated,
+    source: &SubjectSource,
+    policy: &Policy,
+    d: &mut Decision,
+    progress: Progress,
+) -> Result<Bound, CheckpointError> {
+    let st = auth.statement();
+    let (subject, oms, root, threads, how) = match source {
+        SubjectSource::OnDisk {
+            checkpoint,
+            open,
+            full,
+            threads,
+            oms,
+        } => {
+            let mode = if *full {
+                DigestMode::Full
+            } else if oms.is_some() || policy.verify_digest == VerifyDigest::Sha256 {
+                // SHA-256 binds as well as BLAKE3, and a model.sig check needs it anyway.
+                DigestMode::Sha256
+            } else {
+                DigestMode::Blake3
+            };
+            d.facts.digest = match mode {
+                DigestMode::Full => "sha256+blake3",
+                DigestMode::Sha256 => "sha256",
+                DigestMode::Blake3 => "blake3",
+            };
+            let report = check_subject(st, checkpoint, open, mode, *threads, progress)?;
+            let how = format!(
+                "{} bytes match their {} digests",
+                report.bytes_hashed, d.facts.digest
+            );
+            (report, oms.as_ref(), Some(*checkpoint), *threads, how)
+        }
+        SubjectSource::Staged {
+            root,
+            digests,
+            oms_root,
+            oms,
+        } => {
+            d.facts.digest = "sha256+blake3";
+            let open = OpenOptions::default();
+            let report = check_subject_with(
+                st,
+                root,
+                &open,
+                DigestMode::Full,
+                0,
+                Some(digests),
+                progress,
+            )?;
+            let bytes: u64 = digests.files.iter().map(|f| f.size).sum();
+            d.facts.bytes_hashed = bytes;
+            let how =
+                format!("{bytes} bytes match their sha256+blake3 digests, hashed while copied");
+            (report, oms.as_ref(), Some(*oms_root), 0, how)
+        }
+        SubjectSource::Admitted(facts) => {
+            d.facts.digest = "admitted";
+            let report = SubjectReport {
+                problems: Vec::new(),
+                files_checked: st.subject.files.len(),
+                bytes_hashed: 0,
+                header_parameters: Some(facts.header_parameters),
+                sha256: Default::default(),
+            };
+            let how =
+                "bound at admission (content-addressed store, both digests checked while copying)"
+                    .to_string();
+            (report, None, None, 0, how)
+        }
+    };
+    d.facts.header_parameters = subject.header_parameters;
+    d.facts.bytes_hashed += subject.bytes_hashed;
+    if subject.problems.is_empty() {
+        d.pass(
+            "subject",
+            format!(
+                "{} files, {how}; root sha256:{}",
+                subject.files_checked,
+                st.subject.root_sha256.to_hex()
+            ),
+        );
+    }
+    for p in &subject.problems {
+        d.fail("subject", p.code, p.message.clone());
+    }
+
+    // The OpenSSF model-signing bundle, when given or required.
+    let admitted_with_model_sig =
+        matches!(source, SubjectSource::Admitted(f) if f.model_sig_checked);
+    match (oms, root) {
+        (Some(oms), Some(root)) => {
+            let report = check_oms(oms, root, &subject.sha256, threads, progress)?;
+            d.facts.bytes_hashed += report.bytes_hashed;
+            d.facts.oms_root_sha256 = report.root.map(|r| hex(&r));
+            d.facts.oms_signer = report.signer.clone();
+            if report.problems.is_empty() {
+                let root = report.root.map(|r| hex(&r)).unwrap_or_default();
+                let same = if Some(&root) == d.facts.root_sha256.as_ref() {
+                    "the attestation's root"
+                } else {
+                    "NOT the attestation's root (different file sets)"
+                };
+                let mut detail = format!(
+                    "{} files match, signed by {}; root sha256:{root} = {same}",
+                    report.files,
+                    report.signer.as_deref().unwrap_or("?")
+                );
+                for n in &report.notes {
+                    detail.push_str("; ");
+                    detail.push_str(n);
+                }
+                d.pass("model.sig", detail);
+            }
+            for (code, message) in report.problems {
+                d.fail("model.sig", code, message);
+            }
+        }
+        _ if policy.require_model_signature && admitted_with_model_sig => d.pass(
+            "model.sig",
+            "checked at admission (the store holds only what passed)",
+        ),
+        _ if policy.require_model_signature => d.fail(
+            "model.sig",
+            ReasonCode::OmsMissing,
+            "the policy requires an OpenSSF model signature (model.sig) and none was checked",
+        ),
+        _ => {}
+    }
+    Ok(Bound {
+        header_parameters: subject.header_parameters,
+        sha256: subject.sha256,
+    })
 }
 
 /// Checks `statement.subject` against the checkpoint at `root`. Errors only for input that
@@ -50,6 +253,20 @@ pub fn check_subject(
     threads: usize,
     progress: Progress,
 ) -> Result<SubjectReport, CheckpointError> {
+    check_subject_with(statement, root, open, mode, threads, None, progress)
+}
+
+/// [`check_subject`], with the digests already computed when `computed` is given (admission
+/// hashes every byte while copying it into staging, so nothing is read twice).
+pub(crate) fn check_subject_with(
+    statement: &Statement,
+    root: &Path,
+    open: &OpenOptions,
+    mode: DigestMode,
+    threads: usize,
+    computed: Option<&CheckpointDigests>,
+    progress: Progress,
+) -> Result<SubjectReport, CheckpointError> {
     let mut report = SubjectReport::default();
     let subject = &statement.subject;
 
@@ -57,7 +274,7 @@ pub fn check_subject(
     let claimed_root = root_digest(subject.files.iter().map(|f| &f.sha256.0));
     if claimed_root != subject.root_sha256.0 {
         report.problems.push(problem(
-            "subject.root_mismatch",
+            ReasonCode::SubjectRootMismatch,
             format!(
                 "root sha256:{} does not follow from the attested file digests (they give sha256:{})",
                 subject.root_sha256.to_hex(),
@@ -75,7 +292,7 @@ pub fn check_subject(
             .collect::<Vec<_>>()
     {
         report.problems.push(problem(
-            "subject.root_mismatch",
+            ReasonCode::SubjectRootMismatch,
             "attested files are not in path-component order".into(),
         ));
     }
@@ -88,9 +305,9 @@ pub fn check_subject(
         Err(e) => {
             let code = match e {
                 CheckpointError::Header { .. } | CheckpointError::Index { .. } => {
-                    "subject.header_invalid"
+                    ReasonCode::SubjectHeaderInvalid
                 }
-                _ => "subject.unsafe_path",
+                _ => ReasonCode::SubjectUnsafePath,
             };
             report.problems.push(problem(code, e.to_string()));
             return Ok(report);
@@ -105,7 +322,7 @@ pub fn check_subject(
     for f in &subject.files {
         if !on_disk.contains(f.path.as_str()) {
             report.problems.push(problem(
-                "subject.missing_file",
+                ReasonCode::SubjectMissingFile,
                 format!("{}: attested but not in the checkpoint", f.path),
             ));
         }
@@ -118,7 +335,7 @@ pub fn check_subject(
                 .map(|a| format!(" (same size as the missing `{}`: renamed?)", a.path))
                 .unwrap_or_default();
             report.problems.push(problem(
-                "subject.extra_file",
+                ReasonCode::SubjectExtraFile,
                 format!("{}: in the checkpoint but not attested{renamed}", f.path),
             ));
         }
@@ -131,7 +348,7 @@ pub fn check_subject(
             Some(a) if a.size == f.size => true,
             Some(a) => {
                 report.problems.push(problem(
-                    "subject.size_mismatch",
+                    ReasonCode::SubjectSizeMismatch,
                     format!("{}: {} bytes, attested {}", f.path, f.size, a.size),
                 ));
                 false
@@ -142,7 +359,7 @@ pub fn check_subject(
         && claimed != params.total
     {
         report.problems.push(problem(
-            "subject.parameter_mismatch",
+            ReasonCode::SubjectParameterMismatch,
             format!(
                 "statement claims {claimed} parameters; the safetensors headers hold {}",
                 params.total
@@ -164,9 +381,22 @@ pub fn check_subject(
         per_tensor: false,
         threads,
     };
-    let manifest = hash_checkpoint(&to_hash, &opts, progress)?;
+    let manifest = match computed {
+        Some(all) => {
+            let mut kept = all.clone();
+            kept.files
+                .retain(|f| to_hash.files.iter().any(|h| h.path == f.path));
+            let sha: Option<Vec<[u8; 32]>> = kept.files.iter().map(|f| f.sha256).collect();
+            kept.root_sha256 = sha.map(|s| root_digest(s.iter()));
+            kept
+        }
+        None => {
+            let m = hash_checkpoint(&to_hash, &opts, progress)?;
+            report.bytes_hashed = to_hash.total_bytes();
+            m
+        }
+    };
     report.files_checked = manifest.files.len();
-    report.bytes_hashed = to_hash.total_bytes();
     let mut altered = Vec::new();
     for got in &manifest.files {
         if let Some(d) = got.sha256 {
@@ -179,7 +409,7 @@ pub fn check_subject(
             altered.push(got.path.clone());
             let which = if blake_bad { "BLAKE3" } else { "SHA-256" };
             report.problems.push(problem(
-                "subject.digest_mismatch",
+                ReasonCode::SubjectDigestMismatch,
                 format!("{}: {which} digest differs from the attested one", got.path),
             ));
         }
@@ -189,13 +419,13 @@ pub fn check_subject(
         && report
             .problems
             .iter()
-            .all(|p| p.code != "subject.root_mismatch")
+            .all(|p| p.code != ReasonCode::SubjectRootMismatch)
         && let Some(root_now) = manifest.root_sha256
         && manifest.files.len() == subject.files.len()
         && root_now != subject.root_sha256.0
     {
         report.problems.push(problem(
-            "subject.root_mismatch",
+            ReasonCode::SubjectRootMismatch,
             format!("root of the files on disk is sha256:{}", hex_of(&root_now)),
         ));
     }
@@ -231,7 +461,7 @@ pub fn check_subject(
                 };
                 report
                     .problems
-                    .push(problem("subject.tensor_mismatch", message));
+                    .push(problem(ReasonCode::SubjectTensorMismatch, message));
             }
         }
     }

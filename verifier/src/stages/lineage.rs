@@ -6,7 +6,7 @@ use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Statement};
 use super::signature::{check_signatures, distinct_valid_keys};
 use crate::decision::Decision;
 use crate::policy::Policy;
-use crate::reason as r;
+use crate::reason::ReasonCode;
 
 /// EU AI Act guidelines: a modifier becomes the provider when its modification compute exceeds
 /// one third of the original model's (regulation.md s2.3).
@@ -15,7 +15,7 @@ pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, pol
         if base_envelope.is_some() {
             d.fail(
                 "lineage",
-                r::LINEAGE_BASE_MISMATCH,
+                ReasonCode::LineageBaseMismatch,
                 "a base model envelope was given but the statement names no base model",
             );
         } else {
@@ -54,14 +54,17 @@ pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, pol
         && want.0 != digest
     {
         problems.push((
-            r::LINEAGE_BASE_MISMATCH,
+            ReasonCode::LineageBaseMismatch,
             "the supplied base envelope is not the one the statement names".to_string(),
         ));
     }
     match Envelope::decode_strict(bytes) {
-        Err(e) => problems.push((r::LINEAGE_BASE_INVALID, format!("base envelope: {e}"))),
+        Err(e) => problems.push((
+            ReasonCode::LineageBaseInvalid,
+            format!("base envelope: {e}"),
+        )),
         Ok(env) if env.payload_type != ATTESTATION_PAYLOAD_TYPE => problems.push((
-            r::LINEAGE_BASE_INVALID,
+            ReasonCode::LineageBaseInvalid,
             "base envelope is not an attestation".into(),
         )),
         Ok(env) => {
@@ -73,16 +76,19 @@ pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, pol
             );
             if distinct_valid_keys(&findings).is_empty() {
                 problems.push((
-                    r::LINEAGE_BASE_INVALID,
+                    ReasonCode::LineageBaseInvalid,
                     "base envelope is not signed by a trusted key".into(),
                 ));
             }
             match Statement::decode_strict(&env.payload) {
-                Err(e) => problems.push((r::LINEAGE_BASE_INVALID, format!("base statement: {e}"))),
+                Err(e) => problems.push((
+                    ReasonCode::LineageBaseInvalid,
+                    format!("base statement: {e}"),
+                )),
                 Ok(b) => {
                     if b.subject.root_sha256 != base.root_sha256 {
                         problems.push((
-                            r::LINEAGE_BASE_MISMATCH,
+                            ReasonCode::LineageBaseMismatch,
                             format!(
                                 "base envelope attests root sha256:{}, the statement names {}",
                                 b.subject.root_sha256.to_hex(),
@@ -92,7 +98,7 @@ pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, pol
                     }
                     if b.compute.total != base.ops {
                         problems.push((
-                            r::LINEAGE_BASE_MISMATCH,
+                            ReasonCode::LineageBaseMismatch,
                             format!(
                                 "base envelope attests {} operations, the statement counts {}",
                                 b.compute.total, base.ops

@@ -1,11 +1,19 @@
-//! The stages every verification runs, in order: authenticate (envelope bytes to a statement
-//! signed by enough trusted, unrevoked keys), bind (statement to bytes on disk, or to the facts
-//! recorded at admission), judge (policy, regimes, lineage and grants to a decision).
+//! The stages every verification runs, in order, each returning a type that carries what it
+//! established: [`authenticate`] (envelope bytes to an [`Authenticated`] statement signed by
+//! enough trusted, unrevoked keys), [`bind`] (statement to bytes on disk, a staged copy, or the
+//! facts recorded at admission: [`Bound`]), [`judge`] (policy, regimes, lineage and grants to a
+//! decision).
 
-pub mod bind;
+mod authenticate;
+mod bind;
+mod judge;
 mod lineage;
 mod signature;
 
-pub use bind::{DigestMode, SubjectProblem, SubjectReport, check_subject};
-pub(crate) use lineage::check as check_lineage;
+pub use authenticate::{Authenticated, authenticate, authenticate_grants};
+pub use bind::{
+    AdmittedFacts, Bound, DigestMode, SubjectProblem, SubjectReport, SubjectSource, bind,
+    check_subject,
+};
+pub use judge::judge;
 pub use signature::{SignatureFinding, TrustedKey, check_signatures, distinct_valid_keys};

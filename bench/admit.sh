@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Admission, side by side in one run, on the 3-shard ~4 GiB checkpoint: `weightgate admit` into
+# a fresh store (copy, SHA-256 + BLAKE3 from the same read, judge, publish, fsync) beside
+# `cp -r SRC DST && sync` of the same folder to the same disk. Warm source, cold destination.
+# Usage: bench/admit.sh [--quick]
+source "$(dirname "$0")/common.sh"
+versions | tee "$RESULTS/admit-versions.txt"
+DIR="$SHARDED"; FILES="$SHARD_FILES"
+ATT="$DIR/weightgate.att"
+CLAIMS="$DATA/claims.toml"
+PARAMS=$("$WG" inspect --json "$DIR" | python3 -c 'import json,sys; print(json.load(sys.stdin)["parameters"]["total"])')
+cat > "$CLAIMS" <<CLAIMS
+[model]
+name = "bench"
+version = "1"
+open_weights = true
+[compute]
+method = "6nd"
+total = "6e22"
+pre_training = "5e22"
+post_training = "1e22"
+[compute.inputs]
+params_active = $PARAMS
+tokens = "1e12"
+[entity]
+legal_name = "Bench Lab"
+lei = "549300WGTGATETEST087"
+country = "DE"
+parent_country = "DE"
+contact = "bench@example.invalid"
+CLAIMS
+cat > "$DATA/policy.toml" <<POLICY
+[policy]
+name = "bench"
+[[trusted_key]]
+name = "bench lab"
+path = "keys/lab.pub"
+POLICY
+rm -f "$ATT"
+"$WG" attest "$DIR" --key "$KEYS/lab.key" --claims "$CLAIMS" --out "$ATT" --quiet
+DST="$DATA/admit-dst"
+# Each run starts from an empty destination, the source warm and nothing dirty.
+PREPARE="rm -rf $DST; sync; cat $FILES > /dev/null"
+hyperfine --style basic --warmup 1 --runs "$RUNS" --prepare "$PREPARE" \
+  --export-json "$RESULTS/admit-sharded.json" \
+  -n "cp -r SRC DST && sync" "cp -r $DIR $DST && sync" \
+  -n "weightgate admit" "$WG admit $DIR --repo lab/bench --store $DST --policy $DATA/policy.toml --quiet" \
+  -n "weightgate hash" "$WG hash --quiet $DIR"
+rm -rf "$DST" "$ATT"
+BENCH_DATA_DIR="$DATA" python3 "$BENCH_DIR/summarize.py" "$RESULTS/admit-sharded.json" | tee "$RESULTS/admit-summary.md"

@@ -1,0 +1,383 @@
+//! Admission in one pass: each attested file is copied into the store's staging area while
+//! SHA-256 and BLAKE3 are computed from the same read; the headers are parsed from the copy;
+//! the copy is judged through the same stages as `verify`; only then is it published.
+//!
+//! Authentication runs first, so a statement without enough trusted signatures costs nothing
+//! to refuse. The file set (names and sizes) is compared before any byte is copied; on a
+//! mismatch the checkpoint is verified in place instead, which names every problem as
+//! `verify --full` does.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest as _, Sha256};
+use weightgate_attest::hashing::{CheckpointDigests, FileDigests, Progress, root_digest};
+use weightgate_attest::reading::{Checkpoint, OpenOptions};
+use weightgate_schemas::Statement;
+
+use super::store::{RevisionRecord, Store, StoreError, check_ref, check_repo_id};
+use crate::decision::Decision;
+use crate::model_sig::OmsRequest;
+use crate::policy::{Context, Policy};
+use crate::reason::ReasonCode;
+use crate::stages::{SubjectSource, authenticate, bind, judge};
+
+/// What to admit, and under which policy.
+pub struct AdmitRequest<'a> {
+    /// Repository id to serve it as, `ORG/NAME`.
+    pub repo: &'a str,
+    /// Ref name to point at the new revision.
+    pub ref_name: &'a str,
+    pub checkpoint: &'a Path,
+    pub open: OpenOptions,
+    pub envelope: &'a [u8],
+    pub grants: Vec<Vec<u8>>,
+    pub policy: &'a Policy,
+    /// An OpenSSF model-signing bundle to check beside the attestation.
+    pub oms: Option<OmsRequest>,
+    pub now: i64,
+}
+
+/// What admission decided.
+#[derive(Debug)]
+pub enum Admission {
+    /// Published. The decision may still deny for some requests: regimes depend on the
+    /// destination and date of each download, so the gate judges them per request.
+    Admitted {
+        record: RevisionRecord,
+        decision: Decision,
+    },
+    /// Nothing was published; the decision says why.
+    Refused(Decision),
+}
+
+/// Which failed checks keep a release out of the store. Regime results depend on the
+/// destination and date of each request, so they are judged when serving, not here.
+pub fn blocks_admission(code: ReasonCode) -> bool {
+    code.family() != "regime"
+}
+
+/// Admits a checkpoint into `store` if every check but the per-request regimes passes.
+pub fn admit(
+    store: &Store,
+    req: &AdmitRequest,
+    progress: Progress,
+) -> Result<Admission, StoreError> {
+    check_repo_id(req.repo).map_err(StoreError::Invalid)?;
+    check_ref(req.ref_name).map_err(StoreError::Invalid)?;
+    let context = Context {
+        now: req.now,
+        destination: None,
+    };
+    let mut d = Decision::new(req.now);
+    let Some(auth) = authenticate(req.envelope, req.policy, req.now, &mut d) else {
+        return Ok(Admission::Refused(d));
+    };
+    let st = auth.statement();
+
+    // Names and sizes first: a mismatch is judged in place, without copying anything.
+    let source = Checkpoint::open(req.checkpoint, &req.open).ok();
+    let Some(source) = source.filter(|s| same_file_set(st, s)) else {
+        let subject = SubjectSource::OnDisk {
+            checkpoint: req.checkpoint,
+            open: req.open.clone(),
+            full: true,
+            threads: 0,
+            oms: req.oms.clone(),
+        };
+        let bound = bind(&auth, &subject, req.policy, &mut d, progress)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        judge(
+            &auth,
+            &bound,
+            req.policy,
+            &context,
+            &req.grants,
+            None,
+            &mut d,
+        );
+        return Ok(Admission::Refused(d));
+    };
+
+    let staging = Staging::create(store)?;
+    let mut files = Vec::with_capacity(st.subject.files.len());
+    for entry in &st.subject.files {
+        let src = source
+            .file(&entry.path)
+            .ok_or_else(|| StoreError::Invalid(format!("{}: attested but missing", entry.path)))?;
+        let dest = staging.dir.join(&entry.path);
+        let (sha256, blake3) = copy_hashing(&src.fs_path, &dest, entry.size, progress)?;
+        files.push(FileDigests {
+            path: entry.path.clone(),
+            size: entry.size,
+            sha256: Some(sha256),
+            blake3: Some(blake3),
+            tensors: None,
+        });
+    }
+    let root_sha256 = Some(root_digest(files.iter().filter_map(|f| f.sha256.as_ref())));
+    let digests = CheckpointDigests { files, root_sha256 };
+    sync_dir_tree(&staging.dir)?;
+
+    let subject = SubjectSource::Staged {
+        root: &staging.dir,
+        digests: &digests,
+        oms_root: req.checkpoint,
+        oms: req.oms.clone(),
+    };
+    let bound = bind(&auth, &subject, req.policy, &mut d, &|_| {})
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    judge(
+        &auth,
+        &bound,
+        req.policy,
+        &context,
+        &req.grants,
+        None,
+        &mut d,
+    );
+    if d.reasons.iter().any(|r| blocks_admission(r.code)) {
+        return Ok(Admission::Refused(d));
+    }
+    let header_parameters = bound.header_parameters().unwrap_or(0);
+    let record = store.publish(
+        req.repo,
+        req.ref_name,
+        &staging.dir,
+        &digests,
+        req.envelope,
+        auth.payload_sha256(),
+        &req.grants,
+        header_parameters,
+        req.oms.is_some(),
+        req.now,
+    )?;
+    Ok(Admission::Admitted {
+        record,
+        decision: d,
+    })
+}
+
+/// True when the checkpoint holds exactly the attested paths with the attested sizes.
+fn same_file_set(st: &Statement, source: &Checkpoint) -> bool {
+    st.subject.files.len() == source.files.len()
+        && st
+            .subject
+            .files
+            .iter()
+            .all(|f| source.file(&f.path).is_some_and(|s| s.size == f.size))
+}
+
+/// A private folder under `STORE/tmp/`, removed when dropped (after publishing, its files have
+/// been renamed away). Left-overs of killed admissions are removed by the next one.
+struct Staging {
+    dir: PathBuf,
+}
+
+impl Staging {
+    fn create(store: &Store) -> Result<Self, StoreError> {
+        let tmp = store.root.join("tmp");
+        remove_dead_stagings(&tmp);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = tmp.join(format!("admit-{}-{nanos}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        Ok(Staging { dir })
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Removes `admit-PID-*` folders whose process no longer runs.
+fn remove_dead_stagings(tmp: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("admit-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |error| StoreError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+const CHUNK: usize = 8 << 20;
+/// Chunks in flight between the copying thread and the two hashers.
+const IN_FLIGHT: usize = 4;
+
+/// Copies `src` to `dest` (created, 0444 after fsync) and returns its SHA-256 and BLAKE3,
+/// computed on two other threads from the very buffers written. The source must keep the
+/// expected size and identity throughout, or the copy is refused.
+fn copy_hashing(
+    src: &Path,
+    dest: &Path,
+    expected_size: u64,
+    progress: Progress,
+) -> Result<([u8; 32], [u8; 32]), StoreError> {
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let mut input = File::open(src).map_err(io(src))?;
+    let before = input.metadata().map_err(io(src))?;
+    if before.len() != expected_size {
+        return Err(changed(src));
+    }
+    let mut out = File::create(dest).map_err(io(dest))?;
+
+    let (sha_tx, sha_rx) = sync_channel::<Arc<Vec<u8>>>(IN_FLIGHT);
+    let (b3_tx, b3_rx) = sync_channel::<Arc<Vec<u8>>>(IN_FLIGHT);
+    // Buffers come back once both hashers are done with them.
+    let spare: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+    let (sha, b3, copied) = std::thread::scope(|scope| {
+        let sha = scope.spawn(move || {
+            let mut h = Sha256::new();
+            for buf in sha_rx {
+                h.update(&buf[..]);
+            }
+            <[u8; 32]>::from(h.finalize())
+        });
+        let b3 = scope.spawn(move || {
+            let mut h = blake3::Hasher::new();
+            for buf in b3_rx {
+                h.update(&buf[..]);
+            }
+            *h.finalize().as_bytes()
+        });
+        let copied = copy_loop(
+            &mut input, &mut out, src, dest, &sha_tx, &b3_tx, &spare, progress,
+        );
+        drop((sha_tx, b3_tx));
+        (sha.join(), b3.join(), copied)
+    });
+    let copied = copied?;
+    let (Ok(sha), Ok(b3)) = (sha, b3) else {
+        return Err(StoreError::Invalid(format!(
+            "{}: a hashing thread failed",
+            src.display()
+        )));
+    };
+    let after = input.metadata().map_err(io(src))?;
+    let same_identity = (
+        before.dev(),
+        before.ino(),
+        before.mtime(),
+        before.mtime_nsec(),
+    ) == (after.dev(), after.ino(), after.mtime(), after.mtime_nsec());
+    if copied != expected_size || after.len() != expected_size || !same_identity {
+        return Err(changed(src));
+    }
+    out.sync_all().map_err(io(dest))?;
+    fs::set_permissions(dest, fs::Permissions::from_mode(0o444)).map_err(io(dest))?;
+    Ok((sha, b3))
+}
+
+fn changed(src: &Path) -> StoreError {
+    StoreError::Invalid(format!(
+        "{}: the file changed while it was being admitted",
+        src.display()
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn copy_loop(
+    input: &mut File,
+    out: &mut File,
+    src: &Path,
+    dest: &Path,
+    sha_tx: &SyncSender<Arc<Vec<u8>>>,
+    b3_tx: &SyncSender<Arc<Vec<u8>>>,
+    spare: &Mutex<Vec<Vec<u8>>>,
+    progress: Progress,
+) -> Result<u64, StoreError> {
+    let mut total = 0u64;
+    let mut in_flight: Vec<Arc<Vec<u8>>> = Vec::new();
+    loop {
+        let mut buf = reuse(spare, &mut in_flight);
+        buf.resize(CHUNK, 0);
+        let n = read_full(input, &mut buf).map_err(io(src))?;
+        if n == 0 {
+            return Ok(total);
+        }
+        buf.truncate(n);
+        out.write_all(&buf).map_err(io(dest))?;
+        total += n as u64;
+        let shared = Arc::new(buf);
+        // A hasher gone means it panicked; the join reports it.
+        if sha_tx.send(shared.clone()).is_err() || b3_tx.send(shared.clone()).is_err() {
+            return Ok(total);
+        }
+        in_flight.push(shared);
+        progress(2 * n as u64);
+    }
+}
+
+/// A buffer both hashers have released, or a new one.
+fn reuse(spare: &Mutex<Vec<Vec<u8>>>, in_flight: &mut Vec<Arc<Vec<u8>>>) -> Vec<u8> {
+    let mut i = 0;
+    while i < in_flight.len() {
+        if Arc::strong_count(&in_flight[i]) == 1 {
+            let done = in_flight.swap_remove(i);
+            if let Ok(v) = Arc::try_unwrap(done) {
+                spare.lock().unwrap_or_else(|e| e.into_inner()).push(v);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    spare
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop()
+        .unwrap_or_default()
+}
+
+/// Reads until `buf` is full or the file ends.
+fn read_full(input: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// fsyncs every folder of the staged tree, so renamed blobs survive a crash.
+fn sync_dir_tree(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    for e in fs::read_dir(dir).map_err(io(dir))?.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            sync_dir_tree(&e.path())?;
+        }
+    }
+    Ok(())
+}
