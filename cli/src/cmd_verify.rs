@@ -11,13 +11,11 @@ use crate::progress::Bar;
 use crate::time_arg::{now, parse_time, show};
 use weightgate_attest::hashing::{HashOptions, work_bytes};
 use weightgate_attest::io::read_capped;
-use weightgate_attest::keys::{EcVerifyingKey, load_verifying_key};
-use weightgate_attest::reading::{
-    Checkpoint, default_attestation_path, default_oms_signature_path, relative_inside,
-};
+use weightgate_attest::keys::load_verifying_key;
+use weightgate_attest::reading::{Checkpoint, default_attestation_path, relative_inside};
 use weightgate_schemas::country::is_iso3166_alpha2;
-use weightgate_verifier::model_sig::OmsRequest;
-use weightgate_verifier::policy::{Context, ModelSigningKey, Policy};
+use weightgate_verifier::model_sig::{OmsOptions, OmsRequest};
+use weightgate_verifier::policy::{Context, Policy};
 use weightgate_verifier::stages::SubjectSource;
 use weightgate_verifier::stages::TrustedKey;
 use weightgate_verifier::{CheckOutcome, Decision, VerifyRequest, verify};
@@ -81,61 +79,31 @@ pub struct OmsArgs {
     pub oms_ignore_unsigned: bool,
 }
 
-/// What to check model.sig with: `None` when no key is configured, or when only the policy
-/// has keys, does not require a signature and no bundle is there.
+impl OmsArgs {
+    pub fn options(&self) -> OmsOptions {
+        OmsOptions {
+            keys: self.oms_key.clone(),
+            bundle: self.oms_bundle.clone(),
+            ignore: self.oms_ignore.clone(),
+            ignore_unsigned: self.oms_ignore_unsigned,
+        }
+    }
+}
+
+/// The library's model.sig request for the checkpoint given on the command line.
 pub fn oms_request(
     args: &OmsArgs,
     policy: &Policy,
     checkpoint: &CheckpointArgs,
     own_files: &[&Path],
 ) -> anyhow::Result<Option<OmsRequest>> {
-    let mut keys = policy.model_signing_keys.clone();
-    for p in &args.oms_key {
-        keys.push(ModelSigningKey {
-            name: p.display().to_string(),
-            key: EcVerifyingKey::load(p)?,
-        });
-    }
-    if keys.is_empty() {
-        if args.oms_bundle.is_some() {
-            anyhow::bail!(
-                "--oms-bundle needs a key to check it with: --oms-key PUB.pem or a [[model_signing_key]] in the policy"
-            );
-        }
-        return Ok(None);
-    }
-    let path = args
-        .oms_bundle
-        .clone()
-        .unwrap_or_else(|| default_oms_signature_path(&checkpoint.path));
-    let explicit = !args.oms_key.is_empty() || args.oms_bundle.is_some();
-    let bundle = match read_capped(&path, weightgate_schemas::oms::MAX_BUNDLE_LEN as u64) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
-        Err(e) => {
-            return Err(anyhow::anyhow!(
-                "{}: cannot read the model signature: {e}",
-                path.display()
-            ));
-        }
-    };
-    let mut ignore = args.oms_ignore.clone();
-    ignore.extend(relative_inside(&checkpoint.path, &path));
-    let mut own = Vec::new();
-    // A model.sig in its usual place is a signature, not model content, even when the
-    // bundle checked is another one.
-    let usual = default_oms_signature_path(&checkpoint.path);
-    for f in own_files.iter().chain([&usual.as_path()]) {
-        own.extend(relative_inside(&checkpoint.path, f));
-    }
-    Ok(Some(OmsRequest {
-        bundle,
-        keys,
-        ignore,
-        own_files: own,
-        ignore_unsigned: args.oms_ignore_unsigned,
-        allow_symlinks: checkpoint.allow_symlinks,
-    }))
+    Ok(OmsRequest::for_checkpoint(
+        &args.options(),
+        policy,
+        &checkpoint.path,
+        checkpoint.allow_symlinks,
+        own_files,
+    )?)
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {

@@ -34,6 +34,96 @@ pub struct OmsRequest {
     pub allow_symlinks: bool,
 }
 
+/// Which `model.sig` to check and with which keys, as the user asked.
+#[derive(Debug, Clone, Default)]
+pub struct OmsOptions {
+    /// Public keys given besides the policy's `[[model_signing_key]]`s.
+    pub keys: Vec<std::path::PathBuf>,
+    /// The bundle; default `CHECKPOINT/model.sig` (or `FILE.sig`).
+    pub bundle: Option<std::path::PathBuf>,
+    /// Relative paths to leave out of the check.
+    pub ignore: Vec<String>,
+    /// Files the bundle does not sign are not an error.
+    pub ignore_unsigned: bool,
+}
+
+/// Why a `model.sig` request could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum OmsRequestError {
+    #[error(
+        "--oms-bundle needs a key to check it with: --oms-key PUB.pem or a [[model_signing_key]] in the policy"
+    )]
+    NoKey,
+    #[error(transparent)]
+    Key(#[from] weightgate_attest::keys::KeyError),
+    #[error("{}: cannot read the model signature: {error}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+}
+
+impl OmsRequest {
+    /// What to check model.sig with for `checkpoint`: `None` when no key is configured, or
+    /// when only the policy has keys and no bundle is there (whether one is required is the
+    /// bind stage's call). `own_files` are weightgate's files beside the weights (attestation,
+    /// grants), left out unless the bundle signs them.
+    pub fn for_checkpoint(
+        options: &OmsOptions,
+        policy: &crate::policy::Policy,
+        checkpoint: &Path,
+        allow_symlinks: bool,
+        own_files: &[&Path],
+    ) -> Result<Option<OmsRequest>, OmsRequestError> {
+        use weightgate_attest::reading::{default_oms_signature_path, relative_inside};
+        let mut keys = policy.model_signing_keys.clone();
+        for p in &options.keys {
+            keys.push(ModelSigningKey {
+                name: p.display().to_string(),
+                key: EcVerifyingKey::load(p)?,
+            });
+        }
+        if keys.is_empty() {
+            if options.bundle.is_some() {
+                return Err(OmsRequestError::NoKey);
+            }
+            return Ok(None);
+        }
+        let path = options
+            .bundle
+            .clone()
+            .unwrap_or_else(|| default_oms_signature_path(checkpoint));
+        let explicit = !options.keys.is_empty() || options.bundle.is_some();
+        let bundle = match weightgate_attest::io::read_capped(
+            &path,
+            weightgate_schemas::oms::MAX_BUNDLE_LEN as u64,
+        ) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+            Err(error) => return Err(OmsRequestError::Read { path, error }),
+        };
+        let mut ignore = options.ignore.clone();
+        ignore.extend(relative_inside(checkpoint, &path));
+        // A model.sig in its usual place is a signature, not model content, even when the
+        // bundle checked is another one.
+        let usual = default_oms_signature_path(checkpoint);
+        let own = own_files
+            .iter()
+            .copied()
+            .chain([usual.as_path()])
+            .filter_map(|f| relative_inside(checkpoint, f))
+            .collect();
+        Ok(Some(OmsRequest {
+            bundle,
+            keys,
+            ignore,
+            own_files: own,
+            ignore_unsigned: options.ignore_unsigned,
+            allow_symlinks,
+        }))
+    }
+}
+
 /// What the check found.
 #[derive(Debug, Clone, Default)]
 pub struct OmsReport {
