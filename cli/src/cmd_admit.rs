@@ -42,8 +42,8 @@ pub struct AdmitArgs {
 }
 
 pub fn run(args: AdmitArgs) -> anyhow::Result<Exit> {
-    check_repo_id(&args.repo).map_err(anyhow::Error::msg)?;
-    check_ref(&args.revision).map_err(anyhow::Error::msg)?;
+    check_repo_id(&args.repo)?;
+    check_ref(&args.revision)?;
     let policy = Policy::load(&args.policy)?;
     let att = args
         .attestation

@@ -45,7 +45,7 @@ pub fn run(args: CosignArgs) -> anyhow::Result<Exit> {
         ),
     }
     let key = load_signing_key(&args.key)?;
-    let id = cosign(&mut envelope, &key).map_err(anyhow::Error::msg)?;
+    let id = cosign(&mut envelope, &key)?;
     write_atomically(&args.envelope, &envelope.encode(), 0o644, Replace::Allowed)
         .with_context(|| format!("{}: cannot write", args.envelope.display()))?;
     println!(

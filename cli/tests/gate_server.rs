@@ -254,9 +254,10 @@ fn after_kill_9_under_load_the_audit_log_holds_only_whole_lines() {
     let mut server = start(&s.path("store"), &s.path("policy.toml"));
     let addr = server.addr.clone();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workers: Vec<_> = (0..8)
         .map(|i| {
-            let (addr, stop) = (addr.clone(), stop.clone());
+            let (addr, stop, count) = (addr.clone(), stop.clone(), count.clone());
             std::thread::spawn(move || {
                 let mut n = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -269,12 +270,19 @@ fn after_kill_9_under_load_the_audit_log_holds_only_whole_lines() {
                         break;
                     }
                     n += 1;
+                    count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 n
             })
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // Under load, whatever the machine's speed: kill once enough requests went through.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while count.load(std::sync::atomic::Ordering::Relaxed) < 200
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     // SIGKILL mid-load.
     server.child.kill().unwrap();
     server.child.wait().unwrap();

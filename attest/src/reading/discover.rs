@@ -45,7 +45,7 @@ pub fn discover(root: &Path, opts: &OpenOptions) -> Result<Vec<FoundFile>, Check
         let name = real_name(root)?;
         check_relative_path(&name).map_err(|problem| CheckpointError::UnsafePath {
             path: name.clone(),
-            problem,
+            problem: problem.to_string(),
         })?;
         return Ok(vec![FoundFile {
             path: name,
@@ -139,7 +139,7 @@ impl Walker<'_> {
             }
             check_relative_path(&rel).map_err(|problem| CheckpointError::UnsafePath {
                 path: rel.clone(),
-                problem,
+                problem: problem.to_string(),
             })?;
             let file_type = entry
                 .file_type()

@@ -13,7 +13,7 @@ pub use checkpoint::{Checkpoint, CheckpointFile, FileKind, ParameterCount};
 pub use discover::OpenOptions;
 pub use error::CheckpointError;
 pub use output_paths::{default_attestation_path, default_oms_signature_path, relative_inside};
-pub use path_rules::{check_relative_path, component_order};
+pub use path_rules::{UnsafePath, check_relative_path, component_order};
 pub use safetensors_header::{
     MAX_HEADER_LEN, MAX_TENSORS_PER_FILE, SafetensorsHeader, TensorEntry, build_safetensors,
 };

@@ -5,28 +5,47 @@ use std::cmp::Ordering;
 /// Checks one relative POSIX path as it appears in a checkpoint or an index file.
 /// Refuses absolute paths, `..`, `.`, empty components, NUL, control characters and backslashes
 /// (a backslash is a separator on Windows, so `a\..\b` must not slip through).
-pub fn check_relative_path(path: &str) -> Result<(), String> {
+pub fn check_relative_path(path: &str) -> Result<(), UnsafePath> {
     if path.is_empty() {
-        return Err("empty path".into());
+        return Err(UnsafePath::Empty);
     }
     if path.starts_with('/') {
-        return Err("absolute path".into());
+        return Err(UnsafePath::Absolute);
     }
     if let Some(c) = path.chars().find(|c| c.is_control()) {
-        return Err(format!("control character U+{:04X} in path", c as u32));
+        return Err(UnsafePath::ControlCharacter(c as u32));
     }
     if path.contains('\\') {
-        return Err("backslash in path".into());
+        return Err(UnsafePath::Backslash);
     }
     for component in path.split('/') {
         match component {
-            "" => return Err("empty path component".into()),
-            "." => return Err("`.` path component".into()),
-            ".." => return Err("`..` path component".into()),
+            "" => return Err(UnsafePath::EmptyComponent),
+            "." => return Err(UnsafePath::DotComponent),
+            ".." => return Err(UnsafePath::DotDotComponent),
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Why a relative path is not safe to use inside a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UnsafePath {
+    #[error("empty path")]
+    Empty,
+    #[error("absolute path")]
+    Absolute,
+    #[error("control character U+{0:04X} in path")]
+    ControlCharacter(u32),
+    #[error("backslash in path")]
+    Backslash,
+    #[error("empty path component")]
+    EmptyComponent,
+    #[error("`.` path component")]
+    DotComponent,
+    #[error("`..` path component")]
+    DotDotComponent,
 }
 
 /// Orders paths by their components, as Python's `sorted()` of `PurePosixPath` does in

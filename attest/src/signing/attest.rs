@@ -107,7 +107,7 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
     let claims = Claims::load(&req.claims, &checkpoint.parameters())?;
     claims
         .check_times(req.issued_at)
-        .map_err(AttestError::Invalid)?;
+        .map_err(|e| AttestError::Invalid(e.to_string()))?;
     let key = load_signing_key(&req.key)?;
     let oms_key = match &req.oms {
         Some(o) => Some(EcSigningKey::load(&o.key)?),

@@ -122,6 +122,11 @@ struct AttestationClaims {
     expires: Option<Spanned<toml::value::Datetime>>,
 }
 
+/// The attestation would be expired when it is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("attestation.expires: is not after the time of signing")]
+pub struct ExpiresBeforeSigning;
+
 /// Checked claims, ready to become a [`Statement`] once the checkpoint is hashed.
 #[derive(Debug, Clone)]
 pub struct Claims {
@@ -208,7 +213,7 @@ impl Ctx<'_> {
     fn time(&self, v: &Spanned<toml::value::Datetime>, field: &str) -> Result<i64, ClaimsError> {
         match toml_time(v.get_ref()) {
             Ok(t) => Ok(t),
-            Err(e) => self.err(Some(v.span()), field, e),
+            Err(e) => self.err(Some(v.span()), field, e.to_string()),
         }
     }
 }
@@ -450,11 +455,9 @@ impl Claims {
     }
 
     /// Fails if the attestation would already be expired at `issued_at`.
-    pub fn check_times(&self, issued_at: i64) -> Result<(), String> {
+    pub fn check_times(&self, issued_at: i64) -> Result<(), ExpiresBeforeSigning> {
         match self.expires_at {
-            Some(e) if e <= issued_at => {
-                Err("attestation.expires: is not after the time of signing".into())
-            }
+            Some(e) if e <= issued_at => Err(ExpiresBeforeSigning),
             _ => Ok(()),
         }
     }

@@ -24,12 +24,19 @@ fn push_signature(envelope: &mut Envelope, key: &SigningKey) {
     });
 }
 
+/// The key has already signed the envelope.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key {keyid} has already signed this envelope")]
+pub struct AlreadySigned {
+    pub keyid: String,
+}
+
 /// Adds a further signature (an auditor's, say) over the unchanged payload.
 /// Refuses a key that already signed, since a second copy adds nothing.
-pub fn cosign(envelope: &mut Envelope, key: &SigningKey) -> Result<String, String> {
+pub fn cosign(envelope: &mut Envelope, key: &SigningKey) -> Result<String, AlreadySigned> {
     let id = key_id(&key.verifying_key());
     if envelope.signatures.iter().any(|s| s.keyid == id) {
-        return Err(format!("key {id} has already signed this envelope"));
+        return Err(AlreadySigned { keyid: id });
     }
     push_signature(envelope, key);
     Ok(id)

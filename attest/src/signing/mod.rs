@@ -9,8 +9,8 @@ mod model_sig;
 mod private_keys;
 
 pub use attest::{AttestError, AttestOutcome, AttestRequest, OmsOutcome, OmsSigning, attest};
-pub use claims::{Claims, ClaimsError};
-pub use envelope::{cosign, sign_envelope};
+pub use claims::{Claims, ClaimsError, ExpiresBeforeSigning};
+pub use envelope::{AlreadySigned, cosign, sign_envelope};
 pub use model_sig::{oms_manifest, sign_oms_bundle};
 pub use private_keys::{
     EcSigningKey, generate_signing_key, load_signing_key, parse_signing_key, signing_key_pem,

@@ -67,8 +67,8 @@ pub fn admit(
     req: &AdmitRequest,
     progress: Progress,
 ) -> Result<Admission, StoreError> {
-    check_repo_id(req.repo).map_err(StoreError::Invalid)?;
-    check_ref(req.ref_name).map_err(StoreError::Invalid)?;
+    check_repo_id(req.repo).map_err(|e| StoreError::Invalid(e.0))?;
+    check_ref(req.ref_name).map_err(|e| StoreError::Invalid(e.0))?;
     let context = Context {
         now: req.now,
         destination: None,

@@ -21,13 +21,22 @@ use tower_http::services::ServeFile;
 use weightgate_attest::reading::check_relative_path;
 
 use super::audit::{AuditLog, AuditRecord};
-use super::store::{RevisionRecord, Store, check_repo_id};
+use super::store::{RevisionRecord, Store, StoreError, check_repo_id};
 use crate::decision::Decision;
 use crate::policy::Context;
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyError};
 use crate::reason::ReasonCode;
 use crate::stages::{AdmittedFacts, SubjectSource};
-use crate::verify::{VerifyRequest, verify};
+use crate::verify::{VerifyError, VerifyRequest, verify};
+
+/// Why a decision could not be made for an admitted revision (the store, not the request).
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+}
 
 /// Shared server state.
 pub struct Gate {
@@ -93,8 +102,8 @@ impl Gate {
     }
 
     /// Re-reads the policy file; the old policy stays if the new one is invalid.
-    pub fn reload(&self) -> Result<(), String> {
-        let p = Policy::load(&self.policy_path).map_err(|e| e.to_string())?;
+    pub fn reload(&self) -> Result<(), PolicyError> {
+        let p = Policy::load(&self.policy_path)?;
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
         let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         c.generation += 1;
@@ -129,7 +138,7 @@ impl Gate {
         &self,
         m: &RevisionRecord,
         destination: Option<String>,
-    ) -> Result<Arc<Verdict>, String> {
+    ) -> Result<Arc<Verdict>, DecideError> {
         let second = now();
         let key = (m.revision.clone(), destination.clone());
         let generation = {
@@ -164,10 +173,10 @@ impl Gate {
         &self,
         m: &RevisionRecord,
         destination: Option<String>,
-    ) -> Result<Decision, String> {
+    ) -> Result<Decision, DecideError> {
         let policy = self.policy();
-        let envelope = self.store.attestation(m).map_err(|e| e.to_string())?;
-        let grants = self.store.grants(m).map_err(|e| e.to_string())?;
+        let envelope = self.store.attestation(m)?;
+        let grants = self.store.grants(m)?;
         let req = VerifyRequest {
             envelope: &envelope,
             subject: SubjectSource::Admitted(AdmittedFacts {
@@ -182,7 +191,7 @@ impl Gate {
             grants,
             base_envelope: None,
         };
-        verify(&req, &|_| {}).map_err(|e| e.to_string())
+        Ok(verify(&req, &|_| {})?)
     }
 
     fn destination(&self, headers: &HeaderMap) -> Option<String> {
@@ -375,7 +384,12 @@ async fn decision(
     };
     match g.decide(&m, g.destination(&headers)) {
         Ok(d) => axum::Json(d).into_response(),
-        Err(e) => hub_error(StatusCode::INTERNAL_SERVER_ERROR, "StoreError", &e, None),
+        Err(e) => hub_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "StoreError",
+            &e.to_string(),
+            None,
+        ),
     }
 }
 

@@ -76,12 +76,17 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
+/// A repository id or ref name that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidName(pub String);
+
 /// `org/name` as the Hub spells repository ids: two components of `[A-Za-z0-9._-]`, not
 /// starting with `.` or `-`, at most 96 characters each.
-pub fn check_repo_id(repo: &str) -> Result<(), String> {
+pub fn check_repo_id(repo: &str) -> Result<(), InvalidName> {
     let parts: Vec<&str> = repo.split('/').collect();
     if parts.len() != 2 {
-        return Err(format!("repository `{repo}` must be ORG/NAME"));
+        return Err(InvalidName(format!("repository `{repo}` must be ORG/NAME")));
     }
     for p in parts {
         if p.is_empty()
@@ -92,16 +97,16 @@ pub fn check_repo_id(repo: &str) -> Result<(), String> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         {
-            return Err(format!(
+            return Err(InvalidName(format!(
                 "repository `{repo}`: `{p}` is not a valid name ([A-Za-z0-9._-], max 96)"
-            ));
+            )));
         }
     }
     Ok(())
 }
 
 /// A ref name (`main`, `v1.0`): one component of `[A-Za-z0-9._-]`.
-pub fn check_ref(name: &str) -> Result<(), String> {
+pub fn check_ref(name: &str) -> Result<(), InvalidName> {
     if name.is_empty()
         || name.len() > 128
         || name.starts_with(['.', '-'])
@@ -109,9 +114,9 @@ pub fn check_ref(name: &str) -> Result<(), String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     {
-        return Err(format!(
+        return Err(InvalidName(format!(
             "revision `{name}` is not a valid ref name ([A-Za-z0-9._-])"
-        ));
+        )));
     }
     Ok(())
 }
@@ -152,7 +157,7 @@ impl Store {
         repo: &str,
         revision: &str,
     ) -> Result<Option<RevisionRecord>, StoreError> {
-        check_repo_id(repo).map_err(StoreError::Invalid)?;
+        check_repo_id(repo).map_err(|e| StoreError::Invalid(e.0))?;
         let id = if is_revision_id(revision) {
             revision.to_string()
         } else {

@@ -40,6 +40,11 @@ pub struct Factor {
     pub denominator: u128,
 }
 
+/// Why a text is not a factor of at least 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidFactor(pub String);
+
 impl Factor {
     pub const ONE: Factor = Factor {
         numerator: 1,
@@ -47,21 +52,23 @@ impl Factor {
     };
 
     /// Parses `1`, `1.3`, `2.25`: at least 1, at most 6 decimals.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, InvalidFactor> {
         let (int, frac) = s.split_once('.').unwrap_or((s, ""));
         if int.is_empty()
             || !int.bytes().all(|b| b.is_ascii_digit())
             || !frac.bytes().all(|b| b.is_ascii_digit())
             || frac.len() > 6
         {
-            return Err(format!("`{s}` is not a decimal like \"1.3\""));
+            return Err(InvalidFactor(format!(
+                "`{s}` is not a decimal like \"1.3\""
+            )));
         }
         let denominator = 10u128.pow(frac.len() as u32);
         let numerator: u128 = format!("{int}{frac}")
             .parse()
-            .map_err(|_| format!("`{s}` is too large"))?;
+            .map_err(|_| InvalidFactor(format!("`{s}` is too large")))?;
         if numerator < denominator {
-            return Err(format!("`{s}` is below 1"));
+            return Err(InvalidFactor(format!("`{s}` is below 1")));
         }
         Ok(Factor {
             numerator,
@@ -271,7 +278,8 @@ impl Cx<'_> {
     }
 
     fn time(&self, v: &Spanned<toml::value::Datetime>, key: &str) -> Result<i64, PolicyError> {
-        toml_time(v.get_ref()).map_err(|e| self.err(Some(v.span()), key, e))
+        weightgate_attest::toml_time::toml_time(v.get_ref())
+            .map_err(|e| self.err(Some(v.span()), key, e.to_string()))
     }
 
     fn countries(&self, v: &Spanned<Vec<String>>, key: &str) -> Result<Vec<String>, PolicyError> {
@@ -428,8 +436,6 @@ impl Cx<'_> {
         })
     }
 }
-
-pub use weightgate_attest::toml_time::toml_time;
 
 /// The built-in regime presets.
 pub fn presets() -> Vec<Regime> {
@@ -690,7 +696,7 @@ impl Policy {
          -> Result<Factor, PolicyError> {
             match v {
                 None => Ok(default),
-                Some(v) => Factor::parse(v.get_ref()).map_err(|e| cx.err(Some(v.span()), key, e)),
+                Some(v) => Factor::parse(v.get_ref()).map_err(|e| cx.err(Some(v.span()), key, e.0)),
             }
         };
         Ok(Policy {

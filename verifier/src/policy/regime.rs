@@ -292,7 +292,7 @@ mod tests {
     }
 
     fn at(date: &str) -> i64 {
-        crate::policy::toml_time(&date.parse().unwrap()).unwrap()
+        weightgate_attest::toml_time::toml_time(&date.parse().unwrap()).unwrap()
     }
 
     fn reference(
