@@ -121,6 +121,13 @@ pub fn admit(
     }
     let root_sha256 = Some(root_digest(files.iter().filter_map(|f| f.sha256.as_ref())));
     let digests = CheckpointDigests { files, root_sha256 };
+    // Writeback was started while copying; wait for it once, at the end, as `cp && sync`.
+    for f in &digests.files {
+        let staged = staging.dir.join(&f.path);
+        File::open(&staged)
+            .and_then(|file| file.sync_all())
+            .map_err(io(&staged))?;
+    }
     sync_dir_tree(&staging.dir)?;
 
     let subject = SubjectSource::Staged {
@@ -229,7 +236,7 @@ const CHUNK: usize = 8 << 20;
 /// Chunks in flight between the copying thread and the two hashers.
 const IN_FLIGHT: usize = 4;
 
-/// Copies `src` to `dest` (created, 0444 after fsync) and returns its SHA-256 and BLAKE3,
+/// Copies `src` to `dest` (created, 0444; the caller fsyncs) and returns its SHA-256 and BLAKE3,
 /// computed on two other threads from the very buffers written. The source must keep the
 /// expected size and identity throughout, or the copy is refused.
 fn copy_hashing(
@@ -290,7 +297,6 @@ fn copy_hashing(
     if copied != expected_size || after.len() != expected_size || !same_identity {
         return Err(changed(src));
     }
-    out.sync_all().map_err(io(dest))?;
     fs::set_permissions(dest, fs::Permissions::from_mode(0o444)).map_err(io(dest))?;
     Ok((sha, b3))
 }
@@ -324,6 +330,7 @@ fn copy_loop(
         }
         buf.truncate(n);
         out.write_all(&buf).map_err(io(dest))?;
+        start_writeback(out, total, n);
         total += n as u64;
         let shared = Arc::new(buf);
         // A hasher gone means it panicked; the join reports it.
@@ -332,6 +339,22 @@ fn copy_loop(
         }
         in_flight.push(shared);
         progress(2 * n as u64);
+    }
+}
+
+/// Asks the kernel to start writing a chunk to disk now, without waiting: the disk works while
+/// the next chunks are copied, and the final fsync finds little left to do. Advisory: an error
+/// only means the final fsync does all the work.
+fn start_writeback(out: &File, offset: u64, len: usize) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain syscall on a descriptor this function borrows; no memory is passed.
+    unsafe {
+        libc::sync_file_range(
+            out.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
     }
 }
 
