@@ -183,6 +183,8 @@ fn huggingface_hub_downloads_what_is_allowed_and_gets_gated_repo_errors_otherwis
     let server = start(&s.path("store"), &s.path("policy.toml"));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hf/gate_client.py");
     let out = Command::new(py)
+        .env("WEIGHTGATE_BIN", env!("CARGO_BIN_EXE_weightgate"))
+        .env("WEIGHTGATE_TRUST", td("keys/test-lab.pub"))
         .arg(script)
         .args([
             format!("http://{}", server.addr),
@@ -200,7 +202,7 @@ fn huggingface_hub_downloads_what_is_allowed_and_gets_gated_repo_errors_otherwis
         "client script failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.matches("ok: ").count(), 6, "{stdout}");
+    assert_eq!(stdout.matches("ok: ").count(), 7, "{stdout}");
     drop(server);
     // Every decision was logged as a whole JSON line, refusals with their reason codes.
     let log = fs::read_to_string(s.path("store/audit.log")).unwrap();

@@ -56,8 +56,9 @@ for name in ["config.json", "model-00002-of-00002.safetensors"]:
     assert same_bytes(p, os.path.join(tiny, name)), name
 snap = snapshot_download("lab/tiny", cache_dir=fresh_cache())
 got = sorted(os.listdir(snap))
-want = sorted(f for f in os.listdir(tiny) if f != "weightgate.att")
-assert got == want, (got, want)
+# The attestation travels with the weights: it is a file of the revision.
+want = sorted(os.listdir(tiny))
+assert "weightgate.att" in want and got == want, (got, want)
 for f in want:
     assert same_bytes(os.path.join(snap, f), os.path.join(tiny, f)), f
 meta = huggingface_hub.get_safetensors_metadata("lab/tiny")
@@ -79,7 +80,38 @@ refused(lambda: hf_hub_download("lab/licensed", "config.json", cache_dir=fresh_c
         "regime.destination_embargoed")
 print("ok: licensed model allowed for DE, refused for BR and CN")
 
-# 4. HTTP details with curl: ranges, traversal, unknown revisions and entries.
+# 4. The Hub calls a mirror needs, with the real client, and provenance checked where it landed.
+from huggingface_hub import HfApi  # noqa: E402
+api = HfApi(endpoint=endpoint)
+refs = api.list_repo_refs("lab/tiny")
+assert [b.name for b in refs.branches] == ["main"] and len(refs.branches[0].target_commit) == 40, refs
+commit = refs.branches[0].target_commit
+commits = api.list_repo_commits("lab/tiny", revision="main")
+assert [c.commit_id for c in commits] == [commit], commits
+infos = api.get_paths_info("lab/tiny", ["config.json", "weightgate.att", "missing.bin"], revision="main")
+assert sorted(i.path for i in infos) == ["config.json", "weightgate.att"], infos
+assert all(i.lfs and len(i.lfs.sha256) == 64 for i in infos), infos
+short = api.model_info("lab/tiny", revision=commit[:7])
+assert short.sha == commit, (short.sha, commit)
+assert api.model_info("lab/tiny").gated is False
+assert api.model_info("lab/frontier").gated == "manual"
+assert "weightgate.att" in [s.rfilename for s in api.model_info("lab/tiny").siblings]
+snap = snapshot_download("lab/tiny", revision=commit[:7], cache_dir=fresh_cache())
+verify = [os.environ["WEIGHTGATE_BIN"], "verify", snap, "--trust", os.environ["WEIGHTGATE_TRUST"],
+          "--allow-symlinks", "--quiet"]
+r = subprocess.run(verify, capture_output=True, text=True)
+assert r.returncode == 0, (r.stdout, r.stderr)
+blob = os.path.realpath(os.path.join(snap, "config.json"))
+os.chmod(blob, 0o644)
+with open(blob, "r+b") as f:
+    b = f.read(1)
+    f.seek(0)
+    f.write(bytes([b[0] ^ 1]))
+r = subprocess.run(verify + ["--json"], capture_output=True, text=True)
+assert r.returncode == 1 and "subject.digest_mismatch" in r.stdout, (r.returncode, r.stdout, r.stderr)
+print("ok: refs, commits, paths-info, short commit ids, truthful gated; a downloaded snapshot verifies, and not once altered")
+
+# 5. HTTP details with curl: ranges, traversal, unknown revisions and entries.
 def curl(path, *args):
     out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-D", "-", *args, endpoint + path],
                          capture_output=True, text=True, check=True).stdout
@@ -117,7 +149,7 @@ s, h = curl("/lab/tiny/resolve/main/" + "x" * 9000)
 assert s in (400, 414, 431), s
 print("ok: Range, traversal, unknown revision/entry/repo answered as HTTP and the Hub do")
 
-# 5. Revocation takes effect on the next request after SIGHUP, without a restart.
+# 6. Revocation takes effect on the next request after SIGHUP, without a restart.
 shutil.copy(revoked_policy, policy)
 os.kill(int(pid), signal.SIGHUP)
 deadline = time.time() + 10
@@ -131,7 +163,7 @@ while True:
         time.sleep(0.1)
 print("ok: revocation via SIGHUP refuses the next download")
 
-# 6. A stored blob altered behind the server's back is refused, not served.
+# 7. A stored blob altered behind the server's back is refused, not served.
 blobs = os.path.join(store, "blobs")
 victim = os.path.join(checkpoints, "licensed", "config.json")
 import hashlib

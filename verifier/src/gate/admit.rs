@@ -160,7 +160,7 @@ pub fn admit(
         auth.payload_sha256(),
         &req.grants,
         header_parameters,
-        req.oms.is_some(),
+        req.oms.as_ref().map(|o| o.bundle.as_slice()),
         req.now,
     )?;
     Ok(Admission::Admitted {

@@ -284,12 +284,7 @@ async fn healthz() -> &'static str {
 #[allow(clippy::result_large_err)]
 fn lookup(gate: &Gate, repo: &str, rev: &str) -> Result<RevisionRecord, Response> {
     if check_repo_id(repo).is_err() || !gate.store.has_repo(repo) {
-        return Err(hub_error(
-            StatusCode::NOT_FOUND,
-            "RepoNotFound",
-            &format!("Repository {repo} not found"),
-            None,
-        ));
+        return Err(repo_not_found(repo));
     }
     match gate.store.manifest(repo, rev) {
         Ok(Some(m)) => Ok(m),
@@ -313,27 +308,95 @@ fn lookup(gate: &Gate, repo: &str, rev: &str) -> Result<RevisionRecord, Response
 
 async fn revision_info(
     State(g): State<Shared>,
+    headers: HeaderMap,
     UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
 ) -> Response {
-    info(&g, &format!("{org}/{name}"), &rev)
+    info(&g, &headers, &format!("{org}/{name}"), &rev)
 }
 
 async fn model_info(
     State(g): State<Shared>,
+    headers: HeaderMap,
     UrlPath((org, name)): UrlPath<(String, String)>,
 ) -> Response {
-    info(&g, &format!("{org}/{name}"), "main")
+    info(&g, &headers, &format!("{org}/{name}"), "main")
 }
 
-fn info(g: &Gate, repo: &str, rev: &str) -> Response {
+fn info(g: &Gate, headers: &HeaderMap, repo: &str, rev: &str) -> Response {
     let m = match lookup(g, repo, rev) {
         Ok(m) => m,
         Err(r) => return r,
     };
-    let siblings: Vec<_> = m.files.iter().map(|f| json!({
-        "rfilename": f.path, "size": f.size, "lfs": { "sha256": f.sha256, "size": f.size, "pointerSize": 134 },
-    })).collect();
-    axum::Json(json!({ "id": repo, "modelId": repo, "sha": m.revision, "siblings": siblings, "gated": "manual", "private": false })).into_response()
+    // `gated` tells the truth for this request: false when the revision would be served to it.
+    let gated = match g.decide(&m, g.destination(headers)) {
+        Ok(d) if d.allowed => json!(false),
+        _ => json!("manual"),
+    };
+    let siblings: Vec<_> = entries(&m)
+        .into_iter()
+        .map(|e| {
+            json!({
+                "rfilename": e.path, "size": e.size,
+                "lfs": { "sha256": e.sha256, "size": e.size, "pointerSize": 134 },
+            })
+        })
+        .collect();
+    axum::Json(json!({
+        "id": repo, "modelId": repo, "sha": m.revision, "siblings": siblings,
+        "gated": gated, "private": false, "disabled": false,
+        "lastModified": iso_time(m.admitted_at),
+    }))
+    .into_response()
+}
+
+/// One file of a revision as listed: the attested files, then the signature files.
+struct Entry<'a> {
+    path: &'a str,
+    size: u64,
+    sha256: &'a str,
+}
+
+fn entries(m: &RevisionRecord) -> Vec<Entry<'_>> {
+    let files = m.files.iter().map(|f| Entry {
+        path: &f.path,
+        size: f.size,
+        sha256: &f.sha256,
+    });
+    let signatures = m.signature_files.iter().map(|f| Entry {
+        path: &f.path,
+        size: f.size,
+        sha256: &f.sha256,
+    });
+    files.chain(signatures).collect()
+}
+
+fn file_json(e: &Entry) -> serde_json::Value {
+    json!({
+        "type": "file", "path": e.path, "size": e.size, "oid": git_blob_id_placeholder(e.sha256),
+        "lfs": { "oid": e.sha256, "size": e.size, "pointerSize": 134 },
+    })
+}
+
+fn dir_json(path: &str) -> serde_json::Value {
+    json!({ "type": "directory", "path": path, "oid": "0000000000000000000000000000000000000000" })
+}
+
+/// Every folder that holds a listed file.
+fn directories<'a>(entries: &[Entry<'a>]) -> std::collections::BTreeSet<&'a str> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for e in entries {
+        let mut end = e.path.len();
+        while let Some(i) = e.path[..end].rfind('/') {
+            dirs.insert(&e.path[..i]);
+            end = i;
+        }
+    }
+    dirs
+}
+
+fn iso_time(t: i64) -> String {
+    jiff::Timestamp::from_second(t)
+        .map_or_else(|_| "1970-01-01T00:00:00Z".into(), |t| t.to_string())
 }
 
 async fn tree(
@@ -345,25 +408,144 @@ async fn tree(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let mut entries = Vec::new();
-    let mut dirs = std::collections::BTreeSet::new();
-    for f in &m.files {
-        let mut parts: Vec<&str> = f.path.split('/').collect();
-        parts.pop();
-        for i in 1..=parts.len() {
-            dirs.insert(parts[..i].join("/"));
+    let files = entries(&m);
+    let mut listing: Vec<_> = directories(&files).into_iter().map(dir_json).collect();
+    listing.extend(files.iter().map(file_json));
+    axum::Json(listing).into_response()
+}
+
+/// `list_repo_refs`: every ref is a branch; there are no tags, conversions or pull requests.
+async fn refs(
+    State(g): State<Shared>,
+    UrlPath((org, name)): UrlPath<(String, String)>,
+) -> Response {
+    let repo = format!("{org}/{name}");
+    if check_repo_id(&repo).is_err() || !g.store.has_repo(&repo) {
+        return repo_not_found(&repo);
+    }
+    match g.store.refs(&repo) {
+        Ok(refs) => {
+            let branches: Vec<_> = refs
+                .iter()
+                .map(|(name, id)| json!({ "name": name, "ref": format!("refs/heads/{name}"), "targetCommit": id }))
+                .collect();
+            axum::Json(
+                json!({ "branches": branches, "tags": [], "converts": [], "pullRequests": [] }),
+            )
+            .into_response()
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `list_repo_commits`: an admitted revision has no parents here, so its history is itself.
+async fn commits(
+    State(g): State<Shared>,
+    UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
+) -> Response {
+    let repo = format!("{org}/{name}");
+    let m = match lookup(&g, &repo, &rev) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let title = format!("Admitted by weightgate (attestation {})", m.attestation);
+    axum::Json(json!([{
+        "id": m.revision,
+        "title": title,
+        "message": "",
+        "authors": [{ "user": "weightgate" }],
+        "date": iso_time(m.admitted_at),
+    }]))
+    .into_response()
+}
+
+/// Largest `paths-info` request body read.
+const MAX_PATHS_INFO_BODY: usize = 1 << 20;
+
+/// `get_paths_info`: the entries for the paths asked (a form `paths=a&paths=b`, or JSON
+/// `{"paths": [...]}`); paths that do not exist are left out, as the Hub does.
+async fn paths_info(
+    State(g): State<Shared>,
+    UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
+    req: Request,
+) -> Response {
+    let repo = format!("{org}/{name}");
+    let m = match lookup(&g, &repo, &rev) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let json_body = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let Ok(body) = axum::body::to_bytes(req.into_body(), MAX_PATHS_INFO_BODY).await else {
+        return hub_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BadRequest",
+            "request body too large",
+            None,
+        );
+    };
+    let asked: Option<Vec<String>> = if json_body {
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| {
+                v.get("paths")?
+                    .as_array()?
+                    .iter()
+                    .map(|p| p.as_str().map(str::to_string))
+                    .collect()
+            })
+    } else {
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+            .ok()
+            .map(|pairs| {
+                pairs
+                    .into_iter()
+                    .filter(|(k, _)| k == "paths" || k == "paths[]")
+                    .map(|(_, v)| v)
+                    .collect()
+            })
+    };
+    let Some(asked) = asked else {
+        return hub_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "expected paths=... in the body",
+            None,
+        );
+    };
+    let files = entries(&m);
+    let dirs = directories(&files);
+    let mut out = Vec::new();
+    for p in &asked {
+        let p = p.trim_end_matches('/');
+        if let Some(e) = files.iter().find(|e| e.path == p) {
+            out.push(file_json(e));
+        } else if dirs.contains(p) {
+            out.push(dir_json(p));
         }
     }
-    for d in dirs {
-        entries.push(json!({ "type": "directory", "path": d, "oid": "0000000000000000000000000000000000000000" }));
-    }
-    for f in &m.files {
-        entries.push(json!({
-            "type": "file", "path": f.path, "size": f.size, "oid": git_blob_id_placeholder(&f.sha256),
-            "lfs": { "oid": f.sha256, "size": f.size, "pointerSize": 134 },
-        }));
-    }
-    axum::Json(entries).into_response()
+    axum::Json(out).into_response()
+}
+
+fn repo_not_found(repo: &str) -> Response {
+    hub_error(
+        StatusCode::NOT_FOUND,
+        "RepoNotFound",
+        &format!("Repository {repo} not found"),
+        None,
+    )
+}
+
+fn store_error(e: &StoreError) -> Response {
+    eprintln!("weightgate serve: store error: {e}");
+    hub_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "StoreError",
+        "store error",
+        None,
+    )
 }
 
 /// The tree `oid` is a git blob id on the Hub; every file here is served as LFS, so clients
@@ -433,14 +615,20 @@ async fn resolve(
             return r;
         }
     };
-    let Some(file) = m.files.iter().find(|f| f.path == path) else {
-        audit(404, "not-found", vec![], 0, &m.revision);
-        return hub_error(
-            StatusCode::NOT_FOUND,
-            "EntryNotFound",
-            &format!("{path} does not exist on \"{rev}\""),
-            Some(&m.revision),
-        );
+    // The weights, or a signature file served beside them.
+    let file = m.files.iter().find(|f| f.path == path);
+    let (blob, sha256, size) = match (file, m.signature_files.iter().find(|f| f.path == path)) {
+        (Some(f), _) => (g.store.blob_path(&f.sha256), f.sha256.clone(), f.size),
+        (None, Some(s)) => (g.store.signature_path(&s.sha256), s.sha256.clone(), s.size),
+        (None, None) => {
+            audit(404, "not-found", vec![], 0, &m.revision);
+            return hub_error(
+                StatusCode::NOT_FOUND,
+                "EntryNotFound",
+                &format!("{path} does not exist on \"{rev}\""),
+                Some(&m.revision),
+            );
+        }
     };
     let d = match g.decide_cached(&m, destination.clone()) {
         Ok(d) => d,
@@ -459,7 +647,7 @@ async fn resolve(
         audit(451, "deny", d.decision.codes(), 0, &m.revision);
         return refusal(&d, &m.revision);
     }
-    if let Some(problem) = g.store.blob_problem(file) {
+    if let Some(problem) = file.and_then(|f| g.store.blob_problem(f)) {
         eprintln!(
             "weightgate serve: REFUSED {repo}@{} {path}: {problem}",
             m.revision
@@ -488,11 +676,11 @@ async fn resolve(
     {
         req.headers_mut().remove(header::RANGE);
     }
-    let serve = ServeFile::new(g.store.blob_path(&file.sha256)).with_buf_chunk_size(1 << 20);
+    let serve = ServeFile::new(blob).with_buf_chunk_size(1 << 20);
     let mut resp = match serve.oneshot(req).await {
         Ok(r) => r.map(Body::new),
         Err(e) => {
-            eprintln!("weightgate serve: reading blob {}: {e}", file.sha256);
+            eprintln!("weightgate serve: reading blob {sha256}: {e}");
             return hub_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "StoreError",
@@ -503,12 +691,12 @@ async fn resolve(
     };
     let status = resp.status();
     let h = resp.headers_mut();
-    let etag = format!("\"{}\"", file.sha256);
+    let etag = format!("\"{sha256}\"");
     for (k, v) in [
         ("x-repo-commit", m.revision.clone()),
         ("x-linked-etag", etag.clone()),
         ("etag", etag),
-        ("x-linked-size", file.size.to_string()),
+        ("x-linked-size", size.to_string()),
     ] {
         if let Ok(v) = HeaderValue::from_str(&v) {
             h.insert(HeaderName::from_static(k), v);
@@ -537,6 +725,12 @@ pub fn router(gate: Shared) -> Router {
             get(revision_info),
         )
         .route("/api/models/{org}/{name}/tree/{rev}", get(tree))
+        .route("/api/models/{org}/{name}/refs", get(refs))
+        .route("/api/models/{org}/{name}/commits/{rev}", get(commits))
+        .route(
+            "/api/models/{org}/{name}/paths-info/{rev}",
+            axum::routing::post(paths_info),
+        )
         .route("/v1/decision/{org}/{name}/{rev}", get(decision))
         .route(
             "/{org}/{name}/resolve/{rev}/{*path}",

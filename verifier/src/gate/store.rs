@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use weightgate_attest::hashing::CheckpointDigests;
 use weightgate_attest::io::{Replace, write_atomically};
+use weightgate_schemas::file_names::{ATTESTATION_FILE_NAME, OMS_SIGNATURE_FILE_NAME};
 
 /// What was admitted for one revision of a repository.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -36,6 +37,10 @@ pub struct RevisionRecord {
     /// existed read as `false`, so a policy requiring one refuses them: fail closed).
     #[serde(default)]
     pub model_sig: bool,
+    /// The attestation and the checked `model.sig`, served as files of the revision so a
+    /// download carries what it was admitted with. Outside the attested file set by definition.
+    #[serde(default)]
+    pub signature_files: Vec<SignatureFile>,
     pub files: Vec<AdmittedFile>,
 }
 
@@ -48,6 +53,15 @@ pub struct AdmittedFile {
     /// The blob's modification time when admitted, to notice changes behind the store's back.
     pub blob_mtime: i64,
     pub blob_mtime_nsec: i64,
+}
+
+/// A signature file served beside the weights (`weightgate.att`, `model.sig`), stored under
+/// `signatures/<sha256>`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SignatureFile {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +149,14 @@ pub struct Store {
 
 impl Store {
     pub fn open(root: &Path) -> Result<Self, StoreError> {
-        for d in ["blobs", "attestations", "grants", "repos", "tmp"] {
+        for d in [
+            "blobs",
+            "attestations",
+            "grants",
+            "signatures",
+            "repos",
+            "tmp",
+        ] {
             fs::create_dir_all(root.join(d)).map_err(io(&root.join(d)))?;
         }
         Ok(Store {
@@ -151,7 +172,65 @@ impl Store {
         self.root.join("repos").join(repo)
     }
 
-    /// Resolves a ref name or a revision id to an admitted manifest; `Ok(None)` if unknown.
+    /// The ref names of `repo` with the revision each points at, sorted by name.
+    pub fn refs(&self, repo: &str) -> Result<Vec<(String, String)>, StoreError> {
+        check_repo_id(repo).map_err(|e| StoreError::Invalid(e.0))?;
+        let dir = self.repo_dir(repo).join("refs");
+        let mut refs = Vec::new();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(refs),
+            Err(error) => return Err(StoreError::Io { path: dir, error }),
+        };
+        for e in entries.flatten() {
+            let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if check_ref(&name).is_err() {
+                continue; // a writer's temp file, or not ours
+            }
+            let text = fs::read_to_string(e.path()).map_err(io(&e.path()))?;
+            let id = text.trim();
+            if is_revision_id(id) {
+                refs.push((name, id.to_string()));
+            }
+        }
+        refs.sort();
+        Ok(refs)
+    }
+
+    /// The admitted revision whose id starts with `prefix` (at least 7 hex digits), if exactly
+    /// one does: commit ids may be shortened as git shortens them.
+    fn revision_by_prefix(&self, repo: &str, prefix: &str) -> Result<Option<String>, StoreError> {
+        let dir = self.repo_dir(repo).join("revisions");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(StoreError::Io { path: dir, error }),
+        };
+        let mut found = None;
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if is_revision_id(id) && id.starts_with(prefix) {
+                if found.is_some() {
+                    return Ok(None); // ambiguous
+                }
+                found = Some(id.to_string());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Path of a stored signature file.
+    pub fn signature_path(&self, sha256: &str) -> PathBuf {
+        self.root.join("signatures").join(sha256)
+    }
+
+    /// Resolves a ref name, a revision id or a unique prefix of one (7 or more lowercase hex
+    /// digits; a ref of that name wins) to an admitted manifest; `Ok(None)` if unknown.
     pub fn manifest(
         &self,
         repo: &str,
@@ -167,7 +246,19 @@ impl Store {
             let ref_path = self.repo_dir(repo).join("refs").join(revision);
             match fs::read_to_string(&ref_path) {
                 Ok(s) => s.trim().to_string(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let short_id = revision.len() >= 7
+                        && revision
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+                    match short_id {
+                        true => match self.revision_by_prefix(repo, revision)? {
+                            Some(id) => id,
+                            None => return Ok(None),
+                        },
+                        false => return Ok(None),
+                    }
+                }
                 Err(e) => {
                     return Err(StoreError::Io {
                         path: ref_path,
@@ -264,7 +355,7 @@ impl Store {
         payload_sha256: &str,
         grants: &[Vec<u8>],
         header_parameters: u64,
-        model_sig: bool,
+        model_sig: Option<&[u8]>,
         now: i64,
     ) -> Result<RevisionRecord, StoreError> {
         let revision = payload_sha256[..40].to_string();
@@ -305,6 +396,21 @@ impl Store {
             write_atomically(&p, g, 0o444, Replace::Allowed).map_err(io(&p))?;
             grant_ids.push(id);
         }
+        let mut signature_files = Vec::new();
+        for (path, bytes) in [
+            (ATTESTATION_FILE_NAME, Some(envelope)),
+            (OMS_SIGNATURE_FILE_NAME, model_sig),
+        ] {
+            let Some(bytes) = bytes else { continue };
+            let sha256 = hex(&Sha256::digest(bytes));
+            let p = self.signature_path(&sha256);
+            write_atomically(&p, bytes, 0o444, Replace::Allowed).map_err(io(&p))?;
+            signature_files.push(SignatureFile {
+                path: path.to_string(),
+                size: bytes.len() as u64,
+                sha256,
+            });
+        }
         let record = RevisionRecord {
             repo: repo.to_string(),
             revision: revision.clone(),
@@ -312,7 +418,8 @@ impl Store {
             attestation: payload_sha256.to_string(),
             grants: grant_ids,
             header_parameters,
-            model_sig,
+            model_sig: model_sig.is_some(),
+            signature_files,
             files,
         };
         let dir = self.repo_dir(repo);
