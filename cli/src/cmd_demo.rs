@@ -269,6 +269,220 @@ fn story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {
         1,
     )?;
 
+    gate_story(demo, testdata)?;
+
     println!("\nEvery step ran the real commands; see README.md for what each one does.");
     Ok(())
+}
+
+/// The distribution side: a hub admits releases into its store, serves them through the gate
+/// on a free loopback port, and refuses what its policy refuses; a downstream user checks what
+/// they downloaded.
+fn gate_story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {
+    let dir = &demo.dir;
+    copy_dir(&testdata.join("checkpoints/tiny"), &dir.join("release"))?;
+    copy_dir(&testdata.join("checkpoints/tiny"), &dir.join("unlicensed"))?;
+    demo.say("The lab publishes a fresh release; another frontier-scale release comes without any licence or notification.");
+    for (folder, claims) in [
+        ("release", "claims-below.toml"),
+        ("unlicensed", "claims-above-no-refs.toml"),
+    ] {
+        demo.run(
+            &[
+                "attest",
+                folder,
+                "--key",
+                "keys/lab.key",
+                "--claims",
+                claims,
+                "--quiet",
+            ],
+            0,
+        )?;
+    }
+    demo.say("The hub admits both into its store: each file is copied while it is hashed and checked. Regimes are judged per download, so the unlicensed release is admitted but will be refused.");
+    for (folder, repo) in [
+        ("release", "lab/tiny-lm"),
+        ("unlicensed", "lab/frontier-lm"),
+    ] {
+        demo.run(
+            &[
+                "admit",
+                folder,
+                "--repo",
+                repo,
+                "--store",
+                "store",
+                "--policy",
+                "policy.toml",
+                "--quiet",
+            ],
+            0,
+        )?;
+    }
+    demo.say("The hub starts the gate on a free loopback port (Hugging Face clients use it with HF_ENDPOINT).");
+    println!("$ weightgate serve --store store --policy policy.toml --listen 127.0.0.1:0");
+    let mut gate = Gate::start(demo)?;
+    let result = (|| -> anyhow::Result<()> {
+        println!("  listening on http://{}", gate.addr);
+        demo.say("A user downloads the allowed release, file by file as the Hub client does, with its attestation.");
+        let listing = http_get(&gate.addr, "/api/models/lab/tiny-lm/tree/main")?;
+        show_status("GET /api/models/lab/tiny-lm/tree/main", &listing);
+        let entries: Vec<serde_json::Value> =
+            serde_json::from_slice(&listing.body).context("the gate's tree listing is not JSON")?;
+        std::fs::create_dir_all(dir.join("downloaded"))?;
+        for e in entries.iter().filter(|e| e["type"] == "file") {
+            let Some(path) = e["path"].as_str() else {
+                continue;
+            };
+            let r = http_get(&gate.addr, &format!("/lab/tiny-lm/resolve/main/{path}"))?;
+            show_status(&format!("GET /lab/tiny-lm/resolve/main/{path}"), &r);
+            if r.status != 200 {
+                bail!(
+                    "the allowed release was not served: {path} answered {}",
+                    r.status
+                );
+            }
+            let dest = dir.join("downloaded").join(path);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(dest, &r.body)?;
+        }
+        demo.say("The unlicensed release is refused with HTTP 451 and the reason, which the Hugging Face client raises as GatedRepoError.");
+        let r = http_get(&gate.addr, "/lab/frontier-lm/resolve/main/config.json")?;
+        show_status("GET /lab/frontier-lm/resolve/main/config.json", &r);
+        if r.status != 451 {
+            bail!("the unlicensed release answered {}, not 451", r.status);
+        }
+        demo.say("The user checks the provenance of what they downloaded, trusting only the lab's public key.");
+        demo.run(
+            &["verify", "downloaded", "--trust", "keys/lab.pub", "--quiet"],
+            0,
+        )?;
+        Ok(())
+    })();
+    gate.stop();
+    println!("\n(the gate is stopped)");
+    result
+}
+
+/// `weightgate serve` as a child process, stopped when dropped.
+struct Gate {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Gate {
+    fn start(demo: &Demo) -> anyhow::Result<Gate> {
+        use std::io::BufRead;
+        let mut child = Command::new(&demo.exe)
+            .args([
+                "serve",
+                "--store",
+                "store",
+                "--policy",
+                "policy.toml",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .current_dir(&demo.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("starting the gate")?;
+        let stderr = child.stderr.take().context("the gate's stderr")?;
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(rest) = line.split("http://").nth(1) {
+                        break rest
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string();
+                    }
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    bail!("the gate stopped before it was listening");
+                }
+            }
+        };
+        // Keep reading its log so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        Ok(Gate { child, addr })
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct HttpResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// One HTTP/1.1 GET on a fresh connection (the demo needs no client library).
+fn http_get(addr: &str, path: &str) -> anyhow::Result<HttpResponse> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).context("connecting to the gate")?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .context("reading the gate's answer")?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("the gate's answer has no header end")?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .context("the gate's answer has no status")?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    })
+}
+
+/// Prints a request's status and the headers that matter to a Hugging Face client.
+fn show_status(request: &str, r: &HttpResponse) {
+    println!("$ {request}");
+    println!("  HTTP {} ({} bytes)", r.status, r.body.len());
+    for (k, v) in &r.headers {
+        if [
+            "x-error-code",
+            "x-error-message",
+            "x-repo-commit",
+            "x-linked-etag",
+        ]
+        .contains(&k.as_str())
+        {
+            let v: String = v.chars().take(160).collect();
+            println!("  {k}: {v}");
+        }
+    }
 }

@@ -627,6 +627,12 @@ fn demo_plays_the_whole_story() {
         "changed tensor(s): lm_head.weight",
         "regime.reference_missing",
         "destination_not_covered",
+        // The distribution side: served, refused with its reason, verified downstream.
+        "GET /lab/tiny-lm/resolve/main/weightgate.att\n  HTTP 200",
+        "HTTP 451",
+        "x-error-code: GatedRepo",
+        "downloaded: ALLOWED",
+        "(the gate is stopped)",
     ] {
         assert!(r.stdout.contains(want), "demo output lacks {want}");
     }
