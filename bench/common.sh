@@ -48,3 +48,38 @@ versions() {
   echo "model_signing: $("$VENV/bin/pip" show model-signing | awk '/^Version/ {print $2}') (Python $("$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])'))"
   echo "hyperfine: $(hyperfine --version)"
 }
+
+# Below-threshold claims for the 3-shard checkpoint and a policy trusting the bench lab key:
+# $CLAIMS and $DATA/policy.toml.
+write_claims_and_policy() {
+  CLAIMS="$DATA/claims.toml"
+  local params
+  params=$("$WG" inspect --json "$SHARDED" | python3 -c 'import json,sys; print(json.load(sys.stdin)["parameters"]["total"])')
+  cat > "$CLAIMS" <<CLAIMS
+[model]
+name = "bench"
+version = "1"
+open_weights = true
+[compute]
+method = "6nd"
+total = "6e22"
+pre_training = "5e22"
+post_training = "1e22"
+[compute.inputs]
+params_active = $params
+tokens = "1e12"
+[entity]
+legal_name = "Bench Lab"
+lei = "549300WGTGATETEST087"
+country = "DE"
+parent_country = "DE"
+contact = "bench@example.invalid"
+CLAIMS
+  cat > "$DATA/policy.toml" <<POLICY
+[policy]
+name = "bench"
+[[trusted_key]]
+name = "bench lab"
+path = "keys/lab.pub"
+POLICY
+}

@@ -7,35 +7,7 @@ source "$(dirname "$0")/common.sh"
 versions | tee "$RESULTS/verify-versions.txt"
 DIR="$SHARDED"; FILES="$SHARD_FILES"
 ATT="$DATA/sharded.att"
-CLAIMS="$DATA/claims.toml"
-PARAMS=$("$WG" inspect --json "$DIR" | python3 -c 'import json,sys; print(json.load(sys.stdin)["parameters"]["total"])')
-cat > "$CLAIMS" <<CLAIMS
-[model]
-name = "bench"
-version = "1"
-open_weights = true
-[compute]
-method = "6nd"
-total = "6e22"
-pre_training = "5e22"
-post_training = "1e22"
-[compute.inputs]
-params_active = $PARAMS
-tokens = "1e12"
-[entity]
-legal_name = "Bench Lab"
-lei = "549300WGTGATETEST087"
-country = "DE"
-parent_country = "DE"
-contact = "bench@example.invalid"
-CLAIMS
-cat > "$DATA/policy.toml" <<POLICY
-[policy]
-name = "bench"
-[[trusted_key]]
-name = "bench lab"
-path = "keys/lab.pub"
-POLICY
+write_claims_and_policy
 "$WG" attest "$DIR" --key "$KEYS/lab.key" --claims "$CLAIMS" --out "$ATT" --quiet
 "$MS" sign key "$DIR" --private_key "$KEYS/p256.pem" --signature "$DATA/sharded-model.sig" >/dev/null
 hyperfine -N --style basic --warmup 1 --runs "$RUNS" --prepare "$(warm $FILES)" \

@@ -24,7 +24,7 @@ use crate::decision::Decision;
 use crate::model_sig::OmsRequest;
 use crate::policy::{Context, Policy};
 use crate::reason::ReasonCode;
-use crate::stages::{SubjectSource, authenticate, bind, judge};
+use crate::stages::{Authenticated, Bound, SubjectSource, authenticate, bind, judge};
 
 /// What to admit, and under which policy.
 pub struct AdmitRequest<'a> {
@@ -69,10 +69,6 @@ pub fn admit(
 ) -> Result<Admission, StoreError> {
     check_repo_id(req.repo).map_err(|e| StoreError::Invalid(e.0))?;
     check_ref(req.ref_name).map_err(|e| StoreError::Invalid(e.0))?;
-    let context = Context {
-        now: req.now,
-        destination: None,
-    };
     let mut d = Decision::new(req.now);
     let Some(auth) = authenticate(req.envelope, req.policy, req.now, &mut d) else {
         return Ok(Admission::Refused(d));
@@ -89,17 +85,7 @@ pub fn admit(
             threads: 0,
             oms: req.oms.clone(),
         };
-        let bound = bind(&auth, &subject, req.policy, &mut d, progress)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        judge(
-            &auth,
-            &bound,
-            req.policy,
-            &context,
-            &req.grants,
-            None,
-            &mut d,
-        );
+        bind_and_judge(&auth, &subject, req, &mut d, progress)?;
         return Ok(Admission::Refused(d));
     };
 
@@ -136,17 +122,7 @@ pub fn admit(
         oms_root: req.checkpoint,
         oms: req.oms.clone(),
     };
-    let bound = bind(&auth, &subject, req.policy, &mut d, &|_| {})
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-    judge(
-        &auth,
-        &bound,
-        req.policy,
-        &context,
-        &req.grants,
-        None,
-        &mut d,
-    );
+    let bound = bind_and_judge(&auth, &subject, req, &mut d, &|_| {})?;
     if d.reasons.iter().any(|r| blocks_admission(r.code)) {
         return Ok(Admission::Refused(d));
     }
@@ -167,6 +143,25 @@ pub fn admit(
         record,
         decision: d,
     })
+}
+
+/// The bind and judge stages into `d`. Regimes are judged without a destination: admission
+/// only needs to know which non-regime checks fail.
+fn bind_and_judge(
+    auth: &Authenticated,
+    subject: &SubjectSource,
+    req: &AdmitRequest,
+    d: &mut Decision,
+    progress: Progress,
+) -> Result<Bound, StoreError> {
+    let bound = bind(auth, subject, req.policy, d, progress)
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let context = Context {
+        now: req.now,
+        destination: None,
+    };
+    judge(auth, &bound, req.policy, &context, &req.grants, None, d);
+    Ok(bound)
 }
 
 /// True when the checkpoint holds exactly the attested paths with the attested sizes.
