@@ -33,7 +33,9 @@ name = "demo licensing authority"
 authority = "US BIS"
 path = "keys/licensing-authority.pub"
 
-# The 2025 BIS rule is rescinded; the demo simulates it, with licences countersigned by the issuer.
+# HISTORICAL: the 2025 BIS rule was rescinded (2025-05-13) before its compliance date
+# (2025-05-15) and was never enforced. The demo SIMULATES it, with licences countersigned by the
+# issuer; no export licence is needed for model weights today.
 [regime."us-bis-ai-diffusion-2025"]
 assume_in_force = true
 require_grant = true
@@ -136,7 +138,7 @@ fn story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {
     std::fs::write(dir.join("claims-above.toml"), &above)?;
     println!("weightgate demo, in {}", dir.display());
 
-    demo.say("A lab makes its signing key and a licensing authority makes its own.");
+    demo.say("A lab makes its signing key and a licensing authority makes its own. The hub's policy enforces the EU AI Act and California SB 53, and SIMULATES the US BIS AI Diffusion rule of 2025, which is HISTORICAL: rescinded before its compliance date and never enforced (see `weightgate policy presets`).");
     demo.run(&["keygen", "--out", "keys/lab"], 0)?;
     demo.run(&["keygen", "--out", "keys/licensing-authority"], 0)?;
     demo.run(&["keygen", "--out", "keys/lab-oms", "--type", "p256"], 0)?;
@@ -210,7 +212,7 @@ fn story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {
         1,
     )?;
 
-    demo.say("The lab attests it again with its EU notification, its California framework and report, and an export licence for DE, FR and JP, which the licensing authority countersigns.");
+    demo.say("The lab attests it again with its EU notification, its California framework and report, and (for the simulated, historical BIS rule) an export licence for DE, FR and JP, which the licensing authority countersigns.");
     demo.run(
         &[
             "attest",
@@ -237,7 +239,7 @@ fn story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {
         0,
     )?;
 
-    demo.say("Serving it into Germany, a covered destination: allowed.");
+    demo.say("Serving it into Germany: allowed (under the simulated BIS rule Germany is a Tier 1 destination, licence exception AIA).");
     demo.run(
         &[
             "verify",
@@ -253,7 +255,7 @@ fn story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {
         0,
     )?;
 
-    demo.say("Serving it into Brazil, which the licence does not cover: denied.");
+    demo.say("Serving it into Brazil, which the licence does not cover: denied by the simulated, historical BIS rule (today no licence would be needed).");
     demo.run(
         &[
             "verify",

@@ -98,7 +98,8 @@ fn print_statement(s: &Statement) {
         println!(
             "  base model {} ({} operations, root {})",
             b.name,
-            b.ops,
+            b.ops
+                .map_or_else(|| "unknown".to_string(), |o| o.to_string()),
             b.root_sha256.to_hex()
         );
     }
@@ -107,6 +108,15 @@ fn print_statement(s: &Statement) {
         "entity {} (LEI {}, {}; parent in {}; {})",
         e.legal_name, e.lei, e.country, e.parent_country, e.contact
     );
+    if let Some(r) = &e.revenue {
+        println!(
+            "  revenue {} USD with affiliates, fiscal year {}",
+            r.usd, r.fiscal_year
+        );
+    }
+    if let Some(p) = s.model.placed_on_market {
+        println!("placed on the EU market {}", show(p));
+    }
     for r in &s.references {
         println!(
             "reference {:?} {} from {} for {} from {} until {}",
@@ -121,6 +131,13 @@ fn print_statement(s: &Statement) {
             show(r.valid_from),
             r.valid_until.map_or("open".to_string(), show)
         );
+        if r.holder.is_some() || r.made_at.is_some() {
+            println!(
+                "  held by {}, made {}",
+                r.holder.as_deref().unwrap_or("(not stated)"),
+                r.made_at.map_or("(not stated)".to_string(), show)
+            );
+        }
     }
     println!(
         "issued {}{}",

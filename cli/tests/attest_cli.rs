@@ -424,7 +424,9 @@ fn envelope_for_a_thousand_tensors_stays_under_8_kb() {
     .unwrap();
     let claims_text = fs::read_to_string(testdata().join("claims/tiny-below.toml"))
         .unwrap()
-        .replace("params_active = 352", "params_active = 16000");
+        .replace("params_active = 352", "params_active = 16000")
+        // 6 x 16,000 x 2.2e7 = 2.112e12, the claimed total.
+        .replace("tokens = \"1e9\"", "tokens = \"2.2e7\"");
     fs::write(dir.path().join("c.toml"), claims_text).unwrap();
     let r = attest(
         &ck,

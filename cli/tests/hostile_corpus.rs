@@ -109,7 +109,7 @@ fn statement_lies(below: &[u8], above: &[u8]) -> Vec<(&'static str, Vec<u8>, &'s
     );
     lie(
         "fail_implausibly_low",
-        "compute.implausible",
+        "compute.inconsistent_inputs",
         &|s| s.compute.inputs.tokens = Some(ops("1e15")),
         &base,
     );
@@ -241,7 +241,9 @@ fn statement_lies(below: &[u8], above: &[u8]) -> Vec<(&'static str, Vec<u8>, &'s
         &|s| {
             s.references.push(Reference {
                 kind: ReferenceKind::ExportLicence,
+                holder: None,
                 number: "FORGED-1".into(),
+                made_at: None,
                 authority: "Ministry of Truth".into(),
                 valid_from: at("2026-01-01T00:00:00Z"),
                 valid_until: None,

@@ -33,14 +33,15 @@ pub struct Components {
 }
 
 impl Components {
-    /// Pre-training + post-training + synthetic data + base model; `None` on overflow.
+    /// Pre-training + post-training + synthetic data + base model (when its compute is
+    /// known); `None` on overflow.
     pub fn sum(&self) -> Option<Ops> {
         let own = self
             .pre_training
             .checked_add(self.post_training)?
             .checked_add(self.synthetic_data)?;
-        match &self.base_model {
-            Some(b) => own.checked_add(b.ops),
+        match self.base_model.as_ref().and_then(|b| b.ops) {
+            Some(b) => own.checked_add(b),
             None => Some(own),
         }
     }
@@ -50,11 +51,17 @@ impl Components {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct BaseModel {
-    /// The base model's cumulative compute.
-    pub ops: Ops,
+    /// The base model's cumulative compute; absent when unknown (then `systemic_risk` says
+    /// which fallback the EU guidelines use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops: Option<Ops>,
     pub name: String,
     /// Root digest of the base model's weights.
     pub root_sha256: Digest,
+    /// Whether the base model is a general-purpose AI model with systemic risk (EU AI Act),
+    /// when claimed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemic_risk: Option<bool>,
     /// SHA-256 of the base model's attestation envelope file, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation_sha256: Option<Digest>,
@@ -107,6 +114,9 @@ impl FromStr for EstimationMethod {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct EstimationInputs {
+    /// Where a measured figure comes from (training log, report or URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Training tokens (D in 6·N·D).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<Ops>,
@@ -144,9 +154,10 @@ mod tests {
         };
         assert_eq!(c.sum(), Some(Ops(12)));
         c.base_model = Some(BaseModel {
-            ops: Ops(100),
+            ops: Some(Ops(100)),
             name: "base".into(),
             root_sha256: Digest([0; 32]),
+            systemic_risk: None,
             attestation_sha256: None,
         });
         assert_eq!(c.sum(), Some(Ops(112)));

@@ -14,7 +14,21 @@ pub struct Entity {
     pub contact: String,
     /// ISO 3166-1 alpha-2 country of the entity.
     pub country: String,
+    /// Annual gross revenue together with affiliates (California SB 53 and New York RAISE
+    /// "large frontier developer"), if claimed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue: Option<Revenue>,
     pub legal_name: String,
     /// ISO 3166-1 alpha-2 country of the ultimate parent (export-control tiers key off it).
     pub parent_country: String,
+}
+
+/// Annual gross revenue of an entity together with its affiliates, for one fiscal year.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Revenue {
+    /// US dollars, affiliates included.
+    pub usd: u64,
+    /// The (calendar or fiscal) year the figure is for.
+    pub fiscal_year: u16,
 }

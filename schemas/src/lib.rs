@@ -32,6 +32,7 @@ mod digest;
 mod dsse;
 mod entity;
 mod error;
+pub mod estimate;
 pub mod file_names;
 mod grant;
 pub mod intoto;
@@ -48,7 +49,7 @@ pub use digest::Digest;
 pub use dsse::{
     ATTESTATION_PAYLOAD_TYPE, Envelope, GRANT_PAYLOAD_TYPE, MAX_ENVELOPE_LEN, Signature, pae,
 };
-pub use entity::Entity;
+pub use entity::{Entity, Revenue};
 pub use error::StatementError;
 pub use grant::{Grant, MAX_GRANT_LEN};
 pub use ops::{Ops, OpsParseError};

@@ -10,8 +10,15 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct Reference {
     pub kind: ReferenceKind,
+    /// LEI of the entity that holds the reference (made the notification, holds the licence,
+    /// published the document); absent in older statements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
     /// The authority's reference number (or, for published documents, a URL).
     pub number: String,
+    /// Unix seconds: when the notification was made or the document published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_at: Option<i64>,
     pub authority: String,
     /// Unix seconds.
     pub valid_from: i64,

@@ -50,6 +50,9 @@ pub struct Model {
     pub version: String,
     /// Whether the weights are (to be) published openly.
     pub open_weights: bool,
+    /// Unix seconds: when the model was first placed on the EU market (EU AI Act Art. 111(3)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_on_market: Option<i64>,
 }
 
 /// The attested bytes.
@@ -138,12 +141,18 @@ impl Statement {
         if let Some(a) = &self.compute.inputs.accelerator {
             check("compute.inputs.accelerator", a, MAX_TEXT_LEN)?;
         }
+        if let Some(s) = &self.compute.inputs.source {
+            check("compute.inputs.source", s, MAX_TEXT_LEN)?;
+        }
         if let Some(b) = &self.compute.components.base_model {
             check("compute.components.base_model.name", &b.name, MAX_TEXT_LEN)?;
         }
         for r in &self.references {
             check("references.number", &r.number, MAX_TEXT_LEN)?;
             check("references.authority", &r.authority, MAX_TEXT_LEN)?;
+            if let Some(h) = &r.holder {
+                check("references.holder", h, MAX_TEXT_LEN)?;
+            }
             for d in &r.destinations {
                 check("references.destinations", d, MAX_TEXT_LEN)?;
             }

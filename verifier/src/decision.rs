@@ -33,10 +33,18 @@ pub struct Reason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RegimeFact {
     pub id: String,
-    /// `skipped` (not in force or not applicable), `below-threshold`, `reference-ok`, `denied`.
+    /// `skipped` (not in force or not applicable), `transitional`, `below-threshold`,
+    /// `reference-ok`, `denied`.
     pub result: &'static str,
     pub threshold: String,
     pub detail: String,
+    /// Decimal strings: the compute the regime counts, and that times its margin.
+    pub counted_ops: String,
+    pub effective_ops: String,
+    /// A historical rule (evaluated only when simulated).
+    pub historical: bool,
+    /// Facts found on the way: roles, revenue, exemptions, notification timing.
+    pub notes: Vec<String>,
 }
 
 /// Facts a hub or user may want beside the verdict (from the statement; trusted only when the

@@ -8,7 +8,9 @@ use serde::Deserialize;
 use toml::Spanned;
 use weightgate_schemas::{
     BaseModel, Components, Compute, Digest, Entity, EstimationInputs, EstimationMethod, Model, Ops,
-    Reference, ReferenceKind, SCHEMA_VERSION, Statement, Subject, country, lei,
+    Reference, ReferenceKind, Revenue, SCHEMA_VERSION, Statement, Subject, country,
+    estimate::{self, ComputeProblem},
+    lei,
 };
 
 use crate::hashing::CheckpointDigests;
@@ -43,6 +45,9 @@ struct ModelClaims {
     name: Spanned<String>,
     version: Spanned<String>,
     open_weights: bool,
+    /// First placed on the EU market.
+    #[serde(default)]
+    placed_on_market: Option<Spanned<toml::value::Datetime>>,
 }
 
 /// Operation counts: TOML integers stop at 2^63, so larger ones are strings ("3.2e25").
@@ -76,12 +81,16 @@ struct BaseModelClaims {
     root_sha256: Spanned<String>,
     #[serde(default)]
     attestation_sha256: Option<Spanned<String>>,
-    ops: Spanned<OpsValue>,
+    #[serde(default)]
+    ops: Option<Spanned<OpsValue>>,
+    #[serde(default)]
+    systemic_risk: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct InputsClaims {
+    source: Option<Spanned<String>>,
     params_total: Option<Spanned<u64>>,
     params_active: Option<Spanned<u64>>,
     tokens: Option<Spanned<OpsValue>>,
@@ -100,12 +109,21 @@ struct EntityClaims {
     country: Spanned<String>,
     parent_country: Spanned<String>,
     contact: Spanned<String>,
+    /// Annual gross revenue with affiliates, US dollars, and the year it is for.
+    #[serde(default)]
+    revenue_usd: Option<Spanned<i64>>,
+    #[serde(default)]
+    revenue_fiscal_year: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReferenceClaims {
     kind: Spanned<String>,
+    #[serde(default)]
+    holder: Option<Spanned<String>>,
+    #[serde(default)]
+    made_at: Option<Spanned<toml::value::Datetime>>,
     authority: Spanned<String>,
     number: Spanned<String>,
     #[serde(default)]
@@ -255,6 +273,12 @@ impl Claims {
             name: cx.non_empty(&raw.model.name, "model.name")?,
             version: cx.non_empty(&raw.model.version, "model.version")?,
             open_weights: raw.model.open_weights,
+            placed_on_market: raw
+                .model
+                .placed_on_market
+                .as_ref()
+                .map(|v| cx.time(v, "model.placed_on_market"))
+                .transpose()?,
         };
 
         let c = &raw.compute;
@@ -272,16 +296,30 @@ impl Claims {
         };
         let base_model = match &c.base_model {
             None => None,
-            Some(b) => Some(BaseModel {
-                name: cx.non_empty(&b.name, "compute.base_model.name")?,
-                root_sha256: cx.digest(&b.root_sha256, "compute.base_model.root_sha256")?,
-                attestation_sha256: b
-                    .attestation_sha256
-                    .as_ref()
-                    .map(|a| cx.digest(a, "compute.base_model.attestation_sha256"))
-                    .transpose()?,
-                ops: cx.ops(&b.ops, "compute.base_model.ops")?,
-            }),
+            Some(b) => {
+                if b.ops.is_none() && b.systemic_risk.is_none() {
+                    return cx.err(
+                        Some(b.name.span()),
+                        "compute.base_model",
+                        "without `ops` (base compute unknown), say `systemic_risk = true|false`: the EU guidelines' fallback depends on it",
+                    );
+                }
+                Some(BaseModel {
+                    name: cx.non_empty(&b.name, "compute.base_model.name")?,
+                    root_sha256: cx.digest(&b.root_sha256, "compute.base_model.root_sha256")?,
+                    attestation_sha256: b
+                        .attestation_sha256
+                        .as_ref()
+                        .map(|a| cx.digest(a, "compute.base_model.attestation_sha256"))
+                        .transpose()?,
+                    ops: b
+                        .ops
+                        .as_ref()
+                        .map(|o| cx.ops(o, "compute.base_model.ops"))
+                        .transpose()?,
+                    systemic_risk: b.systemic_risk,
+                })
+            }
         };
         let components = Components {
             pre_training: cx.ops(&c.pre_training, "compute.pre_training")?,
@@ -337,6 +375,11 @@ impl Claims {
             );
         }
         let inputs = EstimationInputs {
+            source: i
+                .source
+                .as_ref()
+                .map(|s| cx.non_empty(s, "compute.inputs.source"))
+                .transpose()?,
             // Parameters always come from the headers, so the verifier can hold the claim to the bytes.
             params_total: Some(params.total),
             params_active: i.params_active.as_ref().map(|p| *p.get_ref()),
@@ -355,14 +398,25 @@ impl Claims {
                 .transpose()?,
             utilisation_permille: i.utilisation_permille.as_ref().map(|u| *u.get_ref()),
         };
-        if method == EstimationMethod::SixNd
-            && (inputs.params_active.is_none() || inputs.tokens.is_none())
-        {
-            return cx.err(
-                Some(c.method.span()),
-                "compute.method",
-                "`6nd` needs compute.inputs.params_active and compute.inputs.tokens",
-            );
+        let compute = Compute {
+            total,
+            components,
+            method,
+            inputs,
+        };
+        // The same check `verify` makes, at the default tolerance: never sign what it refuses.
+        match estimate::check_compute(&compute, estimate::DEFAULT_TOLERANCE_PERCENT, true) {
+            Ok(_) => {}
+            Err(ComputeProblem::MissingInputs(m)) => {
+                return cx.err(Some(c.method.span()), "compute.method", m);
+            }
+            Err(ComputeProblem::BelowEstimate(m)) => {
+                return cx.err(
+                    Some(c.total.span()),
+                    "compute.total",
+                    format!("compute.inconsistent_inputs: {m}"),
+                );
+            }
         }
 
         let e = &raw.entity;
@@ -372,7 +426,48 @@ impl Claims {
                 "`{lei_text}` is not a valid LEI (ISO 17442: 20 characters, MOD 97-10 check digits)"
             ));
         }
+        let revenue = match (&e.revenue_usd, &e.revenue_fiscal_year) {
+            (None, None) => None,
+            (Some(usd), Some(year)) => {
+                let Ok(usd_value) = u64::try_from(*usd.get_ref()) else {
+                    return cx.err(
+                        Some(usd.span()),
+                        "entity.revenue_usd",
+                        "must not be negative (US dollars, affiliates included)",
+                    );
+                };
+                let fiscal_year = match u16::try_from(*year.get_ref()) {
+                    Ok(y) if (1900..=9999).contains(&y) => y,
+                    _ => {
+                        return cx.err(
+                            Some(year.span()),
+                            "entity.revenue_fiscal_year",
+                            format!("`{}` is not a year (1900..9999)", year.get_ref()),
+                        );
+                    }
+                };
+                Some(Revenue {
+                    usd: usd_value,
+                    fiscal_year,
+                })
+            }
+            (Some(v), None) => {
+                return cx.err(
+                    Some(v.span()),
+                    "entity.revenue_fiscal_year",
+                    "missing: give the year the revenue is for",
+                );
+            }
+            (None, Some(v)) => {
+                return cx.err(
+                    Some(v.span()),
+                    "entity.revenue_usd",
+                    "missing: give the revenue for that year",
+                );
+            }
+        };
         let entity = Entity {
+            revenue,
             legal_name: cx.non_empty(&e.legal_name, "entity.legal_name")?,
             lei: lei_text.clone(),
             country: cx.country(&e.country, "entity.country")?,
@@ -424,8 +519,29 @@ impl Claims {
                     "must be after valid_from",
                 );
             }
+            let holder = match &r.holder {
+                None => None,
+                Some(h) if lei::is_valid_lei(h.get_ref()) => Some(h.get_ref().clone()),
+                Some(h) => {
+                    return cx.err(
+                        Some(h.span()),
+                        &field("holder"),
+                        format!(
+                            "`{}` is not a valid LEI (ISO 17442: 20 characters, MOD 97-10 check digits)",
+                            h.get_ref()
+                        ),
+                    );
+                }
+            };
+            let made_at = r
+                .made_at
+                .as_ref()
+                .map(|v| cx.time(v, &field("made_at")))
+                .transpose()?;
             references.push(Reference {
                 kind,
+                holder,
+                made_at,
                 authority: cx.non_empty(&r.authority, &field("authority"))?,
                 number: cx.non_empty(&r.number, &field("number"))?,
                 destinations,
@@ -442,12 +558,7 @@ impl Claims {
 
         Ok(Claims {
             model,
-            compute: Compute {
-                total,
-                components,
-                method,
-                inputs,
-            },
+            compute,
             entity,
             references,
             expires_at,

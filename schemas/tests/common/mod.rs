@@ -15,17 +15,23 @@ pub fn full_statement() -> Statement {
             name: "tiny-lm".into(),
             version: "1.0.0".into(),
             open_weights: false,
+            placed_on_market: Some(1_780_000_000),
         },
         entity: Entity {
             lei: "5493001KJTIIGC8Y1R12".into(),
             contact: "lab@example.invalid".into(),
             country: "DE".into(),
+            revenue: Some(Revenue {
+                usd: 750_000_000,
+                fiscal_year: 2025,
+            }),
             legal_name: "Example Lab GmbH".into(),
             parent_country: "US".into(),
         },
         compute: Compute {
             total: Ops(3 * 10u128.pow(26) + 7),
             inputs: EstimationInputs {
+                source: Some("training log run-42".into()),
                 tokens: Some(Ops(15_600 * 10u128.pow(9))),
                 accelerator: Some("H100-SXM".into()),
                 params_total: Some(405_000_000_000),
@@ -38,9 +44,10 @@ pub fn full_statement() -> Statement {
             method: EstimationMethod::Hardware,
             components: Components {
                 base_model: Some(BaseModel {
-                    ops: Ops(10u128.pow(26)),
+                    ops: Some(Ops(10u128.pow(26))),
                     name: "base-lm".into(),
                     root_sha256: d(1),
+                    systemic_risk: Some(true),
                     attestation_sha256: Some(d(2)),
                 }),
                 pre_training: Ops(2 * 10u128.pow(26)),
@@ -81,7 +88,9 @@ pub fn full_statement() -> Statement {
         references: vec![
             Reference {
                 kind: ReferenceKind::ExportLicence,
+                holder: Some("5493001KJTIIGC8Y1R12".into()),
                 number: "D123456".into(),
+                made_at: Some(1_789_000_000),
                 authority: "US BIS".into(),
                 valid_from: 1_790_000_000,
                 valid_until: Some(1_830_000_000),
@@ -89,7 +98,9 @@ pub fn full_statement() -> Statement {
             },
             Reference {
                 kind: ReferenceKind::Notification,
+                holder: None,
                 number: "AIO-2026-0042".into(),
+                made_at: None,
                 authority: "European Commission AI Office".into(),
                 valid_from: -1,
                 valid_until: None,
@@ -115,6 +126,8 @@ pub fn minimal_statement() -> Statement {
         },
     };
     s.subject.files.truncate(1);
+    s.model.placed_on_market = None;
+    s.entity.revenue = None;
     s.expires_at = None;
     s.references.clear();
     s

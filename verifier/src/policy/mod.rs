@@ -11,7 +11,10 @@ use weightgate_schemas::{Ops, ReferenceKind, country};
 mod regime;
 
 use crate::stages::TrustedKey;
-pub use regime::{Comparator, Context, Regime, RegimeOutcome, VerifiedGrant, evaluate};
+pub use regime::{
+    Comparator, Component, Context, Evaluation, Holder, OpenWeightsRule, ProviderRule, Regime,
+    RegimeOutcome, Requirement, Transitional, VerifiedGrant, evaluate,
+};
 
 const PRESETS: &str = include_str!("presets.toml");
 
@@ -112,8 +115,18 @@ pub struct Policy {
     pub min_signatures: usize,
     pub verify_digest: VerifyDigest,
     pub clock_skew_seconds: i64,
+    /// Default margin for regimes that set none (a policy choice, not law).
     pub compute_margin: Factor,
-    pub plausibility_tolerance: Factor,
+    /// A claim may lie at most this many percent below an estimate from its own inputs.
+    pub compute_tolerance_percent: u32,
+    /// Deny a bare method: each must come with the inputs it is computed from.
+    pub require_compute_inputs: bool,
+    /// Near a threshold, both estimates must be given and agree within a factor.
+    pub cross_check: Option<CrossCheck>,
+    /// A derived model must come with its base model's attestation (or a known base model).
+    pub require_base_attestation: bool,
+    /// Base models the hub has verified itself.
+    pub known_base_models: Vec<KnownBaseModel>,
     pub trusted_keys: Vec<TrustedKey>,
     pub issuers: Vec<Issuer>,
     pub revoked_keys: Vec<String>,
@@ -125,6 +138,22 @@ pub struct Policy {
     pub model_signing_keys: Vec<ModelSigningKey>,
     /// Deny unless a `model.sig` by one of [`Policy::model_signing_keys`] checks out too.
     pub require_model_signature: bool,
+}
+
+/// Near a threshold (within `band` either way), the 6·N·D and hardware estimates must both be
+/// given and agree within `factor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct CrossCheck {
+    pub factor: Factor,
+    pub band: Factor,
+}
+
+/// A base model whose weights and compute the hub has verified.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KnownBaseModel {
+    pub name: String,
+    pub root_sha256: String,
+    pub ops: Ops,
 }
 
 /// A key trusted for OpenSSF model-signing bundles.
@@ -150,6 +179,16 @@ struct RawPolicy {
     custom_regime: Vec<RawRegime>,
     #[serde(default)]
     model_signing_key: Vec<RawKey>,
+    #[serde(default)]
+    known_base_model: Vec<RawKnownBase>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKnownBase {
+    name: Spanned<String>,
+    root_sha256: Spanned<String>,
+    ops: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -166,8 +205,19 @@ struct RawSettings {
     clock_skew_seconds: Option<u32>,
     #[serde(default)]
     compute_margin: Option<Spanned<String>>,
+    /// Replaced by `compute_tolerance_percent`; refused with a message saying so.
     #[serde(default)]
     plausibility_tolerance: Option<Spanned<String>>,
+    #[serde(default)]
+    compute_tolerance_percent: Option<Spanned<u32>>,
+    #[serde(default)]
+    require_compute_inputs: Option<bool>,
+    #[serde(default)]
+    cross_check_factor: Option<Spanned<String>>,
+    #[serde(default)]
+    cross_check_band: Option<Spanned<String>>,
+    #[serde(default)]
+    require_base_attestation: Option<bool>,
     #[serde(default)]
     destination_header: Option<String>,
     #[serde(default)]
@@ -213,6 +263,59 @@ struct RawOverride {
     threshold: Option<Spanned<String>>,
     #[serde(default)]
     applies_to: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    margin: Option<Spanned<String>>,
+    #[serde(default)]
+    comparator: Option<Comparator>,
+    #[serde(default)]
+    counts: Option<Vec<Component>>,
+    #[serde(default)]
+    large_developer_revenue_usd: Option<u64>,
+    #[serde(default)]
+    exception_destinations: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    exempt_domestic: Option<bool>,
+    #[serde(default)]
+    unknown_base_systemic: Option<Spanned<String>>,
+    #[serde(default)]
+    unknown_base_other: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequirement {
+    kind: String,
+    from: Holder,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProviderRule {
+    divisor: u32,
+    unknown_base_systemic: Spanned<String>,
+    unknown_base_other: Spanned<String>,
+    #[serde(default)]
+    confidence: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTransitional {
+    placed_before: Spanned<toml::value::Datetime>,
+    until: Spanned<toml::value::Datetime>,
+    #[serde(default)]
+    confidence: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOpenWeights {
+    #[serde(default)]
+    back_in_scope_divisor: Option<u32>,
+    #[serde(default)]
+    back_in_scope_ops: Option<Spanned<String>>,
+    #[serde(default)]
+    confidence: String,
 }
 
 #[derive(Deserialize)]
@@ -223,9 +326,37 @@ struct RawRegime {
     title: String,
     #[serde(default)]
     source: String,
+    #[serde(default)]
+    confidence: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    historical: bool,
     threshold: Spanned<String>,
     comparator: Comparator,
-    required: Spanned<Vec<String>>,
+    #[serde(default)]
+    margin: Option<Spanned<String>>,
+    /// Kinds anyone may hold (the short form).
+    #[serde(default)]
+    required: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    requires: Option<Spanned<Vec<RawRequirement>>>,
+    #[serde(default)]
+    counts: Option<Vec<Component>>,
+    #[serde(default)]
+    counting: String,
+    #[serde(default)]
+    large_developer_revenue_usd: Option<u64>,
+    #[serde(default)]
+    derived: Option<RawProviderRule>,
+    #[serde(default)]
+    transitional: Option<RawTransitional>,
+    #[serde(default)]
+    notification_days: Option<u32>,
+    #[serde(default)]
+    open_weights: Option<RawOpenWeights>,
     #[serde(default)]
     in_force_from: Option<Spanned<toml::value::Datetime>>,
     #[serde(default)]
@@ -235,7 +366,9 @@ struct RawRegime {
     #[serde(default)]
     embargoed: Vec<String>,
     #[serde(default)]
-    tier1: Vec<String>,
+    exception_destinations: Vec<String>,
+    #[serde(default)]
+    exempt_domestic: bool,
     #[serde(default)]
     accepted_authorities: Vec<String>,
     #[serde(default)]
@@ -312,21 +445,143 @@ impl Cx<'_> {
             .collect()
     }
 
+    fn ops(&self, v: &Spanned<String>, key: &str) -> Result<Ops, PolicyError> {
+        v.get_ref()
+            .parse()
+            .map_err(|e| self.err(Some(v.span()), key, format!("{e}")))
+    }
+
+    fn factor(&self, v: &Spanned<String>, key: &str) -> Result<Factor, PolicyError> {
+        Factor::parse(v.get_ref()).map_err(|e| self.err(Some(v.span()), key, e.0))
+    }
+
     fn regime(&self, r: &RawRegime, key: &str) -> Result<Regime, PolicyError> {
-        let threshold: Ops = r.threshold.get_ref().parse().map_err(|e| {
-            self.err(
-                Some(r.threshold.span()),
-                &format!("{key}.threshold"),
-                format!("{e}"),
-            )
-        })?;
+        let threshold = self.ops(&r.threshold, &format!("{key}.threshold"))?;
+        let mut requires = Vec::new();
+        if let Some(kinds) = &r.required {
+            for kind in self.kinds(kinds, &format!("{key}.required"))? {
+                requires.push(Requirement {
+                    kind,
+                    from: Holder::Anyone,
+                });
+            }
+        }
+        if let Some(list) = &r.requires {
+            for q in list.get_ref() {
+                let kind = q
+                    .kind
+                    .parse::<ReferenceKind>()
+                    .map_err(|e| self.err(Some(list.span()), &format!("{key}.requires.kind"), e))?;
+                if q.from == Holder::LargeDeveloper && r.large_developer_revenue_usd.is_none() {
+                    return Err(self.err(
+                        Some(list.span()),
+                        &format!("{key}.requires"),
+                        "`large-developer` needs large_developer_revenue_usd",
+                    ));
+                }
+                requires.push(Requirement { kind, from: q.from });
+            }
+        }
+        if r.required.is_none() && r.requires.is_none() {
+            return Err(self.err(
+                Some(r.id.span()),
+                key,
+                "give `required` (kinds) or `requires` ([{ kind, from }])",
+            ));
+        }
+        let derived = match &r.derived {
+            None => None,
+            Some(d) => {
+                if d.divisor == 0 {
+                    return Err(self.err(
+                        Some(r.id.span()),
+                        &format!("{key}.derived.divisor"),
+                        "must be at least 1",
+                    ));
+                }
+                Some(ProviderRule {
+                    divisor: d.divisor,
+                    unknown_base_systemic: self.ops(
+                        &d.unknown_base_systemic,
+                        &format!("{key}.derived.unknown_base_systemic"),
+                    )?,
+                    unknown_base_other: self.ops(
+                        &d.unknown_base_other,
+                        &format!("{key}.derived.unknown_base_other"),
+                    )?,
+                    confidence: d.confidence.clone(),
+                })
+            }
+        };
+        let transitional = match &r.transitional {
+            None => None,
+            Some(t) => Some(Transitional {
+                placed_before: self.time(
+                    &t.placed_before,
+                    &format!("{key}.transitional.placed_before"),
+                )?,
+                until: self.time(&t.until, &format!("{key}.transitional.until"))?,
+                confidence: t.confidence.clone(),
+            }),
+        };
+        let open_weights = match &r.open_weights {
+            None => None,
+            Some(o) => Some(OpenWeightsRule {
+                back_in_scope_divisor: o.back_in_scope_divisor.filter(|d| *d > 0),
+                back_in_scope_ops: o
+                    .back_in_scope_ops
+                    .as_ref()
+                    .map(|v| self.ops(v, &format!("{key}.open_weights.back_in_scope_ops")))
+                    .transpose()?,
+                confidence: o.confidence.clone(),
+            }),
+        };
+        let embargoed = r.embargoed.clone();
+        let exceptions = r.exception_destinations.clone();
+        for c in embargoed.iter().chain(&exceptions) {
+            if !country::is_iso3166_alpha2(c) {
+                return Err(self.err(
+                    Some(r.id.span()),
+                    key,
+                    format!("`{c}` (embargoed or exception_destinations) is not an ISO 3166-1 alpha-2 country code"),
+                ));
+            }
+        }
         Ok(Regime {
             id: r.id.get_ref().clone(),
             title: r.title.clone(),
             source: r.source.clone(),
+            confidence: r.confidence.clone(),
+            scope: r.scope.clone(),
+            status: r.status.clone(),
+            historical: r.historical,
             threshold,
             comparator: r.comparator,
-            required: self.kinds(&r.required, &format!("{key}.required"))?,
+            margin: r
+                .margin
+                .as_ref()
+                .map(|m| self.factor(m, &format!("{key}.margin")))
+                .transpose()?
+                .unwrap_or(Factor::ONE),
+            counts: r.counts.clone().unwrap_or_else(|| {
+                vec![
+                    Component::PreTraining,
+                    Component::PostTraining,
+                    Component::SyntheticData,
+                    Component::BaseModel,
+                ]
+            }),
+            counting: if r.counting.is_empty() && r.counts.is_none() {
+                "cumulative: every component".into()
+            } else {
+                r.counting.clone()
+            },
+            requires,
+            large_developer_revenue_usd: r.large_developer_revenue_usd,
+            derived,
+            transitional,
+            notification_days: r.notification_days,
+            open_weights,
             in_force_from: r
                 .in_force_from
                 .as_ref()
@@ -343,8 +598,9 @@ impl Cx<'_> {
                 .map(|a| self.countries(a, &format!("{key}.applies_to")))
                 .transpose()?
                 .unwrap_or_default(),
-            embargoed: r.embargoed.clone(),
-            tier1: r.tier1.clone(),
+            embargoed,
+            exception_destinations: exceptions,
+            exempt_domestic: r.exempt_domestic,
             accepted_authorities: r.accepted_authorities.clone(),
             require_grant: r.require_grant,
             assume_in_force: r.assume_in_force,
@@ -484,10 +740,11 @@ impl Policy {
             verify_digest: VerifyDigest::Blake3,
             clock_skew_seconds: 300,
             compute_margin: Factor::ONE,
-            plausibility_tolerance: Factor {
-                numerator: 3,
-                denominator: 1,
-            },
+            compute_tolerance_percent: weightgate_schemas::estimate::DEFAULT_TOLERANCE_PERCENT,
+            require_compute_inputs: false,
+            cross_check: None,
+            require_base_attestation: false,
+            known_base_models: Vec::new(),
             trusted_keys: keys,
             issuers: Vec::new(),
             revoked_keys: Vec::new(),
@@ -514,6 +771,23 @@ impl Policy {
             }
         })?;
         let s = &raw.policy;
+        if let Some(p) = &s.plausibility_tolerance {
+            return Err(cx.err(
+                Some(p.span()),
+                "policy.plausibility_tolerance",
+                "replaced by `compute_tolerance_percent`: a claim may be at most that many percent below an estimate from its own inputs (default 30)",
+            ));
+        }
+        let compute_margin = match &s.compute_margin {
+            None => Factor::ONE,
+            Some(v) => cx.factor(v, "policy.compute_margin")?,
+        };
+        let mut explicit_margin: Vec<String> = raw
+            .custom_regime
+            .iter()
+            .filter(|c| c.margin.is_some())
+            .map(|c| c.id.get_ref().clone())
+            .collect();
         let mut available = presets();
         for (i, c) in raw.custom_regime.iter().enumerate() {
             let key = format!("custom_regime[{i}]");
@@ -590,6 +864,59 @@ impl Policy {
             }
             if let Some(a) = &o.applies_to {
                 r.applies_to = cx.countries(a, &format!("regime.{id}.applies_to"))?;
+            }
+            if let Some(m) = &o.margin {
+                r.margin = cx.factor(m, &format!("regime.{id}.margin"))?;
+                explicit_margin.push(id.clone());
+            }
+            if let Some(c) = o.comparator {
+                r.comparator = c;
+            }
+            if let Some(c) = &o.counts {
+                r.counts = c.clone();
+                r.counting = format!(
+                    "overridden by the policy: {}",
+                    c.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" + ")
+                );
+            }
+            if let Some(l) = o.large_developer_revenue_usd {
+                r.large_developer_revenue_usd = Some(l);
+            }
+            if let Some(e) = &o.exception_destinations {
+                r.exception_destinations =
+                    cx.countries(e, &format!("regime.{id}.exception_destinations"))?;
+            }
+            if let Some(d) = o.exempt_domestic {
+                r.exempt_domestic = d;
+            }
+            for (v, systemic) in [
+                (&o.unknown_base_systemic, true),
+                (&o.unknown_base_other, false),
+            ] {
+                let Some(v) = v else { continue };
+                let key = format!(
+                    "regime.{id}.unknown_base_{}",
+                    if systemic { "systemic" } else { "other" }
+                );
+                let ops = cx.ops(v, &key)?;
+                let Some(d) = r.derived.as_mut() else {
+                    return Err(cx.err(
+                        Some(v.span()),
+                        &key,
+                        "this regime has no derived-model rule",
+                    ));
+                };
+                if systemic {
+                    d.unknown_base_systemic = ops;
+                } else {
+                    d.unknown_base_other = ops;
+                }
+                d.confidence = "set by the policy".into();
+            }
+        }
+        for r in &mut regimes {
+            if !explicit_margin.contains(&r.id) {
+                r.margin = compute_margin;
             }
         }
 
@@ -690,29 +1017,66 @@ impl Policy {
                 }
                 Ok(v.get_ref().clone())
             };
-        let factor = |v: &Option<Spanned<String>>,
-                      key: &str,
-                      default: Factor|
-         -> Result<Factor, PolicyError> {
-            match v {
-                None => Ok(default),
-                Some(v) => Factor::parse(v.get_ref()).map_err(|e| cx.err(Some(v.span()), key, e.0)),
+        let compute_tolerance_percent = match &s.compute_tolerance_percent {
+            None => weightgate_schemas::estimate::DEFAULT_TOLERANCE_PERCENT,
+            Some(t) if *t.get_ref() <= 99 => *t.get_ref(),
+            Some(t) => {
+                return Err(cx.err(
+                    Some(t.span()),
+                    "policy.compute_tolerance_percent",
+                    "must be between 0 and 99 (percent a claim may lie below its own estimate)",
+                ));
             }
         };
+        let cross_check = match (&s.cross_check_factor, &s.cross_check_band) {
+            (None, None) => None,
+            (Some(f), Some(b)) => Some(CrossCheck {
+                factor: cx.factor(f, "policy.cross_check_factor")?,
+                band: cx.factor(b, "policy.cross_check_band")?,
+            }),
+            (Some(f), None) => {
+                return Err(cx.err(
+                    Some(f.span()),
+                    "policy.cross_check_band",
+                    "missing: how close to a threshold (a factor such as \"10\") the cross-check applies",
+                ));
+            }
+            (None, Some(b)) => {
+                return Err(cx.err(
+                    Some(b.span()),
+                    "policy.cross_check_factor",
+                    "missing: the factor (such as \"1.5\") within which the 6nd and hardware estimates must agree",
+                ));
+            }
+        };
+        let mut known_base_models = Vec::new();
+        for (i, k) in raw.known_base_model.iter().enumerate() {
+            let key = format!("known_base_model[{i}]");
+            let hex = k.root_sha256.get_ref();
+            if weightgate_schemas::Digest::from_hex(hex).is_none() {
+                return Err(cx.err(
+                    Some(k.root_sha256.span()),
+                    &format!("{key}.root_sha256"),
+                    format!("`{hex}` is not 64 lowercase hex digits"),
+                ));
+            }
+            known_base_models.push(KnownBaseModel {
+                name: k.name.get_ref().clone(),
+                root_sha256: hex.clone(),
+                ops: cx.ops(&k.ops, &format!("{key}.ops"))?,
+            });
+        }
         Ok(Policy {
             name: s.name.clone(),
             min_signatures,
             verify_digest: s.verify_digest.unwrap_or(VerifyDigest::Blake3),
             clock_skew_seconds: i64::from(s.clock_skew_seconds.unwrap_or(300)),
-            compute_margin: factor(&s.compute_margin, "policy.compute_margin", Factor::ONE)?,
-            plausibility_tolerance: factor(
-                &s.plausibility_tolerance,
-                "policy.plausibility_tolerance",
-                Factor {
-                    numerator: 3,
-                    denominator: 1,
-                },
-            )?,
+            compute_margin,
+            compute_tolerance_percent,
+            require_compute_inputs: s.require_compute_inputs.unwrap_or(false),
+            cross_check,
+            require_base_attestation: s.require_base_attestation.unwrap_or(false),
+            known_base_models,
             trusted_keys,
             issuers,
             revoked_keys: hex64(&raw.revoked.keys, "revoked.keys")?,
@@ -737,19 +1101,19 @@ impl Policy {
             "verify_digest": self.verify_digest,
             "clock_skew_seconds": self.clock_skew_seconds,
             "compute_margin": self.compute_margin.to_decimal(),
-            "plausibility_tolerance": self.plausibility_tolerance.to_decimal(),
+            "compute_tolerance_percent": self.compute_tolerance_percent,
+            "require_compute_inputs": self.require_compute_inputs,
+            "cross_check": self.cross_check.map(|c| serde_json::json!({
+                "factor": c.factor.to_decimal(), "band": c.band.to_decimal(),
+            })),
+            "require_base_attestation": self.require_base_attestation,
+            "known_base_models": self.known_base_models.iter().map(|k| serde_json::json!({
+                "name": k.name, "root_sha256": k.root_sha256, "ops": k.ops.to_scientific(),
+            })).collect::<Vec<_>>(),
             "trusted_keys": self.trusted_keys.iter().map(key).collect::<Vec<_>>(),
             "issuers": self.issuers.iter().map(|i| { let mut v = key(&i.key); v["authority"] = i.authority.clone().into(); v }).collect::<Vec<_>>(),
             "revoked": { "keys": self.revoked_keys, "attestations": self.revoked_attestations },
-            "regimes": self.regimes.iter().map(|r| serde_json::json!({
-                "id": r.id, "title": r.title, "source": r.source,
-                "threshold": r.threshold.to_scientific(), "comparator": r.comparator.as_str(),
-                "required": r.required.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
-                "in_force_from": r.in_force_from, "in_force_until": r.in_force_until,
-                "applies_to": r.applies_to, "embargoed": r.embargoed,
-                "accepted_authorities": r.accepted_authorities, "require_grant": r.require_grant,
-                "assume_in_force": r.assume_in_force,
-            })).collect::<Vec<_>>(),
+            "regimes": self.regimes.iter().map(regime_json).collect::<Vec<_>>(),
             "destination_header": self.destination_header,
             "model_signing_keys": self.model_signing_keys.iter().map(|k| serde_json::json!({
                 "name": k.name, "curve": k.key.curve().name(), "hint": k.key.hint(),
@@ -757,4 +1121,47 @@ impl Policy {
             "require_model_signature": self.require_model_signature,
         })
     }
+}
+
+/// A regime as `policy presets --json` and `policy check --json` show it: everything it checks,
+/// with dates, scope, confidence and source.
+pub fn regime_json(r: &Regime) -> serde_json::Value {
+    let date = |t: Option<i64>| {
+        t.and_then(|t| jiff::Timestamp::from_second(t).ok())
+            .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
+    };
+    serde_json::json!({
+        "id": r.id, "title": r.title, "source": r.source, "confidence": r.confidence,
+        "scope": r.scope, "status": r.status, "historical": r.historical,
+        "threshold": r.threshold.to_scientific(), "comparator": r.comparator.as_str(),
+        "margin": r.margin.to_decimal(),
+        "counts": r.counts.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        "counting": r.counting,
+        "requires": r.requires.iter().map(|q| serde_json::json!({
+            "kind": q.kind.as_str(), "from": q.from.as_str(),
+        })).collect::<Vec<_>>(),
+        "large_developer_revenue_usd": r.large_developer_revenue_usd,
+        "derived": r.derived.as_ref().map(|d| serde_json::json!({
+            "provider_above_fraction": format!("1/{}", d.divisor),
+            "unknown_base_systemic": d.unknown_base_systemic.to_scientific(),
+            "unknown_base_other": d.unknown_base_other.to_scientific(),
+            "confidence": d.confidence,
+        })),
+        "transitional": r.transitional.as_ref().map(|t| serde_json::json!({
+            "placed_before": date(Some(t.placed_before)), "until": date(Some(t.until)),
+            "confidence": t.confidence,
+        })),
+        "notification_days": r.notification_days,
+        "open_weights": r.open_weights.as_ref().map(|o| serde_json::json!({
+            "excluded": true,
+            "back_in_scope_above_fraction": o.back_in_scope_divisor.map(|d| format!("1/{d}")),
+            "back_in_scope_above_ops": o.back_in_scope_ops.map(|x| x.to_scientific()),
+            "confidence": o.confidence,
+        })),
+        "in_force_from": date(r.in_force_from), "in_force_until": date(r.in_force_until),
+        "applies_to": r.applies_to, "embargoed": r.embargoed,
+        "exception_destinations": r.exception_destinations, "exempt_domestic": r.exempt_domestic,
+        "accepted_authorities": r.accepted_authorities, "require_grant": r.require_grant,
+        "assume_in_force": r.assume_in_force, "default_active": r.default_active,
+    })
 }

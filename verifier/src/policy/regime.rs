@@ -1,9 +1,10 @@
 //! Regimes: a compute threshold, the references needed above it, when and where it applies.
 //! Presets are data (`presets.toml`); evaluation is one function for all of them.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use weightgate_schemas::{Grant, Ops, Reference, ReferenceKind, Statement};
 
+use crate::policy::Factor;
 use crate::reason::ReasonCode;
 
 /// `>` or `>=` against the threshold.
@@ -30,22 +31,132 @@ impl Comparator {
     }
 }
 
+/// A line item of the compute claim that a regime may count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Component {
+    PreTraining,
+    PostTraining,
+    SyntheticData,
+    BaseModel,
+}
+
+impl Component {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::PreTraining => "pre_training",
+            Component::PostTraining => "post_training",
+            Component::SyntheticData => "synthetic_data",
+            Component::BaseModel => "base_model",
+        }
+    }
+}
+
+/// Who must hold a required reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Holder {
+    /// Anyone: the reference only has to be there.
+    Anyone,
+    /// The attesting entity (the developer); a stated holder must be its LEI.
+    Developer,
+    /// The attesting entity, and only when its revenue makes it a large developer.
+    LargeDeveloper,
+    /// Whoever the derived-model rule makes the provider: the attesting entity for an original
+    /// model or a modifier that becomes the provider (then it must name itself as holder),
+    /// the base model's provider for a modifier that does not.
+    Provider,
+}
+
+impl Holder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Holder::Anyone => "anyone",
+            Holder::Developer => "developer",
+            Holder::LargeDeveloper => "large-developer",
+            Holder::Provider => "provider",
+        }
+    }
+}
+
+/// A reference kind a regime demands above its threshold, and from whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Requirement {
+    pub kind: ReferenceKind,
+    pub from: Holder,
+}
+
+/// When a modifier of a base model becomes its provider (EU GPAI guidelines s3.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderRule {
+    /// The modifier becomes the provider when its own compute exceeds base / `divisor`.
+    pub divisor: u32,
+    /// With the base compute unknown, compare against this / `divisor` for a base with
+    /// systemic risk ...
+    pub unknown_base_systemic: Ops,
+    /// ... and this / `divisor` otherwise.
+    pub unknown_base_other: Ops,
+    pub confidence: String,
+}
+
+/// A transitional period for models placed on the market before a date (EU Art. 111(3)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transitional {
+    pub placed_before: i64,
+    pub until: i64,
+    pub confidence: String,
+}
+
+/// Published (open) weights are outside the regime, unless a modification brings them back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenWeightsRule {
+    /// Back in scope when the own compute exceeds base / this ...
+    pub back_in_scope_divisor: Option<u32>,
+    /// ... or exceeds this.
+    pub back_in_scope_ops: Option<Ops>,
+    pub confidence: String,
+}
+
 /// A regime, fully resolved (preset plus policy overrides).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Regime {
     pub id: String,
     pub title: String,
     pub source: String,
+    /// How sure the facts are ([P] primary text read, [S] secondary sources, [U] unconfirmed).
+    pub confidence: String,
+    /// Territorial scope, in words.
+    pub scope: String,
+    /// Effective dates and status, in words.
+    pub status: String,
+    /// No longer law (or never enforced): evaluated only with `assume_in_force`.
+    pub historical: bool,
     pub threshold: Ops,
     pub comparator: Comparator,
-    pub required: Vec<ReferenceKind>,
+    /// The policy's safety margin on the counted compute (a choice, not law).
+    pub margin: Factor,
+    /// Which compute components count toward the threshold.
+    pub counts: Vec<Component>,
+    /// The counting rule, in words, with its confidence.
+    pub counting: String,
+    pub requires: Vec<Requirement>,
+    /// Annual revenue (affiliates included) above which a developer is "large".
+    pub large_developer_revenue_usd: Option<u64>,
+    pub derived: Option<ProviderRule>,
+    pub transitional: Option<Transitional>,
+    /// Days allowed for a notification, reported as a fact.
+    pub notification_days: Option<u32>,
+    pub open_weights: Option<OpenWeightsRule>,
     pub in_force_from: Option<i64>,
     pub in_force_until: Option<i64>,
     /// Destinations where it applies; empty means everywhere.
     pub applies_to: Vec<String>,
     /// Destinations refused outright above the threshold.
     pub embargoed: Vec<String>,
-    pub tier1: Vec<String>,
+    /// Destinations needing no reference (a licence exception, e.g. BIS AIA for Tier 1).
+    pub exception_destinations: Vec<String>,
+    /// A transfer within the entity's own country needs no reference.
+    pub exempt_domestic: bool,
     /// Authorities whose references count; empty means any.
     pub accepted_authorities: Vec<String>,
     /// References must come with a grant signed by a trusted issuer.
@@ -53,6 +164,25 @@ pub struct Regime {
     /// Evaluate even outside `in_force_from..in_force_until` (simulating a historical rule).
     pub assume_in_force: bool,
     pub default_active: bool,
+}
+
+impl Regime {
+    /// The compute this regime counts: the sum of its components (a base model of unknown
+    /// compute counts zero).
+    pub fn counted_ops(&self, st: &Statement) -> u128 {
+        let c = &st.compute.components;
+        self.counts
+            .iter()
+            .map(|k| match k {
+                Component::PreTraining => c.pre_training.0,
+                Component::PostTraining => c.post_training.0,
+                Component::SyntheticData => c.synthetic_data.0,
+                Component::BaseModel => {
+                    c.base_model.as_ref().and_then(|b| b.ops).map_or(0, |o| o.0)
+                }
+            })
+            .fold(0u128, u128::saturating_add)
+    }
 }
 
 /// A grant whose signature by a trusted issuer has been checked.
@@ -73,9 +203,23 @@ pub struct Context {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegimeOutcome {
     Skipped(String),
+    /// Applies, but a transitional period runs (EU Art. 111(3)).
+    Transitional(String),
     Below,
     Satisfied(String),
     Denied(ReasonCode, String),
+}
+
+/// One regime's outcome with the compute it judged and the facts it found on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    pub outcome: RegimeOutcome,
+    /// The compute the regime counts (its components), before the margin.
+    pub counted_ops: u128,
+    /// `counted_ops` x the margin, rounded up: what the threshold is compared with.
+    pub effective_ops: u128,
+    /// Facts: roles, counting, exceptions, timing.
+    pub notes: Vec<String>,
 }
 
 fn in_window(from: i64, until: Option<i64>, now: i64) -> Result<(), ReasonCode> {
@@ -160,15 +304,183 @@ fn reference_problem(
     None
 }
 
-/// Evaluates one regime for a statement whose compute, with the policy's margin, is `effective_ops`.
+fn show_date(t: i64) -> String {
+    jiff::Timestamp::from_second(t).map_or_else(
+        |_| t.to_string(),
+        |t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string(),
+    )
+}
+
+/// How a holder requirement resolved for this statement.
+enum HolderRule {
+    Any,
+    /// A stated holder must be the entity; an unstated one is accepted (older statements).
+    OwnLenient,
+    /// The holder must be stated and be the entity.
+    OwnStrict,
+}
+
+/// Whether the model is above the threshold and who holds the obligations, after the
+/// derived-model rule.
+struct Role {
+    above: bool,
+    provider_rule: HolderRule,
+}
+
+fn role(regime: &Regime, st: &Statement, effective: u128, notes: &mut Vec<String>) -> Role {
+    let plain = Role {
+        above: regime.comparator.above(effective, regime.threshold.0),
+        provider_rule: HolderRule::OwnLenient,
+    };
+    let (Some(rule), Some(base)) = (&regime.derived, &st.compute.components.base_model) else {
+        return plain;
+    };
+    let own = weightgate_schemas::estimate::own_compute(&st.compute);
+    let (reference, how) = match (base.ops, base.systemic_risk) {
+        (Some(ops), _) => (ops, "the base model's compute".to_string()),
+        (None, Some(true)) => (
+            rule.unknown_base_systemic,
+            format!(
+                "base compute unknown, base has systemic risk: fallback {} [{}]",
+                rule.unknown_base_systemic.to_scientific(),
+                rule.confidence
+            ),
+        ),
+        (None, _) => (
+            rule.unknown_base_other,
+            format!(
+                "base compute unknown, base without systemic risk: fallback {} [{}]",
+                rule.unknown_base_other.to_scientific(),
+                rule.confidence
+            ),
+        ),
+    };
+    let divisor = u128::from(rule.divisor.max(1));
+    let becomes_provider = own.saturating_mul(divisor) > reference.0;
+    notes.push(format!(
+        "derived model: own compute {} is {} 1/{} of {} ({}), so the modifier {} the provider",
+        Ops(own).to_scientific(),
+        if becomes_provider {
+            "more than"
+        } else {
+            "at most"
+        },
+        divisor,
+        reference.to_scientific(),
+        how,
+        if becomes_provider {
+            "becomes"
+        } else {
+            "does not become"
+        }
+    ));
+    let base_above = match base.ops {
+        Some(ops) => regime
+            .comparator
+            .above(regime.margin.apply_ceil(ops.0), regime.threshold.0),
+        None => base.systemic_risk == Some(true),
+    };
+    if becomes_provider {
+        if base_above && !plain.above {
+            notes.push("the base model is above the threshold, so the modified model is presumed to be too".into());
+        }
+        Role {
+            above: plain.above || base_above,
+            provider_rule: HolderRule::OwnStrict,
+        }
+    } else {
+        if base_above {
+            notes.push(format!(
+                "the model inherits the base model's obligations: the base provider's {} must exist",
+                regime
+                    .requires
+                    .iter()
+                    .filter(|r| r.from == Holder::Provider)
+                    .map(|r| r.kind.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            ));
+        } else {
+            notes.push(
+                "the model takes the base model's status, which is below the threshold".into(),
+            );
+        }
+        Role {
+            above: base_above,
+            provider_rule: HolderRule::Any,
+        }
+    }
+}
+
+/// Whether the statement's entity is a large developer under `line`; notes why.
+fn is_large(st: &Statement, line: u64, now: i64, notes: &mut Vec<String>) -> bool {
+    match &st.entity.revenue {
+        None => {
+            notes.push(format!(
+                "no revenue claimed: treated as a large developer (revenue above {} USD with affiliates)",
+                Ops(u128::from(line)).to_scientific()
+            ));
+            true
+        }
+        Some(r) => {
+            let large = r.usd > line;
+            notes.push(format!(
+                "revenue {} USD with affiliates (fiscal year {}): {} developer (line: above {} USD)",
+                Ops(u128::from(r.usd)).to_scientific(),
+                r.fiscal_year,
+                if large { "a large" } else { "not a large" },
+                Ops(u128::from(line)).to_scientific()
+            ));
+            let year = jiff::Timestamp::from_second(now)
+                .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).year())
+                .unwrap_or(0);
+            if i32::from(r.fiscal_year) < i32::from(year) - 1 {
+                notes.push(format!(
+                    "the revenue is for {}; the law counts the preceding calendar year ({})",
+                    r.fiscal_year,
+                    year - 1
+                ));
+            }
+            large
+        }
+    }
+}
+
+/// Evaluates one regime for a statement: counts its components, applies its margin, its
+/// dates, scope and exemptions, the derived-model rule, and checks the references it demands.
 pub fn evaluate(
+    regime: &Regime,
+    statement: &Statement,
+    ctx: &Context,
+    grants: &[VerifiedGrant],
+) -> Evaluation {
+    let counted = regime.counted_ops(statement);
+    let effective = regime.margin.apply_ceil(counted);
+    let mut notes = Vec::new();
+    let outcome = judge(regime, statement, effective, ctx, grants, &mut notes);
+    Evaluation {
+        outcome,
+        counted_ops: counted,
+        effective_ops: effective,
+        notes,
+    }
+}
+
+fn judge(
     regime: &Regime,
     statement: &Statement,
     effective_ops: u128,
     ctx: &Context,
     grants: &[VerifiedGrant],
+    notes: &mut Vec<String>,
 ) -> RegimeOutcome {
     if !regime.assume_in_force {
+        if regime.historical {
+            return RegimeOutcome::Skipped(format!(
+                "{}; simulate it with assume_in_force",
+                regime.status
+            ));
+        }
         if regime.in_force_from.is_some_and(|f| ctx.now < f) {
             return RegimeOutcome::Skipped(format!(
                 "not in force until {}",
@@ -180,6 +492,8 @@ pub fn evaluate(
         {
             return RegimeOutcome::Skipped(format!("not in force since {}", show(u)));
         }
+    } else if regime.historical {
+        notes.push(format!("SIMULATED (assume_in_force): {}", regime.status));
     }
     if let Some(d) = &ctx.destination
         && !regime.applies_to.is_empty()
@@ -187,8 +501,62 @@ pub fn evaluate(
     {
         return RegimeOutcome::Skipped(format!("does not apply to destination {d}"));
     }
-    if !regime.comparator.above(effective_ops, regime.threshold.0) {
+    if let Some(rule) = &regime.open_weights
+        && statement.model.open_weights
+    {
+        let own = weightgate_schemas::estimate::own_compute(&statement.compute);
+        let base = statement
+            .compute
+            .components
+            .base_model
+            .as_ref()
+            .and_then(|b| b.ops);
+        let by_fraction = match (rule.back_in_scope_divisor, base) {
+            (Some(div), Some(b)) => own.saturating_mul(u128::from(div.max(1))) > b.0,
+            _ => false,
+        };
+        let by_ops = rule.back_in_scope_ops.is_some_and(|o| own > o.0);
+        let derived = statement.compute.components.base_model.is_some();
+        if !(derived && (by_fraction || by_ops)) {
+            return RegimeOutcome::Skipped(format!(
+                "published (open) weights are outside this regime{}",
+                if derived {
+                    format!(
+                        "; the modification is not large enough to bring them back [{}]",
+                        rule.confidence
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        notes.push(format!(
+            "published weights, but the modification brings them back in scope [{}]",
+            rule.confidence
+        ));
+    }
+    let role = role(regime, statement, effective_ops, notes);
+    if !role.above {
         return RegimeOutcome::Below;
+    }
+    if let Some(t) = &regime.transitional
+        && let Some(placed) = statement.model.placed_on_market
+        && placed < t.placed_before
+    {
+        if ctx.now < t.until {
+            return RegimeOutcome::Transitional(format!(
+                "placed on the market {}, before {}: compliance due by {} [{}]",
+                show_date(placed),
+                show_date(t.placed_before),
+                show_date(t.until),
+                t.confidence
+            ));
+        }
+        notes.push(format!(
+            "placed on the market {}; the transitional period ended {}",
+            show_date(placed),
+            show_date(t.until)
+        ));
     }
     if let Some(d) = &ctx.destination
         && regime.embargoed.contains(d)
@@ -198,17 +566,80 @@ pub fn evaluate(
             format!("destination {d} is embargoed under this regime"),
         );
     }
+    if let Some(d) = &ctx.destination {
+        if regime.exempt_domestic && *d == statement.entity.country {
+            return RegimeOutcome::Satisfied(format!(
+                "destination {d} is the entity's own country: not an export"
+            ));
+        }
+        if regime.exception_destinations.contains(d) {
+            return RegimeOutcome::Satisfied(format!(
+                "destination {d} is covered by a licence exception: no reference needed"
+            ));
+        }
+    }
     let mut satisfied = Vec::new();
-    for kind in &regime.required {
-        let candidates: Vec<&Reference> = statement
+    let lei = &statement.entity.lei;
+    for req in &regime.requires {
+        let kind = req.kind;
+        let rule = match req.from {
+            Holder::Anyone => HolderRule::Any,
+            Holder::Developer => HolderRule::OwnLenient,
+            Holder::LargeDeveloper => {
+                let line = regime.large_developer_revenue_usd.unwrap_or(0);
+                if !is_large(statement, line, ctx.now, notes) {
+                    notes.push(format!(
+                        "no {} needed from a developer that is not large",
+                        kind.as_str()
+                    ));
+                    continue;
+                }
+                HolderRule::OwnLenient
+            }
+            Holder::Provider => match role.provider_rule {
+                HolderRule::Any => HolderRule::Any,
+                HolderRule::OwnLenient => HolderRule::OwnLenient,
+                HolderRule::OwnStrict => HolderRule::OwnStrict,
+            },
+        };
+        let of_kind: Vec<&Reference> = statement
             .references
             .iter()
-            .filter(|r| r.kind == *kind)
+            .filter(|r| r.kind == kind)
             .collect();
-        if candidates.is_empty() {
+        if of_kind.is_empty() {
             return RegimeOutcome::Denied(
                 ReasonCode::RegimeReferenceMissing,
                 format!("no {} reference", kind.as_str()),
+            );
+        }
+        let candidates: Vec<&Reference> = of_kind
+            .iter()
+            .copied()
+            .filter(|r| match rule {
+                HolderRule::Any => true,
+                HolderRule::OwnLenient => r.holder.as_ref().is_none_or(|h| h == lei),
+                HolderRule::OwnStrict => r.holder.as_ref() == Some(lei),
+            })
+            .collect();
+        if candidates.is_empty() {
+            let held: Vec<String> = of_kind
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} held by {}",
+                        r.number,
+                        r.holder.as_deref().unwrap_or("(no holder stated)")
+                    )
+                })
+                .collect();
+            return RegimeOutcome::Denied(
+                ReasonCode::RegimeReferenceWrongHolder,
+                format!(
+                    "the {} must be held by the entity itself ({lei}); found {}",
+                    kind.as_str(),
+                    held.join(", ")
+                ),
             );
         }
         let mut first_problem = None;
@@ -225,12 +656,32 @@ pub fn evaluate(
             }
         }
         match (ok, first_problem) {
-            (Some(r), _) => satisfied.push(format!(
-                "{} {} from {}",
-                kind.as_str(),
-                r.number,
-                r.authority
-            )),
+            (Some(r), _) => {
+                if kind == ReferenceKind::Notification
+                    && let Some(days) = regime.notification_days
+                {
+                    notes.push(match r.made_at {
+                        Some(m) => format!(
+                            "notification {} made {}; the law allows {days} days after the threshold is met or known to be met",
+                            r.number,
+                            show_date(m)
+                        ),
+                        None => format!(
+                            "notification {} states no date; the law allows {days} days after the threshold is met or known to be met",
+                            r.number
+                        ),
+                    });
+                }
+                satisfied.push(format!(
+                    "{} {} from {}{}",
+                    kind.as_str(),
+                    r.number,
+                    r.authority,
+                    r.holder
+                        .as_ref()
+                        .map_or(String::new(), |h| format!(" held by {h}"))
+                ))
+            }
             (None, Some((code, message))) => return RegimeOutcome::Denied(code, message),
             (None, None) => {
                 return RegimeOutcome::Denied(
@@ -239,6 +690,9 @@ pub fn evaluate(
                 );
             }
         }
+    }
+    if satisfied.is_empty() {
+        return RegimeOutcome::Satisfied("no reference required of this entity".into());
     }
     RegimeOutcome::Satisfied(satisfied.join("; "))
 }
@@ -257,11 +711,13 @@ mod tests {
                 name: "m".into(),
                 version: "1".into(),
                 open_weights: false,
+                placed_on_market: None,
             },
             entity: Entity {
                 lei: "549300WGTGATETEST087".into(),
                 contact: "c".into(),
                 country: "US".into(),
+                revenue: None,
                 legal_name: "L".into(),
                 parent_country: "US".into(),
             },
@@ -303,7 +759,9 @@ mod tests {
     ) -> Reference {
         Reference {
             kind,
+            holder: None,
             number: "N1".into(),
+            made_at: None,
             authority: "A".into(),
             valid_from: at(from),
             valid_until: until.map(at),
@@ -320,24 +778,33 @@ mod tests {
         let eu = preset("eu-ai-act-gpai");
         let e25 = 10u128.pow(25);
         assert_eq!(
-            evaluate(&eu, &statement(e25, vec![]), e25, &ctx, &[]),
+            evaluate(&eu, &statement(e25, vec![]), &ctx, &[]).outcome,
             RegimeOutcome::Below
         );
         assert!(matches!(
-            evaluate(&eu, &statement(e25 + 1, vec![]), e25 + 1, &ctx, &[]),
+            evaluate(&eu, &statement(e25 + 1, vec![]), &ctx, &[]).outcome,
             RegimeOutcome::Denied(ReasonCode::RegimeReferenceMissing, _)
         ));
         let mut bis = preset("us-bis-ai-diffusion-2025");
         bis.assume_in_force = true;
         let e26 = 10u128.pow(26);
+        let brazil = Context {
+            now: ctx.now,
+            destination: Some("BR".into()),
+        };
         assert!(matches!(
-            evaluate(&bis, &statement(e26, vec![]), e26, &ctx, &[]),
+            evaluate(&bis, &statement(e26, vec![]), &brazil, &[]).outcome,
             RegimeOutcome::Denied(..)
         ));
         assert_eq!(
-            evaluate(&bis, &statement(e26 - 1, vec![]), e26 - 1, &ctx, &[]),
+            evaluate(&bis, &statement(e26 - 1, vec![]), &brazil, &[]).outcome,
             RegimeOutcome::Below
         );
+        // Germany is Tier 1 (License Exception AIA): no licence needed.
+        assert!(matches!(
+            evaluate(&bis, &statement(e26, vec![]), &ctx, &[]).outcome,
+            RegimeOutcome::Satisfied(_)
+        ));
     }
 
     #[test]
@@ -349,7 +816,7 @@ mod tests {
             destination: None,
         };
         assert!(matches!(
-            evaluate(&ny, &statement(big, vec![]), big, &before, &[]),
+            evaluate(&ny, &statement(big, vec![]), &before, &[]).outcome,
             RegimeOutcome::Skipped(_)
         ));
         let after = Context {
@@ -357,7 +824,7 @@ mod tests {
             destination: None,
         };
         assert!(matches!(
-            evaluate(&ny, &statement(big, vec![]), big, &after, &[]),
+            evaluate(&ny, &statement(big, vec![]), &after, &[]).outcome,
             RegimeOutcome::Denied(..)
         ));
         let bis = preset("us-bis-ai-diffusion-2025");
@@ -366,17 +833,26 @@ mod tests {
             destination: Some("CN".into()),
         };
         assert!(matches!(
-            evaluate(&bis, &statement(big, vec![]), big, &now, &[]),
+            evaluate(&bis, &statement(big, vec![]), &now, &[]).outcome,
             RegimeOutcome::Skipped(_)
         ));
+        // Rescinded before its compliance date: never in force, not even in spring 2025.
         let in_2025 = Context {
-            now: at("2025-03-01"),
+            now: at("2025-05-14"),
             destination: Some("CN".into()),
         };
         assert!(matches!(
-            evaluate(&bis, &statement(big, vec![]), big, &in_2025, &[]),
+            evaluate(&bis, &statement(big, vec![]), &in_2025, &[]).outcome,
+            RegimeOutcome::Skipped(_)
+        ));
+        let mut simulated = bis.clone();
+        simulated.assume_in_force = true;
+        let ev = evaluate(&simulated, &statement(big, vec![]), &in_2025, &[]);
+        assert!(matches!(
+            ev.outcome,
             RegimeOutcome::Denied(ReasonCode::RegimeDestinationEmbargoed, _)
         ));
+        assert!(ev.notes.iter().any(|n| n.contains("SIMULATED")));
     }
 
     #[test]
@@ -398,7 +874,7 @@ mod tests {
             destination: Some("US".into()),
         };
         assert!(matches!(
-            evaluate(&ca, &st, big, &ok, &[]),
+            evaluate(&ca, &st, &ok, &[]).outcome,
             RegimeOutcome::Satisfied(_)
         ));
         let elsewhere = Context {
@@ -406,7 +882,7 @@ mod tests {
             destination: Some("FR".into()),
         };
         assert!(matches!(
-            evaluate(&ca, &st, big, &elsewhere, &[]),
+            evaluate(&ca, &st, &elsewhere, &[]).outcome,
             RegimeOutcome::Denied(ReasonCode::RegimeDestinationNotCovered, _)
         ));
         let late = Context {
@@ -414,7 +890,7 @@ mod tests {
             destination: Some("US".into()),
         };
         assert!(matches!(
-            evaluate(&ca, &st, big, &late, &[]),
+            evaluate(&ca, &st, &late, &[]).outcome,
             RegimeOutcome::Denied(ReasonCode::RegimeReferenceExpired, _)
         ));
         let early = Context {
@@ -423,7 +899,7 @@ mod tests {
         };
         // CA SB 53 itself starts 2026-01-01.
         assert!(matches!(
-            evaluate(&ca, &st, big, &early, &[]),
+            evaluate(&ca, &st, &early, &[]).outcome,
             RegimeOutcome::Skipped(_)
         ));
     }

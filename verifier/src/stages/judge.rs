@@ -1,7 +1,8 @@
 //! Stage 3, judge: an authenticated statement bound to its bytes, against the policy: compute
-//! consistency and plausibility, time, lineage, grants and every active regime.
+//! consistency with its own inputs, time, lineage, grants and every active regime.
 
 use weightgate_schemas::Ops;
+use weightgate_schemas::estimate::ComputeProblem;
 
 use super::authenticate::{Authenticated, authenticate_grants};
 use super::bind::Bound;
@@ -59,30 +60,50 @@ pub fn judge(
             format!("{active} active parameters exceed the {header} in the headers"),
         );
     }
-    if let (Some(active), Some(tokens)) = (c.inputs.params_active, c.inputs.tokens) {
-        let six_nd = 6u128
-            .saturating_mul(u128::from(active))
-            .saturating_mul(tokens.0);
-        // The claim may exceed 6ND (other work counts too) but not fall far below it.
-        let tol = policy.plausibility_tolerance;
-        if c.total.0.saturating_mul(tol.numerator) < six_nd.saturating_mul(tol.denominator) {
+    // The same check `attest` makes before signing, at the policy's tolerance.
+    let estimates = match weightgate_schemas::estimate::check_compute(
+        c,
+        policy.compute_tolerance_percent,
+        policy.require_compute_inputs,
+    ) {
+        Ok(e) => e,
+        Err(p) => {
             compute_ok = false;
-            d.fail("compute", ReasonCode::ComputeImplausible, format!(
-                "claimed {} operations, but 6 x {active} active parameters x {} tokens = {} (tolerance /{})",
-                c.total.to_scientific(),
-                tokens.to_scientific(),
-                Ops(six_nd).to_scientific(),
-                tol.to_decimal()
-            ));
+            let code = match p {
+                ComputeProblem::MissingInputs(_) => ReasonCode::ComputeInputsMissing,
+                ComputeProblem::BelowEstimate(_) => ReasonCode::ComputeInconsistentInputs,
+            };
+            d.fail("compute", code, p.message().to_string());
+            Vec::new()
         }
+    };
+    if compute_ok
+        && let Some(x) = policy.cross_check
+        && let Some(problem) = cross_check(c, &estimates, x, policy)
+    {
+        compute_ok = false;
+        d.fail("compute", problem.0, problem.1);
     }
     if compute_ok {
+        let agree = estimates
+            .iter()
+            .map(|e| format!("{} {}", e.method.as_str(), Ops(e.ops).to_scientific()))
+            .collect::<Vec<_>>();
         d.pass(
             "compute",
             format!(
-                "{} operations ({}), components add up",
+                "{} operations ({}), components add up{}",
                 c.total.to_scientific(),
-                c.method.as_str()
+                c.method.as_str(),
+                if agree.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; agrees with its inputs within {} % ({})",
+                        policy.compute_tolerance_percent,
+                        agree.join(", ")
+                    )
+                }
             ),
         );
     }
@@ -128,8 +149,7 @@ pub fn judge(
     check_lineage(d, st, base_envelope, policy);
 
     // 9. Regimes.
-    let effective = policy.compute_margin.apply_ceil(c.total.0);
-    d.facts.effective_ops = Some(effective.to_string());
+    d.facts.effective_ops = Some(policy.compute_margin.apply_ceil(c.total.0).to_string());
     let (grants, bad_grants) = authenticate_grants(policy, grants, now);
     for b in bad_grants {
         d.fail("grants", ReasonCode::GrantInvalid, b);
@@ -150,36 +170,57 @@ pub fn judge(
         d.skip("regimes", "the policy activates no regime");
     }
     for regime in &policy.regimes {
-        let name = format!("regime {}", regime.id);
+        let name = format!(
+            "regime {}{}",
+            regime.id,
+            if regime.historical {
+                " (historical)"
+            } else {
+                ""
+            }
+        );
         let threshold = format!(
             "{} {}",
             regime.comparator.as_str(),
             regime.threshold.to_scientific()
         );
-        let margin = if policy.compute_margin == Factor::ONE {
+        let margin = if regime.margin == Factor::ONE {
             String::new()
         } else {
-            format!(" x{} margin", policy.compute_margin.to_decimal())
+            format!(" x{} margin (policy choice)", regime.margin.to_decimal())
         };
-        let (result, detail) = match evaluate(regime, st, effective, context, &grants) {
+        let ev = evaluate(regime, st, context, &grants);
+        let notes = if ev.notes.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", ev.notes.join("; "))
+        };
+        let (result, detail) = match ev.outcome {
             RegimeOutcome::Skipped(why) => {
-                d.skip(&name, why.clone());
+                d.skip(&name, format!("{why}{notes}"));
                 ("skipped", why)
+            }
+            RegimeOutcome::Transitional(why) => {
+                d.pass(&name, format!("transitional: {why}{notes}"));
+                ("transitional", why)
             }
             RegimeOutcome::Below => {
                 let why = format!(
                     "{}{margin} is not {threshold}",
-                    Ops(effective).to_scientific()
+                    Ops(ev.effective_ops).to_scientific()
                 );
-                d.pass(&name, format!("below threshold: {why}"));
+                d.pass(&name, format!("below threshold: {why}{notes}"));
                 ("below-threshold", why)
             }
             RegimeOutcome::Satisfied(refs) => {
-                d.pass(&name, format!("above threshold ({threshold}); {refs}"));
+                d.pass(
+                    &name,
+                    format!("above threshold ({threshold}); {refs}{notes}"),
+                );
                 ("reference-ok", refs)
             }
             RegimeOutcome::Denied(code, message) => {
-                let message = format!("above threshold ({threshold}{margin}): {message}");
+                let message = format!("above threshold ({threshold}{margin}): {message}{notes}");
                 d.fail(&name, code, message.clone());
                 ("denied", message)
             }
@@ -189,8 +230,63 @@ pub fn judge(
             result,
             threshold,
             detail,
+            counted_ops: ev.counted_ops.to_string(),
+            effective_ops: ev.effective_ops.to_string(),
+            historical: regime.historical,
+            notes: ev.notes,
         });
     }
 
     d.allowed = d.reasons.is_empty();
+}
+
+/// Near a threshold both estimates must be given and agree within the policy's factor: a
+/// `(code, message)` when they do not.
+fn cross_check(
+    c: &weightgate_schemas::Compute,
+    estimates: &[weightgate_schemas::estimate::Estimate],
+    x: crate::policy::CrossCheck,
+    policy: &Policy,
+) -> Option<(ReasonCode, String)> {
+    let total = c.total.0;
+    let near = policy.regimes.iter().find(|rg| {
+        let t = rg.threshold.0;
+        // threshold / band <= total <= threshold x band, exactly.
+        total.saturating_mul(x.band.numerator) >= t.saturating_mul(x.band.denominator)
+            && total.saturating_mul(x.band.denominator) <= t.saturating_mul(x.band.numerator)
+    })?;
+    let band = format!(
+        "within x{} of {}'s threshold {}",
+        x.band.to_decimal(),
+        near.id,
+        near.threshold.to_scientific()
+    );
+    if estimates.len() < 2 {
+        return Some((
+            ReasonCode::ComputeInputsMissing,
+            format!(
+                "{} operations is {band}: the policy wants both a 6nd (params_active, tokens) and a hardware (accelerator_hours, peak_flops_per_accelerator, utilisation_permille) estimate",
+                c.total.to_scientific()
+            ),
+        ));
+    }
+    let hi = estimates.iter().map(|e| e.ops).max().unwrap_or(0);
+    let lo = estimates.iter().map(|e| e.ops).min().unwrap_or(0);
+    // hi <= lo x factor, exactly.
+    if hi.saturating_mul(x.factor.denominator) > lo.saturating_mul(x.factor.numerator) {
+        let list = estimates
+            .iter()
+            .map(|e| format!("{} {}", e.method.as_str(), Ops(e.ops).to_scientific()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Some((
+            ReasonCode::ComputeImplausible,
+            format!(
+                "{} operations is {band}, and its estimates ({list}) disagree by more than x{}",
+                c.total.to_scientific(),
+                x.factor.to_decimal()
+            ),
+        ));
+    }
+    None
 }

@@ -8,8 +8,9 @@ use crate::decision::Decision;
 use crate::policy::Policy;
 use crate::reason::ReasonCode;
 
-/// EU AI Act guidelines: a modifier becomes the provider when its modification compute exceeds
-/// one third of the original model's (regulation.md s2.3).
+/// Checks what can be checked about the base model: the policy's known base models, the base
+/// envelope (signature, revocation, root, compute), or its absence when the policy requires it.
+/// Who becomes the provider is each regime's rule (policy/regime.rs).
 pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, policy: &Policy) {
     let Some(base) = &st.compute.components.base_model else {
         if base_envelope.is_some() {
@@ -23,29 +24,69 @@ pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, pol
         }
         return;
     };
-    let modification = st.compute.total.0.saturating_sub(base.ops.0);
-    let becomes_provider = modification.saturating_mul(3) > base.ops.0;
+    let own = weightgate_schemas::estimate::own_compute(&st.compute);
     d.facts.lineage.push(format!(
-        "derived from {} (root sha256:{}): base {} operations, modification {} operations",
+        "derived from {} (root sha256:{}): base {}, own training {} operations",
         base.name,
         base.root_sha256.to_hex(),
-        base.ops.to_scientific(),
-        weightgate_schemas::Ops(modification).to_scientific()
+        match (base.ops, base.systemic_risk) {
+            (Some(o), _) => format!("{} operations", o.to_scientific()),
+            (None, Some(true)) => "compute unknown, with systemic risk".into(),
+            (None, _) => "compute unknown, without systemic risk".into(),
+        },
+        weightgate_schemas::Ops(own).to_scientific()
     ));
-    d.facts.lineage.push(format!(
-        "EU one-third rule: modification is {} one third of the base compute, so the modifier {} the provider",
-        if becomes_provider { "more than" } else { "at most" },
-        if becomes_provider { "becomes" } else { "does not become" }
-    ));
-    let Some(bytes) = base_envelope else {
-        d.pass(
-            "lineage",
-            format!(
-                "base model {} counted ({}); its envelope was not supplied",
-                base.name,
-                base.ops.to_scientific()
+    let root = base.root_sha256.to_hex();
+    let known = policy
+        .known_base_models
+        .iter()
+        .find(|k| k.root_sha256 == root);
+    if let Some(k) = known {
+        match base.ops {
+            Some(o) if o >= k.ops => d.pass(
+                "lineage",
+                format!(
+                    "base model {} is known to the policy ({}): the statement counts {}",
+                    k.name,
+                    k.ops.to_scientific(),
+                    o.to_scientific()
+                ),
             ),
-        );
+            claimed => d.fail(
+                "lineage",
+                ReasonCode::LineageBaseUnderstated,
+                format!(
+                    "base model {} ({}) was trained with {} operations by the policy's record; the statement counts {}",
+                    k.name,
+                    root,
+                    k.ops.to_scientific(),
+                    claimed.map_or("it as unknown".into(), |o| o.to_scientific())
+                ),
+            ),
+        }
+    }
+    let Some(bytes) = base_envelope else {
+        if known.is_some() {
+            return;
+        }
+        if policy.require_base_attestation {
+            d.fail(
+                "lineage",
+                ReasonCode::LineageBaseAttestationMissing,
+                format!(
+                    "the policy requires the base model's attestation (--base-attestation) for {} and none was supplied, nor is the base a known base model",
+                    base.name
+                ),
+            );
+        } else {
+            d.pass(
+                "lineage",
+                format!(
+                    "base model {} counted as claimed; its envelope was not supplied",
+                    base.name
+                ),
+            );
+        }
         return;
     };
     let mut problems = Vec::new();
@@ -68,6 +109,16 @@ pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, pol
             "base envelope is not an attestation".into(),
         )),
         Ok(env) => {
+            let payload_digest: String = Sha256::digest(&env.payload)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            if policy.revoked_attestations.contains(&payload_digest) {
+                problems.push((
+                    ReasonCode::LineageBaseInvalid,
+                    format!("base attestation {payload_digest} is revoked"),
+                ));
+            }
             let findings = check_signatures(
                 &env,
                 &policy.trusted_keys,
@@ -96,12 +147,13 @@ pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, pol
                             ),
                         ));
                     }
-                    if b.compute.total != base.ops {
+                    if Some(b.compute.total) != base.ops {
                         problems.push((
                             ReasonCode::LineageBaseMismatch,
                             format!(
                                 "base envelope attests {} operations, the statement counts {}",
-                                b.compute.total, base.ops
+                                b.compute.total,
+                                base.ops.map_or("them as unknown".into(), |o| o.to_string())
                             ),
                         ));
                     }
