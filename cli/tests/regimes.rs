@@ -31,6 +31,7 @@ struct Claim {
     total: &'static str,
     pre: &'static str,
     post: &'static str,
+    synthetic: &'static str,
     /// `[compute]` method and `[compute.inputs]` lines.
     method: &'static str,
     inputs: String,
@@ -47,6 +48,7 @@ fn measured(total: &'static str) -> Claim {
         total,
         pre: total,
         post: "0",
+        synthetic: "0",
         method: "measured",
         inputs: "source = \"training framework counter, run 42\"\n".into(),
         base: None,
@@ -98,8 +100,8 @@ impl Claim {
             t += &format!("placed_on_market = {p}\n");
         }
         t += &format!(
-            "\n[compute]\nmethod = \"{}\"\ntotal = \"{}\"\npre_training = \"{}\"\npost_training = \"{}\"\n",
-            self.method, self.total, self.pre, self.post
+            "\n[compute]\nmethod = \"{}\"\ntotal = \"{}\"\npre_training = \"{}\"\npost_training = \"{}\"\nsynthetic_data = \"{}\"\n",
+            self.method, self.total, self.pre, self.post, self.synthetic
         );
         if let Some((name, ops)) = self.base {
             t += &format!(
@@ -341,6 +343,7 @@ fn table() -> Vec<Row> {
                 (NY, "below-threshold"),
             ],
             now: "2027-06-01T00:00:00Z",
+            note: Some("notification R0 made 2025-01-01; the law allows 14 days"),
             ..row(
                 "Llama 3.1 405B at 3.8e25: above EU, below CA and NY",
                 measured("3.8e25").with_ref("notification", Some(LAB_LEI)),
@@ -480,6 +483,18 @@ fn table() -> Vec<Row> {
             ..row(
                 "New York from 2027-01-01 without a transparency report",
                 measured("2e26").with_ref("notification", Some(LAB_LEI)),
+            )
+        },
+        // --- Counting rules: SB 53 and RAISE do not name synthetic data, the EU counts it.
+        Row {
+            results: &[(CA, "below-threshold"), (EU, "reference-ok")],
+            ..row(
+                "1.05e26 of which 1e25 synthetic data: 9.5e25 counted in California",
+                Claim {
+                    pre: "9.5e25",
+                    synthetic: "1e25",
+                    ..measured("1.05e26").with_ref("notification", Some(LAB_LEI))
+                },
             )
         },
         // --- Large and small frontier developers.
@@ -823,17 +838,17 @@ fn bad_revenue_dates_and_holders_name_the_key_and_line() {
             "contact = \"lab@example.invalid\"".into(),
             "contact = \"lab@example.invalid\"\nrevenue_usd = -5\nrevenue_fiscal_year = 2025"
                 .into(),
-            "bad.toml:21: entity.revenue_usd: must not be negative",
+            "bad.toml:22: entity.revenue_usd: must not be negative",
         ),
         (
             "contact = \"lab@example.invalid\"".into(),
             "contact = \"lab@example.invalid\"\nrevenue_usd = 5\nrevenue_fiscal_year = 25".into(),
-            "bad.toml:22: entity.revenue_fiscal_year: `25` is not a year",
+            "bad.toml:23: entity.revenue_fiscal_year: `25` is not a year",
         ),
         (
             "contact = \"lab@example.invalid\"".into(),
             "contact = \"lab@example.invalid\"\nrevenue_usd = 5".into(),
-            "bad.toml:21: entity.revenue_fiscal_year: missing",
+            "bad.toml:22: entity.revenue_fiscal_year: missing",
         ),
         (
             "open_weights = false".into(),
