@@ -576,6 +576,15 @@ fn a_derived_model_counts_its_base_and_checks_the_base_envelope() {
     let (r, v) = c.verify(&p, &["--base-attestation", other.to_str().unwrap()]);
     assert_denied(&r, &v, "lineage.base_mismatch");
     assert_denied(&r, &v, "lineage.base_invalid");
+    // A revoked base attestation does not count as the base's attestation.
+    let payload = Envelope::decode_strict(&golden_bytes).unwrap().payload;
+    let revoked = c.write_policy(&format!(
+        "[policy]\nname = \"t\"\nrequire_base_attestation = true\n[[trusted_key]]\nname = \"lab\"\npath = \"KEYS/test-lab.pub\"\n[revoked]\nattestations = [\"{}\"]\n",
+        hex::encode(sha2::Sha256::digest(&payload))
+    ));
+    let (r, v) = c.verify(&revoked, &["--base-attestation", golden.to_str().unwrap()]);
+    assert_denied(&r, &v, "lineage.base_invalid");
+    assert!(r.stdout.contains("is revoked"), "{}", r.stdout);
 }
 
 #[test]
