@@ -312,6 +312,7 @@ fn show_date(t: i64) -> String {
 }
 
 /// How a holder requirement resolved for this statement.
+#[derive(Clone, Copy)]
 enum HolderRule {
     Any,
     /// A stated holder must be the entity; an unstated one is accepted (older statements).
@@ -596,11 +597,7 @@ fn judge(
                 }
                 HolderRule::OwnLenient
             }
-            Holder::Provider => match role.provider_rule {
-                HolderRule::Any => HolderRule::Any,
-                HolderRule::OwnLenient => HolderRule::OwnLenient,
-                HolderRule::OwnStrict => HolderRule::OwnStrict,
-            },
+            Holder::Provider => role.provider_rule,
         };
         let of_kind: Vec<&Reference> = statement
             .references
