@@ -552,6 +552,21 @@ fn table() -> Vec<Row> {
             )
         },
         Row {
+            results: &[(EU, "reference-ok")],
+            now: "2027-09-01T00:00:00Z",
+            note: Some(
+                "the notification was made 76 days after the model was placed on the market (2024-10-17), later than 14 days",
+            ),
+            ..row(
+                // Judged after the transitional period, so the notification is checked.
+                "a notification made long after placement is reported as late",
+                Claim {
+                    placed: Some("2024-10-17"),
+                    ..measured("3.8e25").with_ref("notification", Some(LAB_LEI))
+                },
+            )
+        },
+        Row {
             results: &[(EU, "denied")],
             denied_with: Some("regime.reference_missing"),
             ..row(

@@ -668,6 +668,17 @@ fn judge(
                             r.number
                         ),
                     });
+                    // The threshold is met in training, before the model is placed on the
+                    // market: a notification made later than `days` after placement is late.
+                    if let (Some(m), Some(placed)) = (r.made_at, statement.model.placed_on_market)
+                        && m.saturating_sub(placed) > i64::from(days) * 86_400
+                    {
+                        notes.push(format!(
+                            "the notification was made {} days after the model was placed on the market ({}), later than {days} days",
+                            m.saturating_sub(placed) / 86_400,
+                            show_date(placed)
+                        ));
+                    }
                 }
                 satisfied.push(format!(
                     "{} {} from {}{}",
