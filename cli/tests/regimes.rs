@@ -820,6 +820,13 @@ fn base_attestations_and_known_base_models() {
     ));
     let v = lab.verify(&known, "2026-06-01T00:00:00Z", Some("DE"));
     assert_eq!(v.codes(), ["lineage.base_understated"], "{}", v.json);
+    // Overstating it is wrong too: with 6.1e25, a 2e25 fine-tune would look like at most a third
+    // (not the provider), where against the real 3.8e25 it is more.
+    let inflated =
+        fine_tune("8.1e25", Some("6.1e25"), "2e25").with_ref("notification", Some(BASE_LEI));
+    assert_eq!(lab.attest(&inflated).code, 0);
+    let v = lab.verify(&known, "2026-06-01T00:00:00Z", Some("DE"));
+    assert_eq!(v.codes(), ["lineage.base_mismatch"], "{}", v.json);
     // Counted honestly, the known base stands in for its attestation, and the EU rule applies.
     let honest =
         fine_tune("3.801e25", Some("3.8e25"), "1e22").with_ref("notification", Some(BASE_LEI));

@@ -42,27 +42,27 @@ pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, pol
         .iter()
         .find(|k| k.root_sha256 == root);
     if let Some(k) = known {
+        let claimed = base
+            .ops
+            .map_or("it as unknown".into(), |o| o.to_scientific());
+        let record = format!(
+            "base model {} ({root}) was trained with {} operations by the policy's record; the statement counts {claimed}",
+            k.name,
+            k.ops.to_scientific(),
+        );
         match base.ops {
-            Some(o) if o >= k.ops => d.pass(
+            Some(o) if o == k.ops => d.pass(
                 "lineage",
                 format!(
-                    "base model {} is known to the policy ({}): the statement counts {}",
+                    "base model {} is known to the policy: {} operations, as counted",
                     k.name,
-                    k.ops.to_scientific(),
-                    o.to_scientific()
+                    k.ops.to_scientific()
                 ),
             ),
-            claimed => d.fail(
-                "lineage",
-                ReasonCode::LineageBaseUnderstated,
-                format!(
-                    "base model {} ({}) was trained with {} operations by the policy's record; the statement counts {}",
-                    k.name,
-                    root,
-                    k.ops.to_scientific(),
-                    claimed.map_or("it as unknown".into(), |o| o.to_scientific())
-                ),
-            ),
+            // More than the record shrinks the modification's share of the base (the EU
+            // one-third rule): as wrong as less.
+            Some(o) if o > k.ops => d.fail("lineage", ReasonCode::LineageBaseMismatch, record),
+            _ => d.fail("lineage", ReasonCode::LineageBaseUnderstated, record),
         }
     }
     let Some(bytes) = base_envelope else {
