@@ -1,10 +1,13 @@
-//! `weightgate serve --store DIR --policy FILE --listen ADDR`: the gate server.
+//! `weightgate serve --store DIR --policy FILE --listen ADDR`: the gate server. The process
+//! concerns live here, not in the library: the runtime, the listening socket, and SIGHUP, which
+//! re-reads the policy through [`Gate::reload`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Exit;
 use weightgate_verifier::gate::audit::AuditLog;
@@ -14,11 +17,14 @@ use weightgate_verifier::policy::Policy;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
+    /// The store folder that `weightgate admit` fills.
     #[arg(long)]
     pub store: PathBuf,
-    /// Re-read on SIGHUP.
+    /// Policy file (TOML; see docs/policy.md), judged on every request; re-read on SIGHUP, and
+    /// kept as it was if the new file is invalid.
     #[arg(long)]
     pub policy: PathBuf,
+    /// Address and port to listen on (port 0: any free port, logged at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Audit log (JSON lines; default STORE/audit.log).
@@ -56,6 +62,31 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
         write_timeout: std::time::Duration::from_secs_f64(args.write_timeout),
         ..Limits::default()
     };
-    rt.block_on(serve(gate, args.listen, limits))?;
-    Ok(Exit::Ok)
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+        let mut hangup = signal(SignalKind::hangup())?;
+        let reload_gate = gate.clone();
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                reload(&reload_gate);
+            }
+        });
+        serve(gate, listener, limits).await?;
+        Ok(Exit::Ok)
+    })
+}
+
+/// SIGHUP: the new policy applies from the next request, or the old one stays.
+fn reload(gate: &Gate) {
+    let path = gate.policy_path.display();
+    match gate.reload() {
+        Ok(()) => tracing::info!(policy = %path, "policy reloaded"),
+        Err(e) => tracing::warn!(
+            policy = %path,
+            error = %e,
+            "policy NOT reloaded, keeping the previous one"
+        ),
+    }
 }

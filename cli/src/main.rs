@@ -15,6 +15,7 @@ mod cmd_keygen;
 mod cmd_policy;
 mod cmd_serve;
 mod cmd_verify;
+mod logging;
 mod progress;
 mod show_envelope;
 mod time_arg;
@@ -74,6 +75,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // A server reports what it does; a one-shot command only what goes wrong.
+    logging::init(match cli.command {
+        Command::Serve(_) => tracing_subscriber::filter::LevelFilter::INFO,
+        _ => tracing_subscriber::filter::LevelFilter::WARN,
+    });
     let result = match cli.command {
         Command::Inspect(args) => cmd_inspect::run(args),
         Command::Hash(args) => cmd_hash::run(args),

@@ -32,6 +32,32 @@ fn python() -> PathBuf {
 struct Server {
     child: Child,
     addr: String,
+    /// What the server logged on stderr so far (`tracing` lines from the CLI's subscriber).
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Waits up to 10 s for a logged line containing every one of `parts`.
+    fn wait_for_log(&self, parts: &[&str]) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(l) = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| parts.iter().all(|p| l.contains(p)))
+            {
+                return l.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no log line with {parts:?} in {:?}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Server {
@@ -57,19 +83,28 @@ fn start_with(store: &Path, policy: &Path, extra: &[&str]) -> Server {
             "127.0.0.1:0",
         ])
         .args(extra)
+        // The first line the server logs names its address; pin the level whatever the caller's.
+        .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
+    assert!(
+        first.contains("INFO") && first.contains("listening url=http://"),
+        "{first}"
+    );
     let addr = first.rsplit("http://").next().unwrap().trim().to_string();
     // Keep draining stderr so the server never blocks on a full pipe.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(vec![first]));
+    let sink = log.clone();
     std::thread::spawn(move || {
         for l in lines.map_while(Result::ok) {
-            eprintln!("[serve] {l}")
+            eprintln!("[serve] {l}");
+            sink.lock().unwrap().push(l);
         }
     });
-    Server { child, addr }
+    Server { child, addr, log }
 }
 
 const POLICY: &str = r#"
@@ -203,6 +238,15 @@ fn huggingface_hub_downloads_what_is_allowed_and_gets_gated_repo_errors_otherwis
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(stdout.matches("ok: ").count(), 7, "{stdout}");
+    // The CLI handled SIGHUP and said so; the altered blob was reported with its fields.
+    let policy_field = format!("policy={}", s.path("policy.toml").display());
+    server.wait_for_log(&["INFO", "policy reloaded", &policy_field]);
+    server.wait_for_log(&[
+        "WARN",
+        "refused: the stored file no longer matches what was admitted",
+        "repo=\"lab/licensed\"",
+        "path=\"config.json\"",
+    ]);
     drop(server);
     // Every decision was logged as a whole JSON line, refusals with their reason codes.
     let log = fs::read_to_string(s.path("store/audit.log")).unwrap();
@@ -229,6 +273,33 @@ fn huggingface_hub_downloads_what_is_allowed_and_gets_gated_repo_errors_otherwis
         records
             .iter()
             .any(|r| r["destination"] == "BR" && r["status"] == 451)
+    );
+}
+
+/// A SIGHUP with a broken policy file keeps the previous policy, says so, and keeps serving.
+#[test]
+fn sighup_with_an_invalid_policy_keeps_the_previous_one() {
+    let s = Setup::new();
+    let server = start(&s.path("store"), &s.path("policy.toml"));
+    assert_eq!(
+        get(&server.addr, "/lab/tiny/resolve/main/config.json"),
+        Some(200)
+    );
+    fs::write(s.path("policy.toml"), "[policy\nname = ").unwrap();
+    let status = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let line = server.wait_for_log(&["WARN", "policy NOT reloaded, keeping the previous one"]);
+    assert!(line.contains("error="), "{line}");
+    assert_eq!(
+        get(&server.addr, "/lab/tiny/resolve/main/config.json"),
+        Some(200)
+    );
+    assert_eq!(
+        get(&server.addr, "/lab/frontier/resolve/main/config.json"),
+        Some(451)
     );
 }
 

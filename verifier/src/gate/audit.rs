@@ -103,8 +103,10 @@ fn writer(mut file: File, rx: Receiver<AuditRecord>) {
                 next = rx.try_recv().ok();
             }
         }
-        let _ = file.write_all(&lines);
-        let _ = file.sync_data();
+        // The server keeps answering; an operator must see that records are being lost.
+        if let Err(e) = file.write_all(&lines).and_then(|()| file.sync_data()) {
+            tracing::error!(error = %e, records = count, "cannot write the audit log");
+        }
         std::thread::sleep(GATHER);
     }
 }

@@ -4,7 +4,6 @@
 //! raises as `GatedRepoError` with the reason.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -101,7 +100,8 @@ impl Gate {
         }
     }
 
-    /// Re-reads the policy file; the old policy stays if the new one is invalid.
+    /// Re-reads the policy file; the old policy stays if the new one is invalid. The caller
+    /// decides when (the CLI does on SIGHUP) and reports the outcome.
     pub fn reload(&self) -> Result<(), PolicyError> {
         let p = Policy::load(&self.policy_path)?;
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
@@ -295,7 +295,7 @@ fn lookup(gate: &Gate, repo: &str, rev: &str) -> Result<RevisionRecord, Response
             None,
         )),
         Err(e) => {
-            eprintln!("weightgate serve: store error for {repo}@{rev}: {e}");
+            tracing::error!(repo, revision = rev, error = %e, "cannot read the store");
             Err(hub_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "StoreError",
@@ -539,7 +539,7 @@ fn repo_not_found(repo: &str) -> Response {
 }
 
 fn store_error(e: &StoreError) -> Response {
-    eprintln!("weightgate serve: store error: {e}");
+    tracing::error!(error = %e, "cannot read the store");
     hub_error(
         StatusCode::INTERNAL_SERVER_ERROR,
         "StoreError",
@@ -633,7 +633,7 @@ async fn resolve(
     let d = match g.decide_cached(&m, destination.clone()) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("weightgate serve: cannot decide {repo}@{}: {e}", m.revision);
+            tracing::error!(repo, revision = %m.revision, error = %e, "cannot decide");
             audit(500, "error", vec![], 0, &m.revision);
             return hub_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -648,9 +648,12 @@ async fn resolve(
         return refusal(&d, &m.revision);
     }
     if let Some(problem) = file.and_then(|f| g.store.blob_problem(f)) {
-        eprintln!(
-            "weightgate serve: REFUSED {repo}@{} {path}: {problem}",
-            m.revision
+        tracing::warn!(
+            repo,
+            revision = %m.revision,
+            path,
+            problem = %problem,
+            "refused: the stored file no longer matches what was admitted"
         );
         audit(
             451,
@@ -680,7 +683,7 @@ async fn resolve(
     let mut resp = match serve.oneshot(req).await {
         Ok(r) => r.map(Body::new),
         Err(e) => {
-            eprintln!("weightgate serve: reading blob {sha256}: {e}");
+            tracing::error!(blob = %sha256, error = %e, "cannot read a stored blob");
             return hub_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "StoreError",
@@ -760,35 +763,18 @@ impl Default for Limits {
     }
 }
 
-/// Serves until the process is stopped; `SIGHUP` reloads the policy.
-pub async fn serve(gate: Shared, addr: SocketAddr, limits: Limits) -> std::io::Result<()> {
+/// Serves on `listener` until the process is stopped. Policy reloads are the caller's
+/// ([`Gate::reload`]); this library installs no signal handler.
+pub async fn serve(
+    gate: Shared,
+    listener: tokio::net::TcpListener,
+    limits: Limits,
+) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
 
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let reload_gate = gate.clone();
-    tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            match reload_gate.reload() {
-                Ok(()) => eprintln!(
-                    "weightgate serve: policy reloaded from {}",
-                    reload_gate.policy_path.display()
-                ),
-                Err(e) => eprintln!(
-                    "weightgate serve: policy NOT reloaded, keeping the previous one: {e}"
-                ),
-            }
-        }
-    });
-    eprintln!(
-        "weightgate serve: listening on http://{}",
-        listener.local_addr()?
-    );
+    tracing::info!(url = %format!("http://{}", listener.local_addr()?), "listening");
     let app = router(gate).layer(tower_http::timeout::TimeoutLayer::with_status_code(
         StatusCode::REQUEST_TIMEOUT,
         Duration::from_secs(30),
@@ -798,7 +784,7 @@ pub async fn serve(gate: Shared, addr: SocketAddr, limits: Limits) -> std::io::R
             Ok(c) => c,
             Err(e) => {
                 // Out of file descriptors and the like: wait instead of spinning.
-                eprintln!("weightgate serve: accept: {e}");
+                tracing::warn!(error = %e, "cannot accept a connection; retrying");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
