@@ -1,4 +1,5 @@
-//! Flags shared by every command that reads a checkpoint.
+//! Flags shared by every command that reads a checkpoint, and the one place they become
+//! [`OpenOptions`].
 
 use std::path::PathBuf;
 
@@ -18,12 +19,19 @@ pub struct CheckpointArgs {
 }
 
 impl CheckpointArgs {
-    pub fn open(&self) -> anyhow::Result<Checkpoint> {
-        let opts = OpenOptions {
+    /// How to open the checkpoint: these flags, plus `also_ignore` (files of our own inside it,
+    /// such as the attestation or a grant).
+    pub fn open_options(&self, also_ignore: impl IntoIterator<Item = String>) -> OpenOptions {
+        let mut ignore = self.ignore.clone();
+        ignore.extend(also_ignore);
+        OpenOptions {
             allow_symlinks: self.allow_symlinks,
-            ignore: self.ignore.clone(),
+            ignore,
             ..Default::default()
-        };
-        Ok(Checkpoint::open(&self.path, &opts)?)
+        }
+    }
+
+    pub fn open(&self) -> anyhow::Result<Checkpoint> {
+        Ok(Checkpoint::open(&self.path, &self.open_options([]))?)
     }
 }

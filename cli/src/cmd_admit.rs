@@ -30,13 +30,17 @@ pub struct AdmitArgs {
     /// The store folder (created if missing).
     #[arg(long)]
     pub store: PathBuf,
+    /// Policy file (TOML; see docs/policy.md) the checkpoint must pass; regimes are judged again
+    /// on every request, so only they may refuse it now and still let it in.
     #[arg(long)]
     pub policy: PathBuf,
+    /// The envelope (default CHECKPOINT/weightgate.att, or FILE.att beside a single file).
     #[arg(long)]
     pub attestation: Option<PathBuf>,
     /// Countersigned references to keep with it; repeatable.
     #[arg(long, value_name = "FILE")]
     pub grant: Vec<PathBuf>,
+    /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
 }

@@ -7,9 +7,10 @@ use clap::Args;
 use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
 use crate::progress::Bar;
+use crate::run_args::RunArgs;
 use crate::time_arg::parse_time;
 use weightgate_attest::hashing::{HashOptions, work_bytes};
-use weightgate_attest::reading::{Checkpoint, OpenOptions};
+use weightgate_attest::reading::Checkpoint;
 use weightgate_attest::signing::{AttestRequest, OmsSigning, attest};
 
 #[derive(Args, Debug)]
@@ -17,7 +18,7 @@ pub struct AttestArgs {
     #[command(flatten)]
     pub checkpoint: CheckpointArgs,
     /// Ed25519 private key (PKCS#8 PEM), e.g. from `weightgate keygen`.
-    #[arg(long, env = "WEIGHTGATE_KEY")]
+    #[arg(long, env = "WEIGHTGATE_KEY", hide_env_values = true)]
     pub key: PathBuf,
     /// Claims about compute, entity and references (TOML; see docs/claims.example.toml).
     #[arg(long)]
@@ -31,12 +32,8 @@ pub struct AttestArgs {
     /// Time of signing (RFC 3339 or Unix seconds); default now. For reproducible envelopes.
     #[arg(long, value_parser = parse_time)]
     pub issued_at: Option<i64>,
-    /// No progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Worker threads (default: one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Also write an OpenSSF model-signing bundle signed with this ECDSA P-256/P-384/P-521
     /// key (PKCS#8 or SEC1 PEM; `weightgate keygen --type p256`).
     #[arg(long, value_name = "KEY")]
@@ -54,16 +51,14 @@ pub fn run(args: AttestArgs) -> anyhow::Result<Exit> {
     let issued_at = args.issued_at.unwrap_or_else(crate::time_arg::now);
     let req = AttestRequest {
         checkpoint: args.checkpoint.path.clone(),
-        open: OpenOptions {
-            allow_symlinks: args.checkpoint.allow_symlinks,
-            ignore: [args.checkpoint.ignore.clone(), args.oms_ignore.clone()].concat(),
-            ..Default::default()
-        },
+        open: args
+            .checkpoint
+            .open_options(args.oms_ignore.iter().cloned()),
         claims: args.claims,
         key: args.key,
         out: args.out,
         per_tensor: args.per_tensor,
-        threads: args.threads,
+        threads: args.run.threads,
         issued_at,
         oms: args.oms_key.map(|key| OmsSigning {
             key,
@@ -74,10 +69,28 @@ pub fn run(args: AttestArgs) -> anyhow::Result<Exit> {
     let total = Checkpoint::open(&req.checkpoint, &req.open)
         .map(|ck| work_bytes(&ck, &HashOptions::default()))
         .unwrap_or(0);
-    let bar = Bar::new(total, args.quiet);
+    let bar = Bar::new(total, args.run.quiet());
     let outcome = attest(&req, &|n| bar.inc(n));
     bar.finish();
     let outcome = outcome?;
+    if args.run.json() {
+        let doc = serde_json::json!({
+            "model": outcome.statement.model.name,
+            "files": outcome.statement.subject.files.len(),
+            "root_sha256": outcome.statement.subject.root_sha256.to_hex(),
+            "attestation": outcome.path.display().to_string(),
+            "attestation_bytes": outcome.envelope_len,
+            "key_id": outcome.key_id,
+            "model_sig": outcome.oms.as_ref().map(|o| serde_json::json!({
+                "path": o.path.display().to_string(),
+                "bytes": o.bundle_len,
+                "curve": o.curve,
+                "key_hint": o.key_hint,
+            })),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(Exit::Ok);
+    }
     println!(
         "attested {} ({} files, root sha256:{}) -> {} ({} bytes, key {})",
         outcome.statement.model.name,

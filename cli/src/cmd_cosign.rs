@@ -11,22 +11,19 @@ use weightgate_attest::signing::{cosign, load_signing_key};
 use weightgate_schemas::{
     ATTESTATION_PAYLOAD_TYPE, Envelope, GRANT_PAYLOAD_TYPE, Grant, Statement,
 };
+use weightgate_verifier::inputs::{InputKind, read_input};
 
 #[derive(Args, Debug)]
 pub struct CosignArgs {
     /// The envelope to sign (replaced whole, atomically).
     pub envelope: PathBuf,
     /// Ed25519 private key (PKCS#8 PEM).
-    #[arg(long, env = "WEIGHTGATE_KEY")]
+    #[arg(long, env = "WEIGHTGATE_KEY", hide_env_values = true)]
     pub key: PathBuf,
 }
 
 pub fn run(args: CosignArgs) -> anyhow::Result<Exit> {
-    let bytes = weightgate_attest::io::read_capped(
-        &args.envelope,
-        weightgate_schemas::MAX_ENVELOPE_LEN as u64,
-    )
-    .with_context(|| format!("{}: cannot read", args.envelope.display()))?;
+    let bytes = read_input(&args.envelope, InputKind::Envelope)?;
     let mut envelope = Envelope::decode_strict(&bytes)
         .with_context(|| format!("{}: not a weightgate envelope", args.envelope.display()))?;
     // A cosigner vouches for what it can read: refuse payloads that do not decode.

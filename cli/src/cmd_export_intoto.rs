@@ -13,12 +13,13 @@ use weightgate_schemas::intoto::intoto_statement;
 use weightgate_schemas::json_view::envelope_to_json;
 use weightgate_schemas::oms::IN_TOTO_PAYLOAD_TYPE;
 use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Statement};
+use weightgate_verifier::inputs::{InputKind, read_input};
 
 #[derive(Args, Debug)]
 pub struct ExportIntotoArgs {
     /// The weightgate attestation envelope.
     pub envelope: PathBuf,
-    /// Sign the DSSE envelope with this Ed25519 key; without it the DSSE envelope carries no
+    /// Sign the DSSE envelope with this Ed25519 key (PKCS#8 PEM); without it the DSSE envelope carries no
     /// signature and trust rests on the original envelope inside the predicate.
     #[arg(long)]
     pub key: Option<PathBuf>,
@@ -29,11 +30,7 @@ pub struct ExportIntotoArgs {
 
 pub fn run(args: ExportIntotoArgs) -> anyhow::Result<Exit> {
     let name = args.envelope.display().to_string();
-    let bytes = weightgate_attest::io::read_capped(
-        &args.envelope,
-        weightgate_schemas::MAX_ENVELOPE_LEN as u64,
-    )
-    .with_context(|| format!("{name}: cannot read"))?;
+    let bytes = read_input(&args.envelope, InputKind::Attestation)?;
     let envelope = Envelope::decode_strict(&bytes)
         .with_context(|| format!("{name}: not a weightgate envelope"))?;
     if envelope.payload_type != ATTESTATION_PAYLOAD_TYPE {

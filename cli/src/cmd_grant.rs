@@ -9,64 +9,45 @@ use clap::Args;
 use crate::Exit;
 use crate::time_arg::{now, parse_time};
 use weightgate_attest::io::{Replace, write_atomically};
-use weightgate_attest::signing::{load_signing_key, sign_envelope};
-use weightgate_schemas::{Envelope, GRANT_PAYLOAD_TYPE, Grant, Statement};
+use weightgate_attest::signing::{grant, load_signing_key};
+use weightgate_verifier::inputs::read_attestation;
 
 #[derive(Args, Debug)]
 pub struct GrantArgs {
     /// The lab's attestation naming the reference.
     pub attestation: PathBuf,
-    /// The reference number to countersign.
-    #[arg(long)]
+    /// The reference number to countersign (exactly one reference must carry it).
+    #[arg(long, value_name = "NUMBER")]
     pub reference: String,
-    /// The issuer's Ed25519 private key.
+    /// The issuer's Ed25519 private key (PKCS#8 PEM).
     #[arg(long)]
     pub key: PathBuf,
-    /// Where to write the grant envelope.
+    /// Where to write the grant envelope (replaced atomically).
     #[arg(long)]
     pub out: PathBuf,
-    /// Time of the grant (default now).
+    /// Time of the grant (RFC 3339, a date or Unix seconds); default now.
     #[arg(long, value_parser = parse_time)]
     pub issued_at: Option<i64>,
 }
 
 pub fn run(args: GrantArgs) -> anyhow::Result<Exit> {
-    let bytes = weightgate_attest::io::read_capped(
-        &args.attestation,
-        weightgate_schemas::MAX_ENVELOPE_LEN as u64,
-    )
-    .with_context(|| format!("{}: cannot read", args.attestation.display()))?;
-    let env = Envelope::decode_strict(&bytes)
-        .with_context(|| format!("{}: not a weightgate envelope", args.attestation.display()))?;
-    let st = Statement::decode_strict(&env.payload)
-        .with_context(|| format!("{}: payload", args.attestation.display()))?;
-    let matches: Vec<_> = st
-        .references
-        .iter()
-        .filter(|r| r.number == args.reference)
-        .collect();
-    let reference = match matches.as_slice() {
-        [one] => (*one).clone(),
-        [] => anyhow::bail!(
-            "{}: no reference numbered `{}`",
-            args.attestation.display(),
-            args.reference
-        ),
-        _ => anyhow::bail!(
-            "{}: several references numbered `{}`",
-            args.attestation.display(),
-            args.reference
-        ),
-    };
+    let bytes = read_attestation(&args.attestation)?;
     let key = load_signing_key(&args.key)?;
-    let grant = Grant {
-        issued_at: args.issued_at.unwrap_or_else(now),
-        reference,
-        root_sha256: st.subject.root_sha256,
-    };
-    let envelope = sign_envelope(GRANT_PAYLOAD_TYPE, grant.encode(), &key);
-    write_atomically(&args.out, &envelope.encode(), 0o644, Replace::Allowed)
-        .with_context(|| format!("{}: cannot write", args.out.display()))?;
+    let signed = grant(
+        &bytes,
+        &args.reference,
+        args.issued_at.unwrap_or_else(now),
+        &key,
+    )
+    .with_context(|| args.attestation.display().to_string())?;
+    let (grant, st) = (&signed.grant, &signed.statement);
+    write_atomically(
+        &args.out,
+        &signed.envelope.encode(),
+        0o644,
+        Replace::Allowed,
+    )
+    .with_context(|| format!("{}: cannot write", args.out.display()))?;
     println!(
         "granted {} {} from {} for {} (root sha256:{}) -> {}",
         grant.reference.kind.as_str(),

@@ -5,6 +5,7 @@ use clap::{Args, ValueEnum};
 use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
 use crate::progress::Bar;
+use crate::run_args::RunArgs;
 use weightgate_attest::hashing::{Algorithms, HashOptions, hash_checkpoint, work_bytes};
 
 #[derive(Args, Debug)]
@@ -20,21 +21,17 @@ pub struct HashArgs {
     /// Output layout; `sha256sum` and `b3sum` lines can be checked with `sha256sum -c` / `b3sum -c`.
     #[arg(long, value_enum, default_value_t = Format::Table, conflicts_with = "json")]
     pub format: Format,
-    /// Machine-readable output.
-    #[arg(long)]
-    pub json: bool,
-    /// No progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Worker threads (default: one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// `sha256:HEX  PATH` and `blake3:HEX  PATH` per file, then the root digest.
     Table,
+    /// `HEX  PATH` with SHA-256, as `sha256sum` prints.
     Sha256sum,
+    /// `HEX  PATH` with BLAKE3, as `b3sum` prints.
     B3sum,
 }
 
@@ -52,14 +49,14 @@ pub fn run(args: HashArgs) -> anyhow::Result<Exit> {
             Algorithms::Both
         },
         per_tensor: args.per_tensor,
-        threads: args.threads,
+        threads: args.run.threads,
     };
-    let bar = Bar::new(work_bytes(&ck, &opts), args.quiet);
+    let bar = Bar::new(work_bytes(&ck, &opts), args.run.quiet());
     let manifest = hash_checkpoint(&ck, &opts, &|n| bar.inc(n));
     bar.finish();
     let manifest = manifest?;
 
-    if args.json {
+    if args.run.json() {
         println!("{}", serde_json::to_string_pretty(&manifest)?);
         return Ok(Exit::Ok);
     }

@@ -4,24 +4,24 @@ use clap::Args;
 
 use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
+use crate::run_args::JsonArg;
 use weightgate_attest::reading::FileKind;
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
     #[command(flatten)]
     pub checkpoint: CheckpointArgs,
-    /// Machine-readable output.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonArg,
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<Exit> {
     if crate::show_envelope::is_envelope(&args.checkpoint.path) {
-        return crate::show_envelope::run(&args.checkpoint.path, args.json);
+        return crate::show_envelope::run(&args.checkpoint.path, args.output.json);
     }
     let ck = args.checkpoint.open()?;
     let params = ck.parameters();
-    if args.json {
+    if args.output.json {
         let doc = serde_json::json!({
             "path": args.checkpoint.path.display().to_string(),
             "single_file": ck.single_file,

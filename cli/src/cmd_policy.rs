@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::Exit;
+use crate::run_args::JsonArg;
 use weightgate_verifier::policy::{Holder, Policy, Regime, presets, regime_json};
 
 #[derive(Args, Debug)]
@@ -17,35 +18,34 @@ pub struct PolicyArgs {
 pub enum PolicyCommand {
     /// Validate a policy file and print the effective policy (presets resolved, keys loaded).
     Check {
+        /// The policy file (TOML; see docs/policy.md).
         file: PathBuf,
-        /// JSON instead of text.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: JsonArg,
     },
     /// List the built-in regime presets: thresholds, counting, required references and who
     /// must hold them, dates, scope, confidence and source.
     Presets {
-        /// JSON instead of text.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: JsonArg,
     },
 }
 
 pub fn run(args: PolicyArgs) -> anyhow::Result<Exit> {
     match args.command {
-        PolicyCommand::Check { file, json } => {
+        PolicyCommand::Check { file, output } => {
             let policy = Policy::load(&file)?;
             let eff = policy.effective();
-            if json {
+            if output.json {
                 println!("{}", serde_json::to_string_pretty(&eff)?);
             } else {
                 println!("policy {}: valid", file.display());
                 print_effective(&policy);
             }
         }
-        PolicyCommand::Presets { json } => {
+        PolicyCommand::Presets { output } => {
             let presets = presets();
-            if json {
+            if output.json {
                 let list: Vec<_> = presets.iter().map(regime_json).collect();
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {

@@ -2,18 +2,18 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use clap::Args;
 
 use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
 use crate::progress::Bar;
+use crate::run_args::RunArgs;
 use crate::time_arg::{now, parse_time, show};
 use weightgate_attest::hashing::{HashOptions, work_bytes};
-use weightgate_attest::io::read_capped;
 use weightgate_attest::keys::load_verifying_key;
 use weightgate_attest::reading::{Checkpoint, default_attestation_path, relative_inside};
 use weightgate_schemas::country::is_iso3166_alpha2;
+use weightgate_verifier::inputs::{InputKind, read_attestation, read_grant, read_input};
 use weightgate_verifier::model_sig::{OmsOptions, OmsRequest};
 use weightgate_verifier::policy::{Context, Policy};
 use weightgate_verifier::stages::SubjectSource;
@@ -48,15 +48,8 @@ pub struct VerifyArgs {
     /// The base model's envelope, for a derived model.
     #[arg(long, value_name = "FILE")]
     pub base_attestation: Option<PathBuf>,
-    /// Machine-readable decision (stable; docs/verify.md).
-    #[arg(long)]
-    pub json: bool,
-    /// No progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Worker threads (default: one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub run: RunArgs,
     #[command(flatten)]
     pub oms: OmsArgs,
 }
@@ -135,54 +128,25 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
         .attestation
         .clone()
         .unwrap_or_else(|| default_attestation_path(&args.checkpoint.path));
-    // A regular file is mapped, not copied into the heap: a maximum-size envelope must not
-    // cost its size in memory on top of the payload it carries (docs/threat-model.md).
-    let cap = weightgate_schemas::MAX_ENVELOPE_LEN as u64;
-    let context = || format!("{}: cannot read the attestation", att_path.display());
-    let mapped = match std::fs::metadata(&att_path) {
-        Ok(m) if m.is_file() && m.len() > 0 && m.len() <= cap => Some(
-            weightgate_attest::hashing::MappedFile::open(
-                &att_path,
-                &att_path.display().to_string(),
-                m.len(),
-            )
-            .with_context(context)?,
-        ),
-        _ => None,
-    };
-    let owned = match &mapped {
-        Some(_) => None,
-        None => Some(read_capped(&att_path, cap).with_context(context)?),
-    };
-    let envelope: &[u8] = match (&mapped, &owned) {
-        (Some(m), _) => m.bytes(),
-        (None, Some(o)) => o,
-        (None, None) => &[],
-    };
-    let mut open = weightgate_attest::reading::OpenOptions {
-        allow_symlinks: args.checkpoint.allow_symlinks,
-        ignore: args.checkpoint.ignore.clone(),
-        ..Default::default()
-    };
+    let attestation = read_attestation(&att_path)?;
     let root = &args.checkpoint.path;
-    if root.is_dir() {
-        open.ignore.extend(relative_inside(root, &att_path));
-        for g in args.grant.iter().chain(args.base_attestation.iter()) {
-            open.ignore.extend(relative_inside(root, g));
-        }
-    }
-    let mut grants = Vec::new();
-    for g in &args.grant {
-        grants.push(
-            read_capped(g, weightgate_schemas::MAX_GRANT_LEN as u64)
-                .with_context(|| format!("{}: cannot read the grant", g.display()))?,
-        );
-    }
+    let own_inside: Vec<String> = if root.is_dir() {
+        std::iter::once(&att_path)
+            .chain(&args.grant)
+            .chain(&args.base_attestation)
+            .filter_map(|p| relative_inside(root, p))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let open = args.checkpoint.open_options(own_inside);
+    let grants = args
+        .grant
+        .iter()
+        .map(|g| read_grant(g))
+        .collect::<Result<Vec<_>, _>>()?;
     let base_envelope = match &args.base_attestation {
-        Some(p) => Some(
-            read_capped(p, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
-                .with_context(|| format!("{}: cannot read the base attestation", p.display()))?,
-        ),
+        Some(p) => Some(read_input(p, InputKind::BaseAttestation)?),
         None => None,
     };
     let mut own_files: Vec<&Path> = vec![&att_path];
@@ -190,12 +154,12 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
     own_files.extend(args.base_attestation.iter().map(PathBuf::as_path));
     let oms = oms_request(&args.oms, &policy, &args.checkpoint, &own_files)?;
     let req = VerifyRequest {
-        envelope,
+        envelope: attestation.bytes(),
         subject: SubjectSource::OnDisk {
             checkpoint: root,
             open: open.clone(),
             full: args.full,
-            threads: args.threads,
+            threads: args.run.threads,
             oms,
         },
         policy: &policy,
@@ -209,15 +173,12 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
     let total = Checkpoint::open(root, &open)
         .map(|ck| work_bytes(&ck, &HashOptions::default()) / 2)
         .unwrap_or(0);
-    let bar = Bar::new(total, args.quiet || args.json);
+    let bar = Bar::new(total, args.run.quiet());
     let decision = verify(&req, &|n| bar.inc(n));
     bar.finish();
     let decision = decision?;
-    if let Some(m) = &mapped {
-        m.check_unchanged()
-            .with_context(|| format!("{}: the attestation", att_path.display()))?;
-    }
-    if args.json {
+    attestation.check_unchanged()?;
+    if args.run.json() {
         println!("{}", serde_json::to_string_pretty(&decision)?);
     } else {
         print_decision(&root.display().to_string(), &decision, &policy);

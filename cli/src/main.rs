@@ -17,6 +17,7 @@ mod cmd_serve;
 mod cmd_verify;
 mod logging;
 mod progress;
+mod run_args;
 mod show_envelope;
 mod time_arg;
 
@@ -110,5 +111,28 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    /// `--help` explains every flag, positional and subcommand (docs refer to it).
+    #[test]
+    fn every_flag_positional_and_subcommand_has_help_text() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "weightgate", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
     }
 }

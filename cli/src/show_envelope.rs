@@ -7,6 +7,8 @@ use weightgate_schemas::{
     ATTESTATION_PAYLOAD_TYPE, Envelope, GRANT_PAYLOAD_TYPE, Grant, Statement, json_view,
 };
 
+use weightgate_verifier::inputs::{InputKind, read_input};
+
 use crate::Exit;
 use crate::time_arg::show;
 
@@ -16,9 +18,7 @@ pub fn is_envelope(path: &Path) -> bool {
 }
 
 pub fn run(path: &Path, json: bool) -> anyhow::Result<Exit> {
-    let bytes =
-        weightgate_attest::io::read_capped(path, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
-            .with_context(|| format!("{}: cannot read", path.display()))?;
+    let bytes = read_input(path, InputKind::Envelope)?;
     let envelope = Envelope::decode_strict(&bytes)
         .with_context(|| format!("{}: not a weightgate envelope", path.display()))?;
     let payload = match envelope.payload_type.as_str() {

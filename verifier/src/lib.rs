@@ -2,13 +2,15 @@
 //!
 //! [`verify`] runs the [`stages`] in the order docs/verify.md describes and returns a
 //! [`Decision`] (allow or deny, stable reason codes, the facts read). [`policy::Policy`] holds
-//! trusted keys, revocations and regimes; regime presets are data (`policy/presets.toml`). With
-//! the `gate` feature, [`gate`] adds the admitted store, the HTTP gate and its audit log. This
-//! crate links no private-key or signing code, and never prints, exits or handles signals.
+//! trusted keys, revocations and regimes; regime presets are data (`policy/presets.toml`).
+//! [`inputs`] reads attestations and grants within the format's caps. With the `gate` feature,
+//! [`gate`] adds the admitted store, the HTTP gate and its audit log. This crate links no
+//! private-key or signing code, and never prints, exits or handles signals.
 
 mod decision;
 #[cfg(feature = "gate")]
 pub mod gate;
+pub mod inputs;
 pub mod model_sig;
 pub mod policy;
 pub mod reason;
