@@ -437,3 +437,41 @@ fn envelope_for_a_thousand_tensors_stays_under_8_kb() {
     let len = fs::metadata(ck.join("weightgate.att")).unwrap().len();
     assert!(len < 8 * 1024, "{len} bytes");
 }
+
+#[test]
+fn attest_json_reports_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = tiny_copy(dir.path());
+    let r = run([
+        "attest",
+        ck.to_str().unwrap(),
+        "--key",
+        &key("test-lab.key"),
+        "--claims",
+        &claims("tiny-below.toml"),
+        "--issued-at",
+        "2026-11-01T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let att = ck.join("weightgate.att");
+    assert_eq!(doc["attestation"], att.to_str().unwrap());
+    assert_eq!(doc["attestation_bytes"], fs::metadata(&att).unwrap().len());
+    // The same bytes as the golden vector: same checkpoint, key and time.
+    assert_eq!(
+        fs::read(&att).unwrap(),
+        fs::read(testdata().join("envelopes/golden_tiny.att")).unwrap()
+    );
+    let st = Statement::decode_strict(
+        &Envelope::decode_strict(&fs::read(&att).unwrap())
+            .unwrap()
+            .payload,
+    )
+    .unwrap();
+    assert_eq!(doc["root_sha256"], st.subject.root_sha256.to_hex());
+    assert_eq!(doc["files"], 4);
+    assert_eq!(doc["model"], "tiny-lm");
+    assert_eq!(doc["key_id"].as_str().unwrap().len(), 64);
+    assert!(doc["model_sig"].is_null());
+}
