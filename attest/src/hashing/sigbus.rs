@@ -7,6 +7,10 @@
 //! read completes with zeros and the caller reports the file as changed. Faults anywhere else
 //! go to the previous handler (Rust's stack-overflow reporter, or the default action).
 //! The handler only touches atomics and calls mmap(2).
+//!
+//! This is the one signal handler a weightgate library installs: it is part of the hashing
+//! engine's correctness (mapping files others can change), not process policy, which belongs to
+//! the program (docs/decisions.md).
 
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -70,3 +70,69 @@ pub fn grant(
         statement,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weightgate_schemas::ReferenceKind;
+
+    fn testdata(p: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testdata")
+            .join(p)
+    }
+
+    fn reference(number: &str) -> weightgate_schemas::Reference {
+        weightgate_schemas::Reference {
+            kind: ReferenceKind::ExportLicence,
+            number: number.into(),
+            authority: "US BIS".into(),
+            valid_from: 0,
+            valid_until: None,
+            destinations: vec!["DE".into()],
+        }
+    }
+
+    /// The golden attestation with `references`, signed again by the test lab.
+    fn attestation_with(references: Vec<weightgate_schemas::Reference>) -> Vec<u8> {
+        let golden = std::fs::read(testdata("envelopes/golden_tiny.att")).unwrap();
+        let mut st =
+            Statement::decode_strict(&Envelope::decode_strict(&golden).unwrap().payload).unwrap();
+        st.references = references;
+        let lab = crate::signing::load_signing_key(&testdata("keys/test-lab.key")).unwrap();
+        sign_envelope(ATTESTATION_PAYLOAD_TYPE, st.encode(), &lab).encode()
+    }
+
+    #[test]
+    fn grants_exactly_one_matching_reference_for_the_models_root() {
+        let issuer = crate::signing::load_signing_key(&testdata("keys/test-issuer.key")).unwrap();
+        let att = attestation_with(vec![reference("A1"), reference("B2")]);
+        let signed = grant(&att, "B2", 1_800_000_000, &issuer).unwrap();
+        assert_eq!(signed.grant.reference, reference("B2"));
+        assert_eq!(signed.grant.issued_at, 1_800_000_000);
+        assert_eq!(
+            signed.grant.root_sha256,
+            signed.statement.subject.root_sha256
+        );
+        assert_eq!(signed.envelope.payload_type, GRANT_PAYLOAD_TYPE);
+        assert_eq!(
+            Grant::decode_strict(&signed.envelope.payload).unwrap(),
+            signed.grant
+        );
+        assert_eq!(
+            signed.envelope.signatures[0].keyid,
+            crate::keys::key_id(&issuer.verifying_key())
+        );
+
+        let err = |number: &str, att: &[u8]| grant(att, number, 0, &issuer).err().unwrap();
+        assert!(matches!(err("C3", &att), GrantError::NoSuchReference(n) if n == "C3"));
+        let twice = attestation_with(vec![reference("A1"), reference("A1")]);
+        assert!(matches!(err("A1", &twice), GrantError::AmbiguousReference(n) if n == "A1"));
+        let grant_envelope = signed.envelope.encode();
+        assert!(matches!(
+            err("B2", &grant_envelope),
+            GrantError::NotAnAttestation(t) if t == GRANT_PAYLOAD_TYPE
+        ));
+        assert!(matches!(err("B2", b"not cbor"), GrantError::Envelope(_)));
+    }
+}
