@@ -7,6 +7,9 @@
 //! envelopes and `model.sig` bundles. [`keys`] holds what verifying needs of keys: public keys
 //! and key ids. Nothing here prints or exits.
 
+// Libraries report through return values and `tracing`; printing and exiting are the program's.
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
 pub mod hashing;
 pub mod io;
 pub mod keys;

@@ -25,6 +25,9 @@
 //! # Ok::<(), weightgate_schemas::CborError>(())
 //! ```
 
+// Libraries report through return values and `tracing`; printing and exiting are the program's.
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
 pub mod cbor;
 mod compute;
 pub mod country;

@@ -7,6 +7,9 @@
 //! [`gate`] adds the admitted store, the HTTP gate and its audit log. This crate links no
 //! private-key or signing code, and never prints, exits or handles signals.
 
+// Libraries report through return values and `tracing`; printing and exiting are the program's.
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
 mod decision;
 #[cfg(feature = "gate")]
 pub mod gate;
