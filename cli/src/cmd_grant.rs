@@ -10,7 +10,7 @@ use crate::Exit;
 use crate::time_arg::{now, parse_time};
 use weightgate_attest::io::{Replace, write_atomically};
 use weightgate_attest::signing::{grant, load_signing_key};
-use weightgate_verifier::inputs::read_attestation;
+use weightgate_verifier::inputs::{InputKind, read_input};
 
 #[derive(Args, Debug)]
 pub struct GrantArgs {
@@ -31,7 +31,7 @@ pub struct GrantArgs {
 }
 
 pub fn run(args: GrantArgs) -> anyhow::Result<Exit> {
-    let bytes = read_attestation(&args.attestation)?;
+    let bytes = read_input(&args.attestation, InputKind::Attestation)?;
     let key = load_signing_key(&args.key)?;
     let signed = grant(
         &bytes,
