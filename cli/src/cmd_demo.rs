@@ -389,6 +389,8 @@ impl Gate {
                 "127.0.0.1:0",
             ])
             .current_dir(&demo.dir)
+            // Its first log line names the address; whatever level the user asked for.
+            .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
