@@ -90,6 +90,8 @@ mod tests {
             valid_from: 0,
             valid_until: None,
             destinations: vec!["DE".into()],
+            holder: None,
+            made_at: None,
         }
     }
 
