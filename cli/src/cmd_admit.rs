@@ -4,17 +4,16 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Args;
 
 use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
 use crate::progress::Bar;
 use crate::time_arg::now;
-use weightgate_attest::reading::Checkpoint;
-use weightgate_attest::reading::default_attestation_path;
+use weightgate_attest::reading::{Checkpoint, default_attestation_path, relative_inside};
 use weightgate_verifier::gate::admit::{Admission, AdmitRequest, admit, blocks_admission};
 use weightgate_verifier::gate::store::{Store, check_ref, check_repo_id};
+use weightgate_verifier::inputs::{InputKind, read_grant, read_input};
 use weightgate_verifier::policy::Policy;
 
 #[derive(Args, Debug)]
@@ -53,21 +52,18 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Exit> {
         .attestation
         .clone()
         .unwrap_or_else(|| default_attestation_path(&args.checkpoint.path));
-    let envelope =
-        weightgate_attest::io::read_capped(&att, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
-            .with_context(|| format!("{}: cannot read the attestation", att.display()))?;
-    let mut grants = Vec::new();
-    for g in &args.grant {
-        grants.push(
-            weightgate_attest::io::read_capped(g, weightgate_schemas::MAX_GRANT_LEN as u64)
-                .with_context(|| format!("{}: cannot read the grant", g.display()))?,
-        );
-    }
-    let open = weightgate_attest::reading::OpenOptions {
-        allow_symlinks: args.checkpoint.allow_symlinks,
-        ignore: args.checkpoint.ignore.clone(),
-        ..Default::default()
-    };
+    let envelope = read_input(&att, InputKind::Attestation)?;
+    let grants = args
+        .grant
+        .iter()
+        .map(|g| read_grant(g))
+        .collect::<Result<Vec<_>, _>>()?;
+    // weightgate's own files inside the checkpoint are not part of it, wherever they are.
+    let root = &args.checkpoint.path;
+    let own = std::iter::once(&att)
+        .chain(&args.grant)
+        .filter_map(|p| relative_inside(root, p));
+    let open = args.checkpoint.open_options(own);
     let store = Store::open(&args.store)?;
     let oms = crate::cmd_verify::oms_request(
         &crate::cmd_verify::OmsArgs::default(),

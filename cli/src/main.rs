@@ -76,6 +76,15 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // A one-shot command whose output pipe closes (`weightgate policy presets | head`) ends
+    // quietly, as coreutils do, instead of panicking in println!. The server keeps Rust's
+    // default (SIGPIPE ignored): a client that hangs up must not kill it.
+    if !matches!(cli.command, Command::Serve(_)) {
+        // SAFETY: restores the default disposition of one signal before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // A server reports what it does; a one-shot command only what goes wrong.
     logging::init(match cli.command {
         Command::Serve(_) => tracing_subscriber::filter::LevelFilter::INFO,

@@ -671,3 +671,20 @@ fn demo_plays_the_whole_story() {
         assert!(r.stdout.contains(want), "demo output lacks {want}");
     }
 }
+
+#[test]
+fn a_closed_output_pipe_ends_a_command_quietly() {
+    use std::process::Stdio;
+    // `weightgate hash --per-tensor CHECKPOINT | head -c 1` at its smallest: stdout closed
+    // before the command writes.
+    let mut child = common::bin()
+        .args(["policy", "presets"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
