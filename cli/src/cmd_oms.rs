@@ -109,7 +109,7 @@ pub fn run_sign(args: SignOmsArgs) -> anyhow::Result<Exit> {
     let outcome = sign_model(&req, &|n| bar.inc(n));
     bar.finish();
     let o = outcome?;
-    println!(
+    emit(&format!(
         "signed {} ({} resources, root sha256:{}) -> {} ({} bytes, ECDSA {}, key hint {})",
         args.model.display(),
         o.resources,
@@ -118,7 +118,7 @@ pub fn run_sign(args: SignOmsArgs) -> anyhow::Result<Exit> {
         o.bundle_len,
         o.curve,
         o.key_hint
-    );
+    ));
     Ok(Exit::Ok)
 }
 
@@ -243,24 +243,32 @@ pub fn run_verify(args: VerifyOmsArgs) -> anyhow::Result<Exit> {
             "problems": problems,
             "notes": report.notes,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        emit(&serde_json::to_string_pretty(&out)?);
     } else {
-        println!(
-            "{} {} against {}",
+        let mut text = format!(
+            "{} {} against {}\n",
             if verified { "VERIFIED" } else { "NOT VERIFIED" },
             args.model.display(),
             path.display()
         );
         for c in &report.checks {
             let mark = if c.passed { "ok  " } else { "FAIL" };
-            println!("  {mark}  {:<10} {}", c.name, c.detail);
+            text.push_str(&format!("  {mark}  {:<10} {}\n", c.name, c.detail));
         }
         for (code, message) in &report.problems {
-            println!("  reason  {code}: {message}");
+            text.push_str(&format!("  reason  {code}: {message}\n"));
         }
         for n in &report.notes {
-            println!("  note  {n}");
+            text.push_str(&format!("  note  {n}\n"));
         }
+        emit(text.trim_end());
     }
     Ok(if verified { Exit::Ok } else { Exit::Denied })
+}
+
+/// Prints `text` and a newline; a closed pipe (`| head`) is not an error worth a panic.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
