@@ -154,10 +154,13 @@ fn hash_pieces(
     };
     // BLAKE3 is parallel within a piece: with fewer pieces than cores, give each all cores.
     let blake3_parallel = hash_type == OmsHashType::Blake3 && jobs.len() < threads;
+    // One worker per job up to four per core, as the engine does for large SHA-256 jobs: the
+    // five shards of a 4 GiB file on two cores then share the cores evenly instead of leaving
+    // one idle for the last shard, and a busy machine's scheduler gives each job its share.
     let workers = if blake3_parallel {
         1
     } else {
-        threads.min(jobs.len()).max(1)
+        jobs.len().min(threads * 4).max(1)
     };
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Vec<u8>)>> = Mutex::new(Vec::with_capacity(pieces.len()));
