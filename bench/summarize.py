@@ -34,6 +34,10 @@ RATIOS = [
     ("weightgate admit", "cp -r SRC DST && sync", "`admit` / `cp -r SRC DST && sync` (target <= 1.2)"),
     ("weightgate attest --oms-key", "weightgate attest", "`attest --oms-key` / `attest` (target < 1.05)"),
     ("model_signing verify key (model.sig)", "weightgate verify --oms-key", "`model_signing verify key` / `verify --oms-key` (target >= 1.5)"),
+    ("openssl dgst -sha256", "weightgate sign-oms --shards", "`openssl dgst -sha256` / `sign-oms --shards` (target >= 1.8)"),
+    ("openssl dgst -sha256", "weightgate sign-oms", "`openssl dgst -sha256` / `sign-oms` (files method)"),
+    ("model_signing sign key", "weightgate sign-oms --shards", "`model_signing sign key` / `sign-oms --shards`"),
+    ("model_signing verify key (model.sig)", "weightgate verify-oms", "`model_signing verify key` / `verify-oms` (target >= 1.5)"),
 ]
 
 

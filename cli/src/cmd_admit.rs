@@ -70,6 +70,7 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Exit> {
         &policy,
         &args.checkpoint,
         &[&att],
+        now(),
     )?;
     let req = AdmitRequest {
         repo: &args.repo,

@@ -89,6 +89,7 @@ pub fn oms_request(
     policy: &Policy,
     checkpoint: &CheckpointArgs,
     own_files: &[&Path],
+    now: i64,
 ) -> anyhow::Result<Option<OmsRequest>> {
     Ok(OmsRequest::for_checkpoint(
         &args.options(),
@@ -96,6 +97,7 @@ pub fn oms_request(
         &checkpoint.path,
         checkpoint.allow_symlinks,
         own_files,
+        now,
     )?)
 }
 
@@ -152,7 +154,8 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
     let mut own_files: Vec<&Path> = vec![&att_path];
     own_files.extend(args.grant.iter().map(PathBuf::as_path));
     own_files.extend(args.base_attestation.iter().map(PathBuf::as_path));
-    let oms = oms_request(&args.oms, &policy, &args.checkpoint, &own_files)?;
+    let at = args.now.unwrap_or_else(now);
+    let oms = oms_request(&args.oms, &policy, &args.checkpoint, &own_files, at)?;
     let req = VerifyRequest {
         envelope: attestation.bytes(),
         subject: SubjectSource::OnDisk {
@@ -164,7 +167,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
         },
         policy: &policy,
         context: Context {
-            now: args.now.unwrap_or_else(now),
+            now: at,
             destination: args.destination.clone(),
         },
         grants,

@@ -12,6 +12,7 @@ mod cmd_grant;
 mod cmd_hash;
 mod cmd_inspect;
 mod cmd_keygen;
+mod cmd_oms;
 mod cmd_policy;
 mod cmd_serve;
 mod cmd_verify;
@@ -49,6 +50,10 @@ enum Command {
     Grant(cmd_grant::GrantArgs),
     /// Verify a checkpoint against its attestation and a policy: exit 0 allowed, 1 denied.
     Verify(cmd_verify::VerifyArgs),
+    /// Sign a model with OpenSSF model signing alone (model.sig, OMS v1.0).
+    SignOms(cmd_oms::SignOmsArgs),
+    /// Verify a model against an OpenSSF model-signing bundle alone: exit 0 verified, 1 not.
+    VerifyOms(cmd_oms::VerifyOmsArgs),
     /// Validate a policy file, or list the regime presets.
     Policy(cmd_policy::PolicyArgs),
     /// Verify a checkpoint and copy it into the gate server's content-addressed store.
@@ -98,6 +103,8 @@ fn main() -> ExitCode {
         Command::Cosign(args) => cmd_cosign::run(args),
         Command::Grant(args) => cmd_grant::run(args),
         Command::Verify(args) => cmd_verify::run(args),
+        Command::SignOms(args) => cmd_oms::run_sign(args),
+        Command::VerifyOms(args) => cmd_oms::run_verify(args),
         Command::Policy(args) => cmd_policy::run(args),
         Command::Demo(args) => cmd_demo::run(args),
         Command::ExportIntoto(args) => cmd_export_intoto::run(args),

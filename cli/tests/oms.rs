@@ -518,11 +518,11 @@ fn every_bad_bundle_gets_a_named_reason() {
     );
     fs::remove_file(m.join("notes.md")).unwrap();
 
-    // Unsupported serializations are named, not mistaken for tampering.
-    let mut shards = statement.clone();
-    shards["predicate"]["serialization"]["method"] = json!("shards");
+    // Unknown serializations are named, not mistaken for tampering.
+    let mut unknown = statement.clone();
+    unknown["predicate"]["serialization"]["method"] = json!("tensors");
     assert_eq!(
-        check(&forger.sign(&shards, true), &[]).1,
+        check(&forger.sign(&unknown, true), &[]).1,
         ["oms.unsupported"]
     );
 
@@ -706,5 +706,1114 @@ fn export_intoto_wraps_the_signed_attestation() {
         r.stderr.contains("not a weightgate envelope"),
         "{}",
         r.stderr
+    );
+}
+
+/// `python -c SCRIPT ARGS...` in the pinned venv (for `model_signing`'s API: shards, BLAKE).
+fn python_api(script: &str, args: &[&str]) -> Run {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run python");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `weightgate verify-oms MODEL --key PUB --json EXTRA...`: (exit code, verdict).
+fn verify_oms(model: &Path, public: &Path, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["verify-oms", s(model), "--key", s(public), "--json"];
+    args.extend_from_slice(extra);
+    let r = run(args);
+    assert!(r.code == 0 || r.code == 1, "{}{}", r.stdout, r.stderr);
+    (r.code, serde_json::from_str(&r.stdout).unwrap())
+}
+
+fn problem_codes(v: &Value) -> Vec<String> {
+    v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A model with every kind of name the spec's path rules speak of.
+fn odd_model(dir: &Path) -> PathBuf {
+    let m = dir.join("odd model");
+    for d in [
+        ".git/objects",
+        ".github/workflows",
+        ".cache/hf",
+        "sub dir/(nested)",
+    ] {
+        fs::create_dir_all(m.join(d)).unwrap();
+    }
+    fs::write(m.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    fs::write(m.join(".git/objects/x"), "git object\n").unwrap();
+    fs::write(m.join(".github/workflows/ci.yml"), "on: push\n").unwrap();
+    fs::write(m.join(".gitignore"), "*.tmp\n").unwrap();
+    fs::write(m.join(".gitattributes"), "* binary\n").unwrap();
+    fs::write(m.join(".cache/hf/meta"), "hidden folders are signed\n").unwrap();
+    fs::write(m.join(".env"), "dotfiles are signed\n").unwrap();
+    fs::write(m.join("empty.bin"), b"").unwrap();
+    fs::write(m.join("binary.bin"), (0..=255u8).collect::<Vec<u8>>()).unwrap();
+    fs::write(m.join("modèle-ü 😀.txt"), "unicode\n").unwrap();
+    fs::write(m.join("sub dir/(nested)/weights (1).bin"), "spaces\n").unwrap();
+    fs::write(m.join("ignore-me"), "left out\n").unwrap();
+    m
+}
+
+const ODD_SIGNED: &[&str] = &[
+    ".cache/hf/meta",
+    ".env",
+    "binary.bin",
+    "empty.bin",
+    "modèle-ü 😀.txt",
+    "sub dir/(nested)/weights (1).bin",
+];
+
+#[test]
+fn standalone_verification_and_signing_interoperate_on_odd_names() {
+    let lab = Lab::new();
+    let (key, public) = lab.keygen("k", "p256");
+    let m = odd_model(lab.dir.path());
+    // Our bundle inside the model under another name; the ignore path absolute.
+    let ours = m.join("bundle.sig");
+    let ignore_abs = m.join("ignore-me");
+    let r = run([
+        "sign-oms",
+        s(&m),
+        "--key",
+        s(&key),
+        "--signature",
+        s(&ours),
+        "--ignore-paths",
+        s(&ignore_abs),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let payload = payload_of(&ours);
+    let names: Vec<&str> = payload["predicate"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ODD_SIGNED);
+    let ignored = payload["predicate"]["serialization"]["ignore_paths"].to_string();
+    assert!(
+        !ignored.contains(s(lab.dir.path())),
+        "absolute path leaked: {ignored}"
+    );
+    assert_eq!(
+        payload["predicate"]["serialization"]["ignore_paths"],
+        json!([
+            ".git",
+            ".gitattributes",
+            ".github",
+            ".gitignore",
+            "bundle.sig",
+            "ignore-me"
+        ])
+    );
+    // The reference verifier agrees (it reads ignore_paths from the bundle).
+    let ok = model_signing(&[
+        "verify",
+        "key",
+        s(&m),
+        "--signature",
+        s(&ours),
+        "--public_key",
+        s(&public),
+    ]);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    let (code, v) = verify_oms(&m, &public, &["--signature", s(&ours)]);
+    assert_eq!(code, 0, "{v}");
+    let checks: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(checks, ["bundle", "key", "signature", "statement", "files"]);
+    assert_eq!(v["files"], ODD_SIGNED.len());
+
+    // model_signing's bundle, also inside the model under another name, verifies here.
+    let theirs = m.join("theirs.sig");
+    let signed = model_signing(&[
+        "sign",
+        "key",
+        s(&m),
+        "--private_key",
+        s(&key),
+        "--signature",
+        s(&theirs),
+        "--ignore-paths",
+        s(&ours),
+        "--ignore-paths",
+        s(&ignore_abs),
+    ]);
+    assert_eq!(signed.code, 0, "{}{}", signed.stdout, signed.stderr);
+    let (code, v) = verify_oms(&m, &public, &["--signature", s(&theirs)]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["root_sha256"], {
+        let (_, ours_v) = verify_oms(&m, &public, &["--signature", s(&ours)]);
+        ours_v["root_sha256"].clone()
+    });
+    // Another bundle inside the model is a file like any other: it is unsigned by ours.
+    let (code, v) = verify_oms(&m, &public, &["--signature", s(&ours)]);
+    assert_eq!(
+        (code, problem_codes(&v)),
+        (1, vec!["oms.extra_file".to_string()])
+    );
+    fs::remove_file(&theirs).unwrap();
+
+    // Extra, tampered and missing files, each named; unsigned files allowed on request.
+    fs::write(m.join("extra.bin"), "unsigned\n").unwrap();
+    let (code, v) = verify_oms(&m, &public, &["--signature", s(&ours)]);
+    assert_eq!(
+        (code, problem_codes(&v)),
+        (1, vec!["oms.extra_file".to_string()])
+    );
+    let (code, v) = verify_oms(
+        &m,
+        &public,
+        &["--signature", s(&ours), "--ignore-unsigned-files"],
+    );
+    assert_eq!(code, 0, "{v}");
+    let rel = run([
+        "verify-oms",
+        s(&m),
+        "--key",
+        s(&public),
+        "--signature",
+        s(&ours),
+        "--ignore-paths",
+        "extra.bin",
+    ]);
+    assert_eq!(rel.code, 0, "{}", rel.stdout);
+    assert!(rel.stdout.starts_with("VERIFIED"), "{}", rel.stdout);
+    fs::write(m.join("binary.bin"), "tampered").unwrap();
+    let (code, v) = verify_oms(
+        &m,
+        &public,
+        &["--signature", s(&ours), "--ignore-unsigned-files"],
+    );
+    assert_eq!(
+        (code, problem_codes(&v)),
+        (1, vec!["oms.digest_mismatch".to_string()])
+    );
+    let failed = &v["checks"].as_array().unwrap()[4];
+    assert_eq!(
+        (failed["name"].as_str(), failed["passed"].as_bool()),
+        (Some("files"), Some(false))
+    );
+    fs::remove_file(m.join(".env")).unwrap();
+    let text = run([
+        "verify-oms",
+        s(&m),
+        "--key",
+        s(&public),
+        "--signature",
+        s(&ours),
+    ]);
+    assert_eq!(text.code, 1);
+    for needle in [
+        "NOT VERIFIED",
+        "oms.missing_file",
+        ".env",
+        "oms.extra_file",
+        "oms.digest_mismatch",
+    ] {
+        assert!(text.stdout.contains(needle), "{needle}: {}", text.stdout);
+    }
+    // Unreadable inputs are usage errors (2), not verdicts.
+    let r = run([
+        "verify-oms",
+        s(&m),
+        "--key",
+        s(&public),
+        "--signature",
+        "/nonexistent.sig",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let r = run(["verify-oms", "/nonexistent-model", "--key", s(&public)]);
+    assert_eq!(r.code, 2);
+    let r = run(["verify-oms", s(&m), "--signature", s(&ours)]);
+    assert_eq!(r.code, 2, "a key is required");
+}
+
+#[test]
+fn single_file_models_verify_standalone_both_ways() {
+    let lab = Lab::new();
+    let (key, public) = lab.keygen("k", "p384");
+    let file = lab.p("weights.bin");
+    fs::write(&file, vec![7u8; 3000]).unwrap();
+    let r = run(["sign-oms", s(&file), "--key", s(&key)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sig = lab.p("weights.bin.sig");
+    assert_eq!(payload_of(&sig)["predicate"]["resources"][0]["name"], ".");
+    let ok = model_signing(&[
+        "verify",
+        "key",
+        s(&file),
+        "--signature",
+        s(&sig),
+        "--public_key",
+        s(&public),
+    ]);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    assert_eq!(verify_oms(&file, &public, &[]).0, 0);
+    let theirs = lab.p("theirs.sig");
+    let signed = model_signing(&[
+        "sign",
+        "key",
+        s(&file),
+        "--private_key",
+        s(&key),
+        "--signature",
+        s(&theirs),
+    ]);
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
+    assert_eq!(
+        verify_oms(&file, &public, &["--signature", s(&theirs)]).0,
+        0
+    );
+    fs::write(&file, vec![8u8; 3000]).unwrap();
+    let (code, v) = verify_oms(&file, &public, &["--signature", s(&theirs)]);
+    assert_eq!(
+        (code, problem_codes(&v)),
+        (1, vec!["oms.digest_mismatch".to_string()])
+    );
+}
+
+#[test]
+fn path_rules_refuse_what_signing_must_not_sign() {
+    let lab = Lab::new();
+    let (key, public) = lab.keygen("k", "p256");
+    let m = odd_model(lab.dir.path());
+    let sign = |extra: &[&str]| {
+        let mut args = vec!["sign-oms", s(&m), "--key", s(&key)];
+        args.extend_from_slice(extra);
+        run(args)
+    };
+    // An ignore path outside the model.
+    let outside = lab.p("elsewhere");
+    let r = sign(&["--ignore-paths", s(&outside)]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("outside the model folder"),
+        "{}",
+        r.stderr
+    );
+    let r = sign(&["--ignore-paths", "../x"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("`..`"), "{}", r.stderr);
+    // Any symbolic link, a cycle, a link out of the root.
+    for (name, target) in [
+        ("link-in", PathBuf::from("binary.bin")),
+        ("loop", m.join("loop")),
+        ("link-out", lab.p("k.pub")),
+    ] {
+        std::os::unix::fs::symlink(&target, m.join(name)).unwrap();
+        let r = sign(&[]);
+        assert_eq!(r.code, 2, "{name}");
+        assert!(
+            r.stderr.contains("symbolic link refused"),
+            "{name}: {}",
+            r.stderr
+        );
+        fs::remove_file(m.join(name)).unwrap();
+    }
+    // A model empty after exclusions.
+    let empty = lab.p("empty-model");
+    fs::create_dir_all(empty.join(".git")).unwrap();
+    fs::write(empty.join(".git/HEAD"), "x").unwrap();
+    fs::write(empty.join("only"), "x").unwrap();
+    let r = run([
+        "sign-oms",
+        s(&empty),
+        "--key",
+        s(&key),
+        "--ignore-paths",
+        "only",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("empty"), "{}", r.stderr);
+
+    // The attestation path follows the same rules: an absolute ignore path is honoured in
+    // both artifacts and recorded relative.
+    let tiny = lab.model("tiny");
+    fs::write(tiny.join("ignore-me"), "left out\n").unwrap();
+    let abs = tiny.join("ignore-me");
+    let r = lab.attest(&tiny, &key, &["--oms-ignore", s(&abs)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let payload = payload_of(&tiny.join("model.sig"));
+    let recorded = payload["predicate"]["serialization"]["ignore_paths"].clone();
+    assert!(
+        recorded.as_array().unwrap().contains(&json!("ignore-me")),
+        "{recorded}"
+    );
+    assert!(
+        !recorded.to_string().contains(s(lab.dir.path())),
+        "{recorded}"
+    );
+    assert!(!payload.to_string().contains("\"ignore-me\",\"digest\""));
+    let ok = model_signing(&[
+        "verify",
+        "key",
+        s(&tiny),
+        "--signature",
+        s(&tiny.join("model.sig")),
+        "--public_key",
+        s(&public),
+    ]);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    let (v, verdict) = lab.verify(&tiny, &public, &["--ignore", s(&abs)]);
+    assert_eq!(v.code, 0, "{verdict}");
+    let r = lab.attest(&tiny, &key, &["--oms-ignore", s(&outside)]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("outside the model folder"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Signs `model` with `model_signing`'s API (what its CLI cannot: shards, BLAKE2b, BLAKE3).
+const PY_SIGN: &str = r#"
+import sys, pathlib, model_signing
+model, key, out, method, algo, shard = sys.argv[1:7]
+h = model_signing.hashing.Config()
+if method == "shards":
+    h = h.use_shard_serialization(hashing_algorithm=algo, shard_size=int(shard))
+else:
+    h = h.use_file_serialization(hashing_algorithm=algo)
+h = h.set_ignored_paths(paths=[pathlib.Path(out).name], ignore_git_paths=True)
+model_signing.signing.Config().use_elliptic_key_signer(private_key=pathlib.Path(key)).set_hashing_config(h).sign(pathlib.Path(model), pathlib.Path(out))
+"#;
+
+/// Verifies with `model_signing`'s API and an explicit hashing configuration.
+const PY_VERIFY: &str = r#"
+import sys, pathlib, model_signing
+model, key, sig, algo = sys.argv[1:5]
+h = model_signing.hashing.Config().use_file_serialization(hashing_algorithm=algo)
+model_signing.verifying.Config().use_elliptic_key_verifier(public_key=pathlib.Path(key)).set_hashing_config(h).verify(pathlib.Path(model), pathlib.Path(sig))
+"#;
+
+#[test]
+fn shards_and_blake_hashes_interoperate_with_the_reference_api() {
+    let lab = Lab::new();
+    let (key, public) = lab.keygen("k", "p256");
+    let m = lab.p("model");
+    fs::create_dir_all(m.join("a:b")).unwrap();
+    fs::write(
+        m.join("w.bin"),
+        (0..2500u32).map(|i| (i * 31) as u8).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    fs::write(m.join("a:b/c.bin"), vec![5u8; 1000]).unwrap();
+    fs::write(m.join("empty"), b"").unwrap();
+    for (method, algo, py_algo, shard) in [
+        ("shards", "sha256", "sha256", "1000"),
+        ("shards", "blake2b", "blake2", "700"),
+        ("files", "blake2b", "blake2", "0"),
+        ("files", "blake3", "blake3", "0"),
+    ] {
+        let case = format!("{method}/{algo}");
+        // The reference writes it; weightgate verifies it.
+        let theirs = m.join("theirs.sig");
+        let r = python_api(
+            PY_SIGN,
+            &[s(&m), s(&key), s(&theirs), method, py_algo, shard],
+        );
+        assert_eq!(r.code, 0, "{case}: {}", r.stderr);
+        let (code, v) = verify_oms(&m, &public, &["--signature", s(&theirs)]);
+        assert_eq!(code, 0, "{case}: {v}");
+        // weightgate writes it: the same digests, in the spec's form.
+        let ours = m.join("ours.sig");
+        let mut args = vec![
+            "sign-oms",
+            s(&m),
+            "--key",
+            s(&key),
+            "--signature",
+            s(&ours),
+            "--ignore-paths",
+            "theirs.sig",
+            "--hash-type",
+            algo,
+        ];
+        if method == "shards" {
+            args.extend(["--shards", "--shard-size", shard]);
+        }
+        let r = run(args);
+        assert_eq!(r.code, 0, "{case}: {}", r.stderr);
+        let digests = |p: &Path| -> Vec<(String, String)> {
+            payload_of(p)["predicate"]["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["name"].as_str().unwrap().into(),
+                        r["digest"].as_str().unwrap().into(),
+                    )
+                })
+                .collect()
+        };
+        let (mut a, mut b) = (digests(&ours), digests(&theirs));
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{case}");
+        let ser = payload_of(&ours)["predicate"]["serialization"].clone();
+        assert_eq!(ser["hash_type"], algo, "{case}");
+        if method == "shards" {
+            assert_eq!(
+                ser["shard_size"],
+                json!(shard.parse::<u64>().unwrap()),
+                "{case}"
+            );
+            assert!(
+                a.iter()
+                    .any(|(n, _)| n == "a:b/c.bin:0:700" || n == "a:b/c.bin:0:1000")
+            );
+            assert!(
+                !a.iter().any(|(n, _)| n.starts_with("empty")),
+                "empty files have no shard"
+            );
+            assert!(
+                payload_of(&ours)["predicate"]["resources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|r| r["algorithm"] == algo),
+                "{case}"
+            );
+        } else {
+            // The reference verifies ours (its CLI only does files/sha256; its API the rest).
+            fs::rename(&theirs, lab.p("theirs.sig")).unwrap();
+            let r = python_api(PY_VERIFY, &[s(&m), s(&public), s(&ours), py_algo]);
+            assert_eq!(r.code, 0, "{case}: {}", r.stderr);
+        }
+        let _ = fs::remove_file(&theirs);
+        assert_eq!(
+            verify_oms(&m, &public, &["--signature", s(&ours)]).0,
+            0,
+            "{case}"
+        );
+        // A changed byte in the last shard, and a file that grew, are caught.
+        let w = m.join("w.bin");
+        let original = fs::read(&w).unwrap();
+        let mut tampered = original.clone();
+        tampered[2400] ^= 1;
+        fs::write(&w, &tampered).unwrap();
+        let (code, v) = verify_oms(&m, &public, &["--signature", s(&ours)]);
+        assert_eq!(
+            (code, problem_codes(&v)),
+            (1, vec!["oms.digest_mismatch".to_string()]),
+            "{case}"
+        );
+        tampered = original.clone();
+        tampered.extend([0u8; 10]);
+        fs::write(&w, &tampered).unwrap();
+        assert_eq!(
+            verify_oms(&m, &public, &["--signature", s(&ours)]).0,
+            1,
+            "{case}"
+        );
+        fs::write(&w, &original).unwrap();
+        fs::remove_file(&ours).unwrap();
+    }
+}
+
+#[test]
+fn verify_oms_names_every_bad_input() {
+    let lab = Lab::new();
+    let (key, public) = lab.keygen("k", "p256");
+    let (_, other_public) = lab.keygen("other", "p256");
+    let m = lab.model("model");
+    let sig = lab.p("model.sig");
+    let r = run(["sign-oms", s(&m), "--key", s(&key), "--signature", s(&sig)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let good_text = fs::read_to_string(&sig).unwrap();
+    let good: Value = serde_json::from_str(&good_text).unwrap();
+    let statement = payload_of(&sig);
+    let forger = Forger::new(&key, &public);
+    let case = lab.p("case.sig");
+    // (bundle bytes, trusted key) -> (code, the one reason, its message)
+    let check = |bytes: &[u8], public: &Path| -> (i32, String, String) {
+        fs::write(&case, bytes).unwrap();
+        let (code, v) = verify_oms(&m, public, &["--signature", s(&case)]);
+        let problems = v["problems"].as_array().unwrap();
+        assert!(problems.len() <= 1, "{v}");
+        let first = |f: &str| {
+            problems
+                .first()
+                .map_or(String::new(), |p| p[f].as_str().unwrap().into())
+        };
+        (code, first("code"), first("message"))
+    };
+    let forged = |edit: &dyn Fn(&mut Value)| {
+        let mut st = statement.clone();
+        edit(&mut st);
+        forger.sign(&st, true).to_string().into_bytes()
+    };
+    let edited = |edit: &dyn Fn(&mut Value)| {
+        let mut b = good.clone();
+        edit(&mut b);
+        b.to_string().into_bytes()
+    };
+    assert_eq!(check(good_text.as_bytes(), &public).0, 0);
+    let cases: Vec<(&str, Vec<u8>, &Path, &str, &str)> = vec![
+        (
+            "garbage",
+            b"\x00\xffnot json".to_vec(),
+            &public,
+            "oms.malformed",
+            "not valid JSON",
+        ),
+        ("zero bytes", Vec::new(), &public, "oms.malformed", "empty"),
+        (
+            "truncated",
+            good_text.as_bytes()[..good_text.len() / 2].to_vec(),
+            &public,
+            "oms.malformed",
+            "not valid JSON",
+        ),
+        (
+            "no dsseEnvelope",
+            edited(&|b| {
+                b.as_object_mut().unwrap().remove("dsseEnvelope");
+            }),
+            &public,
+            "oms.malformed",
+            "dsseEnvelope",
+        ),
+        (
+            "no signatures",
+            edited(&|b| b["dsseEnvelope"]["signatures"] = json!([])),
+            &public,
+            "oms.malformed",
+            "no signature",
+        ),
+        (
+            "media type",
+            edited(&|b| b["mediaType"] = json!("application/vnd.dev.sigstore.bundle.v0.2+json")),
+            &public,
+            "oms.media_type",
+            "v0.2",
+        ),
+        (
+            "payload type",
+            edited(&|b| b["dsseEnvelope"]["payloadType"] = json!("text/plain")),
+            &public,
+            "oms.payload_type",
+            "text/plain",
+        ),
+        (
+            "_type",
+            forged(&|st| st["_type"] = json!("https://in-toto.io/Statement/v0.1")),
+            &public,
+            "oms.malformed",
+            "_type",
+        ),
+        (
+            "predicate type",
+            forged(&|st| st["predicateType"] = json!("https://slsa.dev/provenance/v1")),
+            &public,
+            "oms.unsupported",
+            "slsa",
+        ),
+        (
+            "no predicate",
+            forged(&|st| {
+                st.as_object_mut().unwrap().remove("predicate");
+            }),
+            &public,
+            "oms.malformed",
+            "predicate",
+        ),
+        (
+            "empty subject",
+            forged(&|st| st["subject"] = json!([])),
+            &public,
+            "oms.subjects",
+            "0 subjects",
+        ),
+        (
+            "empty resources",
+            forged(&|st| st["predicate"]["resources"] = json!([])),
+            &public,
+            "oms.malformed",
+            "empty",
+        ),
+        (
+            "wrong key",
+            good_text.as_bytes().to_vec(),
+            &other_public,
+            "oms.key_mismatch",
+            "none of the trusted",
+        ),
+        (
+            "tampered payload",
+            edited(&|b| {
+                let mut st = statement.clone();
+                st["predicate"]["resources"][0]["digest"] = json!("00".repeat(32));
+                b["dsseEnvelope"]["payload"] = json!(STANDARD.encode(st.to_string()));
+            }),
+            &public,
+            "oms.signature_invalid",
+            "signature",
+        ),
+        (
+            "sigstore keyless",
+            edited(&|b| {
+                b["verificationMaterial"] = json!({
+            "certificate": { "rawBytes": "MIIB" }, "tlogEntries": [{ "logIndex": "1" }] })
+            }),
+            &public,
+            "oms.unsupported",
+            "keyless",
+        ),
+        (
+            "certificate bundle as key bundle",
+            edited(&|b| {
+                b["verificationMaterial"] = json!({
+            "x509CertificateChain": { "certificates": [{ "rawBytes": "MIIB" }] } })
+            }),
+            &public,
+            "oms.wrong_method",
+            "`certificate` method",
+        ),
+    ];
+    for (name, bytes, key, code, needle) in cases {
+        let (exit, got, message) = check(&bytes, key);
+        assert_eq!((exit, got.as_str()), (1, code), "{name}: {message}");
+        assert!(message.contains(needle), "{name}: {message}");
+    }
+    // Older and other writers' variants are accepted: keyid absent, empty or null,
+    // tlogEntries absent or empty, rawBytes instead of a hint, extra ignore_paths.
+    let pem = fs::read(&public).unwrap();
+    let variants: Vec<Vec<u8>> = vec![
+        edited(&|b| {
+            b["dsseEnvelope"]["signatures"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("keyid");
+        }),
+        edited(&|b| b["dsseEnvelope"]["signatures"][0]["keyid"] = json!(null)),
+        edited(&|b| {
+            b["verificationMaterial"]
+                .as_object_mut()
+                .unwrap()
+                .remove("tlogEntries");
+        }),
+        edited(&|b| {
+            b["verificationMaterial"] = json!({ "publicKey": {
+            "rawBytes": STANDARD.encode(&pem), "keyDetails": "PKIX_ECDSA_P256_SHA_256" } })
+        }),
+        forged(&|st| {
+            st["predicate"]["serialization"]["ignore_paths"] =
+                json!([".git", "not-there", "dir/also-not-there", "/abs/elsewhere"])
+        }),
+    ];
+    for (i, bytes) in variants.iter().enumerate() {
+        let (exit, code, message) = check(bytes, &public);
+        assert_eq!(exit, 0, "variant {i}: {code} {message}");
+    }
+}
+
+/// A private PKI made with the openssl CLI: root (P-384) -> intermediate (P-256) -> signing
+/// certificates (P-256), plus an unrelated root.
+struct Pki {
+    dir: PathBuf,
+}
+
+const PKI_EXTENSIONS: &str = "\
+[v3ca]
+basicConstraints=critical,CA:TRUE
+keyUsage=critical,keyCertSign,cRLSign
+[v3leaf]
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=codeSigning
+subjectAltName=email:signer@lab.example
+[v3eku]
+basicConstraints=critical,CA:FALSE
+extendedKeyUsage=codeSigning
+[v3nosign]
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,keyEncipherment
+extendedKeyUsage=serverAuth
+";
+
+impl Pki {
+    fn openssl(&self, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    fn key(&self, name: &str, curve: &str) {
+        self.openssl(&[
+            "ecparam",
+            "-name",
+            curve,
+            "-genkey",
+            "-noout",
+            "-out",
+            &format!("{name}.key"),
+        ]);
+    }
+    /// `name`.pem for `name`.key, issued by `issuer` (itself when None), with `section`.
+    fn cert(&self, name: &str, cn: &str, issuer: Option<&str>, section: &str) {
+        let csr = format!("{name}.csr");
+        self.openssl(&[
+            "req",
+            "-new",
+            "-key",
+            &format!("{name}.key"),
+            "-subj",
+            &format!("/CN={cn}"),
+            "-out",
+            &csr,
+        ]);
+        let out = format!("{name}.pem");
+        let mut args = vec![
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-days",
+            "30",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            section,
+            "-out",
+            &out,
+        ];
+        let (ca, ca_key);
+        match issuer {
+            Some(i) => {
+                ca = format!("{i}.pem");
+                ca_key = format!("{i}.key");
+                args.extend(["-CA", &ca, "-CAkey", &ca_key, "-CAcreateserial"]);
+            }
+            None => {
+                ca_key = format!("{name}.key");
+                args.extend(["-signkey", &ca_key]);
+            }
+        }
+        self.openssl(&args);
+    }
+    fn new(dir: PathBuf) -> Self {
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("ext.cnf"), PKI_EXTENSIONS).unwrap();
+        let pki = Pki { dir };
+        pki.key("root", "secp384r1");
+        pki.cert("root", "Test Root", None, "v3ca");
+        pki.key("int", "prime256v1");
+        pki.cert("int", "Test Intermediate", Some("root"), "v3ca");
+        for (name, section) in [("leaf", "v3leaf"), ("eku", "v3eku"), ("nosign", "v3nosign")] {
+            pki.key(name, "prime256v1");
+            pki.cert(name, &format!("Signer {name}"), Some("int"), section);
+        }
+        pki.key("other", "prime256v1");
+        pki.cert("other", "Other Root", None, "v3ca");
+        pki
+    }
+    fn p(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+}
+
+#[test]
+fn certificate_method_interoperates_and_validates_the_chain() {
+    let lab = Lab::new();
+    let pki = Pki::new(lab.p("pki"));
+    let m = lab.model("model");
+    let (root, int, leaf, leaf_key) = (
+        pki.p("root.pem"),
+        pki.p("int.pem"),
+        pki.p("leaf.pem"),
+        pki.p("leaf.key"),
+    );
+    let ours = lab.p("ours.sig");
+    let r = run([
+        "sign-oms",
+        s(&m),
+        "--key",
+        s(&leaf_key),
+        "--signing-certificate",
+        s(&leaf),
+        "--certificate-chain",
+        s(&int),
+        "--signature",
+        s(&ours),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ok = model_signing(&[
+        "verify",
+        "certificate",
+        s(&m),
+        "--signature",
+        s(&ours),
+        "--certificate_chain",
+        s(&root),
+    ]);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    let theirs = lab.p("theirs.sig");
+    let signed = model_signing(&[
+        "sign",
+        "certificate",
+        s(&m),
+        "--private_key",
+        s(&leaf_key),
+        "--signing_certificate",
+        s(&leaf),
+        "--certificate_chain",
+        s(&int),
+        "--signature",
+        s(&theirs),
+    ]);
+    assert_eq!(signed.code, 0, "{}{}", signed.stdout, signed.stderr);
+    let verify = |sig: &Path, extra: &[&str]| -> (i32, Value) {
+        let mut args = vec!["verify-oms", s(&m), "--signature", s(sig), "--json"];
+        args.extend_from_slice(extra);
+        let r = run(args);
+        assert!(r.code == 0 || r.code == 1, "{}{}", r.stdout, r.stderr);
+        (r.code, serde_json::from_str(&r.stdout).unwrap())
+    };
+    for sig in [&ours, &theirs] {
+        let (code, v) = verify(sig, &["--certificate-chain", s(&root)]);
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(v["method"], "certificate");
+        let names: Vec<&str> = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["bundle", "certificate", "signature", "statement", "files"]
+        );
+        // Identities: the alternative name, the common name, or neither.
+        assert_eq!(
+            verify(
+                sig,
+                &[
+                    "--certificate-chain",
+                    s(&root),
+                    "--identity",
+                    "signer@lab.example"
+                ]
+            )
+            .0,
+            0
+        );
+        assert_eq!(
+            verify(
+                sig,
+                &["--certificate-chain", s(&root), "--identity", "Signer leaf"]
+            )
+            .0,
+            0
+        );
+        let (code, v) = verify(
+            sig,
+            &[
+                "--certificate-chain",
+                s(&root),
+                "--identity",
+                "mallory@lab.example",
+            ],
+        );
+        assert_eq!(
+            (code, problem_codes(&v)),
+            (1, vec!["oms.certificate_identity".to_string()])
+        );
+    }
+    let expect = |sig: &Path, extra: &[&str], code: &str, needle: &str| {
+        let (exit, v) = verify(sig, extra);
+        assert_eq!(
+            (exit, problem_codes(&v)),
+            (1, vec![code.to_string()]),
+            "{extra:?}: {v}"
+        );
+        let message = v["problems"][0]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{extra:?}: {message}");
+    };
+    // Validity is checked at verification time: expired, and not yet valid.
+    expect(
+        &theirs,
+        &["--certificate-chain", s(&root), "--now", "2099-01-01"],
+        "oms.certificate_validity",
+        "expired",
+    );
+    expect(
+        &theirs,
+        &["--certificate-chain", s(&root), "--now", "2001-01-01"],
+        "oms.certificate_validity",
+        "not valid before",
+    );
+    // A chain that does not reach the anchor given.
+    expect(
+        &theirs,
+        &["--certificate-chain", s(&pki.p("other.pem"))],
+        "oms.certificate_untrusted",
+        "does not reach",
+    );
+    // The signing certificate itself is not an anchor.
+    expect(
+        &theirs,
+        &["--certificate-chain", s(&leaf)],
+        "oms.certificate_untrusted",
+        "does not reach",
+    );
+    // A certificate bundle presented for key verification, and the reverse.
+    let leaf_pub = lab.p("leaf.pub");
+    pki.openssl(&["ec", "-in", s(&leaf_key), "-pubout", "-out", s(&leaf_pub)]);
+    let (code, v) = verify_oms(&m, &leaf_pub, &["--signature", s(&theirs)]);
+    assert_eq!(
+        (code, problem_codes(&v)),
+        (1, vec!["oms.wrong_method".to_string()])
+    );
+    let key_sig = lab.p("key.sig");
+    assert_eq!(
+        run([
+            "sign-oms",
+            s(&m),
+            "--key",
+            s(&leaf_key),
+            "--signature",
+            s(&key_sig)
+        ])
+        .code,
+        0
+    );
+    expect(
+        &key_sig,
+        &["--certificate-chain", s(&root)],
+        "oms.wrong_method",
+        "`key` method",
+    );
+    // Key usage: extended key usage codeSigning alone is enough; neither it nor
+    // digitalSignature is refused.
+    for (name, ok) in [("eku", true), ("nosign", false)] {
+        let sig = lab.p(&format!("{name}.sig"));
+        let r = run([
+            "sign-oms",
+            s(&m),
+            "--key",
+            s(&pki.p(&format!("{name}.key"))),
+            "--signing-certificate",
+            s(&pki.p(&format!("{name}.pem"))),
+            "--certificate-chain",
+            s(&int),
+            "--signature",
+            s(&sig),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        if ok {
+            assert_eq!(
+                verify(&sig, &["--certificate-chain", s(&root)]).0,
+                0,
+                "{name}"
+            );
+        } else {
+            expect(
+                &sig,
+                &["--certificate-chain", s(&root)],
+                "oms.certificate_usage",
+                "digitalSignature",
+            );
+        }
+    }
+    // Tampered files still fail after a good chain.
+    fs::write(m.join("config.json"), "{}").unwrap();
+    expect(
+        &theirs,
+        &["--certificate-chain", s(&root)],
+        "oms.digest_mismatch",
+        "config.json",
+    );
+    // Signing refuses a certificate that is not the key's.
+    let r = run([
+        "sign-oms",
+        s(&m),
+        "--key",
+        s(&pki.p("eku.key")),
+        "--signing-certificate",
+        s(&leaf),
+        "--signature",
+        s(&lab.p("x.sig")),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not the private key's"), "{}", r.stderr);
+}
+
+#[test]
+fn a_policy_can_require_a_model_sig_from_a_certificate_identity() {
+    let lab = Lab::new();
+    let pki = Pki::new(lab.p("pki"));
+    let (oms_key, _) = lab.keygen("unused", "p256");
+    let m = lab.model("model");
+    assert_eq!(lab.attest(&m, &oms_key, &[]).code, 0);
+    let sig = m.join("model.sig");
+    let r = run([
+        "sign-oms",
+        s(&m),
+        "--key",
+        s(&pki.p("leaf.key")),
+        "--signing-certificate",
+        s(&pki.p("leaf.pem")),
+        "--certificate-chain",
+        s(&pki.p("int.pem")),
+        "--signature",
+        s(&sig),
+        "--ignore-paths",
+        "weightgate.att",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let policy = |identity: &str| {
+        let path = lab.p("policy.toml");
+        fs::write(
+            &path,
+            format!(
+                "[policy]\nname = \"oms cert\"\nrequire_model_signature = true\n\
+                 [[trusted_key]]\nname = \"lab\"\npath = \"{}\"\n\
+                 [[model_signing_certificate]]\nname = \"lab PKI\"\npath = \"pki/root.pem\"\nidentities = [\"{identity}\"]\n",
+                td("keys/test-lab.pub")
+            ),
+        )
+        .unwrap();
+        // Judged now: the certificates were made moments ago.
+        let r = run(["verify", s(&m), "--policy", s(&path), "--json"]);
+        (
+            r.code,
+            serde_json::from_str::<Value>(&r.stdout).unwrap_or(Value::Null),
+            r.stderr,
+        )
+    };
+    let (code, v, err) = policy("signer@lab.example");
+    assert_eq!(code, 0, "{v}{err}");
+    let (code, v, _) = policy("someone-else@lab.example");
+    assert_eq!(
+        (code, codes(&v)),
+        (1, vec!["oms.certificate_identity".to_string()]),
+        "{v}"
     );
 }

@@ -160,14 +160,38 @@ pub fn policy_toml(data: &[u8]) {
 }
 
 /// OpenSSF model-signing bundle JSON and the in-toto statement in it: refused, or a statement
-/// that re-encodes to one decoding to the same manifest.
+/// that re-encodes to one decoding to the same manifest (files or shards, any hash type, shard
+/// names split at their last two colons). Certificates in a bundle are parsed and path-validated
+/// against themselves as anchors: an error, never a panic. Raw bytes are also tried as one DER
+/// certificate and as a shard name.
 pub fn oms_bundle(data: &[u8]) {
-    use weightgate_schemas::oms::{decode_bundle, decode_statement};
+    use weightgate_schemas::oms::{
+        OmsMaterial, OmsMethod, decode_bundle, decode_statement, split_shard_name,
+    };
     if let Ok(b) = decode_bundle(data) {
         let _ = decode_statement(&b.payload);
+        if let OmsMaterial::CertificateChain(chain) = &b.material {
+            let anchors = chain[1..].to_vec();
+            let _ = weightgate_attest::keys::verify_chain(chain, &anchors, 1_800_000_000);
+        }
     }
     if let Ok(m) = decode_statement(data) {
         assert_eq!(decode_statement(&m.statement_json()).unwrap(), m);
+        if let OmsMethod::Shards { shard_size } = m.method {
+            for r in &m.resources {
+                let (_, start, end) = split_shard_name(&r.name).expect("a decoded shard name");
+                assert!(start < end && start % shard_size == 0 && end - start <= shard_size);
+                assert_eq!(r.digest.len(), m.hash_type.digest_len());
+            }
+        }
+    }
+    let _ = weightgate_attest::keys::certificate_key(data, "fuzz");
+    let _ = weightgate_attest::keys::verify_chain(&[data.to_vec()], &[data.to_vec()], 0);
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Some((path, start, end)) = split_shard_name(text)
+    {
+        assert!(start < end && !path.is_empty());
+        assert_eq!(format!("{path}:{start}:{end}"), text);
     }
 }
 

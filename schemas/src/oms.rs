@@ -1,7 +1,8 @@
 //! OpenSSF model signing (OMS v1.0) as `model_signing` 1.1.1 writes and reads it: a Sigstore
 //! bundle v0.3 (JSON) around a DSSE envelope around an in-toto Statement v1 whose predicate
-//! lists one SHA-256 digest per file. The root digest is SHA-256 over the raw file digests in
-//! resource order, the same root a weightgate statement names. docs/format.md has the details.
+//! lists one digest per file (`files`) or per byte range (`shards`), SHA-256, BLAKE2b or BLAKE3.
+//! The root digest is SHA-256 over the raw resource digests in resource order; with SHA-256
+//! files it is the same root a weightgate statement names. docs/format.md has the details.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -16,11 +17,65 @@ pub const OMS_PREDICATE_V1: &str = "https://model_signing/signature/v1.0";
 /// of JSON; 256 MiB leaves room and bounds memory).
 pub const MAX_BUNDLE_LEN: usize = 256 << 20;
 
-/// One signed file: its POSIX path relative to the model (`.` for a single-file model).
+/// A file-hashing algorithm of the OMS algorithm registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OmsHashType {
+    /// SHA-256 (FIPS 180-4), 32 bytes: required, the default.
+    Sha256,
+    /// BLAKE2b (RFC 7693) with its full 64-byte output.
+    Blake2b,
+    /// BLAKE3, 32 bytes.
+    Blake3,
+}
+
+impl OmsHashType {
+    /// The registry identifier (`hash_type`, resource `algorithm`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OmsHashType::Sha256 => "sha256",
+            OmsHashType::Blake2b => "blake2b",
+            OmsHashType::Blake3 => "blake3",
+        }
+    }
+
+    pub fn digest_len(self) -> usize {
+        match self {
+            OmsHashType::Blake2b => 64,
+            OmsHashType::Sha256 | OmsHashType::Blake3 => 32,
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            OmsHashType::Sha256,
+            OmsHashType::Blake2b,
+            OmsHashType::Blake3,
+        ]
+        .into_iter()
+        .find(|h| h.name() == name)
+    }
+}
+
+/// The spec's default shard size (1,000,000,000 bytes).
+pub const DEFAULT_SHARD_SIZE: u64 = 1_000_000_000;
+
+/// How files map to resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OmsMethod {
+    /// One resource per file.
+    Files,
+    /// One resource per `shard_size` byte range of each non-empty file, named `path:start:end`.
+    Shards { shard_size: u64 },
+}
+
+/// One signed file or byte range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OmsResource {
+    /// POSIX path relative to the model (`.` for a single-file model as `model_signing` writes
+    /// it), followed by `:start:end` under shard serialization.
     pub name: String,
-    pub sha256: [u8; 32],
+    /// Raw digest bytes, `hash_type` long.
+    pub digest: Vec<u8>,
 }
 
 /// What an OMS signature says about a model.
@@ -28,41 +83,79 @@ pub struct OmsResource {
 pub struct OmsManifest {
     /// Informational: the model folder's (or file's) name.
     pub subject_name: String,
+    pub method: OmsMethod,
+    pub hash_type: OmsHashType,
     pub resources: Vec<OmsResource>,
     /// Paths the signer left out, which a verifier leaves out too.
     pub ignore_paths: Vec<String>,
     pub allow_symlinks: bool,
 }
 
+/// Splits a shard resource name `path:start:end` at its last two colons (a path may hold
+/// colons itself). `None` unless both ends are decimal and `start < end`.
+pub fn split_shard_name(name: &str) -> Option<(&str, u64, u64)> {
+    let (rest, end) = name.rsplit_once(':')?;
+    let (path, start) = rest.rsplit_once(':')?;
+    let decimal = |s: &str| {
+        // Canonical decimal: the names are compared as text with the recomputed ones.
+        (!s.is_empty()
+            && s.len() <= 20
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && (s == "0" || !s.starts_with('0')))
+        .then(|| s.parse::<u64>().ok())
+        .flatten()
+    };
+    let (start, end) = (decimal(start)?, decimal(end)?);
+    (!path.is_empty() && start < end).then_some((path, start, end))
+}
+
+/// The byte ranges of a `len`-byte file under shard serialization: none for an empty file.
+pub fn shard_ranges(len: u64, shard_size: u64) -> impl Iterator<Item = (u64, u64)> {
+    let step = shard_size.max(1);
+    (0..len.div_ceil(step)).map(move |i| (i * step, ((i + 1) * step).min(len)))
+}
+
 impl OmsManifest {
-    /// SHA-256 over the raw resource digests in order: the model's root digest.
+    /// SHA-256 over the raw resource digests in order: the model's root digest (SHA-256 even
+    /// when the resources use another hash).
     pub fn root(&self) -> [u8; 32] {
         let mut h = Sha256::new();
         for r in &self.resources {
-            h.update(r.sha256);
+            h.update(&r.digest);
         }
         h.finalize().into()
     }
 
     /// The in-toto statement, compact JSON with sorted keys: the same manifest always gives
-    /// the same bytes.
+    /// the same bytes. `shard_size` is an integer, as the spec's schema has it.
     pub fn statement_json(&self) -> Vec<u8> {
         let resources: Vec<Value> = self
             .resources
             .iter()
-            .map(|r| json!({ "name": r.name, "algorithm": "sha256", "digest": hex::encode(r.sha256) }))
+            .map(|r| {
+                json!({
+                    "name": r.name,
+                    "algorithm": self.hash_type.name(),
+                    "digest": hex::encode(&r.digest),
+                })
+            })
             .collect();
+        let mut serialization = json!({
+            "method": "files",
+            "hash_type": self.hash_type.name(),
+            "allow_symlinks": self.allow_symlinks,
+            "ignore_paths": self.ignore_paths,
+        });
+        if let OmsMethod::Shards { shard_size } = self.method {
+            serialization["method"] = json!("shards");
+            serialization["shard_size"] = json!(shard_size);
+        }
         json!({
             "_type": IN_TOTO_STATEMENT_V1,
             "subject": [{ "name": self.subject_name, "digest": { "sha256": hex::encode(self.root()) } }],
             "predicateType": OMS_PREDICATE_V1,
             "predicate": {
-                "serialization": {
-                    "method": "files",
-                    "hash_type": "sha256",
-                    "allow_symlinks": self.allow_symlinks,
-                    "ignore_paths": self.ignore_paths,
-                },
+                "serialization": serialization,
                 "resources": resources,
             },
         })
@@ -76,6 +169,8 @@ impl OmsManifest {
 pub enum OmsError {
     #[error("bundle is {len} bytes, over the {max}-byte limit")]
     TooLarge { len: usize, max: usize },
+    #[error("bundle is empty (zero bytes)")]
+    Empty,
     #[error("bundle is not valid JSON: {0}")]
     NotJson(String),
     #[error("bundle: {0}")]
@@ -84,22 +179,64 @@ pub enum OmsError {
     MediaType(String),
     #[error("DSSE payload type `{0}` is not `{IN_TOTO_PAYLOAD_TYPE}`")]
     PayloadType(String),
-    #[error("bundle carries no signature")]
+    #[error("bundle carries no signature (`dsseEnvelope.signatures` is empty)")]
     NoSignature,
     #[error(
-        "bundle is certificate-based (Sigstore keyless or X.509); weightgate checks bundles signed with a key (`model_signing sign key`)"
+        "bundle was signed with Sigstore keyless signing (Fulcio certificate, Rekor log); weightgate checks the `key` and `certificate` methods"
     )]
-    NotKeySigned,
+    SigstoreKeyless,
+    #[error(
+        "bundle was signed with the `{found}` method (verification material `{material}`), not the `{expected}` method asked for"
+    )]
+    WrongMethod {
+        found: &'static str,
+        material: &'static str,
+        expected: &'static str,
+    },
     #[error("statement: {0}")]
     Statement(String),
     #[error("statement names {0} subjects; OpenSSF model signing allows exactly one")]
     Subjects(usize),
-    #[error("{0} is not supported; weightgate checks `files` serialization with SHA-256")]
+    #[error("{0} is not supported")]
     Unsupported(String),
     #[error(
         "subject root sha256:{claimed} does not follow from the resources (they give sha256:{computed})"
     )]
     RootMismatch { claimed: String, computed: String },
+}
+
+/// The key or certificates a bundle carries to identify its signer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OmsMaterial {
+    /// `key` method: `publicKey.hint` (when not empty) and/or `rawBytes` (older releases).
+    PublicKey {
+        hint: Option<String>,
+        raw: Option<Vec<u8>>,
+    },
+    /// `certificate` method: DER certificates, leaf first.
+    CertificateChain(Vec<Vec<u8>>),
+    /// `sigstore` method (Fulcio certificate + Rekor entries): recognised, not checked.
+    Sigstore,
+}
+
+impl OmsMaterial {
+    /// The signing method's name in the spec.
+    pub fn method(&self) -> &'static str {
+        match self {
+            OmsMaterial::PublicKey { .. } => "key",
+            OmsMaterial::CertificateChain(_) => "certificate",
+            OmsMaterial::Sigstore => "sigstore",
+        }
+    }
+
+    /// The verification-material field that names the method.
+    pub fn field(&self) -> &'static str {
+        match self {
+            OmsMaterial::PublicKey { .. } => "publicKey",
+            OmsMaterial::CertificateChain(_) => "x509CertificateChain",
+            OmsMaterial::Sigstore => "certificate",
+        }
+    }
 }
 
 /// A bundle decoded far enough to check its signature.
@@ -110,10 +247,17 @@ pub struct OmsBundle {
     pub payload: Vec<u8>,
     /// `signatures[0].sig`; later signatures are not checked, as in the reference verifier.
     pub signature: Vec<u8>,
+    pub material: OmsMaterial,
+}
+
+impl OmsBundle {
     /// `verificationMaterial.publicKey.hint`, when present and not empty.
-    pub hint: Option<String>,
-    /// `verificationMaterial.publicKey.rawBytes` (older releases), decoded.
-    pub raw_public_key: Option<Vec<u8>>,
+    pub fn hint(&self) -> Option<&str> {
+        match &self.material {
+            OmsMaterial::PublicKey { hint, .. } => hint.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// Base64 as protobuf JSON readers take it: standard or URL-safe, padded or not.
@@ -138,11 +282,10 @@ fn string<'a>(v: &'a Value, ctx: &str) -> Result<&'a str, OmsError> {
         .ok_or_else(|| OmsError::Malformed(format!("{ctx} is not a string")))
 }
 
-/// Writes a bundle the way `model_signing sign key` does (compact JSON).
-pub fn encode_bundle(payload: &[u8], signature_der: &[u8], hint: &str) -> Vec<u8> {
+fn bundle_json(material: Value, payload: &[u8], signature_der: &[u8]) -> Vec<u8> {
     json!({
         "mediaType": SIGSTORE_BUNDLE_V03,
-        "verificationMaterial": { "publicKey": { "hint": hint }, "tlogEntries": [] },
+        "verificationMaterial": material,
         "dsseEnvelope": {
             "payload": STANDARD.encode(payload),
             "payloadType": IN_TOTO_PAYLOAD_TYPE,
@@ -153,8 +296,87 @@ pub fn encode_bundle(payload: &[u8], signature_der: &[u8], hint: &str) -> Vec<u8
     .into_bytes()
 }
 
+/// Writes a bundle the way `model_signing sign key` does (compact JSON).
+pub fn encode_bundle(payload: &[u8], signature_der: &[u8], hint: &str) -> Vec<u8> {
+    bundle_json(
+        json!({ "publicKey": { "hint": hint }, "tlogEntries": [] }),
+        payload,
+        signature_der,
+    )
+}
+
+/// Writes a bundle the way `model_signing sign certificate` does: the signing certificate
+/// then its chain, DER in base64.
+pub fn encode_certificate_bundle(
+    payload: &[u8],
+    signature_der: &[u8],
+    chain_der: &[Vec<u8>],
+) -> Vec<u8> {
+    let certificates: Vec<Value> = chain_der
+        .iter()
+        .map(|c| json!({ "rawBytes": STANDARD.encode(c) }))
+        .collect();
+    bundle_json(
+        json!({ "x509CertificateChain": { "certificates": certificates }, "tlogEntries": [] }),
+        payload,
+        signature_der,
+    )
+}
+
+fn decode_material(material: &Map<String, Value>) -> Result<OmsMaterial, OmsError> {
+    if let Some(chain) = material.get("x509CertificateChain") {
+        let chain = object(chain, "verificationMaterial.x509CertificateChain")?;
+        let list = field(chain, "certificates", "x509CertificateChain")?
+            .as_array()
+            .ok_or_else(|| {
+                OmsError::Malformed("x509CertificateChain.certificates is not a list".into())
+            })?;
+        if list.is_empty() {
+            return Err(OmsError::Malformed(
+                "x509CertificateChain.certificates is empty".into(),
+            ));
+        }
+        let mut certs = Vec::with_capacity(list.len());
+        for (i, c) in list.iter().enumerate() {
+            let ctx = format!("x509CertificateChain.certificates[{i}]");
+            let raw = string(field(object(c, &ctx)?, "rawBytes", &ctx)?, &ctx)?;
+            certs.push(
+                decode_base64_lenient(raw)
+                    .filter(|d| !d.is_empty())
+                    .ok_or_else(|| OmsError::Malformed(format!("{ctx}.rawBytes is not base64")))?,
+            );
+        }
+        return Ok(OmsMaterial::CertificateChain(certs));
+    }
+    if material.contains_key("certificate") {
+        return Ok(OmsMaterial::Sigstore);
+    }
+    let pk = material.get("publicKey").ok_or_else(|| {
+        OmsError::Malformed(
+            "verificationMaterial has none of `publicKey`, `x509CertificateChain`, `certificate`"
+                .into(),
+        )
+    })?;
+    let pk = object(pk, "verificationMaterial.publicKey")?;
+    let (mut hint, mut raw) = (None, None);
+    if let Some(h) = pk.get("hint").filter(|h| !h.is_null()) {
+        let h = string(h, "publicKey.hint")?;
+        if !h.is_empty() {
+            hint = Some(h.to_string());
+        }
+    }
+    if let Some(r) = pk.get("rawBytes").filter(|r| !r.is_null()) {
+        let r = string(r, "publicKey.rawBytes")?;
+        raw = Some(
+            decode_base64_lenient(r)
+                .ok_or_else(|| OmsError::Malformed("publicKey.rawBytes is not base64".into()))?,
+        );
+    }
+    Ok(OmsMaterial::PublicKey { hint, raw })
+}
+
 /// Reads a bundle; accepts what older releases and other writers produce (no hint, a hint
-/// or `rawBytes` in another form, `tlogEntries` and `keyid` missing or empty).
+/// or `rawBytes` in another form, `tlogEntries` and `keyid` missing, empty or null).
 pub fn decode_bundle(bytes: &[u8]) -> Result<OmsBundle, OmsError> {
     if bytes.len() > MAX_BUNDLE_LEN {
         return Err(OmsError::TooLarge {
@@ -162,37 +384,28 @@ pub fn decode_bundle(bytes: &[u8]) -> Result<OmsBundle, OmsError> {
             max: MAX_BUNDLE_LEN,
         });
     }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(OmsError::Empty);
+    }
     let v: Value = serde_json::from_slice(bytes).map_err(|e| OmsError::NotJson(e.to_string()))?;
     let top = object(&v, "bundle")?;
     let media_type = string(field(top, "mediaType", "bundle")?, "mediaType")?;
     if media_type != SIGSTORE_BUNDLE_V03 {
         return Err(OmsError::MediaType(media_type.to_string()));
     }
-    let material = object(
+    let material = decode_material(object(
         field(top, "verificationMaterial", "bundle")?,
         "verificationMaterial",
+    )?)?;
+    let dsse = object(
+        top.get("dsseEnvelope").ok_or_else(|| {
+            OmsError::Malformed(
+                "bundle has no `dsseEnvelope` (a message-signature bundle is not an OMS bundle)"
+                    .into(),
+            )
+        })?,
+        "dsseEnvelope",
     )?;
-    if material.contains_key("certificate") || material.contains_key("x509CertificateChain") {
-        return Err(OmsError::NotKeySigned);
-    }
-    let (mut hint, mut raw_public_key) = (None, None);
-    if let Some(pk) = material.get("publicKey") {
-        let pk = object(pk, "verificationMaterial.publicKey")?;
-        if let Some(h) = pk.get("hint") {
-            let h = string(h, "publicKey.hint")?;
-            if !h.is_empty() {
-                hint = Some(h.to_string());
-            }
-        }
-        if let Some(raw) = pk.get("rawBytes") {
-            let raw = string(raw, "publicKey.rawBytes")?;
-            raw_public_key =
-                Some(decode_base64_lenient(raw).ok_or_else(|| {
-                    OmsError::Malformed("publicKey.rawBytes is not base64".into())
-                })?);
-        }
-    }
-    let dsse = object(field(top, "dsseEnvelope", "bundle")?, "dsseEnvelope")?;
     let payload_type = string(field(dsse, "payloadType", "dsseEnvelope")?, "payloadType")?;
     if payload_type != IN_TOTO_PAYLOAD_TYPE {
         return Err(OmsError::PayloadType(payload_type.to_string()));
@@ -215,8 +428,7 @@ pub fn decode_bundle(bytes: &[u8]) -> Result<OmsBundle, OmsError> {
         payload_type: payload_type.to_string(),
         payload,
         signature,
-        hint,
-        raw_public_key,
+        material,
     })
 }
 
@@ -224,16 +436,30 @@ fn statement_error(m: impl Into<String>) -> OmsError {
     OmsError::Statement(m.into())
 }
 
-fn hex32(s: &str, ctx: &str) -> Result<[u8; 32], OmsError> {
-    let mut out = [0u8; 32];
-    if s.len() != 64 {
+fn hex_digest(s: &str, len: usize, algorithm: &str, ctx: &str) -> Result<Vec<u8>, OmsError> {
+    if s.len() != 2 * len || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(statement_error(format!(
-            "{ctx}: `{s}` is not a 64-digit hex SHA-256"
+            "{ctx}: `{}` is not a {}-digit hex {algorithm} digest",
+            s.chars().take(200).collect::<String>(),
+            2 * len
         )));
     }
-    hex::decode_to_slice(s, &mut out)
-        .map_err(|_| statement_error(format!("{ctx}: `{s}` is not hex")))?;
-    Ok(out)
+    hex::decode(s).map_err(|_| statement_error(format!("{ctx}: digest is not hex")))
+}
+
+/// `shard_size` as a positive integer; `model_signing` writes it as a float (`1000000000.0`).
+fn shard_size(v: Option<&Value>) -> Result<u64, OmsError> {
+    let v = v.ok_or_else(|| statement_error("`serialization.shard_size` is missing for shards"))?;
+    let n = v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 1.0 && *f < 9.0e15)
+            .map(|f| f as u64)
+    });
+    n.filter(|&n| n > 0).ok_or_else(|| {
+        statement_error(format!(
+            "`serialization.shard_size` {v} is not a positive integer"
+        ))
+    })
 }
 
 /// Decodes the in-toto statement and checks that its root follows from its resources.
@@ -256,7 +482,7 @@ pub fn decode_statement(payload: &[u8]) -> Result<OmsManifest, OmsError> {
     let predicate_type = get("predicateType")?.as_str().unwrap_or_default();
     if predicate_type != OMS_PREDICATE_V1 {
         return Err(OmsError::Unsupported(format!(
-            "predicate type `{predicate_type}`"
+            "predicate type `{predicate_type}` (weightgate reads `{OMS_PREDICATE_V1}`)"
         )));
     }
     let subjects = get("subject")?
@@ -275,7 +501,7 @@ pub fn decode_statement(payload: &[u8]) -> Result<OmsManifest, OmsError> {
         .and_then(|d| d.get("sha256"))
         .and_then(Value::as_str)
         .ok_or_else(|| statement_error("subject has no sha256 digest"))?;
-    let claimed_root = hex32(claimed_root, "subject digest")?;
+    let claimed_root = hex_digest(claimed_root, 32, "sha256", "subject digest")?;
 
     let predicate = get("predicate")?
         .as_object()
@@ -288,24 +514,45 @@ pub fn decode_statement(payload: &[u8]) -> Result<OmsManifest, OmsError> {
         .get("method")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if method != "files" {
-        return Err(OmsError::Unsupported(format!(
-            "serialization method `{method}`"
-        )));
-    }
-    let hash_type = ser
+    let method = match method {
+        "files" => OmsMethod::Files,
+        "shards" => OmsMethod::Shards {
+            shard_size: shard_size(ser.get("shard_size"))?,
+        },
+        other => {
+            return Err(OmsError::Unsupported(format!(
+                "serialization method `{other}` (OMS v1.0 has `files` and `shards`)"
+            )));
+        }
+    };
+    let hash_name = ser
         .get("hash_type")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if hash_type != "sha256" {
-        return Err(OmsError::Unsupported(format!("hash type `{hash_type}`")));
-    }
-    let allow_symlinks = ser
-        .get("allow_symlinks")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let hash_type = OmsHashType::parse(hash_name).ok_or_else(|| {
+        OmsError::Unsupported(format!(
+            "hash type `{hash_name}` (the registry has sha256, blake2b, blake3)"
+        ))
+    })?;
+    // `model_signing` names shard digests `sha256-sharded-<size>`; the spec names them as
+    // `hash_type`. Both are read.
+    let sharded_name = match method {
+        OmsMethod::Shards { shard_size } => Some(format!("{hash_name}-sharded-{shard_size}")),
+        OmsMethod::Files => None,
+    };
+    let allow_symlinks = match ser.get("allow_symlinks") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        // Python's compatibility path writes the string "false".
+        Some(Value::String(s)) if s == "false" || s == "true" => s == "true",
+        Some(other) => {
+            return Err(statement_error(format!(
+                "`serialization.allow_symlinks` {other} is not a boolean"
+            )));
+        }
+    };
     let mut ignore_paths = Vec::new();
-    if let Some(list) = ser.get("ignore_paths") {
+    if let Some(list) = ser.get("ignore_paths").filter(|l| !l.is_null()) {
         let list = list
             .as_array()
             .ok_or_else(|| statement_error("`ignore_paths` is not a list"))?;
@@ -320,7 +567,12 @@ pub fn decode_statement(payload: &[u8]) -> Result<OmsManifest, OmsError> {
     let list = predicate
         .get("resources")
         .and_then(Value::as_array)
-        .ok_or_else(|| statement_error("`predicate.resources` is missing"))?;
+        .ok_or_else(|| statement_error("`predicate.resources` is missing or not a list"))?;
+    if list.is_empty() {
+        return Err(statement_error(
+            "`predicate.resources` is empty (a model has at least one file)",
+        ));
+    }
     let mut resources = Vec::with_capacity(list.len());
     let mut seen = std::collections::HashSet::new();
     for (i, r) in list.iter().enumerate() {
@@ -328,15 +580,28 @@ pub fn decode_statement(payload: &[u8]) -> Result<OmsManifest, OmsError> {
         let name = r
             .get("name")
             .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
             .ok_or_else(|| statement_error(format!("{ctx}: no name")))?;
         let algorithm = r
             .get("algorithm")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if algorithm != "sha256" {
-            return Err(OmsError::Unsupported(format!(
-                "resource algorithm `{algorithm}` ({name})"
+        if algorithm != hash_name && Some(algorithm) != sharded_name.as_deref() {
+            return Err(statement_error(format!(
+                "resource `{name}`: algorithm `{algorithm}` differs from hash type `{hash_name}`"
             )));
+        }
+        if let OmsMethod::Shards { shard_size } = method {
+            let (_, start, end) = split_shard_name(name).ok_or_else(|| {
+                statement_error(format!(
+                    "resource `{name}` is not `path:start:end` with start < end"
+                ))
+            })?;
+            if start % shard_size != 0 || end - start > shard_size {
+                return Err(statement_error(format!(
+                    "resource `{name}` is not a {shard_size}-byte shard"
+                )));
+            }
         }
         let digest = r
             .get("digest")
@@ -349,17 +614,19 @@ pub fn decode_statement(payload: &[u8]) -> Result<OmsManifest, OmsError> {
         }
         resources.push(OmsResource {
             name: name.to_string(),
-            sha256: hex32(digest, &ctx)?,
+            digest: hex_digest(digest, hash_type.digest_len(), hash_name, &ctx)?,
         });
     }
     let manifest = OmsManifest {
         subject_name,
+        method,
+        hash_type,
         resources,
         ignore_paths,
         allow_symlinks,
     };
     let root = manifest.root();
-    if root != claimed_root {
+    if root[..] != claimed_root[..] {
         return Err(OmsError::RootMismatch {
             claimed: hex::encode(claimed_root),
             computed: hex::encode(root),
@@ -375,14 +642,16 @@ mod tests {
     fn manifest() -> OmsManifest {
         OmsManifest {
             subject_name: "m".into(),
+            method: OmsMethod::Files,
+            hash_type: OmsHashType::Sha256,
             resources: vec![
                 OmsResource {
                     name: "a/b".into(),
-                    sha256: [1; 32],
+                    digest: vec![1; 32],
                 },
                 OmsResource {
                     name: "a-b".into(),
-                    sha256: [2; 32],
+                    digest: vec![2; 32],
                 },
             ],
             ignore_paths: vec![".git".into()],
@@ -399,7 +668,7 @@ mod tests {
         let b = decode_bundle(&bundle).unwrap();
         assert_eq!(b.payload, payload);
         assert_eq!(b.signature, vec![0x30, 0x01, 0x02]);
-        assert_eq!(b.hint.as_deref(), Some("abcd"));
+        assert_eq!(b.hint(), Some("abcd"));
     }
 
     #[test]
@@ -416,7 +685,7 @@ mod tests {
             OmsError::Subjects(2)
         );
         let mut v: Value = serde_json::from_slice(&m.statement_json()).unwrap();
-        v["predicate"]["serialization"]["method"] = json!("shards");
+        v["predicate"]["serialization"]["method"] = json!("tensors");
         assert!(matches!(
             decode_statement(v.to_string().as_bytes()).unwrap_err(),
             OmsError::Unsupported(_)
@@ -450,7 +719,112 @@ mod tests {
         v["verificationMaterial"] = json!({ "publicKey": {} });
         v["dsseEnvelope"]["signatures"] = json!([{ "sig": "AQ" }]);
         let b = decode_bundle(v.to_string().as_bytes()).unwrap();
-        assert_eq!((b.hint, b.signature), (None, vec![1]));
+        assert_eq!((b.hint(), &b.signature[..]), (None, &[1u8][..]));
         assert!(matches!(decode_bundle(b"[1,2"), Err(OmsError::NotJson(_))));
+    }
+
+    #[test]
+    fn shard_names_split_at_the_last_two_colons() {
+        assert_eq!(split_shard_name("a:b.bin:0:10"), Some(("a:b.bin", 0, 10)));
+        assert_eq!(split_shard_name(".:5:6"), Some((".", 5, 6)));
+        for bad in [
+            "a.bin", "a:1", "a:2:1", "a:1:1", ":0:1", "a:-1:2", "a:0x1:2", "a:0:+2",
+        ] {
+            assert_eq!(split_shard_name(bad), None, "{bad}");
+        }
+        let r: Vec<_> = shard_ranges(25, 10).collect();
+        assert_eq!(r, [(0, 10), (10, 20), (20, 25)]);
+        assert_eq!(shard_ranges(0, 10).count(), 0);
+        assert_eq!(shard_ranges(10, 10).collect::<Vec<_>>(), [(0, 10)]);
+    }
+
+    #[test]
+    fn shard_and_hash_variants_decode() {
+        let mut m = manifest();
+        m.method = OmsMethod::Shards { shard_size: 10 };
+        m.resources = vec![
+            OmsResource {
+                name: "w:0:10".into(),
+                digest: vec![3; 64],
+            },
+            OmsResource {
+                name: "w:10:15".into(),
+                digest: vec![4; 64],
+            },
+        ];
+        m.hash_type = OmsHashType::Blake2b;
+        let payload = m.statement_json();
+        assert_eq!(decode_statement(&payload).unwrap(), m);
+        // model_signing's form: float shard size, `<hash>-sharded-<size>` algorithm.
+        let mut v: Value = serde_json::from_slice(&payload).unwrap();
+        v["predicate"]["serialization"]["shard_size"] = json!(10.0);
+        for r in v["predicate"]["resources"].as_array_mut().unwrap() {
+            r["algorithm"] = json!("blake2b-sharded-10");
+        }
+        assert_eq!(decode_statement(v.to_string().as_bytes()).unwrap(), m);
+        for (field, value) in [
+            ("shard_size", json!(0)),
+            ("shard_size", json!(1.5)),
+            ("shard_size", json!("10")),
+            ("hash_type", json!("md5")),
+        ] {
+            let mut w = v.clone();
+            w["predicate"]["serialization"][field] = value;
+            assert!(
+                decode_statement(w.to_string().as_bytes()).is_err(),
+                "{field}"
+            );
+        }
+        let mut w = v.clone();
+        w["predicate"]["resources"][1]["name"] = json!("w:10:25");
+        assert!(decode_statement(w.to_string().as_bytes()).is_err());
+        let mut w = v.clone();
+        w["predicate"]["resources"][1]["digest"] = json!(hex::encode([4u8; 32]));
+        assert!(decode_statement(w.to_string().as_bytes()).is_err());
+        let mut w = v;
+        w["predicate"]["resources"] = json!([]);
+        assert!(decode_statement(w.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn key_material_variants() {
+        let payload = manifest().statement_json();
+        let good: Value = serde_json::from_slice(&encode_bundle(&payload, &[1], "ab")).unwrap();
+        for keyid in [json!(null), json!(""), json!("k")] {
+            let mut v = good.clone();
+            v["dsseEnvelope"]["signatures"][0]["keyid"] = keyid;
+            decode_bundle(v.to_string().as_bytes()).unwrap();
+        }
+        let mut v = good.clone();
+        v["verificationMaterial"] =
+            json!({ "publicKey": { "rawBytes": "AQID", "keyDetails": "PKIX_ECDSA_P256_SHA_256" } });
+        let b = decode_bundle(v.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            b.material,
+            OmsMaterial::PublicKey {
+                hint: None,
+                raw: Some(vec![1, 2, 3])
+            }
+        );
+        let cert = encode_certificate_bundle(&payload, &[1], &[vec![7, 8], vec![9]]);
+        let b = decode_bundle(&cert).unwrap();
+        assert_eq!(
+            b.material,
+            OmsMaterial::CertificateChain(vec![vec![7, 8], vec![9]])
+        );
+        let mut v = good.clone();
+        v["verificationMaterial"] =
+            json!({ "certificate": { "rawBytes": "AQID" }, "tlogEntries": [{}] });
+        assert_eq!(
+            decode_bundle(v.to_string().as_bytes()).unwrap().material,
+            OmsMaterial::Sigstore
+        );
+        let mut v = good;
+        v.as_object_mut().unwrap().remove("dsseEnvelope");
+        assert!(matches!(
+            decode_bundle(v.to_string().as_bytes()),
+            Err(OmsError::Malformed(_))
+        ));
+        assert_eq!(decode_bundle(b""), Err(OmsError::Empty));
     }
 }

@@ -1,16 +1,19 @@
-//! Checking an OpenSSF model-signing bundle (`model.sig`) against the files, as
-//! `model_signing verify key` does: key hint, ECDSA signature over the DSSE PAE, statement,
-//! root, then every file's SHA-256 with the same ignore rules.
+//! Checking an OpenSSF model-signing bundle (`model.sig`) against the files, as OMS v1.0
+//! section 8 has it: bundle, key material, ECDSA signature over the DSSE PAE, statement and
+//! root, then every file (or shard) digest with the same ignore rules. Each step is reported
+//! by name.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use weightgate_attest::hashing::{Algorithms, HashOptions, Progress, hash_checkpoint};
-use weightgate_attest::keys::{EcSignatureError, EcVerifyingKey};
+use weightgate_attest::hashing::{
+    Algorithms, HashOptions, OmsSerialization, Progress, hash_checkpoint, oms_resources,
+};
+use weightgate_attest::keys::{ChainError, EcSignatureError, EcVerifyingKey, verify_chain};
 use weightgate_attest::reading::{Checkpoint, CheckpointError, OpenOptions, check_relative_path};
 use weightgate_schemas::oms::{
-    IN_TOTO_PAYLOAD_TYPE, OmsBundle, OmsError, decode_base64_lenient, decode_bundle,
-    decode_statement,
+    IN_TOTO_PAYLOAD_TYPE, OmsBundle, OmsError, OmsHashType, OmsManifest, OmsMaterial, OmsMethod,
+    decode_base64_lenient, decode_bundle, decode_statement, split_shard_name,
 };
 use weightgate_schemas::pae;
 
@@ -32,6 +35,21 @@ pub struct OmsRequest {
     /// Files on disk that the bundle does not list are not an error.
     pub ignore_unsigned: bool,
     pub allow_symlinks: bool,
+    /// Who may sign with the `certificate` method: any one of these will do.
+    pub certificates: Vec<CertificateTrust>,
+    /// Unix time at which certificates must be valid.
+    pub now: i64,
+}
+
+/// Trust anchors for certificate-signed bundles, and whom they may vouch for.
+#[derive(Debug, Clone)]
+pub struct CertificateTrust {
+    pub name: String,
+    /// DER certificates.
+    pub anchors: Vec<Vec<u8>>,
+    /// When not empty, the signing certificate must name one of these (its subject, common
+    /// name or an alternative name).
+    pub identities: Vec<String>,
 }
 
 /// Which `model.sig` to check and with which keys, as the user asked.
@@ -51,7 +69,7 @@ pub struct OmsOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum OmsRequestError {
     #[error(
-        "--oms-bundle needs a key to check it with: --oms-key PUB.pem or a [[model_signing_key]] in the policy"
+        "--oms-bundle needs a key to check it with: --oms-key PUB.pem, or a [[model_signing_key]] or [[model_signing_certificate]] in the policy"
     )]
     NoKey,
     #[error(transparent)]
@@ -74,6 +92,7 @@ impl OmsRequest {
         checkpoint: &Path,
         allow_symlinks: bool,
         own_files: &[&Path],
+        now: i64,
     ) -> Result<Option<OmsRequest>, OmsRequestError> {
         use weightgate_attest::reading::{default_oms_signature_path, relative_inside};
         let mut keys = policy.model_signing_keys.clone();
@@ -83,7 +102,7 @@ impl OmsRequest {
                 key: EcVerifyingKey::load(p)?,
             });
         }
-        if keys.is_empty() {
+        if keys.is_empty() && policy.model_signing_certificates.is_empty() {
             if options.bundle.is_some() {
                 return Err(OmsRequestError::NoKey);
             }
@@ -120,20 +139,71 @@ impl OmsRequest {
             own_files: own,
             ignore_unsigned: options.ignore_unsigned,
             allow_symlinks,
+            certificates: policy.model_signing_certificates.clone(),
+            now,
         }))
     }
+}
+
+/// One named step of the check and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OmsCheck {
+    /// `bundle`, `key`, `signature`, `statement` or `files`.
+    pub name: &'static str,
+    pub passed: bool,
+    pub detail: String,
 }
 
 /// What the check found.
 #[derive(Debug, Clone, Default)]
 pub struct OmsReport {
     pub problems: Vec<(ReasonCode, String)>,
+    /// Each step in order; a step after a failed one is not run.
+    pub checks: Vec<OmsCheck>,
     /// Findings that do not fail the check (e.g. no key hint).
     pub notes: Vec<String>,
     pub root: Option<[u8; 32]>,
     pub signer: Option<String>,
+    /// The signing method (`key`, `certificate`) and serialization, once known.
+    pub method: Option<&'static str>,
+    pub serialization: Option<String>,
     pub files: usize,
     pub bytes_hashed: u64,
+}
+
+impl OmsReport {
+    fn pass(&mut self, name: &'static str, detail: String) {
+        self.checks.push(OmsCheck {
+            name,
+            passed: true,
+            detail,
+        });
+    }
+
+    /// Records a failed step; `problems` keeps the reason code.
+    fn fail(&mut self, name: &'static str, code: ReasonCode, detail: String) {
+        self.checks.push(OmsCheck {
+            name,
+            passed: false,
+            detail: detail.clone(),
+        });
+        self.problems.push((code, detail));
+    }
+
+    /// A failed step with several findings, each with its code.
+    fn fail_all(&mut self, name: &'static str, found: Vec<(ReasonCode, String)>) {
+        let detail = found
+            .iter()
+            .map(|(_, m)| m.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        self.checks.push(OmsCheck {
+            name,
+            passed: false,
+            detail,
+        });
+        self.problems.extend(found);
+    }
 }
 
 fn code_of(e: &OmsError) -> ReasonCode {
@@ -141,9 +211,11 @@ fn code_of(e: &OmsError) -> ReasonCode {
         OmsError::MediaType(_) => ReasonCode::OmsMediaType,
         OmsError::PayloadType(_) => ReasonCode::OmsPayloadType,
         OmsError::Subjects(_) => ReasonCode::OmsSubjects,
-        OmsError::Unsupported(_) | OmsError::NotKeySigned => ReasonCode::OmsUnsupported,
+        OmsError::Unsupported(_) | OmsError::SigstoreKeyless => ReasonCode::OmsUnsupported,
+        OmsError::WrongMethod { .. } => ReasonCode::OmsWrongMethod,
         OmsError::RootMismatch { .. } => ReasonCode::OmsRootMismatch,
         OmsError::TooLarge { .. }
+        | OmsError::Empty
         | OmsError::NotJson(_)
         | OmsError::Malformed(_)
         | OmsError::NoSignature
@@ -169,21 +241,218 @@ fn hint_names(hint: &str, key: &EcVerifyingKey) -> bool {
 
 /// Which of `keys` the bundle's key material allows, and notes about it.
 fn candidate_keys<'a>(
-    b: &OmsBundle,
+    hint: Option<&str>,
+    raw: Option<&[u8]>,
     keys: &'a [ModelSigningKey],
     report: &mut OmsReport,
 ) -> Vec<&'a ModelSigningKey> {
     let mut out: Vec<&ModelSigningKey> = keys.iter().collect();
-    match &b.hint {
+    match hint {
         Some(h) => out.retain(|k| hint_names(h, &k.key)),
-        None => report
+        None if raw.is_none() => report
             .notes
             .push("the bundle names no key (no hint); checked against every trusted key".into()),
+        None => {}
     }
-    if let Some(raw) = &b.raw_public_key {
+    if let Some(raw) = raw {
         out.retain(|k| same_key(raw, &k.key));
     }
     out
+}
+
+/// The signature step: which trusted key (or certificate chain) signed the payload.
+fn check_signature(bundle: &OmsBundle, req: &OmsRequest, report: &mut OmsReport) {
+    let wrong = |found: &OmsMaterial, expected: &'static str| OmsError::WrongMethod {
+        found: found.method(),
+        material: found.field(),
+        expected,
+    };
+    match &bundle.material {
+        OmsMaterial::Sigstore => {
+            let e = OmsError::SigstoreKeyless;
+            report.fail("key", code_of(&e), e.to_string());
+        }
+        OmsMaterial::PublicKey { hint, raw }
+            if !req.keys.is_empty() || req.certificates.is_empty() =>
+        {
+            check_key_signature(bundle, hint.as_deref(), raw.as_deref(), &req.keys, report)
+        }
+        OmsMaterial::CertificateChain(chain) if !req.certificates.is_empty() => {
+            check_certificate_signature(bundle, chain, req, report)
+        }
+        other => {
+            let expected = if req.certificates.is_empty() {
+                "key"
+            } else {
+                "certificate"
+            };
+            let e = wrong(other, expected);
+            report.fail("key", code_of(&e), e.to_string());
+        }
+    }
+}
+
+fn check_certificate_signature(
+    bundle: &OmsBundle,
+    chain: &[Vec<u8>],
+    req: &OmsRequest,
+    report: &mut OmsReport,
+) {
+    // The first trust entry whose anchors accept the chain and whose identities name it.
+    let mut failure: Option<(ReasonCode, String)> = None;
+    let mut verified = None;
+    for trust in &req.certificates {
+        match verify_chain(chain, &trust.anchors, req.now) {
+            Ok(v)
+                if trust.identities.is_empty()
+                    || trust.identities.iter().any(|i| v.has_identity(i)) =>
+            {
+                verified = Some(v);
+                break;
+            }
+            Ok(v) => {
+                let names = if v.alt_names.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", v.alt_names.join(", "))
+                };
+                failure.get_or_insert((
+                    ReasonCode::OmsCertificateIdentity,
+                    format!(
+                        "the signing certificate ({}{names}) is none of the identities {} vouches for ({})",
+                        v.subject,
+                        trust.name,
+                        trust.identities.join(", ")
+                    ),
+                ));
+            }
+            Err(e) => {
+                let code = match &e {
+                    ChainError::Expired { .. } | ChainError::NotYetValid { .. } => {
+                        ReasonCode::OmsCertificateValidity
+                    }
+                    ChainError::NotForSigning(_) => ReasonCode::OmsCertificateUsage,
+                    ChainError::Parse { .. } => ReasonCode::OmsMalformed,
+                    ChainError::Unsupported(_) | ChainError::NoPath(_) => {
+                        ReasonCode::OmsCertificateUntrusted
+                    }
+                };
+                // A validity, usage or parse failure says more than "no path" elsewhere.
+                if failure.is_none() || code != ReasonCode::OmsCertificateUntrusted {
+                    failure = Some((code, format!("{}: {e}", trust.name)));
+                }
+            }
+        }
+    }
+    let Some(verified) = verified else {
+        let (code, message) = failure.unwrap_or((
+            ReasonCode::OmsCertificateUntrusted,
+            "no trust anchor configured".into(),
+        ));
+        report.fail("certificate", code, message);
+        return;
+    };
+    report.pass(
+        "certificate",
+        format!("chain valid: {}", verified.path.join(" <- ")),
+    );
+    let message = pae(IN_TOTO_PAYLOAD_TYPE, &bundle.payload);
+    let key = &verified.signing_key;
+    match key.verify_der(&message, &bundle.signature) {
+        Ok(()) => {
+            let signer = format!("{} (ECDSA {})", verified.subject, key.curve().name());
+            report.pass(
+                "signature",
+                format!("ECDSA signature over the DSSE payload by {signer}"),
+            );
+            report.signer = Some(signer);
+        }
+        Err(e @ EcSignatureError::NotDer { .. }) => {
+            report.fail("signature", ReasonCode::OmsSignatureNotDer, e.to_string())
+        }
+        Err(e) => report.fail("signature", ReasonCode::OmsSignatureInvalid, e.to_string()),
+    }
+}
+
+/// The signature step for the `key` method.
+fn check_key_signature(
+    bundle: &OmsBundle,
+    hint: Option<&str>,
+    raw: Option<&[u8]>,
+    keys: &[ModelSigningKey],
+    report: &mut OmsReport,
+) {
+    let candidates = candidate_keys(hint, raw, keys, report);
+    if candidates.is_empty() {
+        let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        let what = if hint.is_some() {
+            "key hint"
+        } else {
+            "public key (rawBytes)"
+        };
+        report.fail(
+            "key",
+            ReasonCode::OmsKeyMismatch,
+            format!(
+                "the bundle's {what} names none of the trusted model-signing keys ({})",
+                names.join(", ")
+            ),
+        );
+        return;
+    }
+    report.pass(
+        "key",
+        format!(
+            "bundle key material ({}) matches {}",
+            if hint.is_some() {
+                "hint"
+            } else if raw.is_some() {
+                "rawBytes"
+            } else {
+                "none"
+            },
+            candidates
+                .iter()
+                .map(|k| k.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let message = pae(IN_TOTO_PAYLOAD_TYPE, &bundle.payload);
+    let mut last_error = None;
+    for k in candidates {
+        match k.key.verify_der(&message, &bundle.signature) {
+            Ok(()) => {
+                report.signer = Some(format!("{} (ECDSA {})", k.name, k.key.curve().name()));
+                break;
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    match (&report.signer, last_error) {
+        (Some(signer), _) => {
+            let detail = format!("ECDSA signature over the DSSE payload by {signer}");
+            report.pass("signature", detail);
+        }
+        (None, Some(e @ EcSignatureError::NotDer { .. })) => {
+            report.fail("signature", ReasonCode::OmsSignatureNotDer, e.to_string())
+        }
+        (None, Some(e)) => report.fail("signature", ReasonCode::OmsSignatureInvalid, e.to_string()),
+        (None, None) => report.fail(
+            "signature",
+            ReasonCode::OmsSignatureInvalid,
+            "no key to check with".into(),
+        ),
+    }
+}
+
+fn serialization_text(m: &OmsManifest) -> String {
+    match m.method {
+        OmsMethod::Files => format!("files/{}", m.hash_type.name()),
+        OmsMethod::Shards { shard_size } => {
+            format!("shards of {shard_size} bytes/{}", m.hash_type.name())
+        }
+    }
 }
 
 /// Runs the whole check. Errors only when the checkpoint root itself cannot be read.
@@ -198,56 +467,81 @@ pub fn check_oms(
     let bundle = match decode_bundle(&req.bundle) {
         Ok(b) => b,
         Err(e) => {
-            report.problems.push((code_of(&e), e.to_string()));
+            report.fail("bundle", code_of(&e), e.to_string());
             return Ok(report);
         }
     };
-    let candidates = candidate_keys(&bundle, &req.keys, &mut report);
-    if candidates.is_empty() {
-        let names: Vec<&str> = req.keys.iter().map(|k| k.name.as_str()).collect();
-        report.problems.push((
-            ReasonCode::OmsKeyMismatch,
-            format!(
-                "the bundle's key hint names none of the trusted model-signing keys ({})",
-                names.join(", ")
-            ),
-        ));
-        return Ok(report);
-    }
-    let message = pae(IN_TOTO_PAYLOAD_TYPE, &bundle.payload);
-    let mut last_error = None;
-    for k in candidates {
-        match k.key.verify_der(&message, &bundle.signature) {
-            Ok(()) => {
-                report.signer = Some(format!("{} (ECDSA {})", k.name, k.key.curve().name()));
-                break;
-            }
-            Err(e) => last_error = Some(e),
-        }
-    }
-    if report.signer.is_none() {
-        let (code, message) = match last_error {
-            Some(e @ EcSignatureError::NotDer { .. }) => {
-                (ReasonCode::OmsSignatureNotDer, e.to_string())
-            }
-            Some(e) => (ReasonCode::OmsSignatureInvalid, e.to_string()),
-            None => (
-                ReasonCode::OmsSignatureInvalid,
-                "no key to check with".into(),
-            ),
-        };
-        report.problems.push((code, message));
+    report.method = Some(bundle.material.method());
+    report.pass(
+        "bundle",
+        format!(
+            "Sigstore bundle v0.3, DSSE in-toto payload, `{}` method",
+            bundle.material.method()
+        ),
+    );
+    check_signature(&bundle, req, &mut report);
+    if !report.problems.is_empty() {
         return Ok(report);
     }
     let manifest = match decode_statement(&bundle.payload) {
         Ok(m) => m,
         Err(e) => {
-            report.problems.push((code_of(&e), e.to_string()));
+            report.fail("statement", code_of(&e), e.to_string());
             return Ok(report);
         }
     };
     report.root = Some(manifest.root());
+    report.serialization = Some(serialization_text(&manifest));
+    report.pass(
+        "statement",
+        format!(
+            "in-toto Statement v1, {} resources ({}), root sha256:{} follows from them",
+            manifest.resources.len(),
+            serialization_text(&manifest),
+            manifest
+                .root()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ),
+    );
+    check_files(
+        req,
+        root,
+        &manifest,
+        known_sha256,
+        threads,
+        progress,
+        &mut report,
+    )?;
+    Ok(report)
+}
 
+/// The local name a signed resource refers to: `.` or the file's name for a single-file model.
+fn local_name(res_path: &str, single_file: Option<&str>) -> String {
+    match single_file {
+        Some(name) if res_path == "." => name.to_string(),
+        _ => res_path.to_string(),
+    }
+}
+
+/// The file a resource covers (a shard's path without `:start:end`).
+fn resource_file(name: &str, method: OmsMethod) -> &str {
+    match method {
+        OmsMethod::Files => name,
+        OmsMethod::Shards { .. } => split_shard_name(name).map_or(name, |(p, _, _)| p),
+    }
+}
+
+fn check_files(
+    req: &OmsRequest,
+    root: &Path,
+    manifest: &OmsManifest,
+    known_sha256: &BTreeMap<String, [u8; 32]>,
+    threads: usize,
+    progress: Progress,
+    report: &mut OmsReport,
+) -> Result<(), CheckpointError> {
     // The files on disk, left out as the signer left them out.
     let mut ignore = req.ignore.clone();
     ignore.extend(
@@ -258,7 +552,7 @@ pub fn check_oms(
             .filter(|p| check_relative_path(p).is_ok()),
     );
     let open = OpenOptions {
-        allow_symlinks: req.allow_symlinks,
+        allow_symlinks: req.allow_symlinks || manifest.allow_symlinks,
         ignore,
         git_ignores_only: true,
     };
@@ -268,43 +562,50 @@ pub fn check_oms(
             return Err(CheckpointError::Io { path, error });
         }
         Err(e) => {
-            report
-                .problems
-                .push((ReasonCode::OmsUnsafePath, e.to_string()));
-            return Ok(report);
+            report.fail("files", ReasonCode::OmsUnsafePath, e.to_string());
+            return Ok(());
         }
     };
-    // A single-file model is one resource named `.` (model_signing) or by its name (the spec).
-    let signed: BTreeMap<String, [u8; 32]> = manifest
+    let single = local.single_file.then(|| local.files[0].path.clone());
+    let method = manifest.method;
+    // Resource name on disk -> signed digest; a single-file model is named `.` (model_signing)
+    // or by its name (the spec).
+    let signed: BTreeMap<String, &[u8]> = manifest
         .resources
         .iter()
         .map(|res| {
-            let name = if local.single_file && res.name == "." {
-                local.files[0].path.clone()
-            } else {
-                res.name.clone()
+            let name = match method {
+                OmsMethod::Files => local_name(&res.name, single.as_deref()),
+                OmsMethod::Shards { .. } => match split_shard_name(&res.name) {
+                    Some((p, s, e)) => format!("{}:{s}:{e}", local_name(p, single.as_deref())),
+                    None => res.name.clone(),
+                },
             };
-            (name, res.sha256)
+            (name, res.digest.as_slice())
         })
         .collect();
+    let signed_files: BTreeSet<&str> = signed.keys().map(|n| resource_file(n, method)).collect();
     local
         .files
-        .retain(|f| signed.contains_key(&f.path) || !req.own_files.contains(&f.path));
+        .retain(|f| signed_files.contains(f.path.as_str()) || !req.own_files.contains(&f.path));
     let on_disk: BTreeSet<String> = local.files.iter().map(|f| f.path.clone()).collect();
-    for name in signed.keys() {
-        if !on_disk.contains(name) {
-            report.problems.push((
+    let mut found = Vec::new();
+    for name in &signed_files {
+        if !on_disk.contains(*name) {
+            found.push((
                 ReasonCode::OmsMissingFile,
-                format!("{name}: signed in model.sig but not in the checkpoint"),
+                format!("{name}: signed in model.sig but not in the model"),
             ));
         }
     }
     for f in &local.files {
-        if !signed.contains_key(&f.path) && !req.ignore_unsigned {
-            report.problems.push((
+        // A zero-byte file has no shard, so shard serialization cannot tell it is there.
+        let visible = method == OmsMethod::Files || f.size > 0;
+        if visible && !signed_files.contains(f.path.as_str()) && !req.ignore_unsigned {
+            found.push((
                 ReasonCode::OmsExtraFile,
                 format!(
-                    "{}: in the checkpoint but not signed in model.sig (--oms-ignore-unsigned to allow)",
+                    "{}: in the model but not signed in model.sig (ignore unsigned files to allow)",
                     f.path
                 ),
             ));
@@ -312,36 +613,91 @@ pub fn check_oms(
     }
     local
         .files
-        .retain(|f| signed.contains_key(&f.path) && !known_sha256.contains_key(&f.path));
-    report.bytes_hashed = local.total_bytes();
-    let opts = HashOptions {
-        algorithms: Algorithms::Sha256Only,
-        per_tensor: false,
-        threads,
-    };
-    let hashed = if local.files.is_empty() {
-        Vec::new()
-    } else {
-        hash_checkpoint(&local, &opts, progress)?.files
-    };
-    let mut digests: BTreeMap<&str, [u8; 32]> =
-        known_sha256.iter().map(|(p, d)| (p.as_str(), *d)).collect();
-    for f in &hashed {
-        if let Some(d) = f.sha256 {
-            digests.insert(f.path.as_str(), d);
-        }
-    }
+        .retain(|f| signed_files.contains(f.path.as_str()));
+    report.files = local.files.len();
+    let computed: BTreeMap<String, Vec<u8>> =
+        if method == OmsMethod::Files && manifest.hash_type == OmsHashType::Sha256 {
+            // The attestation's SHA-256 digests, when the bytes were already bound to it.
+            let mut out: BTreeMap<String, Vec<u8>> = known_sha256
+                .iter()
+                .filter(|(p, _)| on_disk.contains(*p))
+                .map(|(p, d)| (p.clone(), d.to_vec()))
+                .collect();
+            local.files.retain(|f| !known_sha256.contains_key(&f.path));
+            report.bytes_hashed = local.total_bytes();
+            if !local.files.is_empty() {
+                let opts = HashOptions {
+                    algorithms: Algorithms::Sha256Only,
+                    per_tensor: false,
+                    threads,
+                };
+                for f in hash_checkpoint(&local, &opts, progress)?.files {
+                    if let Some(d) = f.sha256 {
+                        out.insert(f.path, d.to_vec());
+                    }
+                }
+            }
+            out
+        } else {
+            report.bytes_hashed = local.total_bytes();
+            let how = OmsSerialization {
+                method,
+                hash_type: manifest.hash_type,
+            };
+            let files: Vec<String> = local.files.iter().map(|f| f.path.clone()).collect();
+            oms_resources(&local, &how, threads, progress)?
+                .into_iter()
+                .map(|r| {
+                    // Names of a single-file model come back as `.`.
+                    let name = match (method, &single) {
+                        (OmsMethod::Files, Some(n)) => n.clone(),
+                        (OmsMethod::Shards { .. }, Some(n)) => {
+                            format!("{n}{}", r.name.strip_prefix('.').unwrap_or(&r.name))
+                        }
+                        _ => r.name,
+                    };
+                    (name, r.digest)
+                })
+                .filter(|(n, _)| files.iter().any(|f| f == resource_file(n, method)))
+                .collect()
+        };
+    let what = manifest.hash_type.name();
     for (name, want) in &signed {
-        if !on_disk.contains(name) {
+        if !on_disk.contains(resource_file(name, method)) {
             continue;
         }
-        report.files += 1;
-        if digests.get(name.as_str()) != Some(want) {
-            report.problems.push((
+        match computed.get(name) {
+            Some(got) if got.as_slice() == *want => {}
+            Some(_) => found.push((
                 ReasonCode::OmsDigestMismatch,
-                format!("{name}: SHA-256 differs from the one signed in model.sig"),
+                format!("{name}: {what} differs from the one signed in model.sig"),
+            )),
+            None => found.push((
+                ReasonCode::OmsDigestMismatch,
+                format!("{name}: no such byte range in the file (its size changed)"),
+            )),
+        }
+    }
+    for name in computed.keys() {
+        if !signed.contains_key(name) {
+            found.push((
+                ReasonCode::OmsDigestMismatch,
+                format!("{name}: bytes the signed shards do not cover (the file grew)"),
             ));
         }
     }
-    Ok(report)
+    if found.is_empty() {
+        report.pass(
+            "files",
+            format!(
+                "{} files, {} resources match ({})",
+                report.files,
+                signed.len(),
+                serialization_text(manifest)
+            ),
+        );
+    } else {
+        report.fail_all("files", found);
+    }
+    Ok(())
 }

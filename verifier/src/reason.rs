@@ -84,6 +84,11 @@ reason_codes! {
     OmsMissingFile = "oms.missing_file",
     OmsExtraFile = "oms.extra_file",
     OmsDigestMismatch = "oms.digest_mismatch",
+    OmsWrongMethod = "oms.wrong_method",
+    OmsCertificateUntrusted = "oms.certificate_untrusted",
+    OmsCertificateValidity = "oms.certificate_validity",
+    OmsCertificateUsage = "oms.certificate_usage",
+    OmsCertificateIdentity = "oms.certificate_identity",
     StoreBlobChanged = "store.blob_changed",
 }
 

@@ -4,6 +4,7 @@
 
 mod engine;
 mod mapped_file;
+mod oms;
 mod sha256;
 mod sha256_x2;
 mod sigbus;
@@ -13,4 +14,5 @@ pub use engine::{
     root_digest, work_bytes,
 };
 pub use mapped_file::MappedFile;
+pub use oms::{OmsSerialization, oms_resources};
 pub use sha256::Progress;

@@ -184,6 +184,36 @@ impl EcVerifyingKey {
         hex::encode(Sha256::digest(self.to_spki_pem().as_bytes()))
     }
 
+    /// Checks a DER ECDSA signature over an already computed digest (X.509 signatures name
+    /// their hash, which need not be the curve's usual one).
+    pub fn verify_prehash_der(
+        &self,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<(), EcSignatureError> {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+        let curve = self.curve().name();
+        let not_der = || EcSignatureError::NotDer {
+            curve,
+            len: signature.len(),
+        };
+        let invalid = |_| EcSignatureError::Invalid { curve };
+        match self {
+            EcVerifyingKey::P256(k) => {
+                let s = p256::ecdsa::Signature::from_der(signature).map_err(|_| not_der())?;
+                k.verify_prehash(digest, &s).map_err(invalid)
+            }
+            EcVerifyingKey::P384(k) => {
+                let s = p384::ecdsa::Signature::from_der(signature).map_err(|_| not_der())?;
+                k.verify_prehash(digest, &s).map_err(invalid)
+            }
+            EcVerifyingKey::P521(k) => {
+                let s = p521::ecdsa::Signature::from_der(signature).map_err(|_| not_der())?;
+                k.verify_prehash(digest, &s).map_err(invalid)
+            }
+        }
+    }
+
     /// Checks an ASN.1 DER ECDSA signature over `message`.
     pub fn verify_der(&self, message: &[u8], signature: &[u8]) -> Result<(), EcSignatureError> {
         use p256::ecdsa::signature::Verifier as _;

@@ -3,6 +3,7 @@
 
 pub(crate) mod ecdsa;
 mod ed25519;
+mod x509;
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,10 @@ pub use ecdsa::{EcCurve, EcSignatureError, EcVerifyingKey};
 #[cfg(feature = "signing")]
 pub(crate) use ecdsa::{ONLY_CURVES, curve_of};
 pub use ed25519::{key_id, load_verifying_key, parse_verifying_key, verifying_key_pem};
+pub use x509::{
+    ChainError, VerifiedChain, certificate_key, certificates_from_pem, load_certificates,
+    verify_chain,
+};
 
 /// What is wrong with a key file.
 #[derive(Debug, thiserror::Error)]

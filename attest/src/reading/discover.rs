@@ -14,7 +14,8 @@ pub struct OpenOptions {
     /// Follow symbolic links to regular files inside the root (or, for a Hugging Face cache
     /// snapshot, inside that repository's cache folder). Refused otherwise.
     pub allow_symlinks: bool,
-    /// Further relative paths (files or folders) to leave out, besides [`DEFAULT_IGNORES`].
+    /// Further paths (files or folders) to leave out, besides [`DEFAULT_IGNORES`]: relative to
+    /// the root, or absolute inside it (an absolute path outside it is an error).
     pub ignore: Vec<String>,
     /// Leave out by default only what OpenSSF model signing leaves out ([`GIT_IGNORES`]), so
     /// weightgate's own files count as model files: for checking a `model.sig` another tool wrote.
@@ -58,6 +59,7 @@ pub fn discover(root: &Path, opts: &OpenOptions) -> Result<Vec<FoundFile>, Check
         });
     }
     let walker = Walker {
+        ignore: super::ignore_paths::resolve_ignore_paths(root, &opts.ignore)?,
         root: real_root.clone(),
         link_base: hf_cache_repo_folder(&real_root).unwrap_or_else(|| real_root.clone()),
         opts,
@@ -112,6 +114,8 @@ fn hf_cache_repo_folder(real_root: &Path) -> Option<PathBuf> {
 }
 
 struct Walker<'a> {
+    /// `opts.ignore` made relative to the root.
+    ignore: Vec<String>,
     root: PathBuf,
     link_base: PathBuf,
     opts: &'a OpenOptions,
@@ -178,7 +182,7 @@ impl Walker<'_> {
             .any(|t| crate::io::is_temp_for(rel, t));
         own_temp
             || (top_level && defaults.contains(&rel))
-            || self.opts.ignore.iter().any(|p| {
+            || self.ignore.iter().any(|p| {
                 rel == p
                     || rel
                         .strip_prefix(p.as_str())

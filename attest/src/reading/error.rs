@@ -21,6 +21,8 @@ pub enum CheckpointError {
     Header { path: String, problem: String },
     #[error("{path}: invalid safetensors index: {problem}")]
     Index { path: String, problem: String },
+    #[error("ignore path {path}: {problem}")]
+    IgnorePath { path: String, problem: String },
     #[error("{}: empty checkpoint: no files to attest", path.display())]
     Empty { path: PathBuf },
     #[error(

@@ -4,6 +4,7 @@
 mod checkpoint;
 mod discover;
 mod error;
+mod ignore_paths;
 mod output_paths;
 mod path_rules;
 mod safetensors_header;
@@ -12,6 +13,7 @@ mod shard_index;
 pub use checkpoint::{Checkpoint, CheckpointFile, FileKind, ParameterCount};
 pub use discover::OpenOptions;
 pub use error::CheckpointError;
+pub use ignore_paths::{resolve_ignore_path, resolve_ignore_paths};
 pub use output_paths::{default_attestation_path, default_oms_signature_path, relative_inside};
 pub use path_rules::{UnsafePath, check_relative_path, component_order};
 pub use safetensors_header::{

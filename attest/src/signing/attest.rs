@@ -50,6 +50,10 @@ pub struct OmsOutcome {
     pub curve: &'static str,
     /// Hex SHA-256 of the public key PEM, as the bundle records it.
     pub key_hint: String,
+    /// The statement's subject digest (SHA-256 over the resource digests).
+    pub root: [u8; 32],
+    /// Files or shards signed.
+    pub resources: usize,
 }
 
 /// What `attest` did.
@@ -88,6 +92,8 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
         .clone()
         .unwrap_or_else(|| default_attestation_path(&req.checkpoint));
     let mut open = req.open.clone();
+    // Absolute ignore paths become relative (they are recorded in model.sig); outside is an error.
+    open.ignore = crate::reading::resolve_ignore_paths(&req.checkpoint, &open.ignore)?;
     // Outputs inside the checkpoint are not part of it.
     open.ignore.extend(relative_inside(&req.checkpoint, &out));
     let oms_out = req.oms.as_ref().map(|o| {
@@ -155,6 +161,8 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
             bundle_len: bundle.len(),
             curve: public.curve().name(),
             key_hint: public.hint(),
+            root: m.root(),
+            resources: m.resources.len(),
         });
     }
     Ok(AttestOutcome {

@@ -13,7 +13,7 @@ pub use attest::{AttestError, AttestOutcome, AttestRequest, OmsOutcome, OmsSigni
 pub use claims::{Claims, ClaimsError, ExpiresBeforeSigning};
 pub use envelope::{AlreadySigned, cosign, sign_envelope};
 pub use grant::{GrantError, SignedGrant, grant};
-pub use model_sig::{oms_manifest, sign_oms_bundle};
+pub use model_sig::{OmsCertificate, OmsSignRequest, oms_manifest, sign_model, sign_oms_bundle};
 pub use private_keys::{
     EcSigningKey, generate_signing_key, load_signing_key, parse_signing_key, signing_key_pem,
     write_ec_key_pair, write_key_pair,

@@ -1,13 +1,45 @@
-//! Writing `model.sig`, the OpenSSF model-signing bundle, from digests `attest` already has.
+//! Writing `model.sig`, the OpenSSF model-signing bundle: from digests `attest` already has, or
+//! on its own (`sign_model`) with any serialization the spec defines.
 
-use weightgate_schemas::oms::{IN_TOTO_PAYLOAD_TYPE, OmsManifest, OmsResource, encode_bundle};
+use std::path::PathBuf;
+
+use weightgate_schemas::file_names::{DEFAULT_IGNORES, GIT_IGNORES};
+use weightgate_schemas::oms::{
+    IN_TOTO_PAYLOAD_TYPE, OmsHashType, OmsManifest, OmsMethod, OmsResource, encode_bundle,
+    encode_certificate_bundle,
+};
 use weightgate_schemas::pae;
 
-use weightgate_schemas::file_names::DEFAULT_IGNORES;
-
+use super::attest::{AttestError, OmsOutcome};
 use super::private_keys::EcSigningKey;
-use crate::hashing::CheckpointDigests;
-use crate::reading::Checkpoint;
+use crate::hashing::{CheckpointDigests, OmsSerialization, Progress, oms_resources};
+use crate::io::{Replace, write_atomically};
+use crate::keys::{certificate_key, load_certificates};
+use crate::reading::{
+    Checkpoint, OpenOptions, default_oms_signature_path, relative_inside, resolve_ignore_paths,
+};
+
+/// `defaults` and `ignored` (relative paths), sorted, without repeats.
+fn recorded_ignores(defaults: &[&str], ignored: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = defaults
+        .iter()
+        .map(|s| s.to_string())
+        .chain(ignored.iter().cloned())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The model folder's (or file's) own name: the statement's informational subject name.
+fn subject_name(checkpoint: &Checkpoint) -> String {
+    checkpoint
+        .root
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default()
+}
 
 /// The OMS manifest of a hashed checkpoint: one SHA-256 resource per file in path-component
 /// order (`.` for a single-file model), and every path left out recorded so `model_signing
@@ -25,26 +57,15 @@ pub fn oms_manifest(
             } else {
                 f.path.clone()
             },
-            sha256: f.sha256?,
+            digest: f.sha256?.to_vec(),
         });
     }
-    let mut ignore_paths: Vec<String> = DEFAULT_IGNORES
-        .iter()
-        .map(|s| s.to_string())
-        .chain(ignored.iter().cloned())
-        .collect();
-    ignore_paths.sort();
-    ignore_paths.dedup();
-    let subject_name = checkpoint
-        .root
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_default();
     Some(OmsManifest {
-        subject_name,
+        subject_name: subject_name(checkpoint),
+        method: OmsMethod::Files,
+        hash_type: OmsHashType::Sha256,
         resources,
-        ignore_paths,
+        ignore_paths: recorded_ignores(DEFAULT_IGNORES, ignored),
         allow_symlinks: false,
     })
 }
@@ -54,4 +75,118 @@ pub fn sign_oms_bundle(manifest: &OmsManifest, key: &EcSigningKey) -> Vec<u8> {
     let payload = manifest.statement_json();
     let signature = key.sign_der(&pae(IN_TOTO_PAYLOAD_TYPE, &payload));
     encode_bundle(&payload, &signature, &key.verifying_key().hint())
+}
+
+/// Signing a model with OpenSSF model signing alone (no attestation).
+#[derive(Debug, Clone)]
+pub struct OmsSignRequest {
+    /// Model folder or single file.
+    pub model: PathBuf,
+    /// ECDSA P-256/P-384/P-521 private key (PKCS#8 or SEC1 PEM).
+    pub key: PathBuf,
+    /// Where to write; default [`default_oms_signature_path`].
+    pub out: Option<PathBuf>,
+    /// Paths to leave out: relative to the model, or absolute inside it.
+    pub ignore: Vec<String>,
+    pub serialization: OmsSerialization,
+    pub threads: usize,
+    /// Sign with the `certificate` method: the key's certificate and the chain above it.
+    pub certificate: Option<OmsCertificate>,
+}
+
+/// PEM files for the `certificate` method.
+#[derive(Debug, Clone)]
+pub struct OmsCertificate {
+    /// The signing certificate, whose public key is the private key's.
+    pub signing_certificate: PathBuf,
+    /// Further certificates (intermediates, root) in leaf-to-root order; each file may hold
+    /// several.
+    pub chain: Vec<PathBuf>,
+}
+
+/// Signs `req.model` as `model_signing sign key` does: every regular file except the git
+/// paths, the bundle itself (wherever it lies inside the model) and the ignore paths, which
+/// are recorded relative to the model. Symbolic links and an empty model are refused.
+pub fn sign_model(req: &OmsSignRequest, progress: Progress) -> Result<OmsOutcome, AttestError> {
+    let out = req
+        .out
+        .clone()
+        .unwrap_or_else(|| default_oms_signature_path(&req.model));
+    let mut ignore = resolve_ignore_paths(&req.model, &req.ignore)?;
+    ignore.extend(relative_inside(&req.model, &out));
+    let open = OpenOptions {
+        allow_symlinks: false,
+        ignore: ignore.clone(),
+        git_ignores_only: true,
+    };
+    let checkpoint = Checkpoint::open_files(&req.model, &open)?;
+    let key = EcSigningKey::load(&req.key)?;
+    let chain = match &req.certificate {
+        Some(c) => Some(certificate_chain(c, &key)?),
+        None => None,
+    };
+    let resources = oms_resources(&checkpoint, &req.serialization, req.threads, progress)?;
+    if resources.is_empty() {
+        return Err(AttestError::Invalid(format!(
+            "{}: every file is empty, so shard serialization gives no resource to sign",
+            req.model.display()
+        )));
+    }
+    let manifest = OmsManifest {
+        subject_name: subject_name(&checkpoint),
+        method: req.serialization.method,
+        hash_type: req.serialization.hash_type,
+        resources,
+        ignore_paths: recorded_ignores(GIT_IGNORES, &ignore),
+        allow_symlinks: false,
+    };
+    let bundle = match &chain {
+        Some(chain) => {
+            let payload = manifest.statement_json();
+            let signature = key.sign_der(&pae(IN_TOTO_PAYLOAD_TYPE, &payload));
+            encode_certificate_bundle(&payload, &signature, chain)
+        }
+        None => sign_oms_bundle(&manifest, &key),
+    };
+    write_atomically(&out, &bundle, 0o644, Replace::Allowed).map_err(|error| {
+        AttestError::Write {
+            what: "the model signature",
+            path: out.clone(),
+            error,
+        }
+    })?;
+    let public = key.verifying_key();
+    Ok(OmsOutcome {
+        path: out,
+        bundle_len: bundle.len(),
+        curve: public.curve().name(),
+        key_hint: public.hint(),
+        root: manifest.root(),
+        resources: manifest.resources.len(),
+    })
+}
+
+/// The signing certificate then the chain, DER; the certificate must hold `key`'s public key.
+fn certificate_chain(c: &OmsCertificate, key: &EcSigningKey) -> Result<Vec<Vec<u8>>, AttestError> {
+    let leaf = load_certificates(&c.signing_certificate)?;
+    if leaf.len() != 1 {
+        return Err(AttestError::Invalid(format!(
+            "{}: holds {} certificates; the signing certificate file must hold exactly one",
+            c.signing_certificate.display(),
+            leaf.len()
+        )));
+    }
+    let name = c.signing_certificate.display().to_string();
+    let cert_key = certificate_key(&leaf[0], &name)
+        .map_err(|e| AttestError::Invalid(format!("{name}: {e}")))?;
+    if cert_key != key.verifying_key() {
+        return Err(AttestError::Invalid(format!(
+            "{name}: the certificate's public key is not the private key's"
+        )));
+    }
+    let mut out = leaf;
+    for p in &c.chain {
+        out.extend(load_certificates(p)?);
+    }
+    Ok(out)
 }

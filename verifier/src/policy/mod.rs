@@ -136,7 +136,10 @@ pub struct Policy {
     pub destination_header: Option<String>,
     /// ECDSA keys whose OpenSSF model-signing bundles (`model.sig`) are trusted.
     pub model_signing_keys: Vec<ModelSigningKey>,
-    /// Deny unless a `model.sig` by one of [`Policy::model_signing_keys`] checks out too.
+    /// Trust anchors (and the identities they vouch for) for certificate-signed `model.sig`.
+    pub model_signing_certificates: Vec<crate::model_sig::CertificateTrust>,
+    /// Deny unless a `model.sig` by one of [`Policy::model_signing_keys`] or
+    /// [`Policy::model_signing_certificates`] checks out too.
     pub require_model_signature: bool,
 }
 
@@ -181,6 +184,20 @@ struct RawPolicy {
     model_signing_key: Vec<RawKey>,
     #[serde(default)]
     known_base_model: Vec<RawKnownBase>,
+    #[serde(default)]
+    model_signing_certificate: Vec<RawCertificateTrust>,
+}
+
+/// `[[model_signing_certificate]]`: trust anchors for the OMS `certificate` method.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCertificateTrust {
+    name: Spanned<String>,
+    /// PEM file of anchor certificates, relative to the policy file.
+    path: Spanned<String>,
+    /// Signing-certificate identities (subject, common name or alternative name) allowed.
+    #[serde(default)]
+    identities: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -752,6 +769,7 @@ impl Policy {
             regimes: presets().into_iter().filter(|r| r.default_active).collect(),
             destination_header: None,
             model_signing_keys: Vec::new(),
+            model_signing_certificates: Vec::new(),
             require_model_signature: false,
         }
     }
@@ -969,6 +987,29 @@ impl Policy {
             }
             model_signing_keys.push(cx.model_signing_key(k, "model_signing_key", base)?);
         }
+        let mut model_signing_certificates = Vec::new();
+        for c in &raw.model_signing_certificate {
+            let full = base.join(c.path.get_ref());
+            let anchors = weightgate_attest::keys::load_certificates(&full).map_err(|e| {
+                cx.err(
+                    Some(c.path.span()),
+                    "model_signing_certificate.path",
+                    e.to_string(),
+                )
+            })?;
+            if c.identities.iter().any(|i| i.is_empty()) {
+                return Err(cx.err(
+                    Some(c.name.span()),
+                    "model_signing_certificate.identities",
+                    "an identity is empty",
+                ));
+            }
+            model_signing_certificates.push(crate::model_sig::CertificateTrust {
+                name: c.name.get_ref().clone(),
+                anchors,
+                identities: c.identities.clone(),
+            });
+        }
         let require_model_signature = s
             .require_model_signature
             .as_ref()
@@ -976,11 +1017,12 @@ impl Policy {
         if let Some(r) = &s.require_model_signature
             && *r.get_ref()
             && model_signing_keys.is_empty()
+            && model_signing_certificates.is_empty()
         {
             return Err(cx.err(
                 Some(r.span()),
                 "policy.require_model_signature",
-                "needs at least one [[model_signing_key]] (an ECDSA P-256/P-384/P-521 public key)",
+                "needs at least one [[model_signing_key]] (an ECDSA P-256/P-384/P-521 public key) or [[model_signing_certificate]]",
             ));
         }
         let min_signatures = s
@@ -1084,6 +1126,7 @@ impl Policy {
             regimes,
             destination_header: s.destination_header.clone(),
             model_signing_keys,
+            model_signing_certificates,
             require_model_signature,
         })
     }
@@ -1117,6 +1160,9 @@ impl Policy {
             "destination_header": self.destination_header,
             "model_signing_keys": self.model_signing_keys.iter().map(|k| serde_json::json!({
                 "name": k.name, "curve": k.key.curve().name(), "hint": k.key.hint(),
+            })).collect::<Vec<_>>(),
+            "model_signing_certificates": self.model_signing_certificates.iter().map(|c| serde_json::json!({
+                "name": c.name, "anchors": c.anchors.len(), "identities": c.identities,
             })).collect::<Vec<_>>(),
             "require_model_signature": self.require_model_signature,
         })
