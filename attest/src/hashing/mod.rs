@@ -1,12 +1,15 @@
 //! Hashing a checkpoint's bytes: each file mapped once (with a guard that turns a file truncated
 //! under its mapping into an error), SHA-256 and BLAKE3 from the same mapping, files scheduled
-//! over the cores by the engine, two SHA-256 streams interleaved on one core.
+//! over the cores by the engine, two SHA-256 streams interleaved on one core. Files that are not
+//! in the page cache are streamed from the disk instead, reads kept in flight ahead of both
+//! hashers (`stream_hash`).
 
 mod engine;
 mod mapped_file;
 mod sha256;
 mod sha256_x2;
 mod sigbus;
+mod stream_hash;
 
 pub use engine::{
     Algorithms, CheckpointDigests, FileDigests, HashOptions, TensorBlake3, hash_checkpoint,
@@ -14,3 +17,4 @@ pub use engine::{
 };
 pub use mapped_file::MappedFile;
 pub use sha256::Progress;
+pub use stream_hash::READ_PATH_VAR;
