@@ -1,10 +1,12 @@
-//! The hashing engine: SHA-256 and BLAKE3 of whole files through one mapping each.
+//! The hashing engine: SHA-256 and BLAKE3 of whole files.
 //!
 //! SHA-256 is serial within a file and bound by memory latency over a mapping, so it is fed in
 //! 1 KiB steps with a software prefetch ahead of it. Work is a queue of (file, algorithm) jobs,
 //! biggest cost first, served by one worker per core: on one big file SHA-256 runs on one core
 //! while BLAKE3 runs on the other; on many shards the SHA-256 jobs spread over both.
 //! BLAKE3-only mode hashes files in turn, each with BLAKE3's own parallelism, as `b3sum` does.
+//! That is for files in the page cache; files that are not are streamed from the disk with reads
+//! kept in flight ahead of both hashers (`stream_hash`).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
