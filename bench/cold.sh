@@ -3,10 +3,12 @@
 # run. weightgate hash (SHA-256 + BLAKE3), hash --blake3-only and verify beside b3sum and
 # openssl dgst -sha256, with hash through the mappings as before issue 17
 # (WEIGHTGATE_HASH_READ=mapped) and hash on a warm cache for the targets; on the 4 GiB single
-# file and the 3-shard checkpoint. Then a checkpoint larger than memory (LARGE_SHARDS shards of
-# LARGE_MB MB, default 40 x 800 MB = 32 GB; generated, and deleted afterwards unless KEEP_LARGE=1):
-# throughput, peak memory beyond mapped pages, and the progress bar on a terminal.
-# Needs root (it writes /proc/sys/vm/drop_caches).
+# file and the 3-shard checkpoint. Then a checkpoint larger than memory: LARGE_SHARDS shards of
+# LARGE_MB MB (default 40 x 800 MB = 32 GB, more than this machine's RAM; generated, and deleted
+# afterwards unless KEEP_LARGE=1), or, where the disk cannot hold that, a smaller one hashed in
+# a memory cgroup capped at LARGE_MEMORY_MB (e.g. LARGE_SHARDS=16 LARGE_MEMORY_MB=4096: 12.8 GB
+# through 4 GiB): throughput, peak memory beyond mapped pages, and the progress bar on a terminal.
+# Needs root (it writes /proc/sys/vm/drop_caches, and the cgroup).
 # Usage: bench/cold.sh [--quick] [--no-large]
 if [[ $EUID -ne 0 || ! -w /proc/sys/vm/drop_caches ]]; then
   echo "bench/cold.sh needs root: it drops the page cache (echo 3 > /proc/sys/vm/drop_caches) before every run" >&2
@@ -46,14 +48,34 @@ SHARDS="${LARGE_SHARDS:-40}"; MB="${LARGE_MB:-800}"
 need=$((SHARDS * MB + 1000))
 free=$(df -Pm "$DATA" | awk 'NR==2 {print $4}')
 if (( free < need + 10000 )); then
-  echo "not enough disk for $SHARDS x $MB MB (free ${free} MB, want ${need} MB + 10 GB spare): set LARGE_SHARDS/LARGE_MB" >&2
+  echo "not enough disk for $SHARDS x $MB MB (free ${free} MB, want ${need} MB + 10 GB spare for others):" \
+    "set LARGE_SHARDS, and LARGE_MEMORY_MB to keep it larger than the memory it may use" >&2
   exit 1
 fi
+# Runs "$@" in a memory cgroup capped at LARGE_MEMORY_MB (page cache included) when that is set.
+CGROUP=""
+if [[ -n "${LARGE_MEMORY_MB:-}" ]]; then
+  if [[ -d /sys/fs/cgroup/memory ]]; then  # cgroup v1
+    CGROUP=/sys/fs/cgroup/memory/weightgate-cold
+    mkdir -p "$CGROUP"; echo $((LARGE_MEMORY_MB << 20)) > "$CGROUP/memory.limit_in_bytes"
+  else
+    CGROUP=/sys/fs/cgroup/weightgate-cold
+    echo +memory > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+    mkdir -p "$CGROUP"; echo $((LARGE_MEMORY_MB << 20)) > "$CGROUP/memory.max"
+  fi
+  trap 'rmdir "$CGROUP" 2>/dev/null || true' EXIT
+fi
+capped() {
+  if [[ -z "$CGROUP" ]]; then exec "$@"; fi
+  echo $BASHPID > "$CGROUP/cgroup.procs"
+  exec "$@"
+}
 python3 "$BENCH_DIR/gen_checkpoint.py" "$DATA" --large "$SHARDS" "$MB"
 LARGE_DIR="$DATA/large"
 LARGE_FILES="$(ls "$LARGE_DIR"/*.safetensors | tr '\n' ' ')"
 BYTES=$(stat -c %s $LARGE_FILES | awk '{s += $1} END {print s}')
-echo "large: $SHARDS shards, $BYTES bytes; memory $(awk '/MemTotal/ {print $2 * 1024}' /proc/meminfo) bytes" | tee "$RESULTS/cold-large.txt"
+echo "large: $SHARDS shards, $BYTES bytes; memory $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)${LARGE_MEMORY_MB:+, capped at $LARGE_MEMORY_MB MiB (cgroup, page cache included)}" | tee "$RESULTS/cold-large.txt"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/cold-large.txt"
 
 # Runs $2... after dropping the cache; samples the process's resident memory (anonymous and
 # file-mapped, from /proc) every 0.2 s; prints wall time, GB/s and the peaks.
@@ -62,7 +84,7 @@ measure() {
   sync; echo 3 > /proc/sys/vm/drop_caches
   local start end pid anon=0 file=0 a f
   start=$(date +%s.%N)
-  "$@" >/dev/null &
+  (capped "$@" >/dev/null) &
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     a=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
@@ -77,7 +99,7 @@ measure() {
     "$start" "$end" "$label" "$BYTES" "$anon" "$file"
 }
 {
-  echo "| command (cold, $((SHARDS * MB / 1000)) GB) | s | GB/s | peak RssAnon MiB | peak RssFile MiB |"
+  echo "| command (cold, $SHARDS x $MB MB${LARGE_MEMORY_MB:+ through $LARGE_MEMORY_MB MiB}) | s | GB/s | peak RssAnon MiB | peak RssFile MiB |"
   echo "|---|---|---|---|---|"
   measure "\`weightgate hash\`" "$WG" hash --quiet "$LARGE_DIR"
   measure "\`weightgate hash --blake3-only\`" "$WG" hash --quiet --blake3-only "$LARGE_DIR"
@@ -86,9 +108,9 @@ measure() {
 } | tee -a "$RESULTS/cold-large.txt"
 
 # The progress bar as a terminal shows it (script(1) gives the command a pty): one line every
-# ~10% of the work, with indicatif's rate and ETA.
+# few seconds, with indicatif's rate and ETA (work counts each byte once per digest).
 sync; echo 3 > /proc/sys/vm/drop_caches
-script -q -c "$WG hash $LARGE_DIR > /dev/null" /dev/null | tr '\r' '\n' | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' \
+(capped script -q -c "$WG hash $LARGE_DIR > /dev/null" /dev/null) | tr '\r' '\n' | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' \
   | grep -E 'hashing' | awk 'NR % 40 == 1' | tee -a "$RESULTS/cold-large.txt"
 
 if [[ "${KEEP_LARGE:-0}" != 1 ]]; then rm -rf "$LARGE_DIR"; fi
