@@ -33,6 +33,10 @@ const CHUNK: usize = 8 << 20;
 /// Buffers in the ring: one being filled while the others are hashed. Also the bound on the
 /// memory this path uses (32 MiB), whatever the size of the checkpoint.
 const RING: usize = 4;
+/// Reads in flight at once, each on its own thread: while the reader waits for a core to hand
+/// one buffer on (the hashers keep both busy), the disk already works on the next. With one,
+/// `hash` read at 0.55 GB/s on a loaded machine where `dd` read at 0.7.
+const READS_IN_FLIGHT: usize = 2;
 /// `O_DIRECT` needs the buffer, the offset and the length aligned to the device's logical block
 /// (512 or 4096 bytes); the chunk size is a multiple of this.
 const ALIGN: usize = 4096;
@@ -233,11 +237,25 @@ pub(crate) fn hash_streamed(
             // Cannot fail: every sent buffer returns here, and `ring_tx` lives in this frame.
             Err(_) => ring_rx.recv().unwrap_or_else(|_| Buffer::new()),
         };
+        let readers: Vec<Sender<ReadJob>> = (0..READS_IN_FLIGHT)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel::<ReadJob>();
+                s.spawn(move || {
+                    for mut job in rx {
+                        let got = read_at_most(job.file, &mut job.buffer, job.offset, job.want);
+                        // The reader is gone only after an error; the buffer is freed.
+                        let _ = job.done.send((job.buffer, got));
+                    }
+                });
+                tx
+            })
+            .collect();
         let send = |piece: Piece| senders.iter().all(|tx| tx.send(piece.clone()).is_ok());
         let mut read = Ok(());
         for &i in which {
             let f = &checkpoint.files[i];
             let result = read_file(
+                &readers,
                 maps[i].file(),
                 &f.fs_path,
                 &f.path,
@@ -263,8 +281,9 @@ pub(crate) fn hash_streamed(
                 }
             }
         }
-        // Closing the channels ends the hashers' loops.
+        // Closing the channels ends the hashers' and the read threads' loops.
         drop(senders);
+        drop(readers);
         let sha = sha_worker.map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         let b3 = blake3_worker.map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         read?;
@@ -277,45 +296,56 @@ pub(crate) fn hash_streamed(
     })
 }
 
-/// Reads one file through the ring, calling `deliver(buffer, offset, len)` for each filled
-/// buffer in order. Returns false when `deliver` did (a hasher is gone).
-fn read_file(
-    file: &File,
+/// One read for a read thread: up to `want` bytes of `file` at `offset` into `buffer`.
+struct ReadJob<'f> {
+    file: &'f File,
+    offset: u64,
+    want: usize,
+    buffer: Buffer,
+    done: Sender<(Buffer, std::io::Result<usize>)>,
+}
+
+/// Reads one file through the ring, [`READS_IN_FLIGHT`] reads ahead on the `readers` threads,
+/// calling `deliver(buffer, offset, len)` for each filled buffer in order. Returns false when
+/// `deliver` did (a hasher is gone).
+fn read_file<'f>(
+    readers: &[Sender<ReadJob<'f>>],
+    file: &'f File,
     fs_path: &Path,
     rel_path: &str,
     size: u64,
     next_buffer: &mut dyn FnMut() -> Buffer,
     deliver: &mut dyn FnMut(Buffer, u64, usize) -> bool,
 ) -> Result<bool, CheckpointError> {
-    let mut direct = set_direct(file, true);
-    let mut offset = 0u64;
-    while offset < size {
-        let expect = (size - offset).min(CHUNK as u64) as usize;
-        // Whole blocks even at the end: `O_DIRECT` returns the bytes up to the end of the file.
-        let want = expect.next_multiple_of(ALIGN);
-        let mut buffer = next_buffer();
-        let window = buffer.window(want);
-        let mut got = 0;
-        while got < want {
-            match file.read_at(&mut window[got..], offset + got as u64) {
-                Ok(0) => break,
-                Ok(n) => {
-                    got += n;
-                    // A short direct read ends mid-block only at the end of the file, and the
-                    // next offset would not be aligned.
-                    if direct && got % ALIGN != 0 {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                // Some filesystems accept the flag but refuse the read: read through the cache.
-                Err(e) if direct && e.raw_os_error() == Some(libc::EINVAL) => {
-                    set_direct(file, false);
-                    direct = false;
-                }
-                Err(e) => return Err(CheckpointError::io(fs_path, e)),
+    set_direct(file, true);
+    let mut pending = std::collections::VecDeque::new();
+    let (mut next_offset, mut jobs) = (0u64, 0usize);
+    loop {
+        while pending.len() < readers.len() && next_offset < size {
+            let expect = (size - next_offset).min(CHUNK as u64) as usize;
+            let (done, result) = mpsc::channel();
+            let job = ReadJob {
+                file,
+                offset: next_offset,
+                // Whole blocks even at the end: `O_DIRECT` returns the bytes up to the end.
+                want: expect.next_multiple_of(ALIGN),
+                buffer: next_buffer(),
+                done,
+            };
+            if readers[jobs % readers.len()].send(job).is_err() {
+                return Ok(false);
             }
+            pending.push_back((next_offset, expect, result));
+            next_offset += expect as u64;
+            jobs += 1;
         }
+        let Some((offset, expect, result)) = pending.pop_front() else {
+            return Ok(true);
+        };
+        let Ok((buffer, got)) = result.recv() else {
+            return Ok(false); // a read thread panicked; the scope reports it
+        };
+        let got = got.map_err(|e| CheckpointError::io(fs_path, e))?;
         if got < expect {
             return Err(CheckpointError::ChangedWhileHashing {
                 path: rel_path.to_string(),
@@ -329,9 +359,55 @@ fn read_file(
         if !deliver(buffer, offset, expect) {
             return Ok(false);
         }
-        offset += expect as u64;
     }
-    Ok(true)
+}
+
+/// Reads up to `want` bytes at `offset` into `buffer`'s aligned window; fewer only at the end
+/// of the file.
+fn read_at_most(
+    file: &File,
+    buffer: &mut Buffer,
+    offset: u64,
+    want: usize,
+) -> std::io::Result<usize> {
+    let mut direct = is_direct(file);
+    let window = buffer.window(want);
+    let mut got = 0;
+    while got < want {
+        match file.read_at(&mut window[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => {
+                got += n;
+                // A short direct read ends mid-block only at the end of the file, and the
+                // next offset would not be aligned.
+                if direct && got % ALIGN != 0 {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // Some filesystems accept the flag but refuse the read: read through the cache.
+            Err(e) if direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                set_direct(file, false);
+                direct = false;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+fn is_direct(file: &File) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: fcntl F_GETFL on a descriptor this handle owns.
+        let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+        flags >= 0 && flags & libc::O_DIRECT != 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        false
+    }
 }
 
 /// Turns `O_DIRECT` on or off for reads through `file`; whether it is on afterwards. The handle
