@@ -6,24 +6,30 @@
 # file and the 3-shard checkpoint. Then a checkpoint larger than memory: LARGE_SHARDS shards of
 # LARGE_MB MB (default 40 x 800 MB = 32 GB, more than this machine's RAM; generated, and deleted
 # afterwards unless KEEP_LARGE=1), or, where the disk cannot hold that, a smaller one hashed in
-# a memory cgroup capped at LARGE_MEMORY_MB (e.g. LARGE_SHARDS=16 LARGE_MEMORY_MB=4096: 12.8 GB
-# through 4 GiB): throughput, peak memory beyond mapped pages, and the progress bar on a terminal.
+# a memory cgroup capped at LARGE_MEMORY_MB (page cache included): LARGE_SHARDS=16
+# LARGE_MEMORY_MB=4096 is 12.8 GB through 4 GiB; LARGE_SHARDS=0 LARGE_MEMORY_MB=1024 takes the
+# 3-shard checkpoint (4.1 GB) through 1 GiB and writes nothing. It shows throughput, peak memory
+# beyond mapped pages, and the progress bar on a terminal.
 # Needs root (it writes /proc/sys/vm/drop_caches, and the cgroup).
-# Usage: bench/cold.sh [--quick] [--no-large]
+# Usage: bench/cold.sh [--quick] [--no-large | --only-large]
 if [[ $EUID -ne 0 || ! -w /proc/sys/vm/drop_caches ]]; then
   echo "bench/cold.sh needs root: it drops the page cache (echo 3 > /proc/sys/vm/drop_caches) before every run" >&2
   exit 1
 fi
-LARGE=1
+LARGE=1; TABLE=1
 args=()
-for a in "$@"; do [[ $a == --no-large ]] && LARGE=0 || args+=("$a"); done
+for a in "$@"; do
+  case "$a" in --no-large) LARGE=0 ;; --only-large) TABLE=0 ;; *) args+=("$a") ;; esac
+done
 set -- "${args[@]}"
 source "$(dirname "$0")/common.sh"
 versions | tee "$RESULTS/cold-versions.txt"
-echo "kernel: $(uname -r); disk read-ahead: $(cat /sys/block/*/queue/read_ahead_kb 2>/dev/null | head -1) KiB" | tee -a "$RESULTS/cold-versions.txt"
+dev=$(basename "$(df --output=source "$DATA" | tail -1)")
+echo "kernel: $(uname -r); $dev read-ahead: $(cat "/sys/block/$dev/queue/read_ahead_kb" 2>/dev/null) KiB" | tee -a "$RESULTS/cold-versions.txt"
 
 DROP="sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'"
 for layout in single sharded; do
+  [[ $TABLE == 1 ]] || break
   if [[ $layout == single ]]; then DIR="$SINGLE"; FILES="$SINGLE_FILES"; else DIR="$SHARDED"; FILES="$SHARD_FILES"; fi
   ATT="$DATA/$layout.att"
   write_claims_and_policy
@@ -40,17 +46,19 @@ for layout in single sharded; do
     --prepare "$DROP" -n "weightgate hash, mapped (before)" "env WEIGHTGATE_HASH_READ=mapped $WG hash --quiet $DIR" \
     --prepare "$(warm $FILES)" -n "weightgate hash, warm" "$WG hash --quiet $DIR"
 done
-BENCH_DATA_DIR="$DATA" python3 "$BENCH_DIR/summarize.py" "$RESULTS/cold-single.json" "$RESULTS/cold-sharded.json" | tee "$RESULTS/cold-summary.md"
+[[ $TABLE == 1 ]] && BENCH_DATA_DIR="$DATA" python3 "$BENCH_DIR/summarize.py" "$RESULTS/cold-single.json" "$RESULTS/cold-sharded.json" | tee "$RESULTS/cold-summary.md"
 
 [[ $LARGE == 1 ]] || exit 0
 SHARDS="${LARGE_SHARDS:-40}"; MB="${LARGE_MB:-800}"
 [[ -n "${BENCH_QUICK:-}" ]] && { SHARDS=4; MB=200; }
-need=$((SHARDS * MB + 1000))
-free=$(df -Pm "$DATA" | awk 'NR==2 {print $4}')
-if (( free < need + 10000 )); then
-  echo "not enough disk for $SHARDS x $MB MB (free ${free} MB, want ${need} MB + 10 GB spare for others):" \
-    "set LARGE_SHARDS, and LARGE_MEMORY_MB to keep it larger than the memory it may use" >&2
-  exit 1
+if (( SHARDS > 0 )); then
+  need=$((SHARDS * MB + 1000))
+  free=$(df -Pm "$DATA" | awk 'NR==2 {print $4}')
+  if (( free < need + 10000 )); then
+    echo "not enough disk for $SHARDS x $MB MB (free ${free} MB, want ${need} MB + 10 GB spare for others):" \
+      "set LARGE_SHARDS (0: the 3-shard checkpoint) and LARGE_MEMORY_MB to keep it larger than the memory it may use" >&2
+    exit 1
+  fi
 fi
 # Runs "$@" in a memory cgroup capped at LARGE_MEMORY_MB (page cache included) when that is set.
 CGROUP=""
@@ -70,11 +78,15 @@ capped() {
   echo $BASHPID > "$CGROUP/cgroup.procs"
   exec "$@"
 }
-python3 "$BENCH_DIR/gen_checkpoint.py" "$DATA" --large "$SHARDS" "$MB"
-LARGE_DIR="$DATA/large"
+if (( SHARDS > 0 )); then
+  python3 "$BENCH_DIR/gen_checkpoint.py" "$DATA" --large "$SHARDS" "$MB"
+  LARGE_DIR="$DATA/large"
+else
+  LARGE_DIR="$SHARDED"; KEEP_LARGE=1
+fi
 LARGE_FILES="$(ls "$LARGE_DIR"/*.safetensors | tr '\n' ' ')"
 BYTES=$(stat -c %s $LARGE_FILES | awk '{s += $1} END {print s}')
-echo "large: $SHARDS shards, $BYTES bytes; memory $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)${LARGE_MEMORY_MB:+, capped at $LARGE_MEMORY_MB MiB (cgroup, page cache included)}" | tee "$RESULTS/cold-large.txt"
+echo "large: $LARGE_DIR, $BYTES bytes; memory $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)${LARGE_MEMORY_MB:+, capped at $LARGE_MEMORY_MB MiB (cgroup, page cache included)}" | tee "$RESULTS/cold-large.txt"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/cold-large.txt"
 
 # Runs $2... after dropping the cache; samples the process's resident memory (anonymous and
@@ -99,7 +111,7 @@ measure() {
     "$start" "$end" "$label" "$BYTES" "$anon" "$file"
 }
 {
-  echo "| command (cold, $SHARDS x $MB MB${LARGE_MEMORY_MB:+ through $LARGE_MEMORY_MB MiB}) | s | GB/s | peak RssAnon MiB | peak RssFile MiB |"
+  echo "| command (cold, $((BYTES / 1000000)) MB${LARGE_MEMORY_MB:+ through $LARGE_MEMORY_MB MiB}) | s | GB/s | peak RssAnon MiB | peak RssFile MiB |"
   echo "|---|---|---|---|---|"
   measure "\`weightgate hash\`" "$WG" hash --quiet "$LARGE_DIR"
   measure "\`weightgate hash --blake3-only\`" "$WG" hash --quiet --blake3-only "$LARGE_DIR"
