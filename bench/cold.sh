@@ -85,7 +85,7 @@ else
   LARGE_DIR="$SHARDED"; KEEP_LARGE=1
 fi
 LARGE_FILES="$(ls "$LARGE_DIR"/*.safetensors | tr '\n' ' ')"
-BYTES=$(stat -c %s $LARGE_FILES | awk '{s += $1} END {print s}')
+BYTES=$(python3 -c 'import os, sys; print(sum(os.path.getsize(f) for f in sys.argv[1:]))' $LARGE_FILES)
 echo "large: $LARGE_DIR, $BYTES bytes; memory $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)${LARGE_MEMORY_MB:+, capped at $LARGE_MEMORY_MB MiB (cgroup, page cache included)}" | tee "$RESULTS/cold-large.txt"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/cold-large.txt"
 
