@@ -3,7 +3,7 @@
 //! Through a mapping, a cold file is read by page faults of the hasher that touches it first:
 //! reading and hashing take turns (0.7-0.8 GB/s here, against 1.2-1.6 GB/s for the disk). Here
 //! the files are read in order with `O_DIRECT`, two reads in flight, into a small ring of aligned
-//! buffers and hands each filled buffer to the SHA-256 hasher and the BLAKE3 hasher, each on its
+//! buffers; the reader hands each filled buffer to the SHA-256 hasher and the BLAKE3 hasher, each on its
 //! own thread; a buffer goes back to the reader when both are done with it. The next read is in
 //! flight while the hashers work, memory stays at the ring's size whatever the file size, and
 //! bytes read once do not push the rest of the page cache out. Where the filesystem refuses
