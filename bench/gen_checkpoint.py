@@ -4,10 +4,12 @@
   single/model.safetensors          one 4 GiB file (header + tensors + exact total of 4 GiB)
   sharded/model-0000{1,2,3}-of-00003.safetensors + model.safetensors.index.json + config.json
                                     ~4 GiB over 3 shards, 300 BF16/F32 tensors
+  with --large SHARDS MB: only large/, SHARDS shards of about MB megabytes each (8 BF16 tensors
+                                    per shard) + index: a checkpoint larger than memory
 
 Tensor bytes repeat one random 64 MiB block: hash speed does not depend on content and nothing
 on the path compresses. Existing files of the right size are kept.
-Usage: gen_checkpoint.py DATA_DIR
+Usage: gen_checkpoint.py DATA_DIR [--large SHARDS MB]
 """
 import json, os, struct, sys
 
@@ -47,8 +49,27 @@ def write_safetensors(path, tensors, metadata=None, pad_to=None):
     return total
 
 
+def write_large(data, shards, mb):
+    """SHARDS shards of about MB * 1e6 bytes: 8 BF16 tensors of 4096 rows each."""
+    os.makedirs(f"{data}/large", exist_ok=True)
+    cols = mb * 1_000_000 // (8 * 4096 * 2)
+    weight_map, total_size = {}, 0
+    for s in range(shards):
+        name = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+        shard = [(f"model.layers.{s}.w{i}", "BF16", [4096, cols]) for i in range(8)]
+        write_safetensors(f"{data}/large/{name}", shard)
+        for t, _, _ in shard:
+            weight_map[t] = name
+        total_size += 8 * 4096 * cols * 2
+    with open(f"{data}/large/model.safetensors.index.json", "w") as f:
+        json.dump({"metadata": {"total_size": total_size}, "weight_map": weight_map}, f, indent=2)
+
+
 def main():
     data = sys.argv[1] if len(sys.argv) > 1 else "/work/benchdata"
+    if len(sys.argv) == 5 and sys.argv[2] == "--large":
+        write_large(data, int(sys.argv[3]), int(sys.argv[4]))
+        return
     quick = os.environ.get("BENCH_QUICK") == "1"
     scale = 8 if quick else 1  # quick: 512 MiB instead of 4 GiB
     os.makedirs(f"{data}/single", exist_ok=True)

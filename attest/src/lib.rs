@@ -2,7 +2,8 @@
 //!
 //! The modules follow the data flow: [`reading`] turns a path into a [`reading::Checkpoint`]
 //! (safe relative paths, strict safetensors headers, shard indexes); [`hashing`] computes
-//! SHA-256 and BLAKE3 of every file through memory maps and the OpenSSF model-signing root;
+//! SHA-256 and BLAKE3 of every file (through memory maps when the file is in the page cache,
+//! streamed from the disk otherwise) and the OpenSSF model-signing root;
 //! [`signing`] (feature `signing`, on by default) turns claims and digests into signed
 //! envelopes and `model.sig` bundles. [`keys`] holds what verifying needs of keys: public keys
 //! and key ids. Nothing here prints or exits.

@@ -5,7 +5,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::symlink;
 
-use common::{copy_dir, run, testdata};
+use common::{copy_dir, run, run_env, testdata};
 use sha2::{Digest, Sha256};
 
 fn expected(path: &std::path::Path) -> String {
@@ -101,10 +101,22 @@ fn file_sha256(p: &std::path::Path) -> [u8; 32] {
     Sha256::digest(fs::read(p).unwrap()).into()
 }
 
+/// Both ways of reading files for hashing (through the mapping, or streamed past the page
+/// cache with O_DIRECT) give the same digests.
 #[test]
 fn hash_matches_independent_digests_and_the_openssf_root() {
+    for read in ["mapped", "streamed"] {
+        hash_matches_independent_digests_reading(read);
+    }
+}
+
+fn hash_matches_independent_digests_reading(read: &str) {
+    let env = [(weightgate_attest::hashing::READ_PATH_VAR, read)];
     let tiny = testdata().join("checkpoints/tiny");
-    let r = run(["hash", "--json", "--per-tensor", tiny.to_str().unwrap()]);
+    let r = run_env(
+        &env,
+        ["hash", "--json", "--per-tensor", tiny.to_str().unwrap()],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let mut root = Sha256::new();
@@ -135,7 +147,10 @@ fn hash_matches_independent_digests_and_the_openssf_root() {
     }
     assert_eq!(v["root_sha256"], hex::encode(root.finalize()));
 
-    let b3 = run(["hash", "--json", "--blake3-only", tiny.to_str().unwrap()]);
+    let b3 = run_env(
+        &env,
+        ["hash", "--json", "--blake3-only", tiny.to_str().unwrap()],
+    );
     let b3: serde_json::Value = serde_json::from_str(&b3.stdout).unwrap();
     assert!(b3.get("root_sha256").is_none());
     for (a, b) in b3["files"]
@@ -369,8 +384,16 @@ fn unsafe_geteuid_is_root() -> bool {
         .is_some_and(|l| l.split_whitespace().nth(2) == Some("0"))
 }
 
+/// Through the mapping (SIGBUS caught) and streamed (a short read), a file truncated while it
+/// is hashed is the "file changed" error, never a crash or a digest.
 #[test]
 fn a_file_truncated_while_it_is_hashed_is_an_error_not_sigbus() {
+    for read in ["mapped", "streamed"] {
+        a_file_truncated_while_it_is_hashed_is_an_error_reading(read);
+    }
+}
+
+fn a_file_truncated_while_it_is_hashed_is_an_error_reading(read: &str) {
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("ck");
     std::fs::create_dir(&ck).unwrap();
@@ -381,6 +404,7 @@ fn a_file_truncated_while_it_is_hashed_is_an_error_not_sigbus() {
         f.set_len(256 << 20).unwrap();
         drop(f);
         let child = common::bin()
+            .env(weightgate_attest::hashing::READ_PATH_VAR, read)
             .args(["hash", ck.to_str().unwrap(), "--quiet"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -398,19 +422,35 @@ fn a_file_truncated_while_it_is_hashed_is_an_error_not_sigbus() {
         let code = out
             .status
             .code()
-            .unwrap_or_else(|| panic!("killed by a signal: {:?}\n{stderr}", out.status));
+            .unwrap_or_else(|| panic!("{read}: killed by a signal: {:?}\n{stderr}", out.status));
         match code {
             0 => continue, // finished before the truncation
             2 => {
                 assert!(
                     stderr.contains("big.bin: file changed while it was being hashed"),
-                    "{stderr}"
+                    "{read}: {stderr}"
                 );
                 hits += 1;
                 break;
             }
-            other => panic!("exit {other}: {stderr}"),
+            other => panic!("{read}: exit {other}: {stderr}"),
         }
     }
-    assert!(hits > 0, "never truncated in time");
+    assert!(hits > 0, "{read}: never truncated in time");
+}
+
+#[test]
+fn an_unknown_read_path_is_refused_by_name() {
+    let tiny = testdata().join("checkpoints/tiny");
+    let r = run_env(
+        &[(weightgate_attest::hashing::READ_PATH_VAR, "fast")],
+        ["hash", tiny.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("WEIGHTGATE_HASH_READ: must be auto, mapped or streamed; it is `fast`"),
+        "{}",
+        r.stderr
+    );
 }

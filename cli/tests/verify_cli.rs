@@ -178,6 +178,77 @@ fn an_untouched_checkpoint_is_allowed_and_the_report_lists_every_check() {
     );
 }
 
+/// Streamed past the page cache (what cold files get), `attest` signs the same envelope and
+/// `verify` reaches the same decisions as through the mappings.
+#[test]
+fn attest_and_verify_reading_streamed_agree_with_mapped() {
+    let streamed = [(weightgate_attest::hashing::READ_PATH_VAR, "streamed")];
+    let c = Case::new();
+    let p = c.write_policy(BASIC);
+    let mapped_envelope = fs::read(c.att()).unwrap();
+    fs::remove_file(c.att()).unwrap();
+    let (ck, key, claims) = (
+        c.ck(),
+        td("keys/test-lab.key"),
+        td("claims/tiny-below.toml"),
+    );
+    let r = common::run_env(
+        &streamed,
+        [
+            "attest",
+            ck.to_str().unwrap(),
+            "--key",
+            &key,
+            "--claims",
+            &claims,
+            "--issued-at",
+            "2026-11-01T00:00:00Z",
+            "--per-tensor",
+            "--quiet",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(fs::read(c.att()).unwrap(), mapped_envelope);
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            ck.to_str().unwrap(),
+            "--policy",
+            &p,
+            "--json",
+            "--quiet",
+            "--now",
+            NOW,
+        ];
+        args.extend_from_slice(extra);
+        let r = common::run_env(&streamed, &args);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        (r, v)
+    };
+    for extra in [&[][..], &["--full"]] {
+        let (r, v) = verify(extra);
+        assert_eq!(r.code, 0, "{}", r.stdout);
+        assert_eq!(v["allowed"], true);
+    }
+    let path = ck.join("model-00002-of-00002.safetensors");
+    let mut bytes = fs::read(&path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let start = header["lm_head.weight"]["data_offsets"][0]
+        .as_u64()
+        .unwrap() as usize;
+    bytes[8 + n + start] ^= 1;
+    fs::write(&path, bytes).unwrap();
+    let (r, v) = verify(&["--full"]);
+    assert_denied(&r, &v, "subject.tensor_mismatch");
+    assert!(
+        v["reasons"]
+            .to_string()
+            .contains("changed tensor(s): lm_head.weight"),
+        "{v}"
+    );
+}
+
 #[test]
 fn a_flipped_byte_in_any_tensor_is_denied_naming_file_and_tensor() {
     let tensors = [

@@ -1,10 +1,12 @@
-//! The hashing engine: SHA-256 and BLAKE3 of whole files through one mapping each.
+//! The hashing engine: SHA-256 and BLAKE3 of whole files.
 //!
 //! SHA-256 is serial within a file and bound by memory latency over a mapping, so it is fed in
 //! 1 KiB steps with a software prefetch ahead of it. Work is a queue of (file, algorithm) jobs,
 //! biggest cost first, served by one worker per core: on one big file SHA-256 runs on one core
 //! while BLAKE3 runs on the other; on many shards the SHA-256 jobs spread over both.
 //! BLAKE3-only mode hashes files in turn, each with BLAKE3's own parallelism, as `b3sum` does.
+//! That is for files in the page cache; files that are not are streamed from the disk with reads
+//! kept in flight ahead of both hashers (`stream_hash`).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,6 +16,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::mapped_file::MappedFile;
 use super::sha256::{Progress, REPORT_EVERY, sha256_mapped};
+use super::stream_hash::ReadPath;
 use crate::reading::{Checkpoint, CheckpointError};
 
 /// Which digests to compute.
@@ -157,11 +160,22 @@ enum Job {
     Blake3(usize),
 }
 
-/// Hashes every file of `checkpoint`. No tensor bytes are copied: hashers read the mappings.
+/// Hashes every file of `checkpoint`. Files in the page cache are hashed through their
+/// mappings, without copying; the others are streamed from the disk (see `stream_hash`), unless
+/// the environment variable `WEIGHTGATE_HASH_READ` says `mapped` or `streamed` for all.
 pub fn hash_checkpoint(
     checkpoint: &Checkpoint,
     opts: &HashOptions,
     progress: Progress,
+) -> Result<CheckpointDigests, CheckpointError> {
+    hash_checkpoint_reading(checkpoint, opts, progress, ReadPath::from_env()?)
+}
+
+pub(crate) fn hash_checkpoint_reading(
+    checkpoint: &Checkpoint,
+    opts: &HashOptions,
+    progress: Progress,
+    read: ReadPath,
 ) -> Result<CheckpointDigests, CheckpointError> {
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -176,6 +190,8 @@ pub fn hash_checkpoint(
     let n = maps.len();
     let mut sha = vec![None; n];
     let mut b3 = vec![None; n];
+    let is_streamed: Vec<bool> = maps.iter().map(|m| read.streams(m.bytes())).collect();
+    let (streamed, mapped): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| is_streamed[i]);
 
     if opts.algorithms == Algorithms::Blake3Only {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -183,8 +199,8 @@ pub fn hash_checkpoint(
             .build()
             .map_err(|e| CheckpointError::io(&checkpoint.root, std::io::Error::other(e)))?;
         pool.install(|| {
-            for (i, m) in maps.iter().enumerate() {
-                b3[i] = Some(blake3_mapped(m.bytes(), true, progress));
+            for &i in &mapped {
+                b3[i] = Some(blake3_mapped(maps[i].bytes(), true, progress));
             }
         });
     } else {
@@ -193,7 +209,7 @@ pub fn hash_checkpoint(
         if opts.algorithms.sha256() {
             // SHA-256 costs ~3.3x BLAKE3 per byte on one core here; two files interleaved on one
             // core cost ~0.7x as much per byte as one alone. Pair the largest with the next.
-            let mut by_size: Vec<usize> = (0..maps.len()).collect();
+            let mut by_size = mapped.clone();
             by_size.sort_by_key(|&i| std::cmp::Reverse(len(i)));
             for pair in by_size.chunks(2) {
                 match *pair {
@@ -206,7 +222,7 @@ pub fn hash_checkpoint(
             }
         }
         if opts.algorithms.blake3() {
-            for i in 0..maps.len() {
+            for &i in &mapped {
                 jobs.push((len(i).saturating_mul(3), Job::Blake3(i)));
             }
         }
@@ -268,12 +284,36 @@ pub fn hash_checkpoint(
         }
     }
 
+    let mut tensors_streamed = vec![None; n];
+    if !streamed.is_empty() {
+        let digests = super::stream_hash::hash_streamed(
+            checkpoint,
+            &maps,
+            &streamed,
+            opts.algorithms.sha256(),
+            opts.algorithms.blake3(),
+            opts.per_tensor,
+            progress,
+        )?;
+        for (i, d) in digests.sha256 {
+            sha[i] = Some(d);
+        }
+        for (i, d) in digests.blake3 {
+            b3[i] = Some(d);
+        }
+        for (i, t) in digests.tensors {
+            tensors_streamed[i] = Some(t);
+        }
+    }
+
     let mut files = Vec::with_capacity(n);
     for (i, m) in maps.iter().enumerate() {
-        let tensors = if opts.per_tensor {
-            tensor_digests(m, checkpoint, i)
-        } else {
+        let tensors = if !opts.per_tensor {
             None
+        } else if is_streamed[i] {
+            tensors_streamed[i].take()
+        } else {
+            tensor_digests(m, checkpoint, i)
         };
         m.check_unchanged()?;
         files.push(FileDigests {

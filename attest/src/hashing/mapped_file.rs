@@ -91,6 +91,11 @@ impl MappedFile {
         })
     }
 
+    /// The open handle the mapping was made from (read from it to avoid page faults).
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])

@@ -1,6 +1,8 @@
 //! Hashing a checkpoint's bytes: each file mapped once (with a guard that turns a file truncated
 //! under its mapping into an error), SHA-256 and BLAKE3 from the same mapping, files scheduled
-//! over the cores by the engine, two SHA-256 streams interleaved on one core.
+//! over the cores by the engine, two SHA-256 streams interleaved on one core. Files that are not
+//! in the page cache are streamed from the disk instead, reads kept in flight ahead of both
+//! hashers (`stream_hash`).
 
 mod engine;
 mod mapped_file;
@@ -8,6 +10,7 @@ mod oms;
 mod sha256;
 mod sha256_x2;
 mod sigbus;
+mod stream_hash;
 
 pub use engine::{
     Algorithms, CheckpointDigests, FileDigests, HashOptions, TensorBlake3, hash_checkpoint,
@@ -16,3 +19,4 @@ pub use engine::{
 pub use mapped_file::MappedFile;
 pub use oms::{OmsSerialization, oms_resources};
 pub use sha256::Progress;
+pub use stream_hash::READ_PATH_VAR;

@@ -14,13 +14,17 @@ pub(crate) const REPORT_EVERY: usize = 32 << 20;
 
 pub(crate) fn sha256_mapped(data: &[u8], progress: Progress) -> [u8; 32] {
     let mut h = Sha256::new();
-    for (i, report) in data.chunks(REPORT_EVERY).enumerate() {
-        let base = i * REPORT_EVERY;
-        for (j, step) in report.chunks(SHA_STEP).enumerate() {
-            prefetch(data, base + j * SHA_STEP + PREFETCH_AHEAD, SHA_STEP);
-            h.update(step);
-        }
+    for report in data.chunks(REPORT_EVERY) {
+        sha256_feed(&mut h, report);
         progress(report.len() as u64);
     }
     h.finalize().into()
+}
+
+/// Feeds `data` to `h` in small steps, prefetching ahead of each.
+pub(crate) fn sha256_feed(h: &mut Sha256, data: &[u8]) {
+    for (j, step) in data.chunks(SHA_STEP).enumerate() {
+        prefetch(data, j * SHA_STEP + PREFETCH_AHEAD, SHA_STEP);
+        h.update(step);
+    }
 }

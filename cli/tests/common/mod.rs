@@ -23,7 +23,20 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let out: Output = bin().args(args).output().expect("run weightgate");
+    run_env(&[], args)
+}
+
+/// `run` with environment variables set for the child.
+pub fn run_env<I, S>(env: &[(&str, &str)], args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out: Output = bin()
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .expect("run weightgate");
     let r = Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
