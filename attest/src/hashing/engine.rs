@@ -190,7 +190,10 @@ pub(crate) fn hash_checkpoint_reading(
     let n = maps.len();
     let mut sha = vec![None; n];
     let mut b3 = vec![None; n];
-    let is_streamed: Vec<bool> = maps.iter().map(|m| read.streams(m.bytes())).collect();
+    let is_streamed: Vec<bool> = maps
+        .iter()
+        .map(|m| read.streams(m.bytes(), m.residency_visible()))
+        .collect();
     let (streamed, mapped): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| is_streamed[i]);
 
     if opts.algorithms == Algorithms::Blake3Only {

@@ -50,6 +50,23 @@ pub struct MappedFile {
 }
 
 impl MappedFile {
+    /// Whether `mincore` shows this file's page cache to this process: since Linux 5.0 only for
+    /// files the caller owns or may write (or as root), to close a side channel.
+    pub fn residency_visible(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        let owner = self.file.metadata().map(|m| m.uid()).ok();
+        if euid == 0 || owner == Some(euid) {
+            return true;
+        }
+        let Ok(path) = std::ffi::CString::new(self.fs_path.as_os_str().as_encoded_bytes()) else {
+            return false;
+        };
+        // SAFETY: a valid NUL-terminated path; access only reads it.
+        unsafe { libc::access(path.as_ptr(), libc::W_OK) == 0 }
+    }
+
     /// Maps `fs_path`, which must still have the `expected_size` its header was checked at.
     pub fn open(
         fs_path: &Path,

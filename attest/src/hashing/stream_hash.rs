@@ -72,10 +72,12 @@ impl ReadPath {
         }
     }
 
-    /// Whether a file mapped as `data` is streamed from the disk.
-    pub(crate) fn streams(self, data: &[u8]) -> bool {
+    /// Whether a file mapped as `data` is streamed from the disk. When `mincore` cannot see
+    /// the file's page cache (`residency_visible` false), it keeps the mapped path: streaming
+    /// with `O_DIRECT` would read a cached file from the disk again.
+    pub(crate) fn streams(self, data: &[u8], residency_visible: bool) -> bool {
         match self {
-            ReadPath::ByResidency => !mostly_resident(data),
+            ReadPath::ByResidency => residency_visible && !mostly_resident(data),
             ReadPath::Mapped => false,
             ReadPath::Streamed => true,
         }
@@ -95,9 +97,9 @@ fn bad_read_path_var(what: &str) -> CheckpointError {
 /// Whether at least nine tenths of a file mapping's pages are in the page cache, judged from
 /// up to [`PROBES`] pages spread evenly over it.
 ///
-/// `mincore` reports the page cache only for files the caller owns or may write; for others it
-/// sees just the pages this process has touched, so such files count as not resident and are
-/// streamed: the right digests, read from the disk even when cached. When it fails, likewise.
+/// `mincore` reports the page cache only for files the caller owns or may write (see
+/// [`MappedFile::residency_visible`]); for others it sees just the pages this process has
+/// touched. When it fails, the file counts as not resident.
 pub(crate) fn mostly_resident(data: &[u8]) -> bool {
     let page = page_size();
     let pages = data.len().div_ceil(page);
