@@ -62,6 +62,7 @@ reason_codes! {
     RegimeDestinationNotCovered = "regime.destination_not_covered",
     RegimeDestinationRequired = "regime.destination_required",
     RegimeDestinationEmbargoed = "regime.destination_embargoed",
+    RegimeDestinationUnknown = "regime.destination_unknown",
     RegimeAuthorityNotAccepted = "regime.authority_not_accepted",
     RegimeGrantMissing = "regime.grant_missing",
     RegimeReferenceWrongHolder = "regime.reference_wrong_holder",

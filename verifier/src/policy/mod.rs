@@ -434,13 +434,7 @@ impl Cx<'_> {
 
     fn countries(&self, v: &Spanned<Vec<String>>, key: &str) -> Result<Vec<String>, PolicyError> {
         for c in v.get_ref() {
-            if !country::is_iso3166_alpha2(c) {
-                return Err(self.err(
-                    Some(v.span()),
-                    key,
-                    format!("`{c}` is not an ISO 3166-1 alpha-2 country code"),
-                ));
-            }
+            country::check_policy_country(c).map_err(|p| self.err(Some(v.span()), key, p))?;
         }
         Ok(v.get_ref().clone())
     }
@@ -555,13 +549,11 @@ impl Cx<'_> {
         };
         let embargoed = r.embargoed.clone();
         let exceptions = r.exception_destinations.clone();
-        for c in embargoed.iter().chain(&exceptions) {
-            if !country::is_iso3166_alpha2(c) {
-                return Err(self.err(
-                    Some(r.id.span()),
-                    key,
-                    format!("`{c}` (embargoed or exception_destinations) is not an ISO 3166-1 alpha-2 country code"),
-                ));
+        // Written in normal form, or refused: `"cn"` or `"RU "` would silently never match.
+        for (list, countries) in [("embargoed", &embargoed), ("exception_destinations", &exceptions)] {
+            for c in countries {
+                country::check_policy_country(c)
+                    .map_err(|p| self.err(Some(r.id.span()), &format!("{key}.{list}"), p))?;
             }
         }
         Ok(Regime {
