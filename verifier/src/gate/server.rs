@@ -36,6 +36,9 @@ pub enum DecideError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// The blocking task that decides did not finish (a panic, or the runtime shutting down).
+    #[error("the decision task failed: {0}")]
+    Task(String),
 }
 
 /// Shared server state.
@@ -44,10 +47,15 @@ pub struct Gate {
     pub policy_path: PathBuf,
     pub policy: RwLock<Arc<Policy>>,
     pub audit: AuditLog,
-    /// Decisions by (revision, destination) for the current second and policy generation.
-    /// Every time-dependent check works in whole seconds, so within one second the same
-    /// inputs give the same decision; a reload starts a new generation at once.
+    /// Decisions by (repo, revision, destination) for the current second and policy
+    /// generation. Every time-dependent check works in whole seconds, so within one second the
+    /// same inputs give the same decision; a reload starts a new generation at once. The repo
+    /// is part of the key: one attestation admitted by two tenants carries each tenant's own
+    /// grants, so it may be allowed for one and refused for the other.
     cache: Mutex<DecisionCache>,
+    /// Decisions computed at once (each decodes and checks a whole attestation, off the async
+    /// runtime): bounds CPU and memory when many distinct requests miss the cache.
+    deciding: tokio::sync::Semaphore,
     /// Refusal records lost since the last report, and the second of that report.
     audit_lost: std::sync::atomic::AtomicU64,
     audit_lost_reported: std::sync::atomic::AtomicI64,
@@ -84,11 +92,14 @@ impl Verdict {
     }
 }
 
+/// (repo, revision, destination); the policy generation and the second are the cache's own.
+type DecisionKey = (String, String, Option<String>);
+
 #[derive(Default)]
 struct DecisionCache {
     second: i64,
     generation: u64,
-    decisions: HashMap<(String, Option<String>), Arc<Verdict>>,
+    decisions: HashMap<DecisionKey, Arc<Verdict>>,
     /// Manifests by (repo, revision as asked), same lifetime: a new admission shows within 1 s.
     manifests: HashMap<(String, String), Arc<RevisionRecord>>,
 }
@@ -101,6 +112,9 @@ impl Gate {
             policy: RwLock::new(Arc::new(policy)),
             audit,
             cache: Mutex::new(DecisionCache::default()),
+            deciding: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
             audit_lost: Default::default(),
             audit_lost_reported: Default::default(),
         }
@@ -139,14 +153,14 @@ impl Gate {
         Ok(m)
     }
 
-    /// [`Gate::decide`] through the per-second cache.
-    pub fn decide_cached(
-        &self,
-        m: &RevisionRecord,
+    /// [`Gate::decide`] through the per-second cache, on the blocking pool.
+    pub async fn decide_cached(
+        self: &Arc<Self>,
+        m: Arc<RevisionRecord>,
         destination: Option<String>,
     ) -> Result<Arc<Verdict>, DecideError> {
         let second = now();
-        let key = (m.revision.clone(), destination.clone());
+        let key = (m.repo.clone(), m.revision.clone(), destination.clone());
         let generation = {
             let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             if c.second != second {
@@ -159,7 +173,16 @@ impl Gate {
             }
             c.generation
         };
-        let d = Arc::new(Verdict::new(self.decide(m, destination)?));
+        let _permit = self
+            .deciding
+            .acquire()
+            .await
+            .map_err(|e| DecideError::Task(e.to_string()))?;
+        let gate = self.clone();
+        let d = tokio::task::spawn_blocking(move || gate.decide(&m, destination))
+            .await
+            .map_err(|e| DecideError::Task(e.to_string()))??;
+        let d = Arc::new(Verdict::new(d));
         let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if c.second == second && c.generation == generation && c.decisions.len() < 10_000 {
             c.decisions.insert(key, d.clone());
@@ -328,7 +351,7 @@ async fn revision_info(
     headers: HeaderMap,
     UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
 ) -> Response {
-    info(&g, &headers, &format!("{org}/{name}"), &rev)
+    info(&g, &headers, &format!("{org}/{name}"), &rev).await
 }
 
 async fn model_info(
@@ -336,17 +359,18 @@ async fn model_info(
     headers: HeaderMap,
     UrlPath((org, name)): UrlPath<(String, String)>,
 ) -> Response {
-    info(&g, &headers, &format!("{org}/{name}"), "main")
+    info(&g, &headers, &format!("{org}/{name}"), "main").await
 }
 
-fn info(g: &Gate, headers: &HeaderMap, repo: &str, rev: &str) -> Response {
-    let m = match lookup(g, repo, rev) {
+async fn info(g: &Shared, headers: &HeaderMap, repo: &str, rev: &str) -> Response {
+    let m = match g.manifest_cached(repo, rev) {
         Ok(m) => m,
         Err(r) => return r,
     };
     // `gated` tells the truth for this request: false when the revision would be served to it.
-    let gated = match g.decide(&m, g.destination(headers)) {
-        Ok(d) if d.allowed => json!(false),
+    // Decided through the cache, off the async runtime, like a download.
+    let gated = match g.decide_cached(m.clone(), g.destination(headers)).await {
+        Ok(d) if d.decision.allowed => json!(false),
         _ => json!("manual"),
     };
     let siblings: Vec<_> = entries(&m)
@@ -421,7 +445,7 @@ async fn tree(
     UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
 ) -> Response {
     let repo = format!("{org}/{name}");
-    let m = match lookup(&g, &repo, &rev) {
+    let m = match g.manifest_cached(&repo, &rev) {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -577,18 +601,21 @@ async fn decision(
     UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
 ) -> Response {
     let repo = format!("{org}/{name}");
-    let m = match lookup(&g, &repo, &rev) {
+    let m = match g.manifest_cached(&repo, &rev) {
         Ok(m) => m,
         Err(r) => return r,
     };
-    match g.decide(&m, g.destination(&headers)) {
-        Ok(d) => axum::Json(d).into_response(),
-        Err(e) => hub_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "StoreError",
-            &e.to_string(),
-            None,
-        ),
+    match g.decide_cached(m, g.destination(&headers)).await {
+        Ok(d) => axum::Json(&d.decision).into_response(),
+        Err(e) => {
+            eprintln!("weightgate serve: cannot decide {repo}@{rev}: {e}");
+            hub_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "StoreError",
+                "store error",
+                None,
+            )
+        }
     }
 }
 
@@ -646,7 +673,7 @@ async fn resolve(
     };
     // The decision comes first: a refused revision answers 451 on every path, also on paths
     // it does not contain, so clients that probe optional files report the refusal.
-    let d = match g.decide_cached(&m, destination.clone()) {
+    let d = match g.decide_cached(m.clone(), destination.clone()).await {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(repo, revision = %m.revision, error = %e, "cannot decide");
