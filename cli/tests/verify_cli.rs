@@ -556,6 +556,15 @@ fn above_threshold_needs_valid_countersigned_references() {
     ));
     let (r, v) = c.verify(&strict, &["--destination", "DE", "--grant", &grant]);
     assert_denied(&r, &v, "regime.authority_not_accepted");
+    // One grant withdrawn (by its payload digest), the issuer's key still trusted.
+    let grant_env = Envelope::decode_strict(&fs::read(&grant).unwrap()).unwrap();
+    let revoked = c.write_policy(&format!(
+        "{LICENSED}\n[revoked]\ngrants = [\"{}\"]\n",
+        hex::encode(sha2::Sha256::digest(&grant_env.payload))
+    ));
+    let (r, v) = c.verify(&revoked, &["--destination", "DE", "--grant", &grant]);
+    assert_denied(&r, &v, "grant.revoked");
+    assert_denied(&r, &v, "regime.grant_missing");
 }
 
 #[test]

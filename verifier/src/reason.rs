@@ -67,6 +67,7 @@ reason_codes! {
     RegimeGrantMissing = "regime.grant_missing",
     RegimeReferenceWrongHolder = "regime.reference_wrong_holder",
     GrantInvalid = "grant.invalid",
+    GrantRevoked = "grant.revoked",
     LineageBaseInvalid = "lineage.base_invalid",
     LineageBaseMismatch = "lineage.base_mismatch",
     LineageBaseAttestationMissing = "lineage.base_attestation_missing",
