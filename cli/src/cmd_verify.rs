@@ -10,9 +10,8 @@ use crate::progress::Bar;
 use crate::run_args::RunArgs;
 use crate::terminal::say;
 use crate::time_arg::{now, parse_time, show};
-use weightgate_attest::hashing::{HashOptions, work_bytes};
 use weightgate_attest::keys::load_verifying_key;
-use weightgate_attest::reading::{Checkpoint, default_attestation_path, relative_inside};
+use weightgate_attest::reading::{default_attestation_path, discover, relative_inside};
 use weightgate_schemas::country::normalise_destination;
 use weightgate_verifier::inputs::{InputKind, read_attestation, read_grant, read_input};
 use weightgate_verifier::model_sig::{OmsOptions, OmsRequest};
@@ -171,9 +170,15 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
         grants,
         base_envelope,
     };
-    let total = Checkpoint::open(root, &open)
-        .map(|ck| work_bytes(&ck, &HashOptions::default()) / 2)
-        .unwrap_or(0);
+    // The bar's length from file sizes alone: no header is parsed before the signatures are
+    // checked (a hostile checkpoint's headers cost memory and time; verify reads them once).
+    let total = discover(root, &open).map_or(0, |files| {
+        files
+            .iter()
+            .filter_map(|f| std::fs::metadata(&f.fs_path).ok())
+            .map(|m| m.len())
+            .sum()
+    });
     let bar = Bar::new(total, args.run.quiet());
     let decision = verify(&req, &|n| bar.inc(n));
     bar.finish();
