@@ -628,7 +628,7 @@ async fn resolve(
     let destination = g.destination(req.headers());
     let record = |status: u16,
                   decision: &'static str,
-                  reasons: Vec<&'static str>,
+                  reasons: Vec<ReasonCode>,
                   bytes: u64,
                   revision: &str| AuditRecord {
         time: now(),

@@ -14,6 +14,7 @@
 //! admission leaves nothing that a reader can reach.
 
 use std::fs::{self, File};
+use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
