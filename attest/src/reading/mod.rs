@@ -10,7 +10,7 @@ mod path_rules;
 mod safetensors_header;
 mod shard_index;
 
-pub use checkpoint::{Checkpoint, CheckpointFile, FileKind, ParameterCount};
+pub use checkpoint::{Checkpoint, CheckpointFile, FileIdentity, FileKind, ParameterCount};
 pub use discover::{FoundFile, OpenOptions, discover};
 pub use error::CheckpointError;
 pub use ignore_paths::{resolve_ignore_path, resolve_ignore_paths};
