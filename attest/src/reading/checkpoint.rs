@@ -130,7 +130,8 @@ impl Checkpoint {
                         ));
                     }
                     let mut bytes = Vec::with_capacity(size as usize);
-                    (&file).take(MAX_INDEX_LEN + 1)
+                    (&file)
+                        .take(MAX_INDEX_LEN + 1)
                         .read_to_end(&mut bytes)
                         .map_err(|e| CheckpointError::io(&f.fs_path, e))?;
                     index_bytes.push((f.path.clone(), bytes));

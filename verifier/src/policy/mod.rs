@@ -555,7 +555,10 @@ impl Cx<'_> {
         let embargoed = r.embargoed.clone();
         let exceptions = r.exception_destinations.clone();
         // Written in normal form, or refused: `"cn"` or `"RU "` would silently never match.
-        for (list, countries) in [("embargoed", &embargoed), ("exception_destinations", &exceptions)] {
+        for (list, countries) in [
+            ("embargoed", &embargoed),
+            ("exception_destinations", &exceptions),
+        ] {
             for c in countries {
                 country::check_policy_country(c)
                     .map_err(|p| self.err(Some(r.id.span()), &format!("{key}.{list}"), p))?;
