@@ -130,13 +130,23 @@ fn setup() -> Tenants {
     .unwrap();
     let ck = t.path("licensed");
     copy_dir(&testdata().join("checkpoints/tiny"), &ck);
+    // The export licence for Brazil: not a licence-exception destination, so only the
+    // issuer's grant makes it count.
+    let claims = fs::read_to_string(testdata().join("claims/tiny-above.toml"))
+        .unwrap()
+        .replace(
+            r#"destinations = ["DE", "FR", "JP"]"#,
+            r#"destinations = ["BR"]"#,
+        );
+    assert!(claims.contains(r#"destinations = ["BR"]"#));
+    fs::write(t.path("licensed.toml"), claims).unwrap();
     let r = run([
         "attest",
         ck.to_str().unwrap(),
         "--key",
         &td("keys/test-lab.key"),
         "--claims",
-        &td("claims/tiny-above.toml"),
+        t.path("licensed.toml").to_str().unwrap(),
         "--quiet",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -168,12 +178,12 @@ fn one_attestation_admitted_with_and_without_a_grant_is_judged_per_repo() {
     let want = fs::read(t.path("licensed/config.json")).unwrap();
     // Alternating, many times within one second: each repo keeps its own decision.
     for _ in 0..20 {
-        let (s, body) = get(&server.addr, "/lab/granted/resolve/main/config.json", "DE");
+        let (s, body) = get(&server.addr, "/lab/granted/resolve/main/config.json", "BR");
         assert_eq!((s, &body), (200, &want));
         let (s, body) = get(
             &server.addr,
             "/other/ungranted/resolve/main/config.json",
-            "DE",
+            "BR",
         );
         assert_eq!(s, 451);
         assert!(String::from_utf8_lossy(&body).contains("regime.grant_missing"));
