@@ -240,10 +240,12 @@ fn writer(mut file: File, path: &Path, rotation: Rotation, rx: Receiver<Entry>) 
             }
         }
         // A pipe or `/dev/null` cannot be synced (EINVAL): the write itself is what counts.
-        let written = file.write_all(&lines).and_then(|()| match file.sync_data() {
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
-            other => other,
-        });
+        let written = file
+            .write_all(&lines)
+            .and_then(|()| match file.sync_data() {
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
+                other => other,
+            });
         let ok = match written {
             Ok(()) => true,
             Err(e) => {

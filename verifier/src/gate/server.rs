@@ -608,7 +608,7 @@ async fn decision(
     match g.decide_cached(m, g.destination(&headers)).await {
         Ok(d) => axum::Json(&d.decision).into_response(),
         Err(e) => {
-            eprintln!("weightgate serve: cannot decide {repo}@{rev}: {e}");
+            tracing::error!(repo, revision = rev, error = %e, "cannot decide");
             hub_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "StoreError",
