@@ -32,6 +32,7 @@ seed claims_toml "$TD"/claims/*.toml ../docs/claims.example.toml
 seed policy_toml "$TD"/policy/*.toml "$TD"/hostile/policy.toml
 seed server_path seeds/server_path/*
 seed server_range seeds/server_range/*
+seed server_destination seeds/server_destination/*
 # A model.sig for the tiny checkpoint, and the statement in it, if the CLI is built.
 if [[ -x ../target/debug/weightgate ]]; then
   oms=$(mktemp -d) && cp -r "$TD"/checkpoints/tiny "$oms/tiny"
@@ -44,7 +45,7 @@ fi
 # Inputs that once failed a target, kept as regression cases.
 for d in "$TD"/fuzz/*/; do [[ -d $d ]] && seed "$(basename "$d")" "$d"*; done
 
-TARGETS=(safetensors_header shard_index envelope statement claims_toml policy_toml oms_bundle server_path server_range)
+TARGETS=(safetensors_header shard_index envelope statement claims_toml policy_toml oms_bundle server_path server_range server_destination)
 status=0
 run_one() {
   cargo fuzz run "${BUILD[@]}" "$1" "corpus/$1" -- -max_total_time="$SECONDS_PER_TARGET" \

@@ -9,6 +9,7 @@ use clap::Args;
 use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
 use crate::progress::Bar;
+use crate::terminal::say;
 use crate::time_arg::now;
 use weightgate_attest::reading::{Checkpoint, default_attestation_path, relative_inside};
 use weightgate_verifier::gate::admit::{Admission, AdmitRequest, admit, blocks_admission};
@@ -108,7 +109,7 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Exit> {
             Ok(Exit::Denied)
         }
         Admission::Admitted { record, decision } => {
-            println!(
+            say!(
                 "admitted {} as {}@{} (revision {}, {} files){}",
                 args.checkpoint.path.display(),
                 args.repo,

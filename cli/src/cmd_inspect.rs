@@ -5,6 +5,7 @@ use clap::Args;
 use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
 use crate::run_args::JsonArg;
+use crate::terminal::{say, say_err};
 use weightgate_attest::reading::FileKind;
 
 #[derive(Args, Debug)]
@@ -34,7 +35,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Exit> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(Exit::Ok);
     }
-    println!(
+    say!(
         "checkpoint {}: {} file(s), {} bytes",
         args.checkpoint.path.display(),
         ck.files.len(),
@@ -53,33 +54,33 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Exit> {
                 h.parameters()
             )
         });
-        println!("  {:<12} {:>14}  {}{detail}", kind, f.size, f.path);
+        say!("  {:<12} {:>14}  {}{detail}", kind, f.size, f.path);
     }
-    println!(
+    say!(
         "tensors: {}   parameters: {}",
         params.tensors,
         group_digits(params.total)
     );
     for (dtype, n) in &params.by_dtype {
-        println!("  {dtype:<12} {}", group_digits(*n));
+        say!("  {dtype:<12} {}", group_digits(*n));
     }
     for f in &ck.files {
         if let Some(h) = &f.header
             && !h.metadata.is_empty()
         {
             let pairs: Vec<String> = h.metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            println!("metadata {}: {}", f.path, pairs.join(", "));
+            say!("metadata {}: {}", f.path, pairs.join(", "));
         }
     }
     for index in &ck.indexes {
-        println!(
+        say!(
             "index {}: {} tensors mapped, agrees with the shard headers",
             index.path,
             index.weight_map.len()
         );
     }
     for w in &ck.warnings {
-        eprintln!("weightgate: warning: {w}");
+        say_err!("weightgate: warning: {w}");
     }
     Ok(Exit::Ok)
 }

@@ -10,7 +10,7 @@ use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Exit;
-use weightgate_verifier::gate::audit::AuditLog;
+use weightgate_verifier::gate::audit::{AuditLog, Rotation};
 use weightgate_verifier::gate::server::{Gate, Limits, serve};
 use weightgate_verifier::gate::store::Store;
 use weightgate_verifier::policy::Policy;
@@ -30,6 +30,12 @@ pub struct ServeArgs {
     /// Audit log (JSON lines; default STORE/audit.log).
     #[arg(long)]
     pub audit_log: Option<PathBuf>,
+    /// Rotate the audit log past this many MiB (`audit.log` becomes `audit.log.1`, ...).
+    #[arg(long, default_value_t = 256)]
+    pub audit_max_mib: u64,
+    /// Rotated audit logs kept.
+    #[arg(long, default_value_t = 8)]
+    pub audit_keep: u32,
     /// Seconds a client has to send its request headers (slow clients are cut off).
     #[arg(long, default_value_t = 10.0)]
     pub header_timeout: f64,
@@ -37,6 +43,10 @@ pub struct ServeArgs {
     /// (a client that stops reading a download).
     #[arg(long, default_value_t = 60.0)]
     pub write_timeout: f64,
+    /// Connections open at once (kept under half the open-file limit); beyond it the oldest
+    /// connection that is not being served is closed.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
@@ -45,7 +55,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     let audit_path = args
         .audit_log
         .unwrap_or_else(|| args.store.join("audit.log"));
-    let audit = AuditLog::open(&audit_path)
+    let rotation = Rotation {
+        max_bytes: args.audit_max_mib.max(1).saturating_mul(1 << 20),
+        keep: args.audit_keep,
+    };
+    let audit = AuditLog::open_rotating(&audit_path, rotation)
         .map_err(|e| anyhow::anyhow!("{}: {e}", audit_path.display()))?;
     let gate = Arc::new(Gate::new(store, args.policy, policy, audit));
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -60,6 +74,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     let limits = Limits {
         header_read_timeout: std::time::Duration::from_secs_f64(args.header_timeout),
         write_timeout: std::time::Duration::from_secs_f64(args.write_timeout),
+        max_connections: args.max_connections,
         ..Limits::default()
     };
     rt.block_on(async {

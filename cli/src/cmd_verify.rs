@@ -8,11 +8,11 @@ use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
 use crate::progress::Bar;
 use crate::run_args::RunArgs;
+use crate::terminal::say;
 use crate::time_arg::{now, parse_time, show};
-use weightgate_attest::hashing::{HashOptions, work_bytes};
 use weightgate_attest::keys::load_verifying_key;
-use weightgate_attest::reading::{Checkpoint, default_attestation_path, relative_inside};
-use weightgate_schemas::country::is_iso3166_alpha2;
+use weightgate_attest::reading::{default_attestation_path, discover, relative_inside};
+use weightgate_schemas::country::normalise_destination;
 use weightgate_verifier::inputs::{InputKind, read_attestation, read_grant, read_input};
 use weightgate_verifier::model_sig::{OmsOptions, OmsRequest};
 use weightgate_verifier::policy::{Context, Policy};
@@ -119,13 +119,6 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
             Policy::trusting(keys)
         }
     };
-    if let Some(d) = &args.destination
-        && !is_iso3166_alpha2(d)
-    {
-        anyhow::bail!(
-            "--destination `{d}` is not an ISO 3166-1 alpha-2 country code (e.g. DE, US)"
-        );
-    }
     let att_path = args
         .attestation
         .clone()
@@ -168,14 +161,24 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
         policy: &policy,
         context: Context {
             now: at,
-            destination: args.destination.clone(),
+            // Unknown destinations are judged (and refused where they matter), as the gate does.
+            destination: args
+                .destination
+                .as_deref()
+                .map(|d| normalise_destination(d).to_string()),
         },
         grants,
         base_envelope,
     };
-    let total = Checkpoint::open(root, &open)
-        .map(|ck| work_bytes(&ck, &HashOptions::default()) / 2)
-        .unwrap_or(0);
+    // The bar's length from file sizes alone: no header is parsed before the signatures are
+    // checked (a hostile checkpoint's headers cost memory and time; verify reads them once).
+    let total = discover(root, &open).map_or(0, |files| {
+        files
+            .iter()
+            .filter_map(|f| std::fs::metadata(&f.fs_path).ok())
+            .map(|m| m.len())
+            .sum()
+    });
     let bar = Bar::new(total, args.run.quiet());
     let decision = verify(&req, &|n| bar.inc(n));
     bar.finish();
@@ -194,7 +197,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
 }
 
 pub fn print_decision(what: &str, d: &Decision, policy: &Policy) {
-    println!(
+    say!(
         "{what}: {} (policy {}, {}{})",
         if d.allowed { "ALLOWED" } else { "DENIED" },
         policy.name,
@@ -210,9 +213,9 @@ pub fn print_decision(what: &str, d: &Decision, policy: &Policy) {
             CheckOutcome::Fail => "FAIL",
             CheckOutcome::Skip => "skip",
         };
-        println!("  {mark}  {:<30} {}", c.name, c.detail);
+        say!("  {mark}  {:<30} {}", c.name, c.detail);
     }
     for l in &d.facts.lineage {
-        println!("  fact  {l}");
+        say!("  fact  {l}");
     }
 }

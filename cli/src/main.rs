@@ -20,6 +20,7 @@ mod logging;
 mod progress;
 mod run_args;
 mod show_envelope;
+mod terminal;
 mod time_arg;
 
 use std::process::ExitCode;
@@ -115,7 +116,7 @@ fn main() -> ExitCode {
         Ok(Exit::Ok) => ExitCode::SUCCESS,
         Ok(Exit::Denied) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("weightgate: error: {e:#}");
+            terminal::say_err!("weightgate: error: {e:#}");
             ExitCode::from(2)
         }
     }

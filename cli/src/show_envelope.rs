@@ -10,6 +10,7 @@ use weightgate_schemas::{
 use weightgate_verifier::inputs::{InputKind, read_input};
 
 use crate::Exit;
+use crate::terminal::say;
 use crate::time_arg::show;
 
 /// True when `path` looks like an envelope rather than a checkpoint.
@@ -41,10 +42,10 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<Exit> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(Exit::Ok);
     }
-    println!("envelope {} ({} bytes)", path.display(), bytes.len());
-    println!("  payload type {}", envelope.payload_type);
+    say!("envelope {} ({} bytes)", path.display(), bytes.len());
+    say!("  payload type {}", envelope.payload_type);
     for s in &envelope.signatures {
-        println!(
+        say!(
             "  signature by key {} (not checked here; use `verify`)",
             s.keyid
         );
@@ -52,7 +53,7 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<Exit> {
     match payload {
         Payload::Statement(s) => print_statement(&s),
         Payload::Grant(g) => {
-            println!(
+            say!(
                 "grant: {:?} {} from {} for root sha256:{}",
                 g.reference.kind,
                 g.reference.number,
@@ -70,7 +71,7 @@ enum Payload {
 }
 
 fn print_statement(s: &Statement) {
-    println!(
+    say!(
         "model {} {} ({})",
         s.model.name,
         s.model.version,
@@ -80,22 +81,24 @@ fn print_statement(s: &Statement) {
             "closed weights"
         }
     );
-    println!(
+    say!(
         "  root sha256:{}  {} files",
         s.subject.root_sha256.to_hex(),
         s.subject.files.len()
     );
     for f in &s.subject.files {
-        println!("    {:>14}  {}", f.size, f.path);
+        say!("    {:>14}  {}", f.size, f.path);
     }
     let c = &s.compute;
-    println!("compute {} operations ({:?})", c.total, c.method);
-    println!(
+    say!("compute {} operations ({:?})", c.total, c.method);
+    say!(
         "  pre-training {}, post-training {}, synthetic data {}",
-        c.components.pre_training, c.components.post_training, c.components.synthetic_data
+        c.components.pre_training,
+        c.components.post_training,
+        c.components.synthetic_data
     );
     if let Some(b) = &c.components.base_model {
-        println!(
+        say!(
             "  base model {} ({} operations, root {})",
             b.name,
             b.ops
@@ -104,9 +107,13 @@ fn print_statement(s: &Statement) {
         );
     }
     let e = &s.entity;
-    println!(
+    say!(
         "entity {} (LEI {}, {}; parent in {}; {})",
-        e.legal_name, e.lei, e.country, e.parent_country, e.contact
+        e.legal_name,
+        e.lei,
+        e.country,
+        e.parent_country,
+        e.contact
     );
     if let Some(r) = &e.revenue {
         println!(
@@ -118,7 +125,7 @@ fn print_statement(s: &Statement) {
         println!("placed on the EU market {}", show(p));
     }
     for r in &s.references {
-        println!(
+        say!(
             "reference {:?} {} from {} for {} from {} until {}",
             r.kind,
             r.number,
@@ -139,7 +146,7 @@ fn print_statement(s: &Statement) {
             );
         }
     }
-    println!(
+    say!(
         "issued {}{}",
         show(s.issued_at),
         s.expires_at

@@ -236,6 +236,12 @@ fn server_path_and_range() {
             Ok(())
         })
         .unwrap();
+    runner
+        .run(&input("server_destination"), |data| {
+            oracles::server_destination(&server, &data);
+            Ok(())
+        })
+        .unwrap();
 }
 
 /// Every input kept in testdata/fuzz/ (found by fuzzing) and every seed passes its target.
@@ -243,7 +249,7 @@ fn server_path_and_range() {
 fn regression_cases_and_seeds_pass() {
     let server = oracles::Server::new();
     type Check<'a> = &'a dyn Fn(&[u8]);
-    let targets: [(&str, Check); 9] = [
+    let targets: [(&str, Check); 10] = [
         ("safetensors_header", &oracles::safetensors_header),
         ("shard_index", &oracles::shard_index),
         ("envelope", &oracles::envelope),
@@ -253,6 +259,9 @@ fn regression_cases_and_seeds_pass() {
         ("oms_bundle", &oracles::oms_bundle),
         ("server_path", &|d| oracles::server_path(&server, d)),
         ("server_range", &|d| oracles::server_range(&server, d)),
+        ("server_destination", &|d| {
+            oracles::server_destination(&server, d)
+        }),
     ];
     for (name, check) in targets {
         for data in seeds(name) {
@@ -297,4 +306,38 @@ fn statement_seeds_are_the_envelope_vectors_payloads() {
         }
     }
     assert!(count >= 20, "only {count} statement seeds");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A signed-statement shape with one file listed twice, spelt the same, in another case
+    /// or in another Unicode normalization, is refused when decoded.
+    #[test]
+    fn statements_listing_one_file_twice_are_refused(
+        which in any::<Index>(),
+        spelling in 0u8..4,
+        before in any::<bool>(),
+    ) {
+        let env = weightgate_schemas::Envelope::decode_strict(
+            &fs::read(testdata().join("envelopes/golden_tiny.att")).unwrap(),
+        )
+        .unwrap();
+        let mut st = weightgate_schemas::Statement::decode_strict(&env.payload).unwrap();
+        let i = which.index(st.subject.files.len());
+        if spelling >= 2 {
+            // A name with an accent, precomposed in one entry and decomposed in the other.
+            st.subject.files[i].path = format!("caf\u{e9}-{}", st.subject.files[i].path);
+        }
+        let mut twin = st.subject.files[i].clone();
+        twin.path = match spelling {
+            0 => twin.path,
+            1 => twin.path.to_uppercase(),
+            2 => twin.path.replace('\u{e9}', "e\u{301}"),
+            _ => twin.path.replace('\u{e9}', "E\u{301}"),
+        };
+        st.subject.files.insert(if before { i } else { i + 1 }, twin);
+        let err = weightgate_schemas::Statement::decode_strict(&st.encode()).unwrap_err();
+        prop_assert!(err.to_string().contains("name the same file"), "{err}");
+    }
 }

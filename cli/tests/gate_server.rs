@@ -72,7 +72,22 @@ fn start(store: &Path, policy: &Path) -> Server {
 }
 
 fn start_with(store: &Path, policy: &Path, extra: &[&str]) -> Server {
-    let mut child = common::bin()
+    start_cmd(common::bin(), store, policy, extra)
+}
+
+/// The server with its open-file limit lowered to `files` (through the shell's `ulimit`).
+fn start_with_file_limit(store: &Path, policy: &Path, files: u32, extra: &[&str]) -> Server {
+    let mut sh = Command::new("sh");
+    sh.args([
+        "-c",
+        &format!("ulimit -n {files} && exec \"$0\" \"$@\""),
+        env!("CARGO_BIN_EXE_weightgate"),
+    ]);
+    start_cmd(sh, store, policy, extra)
+}
+
+fn start_cmd(mut cmd: Command, store: &Path, policy: &Path, extra: &[&str]) -> Server {
+    let mut child = cmd
         .args([
             "serve",
             "--store",
@@ -604,4 +619,144 @@ fn a_client_that_stops_reading_a_download_is_cut_off() {
         received < size,
         "the whole file arrived ({received} bytes): no write timeout"
     );
+}
+
+/// Reads until the server closes the connection; false if it is still open after `secs`.
+fn closed_within(c: &mut TcpStream, secs: u64) -> (bool, Vec<u8>) {
+    c.set_read_timeout(Some(std::time::Duration::from_secs(secs)))
+        .unwrap();
+    let mut buf = Vec::new();
+    match c.read_to_end(&mut buf) {
+        Ok(_) => (true, buf),
+        Err(e) => (
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            buf,
+        ),
+    }
+}
+
+#[test]
+fn silent_slow_and_http2_clients_cannot_crowd_out_real_ones() {
+    let s = Setup::new();
+    // 160 open files allow (160 - 64) / 2 = 48 connections; the header timeout is long, so
+    // only evicting idle connections (not waiting them out) lets real clients in.
+    let server = start_with_file_limit(
+        &s.path("store"),
+        &s.path("policy.toml"),
+        160,
+        &["--header-timeout", "60"],
+    );
+    let addr = server.addr.clone();
+    let mut held = Vec::new();
+    // Silent sockets, far more than the cap and than the open-file limit.
+    for _ in 0..300 {
+        if let Ok(c) = TcpStream::connect(&addr) {
+            held.push(c);
+        }
+    }
+    // Half-open HTTP/2 prefaces and slowloris heads.
+    for i in 0..40 {
+        let Ok(mut c) = TcpStream::connect(&addr) else {
+            continue;
+        };
+        let _ = if i % 2 == 0 {
+            c.write_all(b"PRI * HTTP/2.0\r\n\r\nS")
+        } else {
+            c.write_all(b"GET /lab/tiny/resolve/main/config.json HTTP/1.1\r\nHost: x\r\nX-a: ")
+        };
+        held.push(c);
+    }
+    // Real clients are still answered, one after another.
+    for _ in 0..5 {
+        assert_eq!(get(&addr, "/healthz"), Some(200));
+    }
+    let py = python();
+    let out = Command::new(py)
+        .args([
+            "-c",
+            "import sys, os\n\
+             os.environ.update(HF_ENDPOINT=sys.argv[1], HF_HUB_DISABLE_XET='1', HF_HUB_DISABLE_TELEMETRY='1', HF_HUB_DISABLE_IMPLICIT_TOKEN='1', HF_HUB_ETAG_TIMEOUT='10')\n\
+             from huggingface_hub import hf_hub_download\n\
+             import tempfile\n\
+             p = hf_hub_download('lab/tiny', 'model-00001-of-00002.safetensors', cache_dir=tempfile.mkdtemp())\n\
+             print(open(p, 'rb').read().hex())",
+            &format!("http://{addr}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = fs::read(s.path("checkpoints/tiny/model-00001-of-00002.safetensors")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        hex::encode(want)
+    );
+    // The oldest silent sockets were closed to make room, not left holding descriptors.
+    let (closed, _) = closed_within(&mut held[0], 5);
+    assert!(closed, "the oldest silent connection is still open");
+    // A complete HTTP/2 prior-knowledge preface gets an HTTP/1 error and is closed.
+    let mut h2 = TcpStream::connect(&addr).unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let (closed, reply) = closed_within(&mut h2, 10);
+    assert!(closed, "an HTTP/2 connection was kept open");
+    assert!(
+        reply.is_empty() || reply.starts_with(b"HTTP/1.1 "),
+        "{:?}",
+        String::from_utf8_lossy(&reply)
+    );
+    drop(held);
+    assert_eq!(get(&addr, "/healthz"), Some(200));
+}
+
+/// Sends one request and returns the status and the whole response (head and body).
+fn request(addr: &str, head: &str) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(s, "{head}Connection: close\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let status = String::from_utf8_lossy(&buf)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, buf)
+}
+
+#[test]
+fn a_download_that_cannot_be_recorded_is_refused_and_reported() {
+    let s = Setup::new();
+    let server = start_with(
+        &s.path("store"),
+        &s.path("policy.toml"),
+        &["--audit-log", "/dev/full"],
+    );
+    let file = fs::read(s.path("checkpoints/tiny/model-00001-of-00002.safetensors")).unwrap();
+    let (status, reply) = request(
+        &server.addr,
+        "GET /lab/tiny/resolve/main/model-00001-of-00002.safetensors HTTP/1.1\r\nHost: x\r\n",
+    );
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&reply));
+    // Not one byte of the file went out.
+    assert!(
+        !reply.windows(16).any(|w| file.windows(16).any(|f| f == w)),
+        "file bytes in a 503"
+    );
+    // A refusal still answers (it serves nothing).
+    let (status, _) = request(
+        &server.addr,
+        "GET /lab/frontier/resolve/main/config.json HTTP/1.1\r\nHost: x\r\n",
+    );
+    assert_eq!(status, 451);
+    // Both are loud in the operational log: the refused download and the lost refusal record.
+    server.wait_for_log(&["ERROR", "AUDIT LOG FAILING: download refused with 503"]);
+    server.wait_for_log(&["ERROR", "cannot write the audit log"]);
 }

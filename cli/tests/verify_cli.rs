@@ -578,6 +578,19 @@ fn above_threshold_needs_valid_countersigned_references() {
     assert_denied(&r, &v, "regime.destination_embargoed");
     let (r, v) = c.verify(&p, &["--grant", &grant]);
     assert_denied(&r, &v, "regime.destination_required");
+    // One normalisation: case and surrounding spaces do not matter, anything that is not an
+    // assigned ISO 3166-1 alpha-2 code is an unknown destination, refused with its own code
+    // (the EU regime is not skipped, the licence does not cover it, the embargo may apply).
+    let (r, v) = c.verify(&p, &["--destination", " de ", "--grant", &grant]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(v["facts"]["destination"], "DE");
+    for unknown in [
+        "XX", "T1", "EU", "DEU", "ZZ", "D E", "", "Germany", "D\u{c9}",
+    ] {
+        let (r, v) = c.verify(&p, &["--destination", unknown, "--grant", &grant]);
+        assert_denied(&r, &v, "regime.destination_unknown");
+        assert_eq!(v["facts"]["destination"], "unknown", "{unknown:?}");
+    }
     // The licence runs until 2027-12-31.
     let (r, v) = c.verify(
         &p,
@@ -614,6 +627,15 @@ fn above_threshold_needs_valid_countersigned_references() {
     ));
     let (r, v) = c.verify(&strict, &["--destination", "DE", "--grant", &grant]);
     assert_denied(&r, &v, "regime.authority_not_accepted");
+    // One grant withdrawn (by its payload digest), the issuer's key still trusted.
+    let grant_env = Envelope::decode_strict(&fs::read(&grant).unwrap()).unwrap();
+    let revoked = c.write_policy(&format!(
+        "{LICENSED}\n[revoked]\ngrants = [\"{}\"]\n",
+        hex::encode(sha2::Sha256::digest(&grant_env.payload))
+    ));
+    let (r, v) = c.verify(&revoked, &["--destination", "DE", "--grant", &grant]);
+    assert_denied(&r, &v, "grant.revoked");
+    assert_denied(&r, &v, "regime.grant_missing");
 }
 
 #[test]
@@ -698,11 +720,28 @@ fn input_errors_exit_2_with_the_key_and_line() {
     );
     let r = run(["policy", "check", &bad]);
     assert_eq!(r.code, 2);
-    let (r, _) = c.verify(&c.write_policy(BASIC), &["--destination", "Germany"]);
+    // Country lists are written in their normal form, or the policy is refused.
+    let bad = c.write_policy(&format!(
+        "{BASIC}\n[[custom_regime]]\nid = \"x\"\nthreshold = \"1e30\"\ncomparator = \">\"\nrequired = []\nembargoed = [\"cn\", \"RU \"]\n"
+    ));
+    let r = run(["policy", "check", &bad]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr
-            .contains("--destination `Germany` is not an ISO 3166-1 alpha-2")
+            .contains("custom_regime[0].embargoed: `cn` is not written as an ISO 3166-1 alpha-2 code: write `CN`"),
+        "{}",
+        r.stderr
+    );
+    let bad = c.write_policy(&format!(
+        "{BASIC}\n[[custom_regime]]\nid = \"x\"\nthreshold = \"1e30\"\ncomparator = \">\"\nrequired = []\napplies_to = [\"DE\", \"EU\"]\n"
+    ));
+    let r = run(["policy", "check", &bad]);
+    assert!(
+        r.stderr.contains(
+            "custom_regime[0].applies_to: `EU` is not an ISO 3166-1 alpha-2 country code"
+        ),
+        "{}",
+        r.stderr
     );
     fs::remove_file(c.att()).unwrap();
     let (r, _) = c.verify(&c.write_policy(BASIC), &[]);

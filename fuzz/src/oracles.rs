@@ -110,10 +110,21 @@ pub fn envelope(data: &[u8]) {
     assert_eq!(findings.len(), env.signatures.len());
 }
 
-/// Statement (and grant) CBOR: refused, or canonical and printable as JSON.
+/// Statement (and grant) CBOR: refused, or canonical, printable as JSON, and listing every
+/// file once (no exact, case or Unicode-normalization twins).
 pub fn statement(data: &[u8]) {
     if let Ok(st) = Statement::decode_strict(data) {
         assert_eq!(st.encode(), data, "accepted a non-canonical statement");
+        let mut keys: Vec<String> = st
+            .subject
+            .files
+            .iter()
+            .map(|f| weightgate_schemas::equivalence_key(&f.path))
+            .collect();
+        keys.sort();
+        let n = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "accepted a statement listing one file twice");
         let _ = weightgate_schemas::json_view::statement_to_json(&st);
     }
     if let Ok(g) = Grant::decode_strict(data) {
@@ -195,9 +206,12 @@ pub fn oms_bundle(data: &[u8]) {
     }
 }
 
-/// A gate over a store holding two admitted revisions of the tiny checkpoint: `lab/tiny`
-/// (allowed) and `lab/refused` (an above-threshold statement without its safety framework,
-/// refused per request with 451). The audit log goes to /dev/null.
+/// A gate over a store shared by several tenants, each admitting the tiny checkpoint:
+/// `lab/tiny` and `other/tiny` (the same attestation, allowed except where the destination
+/// matters: a test regime above 1e9 operations embargoes CN and RU, so an unknown destination
+/// is refused too), `lab/refused` and `other/refused` (an above-threshold statement without its
+/// safety framework, refused per request with 451). The blobs are shared; the destination
+/// comes from `CF-IPCountry`. The audit log goes to /dev/null.
 pub struct Server {
     _dir: tempfile::TempDir,
     runtime: tokio::runtime::Runtime,
@@ -213,7 +227,18 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store")).unwrap();
         let ck = td.join("checkpoints/tiny");
-        let policy_path = td.join("hostile/policy.toml");
+        let policy_path = dir.path().join("policy.toml");
+        let hostile = std::fs::read_to_string(td.join("hostile/policy.toml")).unwrap();
+        let keys = td.join("keys");
+        std::fs::write(
+            &policy_path,
+            hostile.replace("../keys", keys.to_str().unwrap()).replace(
+                "regimes = [",
+                "destination_header = \"CF-IPCountry\"\nregimes = [\"fuzz-embargo\", ",
+            ) + "\n[[custom_regime]]\nid = \"fuzz-embargo\"\nthreshold = \"1e9\"\n\
+                   comparator = \">\"\nrequired = []\nembargoed = [\"CN\", \"RU\"]\n",
+        )
+        .unwrap();
         let policy = Policy::load(&policy_path).unwrap();
         let admit = |repo: &str, att: &str| {
             let env = std::fs::read(td.join(att)).unwrap();
@@ -236,8 +261,13 @@ impl Server {
             }
         };
         admit("lab/tiny", "envelopes/golden_tiny.att");
+        admit("other/tiny", "envelopes/golden_tiny.att");
         let refused = admit(
             "lab/refused",
+            "hostile/statements/fail_framework_missing.att",
+        );
+        admit(
+            "other/refused",
             "hostile/statements/fail_framework_missing.att",
         );
         let mut files = HashMap::new();
@@ -266,6 +296,14 @@ impl Server {
         assert_eq!(ok.0, StatusCode::OK, "fixture: lab/tiny is not served");
         let no = server.get("/lab/refused/resolve/main/config.json", None);
         assert_eq!(no.0, 451, "fixture: lab/refused is served");
+        let dest = |c: &str| server.get_from("/other/tiny/resolve/main/config.json", c).0;
+        assert_eq!(
+            dest("DE"),
+            StatusCode::OK,
+            "fixture: other/tiny refused for DE"
+        );
+        assert_eq!(dest("CN"), 451, "fixture: the embargo does not apply");
+        assert_eq!(dest("XX"), 451, "fixture: an unknown destination is served");
         server
     }
 
@@ -289,6 +327,16 @@ impl Server {
             req = req.header(header::RANGE, r);
         }
         self.send(req.body(Body::empty()).unwrap())
+    }
+
+    /// A GET with a destination header.
+    fn get_from(&self, uri: &str, country: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let req = Request::builder()
+            .uri(uri)
+            .header("cf-ipcountry", country)
+            .body(Body::empty())
+            .unwrap();
+        self.send(req)
     }
 
     /// Whether a response hands out the refused model's file bytes.
@@ -378,4 +426,66 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
     let (span, total) = v.strip_prefix("bytes ")?.split_once('/')?;
     let (a, b) = span.split_once('-')?;
     Some((a.parse().ok()?, b.parse().ok()?, total.parse().ok()?))
+}
+
+/// Any destination header value, on any tenant: the refused model is never served; the two
+/// tenants holding the allowed attestation answer alike; the answer is the one for the
+/// value's normal form (an assigned ISO 3166-1 alpha-2 code, or an unknown destination,
+/// refused with `regime.destination_unknown` because the test regime embargoes some).
+pub fn server_destination(server: &Server, data: &[u8]) {
+    use weightgate_schemas::country::{UNKNOWN_DESTINATION, normalise_destination};
+    let Some((&selector, value)) = data.split_first() else {
+        return;
+    };
+    let Ok(country) = HeaderValue::from_bytes(value) else {
+        return;
+    };
+    let send = |repo: &str, country: HeaderValue| {
+        let req = Request::builder()
+            .uri(format!("/{repo}/resolve/main/config.json"))
+            .header("cf-ipcountry", country)
+            .body(Body::empty())
+            .unwrap();
+        server.send(req)
+    };
+    let repos = ["lab/tiny", "other/tiny", "lab/refused", "other/refused"];
+    let repo = repos[usize::from(selector) % repos.len()];
+    let (status, headers, body) = send(repo, country.clone());
+    assert!(!status.is_server_error(), "{repo} {country:?}: {status}");
+    assert!(
+        !server.serves_refused(status, &headers),
+        "{repo} {country:?}: refused model served"
+    );
+    if repo.ends_with("refused") {
+        assert_eq!(status, 451, "{repo} {country:?}");
+        return;
+    }
+    let other = if repo == "lab/tiny" {
+        "other/tiny"
+    } else {
+        "lab/tiny"
+    };
+    assert_eq!(
+        send(other, country.clone()).0,
+        status,
+        "tenants differ for {country:?}"
+    );
+    let normal = std::str::from_utf8(value).map_or(UNKNOWN_DESTINATION, normalise_destination);
+    let canonical = if normal == UNKNOWN_DESTINATION {
+        "XX"
+    } else {
+        normal
+    };
+    assert_eq!(
+        send(repo, HeaderValue::from_static(canonical)).0,
+        status,
+        "{country:?} answered unlike its normal form {canonical}"
+    );
+    if normal == UNKNOWN_DESTINATION {
+        assert_eq!(status, 451, "unknown destination {country:?} served");
+        assert!(
+            String::from_utf8_lossy(&body).contains("regime.destination_unknown"),
+            "{country:?}"
+        );
+    }
 }

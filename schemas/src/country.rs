@@ -28,9 +28,88 @@ pub fn is_iso3166_alpha2(code: &str) -> bool {
     code.len() == 2 && ISO3166_ALPHA2.binary_search(&code).is_ok()
 }
 
+/// How a destination the caller could not name as a country is carried in a decision: never a
+/// code, so every check that depends on the destination treats it as unknown and refuses.
+pub const UNKNOWN_DESTINATION: &str = "unknown";
+
+/// The one normalisation of a destination, for the gate's trusted header and
+/// `verify --destination`: surrounding ASCII whitespace trimmed, ASCII upper-cased, and then it
+/// must be an assigned ISO 3166-1 alpha-2 code. Anything else (`XX` and `T1` from Cloudflare,
+/// `EU`, `DEU`, `ZZ`, `D E`, empty, non-ASCII) is [`UNKNOWN_DESTINATION`].
+pub fn normalise_destination(raw: &str) -> &'static str {
+    let upper = raw
+        .trim_matches(|c: char| c.is_ascii_whitespace())
+        .to_ascii_uppercase();
+    match ISO3166_ALPHA2.binary_search(&upper.as_str()) {
+        Ok(i) => ISO3166_ALPHA2[i],
+        Err(_) => UNKNOWN_DESTINATION,
+    }
+}
+
+/// A country as written in a policy list: it must already be in its normal form (an assigned
+/// code in upper case, no spaces), so `"cn"` or `"RU "` is an error rather than a silent
+/// non-match. Returns the problem to report.
+pub fn check_policy_country(code: &str) -> Result<(), String> {
+    if is_iso3166_alpha2(code) {
+        return Ok(());
+    }
+    match normalise_destination(code) {
+        UNKNOWN_DESTINATION => Err(format!(
+            "`{}` is not an ISO 3166-1 alpha-2 country code",
+            code.escape_debug()
+        )),
+        normal => Err(format!(
+            "`{}` is not written as an ISO 3166-1 alpha-2 code: write `{normal}`",
+            code.escape_debug()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn destinations_normalise_to_assigned_codes_or_unknown() {
+        for (raw, want) in [
+            ("DE", "DE"),
+            ("de", "DE"),
+            (" us\t", "US"),
+            ("XX", UNKNOWN_DESTINATION),
+            ("T1", UNKNOWN_DESTINATION),
+            ("EU", UNKNOWN_DESTINATION),
+            ("DEU", UNKNOWN_DESTINATION),
+            ("ZZ", UNKNOWN_DESTINATION),
+            ("D E", UNKNOWN_DESTINATION),
+            ("", UNKNOWN_DESTINATION),
+            ("D\u{c9}", UNKNOWN_DESTINATION),
+            ("\u{1d403}\u{1d404}", UNKNOWN_DESTINATION),
+            ("unknown", UNKNOWN_DESTINATION),
+        ] {
+            assert_eq!(normalise_destination(raw), want, "{raw:?}");
+        }
+        assert!(!is_iso3166_alpha2(UNKNOWN_DESTINATION));
+    }
+
+    #[test]
+    fn policy_countries_must_be_written_normally() {
+        assert!(check_policy_country("CN").is_ok());
+        assert!(
+            check_policy_country("cn")
+                .unwrap_err()
+                .contains("write `CN`")
+        );
+        assert!(
+            check_policy_country("RU ")
+                .unwrap_err()
+                .contains("write `RU`")
+        );
+        assert!(
+            check_policy_country("EU")
+                .unwrap_err()
+                .contains("not an ISO")
+        );
+    }
 
     #[test]
     fn list_is_sorted_unique_and_complete() {

@@ -17,4 +17,8 @@ pub enum StatementError {
         len: usize,
         max: usize,
     },
+    /// Two subject entries for one file: exactly the same path, or paths that differ only in
+    /// case or Unicode normalization (one file on macOS, Windows and many hubs).
+    #[error("subject lists `{first}` and `{second}`, which name the same file")]
+    DuplicatePath { first: String, second: String },
 }

@@ -59,4 +59,5 @@ pub use ops::{Ops, OpsParseError};
 pub use reference::{Reference, ReferenceKind};
 pub use statement::{
     FileEntry, MAX_STATEMENT_LEN, Model, SCHEMA_VERSION, Statement, Subject, TensorDigest,
+    equivalence_key,
 };

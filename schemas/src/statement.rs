@@ -94,7 +94,11 @@ impl Statement {
     /// as [`StatementError::UnknownSchemaVersion`], even if its fields differ from v1's.
     pub fn decode_strict(bytes: &[u8]) -> Result<Self, StatementError> {
         match cbor::from_slice_strict::<Statement>(bytes, MAX_STATEMENT_LEN) {
-            Ok(s) if s.schema_version == SCHEMA_VERSION => s.check_lengths().map(|()| s),
+            Ok(s) if s.schema_version == SCHEMA_VERSION => {
+                s.check_lengths()?;
+                s.subject.check_distinct_paths()?;
+                Ok(s)
+            }
             Ok(s) => Err(unsupported(s.schema_version.into())),
             Err(e) => {
                 // Unknown fields are ignored here: only the version is wanted.
@@ -171,6 +175,37 @@ impl Statement {
         // Strings, integers, booleans, byte strings and arrays of known length always encode.
         cbor::to_vec(self).expect("a statement always encodes")
     }
+}
+
+impl Subject {
+    /// Every file is listed once. Paths equal after Unicode normalization and case folding
+    /// are the same file on case-insensitive or normalizing filesystems and to people reading
+    /// a listing; a statement that lists one file twice could bind one entry and serve the
+    /// other, so it is refused outright rather than resolved by a "first" or "last" rule.
+    pub fn check_distinct_paths(&self) -> Result<(), StatementError> {
+        let mut seen: std::collections::HashMap<String, &str> =
+            std::collections::HashMap::with_capacity(self.files.len());
+        for f in &self.files {
+            if let Some(first) = seen.insert(equivalence_key(&f.path), &f.path) {
+                return Err(StatementError::DuplicatePath {
+                    first: first.escape_debug().to_string(),
+                    second: f.path.escape_debug().to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One key for all spellings of a path that may name the same file: canonical decomposition,
+/// lower case, recomposition.
+pub fn equivalence_key(path: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    path.nfd()
+        .flat_map(char::to_lowercase)
+        .collect::<String>()
+        .nfc()
+        .collect()
 }
 
 fn unsupported(found: u64) -> StatementError {

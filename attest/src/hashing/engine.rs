@@ -185,7 +185,11 @@ pub(crate) fn hash_checkpoint_reading(
     let maps = checkpoint
         .files
         .iter()
-        .map(|f| MappedFile::open(&f.fs_path, &f.path, f.size))
+        .map(|f| {
+            let m = MappedFile::open(&f.fs_path, &f.path, f.size)?;
+            m.check_is(f.identity.as_ref())?;
+            Ok(m)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let n = maps.len();
     let mut sha = vec![None; n];

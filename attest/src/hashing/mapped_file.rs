@@ -118,6 +118,28 @@ impl MappedFile {
         self.map.as_deref().unwrap_or(&[])
     }
 
+    /// Fails unless the mapped file is the one `expected` describes (the file a header was
+    /// checked in): a same-size file renamed over it in between has another inode.
+    pub fn check_is(
+        &self,
+        expected: Option<&crate::reading::FileIdentity>,
+    ) -> Result<(), CheckpointError> {
+        let Some(e) = expected else {
+            return Ok(());
+        };
+        let s = self.stamp;
+        if (s.dev, s.ino, s.size, s.mtime, s.mtime_nsec)
+            != (e.dev, e.ino, e.size, e.mtime, e.mtime_nsec)
+        {
+            return Err(CheckpointError::ChangedWhileHashing {
+                path: self.rel_path.clone(),
+                what: "it is no longer the file whose header was checked (replaced or modified)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Fails if the file's size, modification time or identity changed since it was mapped.
     pub fn check_unchanged(&self) -> Result<(), CheckpointError> {
         let now_open = self

@@ -83,12 +83,16 @@ pub fn write_atomically(
     result
 }
 
-/// Whether `file_name` is a temp file [`write_atomically`] makes for `target` (`.TARGET.tmp-*`).
+/// Whether `file_name` is exactly a temp file name [`write_atomically`] makes for `target`
+/// (`.TARGET.tmp-PID-N`, decimal numbers): anything else that merely looks like one is not ours.
 pub fn is_temp_for(file_name: &str, target: &str) -> bool {
+    let decimal = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     file_name
         .strip_prefix('.')
         .and_then(|r| r.strip_prefix(target))
-        .is_some_and(|r| r.starts_with(".tmp-"))
+        .and_then(|r| r.strip_prefix(".tmp-"))
+        .and_then(|r| r.split_once('-'))
+        .is_some_and(|(pid, n)| decimal(pid) && decimal(n))
 }
 
 /// Removes `.NAME.tmp-PID-*` files left by processes that no longer run (killed mid-write).
@@ -180,5 +184,8 @@ mod tests {
         assert!(is_temp_for(".weightgate.att.tmp-1-2", "weightgate.att"));
         assert!(!is_temp_for("weightgate.att", "weightgate.att"));
         assert!(!is_temp_for(".weightgate.attx.tmp-1", "weightgate.att"));
+        assert!(!is_temp_for(".weightgate.att.tmp-", "weightgate.att"));
+        assert!(!is_temp_for(".weightgate.att.tmp-evil", "weightgate.att"));
+        assert!(!is_temp_for(".weightgate.att.tmp-1-2x", "weightgate.att"));
     }
 }

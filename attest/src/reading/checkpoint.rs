@@ -46,6 +46,34 @@ pub struct CheckpointFile {
     /// For safetensors files, the checked header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub header: Option<SafetensorsHeader>,
+    /// The file the header was read from: hashing maps the file and refuses it unless it is
+    /// still this one (same device, inode, size and modification time), so the bytes hashed
+    /// are the bytes whose header was checked, whatever is renamed in between.
+    #[serde(skip)]
+    pub identity: Option<FileIdentity>,
+}
+
+/// Which file, in which state: device, inode, size, modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime: i64,
+    pub mtime_nsec: i64,
+}
+
+impl FileIdentity {
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+        }
+    }
 }
 
 /// Parameter (element) counts read from the headers.
@@ -102,7 +130,8 @@ impl Checkpoint {
                         ));
                     }
                     let mut bytes = Vec::with_capacity(size as usize);
-                    file.take(MAX_INDEX_LEN + 1)
+                    (&file)
+                        .take(MAX_INDEX_LEN + 1)
                         .read_to_end(&mut bytes)
                         .map_err(|e| CheckpointError::io(&f.fs_path, e))?;
                     index_bytes.push((f.path.clone(), bytes));
@@ -110,12 +139,24 @@ impl Checkpoint {
                 }
                 FileKind::Other => None,
             };
+            // The header was read from this handle; the file must not have changed meanwhile.
+            let identity = FileIdentity::of(&meta);
+            let after = file
+                .metadata()
+                .map_err(|e| CheckpointError::io(&f.fs_path, e))?;
+            if FileIdentity::of(&after) != identity {
+                return Err(CheckpointError::ChangedWhileHashing {
+                    path: f.path,
+                    what: "changed while its header was read".into(),
+                });
+            }
             files.push(CheckpointFile {
                 path: f.path,
                 fs_path: f.fs_path,
                 size,
                 kind,
                 header,
+                identity: Some(identity),
             });
         }
         let headers: HashMap<&str, &SafetensorsHeader> = files
@@ -163,6 +204,7 @@ impl Checkpoint {
                 size: meta.len(),
                 kind: FileKind::Other,
                 header: None,
+                identity: Some(FileIdentity::of(&meta)),
             });
         }
         Ok(Checkpoint {

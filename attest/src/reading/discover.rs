@@ -141,6 +141,14 @@ impl Walker<'_> {
             if self.ignored(&rel) {
                 continue;
             }
+            // Our own temp files (a write killed midway can leave one) are skipped, but only
+            // regular files with exactly that name: a folder or link named like one is
+            // attested like anything else, not hidden.
+            if self.own_temp(&rel)
+                && fs::symlink_metadata(&fs_path).is_ok_and(|m| m.file_type().is_file())
+            {
+                continue;
+            }
             check_relative_path(&rel).map_err(|problem| CheckpointError::UnsafePath {
                 path: rel.clone(),
                 problem: problem.to_string(),
@@ -172,22 +180,24 @@ impl Walker<'_> {
         } else {
             DEFAULT_IGNORES
         };
-        // Temp files of our own atomic writes (a write killed midway can leave one).
-        let own_temp = top_level
-            && [
-                weightgate_schemas::file_names::ATTESTATION_FILE_NAME,
-                weightgate_schemas::file_names::OMS_SIGNATURE_FILE_NAME,
-            ]
-            .iter()
-            .any(|t| crate::io::is_temp_for(rel, t));
-        own_temp
-            || (top_level && defaults.contains(&rel))
+        (top_level && defaults.contains(&rel))
             || self.ignore.iter().any(|p| {
                 rel == p
                     || rel
                         .strip_prefix(p.as_str())
                         .is_some_and(|r| r.starts_with('/'))
             })
+    }
+
+    /// Whether `rel` is named exactly like a temp file of our own atomic writes, at the top.
+    fn own_temp(&self, rel: &str) -> bool {
+        !rel.contains('/')
+            && [
+                weightgate_schemas::file_names::ATTESTATION_FILE_NAME,
+                weightgate_schemas::file_names::OMS_SIGNATURE_FILE_NAME,
+            ]
+            .iter()
+            .any(|t| crate::io::is_temp_for(rel, t))
     }
 
     fn follow(&self, link: &Path, rel: &str) -> Result<PathBuf, CheckpointError> {

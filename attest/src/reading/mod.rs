@@ -10,8 +10,8 @@ mod path_rules;
 mod safetensors_header;
 mod shard_index;
 
-pub use checkpoint::{Checkpoint, CheckpointFile, FileKind, ParameterCount};
-pub use discover::OpenOptions;
+pub use checkpoint::{Checkpoint, CheckpointFile, FileIdentity, FileKind, ParameterCount};
+pub use discover::{FoundFile, OpenOptions, discover};
 pub use error::CheckpointError;
 pub use ignore_paths::{resolve_ignore_path, resolve_ignore_paths};
 pub use output_paths::{default_attestation_path, default_oms_signature_path, relative_inside};

@@ -133,6 +133,11 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
     statement
         .check_lengths()
         .map_err(|e| AttestError::Invalid(e.to_string()))?;
+    // Two names for one file (case or Unicode twins) would be refused by every verifier.
+    statement
+        .subject
+        .check_distinct_paths()
+        .map_err(|e| AttestError::Invalid(e.to_string()))?;
     let envelope = sign_envelope(ATTESTATION_PAYLOAD_TYPE, statement.encode(), &key);
     let bytes = envelope.encode();
     write_atomically(&out, &bytes, 0o644, Replace::Allowed).map_err(|error| {

@@ -69,6 +69,10 @@ print("ok: allowed model downloads with identical bytes; safetensors metadata vi
 refused(lambda: hf_hub_download("lab/frontier", "config.json", cache_dir=fresh_cache()),
         "regime.reference_missing", "no notification reference")
 refused(lambda: snapshot_download("lab/frontier", cache_dir=fresh_cache()), "regime.reference_missing")
+# Probing an optional file a refused revision does not contain (as transformers and peft do)
+# reads as the refusal, not as "not found".
+for absent in ["adapter_config.json", "generation_config.json", "sub/dir/x.bin"]:
+    refused(lambda: hf_hub_download("lab/frontier", absent, cache_dir=fresh_cache()), "regime.reference_missing")
 print("ok: above-threshold model without references raises GatedRepoError with the reason")
 
 # 3. A licensed model: allowed where the licence covers the destination, refused elsewhere.
@@ -78,7 +82,15 @@ refused(lambda: hf_hub_download("lab/licensed", "config.json", cache_dir=fresh_c
         "regime.destination_not_covered")
 refused(lambda: hf_hub_download("lab/licensed", "config.json", cache_dir=fresh_cache(), headers={"CF-IPCountry": "CN"}),
         "regime.destination_embargoed")
-print("ok: licensed model allowed for DE, refused for BR and CN")
+# Not a country (Cloudflare's unknown and Tor values, regions, alpha-3, user-assigned, spaces,
+# empty): an unknown destination, refused with its own code, never taken for a non-EU country.
+for value in ["XX", "T1", "EU", "DEU", "ZZ", "D E", ""]:
+    refused(lambda: hf_hub_download("lab/licensed", "config.json", cache_dir=fresh_cache(),
+                                    headers={"CF-IPCountry": value}),
+            "regime.destination_unknown")
+p = hf_hub_download("lab/licensed", "config.json", cache_dir=fresh_cache(), headers={"CF-IPCountry": "de"})
+assert same_bytes(p, os.path.join(checkpoints, "licensed", "config.json"))
+print("ok: licensed model allowed for DE, refused for BR and CN and for unknown destinations")
 
 # 4. The Hub calls a mirror needs, with the real client, and provenance checked where it landed.
 from huggingface_hub import HfApi  # noqa: E402
@@ -147,6 +159,9 @@ s, h = curl("/nobody/nothing/resolve/main/config.json")
 assert s == 404 and h["x-error-code"] == "RepoNotFound", h
 s, h = curl("/lab/tiny/resolve/main/" + "x" * 9000)
 assert s in (400, 414, 431), s
+# Non-ASCII destination bytes (httpx only sends ASCII header values, so through curl).
+s, h = curl("/lab/licensed/resolve/main/config.json", "-H", "CF-IPCountry: D\xc3\x89")
+assert s == 451 and "regime.destination_unknown" in h["x-error-message"], (s, h)
 print("ok: Range, traversal, unknown revision/entry/repo answered as HTTP and the Hub do")
 
 # 6. Revocation takes effect on the next request after SIGHUP, without a restart.

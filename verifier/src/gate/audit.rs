@@ -6,7 +6,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use serde::Serialize;
 
@@ -29,34 +29,155 @@ pub struct AuditRecord {
 /// Where records go; cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
-    tx: Sender<AuditRecord>,
+    tx: SyncSender<Entry>,
+}
+
+struct Entry {
+    record: AuditRecord,
+    /// Told whether the record reached the file (written and fsync'd).
+    written: Option<tokio::sync::oneshot::Sender<bool>>,
+}
+
+/// Why a record was not written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditFailure {
+    /// The writer is behind by [`QUEUE`] records (a slow or stuck disk).
+    Full,
+    /// Writing or syncing the log failed (a full disk, `/dev/full`, an I/O error).
+    Write,
+}
+
+impl std::fmt::Display for AuditFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AuditFailure::Full => "the audit writer is behind (disk too slow)",
+            AuditFailure::Write => "the audit log cannot be written",
+        })
+    }
 }
 
 /// Lines written before an fsync at the latest.
 const BATCH: usize = 512;
+/// Records waiting for the writer at most: memory stays bounded when the disk is slow.
+pub const QUEUE: usize = 8192;
+/// Longest text field kept in a record (repo, revision, path, destination): request fields
+/// come from the client, so a line's size is bounded whatever the request.
+pub const MAX_FIELD: usize = 512;
 /// Pause after each fsync so that, under load, one wake-up writes many lines; it bounds how
 /// long a decision waits to reach the disk.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
 
+/// When the log is rotated: past `max_bytes`, `audit.log` becomes `audit.log.1` (and `.1`
+/// becomes `.2`, ...), keeping `keep` old files.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation {
+    pub max_bytes: u64,
+    pub keep: u32,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation {
+            max_bytes: 256 << 20,
+            keep: 8,
+        }
+    }
+}
+
+/// `text` cut to at most [`MAX_FIELD`] bytes on a character boundary, saying how much was cut.
+pub fn bounded(text: &str) -> String {
+    if text.len() <= MAX_FIELD {
+        return text.to_string();
+    }
+    let mut end = MAX_FIELD;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...[{} bytes cut]", &text[..end], text.len() - end)
+}
+
 impl AuditLog {
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)?;
+        Self::open_rotating(path, Rotation::default())
+    }
+
+    pub fn open_rotating(path: &Path, rotation: Rotation) -> std::io::Result<Self> {
+        let file = open_log(path)?;
         drop_torn_tail(&file)?;
-        let (tx, rx) = channel();
+        let (tx, rx) = sync_channel(QUEUE);
+        let path = path.to_path_buf();
         std::thread::Builder::new()
             .name("audit-log".into())
-            .spawn(move || writer(file, rx))?;
+            .spawn(move || writer(file, &path, rotation, rx))?;
         Ok(AuditLog { tx })
     }
 
-    pub fn record(&self, r: AuditRecord) {
-        // The writer only stops when every sender is gone.
-        let _ = self.tx.send(r);
+    /// Queues a record without waiting for it; `Err` if the queue is full (the record is lost,
+    /// and the caller says so in the operational log).
+    pub fn record(&self, record: AuditRecord) -> Result<(), AuditFailure> {
+        self.tx
+            .try_send(Entry {
+                record: bounded_record(record),
+                written: None,
+            })
+            .map_err(|_| AuditFailure::Full)
     }
+
+    /// Writes a record and waits until it is on disk: what is served must be recorded first.
+    pub async fn record_durably(&self, record: AuditRecord) -> Result<(), AuditFailure> {
+        let (done, written) = tokio::sync::oneshot::channel();
+        self.tx
+            .try_send(Entry {
+                record: bounded_record(record),
+                written: Some(done),
+            })
+            .map_err(|_| AuditFailure::Full)?;
+        match written.await {
+            Ok(true) => Ok(()),
+            _ => Err(AuditFailure::Write),
+        }
+    }
+}
+
+fn bounded_record(mut r: AuditRecord) -> AuditRecord {
+    for field in [&mut r.repo, &mut r.revision, &mut r.path] {
+        if field.len() > MAX_FIELD {
+            *field = bounded(field);
+        }
+    }
+    if let Some(d) = &mut r.destination
+        && d.len() > MAX_FIELD
+    {
+        *d = bounded(d);
+    }
+    r
+}
+
+fn open_log(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
+}
+
+/// Shifts `path.1..keep-1` up by one and renames `path` to `path.1`.
+fn rotate(path: &Path, keep: u32) -> std::io::Result<()> {
+    let numbered = |i: u32| {
+        let mut p = path.as_os_str().to_os_string();
+        p.push(format!(".{i}"));
+        std::path::PathBuf::from(p)
+    };
+    if keep == 0 {
+        return std::fs::remove_file(path);
+    }
+    for i in (1..keep).rev() {
+        match std::fs::rename(numbered(i), numbered(i + 1)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    std::fs::rename(path, numbered(1))
 }
 
 /// Truncates `file` after its last newline, removing a line a crash cut short.
@@ -86,26 +207,58 @@ fn drop_torn_tail(file: &File) -> std::io::Result<()> {
     file.sync_data()
 }
 
-fn writer(mut file: File, rx: Receiver<AuditRecord>) {
+fn writer(mut file: File, path: &Path, rotation: Rotation, rx: Receiver<Entry>) {
     let mut lines = Vec::with_capacity(BATCH * 200);
+    let mut waiting = Vec::with_capacity(BATCH);
+    // Only regular files are rotated (not `/dev/full` or a pipe).
+    let rotates = file.metadata().is_ok_and(|m| m.is_file());
+    let mut size = file.metadata().map_or(0, |m| m.len());
     while let Ok(first) = rx.recv() {
         lines.clear();
+        waiting.clear();
         let mut next = Some(first);
         let mut count = 0;
-        while let Some(r) = next.take() {
+        while let Some(e) = next.take() {
             let start = lines.len();
-            match serde_json::to_writer(&mut lines, &r) {
+            match serde_json::to_writer(&mut lines, &e.record) {
                 Ok(()) => lines.push(b'\n'),
                 Err(_) => lines.truncate(start),
             }
+            waiting.extend(e.written);
             count += 1;
             if count < BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        // The server keeps answering; an operator must see that records are being lost.
-        if let Err(e) = file.write_all(&lines).and_then(|()| file.sync_data()) {
-            tracing::error!(error = %e, records = count, "cannot write the audit log");
+        if rotates && size > 0 && size + lines.len() as u64 > rotation.max_bytes {
+            // A failed rotation keeps appending to the current file rather than losing lines.
+            if rotate(path, rotation.keep).is_ok()
+                && let Ok(f) = open_log(path)
+            {
+                file = f;
+                size = 0;
+            }
+        }
+        // A pipe or `/dev/null` cannot be synced (EINVAL): the write itself is what counts.
+        let written = file
+            .write_all(&lines)
+            .and_then(|()| match file.sync_data() {
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
+                other => other,
+            });
+        let ok = match written {
+            Ok(()) => true,
+            Err(e) => {
+                // The server keeps answering refusals; an operator must see records being lost.
+                tracing::error!(error = %e, records = count, "cannot write the audit log");
+                false
+            }
+        };
+        if ok {
+            size += lines.len() as u64;
+        }
+        for w in waiting.drain(..) {
+            let _ = w.send(ok);
         }
         std::thread::sleep(GATHER);
     }
@@ -153,7 +306,8 @@ mod tests {
                 reasons: vec![ReasonCode::TimeExpired],
                 status: 451,
                 bytes: i,
-            });
+            })
+            .unwrap();
         }
         drop(log);
         // The writer drains the channel, then exits; wait for all lines.
@@ -173,5 +327,77 @@ mod tests {
             })
             .collect();
         assert_eq!(bytes, (0..1000).collect::<Vec<_>>());
+    }
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use super::*;
+
+    fn record(path: String) -> AuditRecord {
+        AuditRecord {
+            time: 1,
+            repo: "lab/m".into(),
+            revision: "r".into(),
+            path,
+            destination: Some("\u{e9}".repeat(1000)),
+            decision: "invalid",
+            reasons: vec![],
+            status: 400,
+            bytes: 0,
+        }
+    }
+
+    #[test]
+    fn fields_are_bounded_and_the_log_rotates_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open_rotating(
+            &path,
+            Rotation {
+                max_bytes: 4096,
+                keep: 2,
+            },
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for _ in 0..40 {
+            rt.block_on(log.record_durably(record("x".repeat(60_000))))
+                .unwrap();
+        }
+        let mut total = 0;
+        for name in ["audit.log", "audit.log.1", "audit.log.2"] {
+            let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+            for line in text.lines() {
+                assert!(
+                    line.len() < 2 * MAX_FIELD + 3 * MAX_FIELD + 400,
+                    "{}",
+                    line.len()
+                );
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert!(v["path"].as_str().unwrap().ends_with("bytes cut]"));
+                total += 1;
+            }
+            assert!(text.len() <= 4096 + 2048, "{name}: {}", text.len());
+        }
+        assert!(!dir.path().join("audit.log.3").exists());
+        assert!(
+            total > 0 && total < 40,
+            "old files beyond `keep` are removed"
+        );
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_written_is_reported() {
+        let log = AuditLog::open(Path::new("/dev/full")).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(
+            rt.block_on(log.record_durably(record("p".into()))),
+            Err(AuditFailure::Write)
+        );
     }
 }

@@ -18,6 +18,7 @@ use serde_json::json;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 use weightgate_attest::reading::check_relative_path;
+use weightgate_schemas::country::{UNKNOWN_DESTINATION, normalise_destination};
 
 use super::audit::{AuditLog, AuditRecord};
 use super::store::{RevisionRecord, Store, StoreError, check_repo_id};
@@ -35,6 +36,9 @@ pub enum DecideError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// The blocking task that decides did not finish (a panic, or the runtime shutting down).
+    #[error("the decision task failed: {0}")]
+    Task(String),
 }
 
 /// Shared server state.
@@ -43,10 +47,18 @@ pub struct Gate {
     pub policy_path: PathBuf,
     pub policy: RwLock<Arc<Policy>>,
     pub audit: AuditLog,
-    /// Decisions by (revision, destination) for the current second and policy generation.
-    /// Every time-dependent check works in whole seconds, so within one second the same
-    /// inputs give the same decision; a reload starts a new generation at once.
+    /// Decisions by (repo, revision, destination) for the current second and policy
+    /// generation. Every time-dependent check works in whole seconds, so within one second the
+    /// same inputs give the same decision; a reload starts a new generation at once. The repo
+    /// is part of the key: one attestation admitted by two tenants carries each tenant's own
+    /// grants, so it may be allowed for one and refused for the other.
     cache: Mutex<DecisionCache>,
+    /// Decisions computed at once (each decodes and checks a whole attestation, off the async
+    /// runtime): bounds CPU and memory when many distinct requests miss the cache.
+    deciding: tokio::sync::Semaphore,
+    /// Refusal records lost since the last report, and the second of that report.
+    audit_lost: std::sync::atomic::AtomicU64,
+    audit_lost_reported: std::sync::atomic::AtomicI64,
 }
 
 /// A decision with its refusal already rendered, so a cached refusal costs no serialization.
@@ -80,11 +92,14 @@ impl Verdict {
     }
 }
 
+/// (repo, revision, destination); the policy generation and the second are the cache's own.
+type DecisionKey = (String, String, Option<String>);
+
 #[derive(Default)]
 struct DecisionCache {
     second: i64,
     generation: u64,
-    decisions: HashMap<(String, Option<String>), Arc<Verdict>>,
+    decisions: HashMap<DecisionKey, Arc<Verdict>>,
     /// Manifests by (repo, revision as asked), same lifetime: a new admission shows within 1 s.
     manifests: HashMap<(String, String), Arc<RevisionRecord>>,
 }
@@ -97,6 +112,11 @@ impl Gate {
             policy: RwLock::new(Arc::new(policy)),
             audit,
             cache: Mutex::new(DecisionCache::default()),
+            deciding: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
+            audit_lost: Default::default(),
+            audit_lost_reported: Default::default(),
         }
     }
 
@@ -133,14 +153,14 @@ impl Gate {
         Ok(m)
     }
 
-    /// [`Gate::decide`] through the per-second cache.
-    pub fn decide_cached(
-        &self,
-        m: &RevisionRecord,
+    /// [`Gate::decide`] through the per-second cache, on the blocking pool.
+    pub async fn decide_cached(
+        self: &Arc<Self>,
+        m: Arc<RevisionRecord>,
         destination: Option<String>,
     ) -> Result<Arc<Verdict>, DecideError> {
         let second = now();
-        let key = (m.revision.clone(), destination.clone());
+        let key = (m.repo.clone(), m.revision.clone(), destination.clone());
         let generation = {
             let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             if c.second != second {
@@ -153,7 +173,16 @@ impl Gate {
             }
             c.generation
         };
-        let d = Arc::new(Verdict::new(self.decide(m, destination)?));
+        let _permit = self
+            .deciding
+            .acquire()
+            .await
+            .map_err(|e| DecideError::Task(e.to_string()))?;
+        let gate = self.clone();
+        let d = tokio::task::spawn_blocking(move || gate.decide(&m, destination))
+            .await
+            .map_err(|e| DecideError::Task(e.to_string()))??;
+        let d = Arc::new(Verdict::new(d));
         let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if c.second == second && c.generation == generation && c.decisions.len() < 10_000 {
             c.decisions.insert(key, d.clone());
@@ -194,15 +223,26 @@ impl Gate {
         Ok(verify(&req, &|_| {})?)
     }
 
+    /// Reports a refusal record the audit writer could not take, at most once a second with
+    /// the count since the last report.
+    fn audit_lost(&self, e: super::audit::AuditFailure) {
+        use std::sync::atomic::Ordering;
+        let lost = self.audit_lost.fetch_add(1, Ordering::Relaxed) + 1;
+        let second = now();
+        if self.audit_lost_reported.swap(second, Ordering::Relaxed) != second {
+            self.audit_lost.fetch_sub(lost, Ordering::Relaxed);
+            tracing::error!(lost, error = %e, "AUDIT LOG FAILING: refusal records lost");
+        }
+    }
+
     fn destination(&self, headers: &HeaderMap) -> Option<String> {
         let name = self.policy().destination_header.clone()?;
-        let v = headers
-            .get(name.as_str())?
-            .to_str()
-            .ok()?
-            .trim()
-            .to_ascii_uppercase();
-        Some(v)
+        // Present but not a country (`XX`, `T1`, non-ASCII...) is an unknown destination, not
+        // an absent one: the regimes refuse it wherever it matters.
+        let v = headers.get(name.as_str())?;
+        let normal = std::str::from_utf8(v.as_bytes())
+            .map_or(UNKNOWN_DESTINATION, |v| normalise_destination(v));
+        Some(normal.to_string())
     }
 }
 
@@ -311,7 +351,7 @@ async fn revision_info(
     headers: HeaderMap,
     UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
 ) -> Response {
-    info(&g, &headers, &format!("{org}/{name}"), &rev)
+    info(&g, &headers, &format!("{org}/{name}"), &rev).await
 }
 
 async fn model_info(
@@ -319,17 +359,18 @@ async fn model_info(
     headers: HeaderMap,
     UrlPath((org, name)): UrlPath<(String, String)>,
 ) -> Response {
-    info(&g, &headers, &format!("{org}/{name}"), "main")
+    info(&g, &headers, &format!("{org}/{name}"), "main").await
 }
 
-fn info(g: &Gate, headers: &HeaderMap, repo: &str, rev: &str) -> Response {
-    let m = match lookup(g, repo, rev) {
+async fn info(g: &Shared, headers: &HeaderMap, repo: &str, rev: &str) -> Response {
+    let m = match g.manifest_cached(repo, rev) {
         Ok(m) => m,
         Err(r) => return r,
     };
     // `gated` tells the truth for this request: false when the revision would be served to it.
-    let gated = match g.decide(&m, g.destination(headers)) {
-        Ok(d) if d.allowed => json!(false),
+    // Decided through the cache, off the async runtime, like a download.
+    let gated = match g.decide_cached(m.clone(), g.destination(headers)).await {
+        Ok(d) if d.decision.allowed => json!(false),
         _ => json!("manual"),
     };
     let siblings: Vec<_> = entries(&m)
@@ -404,7 +445,7 @@ async fn tree(
     UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
 ) -> Response {
     let repo = format!("{org}/{name}");
-    let m = match lookup(&g, &repo, &rev) {
+    let m = match g.manifest_cached(&repo, &rev) {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -560,18 +601,21 @@ async fn decision(
     UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
 ) -> Response {
     let repo = format!("{org}/{name}");
-    let m = match lookup(&g, &repo, &rev) {
+    let m = match g.manifest_cached(&repo, &rev) {
         Ok(m) => m,
         Err(r) => return r,
     };
-    match g.decide(&m, g.destination(&headers)) {
-        Ok(d) => axum::Json(d).into_response(),
-        Err(e) => hub_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "StoreError",
-            &e.to_string(),
-            None,
-        ),
+    match g.decide_cached(m, g.destination(&headers)).await {
+        Ok(d) => axum::Json(&d.decision).into_response(),
+        Err(e) => {
+            tracing::error!(repo, revision = rev, error = %e, "cannot decide");
+            hub_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "StoreError",
+                "store error",
+                None,
+            )
+        }
     }
 }
 
@@ -582,22 +626,34 @@ async fn resolve(
 ) -> Response {
     let repo = format!("{org}/{name}");
     let destination = g.destination(req.headers());
+    let record = |status: u16,
+                  decision: &'static str,
+                  reasons: Vec<ReasonCode>,
+                  bytes: u64,
+                  revision: &str| AuditRecord {
+        time: now(),
+        repo: repo.clone(),
+        revision: revision.to_string(),
+        path: path.clone(),
+        destination: destination.clone(),
+        decision,
+        reasons,
+        status,
+        bytes,
+    };
+    // A request that is not served is recorded without waiting: if the writer is behind, the
+    // loss is counted and reported, and no bytes went out.
     let audit = |status: u16,
                  decision: &'static str,
                  reasons: Vec<ReasonCode>,
                  bytes: u64,
                  revision: &str| {
-        g.audit.record(AuditRecord {
-            time: now(),
-            repo: repo.clone(),
-            revision: revision.to_string(),
-            path: path.clone(),
-            destination: destination.clone(),
-            decision,
-            reasons,
-            status,
-            bytes,
-        });
+        if let Err(e) = g
+            .audit
+            .record(record(status, decision, reasons, bytes, revision))
+        {
+            g.audit_lost(e);
+        }
     };
     if path.len() > 1024 || check_relative_path(&path).is_err() {
         audit(400, "invalid", vec![], 0, &rev);
@@ -615,22 +671,9 @@ async fn resolve(
             return r;
         }
     };
-    // The weights, or a signature file served beside them.
-    let file = m.files.iter().find(|f| f.path == path);
-    let (blob, sha256, size) = match (file, m.signature_files.iter().find(|f| f.path == path)) {
-        (Some(f), _) => (g.store.blob_path(&f.sha256), f.sha256.clone(), f.size),
-        (None, Some(s)) => (g.store.signature_path(&s.sha256), s.sha256.clone(), s.size),
-        (None, None) => {
-            audit(404, "not-found", vec![], 0, &m.revision);
-            return hub_error(
-                StatusCode::NOT_FOUND,
-                "EntryNotFound",
-                &format!("{path} does not exist on \"{rev}\""),
-                Some(&m.revision),
-            );
-        }
-    };
-    let d = match g.decide_cached(&m, destination.clone()) {
+    // The decision comes first: a refused revision answers 451 on every path, also on paths
+    // it does not contain, so clients that probe optional files report the refusal.
+    let d = match g.decide_cached(m.clone(), destination.clone()).await {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(repo, revision = %m.revision, error = %e, "cannot decide");
@@ -647,6 +690,21 @@ async fn resolve(
         audit(451, "deny", d.decision.codes(), 0, &m.revision);
         return refusal(&d, &m.revision);
     }
+    // The weights, or a signature file served beside them.
+    let file = m.files.iter().find(|f| f.path == path);
+    let (blob, sha256, size) = match (file, m.signature_files.iter().find(|f| f.path == path)) {
+        (Some(f), _) => (g.store.blob_path(&f.sha256), f.sha256.clone(), f.size),
+        (None, Some(s)) => (g.store.signature_path(&s.sha256), s.sha256.clone(), s.size),
+        (None, None) => {
+            audit(404, "not-found", vec![], 0, &m.revision);
+            return hub_error(
+                StatusCode::NOT_FOUND,
+                "EntryNotFound",
+                &format!("{path} does not exist on \"{rev}\""),
+                Some(&m.revision),
+            );
+        }
+    };
     if let Some(problem) = file.and_then(|f| g.store.blob_problem(f)) {
         tracing::warn!(
             repo,
@@ -714,7 +772,27 @@ async fn resolve(
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    audit(status.as_u16(), "allow", vec![], bytes, &m.revision);
+    // What is served is recorded first: no record on disk, no bytes (the blob is closed
+    // unread when `resp` is dropped).
+    if let Err(e) = g
+        .audit
+        .record_durably(record(status.as_u16(), "allow", vec![], bytes, &m.revision))
+        .await
+    {
+        tracing::error!(
+            repo,
+            revision = %m.revision,
+            path = %super::audit::bounded(&path),
+            error = %e,
+            "AUDIT LOG FAILING: download refused with 503"
+        );
+        return hub_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "AuditUnavailable",
+            "the download cannot be recorded in the audit log; try again later",
+            Some(&m.revision),
+        );
+    }
     resp
 }
 
@@ -745,12 +823,17 @@ pub fn router(gate: Shared) -> Router {
 /// Connection limits against slow or hostile clients.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// A client must send its whole request head within this time.
+    /// A client must send its whole request head within this time, counted from the moment
+    /// the connection opens or the previous response ends: so it is also the first-byte and
+    /// the keep-alive idle timeout.
     pub header_read_timeout: Duration,
     /// Largest request head (request line plus headers) accepted.
     pub max_header_bytes: usize,
     /// A write to the client that makes no progress for this long ends the connection.
     pub write_timeout: Duration,
+    /// Connections open at once. Each holds a socket and, while downloading, one blob: the
+    /// server also keeps this under half the process's open-file limit.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -759,27 +842,147 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
             write_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Descriptors kept free for the listener, the audit log, the store and the runtime.
+const RESERVED_FILES: u64 = 64;
+
+/// The connection cap actually used: the configured one, but never so many that sockets plus
+/// one open blob each would exceed the open-file limit (then `accept` would fail instead).
+pub fn effective_max_connections(configured: usize) -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    let files = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        1024
+    };
+    let by_files = (files.saturating_sub(RESERVED_FILES) / 2).max(1);
+    configured
+        .min(usize::try_from(by_files).unwrap_or(usize::MAX))
+        .max(1)
+}
+
+/// The open connections, oldest first, with whether each is serving a request. When the cap
+/// is reached, the oldest connection that is not serving anything (silent, sending its head
+/// slowly, or idle between requests) is closed to make room: a flood of silent sockets cannot
+/// keep a real client out, it only shortens its own connections' lives.
+#[derive(Default)]
+struct Connections {
+    next_id: u64,
+    open: std::collections::BTreeMap<u64, (Arc<ConnectionState>, tokio::task::AbortHandle)>,
+}
+
+#[derive(Default)]
+struct ConnectionState {
+    /// Requests being answered, responses bodies included.
+    busy: std::sync::atomic::AtomicUsize,
+}
+
+/// Marks its connection busy while alive: created when a request arrives, dropped when the
+/// response body has been written (or abandoned).
+struct Busy(Arc<ConnectionState>);
+
+impl Busy {
+    fn new(state: Arc<ConnectionState>) -> Self {
+        state.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Busy(state)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0
+            .busy
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A response body that keeps its connection marked busy until it is finished.
+struct BusyBody {
+    inner: Body,
+    _busy: Busy,
+}
+
+impl axum::body::HttpBody for BusyBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Connections {
+    /// Closes the oldest connection that is serving nothing; false if every one is busy.
+    fn evict_oldest_idle(&mut self) -> bool {
+        let victim = self.open.iter().find_map(|(id, (state, _))| {
+            (state.busy.load(std::sync::atomic::Ordering::SeqCst) == 0).then_some(*id)
+        });
+        match victim.and_then(|id| self.open.remove(&id)) {
+            Some((_, task)) => {
+                task.abort();
+                true
+            }
+            None => false,
         }
     }
 }
 
 /// Serves on `listener` until the process is stopped. Policy reloads are the caller's
 /// ([`Gate::reload`]); this library installs no signal handler.
+///
+/// HTTP/1.1 only: cleartext HTTP/2 would need its own limits (streams, windows, preface
+/// timeout) and `huggingface_hub` speaks HTTP/1.1; a client that sends the HTTP/2 preface gets
+/// an HTTP/1 error and its connection closed.
 pub async fn serve(
     gate: Shared,
     listener: tokio::net::TcpListener,
     limits: Limits,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::service::TowerToHyperService;
+    use hyper_util::rt::{TokioIo, TokioTimer};
 
     tracing::info!(url = %format!("http://{}", listener.local_addr()?), "listening");
+    let max_connections = effective_max_connections(limits.max_connections);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let connections = Arc::new(Mutex::new(Connections::default()));
     let app = router(gate).layer(tower_http::timeout::TimeoutLayer::with_status_code(
         StatusCode::REQUEST_TIMEOUT,
         Duration::from_secs(30),
     ));
     loop {
+        // A slot before accepting: when all are taken, make room by closing the oldest idle
+        // connection; when every connection is busy, wait (new clients queue in the backlog).
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(s) => s,
+            Err(_) => {
+                connections
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .evict_oldest_idle();
+                match slots.clone().acquire_owned().await {
+                    Ok(s) => s,
+                    Err(_) => return Ok(()),
+                }
+            }
+        };
         let (stream, _) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
@@ -792,20 +995,39 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
         stream.set_write_timeout(Some(limits.write_timeout));
-        let service = TowerToHyperService::new(
-            app.clone()
-                .map_request(|req: axum::http::Request<hyper::body::Incoming>| req.map(Body::new)),
-        );
-        tokio::spawn(async move {
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
+        let state = Arc::new(ConnectionState::default());
+        let request_state = state.clone();
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+                let busy = Busy::new(request_state.clone());
+                let app = app.clone();
+                async move {
+                    let resp = app.oneshot(req.map(Body::new)).await?;
+                    Ok::<_, std::convert::Infallible>(
+                        resp.map(|inner| Body::new(BusyBody { inner, _busy: busy })),
+                    )
+                }
+            });
+        let registry = connections.clone();
+        let mut open = connections.lock().unwrap_or_else(|e| e.into_inner());
+        let id = open.next_id;
+        open.next_id += 1;
+        let task = tokio::spawn(async move {
+            let _slot = slot;
+            let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout)
-                .max_buf_size(limits.max_header_bytes);
-            let _ = builder
+                .max_buf_size(limits.max_header_bytes)
+                .max_header_size(limits.max_header_bytes)
                 .serve_connection(TokioIo::new(Box::pin(stream)), service)
                 .await;
+            registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .open
+                .remove(&id);
         });
+        open.open.insert(id, (state, task.abort_handle()));
     }
 }

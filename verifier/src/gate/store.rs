@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! STORE/blobs/<sha256>                        read-only file contents
-//! STORE/attestations/<payload sha256>.att     envelopes
-//! STORE/grants/<sha256>.grant                 countersigned references
+//! STORE/attestations/<sha256>.att             envelopes, named by the SHA-256 of their bytes
+//! STORE/grants/<sha256>.grant                 countersigned references, likewise
 //! STORE/repos/<org>/<name>/revisions/<id>.json   what was admitted (40-hex revision id)
 //! STORE/repos/<org>/<name>/refs/<ref>         a revision id, e.g. refs/main
 //! STORE/tmp/                                  copies in progress (never read)
@@ -14,6 +14,7 @@
 //! admission leaves nothing that a reader can reach.
 
 use std::fs::{self, File};
+use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -29,7 +30,9 @@ pub struct RevisionRecord {
     pub repo: String,
     pub revision: String,
     pub admitted_at: i64,
-    /// SHA-256 of the attestation payload (file name under `attestations/`).
+    /// SHA-256 of the whole envelope (file name under `attestations/`): two tenants admitting
+    /// the same payload with different signatures each keep their own envelope. (Stores
+    /// written before named it by the payload digest; those names still resolve.)
     pub attestation: String,
     pub grants: Vec<String>,
     pub header_parameters: u64,
@@ -341,7 +344,7 @@ impl Store {
     }
 
     /// Publishes a staged, judged admission: each staged file becomes the blob named by its
-    /// SHA-256 (an existing blob of that name is kept), then the envelope and grants, then the
+    /// SHA-256 (an existing blob of that name is kept once re-hashed), then the envelope and grants, then the
     /// revision record, and last the ref, each written atomically; a revision is visible only
     /// once everything it names is in place.
     #[allow(clippy::too_many_arguments)]
@@ -367,7 +370,11 @@ impl Store {
             };
             let sha = hex(&sha);
             let dest = self.blob_path(&sha);
-            if !dest.exists() {
+            if dest.exists() {
+                // Shared with an earlier admission: reused only if it still is what its name
+                // says, never blessed again after being altered.
+                self.check_existing_blob(&sha)?;
+            } else {
                 let staged = staging.join(&f.path);
                 fs::rename(&staged, &dest).map_err(io(&dest))?;
             }
@@ -384,17 +391,20 @@ impl Store {
         File::open(&blobs)
             .and_then(|d| d.sync_all())
             .map_err(io(&blobs))?;
-        let att_path = self
-            .root
-            .join("attestations")
-            .join(format!("{payload_sha256}.att"));
-        write_atomically(&att_path, envelope, 0o444, Replace::Allowed).map_err(io(&att_path))?;
+        let attestation = self.put_content_addressed(
+            "attestations",
+            "att",
+            envelope,
+            weightgate_schemas::MAX_ENVELOPE_LEN as u64,
+        )?;
         let mut grant_ids = Vec::new();
         for g in grants {
-            let id = hex(&Sha256::digest(g));
-            let p = self.root.join("grants").join(format!("{id}.grant"));
-            write_atomically(&p, g, 0o444, Replace::Allowed).map_err(io(&p))?;
-            grant_ids.push(id);
+            grant_ids.push(self.put_content_addressed(
+                "grants",
+                "grant",
+                g,
+                weightgate_schemas::MAX_GRANT_LEN as u64,
+            )?);
         }
         let mut signature_files = Vec::new();
         for (path, bytes) in [
@@ -415,7 +425,7 @@ impl Store {
             repo: repo.to_string(),
             revision: revision.clone(),
             admitted_at: now,
-            attestation: payload_sha256.to_string(),
+            attestation,
             grants: grant_ids,
             header_parameters,
             model_sig: model_sig.is_some(),
@@ -439,6 +449,65 @@ impl Store {
         )
         .map_err(io(&rpath))?;
         Ok(record)
+    }
+}
+
+impl Store {
+    /// Stores `bytes` as `DIR/<sha256>.EXT` and returns the digest. Nothing another admission
+    /// stored is ever replaced by different bytes: an existing file is kept when it hashes to
+    /// its name, and rewritten (with these, identical-by-digest bytes) only when it was
+    /// damaged.
+    pub fn put_content_addressed(
+        &self,
+        dir: &str,
+        ext: &str,
+        bytes: &[u8],
+        cap: u64,
+    ) -> Result<String, StoreError> {
+        let id = hex(&Sha256::digest(bytes));
+        let path = self.root.join(dir).join(format!("{id}.{ext}"));
+        if let Ok(existing) = weightgate_attest::io::read_capped(&path, cap)
+            && hex(&Sha256::digest(&existing)) == id
+        {
+            return Ok(id);
+        }
+        write_atomically(&path, bytes, 0o444, Replace::Allowed).map_err(io(&path))?;
+        Ok(id)
+    }
+
+    /// An existing blob is re-hashed before another admission reuses it: an altered blob is
+    /// never blessed again by a new manifest recording its new size and mtime.
+    pub fn check_existing_blob(&self, want: &str) -> Result<(), StoreError> {
+        let path = self.blob_path(want);
+        let meta = fs::symlink_metadata(&path).map_err(io(&path))?;
+        let altered = |why: String| {
+            StoreError::Invalid(format!(
+                "{}: {why}; the blob was altered after admission: remove it (and re-admit the \
+                 revisions that use it) before admitting anything that shares it",
+                path.display()
+            ))
+        };
+        if !meta.is_file() {
+            return Err(altered("not a regular file".into()));
+        }
+        if meta.permissions().mode() & 0o222 != 0 {
+            return Err(altered("writable".into()));
+        }
+        let mut input = File::open(&path).map_err(io(&path))?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = input.read(&mut buf).map_err(io(&path))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        let got = hex(&h.finalize());
+        if got != want {
+            return Err(altered(format!("its SHA-256 is now {got}")));
+        }
+        Ok(())
     }
 }
 

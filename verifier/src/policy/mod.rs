@@ -132,6 +132,9 @@ pub struct Policy {
     pub revoked_keys: Vec<String>,
     /// SHA-256 of revoked attestations' payloads (hex): cosigning does not change it.
     pub revoked_attestations: Vec<String>,
+    /// SHA-256 of revoked grants' payloads (hex): one licence withdrawn without revoking the
+    /// issuer's key (which would withdraw every grant it signed).
+    pub revoked_grants: Vec<String>,
     pub regimes: Vec<Regime>,
     pub destination_header: Option<String>,
     /// ECDSA keys whose OpenSSF model-signing bundles (`model.sig`) are trusted.
@@ -265,6 +268,8 @@ struct RawRevoked {
     keys: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     attestations: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    grants: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -434,13 +439,7 @@ impl Cx<'_> {
 
     fn countries(&self, v: &Spanned<Vec<String>>, key: &str) -> Result<Vec<String>, PolicyError> {
         for c in v.get_ref() {
-            if !country::is_iso3166_alpha2(c) {
-                return Err(self.err(
-                    Some(v.span()),
-                    key,
-                    format!("`{c}` is not an ISO 3166-1 alpha-2 country code"),
-                ));
-            }
+            country::check_policy_country(c).map_err(|p| self.err(Some(v.span()), key, p))?;
         }
         Ok(v.get_ref().clone())
     }
@@ -555,13 +554,14 @@ impl Cx<'_> {
         };
         let embargoed = r.embargoed.clone();
         let exceptions = r.exception_destinations.clone();
-        for c in embargoed.iter().chain(&exceptions) {
-            if !country::is_iso3166_alpha2(c) {
-                return Err(self.err(
-                    Some(r.id.span()),
-                    key,
-                    format!("`{c}` (embargoed or exception_destinations) is not an ISO 3166-1 alpha-2 country code"),
-                ));
+        // Written in normal form, or refused: `"cn"` or `"RU "` would silently never match.
+        for (list, countries) in [
+            ("embargoed", &embargoed),
+            ("exception_destinations", &exceptions),
+        ] {
+            for c in countries {
+                country::check_policy_country(c)
+                    .map_err(|p| self.err(Some(r.id.span()), &format!("{key}.{list}"), p))?;
             }
         }
         Ok(Regime {
@@ -766,6 +766,7 @@ impl Policy {
             issuers: Vec::new(),
             revoked_keys: Vec::new(),
             revoked_attestations: Vec::new(),
+            revoked_grants: Vec::new(),
             regimes: presets().into_iter().filter(|r| r.default_active).collect(),
             destination_header: None,
             model_signing_keys: Vec::new(),
@@ -1123,6 +1124,7 @@ impl Policy {
             issuers,
             revoked_keys: hex64(&raw.revoked.keys, "revoked.keys")?,
             revoked_attestations: hex64(&raw.revoked.attestations, "revoked.attestations")?,
+            revoked_grants: hex64(&raw.revoked.grants, "revoked.grants")?,
             regimes,
             destination_header: s.destination_header.clone(),
             model_signing_keys,
@@ -1155,7 +1157,7 @@ impl Policy {
             })).collect::<Vec<_>>(),
             "trusted_keys": self.trusted_keys.iter().map(key).collect::<Vec<_>>(),
             "issuers": self.issuers.iter().map(|i| { let mut v = key(&i.key); v["authority"] = i.authority.clone().into(); v }).collect::<Vec<_>>(),
-            "revoked": { "keys": self.revoked_keys, "attestations": self.revoked_attestations },
+            "revoked": { "keys": self.revoked_keys, "attestations": self.revoked_attestations, "grants": self.revoked_grants },
             "regimes": self.regimes.iter().map(regime_json).collect::<Vec<_>>(),
             "destination_header": self.destination_header,
             "model_signing_keys": self.model_signing_keys.iter().map(|k| serde_json::json!({

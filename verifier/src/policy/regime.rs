@@ -2,7 +2,7 @@
 //! Presets are data (`presets.toml`); evaluation is one function for all of them.
 
 use serde::{Deserialize, Serialize};
-use weightgate_schemas::{Grant, Ops, Reference, ReferenceKind, Statement};
+use weightgate_schemas::{Grant, Ops, Reference, ReferenceKind, Statement, country};
 
 use crate::policy::Factor;
 use crate::reason::ReasonCode;
@@ -196,6 +196,8 @@ pub struct VerifiedGrant {
 #[derive(Debug, Clone, Default)]
 pub struct Context {
     pub now: i64,
+    /// Normalised with [`country::normalise_destination`]; any value that is not an assigned
+    /// ISO 3166-1 alpha-2 code is an unknown destination, refused wherever it matters.
     pub destination: Option<String>,
 }
 
@@ -283,6 +285,15 @@ fn reference_problem(
     }
     if !terms.destinations.is_empty() {
         match &ctx.destination {
+            Some(d) if !country::is_iso3166_alpha2(d) => {
+                return Some((
+                    ReasonCode::RegimeDestinationUnknown,
+                    format!(
+                        "{label} covers only {}, and the destination is not a known country",
+                        terms.destinations.join(",")
+                    ),
+                ));
+            }
             None => {
                 return Some((
                     ReasonCode::RegimeDestinationRequired,
@@ -496,7 +507,9 @@ fn judge(
     } else if regime.historical {
         notes.push(format!("SIMULATED (assume_in_force): {}", regime.status));
     }
+    // An unknown destination could be any country: the regime is applied as if it covered it.
     if let Some(d) = &ctx.destination
+        && country::is_iso3166_alpha2(d)
         && !regime.applies_to.is_empty()
         && !regime.applies_to.contains(d)
     {
@@ -558,6 +571,15 @@ fn judge(
             show_date(placed),
             show_date(t.until)
         ));
+    }
+    if let Some(d) = &ctx.destination
+        && !country::is_iso3166_alpha2(d)
+        && !regime.embargoed.is_empty()
+    {
+        return RegimeOutcome::Denied(
+            ReasonCode::RegimeDestinationUnknown,
+            "the destination is not a known country, and this regime embargoes some".into(),
+        );
     }
     if let Some(d) = &ctx.destination
         && regime.embargoed.contains(d)

@@ -220,31 +220,48 @@ pub fn authenticate_grants(
     policy: &Policy,
     grants: &[Vec<u8>],
     now: i64,
-) -> (Vec<VerifiedGrant>, Vec<String>) {
+) -> (Vec<VerifiedGrant>, Vec<(ReasonCode, String)>) {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for (i, bytes) in grants.iter().enumerate() {
         let env = match Envelope::decode_strict(bytes) {
             Ok(e) => e,
             Err(e) => {
-                bad.push(format!("grant {i}: {e}"));
+                bad.push((ReasonCode::GrantInvalid, format!("grant {i}: {e}")));
                 continue;
             }
         };
         if env.payload_type != GRANT_PAYLOAD_TYPE {
-            bad.push(format!(
-                "grant {i}: payload type `{}` is not a grant",
-                env.payload_type
+            bad.push((
+                ReasonCode::GrantInvalid,
+                format!(
+                    "grant {i}: payload type `{}` is not a grant",
+                    env.payload_type
+                ),
             ));
             continue;
         }
         let grant = match Grant::decode_strict(&env.payload) {
             Ok(g) => g,
             Err(e) => {
-                bad.push(format!("grant {i}: {e}"));
+                bad.push((ReasonCode::GrantInvalid, format!("grant {i}: {e}")));
                 continue;
             }
         };
+        // Revoked by its payload digest: a re-signed copy of the same terms stays revoked.
+        let grant_digest = hex(&Sha256::digest(&env.payload));
+        if policy.revoked_grants.contains(&grant_digest) {
+            bad.push((
+                ReasonCode::GrantRevoked,
+                format!(
+                    "grant {i} ({} {} from {}): grant {grant_digest} is revoked",
+                    grant.reference.kind.as_str(),
+                    grant.reference.number,
+                    grant.reference.authority
+                ),
+            ));
+            continue;
+        }
         // Only issuers for this reference's authority may sign it.
         let keys: Vec<TrustedKey> = policy
             .issuers
@@ -258,11 +275,14 @@ pub fn authenticate_grants(
             _ => None,
         }) {
             Some(issuer) => good.push(VerifiedGrant { grant, issuer }),
-            None => bad.push(format!(
-                "grant {i} ({} {} from {}): not signed by a trusted issuer for that authority",
-                grant.reference.kind.as_str(),
-                grant.reference.number,
-                grant.reference.authority
+            None => bad.push((
+                ReasonCode::GrantInvalid,
+                format!(
+                    "grant {i} ({} {} from {}): not signed by a trusted issuer for that authority",
+                    grant.reference.kind.as_str(),
+                    grant.reference.number,
+                    grant.reference.authority
+                ),
             )),
         }
     }

@@ -151,8 +151,8 @@ pub fn judge(
     // 9. Regimes.
     d.facts.effective_ops = Some(policy.compute_margin.apply_ceil(c.total.0).to_string());
     let (grants, bad_grants) = authenticate_grants(policy, grants, now);
-    for b in bad_grants {
-        d.fail("grants", ReasonCode::GrantInvalid, b);
+    for (code, b) in bad_grants {
+        d.fail("grants", code, b);
     }
     for g in &grants {
         d.pass(

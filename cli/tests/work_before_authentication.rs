@@ -1,0 +1,88 @@
+//! Nothing expensive happens before the signatures are checked: a checkpoint of 32 hard links
+//! to one file with a 131,072-tensor header (8 MB on disk) and an envelope signed by an
+//! untrusted key is refused without parsing those headers (it used to take `verify` to
+//! 859 MiB for the progress bar alone).
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+
+use common::testdata;
+use weightgate_attest::signing::{load_signing_key, sign_envelope};
+use weightgate_schemas::ATTESTATION_PAYLOAD_TYPE;
+
+#[test]
+fn a_hostile_checkpoint_with_a_bad_signature_is_refused_before_its_headers_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    fs::create_dir(&ck).unwrap();
+    let tensors = 131_072usize;
+    let mut header = String::from("{");
+    for i in 0..tensors {
+        if i > 0 {
+            header.push(',');
+        }
+        header.push_str(&format!(
+            "\"t{i}\":{{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[{i},{}]}}",
+            i + 1
+        ));
+    }
+    header.push('}');
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend(header.as_bytes());
+    file.extend(vec![0u8; tensors]);
+    fs::write(ck.join("s00.safetensors"), &file).unwrap();
+    for i in 1..32 {
+        fs::hard_link(
+            ck.join("s00.safetensors"),
+            ck.join(format!("s{i:02}.safetensors")),
+        )
+        .unwrap();
+    }
+    // Any payload, signed by a key the policy does not trust.
+    let key = load_signing_key(&testdata().join("keys/test-other.key")).unwrap();
+    let env = sign_envelope(
+        ATTESTATION_PAYLOAD_TYPE,
+        b"not even a statement".to_vec(),
+        &key,
+    );
+    let att = dir.path().join("evil.att");
+    fs::write(&att, env.encode()).unwrap();
+    let trust = testdata().join("keys/test-lab.pub");
+    for json in [false, true] {
+        let mut cmd = Command::new("/usr/bin/time");
+        cmd.arg("-v")
+            .arg(env!("CARGO_BIN_EXE_weightgate"))
+            .args(["verify", ck.to_str().unwrap(), "--attestation"])
+            .arg(&att)
+            .arg("--trust")
+            .arg(&trust);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd
+            .output()
+            .expect("/usr/bin/time missing: .ci/run installs it");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("signature.untrusted_key"),
+            "{stdout}{stderr}"
+        );
+        let rss_kib: u64 = stderr
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("Maximum resident set size (kbytes): ")
+            })
+            .and_then(|n| n.trim().parse().ok())
+            .expect("no RSS from /usr/bin/time");
+        // One header parsed costs ~30 MiB; all 32 cost ~860 MiB.
+        assert!(
+            rss_kib < 24 * 1024,
+            "verify used {} MiB before refusing the signature",
+            rss_kib / 1024
+        );
+    }
+}
