@@ -4,14 +4,16 @@
 mod checkpoint;
 mod discover;
 mod error;
+mod hf_cache;
 mod output_paths;
 mod path_rules;
 mod safetensors_header;
 mod shard_index;
 
 pub use checkpoint::{Checkpoint, CheckpointFile, FileKind, ParameterCount};
-pub use discover::OpenOptions;
+pub use discover::{OpenOptions, refuse_hf_cache_repository};
 pub use error::CheckpointError;
+pub use hf_cache::{HfCacheError, find_snapshot, hub_cache_dir, repo_folder_name};
 pub use output_paths::{default_attestation_path, default_oms_signature_path, relative_inside};
 pub use path_rules::{UnsafePath, check_relative_path, component_order};
 pub use safetensors_header::{
