@@ -25,6 +25,10 @@ use weightgate_verifier::stages::TrustedKey;
 use weightgate_verifier::{CheckOutcome, Decision, VerifyRequest, verify};
 
 #[derive(Args, Debug)]
+#[command(group(
+    // One error naming both ways to say whom to trust.
+    clap::ArgGroup::new("trust_source").required(true).args(["policy", "trust"])
+))]
 pub struct VerifyArgs {
     /// Checkpoint folder or single file; a Hugging Face cache snapshot
     /// (`models--ORG--NAME/snapshots/REV`) or `hf download --local-dir` folder as it is.
@@ -45,7 +49,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub attestation: Option<PathBuf>,
     /// Policy file (TOML; see docs/policy.md).
-    #[arg(long, required_unless_present = "trust", conflicts_with = "trust")]
+    #[arg(long, conflicts_with = "trust")]
     pub policy: Option<PathBuf>,
     /// Trust this Ed25519 public key (SPKI PEM) with the default regimes; repeatable.
     #[arg(long, value_name = "KEY.pub")]

@@ -61,6 +61,15 @@ enum Command {
     Demo(cmd_demo::DemoArgs),
 }
 
+/// `1 file`, `2 files`: a count with its noun.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// What a command decided, beyond success.
 pub enum Exit {
     Ok,

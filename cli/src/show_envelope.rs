@@ -81,9 +81,9 @@ fn print_statement(s: &Statement) {
         }
     );
     println!(
-        "  root sha256:{}  {} files",
+        "  root sha256:{}  {}",
         s.subject.root_sha256.to_hex(),
-        s.subject.files.len()
+        crate::count(s.subject.files.len(), "file")
     );
     for f in &s.subject.files {
         println!("    {:>14}  {}", f.size, f.path);
