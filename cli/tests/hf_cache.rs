@@ -264,6 +264,48 @@ fn hf_download_snapshot_and_local_dir_verify_with_trust_alone() {
     fs::copy(&att, local.join("weightgate.att")).unwrap();
     let r = verify(&hf_home, &[local.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+
+    // Signed there with model.sig too: the stock model_signing verifier accepts it, as the
+    // bundle names .cache/huggingface among the paths it leaves out.
+    let r = common::run([
+        "keygen",
+        "--type",
+        "p256",
+        "--out",
+        dir.path().join("ec").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    fs::remove_file(local.join("weightgate.att")).unwrap();
+    let r = common::run([
+        "attest",
+        local.to_str().unwrap(),
+        "--key",
+        &td("keys/test-lab.key"),
+        "--claims",
+        &td("claims/tiny-below.toml"),
+        "--oms-key",
+        dir.path().join("ec.key").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = Command::new(venv_bin("python"))
+        .args(["-m", "model_signing", "verify", "key"])
+        .arg(&local)
+        .arg("--signature")
+        .arg(local.join("model.sig"))
+        .arg("--public_key")
+        .arg(dir.path().join("ec.pub"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = verify(&hf_home, &[local.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+
     flip_one_byte(&local.join("config.json"));
     let r = verify(&hf_home, &[local.to_str().unwrap()]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);

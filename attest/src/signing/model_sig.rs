@@ -3,7 +3,7 @@
 use weightgate_schemas::oms::{IN_TOTO_PAYLOAD_TYPE, OmsManifest, OmsResource, encode_bundle};
 use weightgate_schemas::pae;
 
-use weightgate_schemas::file_names::DEFAULT_IGNORES;
+use weightgate_schemas::file_names::{DEFAULT_IGNORES, HF_LOCAL_DIR_METADATA};
 
 use super::private_keys::EcSigningKey;
 use crate::hashing::CheckpointDigests;
@@ -33,6 +33,11 @@ pub fn oms_manifest(
         .map(|s| s.to_string())
         .chain(ignored.iter().cloned())
         .collect();
+    // Left out by discovery too; named only where it exists, so bundles of ordinary folders
+    // stay as they were.
+    if !checkpoint.single_file && checkpoint.root.join(HF_LOCAL_DIR_METADATA).is_dir() {
+        ignore_paths.push(HF_LOCAL_DIR_METADATA.to_string());
+    }
     ignore_paths.sort();
     ignore_paths.dedup();
     let subject_name = checkpoint
