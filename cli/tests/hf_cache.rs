@@ -192,21 +192,13 @@ fn hf_download_snapshot_and_local_dir_verify_with_trust_alone() {
     );
     let snap = snapshot.to_str().unwrap();
 
-    // The gate does not serve weightgate.att yet: the error says where to point instead.
-    let r = verify(&hf_home, &[snap]);
-    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stderr.contains("cannot read the attestation") && r.stderr.contains("--attestation"),
-        "{}",
-        r.stderr
-    );
+    // The gate serves weightgate.att as a file of the revision, so the snapshot holds it (a
+    // link into blobs/ like every file) and verifies with --trust alone, by path or by --hf.
     let att = ck.join("weightgate.att");
-    let r = verify(&hf_home, &[snap, "--attestation", att.to_str().unwrap()]);
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-
-    // With the attestation stored in the snapshot as the client stores any file of the
-    // revision, the snapshot verifies with --trust alone, by path or by --hf.
-    add_to_cache_as_the_client_does(&snapshot, &att);
+    assert_eq!(
+        fs::read(snapshot.join("weightgate.att")).unwrap(),
+        fs::read(&att).unwrap()
+    );
     let r = verify(&hf_home, &[snap]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("ALLOWED"), "{}", r.stdout);
@@ -253,6 +245,19 @@ fn hf_download_snapshot_and_local_dir_verify_with_trust_alone() {
         r.stderr
     );
 
+    // Without the attestation in the snapshot, the error says where to point instead.
+    fs::remove_file(snapshot.join("weightgate.att")).unwrap();
+    let r = verify(&hf_home, &[snap]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("cannot read the attestation") && r.stderr.contains("--attestation"),
+        "{}",
+        r.stderr
+    );
+    let r = verify(&hf_home, &[snap, "--attestation", att.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    add_to_cache_as_the_client_does(&snapshot, &att);
+
     // One flipped byte in a blob: denied.
     flip_one_byte(&snapshot.join("model-00002-of-00002.safetensors"));
     let r = verify(&hf_home, &["--hf", "lab/tiny"]);
@@ -261,7 +266,7 @@ fn hf_download_snapshot_and_local_dir_verify_with_trust_alone() {
 
     // The --local-dir folder: its .cache/huggingface/ metadata is left out by default.
     assert!(local.join(".cache/huggingface").is_dir());
-    fs::copy(&att, local.join("weightgate.att")).unwrap();
+    assert!(local.join("weightgate.att").is_file());
     let r = verify(&hf_home, &[local.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 
