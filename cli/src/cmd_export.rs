@@ -20,6 +20,7 @@ pub enum ExportFormat {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
+    /// The format to write.
     #[arg(long, value_enum)]
     pub format: ExportFormat,
     /// The weightgate attestation envelope.
