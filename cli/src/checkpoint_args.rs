@@ -10,7 +10,8 @@ use weightgate_attest::reading::{Checkpoint, OpenOptions};
 pub struct CheckpointArgs {
     /// Checkpoint folder or single file.
     pub path: PathBuf,
-    /// Follow symbolic links that stay inside the checkpoint (or a Hugging Face cache repo).
+    /// Follow symbolic links that stay inside the checkpoint (a Hugging Face cache snapshot's
+    /// links into its repository's blobs/ are followed without it).
     #[arg(long)]
     pub allow_symlinks: bool,
     /// Leave this relative path (file or folder) out; repeatable.

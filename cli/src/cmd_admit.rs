@@ -110,12 +110,12 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Exit> {
         }
         Admission::Admitted { record, decision } => {
             say!(
-                "admitted {} as {}@{} (revision {}, {} files){}",
+                "admitted {} as {}@{} (revision {}, {}){}",
                 args.checkpoint.path.display(),
                 args.repo,
                 args.revision,
                 record.revision,
-                record.files.len(),
+                crate::count(record.files.len(), "file"),
                 if decision.allowed {
                     String::new()
                 } else {

@@ -92,9 +92,9 @@ pub fn run(args: AttestArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     println!(
-        "attested {} ({} files, root sha256:{}) -> {} ({} bytes, key {})",
+        "attested {} ({}, root sha256:{}) -> {} ({} bytes, key {})",
         outcome.statement.model.name,
-        outcome.statement.subject.files.len(),
+        crate::count(outcome.statement.subject.files.len(), "file"),
         outcome.statement.subject.root_sha256.to_hex(),
         outcome.path.display(),
         outcome.envelope_len,

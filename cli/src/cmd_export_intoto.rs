@@ -1,7 +1,7 @@
 //! `weightgate export-intoto ENVELOPE [--key KEY] [--out PATH]`: the attestation as an in-toto
 //! Statement v1 in a DSSE JSON envelope, one line (fit for appending to `claims.jsonl`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
@@ -15,7 +15,7 @@ use weightgate_schemas::oms::IN_TOTO_PAYLOAD_TYPE;
 use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Statement};
 use weightgate_verifier::inputs::{InputKind, read_input};
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct ExportIntotoArgs {
     /// The weightgate attestation envelope.
     pub envelope: PathBuf,
@@ -28,9 +28,11 @@ pub struct ExportIntotoArgs {
     pub out: Option<PathBuf>,
 }
 
-pub fn run(args: ExportIntotoArgs) -> anyhow::Result<Exit> {
-    let name = args.envelope.display().to_string();
-    let bytes = read_input(&args.envelope, InputKind::Attestation)?;
+/// The envelope file's bytes, the envelope and its statement (signatures are not checked here:
+/// exports carry the signed envelope or its digest, for the consumer to verify).
+pub fn read_attestation(path: &Path) -> anyhow::Result<(Vec<u8>, Envelope, Statement)> {
+    let name = path.display().to_string();
+    let bytes = read_input(path, InputKind::Attestation)?;
     let envelope = Envelope::decode_strict(&bytes)
         .with_context(|| format!("{name}: not a weightgate envelope"))?;
     if envelope.payload_type != ATTESTATION_PAYLOAD_TYPE {
@@ -41,6 +43,26 @@ pub fn run(args: ExportIntotoArgs) -> anyhow::Result<Exit> {
     }
     let statement =
         Statement::decode_strict(&envelope.payload).with_context(|| format!("{name}: payload"))?;
+    Ok((bytes, envelope, statement))
+}
+
+/// Writes `text` atomically to `out`, or to standard output.
+pub fn write_output(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(p) => write_atomically(p, text.as_bytes(), 0o644, Replace::Allowed)
+            .with_context(|| format!("{}: cannot write", p.display()))?,
+        None => {
+            use std::io::Write as _;
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .context("cannot write to standard output")?
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: ExportIntotoArgs) -> anyhow::Result<Exit> {
+    let (_, envelope, statement) = read_attestation(&args.envelope)?;
     let payload = intoto_statement(&envelope, &statement)
         .to_string()
         .into_bytes();
@@ -54,10 +76,6 @@ pub fn run(args: ExportIntotoArgs) -> anyhow::Result<Exit> {
     };
     let mut line = envelope_to_json(&dsse).to_string();
     line.push('\n');
-    match &args.out {
-        Some(p) => write_atomically(p, line.as_bytes(), 0o644, Replace::Allowed)
-            .with_context(|| format!("{}: cannot write", p.display()))?,
-        None => print!("{line}"),
-    }
+    write_output(args.out.as_deref(), &line)?;
     Ok(Exit::Ok)
 }

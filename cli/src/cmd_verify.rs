@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use clap::Args;
 
 use crate::Exit;
@@ -11,7 +12,10 @@ use crate::run_args::RunArgs;
 use crate::terminal::say;
 use crate::time_arg::{now, parse_time, show};
 use weightgate_attest::keys::load_verifying_key;
-use weightgate_attest::reading::{default_attestation_path, discover, relative_inside};
+use weightgate_attest::reading::{
+    default_attestation_path, discover, find_snapshot, hub_cache_dir, refuse_hf_cache_repository,
+    relative_inside,
+};
 use weightgate_schemas::country::normalise_destination;
 use weightgate_verifier::inputs::{InputKind, read_attestation, read_grant, read_input};
 use weightgate_verifier::model_sig::{OmsOptions, OmsRequest};
@@ -21,14 +25,31 @@ use weightgate_verifier::stages::TrustedKey;
 use weightgate_verifier::{CheckOutcome, Decision, VerifyRequest, verify};
 
 #[derive(Args, Debug)]
+#[command(group(
+    // One error naming both ways to say whom to trust.
+    clap::ArgGroup::new("trust_source").required(true).args(["policy", "trust"])
+))]
 pub struct VerifyArgs {
-    #[command(flatten)]
-    pub checkpoint: CheckpointArgs,
+    /// Checkpoint folder or single file; a Hugging Face cache snapshot
+    /// (`models--ORG--NAME/snapshots/REV`) or `hf download --local-dir` folder as it is.
+    #[arg(required_unless_present = "hf", conflicts_with = "hf")]
+    pub path: Option<PathBuf>,
+    /// The snapshot of this model in the local Hugging Face cache (HF_HUB_CACHE, else
+    /// HF_HOME/hub, else ~/.cache/huggingface/hub); REV is a branch, tag or commit id (default main).
+    #[arg(long, value_name = "ORG/NAME[@REV]")]
+    pub hf: Option<String>,
+    /// Follow symbolic links that stay inside the checkpoint (a Hugging Face cache snapshot's
+    /// links into its repository's blobs/ are followed without it).
+    #[arg(long)]
+    pub allow_symlinks: bool,
+    /// Leave this relative path (file or folder) out; repeatable.
+    #[arg(long = "ignore", value_name = "PATH")]
+    pub ignore: Vec<String>,
     /// The envelope (default CHECKPOINT/weightgate.att, or FILE.att beside a single file).
     #[arg(long)]
     pub attestation: Option<PathBuf>,
     /// Policy file (TOML; see docs/policy.md).
-    #[arg(long, required_unless_present = "trust", conflicts_with = "trust")]
+    #[arg(long, conflicts_with = "trust")]
     pub policy: Option<PathBuf>,
     /// Trust this Ed25519 public key (SPKI PEM) with the default regimes; repeatable.
     #[arg(long, value_name = "KEY.pub")]
@@ -101,7 +122,32 @@ pub fn oms_request(
     )?)
 }
 
+/// The checkpoint to verify: the path given, or the cached snapshot `--hf` names.
+fn checkpoint_args(args: &VerifyArgs) -> anyhow::Result<CheckpointArgs> {
+    let path = match (&args.path, &args.hf) {
+        (Some(p), _) => p.clone(),
+        (None, Some(spec)) => {
+            let (repo_id, revision) = match spec.split_once('@') {
+                Some((r, rev)) => (r, Some(rev)),
+                None => (spec.as_str(), None),
+            };
+            let cache = hub_cache_dir(|k| std::env::var_os(k)).context(
+                "--hf: cannot locate the Hugging Face cache: set HF_HUB_CACHE or HF_HOME (HOME is not set)",
+            )?;
+            find_snapshot(&cache, repo_id, revision).context("--hf")?
+        }
+        (None, None) => anyhow::bail!("give a CHECKPOINT path or --hf ORG/NAME[@REV]"),
+    };
+    Ok(CheckpointArgs {
+        path,
+        allow_symlinks: args.allow_symlinks,
+        ignore: args.ignore.clone(),
+    })
+}
+
 pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
+    let checkpoint = checkpoint_args(&args)?;
+    refuse_hf_cache_repository(&checkpoint.path)?;
     let policy = match &args.policy {
         Some(p) => Policy::load(p)?,
         None => {
@@ -122,9 +168,15 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
     let att_path = args
         .attestation
         .clone()
-        .unwrap_or_else(|| default_attestation_path(&args.checkpoint.path));
-    let attestation = read_attestation(&att_path)?;
-    let root = &args.checkpoint.path;
+        .unwrap_or_else(|| default_attestation_path(&checkpoint.path));
+    let attestation = read_attestation(&att_path).map_err(|e| {
+        if args.attestation.is_none() && !att_path.exists() {
+            anyhow::anyhow!("{e} (it is not there: pass --attestation FILE where the envelope is)")
+        } else {
+            e.into()
+        }
+    })?;
+    let root = &checkpoint.path;
     let own_inside: Vec<String> = if root.is_dir() {
         std::iter::once(&att_path)
             .chain(&args.grant)
@@ -134,7 +186,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
     } else {
         Vec::new()
     };
-    let open = args.checkpoint.open_options(own_inside);
+    let open = checkpoint.open_options(own_inside);
     let grants = args
         .grant
         .iter()
@@ -148,7 +200,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
     own_files.extend(args.grant.iter().map(PathBuf::as_path));
     own_files.extend(args.base_attestation.iter().map(PathBuf::as_path));
     let at = args.now.unwrap_or_else(now);
-    let oms = oms_request(&args.oms, &policy, &args.checkpoint, &own_files, at)?;
+    let oms = oms_request(&args.oms, &policy, &checkpoint, &own_files, at)?;
     let req = VerifyRequest {
         envelope: attestation.bytes(),
         subject: SubjectSource::OnDisk {

@@ -5,8 +5,10 @@
 mod checkpoint_args;
 mod cmd_admit;
 mod cmd_attest;
+mod cmd_completions;
 mod cmd_cosign;
 mod cmd_demo;
+mod cmd_export;
 mod cmd_export_intoto;
 mod cmd_grant;
 mod cmd_hash;
@@ -61,10 +63,26 @@ enum Command {
     Admit(cmd_admit::AdmitArgs),
     /// Serve admitted weights to Hugging Face clients, refusing (451) what the policy denies.
     Serve(cmd_serve::ServeArgs),
-    /// Print the attestation as an in-toto Statement v1 in a DSSE JSON envelope.
+    /// Write the attestation as a CycloneDX 1.6 ML-BOM or an in-toto Statement (DSSE JSON).
+    Export(cmd_export::ExportArgs),
+    /// The same as `export --format intoto` (its former name).
+    #[command(hide = true)]
     ExportIntoto(cmd_export_intoto::ExportIntotoArgs),
     /// Play the whole story on the bundled example in a temporary folder.
     Demo(cmd_demo::DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cmd_completions::CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --out-dir.
+    Manpage(cmd_completions::ManpageArgs),
+}
+
+/// `1 file`, `2 files`: a count with its noun.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// What a command decided, beyond success.
@@ -108,9 +126,12 @@ fn main() -> ExitCode {
         Command::VerifyOms(args) => cmd_oms::run_verify(args),
         Command::Policy(args) => cmd_policy::run(args),
         Command::Demo(args) => cmd_demo::run(args),
+        Command::Export(args) => cmd_export::run(args),
         Command::ExportIntoto(args) => cmd_export_intoto::run(args),
         Command::Admit(args) => cmd_admit::run(args),
         Command::Serve(args) => cmd_serve::run(args),
+        Command::Completions(args) => cmd_completions::completions(args),
+        Command::Manpage(args) => cmd_completions::manpage(args),
     };
     match result {
         Ok(Exit::Ok) => ExitCode::SUCCESS,

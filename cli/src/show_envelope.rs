@@ -82,9 +82,9 @@ fn print_statement(s: &Statement) {
         }
     );
     say!(
-        "  root sha256:{}  {} files",
+        "  root sha256:{}  {}",
         s.subject.root_sha256.to_hex(),
-        s.subject.files.len()
+        crate::count(s.subject.files.len(), "file")
     );
     for f in &s.subject.files {
         say!("    {:>14}  {}", f.size, f.path);

@@ -172,6 +172,34 @@ fn attest_out_inside_the_checkpoint_is_not_attested_itself() {
     assert!(st.subject.files.iter().all(|f| f.path != "release.att"));
 }
 
+/// `total = 3e26` unquoted is a TOML float that f64 cannot hold exactly (3e26 as f64 is
+/// 300000000000000012582912...): the count is taken from the text, exactly.
+#[test]
+fn unquoted_float_counts_are_taken_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = tiny_copy(dir.path());
+    let quoted = fs::read_to_string(testdata().join("claims/tiny-above.toml")).unwrap();
+    let mut unquoted = quoted.clone();
+    for v in ["3e26", "2.5e26", "4e25", "1e25", "1e9", "9.89e14"] {
+        let q = format!("= \"{v}\"");
+        assert!(unquoted.contains(&q), "{v}");
+        unquoted = unquoted.replace(&q, &format!("= {v}"));
+    }
+    let file = dir.path().join("claims.toml");
+    fs::write(&file, &unquoted).unwrap();
+    let r = attest(&ck, &key("test-lab.key"), file.to_str().unwrap());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("(4 files,"), "{}", r.stdout);
+    let st = Statement::decode_strict(
+        &Envelope::decode_strict(&fs::read(ck.join("weightgate.att")).unwrap())
+            .unwrap()
+            .payload,
+    )
+    .unwrap();
+    assert_eq!(st.compute.total.0, 300_000_000_000_000_000_000_000_000);
+    assert_ne!(st.compute.total.0, 3e26_f64 as u128);
+}
+
 /// Each malformed claim is refused before hashing with the file, line and field named.
 #[test]
 fn bad_claims_name_the_field_and_line() {
@@ -220,6 +248,23 @@ fn bad_claims_name_the_field_and_line() {
             ":19: TOML: unknown field `colour`",
         ),
         ("name = \"tiny-lm\"", "name = \"tiny-lm", ":3: TOML:"),
+        // Unquoted counts are TOML floats: taken from their text exactly, or refused with
+        // the advice to quote them.
+        (
+            "tokens = \"1e9\"",
+            "tokens = 1.5",
+            ":16: compute.inputs.tokens: `1.5` is not an operation count: not an integer; write counts as integers or quoted, e.g. \"3.2e25\"",
+        ),
+        (
+            "tokens = \"1e9\"",
+            "tokens = -1e9",
+            ":16: compute.inputs.tokens: `-1e9` is not an operation count",
+        ),
+        (
+            "total = \"2.112e12\"",
+            "total = inf",
+            ":9: compute.total: `inf` is not an operation count: not a number; write counts as integers or quoted",
+        ),
     ];
     for (from, to, want) in cases {
         assert!(good.contains(from), "{from}");

@@ -798,3 +798,45 @@ fn a_closed_output_pipe_ends_a_command_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn one_file_reads_1_file_and_no_trust_names_both_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one");
+    fs::create_dir(&one).unwrap();
+    fs::copy(
+        testdata().join("checkpoints/single.safetensors"),
+        one.join("model.safetensors"),
+    )
+    .unwrap();
+    let r = run([
+        "attest",
+        one.to_str().unwrap(),
+        "--key",
+        &td("keys/test-lab.key"),
+        "--claims",
+        &td("claims/tiny-below.toml"),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("(1 file, root"), "{}", r.stdout);
+    let r = run([
+        "verify",
+        one.to_str().unwrap(),
+        "--trust",
+        &td("keys/test-lab.pub"),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(" 1 file, "), "{}", r.stdout);
+    let r = run(["inspect", one.join("weightgate.att").to_str().unwrap()]);
+    assert!(r.stdout.contains("  1 file\n"), "{}", r.stdout);
+
+    let r = run(["verify", one.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("--policy") && r.stderr.contains("--trust"),
+        "{}",
+        r.stderr
+    );
+}

@@ -21,3 +21,8 @@ pub const DEFAULT_IGNORES: &[&str] = &[
     ATTESTATION_FILE_NAME,
     OMS_SIGNATURE_FILE_NAME,
 ];
+
+/// Where `hf download --local-dir` keeps its download metadata, inside the downloaded folder:
+/// never part of a model, left out like `.git` (not by OpenSSF model signing, which a bundle
+/// tells through its `ignore_paths`).
+pub const HF_LOCAL_DIR_METADATA: &str = ".cache/huggingface";

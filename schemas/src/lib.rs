@@ -31,6 +31,7 @@
 pub mod cbor;
 mod compute;
 pub mod country;
+pub mod cyclonedx;
 mod digest;
 mod dsse;
 mod entity;

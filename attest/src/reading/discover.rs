@@ -3,22 +3,25 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use weightgate_schemas::file_names::{DEFAULT_IGNORES, GIT_IGNORES};
+use weightgate_schemas::file_names::{DEFAULT_IGNORES, GIT_IGNORES, HF_LOCAL_DIR_METADATA};
 
 use super::error::CheckpointError;
+use super::hf_cache::{describe_snapshots, is_repo_folder, snapshot_blobs};
 use super::path_rules::{check_relative_path, component_order};
 
 /// How to walk a checkpoint.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
-    /// Follow symbolic links to regular files inside the root (or, for a Hugging Face cache
-    /// snapshot, inside that repository's cache folder). Refused otherwise.
+    /// Follow symbolic links to regular files inside the root. Refused otherwise, except in a
+    /// Hugging Face cache snapshot, whose links into its own repository's `blobs/` are always
+    /// followed (`hf_cache`).
     pub allow_symlinks: bool,
     /// Further paths (files or folders) to leave out, besides [`DEFAULT_IGNORES`]: relative to
     /// the root, or absolute inside it (an absolute path outside it is an error).
     pub ignore: Vec<String>,
     /// Leave out by default only what OpenSSF model signing leaves out ([`GIT_IGNORES`]), so
-    /// weightgate's own files count as model files: for checking a `model.sig` another tool wrote.
+    /// weightgate's own files (and `.cache/huggingface`) count as model files: for checking a
+    /// `model.sig` another tool wrote.
     pub git_ignores_only: bool,
 }
 
@@ -34,14 +37,18 @@ pub struct FoundFile {
 /// Lists the files of `root` (a directory or one file), sorted by path components.
 pub fn discover(root: &Path, opts: &OpenOptions) -> Result<Vec<FoundFile>, CheckpointError> {
     let meta = fs::symlink_metadata(root).map_err(|e| CheckpointError::io(root, e))?;
-    if meta.file_type().is_symlink() && !opts.allow_symlinks {
+    let real_root = fs::canonicalize(root).map_err(|e| CheckpointError::io(root, e))?;
+    if meta.file_type().is_symlink()
+        && !opts.allow_symlinks
+        && !single_cached_file(root, &real_root)
+    {
         return Err(CheckpointError::Symlink {
             path: root.display().to_string(),
             problem: "pass --allow-symlinks to follow it".into(),
         });
     }
-    let real_root = fs::canonicalize(root).map_err(|e| CheckpointError::io(root, e))?;
     let real_meta = fs::metadata(&real_root).map_err(|e| CheckpointError::io(root, e))?;
+    refuse_hf_cache_repository(root)?;
     if real_meta.is_file() {
         let name = real_name(root)?;
         check_relative_path(&name).map_err(|problem| CheckpointError::UnsafePath {
@@ -61,7 +68,7 @@ pub fn discover(root: &Path, opts: &OpenOptions) -> Result<Vec<FoundFile>, Check
     let walker = Walker {
         ignore: super::ignore_paths::resolve_ignore_paths(root, &opts.ignore)?,
         root: real_root.clone(),
-        link_base: hf_cache_repo_folder(&real_root).unwrap_or_else(|| real_root.clone()),
+        hf_blobs: snapshot_blobs(&real_root),
         opts,
     };
     let mut out = Vec::new();
@@ -103,21 +110,33 @@ fn real_name(path: &Path) -> Result<String, CheckpointError> {
         })
 }
 
-/// For `.../models--org--name/snapshots/REV`, the `models--org--name` folder whose `blobs/`
-/// the snapshot's links point into.
-fn hf_cache_repo_folder(real_root: &Path) -> Option<PathBuf> {
-    let snapshots = real_root.parent()?;
-    if snapshots.file_name()? != "snapshots" {
-        return None;
+/// A Hugging Face cache repository folder (`models--ORG--NAME`) is not a checkpoint: the error
+/// lists its snapshots, which are.
+pub fn refuse_hf_cache_repository(root: &Path) -> Result<(), CheckpointError> {
+    match fs::canonicalize(root) {
+        Ok(real) if is_repo_folder(&real) => Err(CheckpointError::HfCacheRepository {
+            path: root.to_path_buf(),
+            snapshots: describe_snapshots(root),
+        }),
+        _ => Ok(()),
     }
-    Some(snapshots.parent()?.to_path_buf())
+}
+
+/// One file of a Hugging Face cache snapshot given as the checkpoint: a link from
+/// `.../snapshots/REV/` into that repository's `blobs/`.
+fn single_cached_file(root: &Path, real_root: &Path) -> bool {
+    let Some(parent) = root.parent().and_then(|p| fs::canonicalize(p).ok()) else {
+        return false;
+    };
+    snapshot_blobs(&parent).is_some_and(|blobs| real_root.parent() == Some(blobs.as_path()))
 }
 
 struct Walker<'a> {
     /// `opts.ignore` made relative to the root.
     ignore: Vec<String>,
     root: PathBuf,
-    link_base: PathBuf,
+    /// The repository's `blobs/` when the root is a Hugging Face cache snapshot.
+    hf_blobs: Option<PathBuf>,
     opts: &'a OpenOptions,
 }
 
@@ -180,7 +199,12 @@ impl Walker<'_> {
         } else {
             DEFAULT_IGNORES
         };
-        (top_level && defaults.contains(&rel))
+        let hf_metadata = !self.opts.git_ignores_only
+            && rel
+                .strip_prefix(HF_LOCAL_DIR_METADATA)
+                .is_some_and(|r| r.is_empty() || r.starts_with('/'));
+        hf_metadata
+            || (top_level && defaults.contains(&rel))
             || self.ignore.iter().any(|p| {
                 rel == p
                     || rel
@@ -205,7 +229,7 @@ impl Walker<'_> {
             path: rel.to_string(),
             problem,
         };
-        if !self.opts.allow_symlinks {
+        if !self.opts.allow_symlinks && self.hf_blobs.is_none() {
             return Err(refuse("pass --allow-symlinks to follow links".into()));
         }
         let target = fs::canonicalize(link).map_err(|e| {
@@ -215,12 +239,25 @@ impl Walker<'_> {
                 refuse(format!("cannot resolve target: {e}"))
             }
         })?;
-        if !(target.starts_with(&self.root) || target.starts_with(&self.link_base)) {
-            return Err(refuse(format!(
-                "target {} is outside {}",
-                target.display(),
-                self.link_base.display()
-            )));
+        // A cache snapshot's links lead to files directly in its own repository's blobs/.
+        let cached_blob = self
+            .hf_blobs
+            .as_ref()
+            .is_some_and(|blobs| target.parent() == Some(blobs.as_path()));
+        if !cached_blob {
+            if !self.opts.allow_symlinks {
+                return Err(refuse(format!(
+                    "target {} is not in this Hugging Face cache repository's blobs/; pass --allow-symlinks to follow links inside the checkpoint",
+                    target.display()
+                )));
+            }
+            if !target.starts_with(&self.root) {
+                return Err(refuse(format!(
+                    "target {} is outside {}",
+                    target.display(),
+                    self.root.display()
+                )));
+            }
         }
         let meta = fs::metadata(&target).map_err(|e| refuse(format!("target: {e}")))?;
         if !meta.is_file() {

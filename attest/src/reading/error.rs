@@ -23,6 +23,15 @@ pub enum CheckpointError {
     Index { path: String, problem: String },
     #[error("ignore path {path}: {problem}")]
     IgnorePath { path: String, problem: String },
+    #[error(
+        "{}: a Hugging Face cache repository folder, not a snapshot: pass one of its snapshots: {}",
+        path.display(),
+        if snapshots.is_empty() { "none cached".to_string() } else { snapshots.join(", ") }
+    )]
+    HfCacheRepository {
+        path: PathBuf,
+        snapshots: Vec<String>,
+    },
     #[error("{}: empty checkpoint: no files to attest", path.display())]
     Empty { path: PathBuf },
     #[error(

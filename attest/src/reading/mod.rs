@@ -4,6 +4,7 @@
 mod checkpoint;
 mod discover;
 mod error;
+mod hf_cache;
 mod ignore_paths;
 mod output_paths;
 mod path_rules;
@@ -11,8 +12,9 @@ mod safetensors_header;
 mod shard_index;
 
 pub use checkpoint::{Checkpoint, CheckpointFile, FileIdentity, FileKind, ParameterCount};
-pub use discover::{FoundFile, OpenOptions, discover};
+pub use discover::{FoundFile, OpenOptions, discover, refuse_hf_cache_repository};
 pub use error::CheckpointError;
+pub use hf_cache::{HfCacheError, find_snapshot, hub_cache_dir, repo_folder_name};
 pub use ignore_paths::{resolve_ignore_path, resolve_ignore_paths};
 pub use output_paths::{default_attestation_path, default_oms_signature_path, relative_inside};
 pub use path_rules::{UnsafePath, check_relative_path, component_order};

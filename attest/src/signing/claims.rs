@@ -51,11 +51,15 @@ struct ModelClaims {
 }
 
 /// Operation counts: TOML integers stop at 2^63, so larger ones are strings ("3.2e25").
+/// An unquoted `3.2e25` is a TOML float, which cannot hold most such counts exactly: it is
+/// read again from its source text, so it is taken exactly or refused, never rounded.
 #[derive(Deserialize, Clone)]
 #[serde(untagged)]
 enum OpsValue {
     Int(u64),
     Text(String),
+    /// A TOML float (or negative integer); only its source text is used.
+    Number(#[allow(dead_code)] f64),
 }
 
 #[derive(Deserialize)]
@@ -191,6 +195,23 @@ impl Ctx<'_> {
                     format!("`{t}` is not an operation count: {e}"),
                 ),
             },
+            OpsValue::Number(_) => {
+                let literal = self.text.get(v.span()).unwrap_or("").trim();
+                match literal.parse::<Ops>() {
+                    Ok(o) => Ok(o),
+                    Err(e) => {
+                        let e = e.to_string();
+                        let why = e.rsplit_once("`: ").map_or(e.as_str(), |(_, w)| w);
+                        self.err(
+                            Some(v.span()),
+                            field,
+                            format!(
+                                "`{literal}` is not an operation count: {why}; write counts as integers or quoted, e.g. \"3.2e25\""
+                            ),
+                        )
+                    }
+                }
+            }
         }
     }
 

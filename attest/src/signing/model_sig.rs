@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use weightgate_schemas::file_names::{DEFAULT_IGNORES, GIT_IGNORES};
+use weightgate_schemas::file_names::{DEFAULT_IGNORES, GIT_IGNORES, HF_LOCAL_DIR_METADATA};
 use weightgate_schemas::oms::{
     IN_TOTO_PAYLOAD_TYPE, OmsHashType, OmsManifest, OmsMethod, OmsResource, encode_bundle,
     encode_certificate_bundle,
@@ -65,9 +65,20 @@ pub fn oms_manifest(
         method: OmsMethod::Files,
         hash_type: OmsHashType::Sha256,
         resources,
-        ignore_paths: recorded_ignores(DEFAULT_IGNORES, ignored),
+        ignore_paths: recorded_ignores(DEFAULT_IGNORES, &with_hf_metadata(checkpoint, ignored)),
         allow_symlinks: false,
     })
+}
+
+/// `ignored` plus `.cache/huggingface` where it exists: discovery leaves it out, so the bundle
+/// names it for `model_signing verify`; only where it exists, so bundles of ordinary folders
+/// stay as they were.
+fn with_hf_metadata(checkpoint: &Checkpoint, ignored: &[String]) -> Vec<String> {
+    let mut out = ignored.to_vec();
+    if !checkpoint.single_file && checkpoint.root.join(HF_LOCAL_DIR_METADATA).is_dir() {
+        out.push(HF_LOCAL_DIR_METADATA.to_string());
+    }
+    out
 }
 
 /// The bundle bytes: the statement signed over DSSE PAE with ECDSA, DER, plus the key hint.

@@ -185,8 +185,9 @@ pub fn bind(
         d.pass(
             "subject",
             format!(
-                "{} files, {how}; root sha256:{}",
+                "{} file{}, {how}; root sha256:{}",
                 subject.files_checked,
+                if subject.files_checked == 1 { "" } else { "s" },
                 st.subject.root_sha256.to_hex()
             ),
         );
@@ -212,8 +213,10 @@ pub fn bind(
                     "NOT the attestation's root (different file sets)"
                 };
                 let mut detail = format!(
-                    "{} files match, signed by {}; root sha256:{root} = {same}",
+                    "{} file{} match{}, signed by {}; root sha256:{root} = {same}",
                     report.files,
+                    if report.files == 1 { "" } else { "s" },
+                    if report.files == 1 { "es" } else { "" },
                     report.signer.as_deref().unwrap_or("?")
                 );
                 for n in &report.notes {

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The Python package as users get it: builds the wheel with maturin (release profile, the binary
+# inside, as `pip install weightgate` ships it), installs it into a fresh git-ignored venv with
+# pytest and huggingface_hub (versions pinned by .ci/requirements.lock), and runs python/tests
+# against the installed copy. Run by .ci/run after the cargo tests; needs .ci/venv (maturin).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools="$(dirname "${WEIGHTGATE_PYTHON:-$PWD/.ci/venv/bin/python}")"
+
+rm -rf .ci/wheel-dist .ci/wheel-venv
+(cd python && "$tools/maturin" build --release --quiet --out ../.ci/wheel-dist)
+python3 -m venv .ci/wheel-venv
+.ci/wheel-venv/bin/pip install -q --disable-pip-version-check -c .ci/requirements.lock \
+  .ci/wheel-dist/weightgate-*.whl pytest huggingface_hub
+# From a folder outside the source tree, so `import weightgate` can only find the installed copy.
+cd .ci/wheel-venv
+export PYTHONDONTWRITEBYTECODE=1
+env -u WEIGHTGATE_BINARY WEIGHTGATE_TESTDATA="$OLDPWD/testdata" \
+  bin/python -m pytest -q -p no:cacheprovider "$OLDPWD/python/tests"
