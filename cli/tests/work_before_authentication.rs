@@ -12,10 +12,9 @@ use common::testdata;
 use weightgate_attest::signing::{load_signing_key, sign_envelope};
 use weightgate_schemas::ATTESTATION_PAYLOAD_TYPE;
 
-#[test]
-fn a_hostile_checkpoint_with_a_bad_signature_is_refused_before_its_headers_are_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let ck = dir.path().join("ck");
+/// 32 hard links to one file whose header holds 131,072 one-byte tensors (8 MB on disk).
+fn hostile_checkpoint(dir: &std::path::Path) -> std::path::PathBuf {
+    let ck = dir.join("ck");
     fs::create_dir(&ck).unwrap();
     let tensors = 131_072usize;
     let mut header = String::from("{");
@@ -40,6 +39,31 @@ fn a_hostile_checkpoint_with_a_bad_signature_is_refused_before_its_headers_are_r
         )
         .unwrap();
     }
+    ck
+}
+
+/// Once signatures hold (or for `inspect`, which checks none), the headers are read, but all
+/// files together are capped: the ninth file at the per-file cap is refused.
+#[test]
+fn tensors_are_capped_over_all_files_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = hostile_checkpoint(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_weightgate"))
+        .args(["inspect", ck.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tensors in the checkpoint's files together"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_hostile_checkpoint_with_a_bad_signature_is_refused_before_its_headers_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = hostile_checkpoint(dir.path());
     // Any payload, signed by a key the policy does not trust.
     let key = load_signing_key(&testdata().join("keys/test-other.key")).unwrap();
     let env = sign_envelope(

@@ -98,6 +98,11 @@ pub struct Checkpoint {
     pub warnings: Vec<String>,
 }
 
+/// Most tensors all files of one checkpoint may hold together: eight files at the per-file cap.
+/// Real checkpoints hold hundreds to about a hundred thousand (a large mixture-of-experts
+/// model); about 200 bytes of memory each while the checkpoint is open.
+pub const MAX_TENSORS_PER_CHECKPOINT: usize = 8 * super::safetensors_header::MAX_TENSORS_PER_FILE;
+
 impl Checkpoint {
     /// Discovers and checks the checkpoint at `root`.
     pub fn open(root: &Path, opts: &OpenOptions) -> Result<Self, CheckpointError> {
@@ -110,6 +115,7 @@ impl Checkpoint {
         let single_file = found.len() == 1 && !root.is_dir();
         let mut files = Vec::with_capacity(found.len());
         let mut index_bytes = Vec::new();
+        let mut tensors_total = 0usize;
         for f in found {
             let file = File::open(&f.fs_path).map_err(|e| CheckpointError::io(&f.fs_path, e))?;
             let meta = file
@@ -121,7 +127,21 @@ impl Checkpoint {
             let size = meta.len();
             let kind = FileKind::of(&f.path);
             let header = match kind {
-                FileKind::Safetensors => Some(SafetensorsHeader::read(&file, size, &f.path)?),
+                FileKind::Safetensors => {
+                    let header = SafetensorsHeader::read(&file, size, &f.path)?;
+                    // Bounds the memory of all headers together, not just one: many files (or
+                    // hard links to one) each just under the per-file cap add up.
+                    tensors_total += header.tensors.len();
+                    if tensors_total > MAX_TENSORS_PER_CHECKPOINT {
+                        return Err(CheckpointError::Header {
+                            path: f.path,
+                            problem: format!(
+                                "more than {MAX_TENSORS_PER_CHECKPOINT} tensors in the checkpoint's files together"
+                            ),
+                        });
+                    }
+                    Some(header)
+                }
                 FileKind::SafetensorsIndex => {
                     if size > MAX_INDEX_LEN {
                         return Err(CheckpointError::index(

@@ -11,7 +11,9 @@ mod path_rules;
 mod safetensors_header;
 mod shard_index;
 
-pub use checkpoint::{Checkpoint, CheckpointFile, FileIdentity, FileKind, ParameterCount};
+pub use checkpoint::{
+    Checkpoint, CheckpointFile, FileIdentity, FileKind, MAX_TENSORS_PER_CHECKPOINT, ParameterCount,
+};
 pub use discover::{FoundFile, OpenOptions, discover, refuse_hf_cache_repository};
 pub use error::CheckpointError;
 pub use hf_cache::{HfCacheError, find_snapshot, hub_cache_dir, repo_folder_name};
