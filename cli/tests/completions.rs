@@ -47,7 +47,7 @@ fn bash_completes_commands_and_flags() {
     let script = dir.path().join("weightgate.bash");
     fs::write(&script, &r.stdout).unwrap();
     let commands = bash_completes(&script, &["weightgate", "ver"]);
-    assert_eq!(commands, ["verify"]);
+    assert_eq!(commands, ["verify", "verify-oms"]);
     let all = bash_completes(&script, &["weightgate", ""]);
     for c in ["verify", "attest", "export", "completions", "manpage"] {
         assert!(all.iter().any(|w| w == c), "{c} not offered: {all:?}");
