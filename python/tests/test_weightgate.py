@@ -95,8 +95,12 @@ def test_verify_with_a_policy_and_input_errors(tiny: Path, tmp_path: Path) -> No
         weightgate.verify(tiny)
     with pytest.raises(ValueError, match="not both"):
         weightgate.verify(tiny, policy=policy, trust=LAB_PUB)
-    with pytest.raises(WeightgateError, match="not an ISO 3166-1 alpha-2") as e:
-        weightgate.verify(tiny, trust=LAB_PUB, destination="Germany")
+    # A destination that is not an ISO 3166-1 alpha-2 code is judged as unknown, not an error:
+    # only regimes, licences or embargoes that depend on it refuse it (none do here).
+    unknown = weightgate.verify(tiny, trust=LAB_PUB, destination="Germany")
+    assert unknown.allowed and unknown.facts["destination"] == "unknown"
+    with pytest.raises(WeightgateError, match="cannot read") as e:
+        weightgate.verify(tiny / "nowhere", trust=LAB_PUB)
     assert e.value.returncode == 2
     (tiny / "weightgate.att").unlink()
     with pytest.raises(WeightgateError, match="--attestation"):
