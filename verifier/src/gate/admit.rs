@@ -1,6 +1,7 @@
-//! Admission in one pass: each attested file is copied into the store's staging area while
-//! SHA-256 and BLAKE3 are computed from the same read; the headers are parsed from the copy;
-//! the copy is judged through the same stages as `verify`; only then is it published.
+//! Admission: each attested file is copied into the store's private staging area inside the
+//! kernel, then the staged copy is hashed (SHA-256 and BLAKE3, from the page cache the copy
+//! just filled) and its headers parsed, so the bytes judged are the bytes stored; it is judged
+//! through the same stages as `verify`; only then is it published. The source is read once.
 //!
 //! Authentication runs first, so a statement without enough trusted signatures costs nothing
 //! to refuse. The file set (names and sizes) is compared before any byte is copied; on a
@@ -8,14 +9,11 @@
 //! `verify --full` does.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
 
-use sha2::{Digest as _, Sha256};
-use weightgate_attest::hashing::{CheckpointDigests, FileDigests, Progress, root_digest};
+use weightgate_attest::hashing::{HashOptions, Progress, hash_checkpoint};
 use weightgate_attest::reading::{Checkpoint, OpenOptions};
 use weightgate_schemas::Statement;
 
@@ -90,26 +88,20 @@ pub fn admit(
     };
 
     let staging = Staging::create(store)?;
-    let mut files = Vec::with_capacity(st.subject.files.len());
     for entry in &st.subject.files {
         let src = source
             .file(&entry.path)
             .ok_or_else(|| StoreError::Invalid(format!("{}: attested but missing", entry.path)))?;
-        let dest = staging.dir.join(&entry.path);
-        let (sha256, blake3) = copy_hashing(&src.fs_path, &dest, entry.size, progress)?;
-        files.push(FileDigests {
-            path: entry.path.clone(),
-            size: entry.size,
-            sha256: Some(sha256),
-            blake3: Some(blake3),
-            tensors: None,
-        });
+        copy_in_kernel(&src.fs_path, &staging.dir.join(&entry.path), entry.size)?;
     }
-    let root_sha256 = Some(root_digest(files.iter().filter_map(|f| f.sha256.as_ref())));
-    let digests = CheckpointDigests { files, root_sha256 };
-    // Writeback was started while copying; wait for it once, at the end, as `cp && sync`.
-    for f in &digests.files {
-        let staged = staging.dir.join(&f.path);
+    // Hashed while the disk still writes it back. The staged copy is private to this admission: the bytes hashed are the bytes stored.
+    let staged = Checkpoint::open(&staging.dir, &OpenOptions::default())
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let digests = hash_checkpoint(&staged, &HashOptions::default(), progress)
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    // Then wait for writeback once, as `cp && sync` does.
+    for entry in &st.subject.files {
+        let staged = staging.dir.join(&entry.path);
         File::open(&staged)
             .and_then(|file| file.sync_all())
             .map_err(io(&staged))?;
@@ -227,19 +219,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
-const CHUNK: usize = 8 << 20;
-/// Chunks in flight between the copying thread and the two hashers.
-const IN_FLIGHT: usize = 4;
+/// Bytes copied between writeback requests.
+const CHUNK: u64 = 64 << 20;
 
-/// Copies `src` to `dest` (created, 0444; the caller fsyncs) and returns its SHA-256 and BLAKE3,
-/// computed on two other threads from the very buffers written. The source must keep the
-/// expected size and identity throughout, or the copy is refused.
-fn copy_hashing(
-    src: &Path,
-    dest: &Path,
-    expected_size: u64,
-    progress: Progress,
-) -> Result<([u8; 32], [u8; 32]), StoreError> {
+/// Copies `src` to `dest` (created, then 0444; the caller fsyncs) inside the kernel
+/// (`copy_file_range` through `std::io::copy`, or a plain copy where the filesystem has none),
+/// starting writeback as it goes. The source must keep the expected size and identity
+/// throughout, or the copy is refused.
+fn copy_in_kernel(src: &Path, dest: &Path, expected_size: u64) -> Result<(), StoreError> {
     if let Some(parent) = dest.parent() {
         fs::create_dir_all(parent).map_err(io(parent))?;
     }
@@ -249,39 +236,15 @@ fn copy_hashing(
         return Err(changed(src));
     }
     let mut out = File::create(dest).map_err(io(dest))?;
-
-    let (sha_tx, sha_rx) = sync_channel::<Arc<Vec<u8>>>(IN_FLIGHT);
-    let (b3_tx, b3_rx) = sync_channel::<Arc<Vec<u8>>>(IN_FLIGHT);
-    // Buffers come back once both hashers are done with them.
-    let spare: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-    let (sha, b3, copied) = std::thread::scope(|scope| {
-        let sha = scope.spawn(move || {
-            let mut h = Sha256::new();
-            for buf in sha_rx {
-                h.update(&buf[..]);
-            }
-            <[u8; 32]>::from(h.finalize())
-        });
-        let b3 = scope.spawn(move || {
-            let mut h = blake3::Hasher::new();
-            for buf in b3_rx {
-                h.update(&buf[..]);
-            }
-            *h.finalize().as_bytes()
-        });
-        let copied = copy_loop(
-            &mut input, &mut out, src, dest, &sha_tx, &b3_tx, &spare, progress,
-        );
-        drop((sha_tx, b3_tx));
-        (sha.join(), b3.join(), copied)
-    });
-    let copied = copied?;
-    let (Ok(sha), Ok(b3)) = (sha, b3) else {
-        return Err(StoreError::Invalid(format!(
-            "{}: a hashing thread failed",
-            src.display()
-        )));
-    };
+    let mut copied = 0u64;
+    loop {
+        let n = std::io::copy(&mut (&mut input).take(CHUNK), &mut out).map_err(io(dest))?;
+        if n == 0 {
+            break;
+        }
+        start_writeback(&out, copied, n);
+        copied += n;
+    }
     let after = input.metadata().map_err(io(src))?;
     let same_identity = (
         before.dev(),
@@ -292,8 +255,7 @@ fn copy_hashing(
     if copied != expected_size || after.len() != expected_size || !same_identity {
         return Err(changed(src));
     }
-    fs::set_permissions(dest, fs::Permissions::from_mode(0o444)).map_err(io(dest))?;
-    Ok((sha, b3))
+    fs::set_permissions(dest, fs::Permissions::from_mode(0o444)).map_err(io(dest))
 }
 
 fn changed(src: &Path) -> StoreError {
@@ -303,44 +265,10 @@ fn changed(src: &Path) -> StoreError {
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn copy_loop(
-    input: &mut File,
-    out: &mut File,
-    src: &Path,
-    dest: &Path,
-    sha_tx: &SyncSender<Arc<Vec<u8>>>,
-    b3_tx: &SyncSender<Arc<Vec<u8>>>,
-    spare: &Mutex<Vec<Vec<u8>>>,
-    progress: Progress,
-) -> Result<u64, StoreError> {
-    let mut total = 0u64;
-    let mut in_flight: Vec<Arc<Vec<u8>>> = Vec::new();
-    loop {
-        let mut buf = reuse(spare, &mut in_flight);
-        buf.resize(CHUNK, 0);
-        let n = read_full(input, &mut buf).map_err(io(src))?;
-        if n == 0 {
-            return Ok(total);
-        }
-        buf.truncate(n);
-        out.write_all(&buf).map_err(io(dest))?;
-        start_writeback(out, total, n);
-        total += n as u64;
-        let shared = Arc::new(buf);
-        // A hasher gone means it panicked; the join reports it.
-        if sha_tx.send(shared.clone()).is_err() || b3_tx.send(shared.clone()).is_err() {
-            return Ok(total);
-        }
-        in_flight.push(shared);
-        progress(2 * n as u64);
-    }
-}
-
 /// Asks the kernel to start writing a chunk to disk now, without waiting: the disk works while
 /// the next chunks are copied, and the final fsync finds little left to do. Advisory: an error
 /// only means the final fsync does all the work.
-fn start_writeback(out: &File, offset: u64, len: usize) {
+fn start_writeback(out: &File, offset: u64, len: u64) {
     use std::os::fd::AsRawFd;
     // SAFETY: a plain syscall on a descriptor this function borrows; no memory is passed.
     unsafe {
@@ -351,40 +279,6 @@ fn start_writeback(out: &File, offset: u64, len: usize) {
             libc::SYNC_FILE_RANGE_WRITE,
         );
     }
-}
-
-/// A buffer both hashers have released, or a new one.
-fn reuse(spare: &Mutex<Vec<Vec<u8>>>, in_flight: &mut Vec<Arc<Vec<u8>>>) -> Vec<u8> {
-    let mut i = 0;
-    while i < in_flight.len() {
-        if Arc::strong_count(&in_flight[i]) == 1 {
-            let done = in_flight.swap_remove(i);
-            if let Ok(v) = Arc::try_unwrap(done) {
-                spare.lock().unwrap_or_else(|e| e.into_inner()).push(v);
-            }
-        } else {
-            i += 1;
-        }
-    }
-    spare
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .pop()
-        .unwrap_or_default()
-}
-
-/// Reads until `buf` is full or the file ends.
-fn read_full(input: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// fsyncs every folder of the staged tree, so renamed blobs survive a crash.
