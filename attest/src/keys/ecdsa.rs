@@ -107,6 +107,33 @@ pub enum EcSignatureError {
     Invalid { curve: &'static str },
 }
 
+/// Parses `$signature` as ASN.1 DER for `$key`'s curve, binds the key to `$k` and the signature
+/// to `$s`, and maps the result of `$check` to [`EcSignatureError`].
+macro_rules! check_der {
+    ($key:expr, $signature:expr, $k:ident, $s:ident => $check:expr) => {{
+        let curve = $key.curve().name();
+        let not_der = || EcSignatureError::NotDer {
+            curve,
+            len: $signature.len(),
+        };
+        let invalid = |_| EcSignatureError::Invalid { curve };
+        match $key {
+            EcVerifyingKey::P256($k) => {
+                let $s = p256::ecdsa::Signature::from_der($signature).map_err(|_| not_der())?;
+                $check.map_err(invalid)
+            }
+            EcVerifyingKey::P384($k) => {
+                let $s = p384::ecdsa::Signature::from_der($signature).map_err(|_| not_der())?;
+                $check.map_err(invalid)
+            }
+            EcVerifyingKey::P521($k) => {
+                let $s = p521::ecdsa::Signature::from_der($signature).map_err(|_| not_der())?;
+                $check.map_err(invalid)
+            }
+        }
+    }};
+}
+
 impl EcVerifyingKey {
     pub fn curve(&self) -> EcCurve {
         match self {
@@ -192,50 +219,12 @@ impl EcVerifyingKey {
         signature: &[u8],
     ) -> Result<(), EcSignatureError> {
         use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-        let curve = self.curve().name();
-        let not_der = || EcSignatureError::NotDer {
-            curve,
-            len: signature.len(),
-        };
-        let invalid = |_| EcSignatureError::Invalid { curve };
-        match self {
-            EcVerifyingKey::P256(k) => {
-                let s = p256::ecdsa::Signature::from_der(signature).map_err(|_| not_der())?;
-                k.verify_prehash(digest, &s).map_err(invalid)
-            }
-            EcVerifyingKey::P384(k) => {
-                let s = p384::ecdsa::Signature::from_der(signature).map_err(|_| not_der())?;
-                k.verify_prehash(digest, &s).map_err(invalid)
-            }
-            EcVerifyingKey::P521(k) => {
-                let s = p521::ecdsa::Signature::from_der(signature).map_err(|_| not_der())?;
-                k.verify_prehash(digest, &s).map_err(invalid)
-            }
-        }
+        check_der!(self, signature, k, s => k.verify_prehash(digest, &s))
     }
 
     /// Checks an ASN.1 DER ECDSA signature over `message`.
     pub fn verify_der(&self, message: &[u8], signature: &[u8]) -> Result<(), EcSignatureError> {
         use p256::ecdsa::signature::Verifier as _;
-        let curve = self.curve().name();
-        let not_der = || EcSignatureError::NotDer {
-            curve,
-            len: signature.len(),
-        };
-        let invalid = |_| EcSignatureError::Invalid { curve };
-        match self {
-            EcVerifyingKey::P256(k) => {
-                let s = p256::ecdsa::Signature::from_der(signature).map_err(|_| not_der())?;
-                k.verify(message, &s).map_err(invalid)
-            }
-            EcVerifyingKey::P384(k) => {
-                let s = p384::ecdsa::Signature::from_der(signature).map_err(|_| not_der())?;
-                k.verify(message, &s).map_err(invalid)
-            }
-            EcVerifyingKey::P521(k) => {
-                let s = p521::ecdsa::Signature::from_der(signature).map_err(|_| not_der())?;
-                k.verify(message, &s).map_err(invalid)
-            }
-        }
+        check_der!(self, signature, k, s => k.verify(message, &s))
     }
 }
