@@ -760,3 +760,68 @@ fn a_download_that_cannot_be_recorded_is_refused_and_reported() {
     server.wait_for_log(&["ERROR", "AUDIT LOG FAILING: download refused with 503"]);
     server.wait_for_log(&["ERROR", "cannot write the audit log"]);
 }
+
+#[test]
+fn paths_info_bodies_that_are_too_large_or_malformed_are_refused() {
+    let s = Setup::new();
+    let server = start(&s.path("store"), &s.path("policy.toml"));
+    let post = |content_type: &str, body: &[u8]| {
+        let mut head = format!(
+            "POST /api/models/lab/tiny/paths-info/main HTTP/1.1\r\nHost: x\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        head.extend_from_slice(b"Connection: close\r\n\r\n");
+        head.extend_from_slice(body);
+        let mut c = TcpStream::connect(&server.addr).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        c.write_all(&head).unwrap();
+        let mut reply = Vec::new();
+        let _ = c.read_to_end(&mut reply);
+        let text = String::from_utf8_lossy(&reply).to_string();
+        let status: u16 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, text)
+    };
+    // A well-formed request still answers, so the refusals below are about the body.
+    let (status, text) = post(
+        "application/x-www-form-urlencoded",
+        b"paths=config.json&paths=missing.bin",
+    );
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"config.json\"") && !text.contains("missing.bin"));
+
+    // Over the 1 MiB cap: 413, nothing parsed.
+    let mut big = b"paths=".to_vec();
+    big.resize((1 << 20) + 10, b'a');
+    let (status, text) = post("application/x-www-form-urlencoded", &big);
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("too large"), "{text}");
+
+    // Malformed: not JSON, or JSON without a list of strings. (A form always decodes: bytes
+    // that are not UTF-8 become U+FFFD, a path no revision holds, so the answer is `[]`.)
+    for (content_type, body) in [
+        ("application/json", &b"{\"paths\": [\"config.json\""[..]),
+        ("application/json", b"{\"paths\": [1, 2]}"),
+        ("application/json", b"{\"files\": [\"config.json\"]}"),
+    ] {
+        let (status, text) = post(content_type, body);
+        assert_eq!(
+            status,
+            400,
+            "{content_type} {}: {text}",
+            String::from_utf8_lossy(body)
+        );
+        assert!(text.contains("expected paths="), "{text}");
+    }
+    let (status, text) = post("application/x-www-form-urlencoded", b"paths=%FF%FE");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.ends_with("[]"), "{text}");
+    // The server is still up for everyone else.
+    assert_eq!(get(&server.addr, "/healthz"), Some(200));
+}
