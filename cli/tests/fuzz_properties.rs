@@ -78,7 +78,8 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
     v
 }
 
-/// A `model.sig` for the tiny checkpoint (fresh P-256 key) and the in-toto statement in it.
+/// A `model.sig` for the tiny checkpoint (fresh P-256 key), the 0.2.0 fixtures, and the in-toto
+/// statement in each.
 fn oms_seeds() -> Vec<Vec<u8>> {
     let dir = tempfile::tempdir().unwrap();
     let td = testdata();
@@ -122,7 +123,13 @@ fn oms_seeds() -> Vec<Vec<u8>> {
     let payload = weightgate_schemas::oms::decode_bundle(&bundle)
         .unwrap()
         .payload;
-    vec![bundle, payload]
+    let mut seeds = vec![bundle, payload];
+    // Genuine model_signing 0.2.0 bundles and their statements (the deprecated predicate).
+    for b in files(&td.join("oms-v0.2"), ends(".sig")) {
+        let payload = weightgate_schemas::oms::decode_bundle(&b).unwrap().payload;
+        seeds.extend([b, payload]);
+    }
+    seeds
 }
 
 #[derive(Debug, Clone)]

@@ -172,12 +172,13 @@ pub fn policy_toml(data: &[u8]) {
 
 /// OpenSSF model-signing bundle JSON and the in-toto statement in it: refused, or a statement
 /// that re-encodes to one decoding to the same manifest (files or shards, any hash type, shard
-/// names split at their last two colons). Certificates in a bundle are parsed and path-validated
+/// names split at their last two colons; a `model_signing` 0.2 statement re-encodes as v1.0). Certificates in a bundle are parsed and path-validated
 /// against themselves as anchors: an error, never a panic. Raw bytes are also tried as one DER
 /// certificate and as a shard name.
 pub fn oms_bundle(data: &[u8]) {
     use weightgate_schemas::oms::{
-        OmsMaterial, OmsMethod, decode_bundle, decode_statement, split_shard_name,
+        OmsManifest, OmsMaterial, OmsMethod, OmsStatementFormat, decode_bundle, decode_statement,
+        split_shard_name,
     };
     if let Ok(b) = decode_bundle(data) {
         let _ = decode_statement(&b.payload);
@@ -187,7 +188,12 @@ pub fn oms_bundle(data: &[u8]) {
         }
     }
     if let Ok(m) = decode_statement(data) {
-        assert_eq!(decode_statement(&m.statement_json()).unwrap(), m);
+        // Re-encoding always writes the v1.0 predicate (a 0.2 statement becomes one).
+        let v1 = OmsManifest {
+            format: OmsStatementFormat::V1,
+            ..m.clone()
+        };
+        assert_eq!(decode_statement(&m.statement_json()).unwrap(), v1);
         if let OmsMethod::Shards { shard_size } = m.method {
             for r in &m.resources {
                 let (_, start, end) = split_shard_name(&r.name).expect("a decoded shard name");

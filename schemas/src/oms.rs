@@ -13,6 +13,17 @@ pub const SIGSTORE_BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 pub const IN_TOTO_STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
 pub const OMS_PREDICATE_V1: &str = "https://model_signing/signature/v1.0";
+/// The deprecated predicate `model_signing` 0.2.0 wrote (OMS v1.0 §5.1 and §11): one
+/// in-toto subject per file, no `serialization`, no root digest. Read, never written.
+pub const OMS_PREDICATE_V0_2: &str = "https://model_signing/Digests/v0.1";
+/// The other layouts 0.2.0's API offered (single digest, digest of digests, shards). No
+/// release of the reference verifies them and the spec does not name them: refused by name.
+const OTHER_V0_2_PREDICATES: &[&str] = &[
+    "https://model_signing/Digest/v0.1",
+    "https://model_signing/DigestOfDigests/v0.1",
+    "https://model_signing/DigestOfShardDigests/v0.1",
+    "https://model_signing/ShardDigests/v0.1",
+];
 /// A bundle larger than this is refused before parsing (a million files fit in about 150 MB
 /// of JSON; 256 MiB leaves room and bounds memory).
 pub const MAX_BUNDLE_LEN: usize = 256 << 20;
@@ -78,9 +89,21 @@ pub struct OmsResource {
     pub digest: Vec<u8>,
 }
 
+/// Which statement layout a manifest was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OmsStatementFormat {
+    /// `https://model_signing/signature/v1.0`: OMS v1.0, what `model_signing` 0.3.1 and later
+    /// (and weightgate) write.
+    V1,
+    /// `https://model_signing/Digests/v0.1` of `model_signing` 0.2.0: files only, no root
+    /// digest, no ignore paths; its signature may use that release's PAE variant.
+    Digests0_2,
+}
+
 /// What an OMS signature says about a model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OmsManifest {
+    pub format: OmsStatementFormat,
     /// Informational: the model folder's (or file's) name.
     pub subject_name: String,
     pub method: OmsMethod,
@@ -127,7 +150,8 @@ impl OmsManifest {
     }
 
     /// The in-toto statement, compact JSON with sorted keys: the same manifest always gives
-    /// the same bytes. `shard_size` is an integer, as the spec's schema has it.
+    /// the same bytes. `shard_size` is an integer, as the spec's schema has it. Always the
+    /// v1.0 predicate, whatever `format` says: the spec forbids producing the 0.2 one.
     pub fn statement_json(&self) -> Vec<u8> {
         let resources: Vec<Value> = self
             .resources
@@ -480,9 +504,17 @@ pub fn decode_statement(payload: &[u8]) -> Result<OmsManifest, OmsError> {
         )));
     }
     let predicate_type = get("predicateType")?.as_str().unwrap_or_default();
+    if predicate_type == OMS_PREDICATE_V0_2 {
+        return decode_v0_2_statement(st);
+    }
+    if OTHER_V0_2_PREDICATES.contains(&predicate_type) {
+        return Err(OmsError::Unsupported(format!(
+            "predicate type `{predicate_type}` (a non-default layout of model_signing 0.2.0; of that release weightgate reads, as the spec allows, only `{OMS_PREDICATE_V0_2}`)"
+        )));
+    }
     if predicate_type != OMS_PREDICATE_V1 {
         return Err(OmsError::Unsupported(format!(
-            "predicate type `{predicate_type}` (weightgate reads `{OMS_PREDICATE_V1}`)"
+            "predicate type `{predicate_type}` (weightgate reads `{OMS_PREDICATE_V1}` and the deprecated `{OMS_PREDICATE_V0_2}`)"
         )));
     }
     let subjects = get("subject")?
@@ -618,6 +650,7 @@ pub fn decode_statement(payload: &[u8]) -> Result<OmsManifest, OmsError> {
         });
     }
     let manifest = OmsManifest {
+        format: OmsStatementFormat::V1,
         subject_name,
         method,
         hash_type,
@@ -635,12 +668,142 @@ pub fn decode_statement(payload: &[u8]) -> Result<OmsManifest, OmsError> {
     Ok(manifest)
 }
 
+/// The `predicateType` of a DSSE payload, read only to pick the PAE its signature may use
+/// (nothing else is taken from the payload before the signature is checked).
+pub fn payload_predicate_type(payload: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(payload).ok()?;
+    Some(v.get("predicateType")?.as_str()?.to_string())
+}
+
+/// What `model_signing` 0.2.0 signed instead of the DSSE PAE: it formatted the payload bytes
+/// into a Python `str`, so the message is `DSSEV1 <len> <type> <len> ` followed by the
+/// payload's Python `bytes` repr (`b'...'` with escapes). Its ECDSA hash was SHA-256 on every
+/// curve. `model_signing` 1.x verifies these signatures the same way (`pae_compat`).
+pub fn pae_model_signing_0_2(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    format!(
+        "DSSEV1 {} {payload_type} {} {}",
+        payload_type.len(),
+        payload.len(),
+        python_bytes_repr(payload)
+    )
+    .into_bytes()
+}
+
+/// CPython's `repr(bytes)`: single quotes unless the bytes hold `'` and no `"`; `\\`, the
+/// quote, `\t`, `\n`, `\r` escaped; other bytes outside printable ASCII as `\xhh`.
+fn python_bytes_repr(bytes: &[u8]) -> String {
+    let quote = if bytes.contains(&b'\'') && !bytes.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
+    let mut out = String::with_capacity(bytes.len() + 3);
+    out.push('b');
+    out.push(quote as char);
+    for &b in bytes {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'\t' => out.push_str("\\t"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            _ if b == quote => {
+                out.push('\\');
+                out.push(b as char);
+            }
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push(quote as char);
+    out
+}
+
+/// The file-digest algorithm a 0.2.0 subject names in `annotations.actual_hash_algorithm`
+/// (its file hashers call themselves `file-<hash>`); absent means SHA-256, as 0.2.0 says.
+fn v0_2_hash_type(subject: &Value) -> Result<OmsHashType, OmsError> {
+    let Some(a) = subject
+        .get("annotations")
+        .and_then(|a| a.get("actual_hash_algorithm"))
+    else {
+        return Ok(OmsHashType::Sha256);
+    };
+    let name = a.as_str().unwrap_or_default();
+    match name.strip_prefix("file-").unwrap_or(name) {
+        "sha256" => Ok(OmsHashType::Sha256),
+        "blake2b" => Ok(OmsHashType::Blake2b),
+        _ => Err(OmsError::Unsupported(format!(
+            "model_signing 0.2 file digest `{a}` (it wrote `file-sha256` and `file-blake2b`)"
+        ))),
+    }
+}
+
+/// The `Digests/v0.1` statement of `model_signing` 0.2.0: each subject is a file (`.` for a
+/// single-file model), its digest under `sha256` whatever `actual_hash_algorithm` says. There
+/// is no root to check; resources are put in path-component order so the root computed from
+/// them is the one OMS v1.0 (and a weightgate statement) gives for the same files.
+fn decode_v0_2_statement(st: &Map<String, Value>) -> Result<OmsManifest, OmsError> {
+    if !st.get("predicate").is_some_and(Value::is_object) {
+        return Err(statement_error("`predicate` is missing or not an object"));
+    }
+    let subjects = st
+        .get("subject")
+        .and_then(Value::as_array)
+        .ok_or_else(|| statement_error("`subject` is missing or not a list"))?;
+    if subjects.is_empty() {
+        return Err(statement_error(
+            "`subject` is empty (a model_signing 0.2 statement lists each file as a subject)",
+        ));
+    }
+    let hash_type = v0_2_hash_type(&subjects[0])?;
+    let mut resources = Vec::with_capacity(subjects.len());
+    let mut seen = std::collections::HashSet::new();
+    for (i, subject) in subjects.iter().enumerate() {
+        let ctx = format!("subject {i}");
+        let name = subject
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| statement_error(format!("{ctx}: no name")))?;
+        let this_hash = v0_2_hash_type(subject)?;
+        if this_hash != hash_type {
+            return Err(statement_error(format!(
+                "subject `{name}`: file digest {} differs from the first subject's {}",
+                this_hash.name(),
+                hash_type.name()
+            )));
+        }
+        let digest = subject
+            .get("digest")
+            .and_then(|d| d.get("sha256"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| statement_error(format!("{ctx} ({name}): no `digest.sha256`")))?;
+        if !seen.insert(name.to_string()) {
+            return Err(statement_error(format!("subject `{name}` is listed twice")));
+        }
+        resources.push(OmsResource {
+            name: name.to_string(),
+            digest: hex_digest(digest, hash_type.digest_len(), hash_type.name(), &ctx)?,
+        });
+    }
+    resources.sort_by(|a, b| a.name.split('/').cmp(b.name.split('/')));
+    Ok(OmsManifest {
+        format: OmsStatementFormat::Digests0_2,
+        subject_name: String::new(),
+        method: OmsMethod::Files,
+        hash_type,
+        resources,
+        ignore_paths: Vec::new(),
+        allow_symlinks: false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn manifest() -> OmsManifest {
         OmsManifest {
+            format: OmsStatementFormat::V1,
             subject_name: "m".into(),
             method: OmsMethod::Files,
             hash_type: OmsHashType::Sha256,
@@ -721,6 +884,110 @@ mod tests {
         let b = decode_bundle(v.to_string().as_bytes()).unwrap();
         assert_eq!((b.hint(), &b.signature[..]), (None, &[1u8][..]));
         assert!(matches!(decode_bundle(b"[1,2"), Err(OmsError::NotJson(_))));
+    }
+
+    #[test]
+    fn model_signing_0_2_pae_is_its_python_bytes_repr() {
+        // Expected values printed by CPython 3.11 (`f"... {payload}".encode()`).
+        let payload = b"{\"n\": \"it's \\u6a21\"}\n\x00\xff\t\r\x7f";
+        assert_eq!(
+            pae_model_signing_0_2(IN_TOTO_PAYLOAD_TYPE, payload),
+            br#"DSSEV1 28 application/vnd.in-toto+json 26 b'{"n": "it\'s \\u6a21"}\n\x00\xff\t\r\x7f'"#
+        );
+        assert_eq!(python_bytes_repr(b"it's"), r#"b"it's""#);
+        assert_eq!(python_bytes_repr(b"'\""), r#"b'\'"'"#);
+    }
+
+    fn v0_2_statement() -> Value {
+        let subject = |name: &str, d: u8| {
+            json!({
+                "name": name,
+                "digest": { "sha256": hex::encode([d; 32]) },
+                "annotations": { "actual_hash_algorithm": "file-sha256" },
+            })
+        };
+        json!({
+            "_type": IN_TOTO_STATEMENT_V1,
+            "subject": [subject("a.txt", 1), subject("a/b", 2), subject("a-b", 3)],
+            "predicateType": OMS_PREDICATE_V0_2,
+            "predicate": { "unused": "Unused, just passed due to API requirements" },
+        })
+    }
+
+    #[test]
+    fn model_signing_0_2_statements_decode_in_path_component_order() {
+        let v = v0_2_statement();
+        let m = decode_statement(v.to_string().as_bytes()).unwrap();
+        assert_eq!(m.format, OmsStatementFormat::Digests0_2);
+        let names: Vec<&str> = m.resources.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a/b", "a-b", "a.txt"]);
+        assert_eq!(
+            (m.method, m.hash_type),
+            (OmsMethod::Files, OmsHashType::Sha256)
+        );
+        assert_eq!(
+            payload_predicate_type(v.to_string().as_bytes()).as_deref(),
+            Some(OMS_PREDICATE_V0_2)
+        );
+        // No annotation means SHA-256; BLAKE2b digests sit under `sha256` too.
+        let mut w = v.clone();
+        w["subject"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("annotations");
+        decode_statement(w.to_string().as_bytes()).unwrap();
+        let mut w = v.clone();
+        for s in w["subject"].as_array_mut().unwrap() {
+            s["annotations"]["actual_hash_algorithm"] = json!("file-blake2b");
+            s["digest"]["sha256"] = json!(hex::encode([7u8; 64]));
+        }
+        assert_eq!(
+            decode_statement(w.to_string().as_bytes())
+                .unwrap()
+                .hash_type,
+            OmsHashType::Blake2b
+        );
+        type Edit = fn(&mut Value);
+        let bad: [(&str, Edit); 7] = [
+            ("empty subject", (|w| w["subject"] = json!([]))),
+            (
+                "no predicate",
+                (|w| {
+                    w.as_object_mut().unwrap().remove("predicate");
+                }),
+            ),
+            ("duplicate", (|w| w["subject"][1]["name"] = json!("a.txt"))),
+            (
+                "short digest",
+                (|w| w["subject"][1]["digest"]["sha256"] = json!("abcd")),
+            ),
+            (
+                "mixed hashes",
+                (|w| {
+                    w["subject"][1]["annotations"]["actual_hash_algorithm"] = json!("file-blake2b")
+                }),
+            ),
+            (
+                "unknown hash",
+                (|w| w["subject"][0]["annotations"]["actual_hash_algorithm"] = json!("file-md5")),
+            ),
+            ("no name", (|w| w["subject"][2]["name"] = json!(""))),
+        ];
+        for (what, edit) in bad {
+            let mut w = v.clone();
+            edit(&mut w);
+            assert!(
+                decode_statement(w.to_string().as_bytes()).is_err(),
+                "{what}"
+            );
+        }
+        let mut w = v;
+        w["predicateType"] = json!("https://model_signing/ShardDigests/v0.1");
+        let e = decode_statement(w.to_string().as_bytes()).unwrap_err();
+        assert!(
+            matches!(&e, OmsError::Unsupported(m) if m.contains("non-default layout")),
+            "{e}"
+        );
     }
 
     #[test]

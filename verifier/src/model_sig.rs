@@ -6,14 +6,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use sha2::{Digest as _, Sha256};
 use weightgate_attest::hashing::{
     Algorithms, HashOptions, OmsSerialization, Progress, hash_checkpoint, oms_resources,
 };
 use weightgate_attest::keys::{ChainError, EcSignatureError, EcVerifyingKey, verify_chain};
 use weightgate_attest::reading::{Checkpoint, CheckpointError, OpenOptions, check_relative_path};
+use weightgate_schemas::file_names::GIT_IGNORES;
 use weightgate_schemas::oms::{
-    IN_TOTO_PAYLOAD_TYPE, OmsBundle, OmsError, OmsHashType, OmsManifest, OmsMaterial, OmsMethod,
-    decode_base64_lenient, decode_bundle, decode_statement, split_shard_name,
+    IN_TOTO_PAYLOAD_TYPE, OMS_PREDICATE_V0_2, OmsBundle, OmsError, OmsHashType, OmsManifest,
+    OmsMaterial, OmsMethod, OmsStatementFormat, decode_base64_lenient, decode_bundle,
+    decode_statement, pae_model_signing_0_2, payload_predicate_type, split_shard_name,
 };
 use weightgate_schemas::pae;
 
@@ -260,6 +263,63 @@ fn candidate_keys<'a>(
     out
 }
 
+/// Which message a verified signature covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignedMessage {
+    /// The DSSE PAE, hashed as the curve calls for.
+    Dsse,
+    /// `model_signing` 0.2.0's PAE variant, hashed with SHA-256 (see
+    /// [`pae_model_signing_0_2`]).
+    ModelSigning0_2,
+}
+
+impl SignedMessage {
+    fn describe(self, key: &EcVerifyingKey) -> String {
+        match self {
+            SignedMessage::Dsse => format!(
+                "ECDSA {} signature over the DSSE payload",
+                key.curve().name()
+            ),
+            SignedMessage::ModelSigning0_2 => format!(
+                "ECDSA {}/SHA-256 signature over model_signing 0.2's PAE variant of the payload",
+                key.curve().name()
+            ),
+        }
+    }
+}
+
+/// Checks `bundle`'s signature with `key`: over the DSSE PAE; for a `model_signing` 0.2
+/// statement (and only there, as no later release signs that way) also over that release's
+/// PAE variant with SHA-256, as 0.2 signed and `model_signing` 1.x accepts. The error is the
+/// DSSE one when both fail.
+fn verify_payload(
+    bundle: &OmsBundle,
+    key: &EcVerifyingKey,
+) -> Result<SignedMessage, EcSignatureError> {
+    let dsse = key.verify_der(
+        &pae(IN_TOTO_PAYLOAD_TYPE, &bundle.payload),
+        &bundle.signature,
+    );
+    match dsse {
+        Ok(()) => Ok(SignedMessage::Dsse),
+        Err(e @ EcSignatureError::NotDer { .. }) => Err(e),
+        Err(e) => {
+            let v0_2 =
+                payload_predicate_type(&bundle.payload).as_deref() == Some(OMS_PREDICATE_V0_2);
+            let message = pae_model_signing_0_2(IN_TOTO_PAYLOAD_TYPE, &bundle.payload);
+            if v0_2
+                && key
+                    .verify_prehash_der(&Sha256::digest(&message), &bundle.signature)
+                    .is_ok()
+            {
+                Ok(SignedMessage::ModelSigning0_2)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
 /// The signature step: which trusted key (or certificate chain) signed the payload.
 fn check_signature(bundle: &OmsBundle, req: &OmsRequest, report: &mut OmsReport) {
     let wrong = |found: &OmsMaterial, expected: &'static str| OmsError::WrongMethod {
@@ -356,15 +416,11 @@ fn check_certificate_signature(
         "certificate",
         format!("chain valid: {}", verified.path.join(" <- ")),
     );
-    let message = pae(IN_TOTO_PAYLOAD_TYPE, &bundle.payload);
     let key = &verified.signing_key;
-    match key.verify_der(&message, &bundle.signature) {
-        Ok(()) => {
+    match verify_payload(bundle, key) {
+        Ok(signed) => {
             let signer = format!("{} (ECDSA {})", verified.subject, key.curve().name());
-            report.pass(
-                "signature",
-                format!("ECDSA signature over the DSSE payload by {signer}"),
-            );
+            report.pass("signature", format!("{} by {signer}", signed.describe(key)));
             report.signer = Some(signer);
         }
         Err(e @ EcSignatureError::NotDer { .. }) => {
@@ -418,12 +474,13 @@ fn check_key_signature(
                 .join(", ")
         ),
     );
-    let message = pae(IN_TOTO_PAYLOAD_TYPE, &bundle.payload);
     let mut last_error = None;
+    let mut signed_as = None;
     for k in candidates {
-        match k.key.verify_der(&message, &bundle.signature) {
-            Ok(()) => {
+        match verify_payload(bundle, &k.key) {
+            Ok(signed) => {
                 report.signer = Some(format!("{} (ECDSA {})", k.name, k.key.curve().name()));
+                signed_as = Some(signed.describe(&k.key));
                 break;
             }
             Err(e) => last_error = Some(e),
@@ -431,7 +488,7 @@ fn check_key_signature(
     }
     match (&report.signer, last_error) {
         (Some(signer), _) => {
-            let detail = format!("ECDSA signature over the DSSE payload by {signer}");
+            let detail = format!("{} by {signer}", signed_as.unwrap_or_default());
             report.pass("signature", detail);
         }
         (None, Some(e @ EcSignatureError::NotDer { .. })) => {
@@ -492,19 +549,25 @@ pub fn check_oms(
     };
     report.root = Some(manifest.root());
     report.serialization = Some(serialization_text(&manifest));
-    report.pass(
-        "statement",
-        format!(
-            "in-toto Statement v1, {} resources ({}), root sha256:{} follows from them",
+    let root_hex: String = manifest.root().iter().map(|b| format!("{b:02x}")).collect();
+    let detail = match manifest.format {
+        OmsStatementFormat::V1 => format!(
+            "in-toto Statement v1, {} resources ({}), root sha256:{root_hex} follows from them",
             manifest.resources.len(),
             serialization_text(&manifest),
-            manifest
-                .root()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
         ),
-    );
+        OmsStatementFormat::Digests0_2 => {
+            report.notes.push(format!(
+                "written by model_signing 0.2 (deprecated predicate `{OMS_PREDICATE_V0_2}`): it records no root digest and no ignored paths; re-sign with a current signer"
+            ));
+            format!(
+                "in-toto Statement v1 of model_signing 0.2 (`{OMS_PREDICATE_V0_2}`), {} files as subjects ({}), root sha256:{root_hex} computed from them",
+                manifest.resources.len(),
+                serialization_text(&manifest),
+            )
+        }
+    };
+    report.pass("statement", detail);
     check_files(
         req,
         root,
@@ -592,10 +655,17 @@ fn check_files(
     let mut found = Vec::new();
     for name in &signed_files {
         if !on_disk.contains(*name) {
-            found.push((
-                ReasonCode::OmsMissingFile,
-                format!("{name}: signed in model.sig but not in the model"),
-            ));
+            let top = name.split('/').next().unwrap_or_default();
+            let why = if single.is_none() && GIT_IGNORES.contains(&top) {
+                // Older signers (model_signing 0.2) signed git metadata; the spec's default
+                // exclusions still apply when verifying.
+                format!(
+                    "signed in model.sig, but `{top}` is one of the git paths every OpenSSF model-signing verifier leaves out"
+                )
+            } else {
+                "signed in model.sig but not in the model".to_string()
+            };
+            found.push((ReasonCode::OmsMissingFile, format!("{name}: {why}")));
         }
     }
     for f in &local.files {

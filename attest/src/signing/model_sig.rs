@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use weightgate_schemas::file_names::{DEFAULT_IGNORES, GIT_IGNORES, HF_LOCAL_DIR_METADATA};
 use weightgate_schemas::oms::{
-    IN_TOTO_PAYLOAD_TYPE, OmsHashType, OmsManifest, OmsMethod, OmsResource, encode_bundle,
-    encode_certificate_bundle,
+    IN_TOTO_PAYLOAD_TYPE, OmsHashType, OmsManifest, OmsMethod, OmsResource, OmsStatementFormat,
+    encode_bundle, encode_certificate_bundle,
 };
 use weightgate_schemas::pae;
 
@@ -61,6 +61,7 @@ pub fn oms_manifest(
         });
     }
     Some(OmsManifest {
+        format: OmsStatementFormat::V1,
         subject_name: subject_name(checkpoint),
         method: OmsMethod::Files,
         hash_type: OmsHashType::Sha256,
@@ -144,6 +145,7 @@ pub fn sign_model(req: &OmsSignRequest, progress: Progress) -> Result<OmsOutcome
         )));
     }
     let manifest = OmsManifest {
+        format: OmsStatementFormat::V1,
         subject_name: subject_name(&checkpoint),
         method: req.serialization.method,
         hash_type: req.serialization.hash_type,
