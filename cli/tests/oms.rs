@@ -1231,6 +1231,88 @@ fn shards_and_blake_hashes_interoperate_with_the_reference_api() {
     }
 }
 
+/// Verifies with `model_signing`'s API, the hashing configuration read from the bundle.
+const PY_VERIFY_AS_SIGNED: &str = r#"
+import sys, pathlib, model_signing
+model, key, sig = sys.argv[1:4]
+model_signing.verifying.Config().use_elliptic_key_verifier(public_key=pathlib.Path(key)).verify(pathlib.Path(model), pathlib.Path(sig))
+"#;
+
+/// weightgate's shard bundles name each digest's algorithm as the spec does (`sha256`);
+/// `model_signing` 1.1.1 expects `sha256-sharded-<size>` and refuses them for that alone:
+/// with only the names changed (and re-signed), it accepts the same digests, shard names,
+/// order, integer `shard_size` and root. weightgate reads both names (docs/decisions.md).
+#[test]
+fn shard_bundles_differ_from_the_reference_only_in_algorithm_names() {
+    let lab = Lab::new();
+    let (key, public) = lab.keygen("k", "p256");
+    let m = lab.p("model");
+    // No colon in a name: model_signing 1.1.1 cannot read one back from a shard name.
+    fs::create_dir_all(m.join("sub")).unwrap();
+    fs::write(
+        m.join("w.bin"),
+        (0..2500u32).map(|i| (i * 13) as u8).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    fs::write(m.join("sub/c.bin"), vec![9u8; 1000]).unwrap();
+    let ours = lab.p("ours.sig");
+    let r = run([
+        "sign-oms",
+        s(&m),
+        "--key",
+        s(&key),
+        "--signature",
+        s(&ours),
+        "--shards",
+        "--shard-size",
+        "1000",
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = python_api(PY_VERIFY_AS_SIGNED, &[s(&m), s(&public), s(&ours)]);
+    assert!(
+        r.code != 0
+            && r.stderr.contains("Hash mismatch")
+            && r.stderr.contains("sha256-sharded-1000"),
+        "model_signing now reads the spec's shard algorithm names: update docs/decisions.md ({}{})",
+        r.stdout,
+        r.stderr
+    );
+    let mut statement = payload_of(&ours);
+    for res in statement["predicate"]["resources"].as_array_mut().unwrap() {
+        res["algorithm"] = json!("sha256-sharded-1000");
+    }
+    let renamed = lab.p("renamed.sig");
+    fs::write(
+        &renamed,
+        Forger::new(&key, &public)
+            .sign(&statement, true)
+            .to_string(),
+    )
+    .unwrap();
+    let r = python_api(PY_VERIFY_AS_SIGNED, &[s(&m), s(&public), s(&renamed)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for sig in [&ours, &renamed] {
+        assert_eq!(verify_oms(&m, &public, &["--signature", s(sig)]).0, 0);
+    }
+    // Either name, a changed byte is caught by both.
+    let w = m.join("w.bin");
+    let mut bytes = fs::read(&w).unwrap();
+    bytes[1500] ^= 1;
+    fs::write(&w, &bytes).unwrap();
+    let (code, v) = verify_oms(&m, &public, &["--signature", s(&renamed)]);
+    assert_eq!(
+        (code, problem_codes(&v)),
+        (1, vec!["oms.digest_mismatch".to_string()])
+    );
+    let r = python_api(PY_VERIFY_AS_SIGNED, &[s(&m), s(&public), s(&renamed)]);
+    assert!(
+        r.code != 0 && r.stderr.contains("w.bin:1000:2000"),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn verify_oms_names_every_bad_input() {
     let lab = Lab::new();
