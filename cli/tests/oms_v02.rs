@@ -78,6 +78,7 @@ fn with_paths(args: &[&str]) -> Vec<String> {
         .map(|a| match *a {
             "P256" => s(&fixture("keys/p256.pub")).to_string(),
             "P384" => s(&fixture("keys/p384.pub")).to_string(),
+            "P521" => s(&fixture("keys/p521.pub")).to_string(),
             "ROOT" => s(&fixture("keys/root.pem")).to_string(),
             other => other.to_string(),
         })
@@ -101,14 +102,19 @@ const CERT: [&str; 4] = [
 fn genuine_model_signing_0_2_bundles_verify() {
     let c = Copy::new();
     let m = c.model();
-    // Every signing method and curve 0.2.0 offered. P-384 is signed with SHA-256, as 0.2.0
-    // always hashed (model_signing 1.1.1 tries SHA-384 there and refuses it).
+    // Every signing method and curve 0.2.0 offered. P-384 and P-521 are signed with SHA-256,
+    // as 0.2.0 always hashed (model_signing 1.1.1 tries the curve's hash there and refuses).
     for (sig, args, signer) in [
         ("key-p256.sig", &KEY_P256[..], "p256.pub (ECDSA P-256)"),
         (
             "key-p384.sig",
             &["--key", "P384"][..],
             "p384.pub (ECDSA P-384)",
+        ),
+        (
+            "key-p521.sig",
+            &["--key", "P521"][..],
+            "p521.pub (ECDSA P-521)",
         ),
         ("certificate.sig", &CERT[..], "CN=v0.2 Test Signer"),
     ] {

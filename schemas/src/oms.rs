@@ -16,8 +16,9 @@ pub const OMS_PREDICATE_V1: &str = "https://model_signing/signature/v1.0";
 /// The deprecated predicate `model_signing` 0.2.0 wrote (OMS v1.0 §5.1 and §11): one
 /// in-toto subject per file, no `serialization`, no root digest. Read, never written.
 pub const OMS_PREDICATE_V0_2: &str = "https://model_signing/Digests/v0.1";
-/// The other layouts 0.2.0's API offered (single digest, digest of digests, shards). No
-/// release of the reference verifies them and the spec does not name them: refused by name.
+/// The other layouts 0.2.0's API offered (single digest, digest of digests, shards). Only
+/// 0.2.0 itself reads them (not `model_signing` 1.x) and the spec names only `Digests/v0.1`:
+/// refused by name.
 const OTHER_V0_2_PREDICATES: &[&str] = &[
     "https://model_signing/Digest/v0.1",
     "https://model_signing/DigestOfDigests/v0.1",

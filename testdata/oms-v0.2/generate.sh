@@ -35,10 +35,10 @@ printf "the signer's notes\n" > "model/sub dir/it's (v2).txt"
 printf 'tokens\n' > "model/模型.txt"
 : > model/empty
 
-# Keys and a two-level PKI (root P-384 -> intermediate P-256 -> leaf P-256), made once.
+# Keys (0.2.0 signed with SHA-256 on every curve) and a two-level PKI (root P-384 -> intermediate P-256 -> leaf P-256), made once.
 mkdir -p keys
 cd keys
-for k in p256:prime256v1 p384:secp384r1 root:secp384r1 int:prime256v1 leaf:prime256v1; do
+for k in p256:prime256v1 p384:secp384r1 p521:secp521r1 root:secp384r1 int:prime256v1 leaf:prime256v1; do
   name="${k%%:*}" curve="${k#*:}"
   if [ ! -f "$name.key" ]; then
     openssl ecparam -name "$curve" -genkey -noout -out "$name.sec1"
@@ -73,6 +73,7 @@ cd ..
 PY="$VENV/bin/python"
 "$PY" sign_v02.py model key-p256.sig private-key keys/p256.key
 "$PY" sign_v02.py model key-p384.sig private-key keys/p384.key
+"$PY" sign_v02.py model key-p521.sig private-key keys/p521.key
 "$PY" sign_v02.py model/weights.bin single-file.sig private-key keys/p256.key
 "$PY" sign_v02.py model certificate.sig pki keys/leaf.key keys/leaf.pem keys/int.pem
 openssl verify -x509_strict -CAfile keys/root.pem -untrusted keys/int.pem -purpose any keys/leaf.pem
