@@ -304,18 +304,13 @@ fn verify_payload(
         Ok(()) => Ok(SignedMessage::Dsse),
         Err(e @ EcSignatureError::NotDer { .. }) => Err(e),
         Err(e) => {
-            let v0_2 =
-                payload_predicate_type(&bundle.payload).as_deref() == Some(OMS_PREDICATE_V0_2);
-            let message = pae_model_signing_0_2(IN_TOTO_PAYLOAD_TYPE, &bundle.payload);
-            if v0_2
-                && key
-                    .verify_prehash_der(&Sha256::digest(&message), &bundle.signature)
-                    .is_ok()
-            {
-                Ok(SignedMessage::ModelSigning0_2)
-            } else {
-                Err(e)
+            if payload_predicate_type(&bundle.payload).as_deref() != Some(OMS_PREDICATE_V0_2) {
+                return Err(e);
             }
+            let message = pae_model_signing_0_2(IN_TOTO_PAYLOAD_TYPE, &bundle.payload);
+            key.verify_prehash_der(&Sha256::digest(&message), &bundle.signature)
+                .map(|()| SignedMessage::ModelSigning0_2)
+                .map_err(|_| e)
         }
     }
 }
