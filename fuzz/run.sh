@@ -33,8 +33,8 @@ seed policy_toml "$TD"/policy/*.toml "$TD"/hostile/policy.toml
 seed server_path seeds/server_path/*
 seed server_range seeds/server_range/*
 seed server_destination seeds/server_destination/*
-# Genuine model_signing 0.2.0 bundles (its deprecated predicate).
-seed oms_bundle "$TD"/oms-v0.2/*.sig
+# Genuine model_signing 0.2.0 (its deprecated predicate) and 0.3.1 bundles.
+seed oms_bundle "$TD"/oms-v0.2/*.sig "$TD"/oms-v0.3.1/*.sig
 # A model.sig for the tiny checkpoint, and the statement in it, if the CLI is built.
 if [[ -x ../target/debug/weightgate ]]; then
   oms=$(mktemp -d) && cp -r "$TD"/checkpoints/tiny "$oms/tiny"

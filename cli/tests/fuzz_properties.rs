@@ -78,8 +78,8 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
     v
 }
 
-/// A `model.sig` for the tiny checkpoint (fresh P-256 key), the 0.2.0 fixtures, and the in-toto
-/// statement in each.
+/// A `model.sig` for the tiny checkpoint (fresh P-256 key), the 0.2.0 and 0.3.1 fixtures, and
+/// the in-toto statement in each.
 fn oms_seeds() -> Vec<Vec<u8>> {
     let dir = tempfile::tempdir().unwrap();
     let td = testdata();
@@ -124,8 +124,10 @@ fn oms_seeds() -> Vec<Vec<u8>> {
         .unwrap()
         .payload;
     let mut seeds = vec![bundle, payload];
-    // Genuine model_signing 0.2.0 bundles and their statements (the deprecated predicate).
-    for b in files(&td.join("oms-v0.2"), ends(".sig")) {
+    // Genuine model_signing 0.2.0 (the deprecated predicate) and 0.3.1 bundles and their
+    // statements.
+    let older = ["oms-v0.2", "oms-v0.3.1"].map(|d| files(&td.join(d), ends(".sig")));
+    for b in older.into_iter().flatten() {
         let payload = weightgate_schemas::oms::decode_bundle(&b).unwrap().payload;
         seeds.extend([b, payload]);
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Writes genuine model_signing 0.2.0 bundles (the deprecated `Digests/v0.1` predicate and
-# that release's DSSE PAE) over the small model in model/, for cli/tests/oms_v02.rs.
+# that release's DSSE PAE) over the small model in model/, for cli/tests/oms_older_releases.rs.
 # The output is committed; rerun only to regenerate (ECDSA signatures are randomised, so
 # the bundles change; the keys and certificates are kept when present).
 #

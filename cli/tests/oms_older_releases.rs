@@ -1,7 +1,9 @@
-//! Bundles written by `model_signing` 0.2.0 (the deprecated `Digests/v0.1` predicate, signed
-//! over that release's PAE variant): genuine ones, made by testdata/oms-v0.2/generate.sh with
-//! the real 0.2.0 release, verify through `weightgate verify-oms`; a changed byte, a wrong
-//! key, a wrong anchor and a tampered bundle are refused, each with its reason code.
+//! Bundles written by older `model_signing` releases, genuine ones made with the real releases
+//! by testdata/oms-v0.2/generate.sh and testdata/oms-v0.3.1/generate.sh. 0.2.0 wrote the
+//! deprecated `Digests/v0.1` predicate, signed over its PAE variant; 0.3.1 the v1.0 predicate
+//! with `rawBytes` keys and null `keyid`s. They verify through `weightgate verify-oms`; a
+//! changed byte, a wrong key, a wrong anchor and a tampered bundle are refused, each with its
+//! reason code.
 
 mod common;
 
@@ -464,4 +466,47 @@ fn the_reference_agrees_on_the_fixtures() {
             r.stderr
         );
     }
+}
+
+/// `model_signing` 0.3.1 (its certificate signer is broken, so key bundles only): every curve
+/// and a single file verify over the DSSE PAE, with the same root as 0.2.0's bundle of the
+/// same files.
+#[test]
+fn genuine_model_signing_0_3_1_bundles_verify() {
+    let c = Copy::new();
+    let m = c.model();
+    let v031 = |p: &str| testdata().join("oms-v0.3.1").join(p);
+    let (_, v02) = verify_with(&m, &fixture("key-p256.sig"), &KEY_P256);
+    for (sig, key) in [
+        ("key-p256.sig", "P256"),
+        ("key-p384.sig", "P384"),
+        ("key-p521.sig", "P521"),
+    ] {
+        let (code, v) = verify_with(&m, &v031(sig), &["--key", key]);
+        assert_eq!(code, 0, "{sig}: {v:#}");
+        assert_eq!(v["files"], 5);
+        assert_eq!(v["root_sha256"], v02["root_sha256"], "{sig}");
+        assert!(
+            check_detail(&v, "signature").contains("over the DSSE payload"),
+            "{sig}: {v:#}"
+        );
+        assert!(check_detail(&v, "key").contains("rawBytes"), "{sig}: {v:#}");
+        assert_eq!(v["notes"], json!([]), "{sig}");
+    }
+    let (code, v) = verify_with(&m.join("weights.bin"), &v031("single-file.sig"), &KEY_P256);
+    assert_eq!((code, v["files"].clone()), (0, json!(1)), "{v:#}");
+    let w = m.join("weights.bin");
+    let mut bytes = fs::read(&w).unwrap();
+    bytes[0] ^= 0x80;
+    fs::write(&w, &bytes).unwrap();
+    let (code, v) = verify_with(&m, &v031("key-p384.sig"), &["--key", "P384"]);
+    assert_eq!(
+        (code, problem_codes(&v)),
+        (1, vec!["oms.digest_mismatch".to_string()])
+    );
+    let (code, v) = verify_with(&m, &v031("key-p384.sig"), &["--key", "P256"]);
+    assert_eq!(
+        (code, problem_codes(&v)),
+        (1, vec!["oms.key_mismatch".to_string()])
+    );
 }
