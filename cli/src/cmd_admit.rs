@@ -1,5 +1,5 @@
-//! `weightgate admit CHECKPOINT --repo ORG/NAME --store DIR --policy FILE`: copy into the
-//! content-addressed store that `serve` serves from, verifying in the same pass.
+//! `weightgate admit CHECKPOINT --repo ORG/NAME --store DIR|s3://BUCKET/PREFIX --policy FILE`:
+//! copy into the content-addressed store that `serve` serves from, verifying in the same pass.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -27,9 +27,10 @@ pub struct AdmitArgs {
     /// Ref name to point at this revision.
     #[arg(long, default_value = "main")]
     pub revision: String,
-    /// The store folder (created if missing).
-    #[arg(long)]
-    pub store: PathBuf,
+    /// The store: a folder (created if missing), or s3://BUCKET/PREFIX (endpoint, region and
+    /// credentials from the AWS_* environment variables; the bucket must exist).
+    #[arg(long, value_name = "DIR|URL")]
+    pub store: String,
     /// Policy file (TOML; see docs/policy.md) the checkpoint must pass; regimes are judged again
     /// on every request, so only they may refuse it now and still let it in.
     #[arg(long)]
@@ -65,7 +66,10 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Exit> {
         .chain(&args.grant)
         .filter_map(|p| relative_inside(root, p));
     let open = args.checkpoint.open_options(own);
-    let store = Store::open(&args.store)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let store = rt.block_on(Store::open(&args.store))?;
     let oms = crate::cmd_verify::oms_request(
         &crate::cmd_verify::OmsArgs::default(),
         &policy,
@@ -91,7 +95,10 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Exit> {
         Checkpoint::open(&args.checkpoint.path, &req.open).map_or(0, |ck| ck.total_bytes() * 2)
     };
     let bar = Bar::new(bytes, args.quiet);
-    let admission = admit(&store, &req, &|n| bar.inc(n));
+    let admission = match &store {
+        Store::Folder(folder) => admit(folder, &req, &|n| bar.inc(n)),
+        Store::Bucket(_) => anyhow::bail!("admission into a bucket store comes next"),
+    };
     bar.finish();
     match admission? {
         Admission::Refused(decision) => {

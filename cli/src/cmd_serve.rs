@@ -1,4 +1,4 @@
-//! `weightgate serve --store DIR --policy FILE --listen ADDR`: the gate server. The process
+//! `weightgate serve --store DIR|s3://BUCKET/PREFIX --policy FILE --listen ADDR`: the gate server. The process
 //! concerns live here, not in the library: the runtime, the listening socket, and SIGHUP, which
 //! re-reads the policy through [`Gate::reload`].
 
@@ -17,9 +17,10 @@ use weightgate_verifier::policy::Policy;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// The store folder that `weightgate admit` fills.
-    #[arg(long)]
-    pub store: PathBuf,
+    /// The store `weightgate admit` fills: a folder, or s3://BUCKET/PREFIX (endpoint, region
+    /// and credentials from the AWS_* environment variables).
+    #[arg(long, value_name = "DIR|URL")]
+    pub store: String,
     /// Policy file (TOML; see docs/policy.md), judged on every request; re-read on SIGHUP, and
     /// kept as it was if the new file is invalid.
     #[arg(long)]
@@ -27,7 +28,8 @@ pub struct ServeArgs {
     /// Address and port to listen on (port 0: any free port, logged at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Audit log (JSON lines; default STORE/audit.log).
+    /// Audit log (JSON lines; default STORE/audit.log for a folder store, required with a
+    /// bucket).
     #[arg(long)]
     pub audit_log: Option<PathBuf>,
     /// Rotate the audit log past this many MiB (`audit.log` becomes `audit.log.1`, ...).
@@ -51,10 +53,18 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     let policy = Policy::load(&args.policy)?;
-    let store = Store::open(&args.store)?;
-    let audit_path = args
-        .audit_log
-        .unwrap_or_else(|| args.store.join("audit.log"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let store = rt.block_on(Store::open(&args.store))?;
+    let audit_path = match (args.audit_log, &store) {
+        (Some(p), _) => p,
+        (None, Store::Folder(f)) => f.root.join("audit.log"),
+        (None, _) => anyhow::bail!(
+            "--audit-log is required with a bucket store ({}): the audit log is a local file",
+            store.location()
+        ),
+    };
     let rotation = Rotation {
         max_bytes: args.audit_max_mib.max(1).saturating_mul(1 << 20),
         keep: args.audit_keep,
@@ -62,9 +72,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     let audit = AuditLog::open_rotating(&audit_path, rotation)
         .map_err(|e| anyhow::anyhow!("{}: {e}", audit_path.display()))?;
     let gate = Arc::new(Gate::new(store, args.policy, policy, audit));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     if !(args.header_timeout > 0.0 && args.header_timeout < 3600.0) {
         anyhow::bail!("--header-timeout must be between 0 and 3600 seconds");
     }

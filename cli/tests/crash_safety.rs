@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{copy_dir, run, testdata};
-use weightgate_verifier::gate::store::Store;
+use weightgate_verifier::gate::store::FolderStore;
 
 fn td(p: &str) -> String {
     testdata().join(p).to_str().unwrap().to_string()
@@ -118,7 +118,7 @@ fn assert_store_whole(store: &Path, repo: &str) -> bool {
     if !store.exists() {
         return false;
     }
-    let s = Store::open(store).expect("store readable after a kill");
+    let s = FolderStore::open(store).expect("store readable after a kill");
     match s
         .manifest(repo, "main")
         .expect("manifest readable after a kill")

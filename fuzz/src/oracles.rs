@@ -18,7 +18,7 @@ use weightgate_schemas::{Envelope, Grant, Statement};
 use weightgate_verifier::gate::admit::{Admission, AdmitRequest, admit};
 use weightgate_verifier::gate::audit::AuditLog;
 use weightgate_verifier::gate::server::{Gate, router};
-use weightgate_verifier::gate::store::Store;
+use weightgate_verifier::gate::store::FolderStore;
 use weightgate_verifier::policy::Policy;
 use weightgate_verifier::stages::{TrustedKey, check_signatures};
 
@@ -231,7 +231,7 @@ impl Server {
     pub fn new() -> Self {
         let td = testdata();
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store")).unwrap();
+        let store = FolderStore::open(&dir.path().join("store")).unwrap();
         let ck = td.join("checkpoints/tiny");
         let policy_path = dir.path().join("policy.toml");
         let hostile = std::fs::read_to_string(td.join("hostile/policy.toml")).unwrap();
@@ -285,7 +285,7 @@ impl Server {
             );
         }
         let audit = AuditLog::open(Path::new("/dev/null")).unwrap();
-        let gate = std::sync::Arc::new(Gate::new(store, policy_path, policy, audit));
+        let gate = std::sync::Arc::new(Gate::new(store.into(), policy_path, policy, audit));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

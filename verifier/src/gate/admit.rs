@@ -17,7 +17,7 @@ use weightgate_attest::hashing::{HashOptions, Progress, hash_checkpoint};
 use weightgate_attest::reading::{Checkpoint, OpenOptions};
 use weightgate_schemas::Statement;
 
-use super::store::{RevisionRecord, Store, StoreError, check_ref, check_repo_id};
+use super::store::{FolderStore, RevisionRecord, StoreError, check_ref, check_repo_id};
 use crate::decision::Decision;
 use crate::model_sig::OmsRequest;
 use crate::policy::{Context, Policy};
@@ -61,7 +61,7 @@ pub fn blocks_admission(code: ReasonCode) -> bool {
 
 /// Admits a checkpoint into `store` if every check but the per-request regimes passes.
 pub fn admit(
-    store: &Store,
+    store: &FolderStore,
     req: &AdmitRequest,
     progress: Progress,
 ) -> Result<Admission, StoreError> {
@@ -173,7 +173,7 @@ struct Staging {
 }
 
 impl Staging {
-    fn create(store: &Store) -> Result<Self, StoreError> {
+    fn create(store: &FolderStore) -> Result<Self, StoreError> {
         let tmp = store.root.join("tmp");
         remove_dead_stagings(&tmp);
         let nanos = std::time::SystemTime::now()

@@ -134,7 +134,11 @@ impl Gate {
 
     /// The manifest for `repo` at `rev` through the per-second cache.
     #[allow(clippy::result_large_err)]
-    fn manifest_cached(&self, repo: &str, rev: &str) -> Result<Arc<RevisionRecord>, Response> {
+    async fn manifest_cached(
+        &self,
+        repo: &str,
+        rev: &str,
+    ) -> Result<Arc<RevisionRecord>, Response> {
         let second = now();
         let key = (repo.to_string(), rev.to_string());
         {
@@ -145,7 +149,7 @@ impl Gate {
                 return Ok(m.clone());
             }
         }
-        let m = Arc::new(lookup(self, repo, rev)?);
+        let m = Arc::new(lookup(self, repo, rev).await?);
         let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if c.second == second && c.manifests.len() < 10_000 {
             c.manifests.insert(key, m.clone());
@@ -178,10 +182,13 @@ impl Gate {
             .acquire()
             .await
             .map_err(|e| DecideError::Task(e.to_string()))?;
+        let envelope = self.store.attestation(&m).await?;
+        let grants = self.store.grants(&m).await?;
         let gate = self.clone();
-        let d = tokio::task::spawn_blocking(move || gate.decide(&m, destination))
-            .await
-            .map_err(|e| DecideError::Task(e.to_string()))??;
+        let d =
+            tokio::task::spawn_blocking(move || gate.decide(&m, &envelope, grants, destination))
+                .await
+                .map_err(|e| DecideError::Task(e.to_string()))??;
         let d = Arc::new(Verdict::new(d));
         let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if c.second == second && c.generation == generation && c.decisions.len() < 10_000 {
@@ -197,17 +204,18 @@ impl Gate {
             .clone()
     }
 
-    /// The decision for an admitted revision, now, for `destination`.
+    /// The decision for an admitted revision, now, for `destination`, from the envelope and
+    /// grants it was admitted with (read from the store by the caller).
     pub fn decide(
         &self,
         m: &RevisionRecord,
+        envelope: &[u8],
+        grants: Vec<Vec<u8>>,
         destination: Option<String>,
     ) -> Result<Decision, DecideError> {
         let policy = self.policy();
-        let envelope = self.store.attestation(m)?;
-        let grants = self.store.grants(m)?;
         let req = VerifyRequest {
-            envelope: &envelope,
+            envelope,
             subject: SubjectSource::Admitted(AdmittedFacts {
                 header_parameters: m.header_parameters,
                 model_sig_checked: m.model_sig,
@@ -322,11 +330,16 @@ async fn healthz() -> &'static str {
 
 // Responses are what handlers return anyway; boxing them would only add a step.
 #[allow(clippy::result_large_err)]
-fn lookup(gate: &Gate, repo: &str, rev: &str) -> Result<RevisionRecord, Response> {
-    if check_repo_id(repo).is_err() || !gate.store.has_repo(repo) {
+async fn lookup(gate: &Gate, repo: &str, rev: &str) -> Result<RevisionRecord, Response> {
+    if check_repo_id(repo).is_err() {
         return Err(repo_not_found(repo));
     }
-    match gate.store.manifest(repo, rev) {
+    match gate.store.has_repo(repo).await {
+        Ok(true) => {}
+        Ok(false) => return Err(repo_not_found(repo)),
+        Err(e) => return Err(store_error(&e)),
+    }
+    match gate.store.manifest(repo, rev).await {
         Ok(Some(m)) => Ok(m),
         Ok(None) => Err(hub_error(
             StatusCode::NOT_FOUND,
@@ -363,7 +376,7 @@ async fn model_info(
 }
 
 async fn info(g: &Shared, headers: &HeaderMap, repo: &str, rev: &str) -> Response {
-    let m = match g.manifest_cached(repo, rev) {
+    let m = match g.manifest_cached(repo, rev).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -445,7 +458,7 @@ async fn tree(
     UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
 ) -> Response {
     let repo = format!("{org}/{name}");
-    let m = match g.manifest_cached(&repo, &rev) {
+    let m = match g.manifest_cached(&repo, &rev).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -461,10 +474,15 @@ async fn refs(
     UrlPath((org, name)): UrlPath<(String, String)>,
 ) -> Response {
     let repo = format!("{org}/{name}");
-    if check_repo_id(&repo).is_err() || !g.store.has_repo(&repo) {
+    if check_repo_id(&repo).is_err() {
         return repo_not_found(&repo);
     }
-    match g.store.refs(&repo) {
+    match g.store.has_repo(&repo).await {
+        Ok(true) => {}
+        Ok(false) => return repo_not_found(&repo),
+        Err(e) => return store_error(&e),
+    }
+    match g.store.refs(&repo).await {
         Ok(refs) => {
             let branches: Vec<_> = refs
                 .iter()
@@ -485,7 +503,7 @@ async fn commits(
     UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
 ) -> Response {
     let repo = format!("{org}/{name}");
-    let m = match lookup(&g, &repo, &rev) {
+    let m = match lookup(&g, &repo, &rev).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -511,7 +529,7 @@ async fn paths_info(
     req: Request,
 ) -> Response {
     let repo = format!("{org}/{name}");
-    let m = match lookup(&g, &repo, &rev) {
+    let m = match lookup(&g, &repo, &rev).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -601,7 +619,7 @@ async fn decision(
     UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
 ) -> Response {
     let repo = format!("{org}/{name}");
-    let m = match g.manifest_cached(&repo, &rev) {
+    let m = match g.manifest_cached(&repo, &rev).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -664,7 +682,7 @@ async fn resolve(
             None,
         );
     }
-    let m = match g.manifest_cached(&repo, &rev) {
+    let m = match g.manifest_cached(&repo, &rev).await {
         Ok(m) => m,
         Err(r) => {
             audit(r.status().as_u16(), "not-found", vec![], 0, &rev);
@@ -692,9 +710,9 @@ async fn resolve(
     }
     // The weights, or a signature file served beside them.
     let file = m.files.iter().find(|f| f.path == path);
-    let (blob, sha256, size) = match (file, m.signature_files.iter().find(|f| f.path == path)) {
-        (Some(f), _) => (g.store.blob_path(&f.sha256), f.sha256.clone(), f.size),
-        (None, Some(s)) => (g.store.signature_path(&s.sha256), s.sha256.clone(), s.size),
+    let (is_blob, sha256, size) = match (file, m.signature_files.iter().find(|f| f.path == path)) {
+        (Some(f), _) => (true, f.sha256.clone(), f.size),
+        (None, Some(s)) => (false, s.sha256.clone(), s.size),
         (None, None) => {
             audit(404, "not-found", vec![], 0, &m.revision);
             return hub_error(
@@ -705,7 +723,18 @@ async fn resolve(
             );
         }
     };
-    if let Some(problem) = file.and_then(|f| g.store.blob_problem(f)) {
+    let problem = match file {
+        Some(f) => match g.store.blob_problem(f).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(repo, revision = %m.revision, path, error = %e, "cannot check a stored blob");
+                audit(500, "error", vec![], 0, &m.revision);
+                return store_error(&e);
+            }
+        },
+        None => None,
+    };
+    if let Some(problem) = problem {
         tracing::warn!(
             repo,
             revision = %m.revision,
@@ -737,6 +766,22 @@ async fn resolve(
     {
         req.headers_mut().remove(header::RANGE);
     }
+    let blob = match &g.store {
+        Store::Folder(f) if is_blob => f.blob_path(&sha256),
+        Store::Folder(f) => f.signature_path(&sha256),
+        #[cfg(feature = "bucket")]
+        Store::Bucket(_) => {
+            // Downloads from a bucket (proxy and redirect modes) are added on top of this
+            // interface; until then a bucket store answers the decision but serves no bytes.
+            audit(501, "error", vec![], 0, &m.revision);
+            return hub_error(
+                StatusCode::NOT_IMPLEMENTED,
+                "StoreError",
+                "downloads from a bucket store are not served by this build",
+                Some(&m.revision),
+            );
+        }
+    };
     let serve = ServeFile::new(blob).with_buf_chunk_size(1 << 20);
     let mut resp = match serve.oneshot(req).await {
         Ok(r) => r.map(Body::new),

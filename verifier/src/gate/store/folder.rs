@@ -1,6 +1,4 @@
-//! The admitted store: content-addressed blobs that were verified while being copied in, and
-//! per-repository manifests of what was admitted. Serving reads only from here, so the bytes
-//! served are the bytes verified.
+//! The admitted store in a local folder (the default):
 //!
 //! ```text
 //! STORE/blobs/<sha256>                        read-only file contents
@@ -18,73 +16,15 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use weightgate_attest::hashing::CheckpointDigests;
 use weightgate_attest::io::{Replace, write_atomically};
 use weightgate_schemas::file_names::{ATTESTATION_FILE_NAME, OMS_SIGNATURE_FILE_NAME};
 
-/// What was admitted for one revision of a repository.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RevisionRecord {
-    pub repo: String,
-    pub revision: String,
-    pub admitted_at: i64,
-    /// SHA-256 of the whole envelope (file name under `attestations/`): two tenants admitting
-    /// the same payload with different signatures each keep their own envelope. (Stores
-    /// written before named it by the payload digest; those names still resolve.)
-    pub attestation: String,
-    pub grants: Vec<String>,
-    pub header_parameters: u64,
-    /// Whether a `model.sig` was checked at admission (records written before this field
-    /// existed read as `false`, so a policy requiring one refuses them: fail closed).
-    #[serde(default)]
-    pub model_sig: bool,
-    /// The attestation and the checked `model.sig`, served as files of the revision so a
-    /// download carries what it was admitted with. Outside the attested file set by definition.
-    #[serde(default)]
-    pub signature_files: Vec<SignatureFile>,
-    pub files: Vec<AdmittedFile>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AdmittedFile {
-    pub path: String,
-    pub size: u64,
-    pub sha256: String,
-    pub blake3: String,
-    /// The blob's modification time when admitted, to notice changes behind the store's back.
-    pub blob_mtime: i64,
-    pub blob_mtime_nsec: i64,
-}
-
-/// A signature file served beside the weights (`weightgate.att`, `model.sig`), stored under
-/// `signatures/<sha256>`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SignatureFile {
-    pub path: String,
-    pub size: u64,
-    pub sha256: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{}: {error}", path.display())]
-    Io {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{0}")]
-    Invalid(String),
-    #[error(
-        "{path}: SHA-256 while copying is {got}, attested {want}: the file changed after verification"
-    )]
-    CopyMismatch {
-        path: String,
-        got: String,
-        want: String,
-    },
-}
+use super::{
+    AdmittedFile, MAX_RECORD_LEN, MAX_REF_LEN, RevisionRecord, SignatureFile, StoreError,
+    check_ref, check_repo_id, hex, is_revision_id,
+};
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |error| StoreError::Io {
@@ -93,64 +33,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
-/// A repository id or ref name that is not one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidName(pub String);
-
-/// `org/name` as the Hub spells repository ids: two components of `[A-Za-z0-9._-]`, not
-/// starting with `.` or `-`, at most 96 characters each.
-pub fn check_repo_id(repo: &str) -> Result<(), InvalidName> {
-    let parts: Vec<&str> = repo.split('/').collect();
-    if parts.len() != 2 {
-        return Err(InvalidName(format!("repository `{repo}` must be ORG/NAME")));
-    }
-    for p in parts {
-        if p.is_empty()
-            || p.len() > 96
-            || p.starts_with(['.', '-'])
-            || p.contains("..")
-            || !p
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        {
-            return Err(InvalidName(format!(
-                "repository `{repo}`: `{p}` is not a valid name ([A-Za-z0-9._-], max 96)"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// A ref name (`main`, `v1.0`): one component of `[A-Za-z0-9._-]`.
-pub fn check_ref(name: &str) -> Result<(), InvalidName> {
-    if name.is_empty()
-        || name.len() > 128
-        || name.starts_with(['.', '-'])
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-    {
-        return Err(InvalidName(format!(
-            "revision `{name}` is not a valid ref name ([A-Za-z0-9._-])"
-        )));
-    }
-    Ok(())
-}
-
-fn is_revision_id(s: &str) -> bool {
-    s.len() == 40
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// A store folder.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct FolderStore {
     pub root: PathBuf,
 }
 
-impl Store {
+impl FolderStore {
     pub fn open(root: &Path) -> Result<Self, StoreError> {
         for d in [
             "blobs",
@@ -162,7 +51,7 @@ impl Store {
         ] {
             fs::create_dir_all(root.join(d)).map_err(io(&root.join(d)))?;
         }
-        Ok(Store {
+        Ok(FolderStore {
             root: root.to_path_buf(),
         })
     }
@@ -192,7 +81,8 @@ impl Store {
             if check_ref(&name).is_err() {
                 continue; // a writer's temp file, or not ours
             }
-            let text = fs::read_to_string(e.path()).map_err(io(&e.path()))?;
+            let text = weightgate_attest::io::read_capped_to_string(&e.path(), MAX_REF_LEN)
+                .map_err(io(&e.path()))?;
             let id = text.trim();
             if is_revision_id(id) {
                 refs.push((name, id.to_string()));
@@ -247,7 +137,7 @@ impl Store {
                 return Ok(None);
             }
             let ref_path = self.repo_dir(repo).join("refs").join(revision);
-            match fs::read_to_string(&ref_path) {
+            match weightgate_attest::io::read_capped_to_string(&ref_path, MAX_REF_LEN) {
                 Ok(s) => s.trim().to_string(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     let short_id = revision.len() >= 7
@@ -279,12 +169,12 @@ impl Store {
             .repo_dir(repo)
             .join("revisions")
             .join(format!("{id}.json"));
-        let text = match fs::read_to_string(&path) {
+        let text = match weightgate_attest::io::read_capped(&path, MAX_RECORD_LEN) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StoreError::Io { path, error: e }),
         };
-        serde_json::from_str(&text)
+        serde_json::from_slice(&text)
             .map(Some)
             .map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display())))
     }
@@ -386,6 +276,7 @@ impl Store {
                 blake3: hex(&b3),
                 blob_mtime: meta.mtime(),
                 blob_mtime_nsec: meta.mtime_nsec(),
+                object_etag: None,
             });
         }
         File::open(&blobs)
@@ -452,7 +343,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl FolderStore {
     /// Stores `bytes` as `DIR/<sha256>.EXT` and returns the digest. Nothing another admission
     /// stored is ever replaced by different bytes: an existing file is kept when it hashes to
     /// its name, and rewritten (with these, identical-by-digest bytes) only when it was
@@ -508,38 +399,5 @@ impl Store {
             return Err(altered(format!("its SHA-256 is now {got}")));
         }
         Ok(())
-    }
-}
-
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repo_ids_and_refs_are_validated() {
-        for good in ["lab/tiny", "Org-1/model.v2_x"] {
-            check_repo_id(good).unwrap();
-        }
-        for bad in [
-            "lab",
-            "lab/tiny/x",
-            "../x",
-            "lab/..",
-            "lab/.hidden",
-            "lab/a b",
-            "lab/%2e",
-            "/x",
-            "lab/",
-        ] {
-            assert!(check_repo_id(bad).is_err(), "{bad}");
-        }
-        check_ref("main").unwrap();
-        for bad in ["", "..", "refs/pr/1", ".x", "a b", "a\\b"] {
-            assert!(check_ref(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -1,0 +1,457 @@
+//! The admitted store in an S3-compatible bucket (feature `bucket`), `s3://BUCKET/PREFIX`, with
+//! the folder's layout under the prefix:
+//!
+//! ```text
+//! PREFIX/blobs/<sha256>                          file contents
+//! PREFIX/attestations/<sha256>.att               envelopes, named by the SHA-256 of their bytes
+//! PREFIX/grants/<sha256>.grant                   countersigned references, likewise
+//! PREFIX/signatures/<sha256>                     weightgate.att / model.sig served with a revision
+//! PREFIX/repos/<org>/<name>/revisions/<id>.json  what was admitted (40-hex revision id)
+//! PREFIX/repos/<org>/<name>/refs/<ref>           a revision id, e.g. refs/main
+//! PREFIX/uploads/<id>.json                       multipart uploads in progress (for `store gc`)
+//! ```
+//!
+//! A single PUT is atomic and a multipart upload appears only when completed, so an object is
+//! either absent or whole. Admission writes the revision record after everything it names and
+//! the ref last: a revision is visible only once it is complete.
+//!
+//! Endpoint, region and credentials come only from the standard `AWS_*` environment variables
+//! (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP`); nothing secret is part of the URL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt as _;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as Key;
+use object_store::{ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt as _, RetryConfig};
+
+use super::{
+    AdmittedFile, MAX_RECORD_LEN, MAX_REF_LEN, RevisionRecord, StoreError, check_ref,
+    check_repo_id, is_revision_id, is_short_revision_id,
+};
+
+/// A bucket store: the S3 client and where under the bucket the store lives.
+#[derive(Debug, Clone)]
+pub struct BucketStore {
+    s3: Arc<AmazonS3>,
+    bucket: String,
+    /// Key prefix without a trailing `/`; empty for the bucket's root.
+    prefix: String,
+}
+
+/// Parses `s3://BUCKET[/PREFIX]`: a bucket name as S3 allows them (3 to 63 characters of
+/// `[a-z0-9.-]`), and prefix components of `[A-Za-z0-9._-]` that are not `.` or `..`.
+pub fn parse_url(url: &str) -> Result<(String, String), StoreError> {
+    let bad = |why: &str| StoreError::Invalid(format!("store URL `{url}`: {why}"));
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| bad("expected s3://BUCKET/PREFIX"))?;
+    if rest.contains(['?', '#', '@']) {
+        return Err(bad(
+            "no query, fragment or user part: credentials come from AWS_* environment variables",
+        ));
+    }
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.len() < 3
+        || bucket.len() > 63
+        || !bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".-".contains(&b))
+        || bucket.starts_with(['.', '-'])
+        || bucket.ends_with(['.', '-'])
+    {
+        return Err(bad(
+            "the bucket name must be 3 to 63 characters of [a-z0-9.-], starting and ending with a letter or digit",
+        ));
+    }
+    let prefix = prefix.trim_end_matches('/');
+    if !prefix.is_empty() {
+        for part in prefix.split('/') {
+            if part.is_empty()
+                || part == "."
+                || part == ".."
+                || part.len() > 255
+                || !part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            {
+                return Err(bad(&format!(
+                    "prefix component `{part}` is not [A-Za-z0-9._-] (and not `.` or `..`)"
+                )));
+            }
+        }
+    }
+    Ok((bucket.to_string(), prefix.to_string()))
+}
+
+/// Environment variables that carry credentials; at least a key pair must be set.
+const CREDENTIAL_VARS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+
+impl BucketStore {
+    /// Opens `s3://BUCKET/PREFIX` with the `AWS_*` environment, and checks that the bucket
+    /// answers (it exists and the credentials may list it).
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let store = Self::connect(url)?;
+        store.check_reachable().await?;
+        Ok(store)
+    }
+
+    /// Builds the client without asking the bucket anything.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let (bucket, prefix) = parse_url(url)?;
+        let missing: Vec<&str> = CREDENTIAL_VARS
+            .iter()
+            .copied()
+            .filter(|v| std::env::var_os(v).is_none_or(|s| s.is_empty()))
+            .collect();
+        if !missing.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "{url}: no credentials: set {} (credentials come only from the AWS_* environment \
+                 variables)",
+                missing.join(" and ")
+            )));
+        }
+        // Bounded: a store that does not answer fails a request in seconds (the server answers
+        // 503), instead of object_store's default of retrying for three minutes.
+        let retry = RetryConfig {
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(10),
+            ..RetryConfig::default()
+        };
+        let client = ClientOptions::new()
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_timeout(Duration::from_secs(60));
+        let s3 = AmazonS3Builder::from_env()
+            .with_bucket_name(&bucket)
+            .with_retry(retry)
+            .with_client_options(client)
+            .build()
+            .map_err(|e| StoreError::Invalid(format!("{url}: {e}")))?;
+        Ok(BucketStore {
+            s3: Arc::new(s3),
+            bucket,
+            prefix,
+        })
+    }
+
+    /// Lists the prefix once: a missing bucket or refused credentials show here, by name,
+    /// instead of as "nothing admitted" later.
+    async fn check_reachable(&self) -> Result<(), StoreError> {
+        let at = self.key("repos");
+        match self.s3.list_with_delimiter(Some(&at)).await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => Err(StoreError::Invalid(format!(
+                "{}: the bucket `{}` does not exist at {}",
+                self.url(),
+                self.bucket,
+                self.endpoint()
+            ))),
+            Err(e) => Err(StoreError::Storage {
+                key: self.url(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "AWS S3".into())
+    }
+
+    /// `s3://BUCKET/PREFIX`.
+    pub fn url(&self) -> String {
+        match self.prefix.is_empty() {
+            true => format!("s3://{}", self.bucket),
+            false => format!("s3://{}/{}", self.bucket, self.prefix),
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The S3 client, to stream, sign or upload objects by their [`Key`].
+    pub fn client(&self) -> &Arc<AmazonS3> {
+        &self.s3
+    }
+
+    /// The key of `rel` (a `/`-separated path of checked components) under the prefix.
+    pub fn key(&self, rel: &str) -> Key {
+        match self.prefix.is_empty() {
+            true => Key::from(rel),
+            false => Key::from(format!("{}/{rel}", self.prefix)),
+        }
+    }
+
+    pub fn blob_key(&self, sha256: &str) -> Key {
+        self.key(&format!("blobs/{sha256}"))
+    }
+
+    pub fn signature_key(&self, sha256: &str) -> Key {
+        self.key(&format!("signatures/{sha256}"))
+    }
+
+    pub fn attestation_key(&self, sha256: &str) -> Key {
+        self.key(&format!("attestations/{sha256}.att"))
+    }
+
+    pub fn grant_key(&self, sha256: &str) -> Key {
+        self.key(&format!("grants/{sha256}.grant"))
+    }
+
+    pub fn revision_key(&self, repo: &str, revision: &str) -> Key {
+        self.key(&format!("repos/{repo}/revisions/{revision}.json"))
+    }
+
+    pub fn ref_key(&self, repo: &str, ref_name: &str) -> Key {
+        self.key(&format!("repos/{repo}/refs/{ref_name}"))
+    }
+
+    /// A storage error about `key`.
+    pub(crate) fn storage(&self, key: &Key, e: object_store::Error) -> StoreError {
+        StoreError::Storage {
+            key: format!("s3://{}/{key}", self.bucket),
+            message: e.to_string(),
+        }
+    }
+
+    /// The whole object at `key` if it exists and holds at most `cap` bytes; `Ok(None)` if it
+    /// does not exist. A larger object is an error naming it, read no further than the cap.
+    pub async fn read_capped(&self, key: &Key, cap: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let got = match self.s3.get(key).await {
+            Ok(g) => g,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.storage(key, e)),
+        };
+        let too_long = |size: u64| {
+            StoreError::Invalid(format!(
+                "s3://{}/{key}: {size} bytes, over the limit of {cap} for this kind of object",
+                self.bucket
+            ))
+        };
+        if got.meta.size > cap {
+            return Err(too_long(got.meta.size));
+        }
+        let expected = got.meta.size;
+        let mut stream = got.into_stream();
+        let mut out = Vec::with_capacity(expected as usize);
+        while let Some(chunk) = stream.try_next().await.map_err(|e| self.storage(key, e))? {
+            out.extend_from_slice(&chunk);
+            if out.len() as u64 > cap {
+                return Err(too_long(out.len() as u64));
+            }
+        }
+        if out.len() as u64 != expected {
+            return Err(StoreError::Invalid(format!(
+                "s3://{}/{key}: {} bytes read, the object is {expected}",
+                self.bucket,
+                out.len()
+            )));
+        }
+        Ok(Some(out))
+    }
+
+    /// Like [`Self::read_capped`], but a missing object is an error naming it.
+    async fn read_required(&self, key: &Key, cap: u64) -> Result<Vec<u8>, StoreError> {
+        self.read_capped(key, cap).await?.ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "s3://{}/{key}: missing (named by an admitted revision)",
+                self.bucket
+            ))
+        })
+    }
+
+    /// Every object under `rel/` (recursively).
+    pub(crate) async fn list(&self, rel: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        let at = self.key(rel);
+        self.s3
+            .list(Some(&at))
+            .try_collect()
+            .await
+            .map_err(|e| self.storage(&at, e))
+    }
+
+    /// The ref names of `repo` with the revision each points at, sorted by name.
+    pub async fn refs(&self, repo: &str) -> Result<Vec<(String, String)>, StoreError> {
+        check_repo_id(repo).map_err(|e| StoreError::Invalid(e.0))?;
+        let mut refs = Vec::new();
+        for meta in self.list(&format!("repos/{repo}/refs")).await? {
+            let Some(name) = meta.location.filename().map(str::to_string) else {
+                continue;
+            };
+            if check_ref(&name).is_err() {
+                continue;
+            }
+            let Some(text) = self.read_capped(&meta.location, MAX_REF_LEN).await? else {
+                continue; // removed since listed
+            };
+            let text = String::from_utf8_lossy(&text);
+            let id = text.trim();
+            if is_revision_id(id) {
+                refs.push((name, id.to_string()));
+            }
+        }
+        refs.sort();
+        Ok(refs)
+    }
+
+    /// The admitted revision whose id starts with `prefix`, if exactly one does.
+    async fn revision_by_prefix(
+        &self,
+        repo: &str,
+        prefix: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut found = None;
+        for meta in self.list(&format!("repos/{repo}/revisions")).await? {
+            let Some(id) = meta
+                .location
+                .filename()
+                .and_then(|n| n.strip_suffix(".json"))
+            else {
+                continue;
+            };
+            if is_revision_id(id) && id.starts_with(prefix) {
+                if found.is_some() {
+                    return Ok(None); // ambiguous
+                }
+                found = Some(id.to_string());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Resolves a ref name, a revision id or a unique prefix of one to an admitted record.
+    pub async fn manifest(
+        &self,
+        repo: &str,
+        revision: &str,
+    ) -> Result<Option<RevisionRecord>, StoreError> {
+        check_repo_id(repo).map_err(|e| StoreError::Invalid(e.0))?;
+        let id = if is_revision_id(revision) {
+            revision.to_string()
+        } else {
+            if check_ref(revision).is_err() {
+                return Ok(None);
+            }
+            let ref_key = self.ref_key(repo, revision);
+            match self.read_capped(&ref_key, MAX_REF_LEN).await? {
+                Some(text) => String::from_utf8_lossy(&text).trim().to_string(),
+                None if is_short_revision_id(revision) => {
+                    match self.revision_by_prefix(repo, revision).await? {
+                        Some(id) => id,
+                        None => return Ok(None),
+                    }
+                }
+                None => return Ok(None),
+            }
+        };
+        if !is_revision_id(&id) {
+            return Err(StoreError::Invalid(format!(
+                "{repo}: ref `{revision}` holds `{id}`, not a revision id"
+            )));
+        }
+        let key = self.revision_key(repo, &id);
+        let Some(bytes) = self.read_capped(&key, MAX_RECORD_LEN).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Invalid(format!("s3://{}/{key}: {e}", self.bucket)))
+    }
+
+    /// True if any revision of `repo` was admitted.
+    pub async fn has_repo(&self, repo: &str) -> Result<bool, StoreError> {
+        if check_repo_id(repo).is_err() {
+            return Ok(false);
+        }
+        let at = self.key(&format!("repos/{repo}/revisions"));
+        let mut listing = self.s3.list(Some(&at));
+        match listing.try_next().await {
+            Ok(first) => Ok(first.is_some()),
+            Err(e) => Err(self.storage(&at, e)),
+        }
+    }
+
+    pub async fn attestation(&self, m: &RevisionRecord) -> Result<Vec<u8>, StoreError> {
+        let key = self.attestation_key(&m.attestation);
+        self.read_required(&key, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
+            .await
+    }
+
+    pub async fn grants(&self, m: &RevisionRecord) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut out = Vec::with_capacity(m.grants.len());
+        for g in &m.grants {
+            let key = self.grant_key(g);
+            out.push(
+                self.read_required(&key, weightgate_schemas::MAX_GRANT_LEN as u64)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The stored object's metadata (size, ETag) for an admitted file's blob.
+    pub async fn blob_meta(&self, sha256: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        let key = self.blob_key(sha256);
+        match self.s3.head(&key).await {
+            Ok(m) => Ok(Some(m)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.storage(&key, e)),
+        }
+    }
+
+    /// Checks that a blob is still what was admitted (present, same size, same ETag).
+    pub async fn blob_problem(&self, f: &AdmittedFile) -> Result<Option<String>, StoreError> {
+        let Some(meta) = self.blob_meta(&f.sha256).await? else {
+            return Ok(Some(format!("blob {} for {} is missing", f.sha256, f.path)));
+        };
+        if meta.size != f.size {
+            return Ok(Some(format!(
+                "blob {} for {} is {} bytes, admitted {}",
+                f.sha256, f.path, meta.size, f.size
+            )));
+        }
+        if f.object_etag.is_some() && meta.e_tag != f.object_etag {
+            return Ok(Some(format!(
+                "blob {} for {} was replaced after admission (ETag {} , admitted {})",
+                f.sha256,
+                f.path,
+                meta.e_tag.as_deref().unwrap_or("none"),
+                f.object_etag.as_deref().unwrap_or("none")
+            )));
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls_are_parsed_strictly() {
+        assert_eq!(
+            parse_url("s3://models/gate/prod/").unwrap(),
+            ("models".into(), "gate/prod".into())
+        );
+        assert_eq!(
+            parse_url("s3://models").unwrap(),
+            ("models".into(), "".into())
+        );
+        for bad in [
+            "s3://",
+            "s3://ab",
+            "s3://Models/x",
+            "s3://models/../x",
+            "s3://models/a//b",
+            "s3://key:secret@models/x",
+            "s3://models/x?region=eu",
+            "s3://-models",
+            "s3://models/a b",
+        ] {
+            let e = parse_url(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+    }
+}
