@@ -13,6 +13,7 @@ use crate::terminal::say;
 use crate::time_arg::now;
 use weightgate_attest::reading::{Checkpoint, default_attestation_path, relative_inside};
 use weightgate_verifier::gate::admit::{Admission, AdmitRequest, admit, blocks_admission};
+use weightgate_verifier::gate::admit_bucket::admit_into_bucket;
 use weightgate_verifier::gate::store::{Store, check_ref, check_repo_id};
 use weightgate_verifier::inputs::{InputKind, read_grant, read_input};
 use weightgate_verifier::policy::Policy;
@@ -92,12 +93,18 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Exit> {
     let bytes = if args.quiet || !std::io::stderr().is_terminal() {
         0
     } else {
-        Checkpoint::open(&args.checkpoint.path, &req.open).map_or(0, |ck| ck.total_bytes() * 2)
+        // A folder admission copies then hashes (two passes of progress); a bucket one reads once.
+        let passes = if matches!(store, Store::Folder(_)) {
+            2
+        } else {
+            1
+        };
+        Checkpoint::open(&args.checkpoint.path, &req.open).map_or(0, |ck| ck.total_bytes() * passes)
     };
     let bar = Bar::new(bytes, args.quiet);
     let admission = match &store {
         Store::Folder(folder) => admit(folder, &req, &|n| bar.inc(n)),
-        Store::Bucket(_) => anyhow::bail!("admission into a bucket store comes next"),
+        Store::Bucket(bucket) => rt.block_on(admit_into_bucket(bucket, &req, &|n| bar.inc(n))),
     };
     bar.finish();
     match admission? {

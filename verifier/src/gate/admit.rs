@@ -139,7 +139,7 @@ pub fn admit(
 
 /// The bind and judge stages into `d`. Regimes are judged without a destination: admission
 /// only needs to know which non-regime checks fail.
-fn bind_and_judge(
+pub(crate) fn bind_and_judge(
     auth: &Authenticated,
     subject: &SubjectSource,
     req: &AdmitRequest,
@@ -157,7 +157,7 @@ fn bind_and_judge(
 }
 
 /// True when the checkpoint holds exactly the attested paths with the attested sizes.
-fn same_file_set(st: &Statement, source: &Checkpoint) -> bool {
+pub(crate) fn same_file_set(st: &Statement, source: &Checkpoint) -> bool {
     st.subject.files.len() == source.files.len()
         && st
             .subject

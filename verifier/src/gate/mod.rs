@@ -3,6 +3,8 @@
 //! none of it and no HTTP stack.
 
 pub mod admit;
+#[cfg(feature = "bucket")]
+pub mod admit_bucket;
 pub mod audit;
 pub mod server;
 pub mod store;

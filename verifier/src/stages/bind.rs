@@ -70,6 +70,16 @@ pub enum SubjectSource<'a> {
         oms_root: &'a Path,
         oms: Option<OmsRequest>,
     },
+    /// A checkpoint being admitted into object storage, read once: both digests were computed
+    /// from the bytes uploaded, and the safetensors headers of `checkpoint` were checked
+    /// against those same bytes (so nothing is read again here).
+    Streamed {
+        checkpoint: &'a Checkpoint,
+        digests: &'a CheckpointDigests,
+        /// Where a `model.sig` check looks for files the attestation does not cover.
+        oms_root: &'a Path,
+        oms: Option<OmsRequest>,
+    },
     /// Facts recorded when the revision was admitted: its bytes were verified then and cannot
     /// have changed since (the gate's content-addressed store).
     Admitted(AdmittedFacts),
@@ -162,6 +172,30 @@ pub fn bind(
             d.facts.bytes_hashed = bytes;
             let how =
                 format!("{bytes} bytes match their sha256+blake3 digests, hashed while copied");
+            (report, oms.as_ref(), Some(*oms_root), 0, how)
+        }
+        SubjectSource::Streamed {
+            checkpoint,
+            digests,
+            oms_root,
+            oms,
+        } => {
+            d.facts.digest = "sha256+blake3";
+            let mut report = SubjectReport::default();
+            check_subject_root(st, &mut report);
+            check_subject_files(
+                st,
+                checkpoint,
+                DigestMode::Full,
+                0,
+                Some(digests),
+                progress,
+                &mut report,
+            )?;
+            let bytes: u64 = digests.files.iter().map(|f| f.size).sum();
+            d.facts.bytes_hashed = bytes;
+            let how =
+                format!("{bytes} bytes match their sha256+blake3 digests, hashed while uploaded");
             (report, oms.as_ref(), Some(*oms_root), 0, how)
         }
         SubjectSource::Admitted(facts) => {
@@ -271,8 +305,38 @@ pub(crate) fn check_subject_with(
     progress: Progress,
 ) -> Result<SubjectReport, CheckpointError> {
     let mut report = SubjectReport::default();
-    let subject = &statement.subject;
+    check_subject_root(statement, &mut report);
+    let checkpoint = match Checkpoint::open(root, open) {
+        Ok(c) => c,
+        Err(CheckpointError::Io { path, error }) if path == root => {
+            return Err(CheckpointError::Io { path, error });
+        }
+        Err(e) => {
+            let code = match e {
+                CheckpointError::Header { .. } | CheckpointError::Index { .. } => {
+                    ReasonCode::SubjectHeaderInvalid
+                }
+                _ => ReasonCode::SubjectUnsafePath,
+            };
+            report.problems.push(problem(code, e.to_string()));
+            return Ok(report);
+        }
+    };
+    check_subject_files(
+        statement,
+        &checkpoint,
+        mode,
+        threads,
+        computed,
+        progress,
+        &mut report,
+    )?;
+    Ok(report)
+}
 
+/// The attested root and file order, from the statement alone.
+fn check_subject_root(statement: &Statement, report: &mut SubjectReport) {
+    let subject = &statement.subject;
     // The root must follow from the attested digests, in the attested order.
     let claimed_root = root_digest(subject.files.iter().map(|f| &f.sha256.0));
     if claimed_root != subject.root_sha256.0 {
@@ -299,23 +363,20 @@ pub(crate) fn check_subject_with(
             "attested files are not in path-component order".into(),
         ));
     }
+}
 
-    let checkpoint = match Checkpoint::open(root, open) {
-        Ok(c) => c,
-        Err(CheckpointError::Io { path, error }) if path == root => {
-            return Err(CheckpointError::Io { path, error });
-        }
-        Err(e) => {
-            let code = match e {
-                CheckpointError::Header { .. } | CheckpointError::Index { .. } => {
-                    ReasonCode::SubjectHeaderInvalid
-                }
-                _ => ReasonCode::SubjectUnsafePath,
-            };
-            report.problems.push(problem(code, e.to_string()));
-            return Ok(report);
-        }
-    };
+/// The checkpoint's files against the attested ones: names, sizes, parameters, digests
+/// (computed now, or `computed` when given), and the tensors that changed.
+fn check_subject_files(
+    statement: &Statement,
+    checkpoint: &Checkpoint,
+    mode: DigestMode,
+    threads: usize,
+    computed: Option<&CheckpointDigests>,
+    progress: Progress,
+    report: &mut SubjectReport,
+) -> Result<(), CheckpointError> {
+    let subject = &statement.subject;
     let params = checkpoint.parameters();
     report.header_parameters = Some(params.total);
 
@@ -468,7 +529,7 @@ pub(crate) fn check_subject_with(
             }
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 fn hex_of(d: &[u8; 32]) -> String {

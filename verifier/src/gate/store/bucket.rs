@@ -23,9 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt as _;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
-use object_store::{ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt as _, RetryConfig};
+use object_store::{ClientConfigKey, ObjectMeta, ObjectStore, ObjectStoreExt as _, RetryConfig};
 
 use super::{
     AdmittedFile, MAX_RECORD_LEN, MAX_REF_LEN, RevisionRecord, StoreError, check_ref,
@@ -120,13 +120,16 @@ impl BucketStore {
             retry_timeout: Duration::from_secs(10),
             ..RetryConfig::default()
         };
-        let client = ClientOptions::new()
-            .with_connect_timeout(Duration::from_secs(5))
-            .with_timeout(Duration::from_secs(60));
+        // Set as keys, not as a new ClientOptions, which would drop AWS_ALLOW_HTTP and the
+        // other client settings from the environment.
         let s3 = AmazonS3Builder::from_env()
             .with_bucket_name(&bucket)
             .with_retry(retry)
-            .with_client_options(client)
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                "5s",
+            )
+            .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "60s")
             .build()
             .map_err(|e| StoreError::Invalid(format!("{url}: {e}")))?;
         Ok(BucketStore {
