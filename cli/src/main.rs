@@ -17,6 +17,7 @@ mod cmd_keygen;
 mod cmd_oms;
 mod cmd_policy;
 mod cmd_serve;
+mod cmd_store;
 mod cmd_verify;
 mod logging;
 mod progress;
@@ -63,6 +64,8 @@ enum Command {
     Admit(cmd_admit::AdmitArgs),
     /// Serve admitted weights to Hugging Face clients, refusing (451) what the policy denies.
     Serve(cmd_serve::ServeArgs),
+    /// Maintain the gate's store: `store gc` removes what no admitted revision names.
+    Store(cmd_store::StoreArgs),
     /// Write the attestation as a CycloneDX 1.6 ML-BOM or an in-toto Statement (DSSE JSON).
     Export(cmd_export::ExportArgs),
     /// The same as `export --format intoto` (its former name).
@@ -130,6 +133,7 @@ fn main() -> ExitCode {
         Command::ExportIntoto(args) => cmd_export_intoto::run(args),
         Command::Admit(args) => cmd_admit::run(args),
         Command::Serve(args) => cmd_serve::run(args),
+        Command::Store(args) => cmd_store::run(args),
         Command::Completions(args) => cmd_completions::completions(args),
         Command::Manpage(args) => cmd_completions::manpage(args),
     };

@@ -145,12 +145,19 @@ impl BucketStore {
         let at = self.key("repos");
         match self.s3.list_with_delimiter(Some(&at)).await {
             Ok(_) => Ok(()),
-            Err(object_store::Error::NotFound { .. }) => Err(StoreError::Invalid(format!(
-                "{}: the bucket `{}` does not exist at {}",
-                self.url(),
-                self.bucket,
-                self.endpoint()
-            ))),
+            // S3 answers a missing bucket with 404 `NoSuchBucket`, which object_store reports
+            // as NotFound or as a generic error carrying that code.
+            Err(e)
+                if matches!(e, object_store::Error::NotFound { .. })
+                    || e.to_string().contains("NoSuchBucket") =>
+            {
+                Err(StoreError::Invalid(format!(
+                    "{}: the bucket `{}` does not exist at {}",
+                    self.url(),
+                    self.bucket,
+                    self.endpoint()
+                )))
+            }
             Err(e) => Err(StoreError::Storage {
                 key: self.url(),
                 message: e.to_string(),
@@ -168,6 +175,11 @@ impl BucketStore {
             true => format!("s3://{}", self.bucket),
             false => format!("s3://{}/{}", self.bucket, self.prefix),
         }
+    }
+
+    /// The key prefix (no trailing `/`; empty for the bucket's root).
+    pub fn prefix_str(&self) -> &str {
+        &self.prefix
     }
 
     pub fn bucket(&self) -> &str {

@@ -8,6 +8,7 @@
 //! runtime; the folder answers them synchronously as it always did.
 
 pub mod folder;
+pub mod gc;
 
 #[cfg(feature = "bucket")]
 pub mod bucket;

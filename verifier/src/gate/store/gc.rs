@@ -1,0 +1,254 @@
+//! `store gc`: removes what no revision record names (blobs, envelopes, grants, signature
+//! files) once it is older than a grace period, and what killed admissions left behind
+//! (staging folders, unfinished multipart uploads). Every revision record is read first; one
+//! that cannot be read stops the collection before anything is removed, so a damaged record
+//! never turns the blobs it names into garbage.
+//!
+//! The grace period protects admissions in progress: their blobs are written before the
+//! record that names them, and are younger than the grace period until it is written.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use super::{FolderStore, MAX_RECORD_LEN, RevisionRecord, StoreError};
+
+/// What a collection removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    /// Revision records read.
+    pub revisions: usize,
+    /// Objects or files removed, by store-relative name.
+    pub removed: Vec<String>,
+    /// Unreferenced objects kept because they are younger than the grace period.
+    pub kept_recent: usize,
+    /// Unfinished multipart uploads aborted (bucket) or staging folders removed (folder).
+    pub abandoned: usize,
+}
+
+/// Names every revision record refers to, by the store-relative name of the object.
+#[derive(Default)]
+struct Referenced(BTreeSet<String>);
+
+impl Referenced {
+    fn add(&mut self, r: &RevisionRecord) {
+        for f in &r.files {
+            self.0.insert(format!("blobs/{}", f.sha256));
+        }
+        self.0.insert(format!("attestations/{}.att", r.attestation));
+        for g in &r.grants {
+            self.0.insert(format!("grants/{g}.grant"));
+        }
+        for s in &r.signature_files {
+            self.0.insert(format!("signatures/{}", s.sha256));
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.0.contains(name)
+    }
+}
+
+/// The folders whose entries are collected when unreferenced.
+const COLLECTED: [&str; 4] = ["blobs", "attestations", "grants", "signatures"];
+
+fn parse_record(bytes: &[u8], name: &str) -> Result<RevisionRecord, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        StoreError::Invalid(format!(
+            "{name}: {e}; nothing was removed (a record that cannot be read may name blobs that \
+             must stay)"
+        ))
+    })
+}
+
+fn older_than(modified: SystemTime, grace: Duration, now: SystemTime) -> bool {
+    now.duration_since(modified).is_ok_and(|age| age >= grace)
+}
+
+impl FolderStore {
+    /// Collects the folder store.
+    pub fn gc(&self, grace: Duration) -> Result<GcReport, StoreError> {
+        let now = SystemTime::now();
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |error| StoreError::Io { path, error }
+        };
+        let mut report = GcReport::default();
+        let mut referenced = Referenced::default();
+        let repos = self.root.join("repos");
+        for org in read_dir_or_empty(&repos)? {
+            for name in read_dir_or_empty(&org)? {
+                let revisions = name.join("revisions");
+                for rec in read_dir_or_empty(&revisions)? {
+                    if rec.extension().is_none_or(|e| e != "json") {
+                        continue; // a writer's temp file
+                    }
+                    let bytes = weightgate_attest::io::read_capped(&rec, MAX_RECORD_LEN)
+                        .map_err(io(&rec))?;
+                    referenced.add(&parse_record(&bytes, &rec.display().to_string())?);
+                    report.revisions += 1;
+                }
+            }
+        }
+        for dir in COLLECTED {
+            for path in read_dir_or_empty(&self.root.join(dir))? {
+                let Some(file) = path.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                let rel = format!("{dir}/{file}");
+                if referenced.contains(&rel) {
+                    continue;
+                }
+                let meta = fs::symlink_metadata(&path).map_err(io(&path))?;
+                if !older_than(meta.modified().map_err(io(&path))?, grace, now) {
+                    report.kept_recent += 1;
+                    continue;
+                }
+                fs::remove_file(&path).map_err(io(&path))?;
+                report.removed.push(rel);
+            }
+        }
+        // Staging folders of admissions whose process is gone, once past the grace period.
+        for path in read_dir_or_empty(&self.root.join("tmp"))? {
+            let Some(pid) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("admit-"))
+                .and_then(|n| n.split('-').next())
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let meta = fs::symlink_metadata(&path).map_err(io(&path))?;
+            let old = older_than(meta.modified().map_err(io(&path))?, grace, now);
+            if old && !Path::new(&format!("/proc/{pid}")).exists() {
+                fs::remove_dir_all(&path).map_err(io(&path))?;
+                report.abandoned += 1;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The entries of `dir`, sorted; none if it does not exist.
+fn read_dir_or_empty(dir: &Path) -> Result<Vec<std::path::PathBuf>, StoreError> {
+    match fs::read_dir(dir) {
+        Ok(entries) => {
+            let mut out: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+            out.sort();
+            Ok(out)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(error) => Err(StoreError::Io {
+            path: dir.to_path_buf(),
+            error,
+        }),
+    }
+}
+
+#[cfg(feature = "bucket")]
+impl super::BucketStore {
+    /// Collects the bucket store: unreferenced objects past the grace period, and the
+    /// multipart uploads listed by admissions that never finished (aborted).
+    pub async fn gc(&self, grace: Duration) -> Result<GcReport, StoreError> {
+        use object_store::ObjectStoreExt as _;
+        use object_store::multipart::MultipartStore as _;
+
+        let now = SystemTime::now();
+        let mut report = GcReport::default();
+        let prefix = match self.prefix_str() {
+            "" => String::new(),
+            p => format!("{p}/"),
+        };
+        let all = self.list("").await?;
+        let rel = |key: &object_store::path::Path| -> Option<String> {
+            key.as_ref().strip_prefix(&prefix).map(str::to_string)
+        };
+        let mut referenced = Referenced::default();
+        for meta in &all {
+            let Some(name) = rel(&meta.location) else {
+                continue;
+            };
+            let parts: Vec<&str> = name.split('/').collect();
+            if let ["repos", _, _, "revisions", file] = parts.as_slice()
+                && file.ends_with(".json")
+            {
+                let Some(bytes) = self.read_capped(&meta.location, MAX_RECORD_LEN).await? else {
+                    continue; // removed since listed
+                };
+                let shown = format!("s3://{}/{}", self.bucket(), meta.location);
+                referenced.add(&parse_record(&bytes, &shown)?);
+                report.revisions += 1;
+            }
+        }
+        for meta in &all {
+            let Some(name) = rel(&meta.location) else {
+                continue;
+            };
+            let old = older_than(SystemTime::from(meta.last_modified), grace, now);
+            if let Some(list) = name.strip_prefix("uploads/") {
+                if !old || !list.ends_with(".json") {
+                    continue;
+                }
+                // An admission that never finished: abort what it listed, then the list.
+                let Some(bytes) = self.read_capped(&meta.location, MAX_RECORD_LEN).await? else {
+                    continue;
+                };
+                let pending =
+                    serde_json::from_slice::<super::super::admit_bucket::PendingUploads>(&bytes)
+                        .map_err(|e| {
+                            StoreError::Invalid(format!(
+                                "s3://{}/{}: not a list of uploads: {e}",
+                                self.bucket(),
+                                meta.location
+                            ))
+                        })?;
+                {
+                    for u in pending.uploads {
+                        let key = object_store::path::Path::from(u.key.as_str());
+                        match self.client().abort_multipart(&key, &u.upload_id).await {
+                            Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                                report.abandoned += 1
+                            }
+                            Err(e) => return Err(self.storage(&key, e)),
+                        }
+                    }
+                }
+                self.client()
+                    .delete(&meta.location)
+                    .await
+                    .map_err(|e| self.storage(&meta.location, e))?;
+                report.removed.push(name);
+                continue;
+            }
+            let collected = COLLECTED
+                .iter()
+                .any(|d| name.strip_prefix(d).is_some_and(|r| r.starts_with('/')));
+            if !collected || referenced.contains(&name) {
+                continue;
+            }
+            if !old {
+                report.kept_recent += 1;
+                continue;
+            }
+            self.client()
+                .delete(&meta.location)
+                .await
+                .map_err(|e| self.storage(&meta.location, e))?;
+            report.removed.push(name);
+        }
+        Ok(report)
+    }
+}
+
+impl super::Store {
+    /// Collects whichever store this is (see the module documentation).
+    pub async fn gc(&self, grace: Duration) -> Result<GcReport, StoreError> {
+        match self {
+            super::Store::Folder(f) => f.gc(grace),
+            #[cfg(feature = "bucket")]
+            super::Store::Bucket(b) => b.gc(grace).await,
+        }
+    }
+}
