@@ -64,6 +64,7 @@ struct Streamed {
 }
 
 /// Admits a checkpoint into a bucket if every check but the per-request regimes passes.
+/// Runs on a multi-threaded tokio runtime (the judge stage runs in `block_in_place`).
 pub async fn admit_into_bucket(
     store: &BucketStore,
     req: &AdmitRequest<'_>,
@@ -240,10 +241,11 @@ async fn stream_file(
     }
     let read = tokio::task::block_in_place(|| reader.join())
         .map_err(|_| StoreError::Invalid(format!("{}: the reading thread failed", file.path)))?;
-    let (sha256, blake3) = read?;
+    // An upload that failed stopped the reader early: its error is the one to report.
     if let Some(e) = failure {
         return Err(e);
     }
+    let (sha256, blake3) = read?;
     Ok(Streamed {
         sha256,
         blake3,
