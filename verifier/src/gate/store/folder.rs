@@ -23,7 +23,7 @@ use weightgate_schemas::file_names::{ATTESTATION_FILE_NAME, OMS_SIGNATURE_FILE_N
 
 use super::{
     AdmittedFile, MAX_RECORD_LEN, MAX_REF_LEN, RevisionRecord, SignatureFile, StoreError,
-    check_ref, check_repo_id, hex, is_revision_id,
+    check_ref, check_repo_id, hex, is_revision_id, is_short_revision_id,
 };
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -140,11 +140,7 @@ impl FolderStore {
             match weightgate_attest::io::read_capped_to_string(&ref_path, MAX_REF_LEN) {
                 Ok(s) => s.trim().to_string(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    let short_id = revision.len() >= 7
-                        && revision
-                            .bytes()
-                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-                    match short_id {
+                    match is_short_revision_id(revision) {
                         true => match self.revision_by_prefix(repo, revision)? {
                             Some(id) => id,
                             None => return Ok(None),
