@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Gate server under load, beside nginx (sendfile) serving the same 1 GiB file, in one run:
-#   1. weightgate: 64 connections downloading a 1 GiB admitted blob for 30 s, while 8 more
-#      connections ask for a refused model (451) the whole time;
-#   2. nginx: the same 64-connection download of the same file for 30 s.
+#   1. downloads alone, alternating weightgate and nginx (sendfile), twice each: 64 connections
+#      downloading the 1 GiB admitted blob for DURATION; the ratio is of the summed throughputs;
+#   2. weightgate: the same 64-connection download while 8 more connections ask for a refused
+#      model (451) the whole time (refusal latency under a download load);
+#   3. refusals alone: weightgate (decision + audit) against nginx answering a constant 451.
 # Records requests/s, latency percentiles, throughput and the server's peak RSS; checks the
-# audit log for 5xx and for any byte of the refused model served.
+# audit log for 5xx and for any byte of the refused model served; prints `uptime` before and
+# after (other engineers share the machine).
 # Usage: bench/serve.sh [--quick]   (quick: 5 s phases)
 source "$(dirname "$0")/common.sh"
 DURATION=30s
@@ -63,10 +66,30 @@ nginx -c "$S/nginx/nginx.conf"
 sleep 1
 cat "$S/store/blobs/$BLOB" > /dev/null
 
-echo "== weightgate: 64 connections downloading 1 GiB + 8 connections refused, $DURATION" | tee "$RESULTS/serve.txt"
+# Throughput in bytes/s from wrk's "Transfer/sec" line.
+rate() { awk '/^Transfer\/sec/ { v = $2; u = substr(v, length(v) - 1); v = substr(v, 1, length(v) - 2);
+  m = (u == "GB") ? 2^30 : (u == "MB") ? 2^20 : (u == "KB") ? 2^10 : 1; printf "%.0f", v * m }' "$1"; }
+download() { # NAME URL OUT
+  echo "== $1: 64 connections downloading the 1 GiB blob, $DURATION ($(uptime | sed 's/.*load/load/'))" | tee -a "$RESULTS/serve.txt"
+  wrk -t2 -c64 -d"$DURATION" --timeout 60s --latency "$2" > "$3"
+  grep -E "Requests/sec|Transfer/sec" "$3" | tee -a "$RESULTS/serve.txt"
+}
+: > "$RESULTS/serve.txt"
+echo "uptime before: $(uptime)" | tee -a "$RESULTS/serve.txt"
+GATE_URL=http://127.0.0.1:18181/lab/big/resolve/main/model.safetensors
+NGINX_URL=http://127.0.0.1:18182/blob
+download weightgate "$GATE_URL" "$RESULTS/serve-gate-1.txt"
+download "nginx (sendfile)" "$NGINX_URL" "$RESULTS/serve-nginx-1.txt"
+download weightgate "$GATE_URL" "$RESULTS/serve-gate-2.txt"
+download "nginx (sendfile)" "$NGINX_URL" "$RESULTS/serve-nginx-2.txt"
+G=$(( $(rate "$RESULTS/serve-gate-1.txt") + $(rate "$RESULTS/serve-gate-2.txt") ))
+N=$(( $(rate "$RESULTS/serve-nginx-1.txt") + $(rate "$RESULTS/serve-nginx-2.txt") ))
+python3 -c "print(f'downloads: weightgate {$G/2e9:.2f} GB/s, nginx {$N/2e9:.2f} GB/s, ratio {$G/$N:.2f} x nginx')" | tee -a "$RESULTS/serve.txt"
+
+echo "== weightgate: 64 connections downloading 1 GiB + 8 connections refused, $DURATION" | tee -a "$RESULTS/serve.txt"
 wrk -t1 -c8 -d"$DURATION" --latency http://127.0.0.1:18181/lab/refused/resolve/main/config.json > "$RESULTS/serve-refused.txt" &
 REFUSED=$!
-wrk -t2 -c64 -d"$DURATION" --timeout 60s --latency http://127.0.0.1:18181/lab/big/resolve/main/model.safetensors | tee -a "$RESULTS/serve.txt"
+wrk -t2 -c64 -d"$DURATION" --timeout 60s --latency "$GATE_URL" | tee -a "$RESULTS/serve.txt"
 wait $REFUSED
 echo "-- refused requests during the download load:" | tee -a "$RESULTS/serve.txt"
 tee -a "$RESULTS/serve.txt" < "$RESULTS/serve-refused.txt"
@@ -75,8 +98,7 @@ wrk -t2 -c64 -d"$DURATION" --latency http://127.0.0.1:18181/lab/refused/resolve/
 echo "weightgate peak RSS: $(grep VmHWM /proc/$WG_PID/status)" | tee -a "$RESULTS/serve.txt"
 echo "== nginx: 64 connections getting a constant 451 (no decision, no audit), $DURATION" | tee -a "$RESULTS/serve.txt"
 wrk -t2 -c64 -d"$DURATION" --latency http://127.0.0.1:18182/refused | tee -a "$RESULTS/serve.txt"
-echo "== nginx (sendfile): 64 connections downloading the same file, $DURATION" | tee -a "$RESULTS/serve.txt"
-wrk -t2 -c64 -d"$DURATION" --timeout 60s --latency http://127.0.0.1:18182/blob | tee -a "$RESULTS/serve.txt"
+echo "uptime after: $(uptime)" | tee -a "$RESULTS/serve.txt"
 kill $WG_PID; wait $WG_PID 2>/dev/null || true
 python3 - "$S/store/audit.log" <<'PY' | tee -a "$RESULTS/serve.txt"
 import json, sys

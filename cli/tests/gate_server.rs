@@ -543,10 +543,9 @@ fn slow_clients_are_cut_off_and_oversized_headers_refused() {
     assert_eq!(get(&server.addr, "/healthz"), Some(200));
 }
 
-#[test]
-fn a_client_that_stops_reading_a_download_is_cut_off() {
-    let s = Setup::new();
-    // A model with a 64 MiB file: far more than loopback socket buffers hold.
+/// Admits `lab/big`: the tiny model plus `big.bin`, 64 MiB of sevens (far more than loopback
+/// socket buffers hold). Returns the file's size.
+fn admit_big_model(s: &Setup) -> usize {
     let ck = s.path("checkpoints/big");
     copy_dir(&testdata().join("checkpoints/tiny"), &ck);
     let size: usize = 64 << 20;
@@ -572,6 +571,13 @@ fn a_client_that_stops_reading_a_download_is_cut_off() {
         s.path("policy.toml").to_str().unwrap(),
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    size
+}
+
+#[test]
+fn a_client_that_stops_reading_a_download_is_cut_off() {
+    let s = Setup::new();
+    let size = admit_big_model(&s);
     let server = start_with(
         &s.path("store"),
         &s.path("policy.toml"),
@@ -618,6 +624,53 @@ fn a_client_that_stops_reading_a_download_is_cut_off() {
     assert!(
         received < size,
         "the whole file arrived ({received} bytes): no write timeout"
+    );
+}
+
+#[test]
+fn a_blob_cut_short_during_a_download_ends_the_connection() {
+    let s = Setup::new();
+    let size = admit_big_model(&s);
+    let server = start_with(&s.path("store"), &s.path("policy.toml"), &[]);
+    let mut client = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        client,
+        "GET /lab/big/resolve/main/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 512];
+    let n = client.read(&mut head).unwrap();
+    let text = String::from_utf8_lossy(&head[..n]).to_string();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains(&format!("content-length: {size}")), "{text}");
+    // Behind the store's back, while the server waits for the client to read on: the blob
+    // (the largest file in blobs/) shrinks to 1 MiB.
+    let blob = fs::read_dir(s.path("store/blobs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut perms = fs::metadata(&blob).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(&blob, perms).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&blob)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    // The client reads on and sees the connection end before Content-Length bytes: a
+    // truncated transfer, not a complete-looking file.
+    let (closed, rest) = closed_within(&mut client, 20);
+    assert!(closed, "connection left open after the blob was cut short");
+    let body = n - text.find("\r\n\r\n").unwrap() - 4 + rest.len();
+    assert!(body < size, "a complete-looking body of {body} bytes");
+    // The server goes on, and the changed blob is refused from now on.
+    assert_eq!(get(&server.addr, "/healthz"), Some(200));
+    assert_eq!(
+        get(&server.addr, "/lab/big/resolve/main/big.bin"),
+        Some(451)
     );
 }
 

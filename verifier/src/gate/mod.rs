@@ -6,5 +6,6 @@ pub mod admit;
 #[cfg(feature = "bucket")]
 pub mod admit_bucket;
 pub mod audit;
+pub mod blob_body;
 pub mod server;
 pub mod store;

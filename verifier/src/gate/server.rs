@@ -16,11 +16,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use tower::ServiceExt;
-use tower_http::services::ServeFile;
 use weightgate_attest::reading::check_relative_path;
 use weightgate_schemas::country::{UNKNOWN_DESTINATION, normalise_destination};
 
 use super::audit::{AuditLog, AuditRecord};
+use super::blob_body::{ZeroCopy, ZeroCopyStream, blob_response};
 use super::store::{RevisionRecord, Store, StoreError, check_repo_id};
 use crate::decision::Decision;
 use crate::policy::Context;
@@ -757,15 +757,6 @@ async fn resolve(
         );
     }
     let is_head = req.method() == Method::HEAD;
-    let mut req = req;
-    // RFC 9110 14.2: a Range with a unit other than bytes is ignored (the whole file, 200).
-    if req
-        .headers()
-        .get(header::RANGE)
-        .is_some_and(|v| !v.as_bytes().starts_with(b"bytes="))
-    {
-        req.headers_mut().remove(header::RANGE);
-    }
     let blob = match &g.store {
         Store::Folder(f) if is_blob => f.blob_path(&sha256),
         Store::Folder(f) => f.signature_path(&sha256),
@@ -782,9 +773,8 @@ async fn resolve(
             );
         }
     };
-    let serve = ServeFile::new(blob).with_buf_chunk_size(1 << 20);
-    let mut resp = match serve.oneshot(req).await {
-        Ok(r) => r.map(Body::new),
+    let file = match std::fs::File::open(&blob) {
+        Ok(f) => f,
         Err(e) => {
             tracing::error!(blob = %sha256, error = %e, "cannot read a stored blob");
             return hub_error(
@@ -795,6 +785,8 @@ async fn resolve(
             );
         }
     };
+    let zero_copy = req.extensions().get::<ZeroCopy>().cloned();
+    let (mut resp, bytes) = blob_response(file, size, req.headers(), is_head, zero_copy);
     let status = resp.status();
     let h = resp.headers_mut();
     let etag = format!("\"{sha256}\"");
@@ -808,15 +800,6 @@ async fn resolve(
             h.insert(HeaderName::from_static(k), v);
         }
     }
-    h.remove(header::LAST_MODIFIED);
-    let bytes = if is_head {
-        0
-    } else {
-        h.get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
     // What is served is recorded first: no record on disk, no bytes (the blob is closed
     // unread when `resp` is dropped).
     if let Err(e) = g
@@ -1038,6 +1021,9 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
+        // File bodies go from the page cache to the socket with sendfile(2) (blob_body.rs);
+        // the write timeout wraps it, so a client that stops reading is cut off all the same.
+        let (stream, zero_copy) = ZeroCopyStream::new(stream);
         let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
         stream.set_write_timeout(Some(limits.write_timeout));
         let state = Arc::new(ConnectionState::default());
@@ -1047,6 +1033,8 @@ pub async fn serve(
             hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
                 let busy = Busy::new(request_state.clone());
                 let app = app.clone();
+                let mut req = req;
+                req.extensions_mut().insert(zero_copy.clone());
                 async move {
                     let resp = app.oneshot(req.map(Body::new)).await?;
                     Ok::<_, std::convert::Infallible>(
