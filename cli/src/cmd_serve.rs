@@ -11,6 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Exit;
 use weightgate_verifier::gate::audit::{AuditLog, Rotation};
+use weightgate_verifier::gate::bucket_download::DownloadMode;
 use weightgate_verifier::gate::server::{Gate, Limits, serve};
 use weightgate_verifier::gate::store::Store;
 use weightgate_verifier::policy::Policy;
@@ -49,6 +50,26 @@ pub struct ServeArgs {
     /// connection that is not being served is closed.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
+    /// How allowed downloads leave a bucket store: `proxy` streams them through the gate,
+    /// `redirect` answers 302 to a presigned URL (the bucket is then a trust boundary; see
+    /// docs/threat-model.md). A folder store always serves its files itself.
+    #[arg(long, value_enum, default_value_t = DownloadArg::Proxy)]
+    pub download: DownloadArg,
+    /// Seconds a presigned URL of `--download redirect` stays valid (a download must start
+    /// within it).
+    #[arg(long, default_value_t = 60)]
+    pub redirect_expiry: u64,
+    /// With a bucket store: read the object `policy.toml` at the store's prefix every this many
+    /// seconds and apply it when it changed (an invalid one is reported and not applied), so
+    /// revocations reach every instance over the bucket. 0: off.
+    #[arg(long, default_value_t = 0)]
+    pub policy_poll: u64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DownloadArg {
+    Proxy,
+    Redirect,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
@@ -71,7 +92,32 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     };
     let audit = AuditLog::open_rotating(&audit_path, rotation)
         .map_err(|e| anyhow::anyhow!("{}: {e}", audit_path.display()))?;
-    let gate = Arc::new(Gate::new(store, args.policy, policy, audit));
+    let bucket = matches!(store, Store::Bucket(_));
+    if !bucket && args.download == DownloadArg::Redirect {
+        anyhow::bail!(
+            "--download redirect needs a bucket store (s3://BUCKET/PREFIX); a folder store serves \
+             its files itself"
+        );
+    }
+    if !bucket && args.policy_poll > 0 {
+        anyhow::bail!("--policy-poll needs a bucket store (s3://BUCKET/PREFIX) to poll");
+    }
+    if !(1..=7 * 24 * 3600).contains(&args.redirect_expiry) {
+        anyhow::bail!(
+            "--redirect-expiry must be between 1 and 604800 seconds (7 days, S3's limit)"
+        );
+    }
+    let mut gate = Gate::new(store, args.policy, policy, audit);
+    if bucket {
+        let mode = match args.download {
+            DownloadArg::Proxy => DownloadMode::Proxy,
+            DownloadArg::Redirect => DownloadMode::Redirect {
+                expiry: std::time::Duration::from_secs(args.redirect_expiry),
+            },
+        };
+        gate = gate.with_download_mode(mode)?;
+    }
+    let gate = Arc::new(gate);
     if !(args.header_timeout > 0.0 && args.header_timeout < 3600.0) {
         anyhow::bail!("--header-timeout must be between 0 and 3600 seconds");
     }
@@ -95,10 +141,59 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
                 reload(&reload_gate);
             }
         });
+        if args.policy_poll > 0 {
+            tokio::spawn(poll_policy(
+                gate.clone(),
+                std::time::Duration::from_secs(args.policy_poll),
+            ));
+        }
         serve(gate, listener, limits).await?;
         Ok(Exit::Ok)
     })
 }
+
+/// `--policy-poll`: the bucket's `policy.toml`, applied whenever its bytes change. Errors
+/// (storage unreachable, an invalid policy) are reported and the policy in force stays.
+async fn poll_policy(gate: Arc<Gate>, every: std::time::Duration) {
+    let Store::Bucket(bucket) = &gate.store else {
+        return;
+    };
+    let key = bucket.key(POLICY_OBJECT);
+    let mut applied: Option<Vec<u8>> = None;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let text = match bucket
+            .read_capped(&key, weightgate_attest::io::MAX_CONFIG_FILE_LEN)
+            .await
+        {
+            Ok(Some(t)) => t,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot poll the bucket's policy; keeping the current one");
+                continue;
+            }
+        };
+        if applied.as_deref() == Some(&text[..]) {
+            continue;
+        }
+        let source = format!("{}/{POLICY_OBJECT}", bucket.url());
+        match gate.apply_policy_text(&text, &source) {
+            Ok(()) => tracing::info!(policy = %source, "policy reloaded from the bucket"),
+            Err(e) => tracing::warn!(
+                policy = %source,
+                error = %e,
+                "policy NOT reloaded, keeping the previous one"
+            ),
+        }
+        // An invalid object is reported once, not at every poll.
+        applied = Some(text);
+    }
+}
+
+/// The object `--policy-poll` reads, at the store's prefix.
+const POLICY_OBJECT: &str = "policy.toml";
 
 /// SIGHUP: the new policy applies from the next request, or the old one stays.
 fn reload(gate: &Gate) {

@@ -7,5 +7,7 @@ pub mod admit;
 pub mod admit_bucket;
 pub mod audit;
 pub mod blob_body;
+#[cfg(feature = "bucket")]
+pub mod bucket_download;
 pub mod server;
 pub mod store;

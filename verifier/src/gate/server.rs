@@ -59,6 +59,9 @@ pub struct Gate {
     /// Refusal records lost since the last report, and the second of that report.
     audit_lost: std::sync::atomic::AtomicU64,
     audit_lost_reported: std::sync::atomic::AtomicI64,
+    /// How allowed downloads leave a bucket store (proxy by default; none for a folder).
+    #[cfg(feature = "bucket")]
+    bucket_downloads: Option<super::bucket_download::BucketDownloads>,
 }
 
 /// A decision with its refusal already rendered, so a cached refusal costs no serialization.
@@ -107,7 +110,6 @@ struct DecisionCache {
 impl Gate {
     pub fn new(store: Store, policy_path: PathBuf, policy: Policy, audit: AuditLog) -> Self {
         Gate {
-            store,
             policy_path,
             policy: RwLock::new(Arc::new(policy)),
             audit,
@@ -117,6 +119,39 @@ impl Gate {
             ),
             audit_lost: Default::default(),
             audit_lost_reported: Default::default(),
+            // Proxy unless told otherwise; the client reads the same AWS_* settings the store
+            // was opened with, so it fails only where the store did not.
+            #[cfg(feature = "bucket")]
+            bucket_downloads: match &store {
+                Store::Bucket(b) => super::bucket_download::BucketDownloads::new(
+                    b,
+                    super::bucket_download::DownloadMode::Proxy,
+                )
+                .ok(),
+                Store::Folder(_) => None,
+            },
+            store,
+        }
+    }
+
+    /// Sets how allowed downloads leave a bucket store; an error for a folder store, which
+    /// serves its files itself.
+    #[cfg(feature = "bucket")]
+    pub fn with_download_mode(
+        mut self,
+        mode: super::bucket_download::DownloadMode,
+    ) -> Result<Self, StoreError> {
+        match &self.store {
+            Store::Bucket(b) => {
+                self.bucket_downloads =
+                    Some(super::bucket_download::BucketDownloads::new(b, mode)?);
+                Ok(self)
+            }
+            Store::Folder(_) => Err(StoreError::Invalid(format!(
+                "{}: downloads in {mode:?} mode need a bucket store (s3://BUCKET/PREFIX); a \
+                 folder store serves its files itself",
+                self.store.location()
+            ))),
         }
     }
 
@@ -124,12 +159,35 @@ impl Gate {
     /// decides when (the CLI does on SIGHUP) and reports the outcome.
     pub fn reload(&self) -> Result<(), PolicyError> {
         let p = Policy::load(&self.policy_path)?;
+        self.install(p);
+        Ok(())
+    }
+
+    /// Applies a policy given as text (`source` names it in errors; key paths in it are read
+    /// beside the policy file), as [`Gate::reload`] does: the old policy stays if the new one
+    /// is invalid, and cached decisions of the old one are dropped.
+    pub fn apply_policy_text(&self, text: &[u8], source: &str) -> Result<(), PolicyError> {
+        let text = std::str::from_utf8(text).map_err(|_| PolicyError {
+            source_name: source.to_string(),
+            line: None,
+            key: String::new(),
+            problem: "not UTF-8 text".into(),
+        })?;
+        let base = self
+            .policy_path
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
+        let p = Policy::parse(text, source, base)?;
+        self.install(p);
+        Ok(())
+    }
+
+    fn install(&self, p: Policy) {
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
         let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         c.generation += 1;
         c.decisions.clear();
         c.manifests.clear();
-        Ok(())
     }
 
     /// The manifest for `repo` at `rev` through the per-second cache.
@@ -348,13 +406,8 @@ async fn lookup(gate: &Gate, repo: &str, rev: &str) -> Result<RevisionRecord, Re
             None,
         )),
         Err(e) => {
-            tracing::error!(repo, revision = rev, error = %e, "cannot read the store");
-            Err(hub_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "StoreError",
-                "store error",
-                None,
-            ))
+            tracing::error!(repo, revision = rev, "cannot read the revision");
+            Err(store_error(&e))
         }
     }
 }
@@ -599,12 +652,28 @@ fn repo_not_found(repo: &str) -> Response {
 
 fn store_error(e: &StoreError) -> Response {
     tracing::error!(error = %e, "cannot read the store");
-    hub_error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "StoreError",
-        "store error",
+    match e {
+        StoreError::Storage { .. } => storage_unavailable(),
+        _ => hub_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "StoreError",
+            "store error",
+            None,
+        ),
+    }
+}
+
+/// Object storage unreachable or too slow: try again later (never a 500, never a decision).
+fn storage_unavailable() -> Response {
+    let mut r = hub_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "StoreUnavailable",
+        "the object storage did not answer; try again later",
         None,
-    )
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r
 }
 
 /// The tree `oid` is a git blob id on the Hub; every file here is served as LFS, so clients
@@ -693,6 +762,12 @@ async fn resolve(
     // it does not contain, so clients that probe optional files report the refusal.
     let d = match g.decide_cached(m.clone(), destination.clone()).await {
         Ok(d) => d,
+        Err(DecideError::Store(e)) => {
+            tracing::error!(repo, revision = %m.revision, "cannot decide");
+            let r = store_error(&e);
+            audit(r.status().as_u16(), "error", vec![], 0, &m.revision);
+            return r;
+        }
         Err(e) => {
             tracing::error!(repo, revision = %m.revision, error = %e, "cannot decide");
             audit(500, "error", vec![], 0, &m.revision);
@@ -727,9 +802,10 @@ async fn resolve(
         Some(f) => match g.store.blob_problem(f).await {
             Ok(p) => p,
             Err(e) => {
-                tracing::error!(repo, revision = %m.revision, path, error = %e, "cannot check a stored blob");
-                audit(500, "error", vec![], 0, &m.revision);
-                return store_error(&e);
+                tracing::error!(repo, revision = %m.revision, path, "cannot check a stored blob");
+                let r = store_error(&e);
+                audit(r.status().as_u16(), "error", vec![], 0, &m.revision);
+                return r;
             }
         },
         None => None,
@@ -757,36 +833,82 @@ async fn resolve(
         );
     }
     let is_head = req.method() == Method::HEAD;
-    let blob = match &g.store {
-        Store::Folder(f) if is_blob => f.blob_path(&sha256),
-        Store::Folder(f) => f.signature_path(&sha256),
+    let (mut resp, bytes) = match &g.store {
+        Store::Folder(f) => {
+            let blob = if is_blob {
+                f.blob_path(&sha256)
+            } else {
+                f.signature_path(&sha256)
+            };
+            let file = match std::fs::File::open(&blob) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::error!(blob = %sha256, error = %e, "cannot read a stored blob");
+                    return hub_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "StoreError",
+                        "store error",
+                        None,
+                    );
+                }
+            };
+            let zero_copy = req.extensions().get::<ZeroCopy>().cloned();
+            blob_response(file, size, req.headers(), is_head, zero_copy)
+        }
         #[cfg(feature = "bucket")]
-        Store::Bucket(_) => {
-            // Downloads from a bucket (proxy and redirect modes) are added on top of this
-            // interface; until then a bucket store answers the decision but serves no bytes.
-            audit(501, "error", vec![], 0, &m.revision);
-            return hub_error(
-                StatusCode::NOT_IMPLEMENTED,
-                "StoreError",
-                "downloads from a bucket store are not served by this build",
-                Some(&m.revision),
-            );
+        Store::Bucket(b) => {
+            use super::bucket_download::DownloadRefusal;
+            let key = if is_blob {
+                b.blob_key(&sha256)
+            } else {
+                b.signature_key(&sha256)
+            };
+            let Some(downloads) = &g.bucket_downloads else {
+                tracing::error!("no client for downloads from the bucket");
+                return hub_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "StoreError",
+                    "store error",
+                    None,
+                );
+            };
+            let etag = file.and_then(|f| f.object_etag.as_deref());
+            match downloads
+                .respond(&key, etag, size, req.headers(), is_head)
+                .await
+            {
+                Ok(r) => r,
+                Err(DownloadRefusal::Changed(problem)) => {
+                    tracing::warn!(
+                        repo,
+                        revision = %m.revision,
+                        path,
+                        problem = %problem,
+                        "refused: the stored object no longer matches what was admitted"
+                    );
+                    audit(
+                        451,
+                        "deny",
+                        vec![ReasonCode::StoreBlobChanged],
+                        0,
+                        &m.revision,
+                    );
+                    return hub_error(
+                        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+                        "GatedRepo",
+                        "the stored file no longer matches what was admitted",
+                        Some(&m.revision),
+                    );
+                }
+                Err(DownloadRefusal::Unavailable(e)) => {
+                    tracing::error!(repo, revision = %m.revision, path, "cannot download from the store");
+                    let r = store_error(&e);
+                    audit(r.status().as_u16(), "error", vec![], 0, &m.revision);
+                    return r;
+                }
+            }
         }
     };
-    let file = match std::fs::File::open(&blob) {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(blob = %sha256, error = %e, "cannot read a stored blob");
-            return hub_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "StoreError",
-                "store error",
-                None,
-            );
-        }
-    };
-    let zero_copy = req.extensions().get::<ZeroCopy>().cloned();
-    let (mut resp, bytes) = blob_response(file, size, req.headers(), is_head, zero_copy);
     let status = resp.status();
     let h = resp.headers_mut();
     let etag = format!("\"{sha256}\"");

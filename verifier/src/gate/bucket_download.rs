@@ -1,0 +1,284 @@
+//! Downloads from a bucket store, after the decision: `proxy` streams the object through the
+//! gate (Range passed through, the admitted ETag required with `If-Match`), `redirect` answers
+//! 302 to a presigned URL of short expiry, as the Hub does.
+//!
+//! Faults never look like success: storage that cannot be reached or does not answer in time is
+//! a [`StoreError::Storage`] (the server answers 503 with `Retry-After`); once a proxied body
+//! has started, a stream that fails, stalls or ends early is an error of the response body, and
+//! with `Content-Length` set hyper then closes the connection, so the client sees a truncated
+//! transfer.
+
+use std::future::Future as _;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use http_body::Frame;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::path::Path as Key;
+use object_store::signer::Signer as _;
+use object_store::{ClientConfigKey, GetOptions, GetRange, ObjectStore as _, RetryConfig};
+
+use super::blob_body::{RangeRequest, parse_range};
+use super::store::{BucketStore, StoreError};
+
+/// How allowed downloads from a bucket leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadMode {
+    /// The gate streams the object (default).
+    Proxy,
+    /// The gate answers 302 to a presigned GET URL valid for `expiry`.
+    Redirect { expiry: Duration },
+}
+
+/// A proxied body waits at most this long for the next bytes from the storage (time spent
+/// waiting for the client to read does not count).
+const STALL: Duration = Duration::from_secs(20);
+
+/// The bucket client for object bodies. The store's own client has a 60 s deadline per
+/// request, right for records and metadata but not for a multi-gigabyte body that a slow
+/// client reads for an hour: this one has no overall deadline, and stalls are caught per read
+/// ([`STALL`]).
+pub struct BucketDownloads {
+    client: Arc<AmazonS3>,
+    pub mode: DownloadMode,
+}
+
+/// Why a download from the bucket is not served.
+#[derive(Debug)]
+pub enum DownloadRefusal {
+    /// The object is no longer the one admitted (`If-Match` on the admitted ETag failed).
+    Changed(String),
+    /// The storage could not be asked.
+    Unavailable(StoreError),
+}
+
+impl BucketDownloads {
+    pub fn new(store: &BucketStore, mode: DownloadMode) -> Result<Self, StoreError> {
+        let retry = RetryConfig {
+            max_retries: 2,
+            retry_timeout: Duration::from_secs(10),
+            ..RetryConfig::default()
+        };
+        let client = AmazonS3Builder::from_env()
+            .with_bucket_name(store.bucket())
+            .with_retry(retry)
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                "5s",
+            )
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+                "604800s",
+            )
+            .build()
+            .map_err(|e| StoreError::Invalid(format!("{}: {e}", store.url())))?;
+        Ok(BucketDownloads {
+            client: Arc::new(client),
+            mode,
+        })
+    }
+
+    /// The response for object `key` (`size` bytes, admitted with ETag `etag` if known) to a
+    /// request with `headers`, with the number of body bytes it grants.
+    pub async fn respond(
+        &self,
+        key: &Key,
+        etag: Option<&str>,
+        size: u64,
+        headers: &HeaderMap,
+        is_head: bool,
+    ) -> Result<(Response, u64), DownloadRefusal> {
+        match self.mode {
+            DownloadMode::Redirect { expiry } => {
+                let url = self
+                    .client
+                    .signed_url(axum::http::Method::GET, key, expiry)
+                    .await
+                    .map_err(|e| {
+                        DownloadRefusal::Unavailable(StoreError::Storage {
+                            key: key.to_string(),
+                            message: e.to_string(),
+                        })
+                    })?;
+                let mut r = StatusCode::FOUND.into_response();
+                if let Ok(v) = HeaderValue::from_str(url.as_str()) {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                Ok((r, size))
+            }
+            DownloadMode::Proxy => self.proxy(key, etag, size, headers, is_head).await,
+        }
+    }
+
+    async fn proxy(
+        &self,
+        key: &Key,
+        etag: Option<&str>,
+        size: u64,
+        headers: &HeaderMap,
+        is_head: bool,
+    ) -> Result<(Response, u64), DownloadRefusal> {
+        let (status, start, len) = match parse_range(headers, size) {
+            RangeRequest::Whole => (StatusCode::OK, 0, size),
+            RangeRequest::Part { start, end } => {
+                (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+            }
+            RangeRequest::Unsatisfiable => {
+                let mut r = (StatusCode::RANGE_NOT_SATISFIABLE, "").into_response();
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    r.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return Ok((r, 0));
+            }
+        };
+        // Asked of the storage even for HEAD and empty objects: the object must still be the
+        // admitted one (If-Match) and the storage must answer.
+        let options = GetOptions {
+            if_match: etag.map(str::to_string),
+            range: (len > 0 && !is_head).then_some(GetRange::Bounded(start..start + len)),
+            head: is_head || len == 0,
+            ..GetOptions::default()
+        };
+        let got = match self.client.get_opts(key, options).await {
+            Ok(g) => g,
+            Err(object_store::Error::Precondition { .. }) => {
+                return Err(DownloadRefusal::Changed(format!(
+                    "object {key} no longer has the admitted ETag {}",
+                    etag.unwrap_or("")
+                )));
+            }
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(DownloadRefusal::Changed(format!("object {key} is missing")));
+            }
+            Err(e) => {
+                return Err(DownloadRefusal::Unavailable(StoreError::Storage {
+                    key: key.to_string(),
+                    message: e.to_string(),
+                }));
+            }
+        };
+        if got.meta.size != size {
+            return Err(DownloadRefusal::Changed(format!(
+                "object {key} is {} bytes, admitted {size}",
+                got.meta.size
+            )));
+        }
+        if let (Some(want), Some(have)) = (etag, got.meta.e_tag.as_deref())
+            && want != have
+        {
+            return Err(DownloadRefusal::Changed(format!(
+                "object {key} has ETag {have}, admitted {want}"
+            )));
+        }
+        let body = if is_head || len == 0 {
+            Body::empty()
+        } else {
+            Body::new(ProxiedBody {
+                stream: got.into_stream(),
+                remaining: len,
+                stall: None,
+                key: key.to_string(),
+            })
+        };
+        let mut r = Response::new(body);
+        *r.status_mut() = status;
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        if status == StatusCode::PARTIAL_CONTENT
+            && let Ok(v) =
+                HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + len - 1))
+        {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+        Ok((r, if is_head { 0 } else { len }))
+    }
+}
+
+type ObjectStream =
+    Pin<Box<dyn Stream<Item = Result<Bytes, object_store::Error>> + Send + 'static>>;
+
+/// An object's bytes on their way to the client: exactly `remaining` bytes, or an error.
+struct ProxiedBody {
+    stream: ObjectStream,
+    remaining: u64,
+    /// Running while the storage owes us bytes.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
+    key: String,
+}
+
+impl http_body::Body for ProxiedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let polled = self.stream.as_mut().poll_next(cx);
+        let next = match polled {
+            Poll::Ready(next) => {
+                self.stall = None;
+                next
+            }
+            Poll::Pending => {
+                let stall = self
+                    .stall
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(STALL)));
+                ready!(stall.as_mut().poll(cx));
+                let message = format!(
+                    "object storage sent nothing for {} s while streaming {}",
+                    STALL.as_secs(),
+                    self.key
+                );
+                tracing::error!("{message}: download cut off");
+                return Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    message,
+                ))));
+            }
+        };
+        match next {
+            Some(Ok(bytes)) if bytes.len() as u64 <= self.remaining => {
+                self.remaining -= bytes.len() as u64;
+                Poll::Ready(Some(Ok(Frame::data(bytes))))
+            }
+            Some(Ok(_)) => Poll::Ready(Some(Err(std::io::Error::other(format!(
+                "object storage sent more bytes than asked for {}",
+                self.key
+            ))))),
+            Some(Err(e)) => {
+                tracing::error!(key = %self.key, error = %e, "object storage failed mid-download: download cut off");
+                Poll::Ready(Some(Err(std::io::Error::other(e.to_string()))))
+            }
+            None => {
+                tracing::error!(key = %self.key, missing = self.remaining, "object storage ended the body early: download cut off");
+                Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("object storage ended {} early", self.key),
+                ))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
+}
