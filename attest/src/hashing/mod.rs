@@ -2,7 +2,8 @@
 //! under its mapping into an error), SHA-256 and BLAKE3 from the same mapping, files scheduled
 //! over the cores by the engine, two SHA-256 streams interleaved on one core. Files that are not
 //! in the page cache are streamed from the disk instead, reads kept in flight ahead of both
-//! hashers (`stream_hash`).
+//! hashers (`stream_hash`). Files being written are hashed range by range right after each range
+//! is written, while the next one is (`while_written`, for admission).
 
 mod engine;
 mod mapped_file;
@@ -11,6 +12,7 @@ mod sha256;
 mod sha256_x2;
 mod sigbus;
 mod stream_hash;
+mod while_written;
 
 pub use engine::{
     Algorithms, CheckpointDigests, FileDigests, HashOptions, TensorBlake3, hash_checkpoint,
@@ -20,3 +22,4 @@ pub use mapped_file::MappedFile;
 pub use oms::{OmsSerialization, oms_resources};
 pub use sha256::Progress;
 pub use stream_hash::READ_PATH_VAR;
+pub use while_written::{PlannedFile, WrittenRanges, hash_while_written};

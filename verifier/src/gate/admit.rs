@@ -1,7 +1,8 @@
 //! Admission: each attested file is copied into the store's private staging area inside the
-//! kernel, then the staged copy is hashed (SHA-256 and BLAKE3, from the page cache the copy
-//! just filled) and its headers parsed, so the bytes judged are the bytes stored; it is judged
-//! through the same stages as `verify`; only then is it published. The source is read once.
+//! kernel, 64 MiB at a time; each range is hashed (SHA-256 and BLAKE3, on two threads, from the
+//! staged copy the kernel just wrote) while the next one is copied, so the bytes judged are the
+//! bytes stored. The staged copy's headers are parsed once, when it is judged through the same
+//! stages as `verify`; only then is it published. The source is read once.
 //!
 //! Authentication runs first, so a statement without enough trusted signatures costs nothing
 //! to refuse. The file set (names and sizes) is compared before any byte is copied; on a
@@ -10,11 +11,11 @@
 
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use weightgate_attest::hashing::{HashOptions, Progress, hash_checkpoint};
-use weightgate_attest::reading::{Checkpoint, OpenOptions};
+use weightgate_attest::hashing::{PlannedFile, Progress, hash_while_written};
+use weightgate_attest::reading::{Checkpoint, CheckpointError, OpenOptions};
 use weightgate_schemas::Statement;
 
 use super::store::{FolderStore, RevisionRecord, StoreError, check_ref, check_repo_id};
@@ -88,24 +89,37 @@ pub fn admit(
     };
 
     let staging = Staging::create(store)?;
-    for entry in &st.subject.files {
-        let src = source
-            .file(&entry.path)
-            .ok_or_else(|| StoreError::Invalid(format!("{}: attested but missing", entry.path)))?;
-        copy_in_kernel(&src.fs_path, &staging.dir.join(&entry.path), entry.size)?;
-    }
-    // Hashed while the disk still writes it back. The staged copy is private to this admission: the bytes hashed are the bytes stored.
-    let staged = Checkpoint::open(&staging.dir, &OpenOptions::default())
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let digests = hash_checkpoint(&staged, &HashOptions::default(), progress)
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let planned: Vec<PlannedFile> = st
+        .subject
+        .files
+        .iter()
+        .map(|f| PlannedFile {
+            path: f.path.clone(),
+            size: f.size,
+        })
+        .collect();
+    // Each range is hashed from the staged copy right after the kernel wrote it, while the next
+    // one is copied: the staged copy is private to this admission, so the bytes hashed are the
+    // bytes stored, and hashing overlaps copying and writeback.
+    let mut staged_files = Vec::with_capacity(planned.len());
+    let digests = hash_while_written::<StoreError>(&planned, progress, |ranges| {
+        for (i, entry) in st.subject.files.iter().enumerate() {
+            let src = source.file(&entry.path).ok_or_else(|| {
+                StoreError::Invalid(format!("{}: attested but missing", entry.path))
+            })?;
+            let dest = staging.dir.join(&entry.path);
+            let staged = copy_in_kernel(&src.fs_path, &dest, entry.size, |out, offset, len| {
+                Ok(ranges.hash(i, out, offset, len)?)
+            })?;
+            staged_files.push((dest, staged));
+        }
+        Ok(())
+    })?;
     // Then wait for writeback once, as `cp && sync` does.
-    for entry in &st.subject.files {
-        let staged = staging.dir.join(&entry.path);
-        File::open(&staged)
-            .and_then(|file| file.sync_all())
-            .map_err(io(&staged))?;
+    for (path, file) in &staged_files {
+        file.sync_all().map_err(io(path))?;
     }
+    drop(staged_files);
     sync_dir_tree(&staging.dir)?;
 
     let subject = SubjectSource::Staged {
@@ -212,6 +226,14 @@ fn remove_dead_stagings(tmp: &Path) {
     }
 }
 
+/// A staged copy that could not be hashed (it shrank under its mapping) is refused like a
+/// source that changed.
+impl From<CheckpointError> for StoreError {
+    fn from(e: CheckpointError) -> Self {
+        StoreError::Invalid(e.to_string())
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |error| StoreError::Io {
         path: path.to_path_buf(),
@@ -222,11 +244,17 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 /// Bytes copied between writeback requests.
 const CHUNK: u64 = 64 << 20;
 
-/// Copies `src` to `dest` (created, then 0444; the caller fsyncs) inside the kernel
-/// (`copy_file_range` through `std::io::copy`, or a plain copy where the filesystem has none),
-/// starting writeback as it goes. The source must keep the expected size and identity
+/// Copies `src` to `dest` (created 0444, open for reading and writing, returned for the
+/// caller to fsync) inside the kernel (`copy_file_range` through `std::io::copy`, or a plain
+/// copy where the filesystem has none), in ranges of [`CHUNK`] bytes: each range is passed to
+/// `written` and its writeback started. The source must keep the expected size and identity
 /// throughout, or the copy is refused.
-fn copy_in_kernel(src: &Path, dest: &Path, expected_size: u64) -> Result<(), StoreError> {
+fn copy_in_kernel(
+    src: &Path,
+    dest: &Path,
+    expected_size: u64,
+    mut written: impl FnMut(&File, u64, u64) -> Result<(), StoreError>,
+) -> Result<File, StoreError> {
     if let Some(parent) = dest.parent() {
         fs::create_dir_all(parent).map_err(io(parent))?;
     }
@@ -235,14 +263,22 @@ fn copy_in_kernel(src: &Path, dest: &Path, expected_size: u64) -> Result<(), Sto
     if before.len() != expected_size {
         return Err(changed(src));
     }
-    let mut out = File::create(dest).map_err(io(dest))?;
+    let mut out = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(dest)
+        .map_err(io(dest))?;
     let mut copied = 0u64;
     loop {
         let n = std::io::copy(&mut (&mut input).take(CHUNK), &mut out).map_err(io(dest))?;
-        if n == 0 {
+        if n == 0 || copied + n > expected_size {
+            copied += n;
             break;
         }
         start_writeback(&out, copied, n);
+        written(&out, copied, n)?;
         copied += n;
     }
     let after = input.metadata().map_err(io(src))?;
@@ -255,7 +291,10 @@ fn copy_in_kernel(src: &Path, dest: &Path, expected_size: u64) -> Result<(), Sto
     if copied != expected_size || after.len() != expected_size || !same_identity {
         return Err(changed(src));
     }
-    fs::set_permissions(dest, fs::Permissions::from_mode(0o444)).map_err(io(dest))
+    // The umask may have narrowed the creation mode; blobs are served read-only to everyone.
+    out.set_permissions(fs::Permissions::from_mode(0o444))
+        .map_err(io(dest))?;
+    Ok(out)
 }
 
 fn changed(src: &Path) -> StoreError {
