@@ -18,7 +18,9 @@ use weightgate_attest::hashing::{PlannedFile, Progress, hash_while_written};
 use weightgate_attest::reading::{Checkpoint, CheckpointError, OpenOptions};
 use weightgate_schemas::Statement;
 
-use super::store::{FolderStore, RevisionRecord, StoreError, check_ref, check_repo_id};
+use super::store::{
+    FolderStore, RevisionRecord, StoreError, check_ref, check_repo_id, io_at as io,
+};
 use crate::decision::Decision;
 use crate::model_sig::OmsRequest;
 use crate::policy::{Context, Policy};
@@ -234,13 +236,6 @@ impl From<CheckpointError> for StoreError {
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |error| StoreError::Io {
-        path: path.to_path_buf(),
-        error,
-    }
-}
-
 /// Bytes copied between writeback requests.
 const CHUNK: u64 = 64 << 20;
 
@@ -261,7 +256,7 @@ fn copy_in_kernel(
     let mut input = File::open(src).map_err(io(src))?;
     let before = input.metadata().map_err(io(src))?;
     if before.len() != expected_size {
-        return Err(changed(src));
+        return Err(StoreError::source_changed(src));
     }
     let mut out = fs::OpenOptions::new()
         .read(true)
@@ -289,19 +284,12 @@ fn copy_in_kernel(
         before.mtime_nsec(),
     ) == (after.dev(), after.ino(), after.mtime(), after.mtime_nsec());
     if copied != expected_size || after.len() != expected_size || !same_identity {
-        return Err(changed(src));
+        return Err(StoreError::source_changed(src));
     }
     // The umask may have narrowed the creation mode; blobs are served read-only to everyone.
     out.set_permissions(fs::Permissions::from_mode(0o444))
         .map_err(io(dest))?;
     Ok(out)
-}
-
-fn changed(src: &Path) -> StoreError {
-    StoreError::Invalid(format!(
-        "{}: the file changed while it was being admitted",
-        src.display()
-    ))
 }
 
 /// Asks the kernel to start writing a chunk to disk now, without waiting: the disk works while

@@ -274,12 +274,7 @@ fn spawn_reader(
     tx: tokio::sync::mpsc::Sender<Bytes>,
 ) -> std::thread::JoinHandle<Result<FileHashes, StoreError>> {
     std::thread::spawn(move || {
-        let changed = || {
-            StoreError::Invalid(format!(
-                "{}: the file changed while it was being admitted",
-                file.fs_path.display()
-            ))
-        };
+        let changed = || StoreError::source_changed(&file.fs_path);
         let io = |error| StoreError::Io {
             path: file.fs_path.clone(),
             error,

@@ -23,15 +23,8 @@ use weightgate_schemas::file_names::{ATTESTATION_FILE_NAME, OMS_SIGNATURE_FILE_N
 
 use super::{
     AdmittedFile, MAX_RECORD_LEN, MAX_REF_LEN, RevisionRecord, SignatureFile, StoreError,
-    check_ref, check_repo_id, hex, is_revision_id, is_short_revision_id,
+    check_ref, check_repo_id, hex, io_at as io, is_revision_id, is_short_revision_id,
 };
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |error| StoreError::Io {
-        path: path.to_path_buf(),
-        error,
-    }
-}
 
 /// A store folder.
 #[derive(Debug, Clone)]

@@ -97,6 +97,24 @@ pub enum StoreError {
     Storage { key: String, message: String },
 }
 
+impl StoreError {
+    /// A source file that changed size, identity or bytes while it was being admitted.
+    pub(crate) fn source_changed(path: &std::path::Path) -> Self {
+        StoreError::Invalid(format!(
+            "{}: the file changed while it was being admitted",
+            path.display()
+        ))
+    }
+}
+
+/// `map_err` adapter: an I/O error on `path`.
+pub(crate) fn io_at(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |error| StoreError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
 /// A repository id or ref name that is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
