@@ -191,6 +191,8 @@ impl MappedRange {
     pub(crate) fn map(file: &File, offset: u64, len: usize) -> std::io::Result<Self> {
         let page = page_size();
         let skip = (offset % page) as usize;
+        // Populated up front: the range was just written, so its pages are in memory, and the
+        // writer maps them in one call instead of the hashers faulting them in.
         // SAFETY: read-only shared mapping of a file this process is writing privately; as for
         // whole-file mappings, a change by someone else only feeds other bytes to the hashers,
         // and a truncation is caught by the SIGBUS watch.
@@ -198,6 +200,7 @@ impl MappedRange {
             MmapOptions::new()
                 .offset(offset - skip as u64)
                 .len(skip + len)
+                .populate()
                 .map(file)?
         };
         let watch = super::sigbus::watch(map.as_ptr(), map.len());

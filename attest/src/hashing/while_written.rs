@@ -1,6 +1,7 @@
 //! Hashing files while they are being written: the writer hands over each range right after
 //! writing it, and one SHA-256 thread and one BLAKE3 thread hash it from a mapping of the
-//! written file, while the writer goes on with the next range. Hashing overlaps writing, the
+//! written file, while the writer goes on with the next range. A writer that takes turns
+//! between files lets the SHA-256 thread hash two files at once on its core. Hashing overlaps writing, the
 //! bytes are read back while still in the page cache, and the bytes hashed are the bytes in
 //! the written file (not the buffers they were written from).
 
@@ -9,11 +10,10 @@ use std::fs::File;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use sha2::{Digest as _, Sha256};
-
 use super::engine::{CheckpointDigests, FileDigests, root_digest};
 use super::mapped_file::MappedRange;
-use super::sha256::{Progress, sha256_feed};
+use super::sha256::Progress;
+use super::sha256_x2::{Sha256Stream, update_two};
 use crate::reading::CheckpointError;
 
 /// Ranges handed over but not yet hashed, per hasher, before the writer waits: enough to keep
@@ -118,14 +118,11 @@ pub fn hash_while_written<E: From<CheckpointError>>(
     let n = files.len();
     let (written, sha, b3) = std::thread::scope(|s| {
         let sha = s.spawn(move || {
-            let mut states = vec![Sha256::new(); n];
-            hash_pieces(sha_rx, files, progress, |file, bytes| {
-                sha256_feed(&mut states[file], bytes)
-            })
-            .map(|()| {
+            let mut states = vec![Sha256Stream::new(); n];
+            sha256_pieces(sha_rx, files, &mut states, progress).map(|()| {
                 states
                     .into_iter()
-                    .map(|h| h.finalize().into())
+                    .map(Sha256Stream::finalize)
                     .collect::<Vec<[u8; 32]>>()
             })
         });
@@ -187,6 +184,48 @@ pub fn hash_while_written<E: From<CheckpointError>>(
     })
 }
 
+/// Feeds the pieces to the SHA-256 streams of their files, two pieces of different files at
+/// once where they come one after the other (a writer taking turns between files), so one core
+/// runs two streams; stops at the first truncated piece.
+fn sha256_pieces(
+    pieces: Receiver<Piece>,
+    files: &[PlannedFile],
+    states: &mut [Sha256Stream],
+    progress: Progress,
+) -> Result<(), CheckpointError> {
+    let hashed = |piece: &Piece| {
+        if piece.range.truncated() {
+            return Err(changed(&files[piece.file].path));
+        }
+        progress(piece.range.bytes().len() as u64);
+        Ok(())
+    };
+    let mut held: Option<Piece> = None;
+    for piece in pieces {
+        match held.take() {
+            None => held = Some(piece),
+            Some(first) => match states.get_disjoint_mut([first.file, piece.file]) {
+                Ok([a, b]) => {
+                    update_two(a, first.range.bytes(), b, piece.range.bytes(), &|_| {});
+                    hashed(&first)?;
+                    hashed(&piece)?;
+                }
+                // Two ranges of the same file follow each other: the first goes alone.
+                Err(_) => {
+                    states[first.file].update(first.range.bytes(), &|_| {});
+                    hashed(&first)?;
+                    held = Some(piece);
+                }
+            },
+        }
+    }
+    if let Some(last) = held {
+        states[last.file].update(last.range.bytes(), &|_| {});
+        hashed(&last)?;
+    }
+    Ok(())
+}
+
 /// Feeds every piece to `update` in order; stops at the first truncated one.
 fn hash_pieces(
     pieces: Receiver<Piece>,
@@ -208,6 +247,7 @@ fn hash_pieces(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest as _, Sha256};
     use std::io::Write;
 
     fn planned(path: &str, size: u64) -> PlannedFile {
@@ -262,6 +302,66 @@ mod tests {
             .map(|d| Sha256::digest(d).into())
             .collect();
         assert_eq!(digests.root_sha256, Some(root_digest(&shas)));
+    }
+
+    #[test]
+    fn files_written_in_turns_hash_as_each_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<Vec<u8>> = [(250_001u32, 3u32), (190_000, 11), (4_097, 5)]
+            .iter()
+            .map(|&(len, k)| (0..len).map(|i| (i.wrapping_mul(k) >> 2) as u8).collect())
+            .collect();
+        let files: Vec<PlannedFile> = data
+            .iter()
+            .enumerate()
+            .map(|(i, d)| planned(&format!("f{i}"), d.len() as u64))
+            .collect();
+        let digests = hash_while_written::<CheckpointError>(&files, &|_| {}, |ranges| {
+            let mut outs: Vec<File> = (0..data.len())
+                .map(|i| {
+                    File::options()
+                        .read(true)
+                        .write(true)
+                        .create_new(true)
+                        .open(dir.path().join(format!("f{i}")))
+                        .unwrap()
+                })
+                .collect();
+            let mut at = vec![0usize; data.len()];
+            // Turns of uneven sizes: pairs of different files, and runs of one file alone.
+            let turns = [
+                (0, 70_000),
+                (1, 64),
+                (2, 4_097),
+                (0, 1),
+                (1, 100_000),
+                (1, 33),
+            ];
+            let mut k = 0;
+            while at.iter().zip(&data).any(|(a, d)| *a < d.len()) {
+                let (f, len) = turns[k % turns.len()];
+                k += 1;
+                let len = len.min(data[f].len() - at[f]);
+                if len == 0 {
+                    continue;
+                }
+                outs[f].write_all(&data[f][at[f]..at[f] + len]).unwrap();
+                ranges.hash(f, &outs[f], at[f] as u64, len as u64)?;
+                at[f] += len;
+            }
+            Ok(())
+        })
+        .unwrap();
+        for (got, d) in digests.files.iter().zip(&data) {
+            let sha: [u8; 32] = Sha256::digest(d).into();
+            assert_eq!(got.sha256, Some(sha), "{}", got.path);
+            assert_eq!(
+                got.blake3,
+                Some(*blake3::hash(d).as_bytes()),
+                "{}",
+                got.path
+            );
+        }
     }
 
     #[test]

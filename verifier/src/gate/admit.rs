@@ -102,20 +102,41 @@ pub fn admit(
         .collect();
     // Each range is hashed from the staged copy right after the kernel wrote it, while the next
     // one is copied: the staged copy is private to this admission, so the bytes hashed are the
-    // bytes stored, and hashing overlaps copying and writeback.
+    // bytes stored, and hashing overlaps copying and writeback. Up to `FILES_IN_TURN` files are
+    // copied taking turns range by range, so their SHA-256 streams share one core.
     let mut staged_files = Vec::with_capacity(planned.len());
     let digests = hash_while_written::<StoreError>(&planned, progress, |ranges| {
-        for (i, entry) in st.subject.files.iter().enumerate() {
-            let src = source.file(&entry.path).ok_or_else(|| {
-                StoreError::Invalid(format!("{}: attested but missing", entry.path))
-            })?;
-            let dest = staging.dir.join(&entry.path);
-            let staged = copy_in_kernel(&src.fs_path, &dest, entry.size, |out, offset, len| {
-                Ok(ranges.hash(i, out, offset, len)?)
-            })?;
-            staged_files.push((dest, staged));
+        let mut waiting = st.subject.files.iter().enumerate();
+        let mut copying: Vec<(usize, KernelCopy)> = Vec::with_capacity(FILES_IN_TURN);
+        loop {
+            while copying.len() < FILES_IN_TURN {
+                let Some((i, entry)) = waiting.next() else {
+                    break;
+                };
+                let src = source.file(&entry.path).ok_or_else(|| {
+                    StoreError::Invalid(format!("{}: attested but missing", entry.path))
+                })?;
+                let dest = staging.dir.join(&entry.path);
+                copying.push((i, KernelCopy::start(&src.fs_path, dest, entry.size)?));
+            }
+            if copying.is_empty() {
+                return Ok(());
+            }
+            let mut k = 0;
+            while k < copying.len() {
+                let (i, copy) = &mut copying[k];
+                match copy.next_range()? {
+                    Some((offset, len)) => {
+                        ranges.hash(*i, &copy.out, offset, len)?;
+                        k += 1;
+                    }
+                    None => {
+                        let (_, done) = copying.remove(k);
+                        staged_files.push(done.finish()?);
+                    }
+                }
+            }
         }
-        Ok(())
     })?;
     // Then wait for writeback once, as `cp && sync` does.
     for (path, file) in &staged_files {
@@ -239,57 +260,90 @@ impl From<CheckpointError> for StoreError {
 /// Bytes copied between writeback requests.
 const CHUNK: u64 = 64 << 20;
 
-/// Copies `src` to `dest` (created 0444, open for reading and writing, returned for the
-/// caller to fsync) inside the kernel (`copy_file_range` through `std::io::copy`, or a plain
-/// copy where the filesystem has none), in ranges of [`CHUNK`] bytes: each range is passed to
-/// `written` and its writeback started. The source must keep the expected size and identity
-/// throughout, or the copy is refused.
-fn copy_in_kernel(
-    src: &Path,
-    dest: &Path,
+/// Files copied at once, taking turns range by range: two or more let the SHA-256 thread pair
+/// ranges of different files on one core; a few more keep pairs available when sizes differ,
+/// and few enough that the open descriptors stay bounded.
+const FILES_IN_TURN: usize = 4;
+
+/// A copy of `src` to `dest` inside the kernel (`copy_file_range` through `std::io::copy`, or
+/// a plain copy where the filesystem has none), one [`CHUNK`] range at a time. The destination
+/// is created 0444 and open for reading (for hashing) and writing. The source must keep the
+/// expected size and identity throughout, or the copy is refused.
+struct KernelCopy {
+    src: PathBuf,
+    dest: PathBuf,
+    input: File,
+    before: fs::Metadata,
+    out: File,
     expected_size: u64,
-    mut written: impl FnMut(&File, u64, u64) -> Result<(), StoreError>,
-) -> Result<File, StoreError> {
-    if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent).map_err(io(parent))?;
-    }
-    let mut input = File::open(src).map_err(io(src))?;
-    let before = input.metadata().map_err(io(src))?;
-    if before.len() != expected_size {
-        return Err(StoreError::source_changed(src));
-    }
-    let mut out = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o444)
-        .open(dest)
-        .map_err(io(dest))?;
-    let mut copied = 0u64;
-    loop {
-        let n = std::io::copy(&mut (&mut input).take(CHUNK), &mut out).map_err(io(dest))?;
-        if n == 0 || copied + n > expected_size {
-            copied += n;
-            break;
+    copied: u64,
+    ended: bool,
+}
+
+impl KernelCopy {
+    fn start(src: &Path, dest: PathBuf, expected_size: u64) -> Result<Self, StoreError> {
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        start_writeback(&out, copied, n);
-        written(&out, copied, n)?;
-        copied += n;
+        let input = File::open(src).map_err(io(src))?;
+        let before = input.metadata().map_err(io(src))?;
+        if before.len() != expected_size {
+            return Err(StoreError::source_changed(src));
+        }
+        let out = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o444)
+            .open(&dest)
+            .map_err(io(&dest))?;
+        Ok(KernelCopy {
+            src: src.to_path_buf(),
+            dest,
+            input,
+            before,
+            out,
+            expected_size,
+            copied: 0,
+            ended: false,
+        })
     }
-    let after = input.metadata().map_err(io(src))?;
-    let same_identity = (
-        before.dev(),
-        before.ino(),
-        before.mtime(),
-        before.mtime_nsec(),
-    ) == (after.dev(), after.ino(), after.mtime(), after.mtime_nsec());
-    if copied != expected_size || after.len() != expected_size || !same_identity {
-        return Err(StoreError::source_changed(src));
+
+    /// Copies the next range and starts its writeback; returns its offset and length, or
+    /// `None` at the end of the source (or once it has grown past the expected size).
+    fn next_range(&mut self) -> Result<Option<(u64, u64)>, StoreError> {
+        if self.ended {
+            return Ok(None);
+        }
+        let n = std::io::copy(&mut (&mut self.input).take(CHUNK), &mut self.out)
+            .map_err(io(&self.dest))?;
+        let offset = self.copied;
+        self.copied += n;
+        if n == 0 || self.copied > self.expected_size {
+            self.ended = true;
+            return Ok(None);
+        }
+        start_writeback(&self.out, offset, n);
+        Ok(Some((offset, n)))
     }
-    // The umask may have narrowed the creation mode; blobs are served read-only to everyone.
-    out.set_permissions(fs::Permissions::from_mode(0o444))
-        .map_err(io(dest))?;
-    Ok(out)
+
+    /// Checks that the whole source was copied unchanged; returns the staged file's path and
+    /// handle, for the caller to fsync.
+    fn finish(self) -> Result<(PathBuf, File), StoreError> {
+        let after = self.input.metadata().map_err(io(&self.src))?;
+        let b = &self.before;
+        let same_identity = (b.dev(), b.ino(), b.mtime(), b.mtime_nsec())
+            == (after.dev(), after.ino(), after.mtime(), after.mtime_nsec());
+        if self.copied != self.expected_size || after.len() != self.expected_size || !same_identity
+        {
+            return Err(StoreError::source_changed(&self.src));
+        }
+        // The umask may have narrowed the creation mode; blobs are served read-only to everyone.
+        self.out
+            .set_permissions(fs::Permissions::from_mode(0o444))
+            .map_err(io(&self.dest))?;
+        Ok((self.dest, self.out))
+    }
 }
 
 /// Asks the kernel to start writing a chunk to disk now, without waiting: the disk works while
@@ -319,4 +373,92 @@ fn sync_dir_tree(dir: &Path) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn source(dir: &Path, len: usize) -> PathBuf {
+        let p = dir.join("src.bin");
+        fs::write(&p, (0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>()).unwrap();
+        p
+    }
+
+    fn copy_all(copy: &mut KernelCopy) -> Vec<(u64, u64)> {
+        std::iter::from_fn(|| copy.next_range().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_copy_hands_over_the_whole_file_in_ranges_and_stages_it_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let len = CHUNK as usize + 5000;
+        let src = source(dir.path(), len);
+        let mut copy =
+            KernelCopy::start(&src, dir.path().join("a/b/dest.bin"), len as u64).unwrap();
+        assert_eq!(copy_all(&mut copy), [(0, CHUNK), (CHUNK, 5000)]);
+        let (dest, _file) = copy.finish().unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), fs::read(&src).unwrap());
+        assert_eq!(
+            fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o444
+        );
+    }
+
+    #[test]
+    fn a_source_that_grows_shrinks_or_is_rewritten_during_the_copy_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let len = 3 * 4096;
+        type Change = fn(&Path);
+        let cases: [(&str, Change); 3] = [
+            ("grows", |p| {
+                fs::OpenOptions::new()
+                    .append(true)
+                    .open(p)
+                    .unwrap()
+                    .write_all(b"more")
+                    .unwrap()
+            }),
+            ("shrinks", |p| {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .unwrap()
+                    .set_len(4096)
+                    .unwrap()
+            }),
+            ("is rewritten in place", |p| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .unwrap()
+                    .write_all(b"other")
+                    .unwrap()
+            }),
+        ];
+        for (what, change) in cases {
+            let src = source(dir.path(), len);
+            let dest = dir.path().join(format!("dest-{}", what.len()));
+            let mut copy = KernelCopy::start(&src, dest, len as u64).unwrap();
+            change(&src);
+            copy_all(&mut copy);
+            let err = copy.finish().unwrap_err().to_string();
+            assert!(
+                err.contains("changed while it was being admitted"),
+                "{what}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_source_of_another_size_than_attested_is_refused_before_copying() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source(dir.path(), 100);
+        let dest = dir.path().join("dest.bin");
+        let err = KernelCopy::start(&src, dest.clone(), 101).err().unwrap();
+        assert!(err.to_string().contains("changed while"), "{err}");
+        assert!(!dest.exists());
+    }
 }
