@@ -2,6 +2,7 @@
 # Admission, side by side in one run, on the 3-shard ~4 GiB checkpoint: `weightgate admit` into
 # a fresh store (copy, SHA-256 + BLAKE3 from the same read, judge, publish, fsync) beside
 # `cp -r SRC DST && sync` of the same folder to the same disk. Warm source, cold destination.
+# The commands take turns round by round (bench/interleaved.py).
 # Usage: bench/admit.sh [--quick]
 source "$(dirname "$0")/common.sh"
 versions | tee "$RESULTS/admit-versions.txt"
@@ -13,9 +14,10 @@ rm -f "$ATT"
 DST="$DATA/admit-dst"
 # Each run starts from an empty destination, the source warm and nothing dirty.
 PREPARE="rm -rf $DST; sync; cat $FILES > /dev/null"
-hyperfine --style basic --warmup 1 --runs "$RUNS" --prepare "$PREPARE" \
+# Interleaved rounds: the disk's write speed drifts over minutes (bench/interleaved.py).
+python3 "$BENCH_DIR/interleaved.py" --warmup 1 --runs "$RUNS" --prepare "$PREPARE" \
   --export-json "$RESULTS/admit-sharded.json" \
-  -n "cp -r SRC DST && sync" "cp -r $DIR $DST && sync" \
+  -n "cp -r SRC DST && sync" "sh -c 'cp -r $DIR $DST && sync'" \
   -n "weightgate admit" "$WG admit $DIR --repo lab/bench --store $DST --policy $DATA/policy.toml --quiet" \
   -n "weightgate hash" "$WG hash --quiet $DIR"
 rm -rf "$DST" "$ATT"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Hashing from the disk, side by side in one run: the page cache is dropped before every timed
-# run. weightgate hash (SHA-256 + BLAKE3), hash --blake3-only and verify beside b3sum and
+# run, and the commands take turns round by round (bench/interleaved.py) because this disk's
+# speed drifts over minutes. weightgate hash (SHA-256 + BLAKE3), hash --blake3-only and verify beside b3sum and
 # openssl dgst -sha256, with hash through the mappings as before issue 17
 # (WEIGHTGATE_HASH_READ=mapped) and hash on a warm cache for the targets; on the 4 GiB single
 # file and the 3-shard checkpoint. Then a checkpoint larger than memory: LARGE_SHARDS shards of
@@ -27,7 +28,7 @@ versions | tee "$RESULTS/cold-versions.txt"
 dev=$(basename "$(df --output=source "$DATA" | tail -1)")
 echo "kernel: $(uname -r); $dev read-ahead: $(cat "/sys/block/$dev/queue/read_ahead_kb" 2>/dev/null) KiB" | tee -a "$RESULTS/cold-versions.txt"
 
-DROP="sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'"
+DROP="sync; echo 3 > /proc/sys/vm/drop_caches"
 for layout in single sharded; do
   [[ $TABLE == 1 ]] || break
   if [[ $layout == single ]]; then DIR="$SINGLE"; FILES="$SINGLE_FILES"; else DIR="$SHARDED"; FILES="$SHARD_FILES"; fi
@@ -36,15 +37,16 @@ for layout in single sharded; do
   "$WG" attest "$DIR" --key "$KEYS/lab.key" --claims "$CLAIMS" --out "$ATT" --quiet
   VERIFY="$WG verify $DIR --attestation $ATT --policy $DATA/policy.toml --quiet"
   echo "load before the $layout run: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/cold-versions.txt"
-  hyperfine -N --style basic --runs "$RUNS" \
+  # Interleaved rounds, not hyperfine: the disk's speed drifts over minutes (bench/interleaved.py).
+  python3 "$BENCH_DIR/interleaved.py" --runs "$RUNS" \
     --export-json "$RESULTS/cold-$layout.json" \
     --prepare "$DROP" -n "weightgate hash" "$WG hash --quiet $DIR" \
-    --prepare "$DROP" -n "weightgate hash --blake3-only" "$WG hash --quiet --blake3-only $DIR" \
-    --prepare "$DROP" -n "b3sum" "b3sum $FILES" \
-    --prepare "$DROP" -n "openssl dgst -sha256" "openssl dgst -sha256 $FILES" \
-    --prepare "$DROP" -n "weightgate verify" "$VERIFY" \
-    --prepare "$DROP" -n "weightgate hash, mapped (before)" "env WEIGHTGATE_HASH_READ=mapped $WG hash --quiet $DIR" \
-    --prepare "$(warm $FILES)" -n "weightgate hash, warm" "$WG hash --quiet $DIR"
+    -n "weightgate hash --blake3-only" "$WG hash --quiet --blake3-only $DIR" \
+    -n "b3sum" "b3sum $FILES" \
+    -n "openssl dgst -sha256" "openssl dgst -sha256 $FILES" \
+    -n "weightgate verify" "$VERIFY" \
+    -n "weightgate hash, mapped (before)" "env WEIGHTGATE_HASH_READ=mapped $WG hash --quiet $DIR" \
+    --prepare "cat $FILES > /dev/null" -n "weightgate hash, warm" "$WG hash --quiet $DIR"
 done
 [[ $TABLE == 1 ]] && BENCH_DATA_DIR="$DATA" python3 "$BENCH_DIR/summarize.py" "$RESULTS/cold-single.json" "$RESULTS/cold-sharded.json" | tee "$RESULTS/cold-summary.md"
 
