@@ -176,53 +176,6 @@ impl MappedFile {
     }
 }
 
-/// A read-only mapping of part of an open file (a range just written, hashed while the rest of
-/// the file is still being written), watched for truncation like a whole-file mapping.
-pub(crate) struct MappedRange {
-    /// Declared before `map` so it is released before the mapping goes away.
-    watch: super::sigbus::Watch,
-    map: Mmap,
-    /// Where the range starts inside `map` (mappings start on a page boundary).
-    skip: usize,
-}
-
-impl MappedRange {
-    /// Maps `len > 0` bytes of `file` from `offset`.
-    pub(crate) fn map(file: &File, offset: u64, len: usize) -> std::io::Result<Self> {
-        let page = page_size();
-        let skip = (offset % page) as usize;
-        // Populated up front: the range was just written, so its pages are in memory, and the
-        // writer maps them in one call instead of the hashers faulting them in.
-        // SAFETY: read-only shared mapping of a file this process is writing privately; as for
-        // whole-file mappings, a change by someone else only feeds other bytes to the hashers,
-        // and a truncation is caught by the SIGBUS watch.
-        let map = unsafe {
-            MmapOptions::new()
-                .offset(offset - skip as u64)
-                .len(skip + len)
-                .populate()
-                .map(file)?
-        };
-        let watch = super::sigbus::watch(map.as_ptr(), map.len());
-        Ok(MappedRange { watch, map, skip })
-    }
-
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.map[self.skip..]
-    }
-
-    /// Whether a read past the file's end was caught (the bytes read as zeros).
-    pub(crate) fn truncated(&self) -> bool {
-        self.watch.truncated()
-    }
-}
-
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if page > 0 { page as u64 } else { 4096 }
-}
-
 /// Asks the CPU to start loading the cache lines of `data[at..at + len]` (clamped).
 #[inline(always)]
 pub fn prefetch(data: &[u8], at: usize, len: usize) {

@@ -5,6 +5,7 @@
 //! hashers (`stream_hash`). Files being written are hashed range by range right after each range
 //! is written, while the next one is (`while_written`, for admission).
 
+mod aligned;
 mod engine;
 mod mapped_file;
 mod oms;
@@ -12,7 +13,7 @@ mod sha256;
 mod sha256_x2;
 mod sigbus;
 mod stream_hash;
-mod while_written;
+mod while_copied;
 
 pub use engine::{
     Algorithms, CheckpointDigests, FileDigests, HashOptions, TensorBlake3, hash_checkpoint,
@@ -22,4 +23,4 @@ pub use mapped_file::MappedFile;
 pub use oms::{OmsSerialization, oms_resources};
 pub use sha256::Progress;
 pub use stream_hash::READ_PATH_VAR;
-pub use while_written::{PlannedFile, WrittenRanges, hash_while_written};
+pub use while_copied::{FILES_IN_TURN, FileCopy, copy_and_hash};

@@ -147,6 +147,46 @@ pub(crate) fn update_two(
     b.absorb(db, progress);
 }
 
+/// Feeds `pieces`, in order, to the SHA-256 streams of their files (`piece` gives a piece's file
+/// index into `states` and its bytes): two pieces of different files that come one after the
+/// other are hashed at once on one core (from a writer taking turns between files); a piece
+/// followed by another of its own file goes alone. `hashed` is called after each piece; its
+/// first error stops.
+pub(crate) fn sha256_in_pairs<P, E>(
+    pieces: impl IntoIterator<Item = P>,
+    states: &mut [Sha256Stream],
+    piece: impl Fn(&P) -> (usize, &[u8]),
+    mut hashed: impl FnMut(&P) -> Result<(), E>,
+) -> Result<(), E> {
+    let no_progress = &|_| {};
+    let mut held: Option<P> = None;
+    for next in pieces {
+        let Some(first) = held.take() else {
+            held = Some(next);
+            continue;
+        };
+        let ((fa, a), (fb, b)) = (piece(&first), piece(&next));
+        match states.get_disjoint_mut([fa, fb]) {
+            Ok([sa, sb]) => {
+                update_two(sa, a, sb, b, no_progress);
+                hashed(&first)?;
+                hashed(&next)?;
+            }
+            Err(_) => {
+                states[fa].update(a, no_progress);
+                hashed(&first)?;
+                held = Some(next);
+            }
+        }
+    }
+    if let Some(last) = held {
+        let (f, bytes) = piece(&last);
+        states[f].update(bytes, no_progress);
+        hashed(&last)?;
+    }
+    Ok(())
+}
+
 /// The padded final block(s) of a message of `total_len` bytes whose unprocessed tail is `tail`.
 fn final_blocks(tail: &[u8], total_len: u64) -> Vec<[u8; 64]> {
     let mut last = tail.to_vec();

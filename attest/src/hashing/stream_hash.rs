@@ -15,7 +15,6 @@
 //! by the same identity, size and time check after hashing as for mapped files.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,6 +22,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 
 use sha2::Sha256;
 
+use super::aligned::{ALIGN, Buffer, Filled, is_direct, set_direct};
 use super::engine::TensorBlake3;
 use super::mapped_file::MappedFile;
 use super::sha256::{Progress, sha256_feed};
@@ -38,9 +38,6 @@ const RING: usize = 16;
 /// requests it has queued. With 2 reads of 8 MiB, `hash` of a cold 4 GiB file took 5.4 s
 /// (median of 5 interleaved rounds), with 4 of 8 MiB 4.0-4.2 s, with 8 of 4 MiB 3.7 s.
 const READS_IN_FLIGHT: usize = 8;
-/// `O_DIRECT` needs the buffer, the offset and the length aligned to the device's logical block
-/// (512 or 4096 bytes); the chunk size is a multiple of this.
-const ALIGN: usize = 4096;
 /// A file with at least this many tenths of its pages resident is hashed through its mapping: the few
 /// pages faulted in cost less than reading the cached ones again from the disk.
 const RESIDENT_TENTHS: usize = 9;
@@ -144,54 +141,6 @@ fn page_size() -> usize {
     if page > 0 { page as usize } else { 4096 }
 }
 
-/// Room for one aligned chunk.
-struct Buffer {
-    bytes: Box<[u8]>,
-    /// Where the aligned window starts in `bytes`.
-    start: usize,
-}
-
-impl Buffer {
-    fn new() -> Self {
-        let bytes = vec![0u8; CHUNK + ALIGN].into_boxed_slice();
-        let start = (ALIGN - bytes.as_ptr() as usize % ALIGN) % ALIGN;
-        Buffer { bytes, start }
-    }
-
-    fn window(&mut self, len: usize) -> &mut [u8] {
-        &mut self.bytes[self.start..self.start + len]
-    }
-}
-
-/// A filled buffer shared by the hashers of one file; back to the ring when the last lets go.
-struct Filled {
-    buffer: Buffer,
-    len: usize,
-    file: usize,
-    offset: u64,
-    ring: Sender<Buffer>,
-}
-
-impl Filled {
-    fn bytes(&self) -> &[u8] {
-        &self.buffer.bytes[self.buffer.start..self.buffer.start + self.len]
-    }
-}
-
-impl Drop for Filled {
-    fn drop(&mut self) {
-        let buffer = std::mem::replace(
-            &mut self.buffer,
-            Buffer {
-                bytes: Box::default(),
-                start: 0,
-            },
-        );
-        // The reader may be gone already (an error ended it); then the buffer is freed.
-        let _ = self.ring.send(buffer);
-    }
-}
-
 #[derive(Clone)]
 enum Piece {
     Bytes(Arc<Filled>),
@@ -235,10 +184,10 @@ pub(crate) fn hash_streamed(
             Ok(b) => b,
             Err(_) if allocated < RING => {
                 allocated += 1;
-                Buffer::new()
+                Buffer::new(CHUNK)
             }
             // Cannot fail: every sent buffer returns here, and `ring_tx` lives in this frame.
-            Err(_) => ring_rx.recv().unwrap_or_else(|_| Buffer::new()),
+            Err(_) => ring_rx.recv().unwrap_or_else(|_| Buffer::new(CHUNK)),
         };
         let readers: Vec<Sender<ReadJob>> = (0..READS_IN_FLIGHT)
             .map(|_| {
@@ -397,47 +346,6 @@ fn read_at_most(
         }
     }
     Ok(got)
-}
-
-fn is_direct(file: &File) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: fcntl F_GETFL on a descriptor this handle owns.
-        let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
-        flags >= 0 && flags & libc::O_DIRECT != 0
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = file;
-        false
-    }
-}
-
-/// Turns `O_DIRECT` on or off for reads through `file`; whether it is on afterwards. The handle
-/// is the mapped file's own (not shared), and the flag does not affect its mapping.
-fn set_direct(file: &File, on: bool) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        let fd = file.as_raw_fd();
-        // SAFETY: fcntl on a file descriptor this handle owns, with integer arguments.
-        unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            if flags < 0 {
-                return false;
-            }
-            let wanted = if on {
-                flags | libc::O_DIRECT
-            } else {
-                flags & !libc::O_DIRECT
-            };
-            libc::fcntl(fd, libc::F_SETFL, wanted) == 0 && on
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (file, on);
-        false
-    }
 }
 
 fn sha256_consume(pieces: Receiver<Piece>, progress: Progress) -> Vec<(usize, [u8; 32])> {

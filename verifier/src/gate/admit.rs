@@ -1,8 +1,7 @@
-//! Admission: each attested file is copied into the store's private staging area inside the
-//! kernel, 64 MiB at a time; each range is hashed (SHA-256 and BLAKE3, on two threads, from the
-//! staged copy the kernel just wrote) while the next one is copied, so the bytes judged are the
-//! bytes stored. The staged copy's headers are parsed once, when it is judged through the same
-//! stages as `verify`; only then is it published. The source is read once.
+//! Admission: each attested file is read once into private buffers, hashed (SHA-256 and
+//! BLAKE3) from them and written from them into the store's private staging area, so the bytes
+//! judged are the bytes stored. The staged copy's headers are parsed once, when it is judged
+//! through the same stages as `verify`; only then is it published.
 //!
 //! Authentication runs first, so a statement without enough trusted signatures costs nothing
 //! to refuse. The file set (names and sizes) is compared before any byte is copied; on a
@@ -10,11 +9,12 @@
 //! `verify --full` does.
 
 use std::fs::{self, File};
-use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use weightgate_attest::hashing::{PlannedFile, Progress, hash_while_written};
+use weightgate_attest::hashing::{
+    CheckpointDigests, FileCopy, Progress, copy_and_hash, root_digest,
+};
 use weightgate_attest::reading::{Checkpoint, CheckpointError, OpenOptions};
 use weightgate_schemas::Statement;
 
@@ -91,58 +91,34 @@ pub fn admit(
     };
 
     let staging = Staging::create(store)?;
-    let planned: Vec<PlannedFile> = st
-        .subject
-        .files
-        .iter()
-        .map(|f| PlannedFile {
-            path: f.path.clone(),
-            size: f.size,
-        })
-        .collect();
-    // Each range is hashed from the staged copy right after the kernel wrote it, while the next
-    // one is copied: the staged copy is private to this admission, so the bytes hashed are the
-    // bytes stored, and hashing overlaps copying and writeback. Up to `FILES_IN_TURN` files are
-    // copied taking turns range by range, so their SHA-256 streams share one core.
-    let mut staged_files = Vec::with_capacity(planned.len());
-    let digests = hash_while_written::<StoreError>(&planned, progress, |ranges| {
-        let mut waiting = st.subject.files.iter().enumerate();
-        let mut copying: Vec<(usize, KernelCopy)> = Vec::with_capacity(FILES_IN_TURN);
-        loop {
-            while copying.len() < FILES_IN_TURN {
-                let Some((i, entry)) = waiting.next() else {
-                    break;
-                };
+    // Each file is read once into private buffers, hashed from them and written from them to
+    // the staging area (`attest::hashing::copy_and_hash`): the bytes hashed are the bytes stored.
+    // In batches, so a checkpoint of thousands of files holds a bounded number of descriptors.
+    let mut files = Vec::with_capacity(st.subject.files.len());
+    for batch in st.subject.files.chunks(FILES_PER_BATCH) {
+        let staged = batch
+            .iter()
+            .map(|entry| {
                 let src = source.file(&entry.path).ok_or_else(|| {
                     StoreError::Invalid(format!("{}: attested but missing", entry.path))
                 })?;
-                let dest = staging.dir.join(&entry.path);
-                copying.push((i, KernelCopy::start(&src.fs_path, dest, entry.size)?));
-            }
-            if copying.is_empty() {
-                return Ok(());
-            }
-            let mut k = 0;
-            while k < copying.len() {
-                let (i, copy) = &mut copying[k];
-                match copy.next_range()? {
-                    Some((offset, len)) => {
-                        ranges.hash(*i, &copy.out, offset, len)?;
-                        k += 1;
-                    }
-                    None => {
-                        let (_, done) = copying.remove(k);
-                        staged_files.push(done.finish()?);
-                    }
-                }
-            }
+                StagedFile::open(&src.fs_path, staging.dir.join(&entry.path), entry.size)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let copies: Vec<FileCopy> = batch
+            .iter()
+            .zip(&staged)
+            .map(|(entry, f)| f.copy(&entry.path))
+            .collect();
+        let copied = copy_and_hash(&copies, progress)?;
+        drop(copies);
+        for f in staged {
+            f.finish()?;
         }
-    })?;
-    // Then wait for writeback once, as `cp && sync` does.
-    for (path, file) in &staged_files {
-        file.sync_all().map_err(io(path))?;
+        files.extend(copied.files);
     }
-    drop(staged_files);
+    let root_sha256 = Some(root_digest(files.iter().filter_map(|f| f.sha256.as_ref())));
+    let digests = CheckpointDigests { files, root_sha256 };
     sync_dir_tree(&staging.dir)?;
 
     let subject = SubjectSource::Staged {
@@ -257,108 +233,72 @@ impl From<CheckpointError> for StoreError {
     }
 }
 
-/// Bytes copied between writeback requests.
-const CHUNK: u64 = 64 << 20;
+/// Files copied per call of `copy_and_hash`: each holds two descriptors until it is synced.
+const FILES_PER_BATCH: usize = 256;
 
-/// Files copied at once, taking turns range by range: two or more let the SHA-256 thread pair
-/// ranges of different files on one core; a few more keep pairs available when sizes differ,
-/// and few enough that the open descriptors stay bounded.
-const FILES_IN_TURN: usize = 4;
-
-/// A copy of `src` to `dest` inside the kernel (`copy_file_range` through `std::io::copy`, or
-/// a plain copy where the filesystem has none), one [`CHUNK`] range at a time. The destination
-/// is created 0444 and open for reading (for hashing) and writing. The source must keep the
-/// expected size and identity throughout, or the copy is refused.
-struct KernelCopy {
+/// One attested file being staged: its source, opened and measured before the copy, and its
+/// destination in the staging area, created 0444.
+struct StagedFile {
     src: PathBuf,
-    dest: PathBuf,
     input: File,
     before: fs::Metadata,
+    dest: PathBuf,
     out: File,
-    expected_size: u64,
-    copied: u64,
-    ended: bool,
+    size: u64,
 }
 
-impl KernelCopy {
-    fn start(src: &Path, dest: PathBuf, expected_size: u64) -> Result<Self, StoreError> {
+impl StagedFile {
+    /// Opens the source, which must have the attested size, and creates the destination.
+    fn open(src: &Path, dest: PathBuf, size: u64) -> Result<Self, StoreError> {
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(io(parent))?;
         }
         let input = File::open(src).map_err(io(src))?;
         let before = input.metadata().map_err(io(src))?;
-        if before.len() != expected_size {
+        if before.len() != size {
             return Err(StoreError::source_changed(src));
         }
         let out = fs::OpenOptions::new()
-            .read(true)
             .write(true)
             .create_new(true)
             .mode(0o444)
             .open(&dest)
             .map_err(io(&dest))?;
-        Ok(KernelCopy {
+        Ok(StagedFile {
             src: src.to_path_buf(),
-            dest,
             input,
             before,
+            dest,
             out,
-            expected_size,
-            copied: 0,
-            ended: false,
+            size,
         })
     }
 
-    /// Copies the next range and starts its writeback; returns its offset and length, or
-    /// `None` at the end of the source (or once it has grown past the expected size).
-    fn next_range(&mut self) -> Result<Option<(u64, u64)>, StoreError> {
-        if self.ended {
-            return Ok(None);
+    fn copy<'a>(&'a self, path: &'a str) -> FileCopy<'a> {
+        FileCopy {
+            path,
+            source: &self.input,
+            dest_path: &self.dest,
+            dest: &self.out,
+            size: self.size,
         }
-        let n = std::io::copy(&mut (&mut self.input).take(CHUNK), &mut self.out)
-            .map_err(io(&self.dest))?;
-        let offset = self.copied;
-        self.copied += n;
-        if n == 0 || self.copied > self.expected_size {
-            self.ended = true;
-            return Ok(None);
-        }
-        start_writeback(&self.out, offset, n);
-        Ok(Some((offset, n)))
     }
 
-    /// Checks that the whole source was copied unchanged; returns the staged file's path and
-    /// handle, for the caller to fsync.
-    fn finish(self) -> Result<(PathBuf, File), StoreError> {
+    /// After the copy: refuses a source whose size or identity changed meanwhile, then makes
+    /// the staged file read-only and durable.
+    fn finish(self) -> Result<(), StoreError> {
         let after = self.input.metadata().map_err(io(&self.src))?;
         let b = &self.before;
         let same_identity = (b.dev(), b.ino(), b.mtime(), b.mtime_nsec())
             == (after.dev(), after.ino(), after.mtime(), after.mtime_nsec());
-        if self.copied != self.expected_size || after.len() != self.expected_size || !same_identity
-        {
+        if after.len() != self.size || !same_identity {
             return Err(StoreError::source_changed(&self.src));
         }
         // The umask may have narrowed the creation mode; blobs are served read-only to everyone.
         self.out
             .set_permissions(fs::Permissions::from_mode(0o444))
             .map_err(io(&self.dest))?;
-        Ok((self.dest, self.out))
-    }
-}
-
-/// Asks the kernel to start writing a chunk to disk now, without waiting: the disk works while
-/// the next chunks are copied, and the final fsync finds little left to do. Advisory: an error
-/// only means the final fsync does all the work.
-fn start_writeback(out: &File, offset: u64, len: u64) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a plain syscall on a descriptor this function borrows; no memory is passed.
-    unsafe {
-        libc::sync_file_range(
-            out.as_raw_fd(),
-            offset as libc::off64_t,
-            len as libc::off64_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
+        self.out.sync_all().map_err(io(&self.dest))
     }
 }
 
@@ -386,19 +326,19 @@ mod tests {
         p
     }
 
-    fn copy_all(copy: &mut KernelCopy) -> Vec<(u64, u64)> {
-        std::iter::from_fn(|| copy.next_range().unwrap()).collect()
+    fn stage(f: &StagedFile) -> Result<(), CheckpointError> {
+        copy_and_hash(&[f.copy("src.bin")], &|_| {}).map(|_| ())
     }
 
     #[test]
-    fn a_copy_hands_over_the_whole_file_in_ranges_and_stages_it_read_only() {
+    fn a_staged_file_is_the_source_read_only() {
         let dir = tempfile::tempdir().unwrap();
-        let len = CHUNK as usize + 5000;
+        let len = (5 << 20) + 5000;
         let src = source(dir.path(), len);
-        let mut copy =
-            KernelCopy::start(&src, dir.path().join("a/b/dest.bin"), len as u64).unwrap();
-        assert_eq!(copy_all(&mut copy), [(0, CHUNK), (CHUNK, 5000)]);
-        let (dest, _file) = copy.finish().unwrap();
+        let f = StagedFile::open(&src, dir.path().join("a/b/dest.bin"), len as u64).unwrap();
+        stage(&f).unwrap();
+        let dest = f.dest.clone();
+        f.finish().unwrap();
         assert_eq!(fs::read(&dest).unwrap(), fs::read(&src).unwrap());
         assert_eq!(
             fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
@@ -441,14 +381,14 @@ mod tests {
         for (what, change) in cases {
             let src = source(dir.path(), len);
             let dest = dir.path().join(format!("dest-{}", what.len()));
-            let mut copy = KernelCopy::start(&src, dest, len as u64).unwrap();
+            let f = StagedFile::open(&src, dest, len as u64).unwrap();
             change(&src);
-            copy_all(&mut copy);
-            let err = copy.finish().unwrap_err().to_string();
-            assert!(
-                err.contains("changed while it was being admitted"),
-                "{what}: {err}"
-            );
+            // A shrunken source fails the copy itself; the others are caught after it.
+            let err = match stage(&f) {
+                Err(e) => e.to_string(),
+                Ok(()) => f.finish().unwrap_err().to_string(),
+            };
+            assert!(err.contains("changed while"), "{what}: {err}");
         }
     }
 
@@ -457,7 +397,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let src = source(dir.path(), 100);
         let dest = dir.path().join("dest.bin");
-        let err = KernelCopy::start(&src, dest.clone(), 101).err().unwrap();
+        let err = StagedFile::open(&src, dest.clone(), 101).err().unwrap();
         assert!(err.to_string().contains("changed while"), "{err}");
         assert!(!dest.exists());
     }

@@ -1,0 +1,101 @@
+//! Buffers aligned for `O_DIRECT`, shared by the hashers of one file and returned to their ring
+//! when the last lets go, and switching `O_DIRECT` on a handle.
+
+use std::fs::File;
+#[cfg(target_os = "linux")]
+use std::os::fd::AsRawFd;
+use std::sync::mpsc::Sender;
+
+/// `O_DIRECT` needs the buffer, the offset and the length aligned to the device's logical block
+/// (512 or 4096 bytes); the chunk size is a multiple of this.
+pub(crate) const ALIGN: usize = 4096;
+
+/// Room for one aligned chunk.
+pub(crate) struct Buffer {
+    pub(crate) bytes: Box<[u8]>,
+    /// Where the aligned window starts in `bytes`.
+    pub(crate) start: usize,
+}
+
+impl Buffer {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let bytes = vec![0u8; capacity + ALIGN].into_boxed_slice();
+        let start = (ALIGN - bytes.as_ptr() as usize % ALIGN) % ALIGN;
+        Buffer { bytes, start }
+    }
+
+    pub(crate) fn window(&mut self, len: usize) -> &mut [u8] {
+        &mut self.bytes[self.start..self.start + len]
+    }
+}
+
+/// A filled buffer shared by the hashers of one file; back to the ring when the last lets go.
+pub(crate) struct Filled {
+    pub(crate) buffer: Buffer,
+    pub(crate) len: usize,
+    pub(crate) file: usize,
+    pub(crate) offset: u64,
+    pub(crate) ring: Sender<Buffer>,
+}
+
+impl Filled {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buffer.bytes[self.buffer.start..self.buffer.start + self.len]
+    }
+}
+
+impl Drop for Filled {
+    fn drop(&mut self) {
+        let buffer = std::mem::replace(
+            &mut self.buffer,
+            Buffer {
+                bytes: Box::default(),
+                start: 0,
+            },
+        );
+        // The reader may be gone already (an error ended it); then the buffer is freed.
+        let _ = self.ring.send(buffer);
+    }
+}
+
+/// Whether reads and writes through `file` bypass the page cache.
+pub(crate) fn is_direct(file: &File) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: fcntl F_GETFL on a descriptor this handle owns.
+        let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+        flags >= 0 && flags & libc::O_DIRECT != 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        false
+    }
+}
+
+/// Turns `O_DIRECT` on or off for reads and writes through `file` (its open file description,
+/// shared with its clones); whether it is on afterwards. The flag does not affect mappings.
+pub(crate) fn set_direct(file: &File, on: bool) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let fd = file.as_raw_fd();
+        // SAFETY: fcntl on a file descriptor this handle owns, with integer arguments.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags < 0 {
+                return false;
+            }
+            let wanted = if on {
+                flags | libc::O_DIRECT
+            } else {
+                flags & !libc::O_DIRECT
+            };
+            libc::fcntl(fd, libc::F_SETFL, wanted) == 0 && on
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, on);
+        false
+    }
+}

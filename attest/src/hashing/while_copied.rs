@@ -1,0 +1,390 @@
+//! Copying files while hashing them (admission): each file is read into a small ring of private,
+//! aligned buffers; each filled buffer goes to a SHA-256 thread, a BLAKE3 thread and the writer
+//! threads, which write it to the destination with `O_DIRECT`, and back to the ring when all
+//! three are done. The bytes hashed are the bytes written: nobody else can change a private
+//! buffer between the two.
+//!
+//! Why not copy inside the kernel and hash the written file: the kernel's copy into the page
+//! cache was most of admission's CPU (a `memcpy` per byte, then writeback), and the hashers read
+//! every byte back from memory. Here the one copy is the read into a buffer small enough to stay
+//! in the CPU's cache while both hashers read it, and the disk takes the buffer by DMA. Up to
+//! [`FILES_IN_TURN`] files are read taking turns buffer by buffer, so the SHA-256 thread hashes
+//! two files at once on one core.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+use super::aligned::{ALIGN, Buffer, Filled, set_direct};
+use super::engine::{CheckpointDigests, FileDigests, root_digest};
+use super::sha256::Progress;
+use super::sha256_x2::{Sha256Stream, sha256_in_pairs};
+use crate::reading::CheckpointError;
+
+/// Bytes per buffer: small enough that a buffer is still in the CPU's cache when the second
+/// hasher reads it, large enough that each `O_DIRECT` write keeps the disk streaming.
+const CHUNK: usize = 2 << 20;
+/// Buffers in the ring (32 MiB): those being read, hashed and written.
+const RING: usize = 16;
+/// Writes in flight, each on its own thread.
+const WRITERS: usize = 3;
+/// Files read at once, taking turns buffer by buffer: two or more let the SHA-256 thread pair
+/// buffers of different files; a few more keep pairs available when sizes differ.
+pub const FILES_IN_TURN: usize = 4;
+
+/// One file to copy.
+pub struct FileCopy<'a> {
+    /// Its path relative to the checkpoint root, for digests and errors.
+    pub path: &'a str,
+    /// Open for reading, positioned anywhere (reads are positional).
+    pub source: &'a File,
+    /// Its destination's path, for errors.
+    pub dest_path: &'a Path,
+    /// The destination, open for writing, empty. `O_DIRECT` is switched on where the
+    /// filesystem allows it.
+    pub dest: &'a File,
+    /// The size it must have: a source that ends earlier is an error, bytes past it are not
+    /// copied (the caller compares the source's size and identity before and after).
+    pub size: u64,
+}
+
+/// Copies every file and returns the SHA-256 and BLAKE3 of the bytes copied (and the root).
+/// Destinations end with exactly `size` bytes; the caller fsyncs them.
+pub fn copy_and_hash(
+    files: &[FileCopy],
+    progress: Progress,
+) -> Result<CheckpointDigests, CheckpointError> {
+    for f in files {
+        set_direct(f.dest, true);
+    }
+    let n = files.len();
+    let failed = AtomicBool::new(false);
+    let write_error: Mutex<Option<CheckpointError>> = Mutex::new(None);
+    let (write_tx, write_rx) = mpsc::channel::<Arc<Filled>>();
+    let write_rx = Mutex::new(write_rx);
+    let (sha, b3, read) = std::thread::scope(|s| {
+        let (sha_tx, sha_rx) = mpsc::channel::<Arc<Filled>>();
+        let (b3_tx, b3_rx) = mpsc::channel::<Arc<Filled>>();
+        let sha = s.spawn(move || {
+            let mut states = vec![Sha256Stream::new(); n];
+            let _ = sha256_in_pairs(
+                sha_rx,
+                &mut states,
+                |p| (p.file, p.bytes()),
+                |p| {
+                    progress(p.len as u64);
+                    Ok::<(), ()>(())
+                },
+            );
+            states
+                .into_iter()
+                .map(Sha256Stream::finalize)
+                .collect::<Vec<[u8; 32]>>()
+        });
+        let b3 = s.spawn(move || {
+            let mut states = vec![blake3::Hasher::new(); n];
+            for p in b3_rx {
+                states[p.file].update(p.bytes());
+                progress(p.len as u64);
+            }
+            states
+                .iter()
+                .map(|h| *h.finalize().as_bytes())
+                .collect::<Vec<[u8; 32]>>()
+        });
+        for _ in 0..WRITERS {
+            s.spawn(|| write_pieces(&write_rx, files, &failed, &write_error));
+        }
+        // The senders are dropped at the end of this statement: the threads then finish.
+        let read = read_in_turns(files, &[sha_tx, b3_tx, write_tx], &failed);
+        let join = |h: std::thread::ScopedJoinHandle<'_, Vec<[u8; 32]>>| {
+            h.join().map_err(|_| CheckpointError::ChangedWhileHashing {
+                path: String::new(),
+                what: "a hashing thread panicked".into(),
+            })
+        };
+        (join(sha), join(b3), read)
+    });
+    read?;
+    if let Some(e) = write_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let (sha, b3) = (sha?, b3?);
+    let mut digests = Vec::with_capacity(n);
+    for (i, f) in files.iter().enumerate() {
+        // The last buffer was written whole (O_DIRECT writes whole blocks); cut the padding.
+        f.dest
+            .set_len(f.size)
+            .map_err(|e| CheckpointError::io(f.dest_path, e))?;
+        digests.push(FileDigests {
+            path: f.path.to_string(),
+            size: f.size,
+            sha256: Some(sha[i]),
+            blake3: Some(b3[i]),
+            tensors: None,
+        });
+    }
+    Ok(CheckpointDigests {
+        files: digests,
+        root_sha256: Some(root_digest(&sha)),
+    })
+}
+
+/// Reads the files, up to [`FILES_IN_TURN`] at once taking turns, into buffers from the ring,
+/// and hands each to every consumer. Stops early when a writer failed.
+fn read_in_turns(
+    files: &[FileCopy],
+    consumers: &[Sender<Arc<Filled>>; 3],
+    failed: &AtomicBool,
+) -> Result<(), CheckpointError> {
+    let (ring_tx, ring_rx) = mpsc::channel();
+    let mut allocated = 0;
+    let mut next_buffer = || match ring_rx.try_recv() {
+        Ok(b) => b,
+        Err(_) if allocated < RING => {
+            allocated += 1;
+            Buffer::new(CHUNK)
+        }
+        // Cannot fail: every buffer handed out comes back here, and `ring_tx` lives here.
+        Err(_) => ring_rx.recv().unwrap_or_else(|_| Buffer::new(CHUNK)),
+    };
+    let mut waiting = 0..files.len();
+    let mut reading: Vec<(usize, u64)> = Vec::with_capacity(FILES_IN_TURN);
+    loop {
+        while reading.len() < FILES_IN_TURN {
+            match waiting.next() {
+                Some(i) => reading.push((i, 0)),
+                None => break,
+            }
+        }
+        if reading.is_empty() {
+            return Ok(());
+        }
+        let mut k = 0;
+        while k < reading.len() {
+            if failed.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let (i, offset) = reading[k];
+            let f = &files[i];
+            if offset == f.size {
+                reading.remove(k);
+                continue;
+            }
+            let len = (f.size - offset).min(CHUNK as u64) as usize;
+            let mut buffer = next_buffer();
+            let padded = len.next_multiple_of(ALIGN);
+            let window = buffer.window(padded);
+            read_exactly(f, &mut window[..len], offset)?;
+            // The last block of a file is written whole and cut afterwards: zeros, not the
+            // bytes of another file, go to the disk past its end.
+            window[len..].fill(0);
+            let piece = Arc::new(Filled {
+                buffer,
+                len,
+                file: i,
+                offset,
+                ring: ring_tx.clone(),
+            });
+            if !consumers.iter().all(|c| c.send(Arc::clone(&piece)).is_ok()) {
+                // A hasher is gone (it can only have panicked): its join reports it.
+                return Ok(());
+            }
+            reading[k].1 += len as u64;
+            k += 1;
+        }
+    }
+}
+
+/// Reads `buf.len()` bytes of the source at `offset`; a source that ends earlier changed.
+fn read_exactly(f: &FileCopy, buf: &mut [u8], offset: u64) -> Result<(), CheckpointError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match f.source.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => {
+                return Err(CheckpointError::ChangedWhileHashing {
+                    path: f.path.to_string(),
+                    what: format!(
+                        "truncated while copied: it ended after {} of {} bytes",
+                        offset + got as u64,
+                        f.size
+                    ),
+                });
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CheckpointError::io(f.path, e)),
+        }
+    }
+    Ok(())
+}
+
+/// A writer thread: writes pieces until the channel closes. After the first error it records
+/// it, tells the reader to stop, and only drains (so the buffers go back to the ring).
+fn write_pieces(
+    pieces: &Mutex<Receiver<Arc<Filled>>>,
+    files: &[FileCopy],
+    failed: &AtomicBool,
+    error: &Mutex<Option<CheckpointError>>,
+) {
+    loop {
+        let next = pieces.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        let Ok(piece) = next else { return };
+        if failed.load(Ordering::Relaxed) {
+            continue;
+        }
+        let f = &files[piece.file];
+        let padded = piece.len.next_multiple_of(ALIGN);
+        let bytes = &piece.buffer.bytes[piece.buffer.start..piece.buffer.start + padded];
+        if let Err(e) = write_all_at(f.dest, bytes, piece.offset) {
+            failed.store(true, Ordering::Relaxed);
+            let mut slot = error.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert(CheckpointError::io(f.dest_path, e));
+        }
+    }
+}
+
+/// Writes all of `bytes` at `offset`; where the filesystem refuses an `O_DIRECT` write (some
+/// accept the flag, then refuse), turns it off for the file and writes through the page cache.
+fn write_all_at(dest: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    let mut done = 0;
+    let mut retried = false;
+    while done < bytes.len() {
+        match dest.write_at(&bytes[done..], offset + done as u64) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && !retried => {
+                retried = true;
+                set_direct(dest, false);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest as _, Sha256};
+
+    fn noise(len: usize, seed: u32) -> Vec<u8> {
+        (0..len as u32)
+            .map(|i| (i.wrapping_mul(2654435761).wrapping_add(seed) >> 11) as u8)
+            .collect()
+    }
+
+    /// Copies `sources` (written under `dir`) to `dir/out-N` and checks bytes and digests.
+    fn copies_exactly(dir: &Path, sources: &[Vec<u8>]) {
+        let paths: Vec<String> = (0..sources.len()).map(|i| format!("f{i}")).collect();
+        let mut handles = Vec::new();
+        for (i, data) in sources.iter().enumerate() {
+            std::fs::write(dir.join(&paths[i]), data).unwrap();
+            let source = File::open(dir.join(&paths[i])).unwrap();
+            let dest_path = dir.join(format!("out-{i}"));
+            let dest = File::options()
+                .write(true)
+                .create_new(true)
+                .open(&dest_path)
+                .unwrap();
+            handles.push((source, dest_path, dest));
+        }
+        let files: Vec<FileCopy> = handles
+            .iter()
+            .zip(&paths)
+            .zip(sources)
+            .map(|(((source, dest_path, dest), path), data)| FileCopy {
+                path,
+                source,
+                dest_path,
+                dest,
+                size: data.len() as u64,
+            })
+            .collect();
+        let seen = std::sync::atomic::AtomicU64::new(0);
+        let digests = copy_and_hash(&files, &|n| {
+            seen.fetch_add(n, Ordering::Relaxed);
+        })
+        .unwrap();
+        let total: usize = sources.iter().map(Vec::len).sum();
+        assert_eq!(
+            seen.into_inner(),
+            2 * total as u64,
+            "progress counts both hashes"
+        );
+        for (i, (got, data)) in digests.files.iter().zip(sources).enumerate() {
+            let sha: [u8; 32] = Sha256::digest(data).into();
+            assert_eq!(got.sha256, Some(sha), "{}", got.path);
+            assert_eq!(
+                got.blake3,
+                Some(*blake3::hash(data).as_bytes()),
+                "{}",
+                got.path
+            );
+            let written = std::fs::read(dir.join(format!("out-{i}"))).unwrap();
+            assert!(&written == data, "{}: copy differs", got.path);
+        }
+        let shas: Vec<[u8; 32]> = sources.iter().map(|d| Sha256::digest(d).into()).collect();
+        assert_eq!(digests.root_sha256, Some(root_digest(&shas)));
+    }
+
+    fn awkward_sources() -> Vec<Vec<u8>> {
+        // More files than are read at once, sizes around blocks and buffers, and empty ones.
+        [
+            0,
+            1,
+            4095,
+            4097,
+            CHUNK + 1,
+            2 * CHUNK,
+            3 * CHUNK - 7,
+            0,
+            65,
+            100_000,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| noise(len, i as u32))
+        .collect()
+    }
+
+    #[test]
+    fn copies_and_hashes_files_of_awkward_sizes_taken_in_turns() {
+        let dir = tempfile::tempdir().unwrap();
+        copies_exactly(dir.path(), &awkward_sources());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn copies_onto_tmpfs() {
+        // tmpfs refuses O_DIRECT before Linux 6.6 (then the copy goes through the page cache)
+        // and accepts it since.
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        copies_exactly(dir.path(), &awkward_sources());
+    }
+
+    #[test]
+    fn a_source_shorter_than_its_size_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("short"), noise(5000, 1)).unwrap();
+        let source = File::open(dir.path().join("short")).unwrap();
+        let dest_path = dir.path().join("out");
+        let dest = File::create(&dest_path).unwrap();
+        let files = [FileCopy {
+            path: "short",
+            source: &source,
+            dest_path: &dest_path,
+            dest: &dest,
+            size: CHUNK as u64 + 10,
+        }];
+        let err = copy_and_hash(&files, &|_| {}).unwrap_err().to_string();
+        assert!(
+            err.contains("short") && err.contains("ended after 5000 of"),
+            "{err}"
+        );
+    }
+}
