@@ -12,8 +12,11 @@ write_claims_and_policy
 rm -f "$ATT"
 "$WG" attest "$DIR" --key "$KEYS/lab.key" --claims "$CLAIMS" --out "$ATT" --quiet
 DST="$DATA/admit-dst"
-# Each run starts from an empty destination, the source warm and nothing dirty.
-PREPARE="rm -rf $DST; sync; cat $FILES > /dev/null"
+# Each run starts from an empty destination, nothing dirty, and the source freshly read into the
+# page cache (dropped first where this runs as root): how long `cp` takes here depends on how
+# long its source has sat in the cache (its kernel memcpy took 1.1-7.8 s of system time for the
+# same files over one afternoon), and a fresh read gives every run the same state.
+PREPARE="rm -rf $DST; sync; if [ -w /proc/sys/vm/drop_caches ]; then echo 3 > /proc/sys/vm/drop_caches; fi; cat $FILES > /dev/null"
 # Interleaved rounds: the disk's write speed drifts over minutes (bench/interleaved.py).
 python3 "$BENCH_DIR/interleaved.py" --warmup 1 --runs "$RUNS" --prepare "$PREPARE" \
   --export-json "$RESULTS/admit-sharded.json" \

@@ -2,8 +2,8 @@
 //! under its mapping into an error), SHA-256 and BLAKE3 from the same mapping, files scheduled
 //! over the cores by the engine, two SHA-256 streams interleaved on one core. Files that are not
 //! in the page cache are streamed from the disk instead, reads kept in flight ahead of both
-//! hashers (`stream_hash`). Files being written are hashed range by range right after each range
-//! is written, while the next one is (`while_written`, for admission).
+//! hashers (`stream_hash`). Files being copied (admission) are read once into private buffers,
+//! hashed there and written from there (`while_copied`).
 
 mod aligned;
 mod engine;
