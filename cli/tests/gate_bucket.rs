@@ -348,6 +348,18 @@ fn two_gates_over_one_bucket_proxy_redirect_revoke_and_refuse_a_replaced_object(
         "revocation not applied everywhere: {applied:?}"
     );
     assert!(proxy.log_has("policy reloaded from the bucket"));
+
+    // An invalid policy object is reported and changes nothing: the revocation stays in force.
+    put_object(
+        &sw,
+        dir.path(),
+        "fleet/policy.toml",
+        b"[revoked\nattestations = 7\n",
+    );
+    assert!(proxy.log_has("policy NOT reloaded"));
+    assert!(redirect.log_has("policy NOT reloaded"));
+    assert_eq!(proxy.head(config, &[]).0, 451);
+    assert_eq!(redirect.head(config, &["-I"]).0, 451);
 }
 
 #[test]

@@ -33,7 +33,7 @@ const RING: usize = 16;
 const WRITERS: usize = 3;
 /// Files read at once, taking turns buffer by buffer: two or more let the SHA-256 thread pair
 /// buffers of different files; a few more keep pairs available when sizes differ.
-pub const FILES_IN_TURN: usize = 4;
+const FILES_IN_TURN: usize = 4;
 
 /// One file to copy.
 pub struct FileCopy<'a> {
