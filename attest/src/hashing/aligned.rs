@@ -1,5 +1,5 @@
-//! Buffers aligned for `O_DIRECT`, shared by the hashers of one file and returned to their ring
-//! when the last lets go, and switching `O_DIRECT` on a handle.
+//! Buffers aligned for `O_DIRECT`, shared by the threads that hash (and write) them and returned
+//! to their ring when the last lets go, and switching `O_DIRECT` on a handle.
 
 use std::fs::File;
 #[cfg(target_os = "linux")]
@@ -29,7 +29,8 @@ impl Buffer {
     }
 }
 
-/// A filled buffer shared by the hashers of one file; back to the ring when the last lets go.
+/// A filled buffer: `len` bytes of file number `file` from `offset`, shared by the threads that
+/// use it; back to the ring when the last lets go.
 pub(crate) struct Filled {
     pub(crate) buffer: Buffer,
     pub(crate) len: usize,

@@ -4,8 +4,8 @@
 //! so a single stream runs at the instruction's latency (about 1.75 GB/s here, the same as
 //! OpenSSL). Two independent streams interleaved fill those gaps, so a core hashes two files
 //! in little more time than one. SHA-256 of a file cannot be split, but a checkpoint has many
-//! files: the hashing engine pairs them, and admission pairs ranges of files copied side by
-//! side ([`Sha256Stream`]). Where the extensions are missing, each input is hashed on its own
+//! files: the hashing engine pairs them, and admission pairs buffers of files copied in turn
+//! ([`Sha256Stream`]). Where the extensions are missing, each input is hashed on its own
 //! with the `sha2` crate.
 
 use super::mapped_file::prefetch;
@@ -26,7 +26,7 @@ pub fn sha256_two(a: &[u8], b: &[u8], progress: Progress) -> ([u8; 32], [u8; 32]
     (sa.finalize(), sb.finalize())
 }
 
-/// A SHA-256 computation fed piece by piece (a file hashed range by range as it is written).
+/// A SHA-256 computation fed piece by piece (a file hashed buffer by buffer as it is copied).
 /// Two of them can be fed at once on one core with [`update_two`].
 #[derive(Clone)]
 pub(crate) struct Sha256Stream {
