@@ -7,15 +7,18 @@
 mod common;
 #[path = "support/seaweed.rs"]
 mod seaweed;
+#[path = "support/serve.rs"]
+mod serve;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{copy_dir, testdata};
 use seaweed::{ACCESS_KEY, BUCKET, Role, SECRET_KEY, Seaweed};
+use serve::Server;
 use sha2::Digest as _;
 
 fn td(p: &str) -> String {
@@ -110,85 +113,39 @@ fn admitted(sw: &Seaweed, dir: &Path, prefix: &str, mib: usize) -> (PathBuf, Pat
     (ck, policy, text)
 }
 
-/// `weightgate serve` over a bucket on a free port; killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+/// `weightgate serve` over a bucket on a free port, with an audit log.
+fn serve(sw: &Seaweed, store: &str, policy: &Path, audit: &Path, extra: &[&str]) -> Server {
+    let mut cmd = sw.command(env!("CARGO_BIN_EXE_weightgate"));
+    cmd.args(["serve", "--store", store, "--policy"])
+        .arg(policy)
+        .arg("--audit-log")
+        .arg(audit)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra);
+    Server::spawn(cmd)
 }
 
-impl Server {
-    fn start(sw: &Seaweed, store: &str, policy: &Path, audit: &Path, extra: &[&str]) -> Server {
-        let mut child = sw
-            .command(env!("CARGO_BIN_EXE_weightgate"))
-            .args(["serve", "--store", store, "--policy"])
-            .arg(policy)
-            .arg("--audit-log")
-            .arg(audit)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        assert!(first.contains("listening url=http://"), "{first}");
-        let addr = first.rsplit("http://").next().unwrap().trim().to_string();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(vec![first]));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for l in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(l);
-            }
-        });
-        Server { child, addr, log }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// curl: (status, lower-cased headers) of a request with extra curl arguments.
-    fn head(&self, path: &str, args: &[&str]) -> (u16, Vec<(String, String)>) {
-        let o = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-D", "-"])
-            .args(args)
-            .arg(format!("{}{path}", self.url()))
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&o.stdout).to_string();
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let headers = text
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
-            .collect();
-        (status, headers)
-    }
-
-    fn log_has(&self, needle: &str) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// curl: (status, lower-cased headers) of a request to `server` with extra curl arguments.
+fn head(server: &Server, path: &str, args: &[&str]) -> (u16, Vec<(String, String)>) {
+    let o = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-D", "-"])
+        .args(args)
+        .arg(format!("{}{path}", server.url()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers)
 }
 
 fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -202,8 +159,8 @@ fn two_gates_over_one_bucket_proxy_redirect_revoke_and_refuse_a_replaced_object(
     let (ck, policy, policy_text) = admitted(&sw, dir.path(), "fleet", 6);
     let store = sw.url("fleet");
     let poll = ["--policy-poll", "1"];
-    let proxy = Server::start(&sw, &store, &policy, &dir.path().join("a.log"), &poll);
-    let redirect = Server::start(
+    let proxy = serve(&sw, &store, &policy, &dir.path().join("a.log"), &poll);
+    let redirect = serve(
         &sw,
         &store,
         &policy,
@@ -233,7 +190,7 @@ fn two_gates_over_one_bucket_proxy_redirect_revoke_and_refuse_a_replaced_object(
     let weights = std::fs::read(ck.join("weights.bin")).unwrap();
     let size = weights.len();
     let path = "/lab/model/resolve/main/weights.bin";
-    let (s, h) = proxy.head(path, &["-H", "Range: bytes=100-199"]);
+    let (s, h) = head(&proxy, path, &["-H", "Range: bytes=100-199"]);
     assert_eq!(s, 206, "{h:?}");
     assert_eq!(
         header(&h, "content-range"),
@@ -245,15 +202,15 @@ fn two_gates_over_one_bucket_proxy_redirect_revoke_and_refuse_a_replaced_object(
         .output()
         .unwrap();
     assert_eq!(o.stdout, weights[100..200]);
-    let (s, _) = proxy.head(path, &["-H", &format!("Range: bytes={size}-")]);
+    let (s, _) = head(&proxy, path, &["-H", &format!("Range: bytes={size}-")]);
     assert_eq!(s, 416);
-    let (s, h) = proxy.head(path, &["-I"]);
+    let (s, h) = head(&proxy, path, &["-I"]);
     assert_eq!(s, 200, "{h:?}");
     assert_eq!(header(&h, "content-length"), Some(&*size.to_string()));
 
     // Redirect: a 302 to a presigned URL of the bucket, carrying what the client needs.
     let sha = sha256_hex(&weights);
-    let (s, h) = redirect.head(path, &["-I"]);
+    let (s, h) = head(&redirect, path, &["-I"]);
     assert_eq!(s, 302, "{h:?}");
     let location = header(&h, "location").unwrap();
     assert!(
@@ -292,10 +249,10 @@ fn two_gates_over_one_bucket_proxy_redirect_revoke_and_refuse_a_replaced_object(
         &key,
     );
     assert_eq!(status, "412", "the storage ignores If-Match");
-    let (s, h) = proxy.head(path, &[]);
+    let (s, h) = head(&proxy, path, &[]);
     assert_eq!(s, 451, "{h:?}");
     assert!(proxy.log_has("no longer matches what was admitted"));
-    let (s, _) = redirect.head(path, &["-I"]);
+    let (s, _) = head(&redirect, path, &["-I"]);
     assert_eq!(
         s, 451,
         "redirect mode must not redirect to a replaced object"
@@ -309,8 +266,8 @@ fn two_gates_over_one_bucket_proxy_redirect_revoke_and_refuse_a_replaced_object(
     .unwrap();
     let id = sha256_hex(&env.payload);
     let config = "/lab/model/resolve/main/config.json";
-    assert_eq!(proxy.head(config, &[]).0, 200);
-    assert_eq!(redirect.head(config, &["-I"]).0, 302);
+    assert_eq!(head(&proxy, config, &[]).0, 200);
+    assert_eq!(head(&redirect, config, &["-I"]).0, 302);
     put_object(
         &sw,
         dir.path(),
@@ -325,7 +282,7 @@ fn two_gates_over_one_bucket_proxy_redirect_revoke_and_refuse_a_replaced_object(
             .enumerate()
         {
             if applied[i].is_none() {
-                let (s, h) = server.head(config, args);
+                let (s, h) = head(server, config, args);
                 if s == 451 {
                     assert!(header(&h, "location").is_none());
                     assert!(
@@ -358,8 +315,8 @@ fn two_gates_over_one_bucket_proxy_redirect_revoke_and_refuse_a_replaced_object(
     );
     assert!(proxy.log_has("policy NOT reloaded"));
     assert!(redirect.log_has("policy NOT reloaded"));
-    assert_eq!(proxy.head(config, &[]).0, 451);
-    assert_eq!(redirect.head(config, &["-I"]).0, 451);
+    assert_eq!(head(&proxy, config, &[]).0, 451);
+    assert_eq!(head(&redirect, config, &["-I"]).0, 451);
 }
 
 #[test]
@@ -367,7 +324,7 @@ fn storage_faults_give_a_truncated_transfer_or_503_never_a_500() {
     let mut sw = Seaweed::start();
     let dir = tempfile::tempdir().unwrap();
     let (ck, policy, _) = admitted(&sw, dir.path(), "k", 48);
-    let server = Server::start(&sw, &sw.url("k"), &policy, &dir.path().join("a.log"), &[]);
+    let server = serve(&sw, &sw.url("k"), &policy, &dir.path().join("a.log"), &[]);
     let weights = std::fs::read(ck.join("weights.bin")).unwrap();
 
     let mut c = TcpStream::connect(&server.addr).unwrap();
@@ -406,7 +363,7 @@ fn storage_faults_give_a_truncated_transfer_or_503_never_a_500() {
     );
 
     // With the volume server gone, a download is 503 with Retry-After, never a 500.
-    let (s, h) = server.head("/lab/model/resolve/main/weights.bin", &[]);
+    let (s, h) = head(&server, "/lab/model/resolve/main/weights.bin", &[]);
     assert_eq!(s, 503, "{h:?}");
     assert!(header(&h, "retry-after").is_some(), "{h:?}");
     assert_eq!(header(&h, "x-error-code"), Some("StoreUnavailable"));
@@ -418,9 +375,9 @@ fn storage_faults_give_a_truncated_transfer_or_503_never_a_500() {
         "/lab/model/resolve/main/config.json",
         "/api/models/lab/model/revision/main",
     ] {
-        let (s, h) = server.head(path, &[]);
+        let (s, h) = head(&server, path, &[]);
         assert_eq!(s, 503, "{path}: {h:?}");
         assert!(header(&h, "retry-after").is_some(), "{h:?}");
     }
-    assert_eq!(server.head("/healthz", &[]).0, 200);
+    assert_eq!(head(&server, "/healthz", &[]).0, 200);
 }

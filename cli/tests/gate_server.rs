@@ -2,14 +2,17 @@
 //! into `.ci/venv`), plus audit-log crash safety. Starts `weightgate serve` on 127.0.0.1 itself.
 
 mod common;
+#[path = "support/serve.rs"]
+mod serve;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use common::{copy_dir, run, testdata};
+use serve::Server;
 use sha2::Digest as _;
 
 fn td(p: &str) -> String {
@@ -27,44 +30,6 @@ fn python() -> PathBuf {
         p.display()
     );
     p
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-    /// What the server logged on stderr so far (`tracing` lines from the CLI's subscriber).
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Server {
-    /// Waits up to 10 s for a logged line containing every one of `parts`.
-    fn wait_for_log(&self, parts: &[&str]) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            if let Some(l) = self
-                .log
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| parts.iter().all(|p| l.contains(p)))
-            {
-                return l.clone();
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no log line with {parts:?} in {:?}",
-                self.log.lock().unwrap()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(store: &Path, policy: &Path) -> Server {
@@ -87,39 +52,17 @@ fn start_with_file_limit(store: &Path, policy: &Path, files: u32, extra: &[&str]
 }
 
 fn start_cmd(mut cmd: Command, store: &Path, policy: &Path, extra: &[&str]) -> Server {
-    let mut child = cmd
-        .args([
-            "serve",
-            "--store",
-            store.to_str().unwrap(),
-            "--policy",
-            policy.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        // The first line the server logs names its address; pin the level whatever the caller's.
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    assert!(
-        first.contains("INFO") && first.contains("listening url=http://"),
-        "{first}"
-    );
-    let addr = first.rsplit("http://").next().unwrap().trim().to_string();
-    // Keep draining stderr so the server never blocks on a full pipe.
-    let log = std::sync::Arc::new(std::sync::Mutex::new(vec![first]));
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for l in lines.map_while(Result::ok) {
-            eprintln!("[serve] {l}");
-            sink.lock().unwrap().push(l);
-        }
-    });
-    Server { child, addr, log }
+    cmd.args([
+        "serve",
+        "--store",
+        store.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .args(extra);
+    Server::spawn(cmd)
 }
 
 const POLICY: &str = r#"

@@ -2,52 +2,31 @@
 //! bytes. Through the real binary (`admit`, `cosign`, `serve`) and HTTP.
 
 mod common;
+#[path = "support/serve.rs"]
+mod serve;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 
 use common::{copy_dir, run, testdata};
+use serve::Server;
 
 fn td(p: &str) -> String {
     testdata().join(p).to_str().unwrap().to_string()
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(store: &Path, policy: &Path) -> Server {
-    let mut child = common::bin()
-        .args(["serve", "--store", store.to_str().unwrap()])
+    let mut cmd = common::bin();
+    cmd.args(["serve", "--store", store.to_str().unwrap()])
         .args([
             "--policy",
             policy.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first.rsplit("http://").next().unwrap().trim().to_string();
-    std::thread::spawn(move || {
-        lines
-            .map_while(Result::ok)
-            .for_each(|l| eprintln!("[serve] {l}"))
-    });
-    Server { child, addr }
+        ]);
+    Server::spawn(cmd)
 }
 
 /// Status and body of a GET with a destination header.

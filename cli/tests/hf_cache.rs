@@ -3,14 +3,16 @@
 //! folder verify with `--trust` alone, and are denied after one flipped byte.
 
 mod common;
+#[path = "support/serve.rs"]
+mod serve;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use common::{Run, copy_dir, testdata};
+use serve::Server;
 use sha2::Digest as _;
 
 fn td(p: &str) -> String {
@@ -29,15 +31,6 @@ fn venv_bin(name: &str) -> PathBuf {
         p.display()
     );
     p
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Attests the tiny checkpoint, admits it as `lab/tiny` and serves it; returns the checkpoint,
@@ -76,26 +69,17 @@ fn serve_tiny(dir: &Path) -> (PathBuf, Server, String) {
         policy.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let mut child = common::bin()
-        .args(["serve", "--store", store.to_str().unwrap()])
+    let mut cmd = common::bin();
+    cmd.args(["serve", "--store", store.to_str().unwrap()])
         .args([
             "--policy",
             policy.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let endpoint = format!("http://{}", first.rsplit("http://").next().unwrap().trim());
-    std::thread::spawn(move || {
-        lines
-            .map_while(Result::ok)
-            .for_each(|l| eprintln!("[serve] {l}"))
-    });
-    (ck, Server(child), endpoint)
+        ]);
+    let server = Server::spawn(cmd);
+    let endpoint = server.url();
+    (ck, server, endpoint)
 }
 
 /// `hf download` with a fresh `HF_HOME`, as a downstream user runs it.

@@ -6,14 +6,16 @@
 mod common;
 #[path = "support/seaweed.rs"]
 mod seaweed;
+#[path = "support/serve.rs"]
+mod serve;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{copy_dir, testdata};
 use seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
+use serve::Server;
 
 fn td(p: &str) -> String {
     testdata().join(p).to_str().unwrap().to_string()
@@ -152,69 +154,27 @@ fn admit(sw: &Seaweed, ck: &Path, policy: &Path, store: &str) -> Out {
     )
 }
 
-/// `weightgate serve` over a bucket, on a free port; killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+/// `weightgate serve` over a bucket, on a free port, with an audit log.
+fn serve(sw: &Seaweed, store: &str, policy: &Path, audit: &Path) -> Server {
+    let mut cmd = sw.command(env!("CARGO_BIN_EXE_weightgate"));
+    cmd.args(["serve", "--store", store, "--policy"])
+        .arg(policy)
+        .arg("--audit-log")
+        .arg(audit)
+        .args(["--listen", "127.0.0.1:0"]);
+    Server::spawn(cmd)
 }
 
-impl Server {
-    fn start(sw: &Seaweed, store: &str, policy: &Path, audit: &Path) -> Server {
-        let mut child = sw
-            .command(env!("CARGO_BIN_EXE_weightgate"))
-            .args(["serve", "--store", store, "--policy"])
-            .arg(policy)
-            .arg("--audit-log")
-            .arg(audit)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        assert!(first.contains("listening url=http://"), "{first}");
-        let addr = first.rsplit("http://").next().unwrap().trim().to_string();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(vec![first]));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for l in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(l);
-            }
-        });
-        Server { child, addr, log }
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        let o = Command::new("curl")
-            .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
-            .arg(format!("http://{}{path}", self.addr))
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&o.stdout).to_string();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (code.trim().parse().unwrap_or(0), body.to_string())
-    }
-
-    /// Waits until the log holds a line containing `needle`.
-    fn log_has(&self, needle: &str) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// curl: status and body of a GET to `server`.
+fn get(server: &Server, path: &str) -> (u16, String) {
+    let o = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
+        .arg(format!("{}{path}", server.url()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
 fn revision_of(stdout: &str) -> String {
@@ -275,16 +235,19 @@ fn admission_into_a_bucket_is_served_refusals_leave_nothing_and_gc_keeps_what_is
 
     // The gate reads it back from the bucket and decides.
     let audit = dir.path().join("audit.log");
-    let server = Server::start(&sw, &sw.url("p1"), &policy, &audit);
-    let (code, body) = server.get("/api/models/lab/model/revision/main");
+    let server = serve(&sw, &sw.url("p1"), &policy, &audit);
+    let (code, body) = get(&server, "/api/models/lab/model/revision/main");
     assert_eq!(code, 200, "{body}");
     let info: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(info["sha"], revision.as_str());
     assert_eq!(info["siblings"].as_array().unwrap().len(), 6, "{info}");
-    let (code, body) = server.get(&format!("/v1/decision/lab/model/{}", &revision[..7]));
+    let (code, body) = get(
+        &server,
+        &format!("/v1/decision/lab/model/{}", &revision[..7]),
+    );
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"allowed\":true"), "{body}");
-    let (code, _) = server.get("/api/models/lab/nothing/revision/main");
+    let (code, _) = get(&server, "/api/models/lab/nothing/revision/main");
     assert_eq!(code, 404);
     drop(server);
 
@@ -342,8 +305,8 @@ fn admission_into_a_bucket_is_served_refusals_leave_nothing_and_gc_keeps_what_is
         "{}",
         r.stderr
     );
-    let server = Server::start(&sw, &sw.url("p1"), &policy, &audit);
-    let (code, body) = server.get("/lab/model/resolve/main/config.json");
+    let server = serve(&sw, &sw.url("p1"), &policy, &audit);
+    let (code, body) = get(&server, "/lab/model/resolve/main/config.json");
     assert_eq!(code, 451, "{body}");
     assert!(server.log_has("no longer matches"));
     // A ref over its size cap, and a revision record that is not JSON.
@@ -353,12 +316,15 @@ fn admission_into_a_bucket_is_served_refusals_leave_nothing_and_gc_keeps_what_is
         "p1/repos/lab/model/refs/main",
         &[b'a'; 1000],
     );
-    let (code, _) = server.get("/api/models/lab/model/revision/main");
+    let (code, _) = get(&server, "/api/models/lab/model/revision/main");
     assert_eq!(code, 500);
     assert!(server.log_has("p1/repos/lab/model/refs/main: 1000 bytes, over the limit"));
     let record_key = format!("p1/repos/lab/model/revisions/{revision}.json");
     put_object(&sw, dir.path(), &record_key, b"{ not json");
-    let (code, _) = server.get(&format!("/api/models/lab/model/revision/{revision}"));
+    let (code, _) = get(
+        &server,
+        &format!("/api/models/lab/model/revision/{revision}"),
+    );
     assert_eq!(code, 500);
     assert!(server.log_has(&format!("{record_key}: key must be a string")));
     // gc refuses to collect anything while a record cannot be read.
