@@ -1,15 +1,14 @@
 //! The one place files are memory-mapped.
 //!
 //! Mapping a file that another process truncates can raise SIGBUS and one that it rewrites can
-//! yield bytes that never existed together on disk. We record the file's identity, size and
-//! modification time before mapping and compare them after hashing (through the open handle and
+//! yield bytes that never existed together on disk. We record the file's identity, size,
+//! modification and status-change times before mapping and compare them after hashing (through the open handle and
 //! through the path), so a file that changed gives [`CheckpointError::ChangedWhileHashing`]
 //! instead of a wrong digest. A file shrunk under its mapping would raise SIGBUS on the next
 //! read past its new end; [`super::sigbus`] catches that, reads zeros instead, and the check
 //! after hashing reports the truncation.
 
-use std::fs::{self, File, Metadata};
-use std::os::unix::fs::MetadataExt;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapOptions};
@@ -17,26 +16,7 @@ use memmap2::{Mmap, MmapOptions};
 use crate::reading::CheckpointError;
 
 /// What must stay the same while a file is hashed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: i64,
-    mtime_nsec: i64,
-}
-
-impl Stamp {
-    fn of(meta: &Metadata) -> Self {
-        Stamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.len(),
-            mtime: meta.mtime(),
-            mtime_nsec: meta.mtime_nsec(),
-        }
-    }
-}
+type Stamp = crate::reading::FileIdentity;
 
 /// A read-only mapping of a whole file, with the stamp it had when mapped.
 pub struct MappedFile {
@@ -127,10 +107,7 @@ impl MappedFile {
         let Some(e) = expected else {
             return Ok(());
         };
-        let s = self.stamp;
-        if (s.dev, s.ino, s.size, s.mtime, s.mtime_nsec)
-            != (e.dev, e.ino, e.size, e.mtime, e.mtime_nsec)
-        {
+        if self.stamp != *e {
             return Err(CheckpointError::ChangedWhileHashing {
                 path: self.rel_path.clone(),
                 what: "it is no longer the file whose header was checked (replaced or modified)"

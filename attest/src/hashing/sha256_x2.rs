@@ -437,4 +437,49 @@ mod tests {
         );
         assert_eq!(seen.into_inner(), (a.len() + b.len()) as u64);
     }
+
+    #[test]
+    fn pieces_of_several_files_in_any_order_hash_as_each_file_alone() {
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..200 {
+            let files = 1 + (next() % 5) as usize;
+            let data: Vec<Vec<u8>> = (0..files)
+                .map(|i| {
+                    let len = (next() % 20_000) as usize;
+                    (0..len)
+                        .map(|k| ((k * 31 + i * 7 + round) >> 3) as u8)
+                        .collect()
+                })
+                .collect();
+            let mut at = vec![0usize; files];
+            let mut pieces: Vec<(usize, &[u8])> = Vec::new();
+            loop {
+                let open: Vec<usize> = (0..files).filter(|&i| at[i] < data[i].len()).collect();
+                if open.is_empty() {
+                    break;
+                }
+                let i = open[(next() % open.len() as u64) as usize];
+                let cut = match next() % 4 {
+                    0 => 1 + next() % 70,
+                    1 => 64,
+                    2 => 1 + next() % 5000,
+                    _ => 4096,
+                } as usize;
+                let end = (at[i] + cut).min(data[i].len());
+                pieces.push((i, &data[i][at[i]..end]));
+                at[i] = end;
+            }
+            let mut states = vec![Sha256Stream::new(); files];
+            sha256_in_pairs(pieces, &mut states, |p| *p, |_| Ok::<(), ()>(())).unwrap();
+            for (i, s) in states.into_iter().enumerate() {
+                assert_eq!(s.finalize(), reference(&data[i]), "round {round} file {i}");
+            }
+        }
+    }
 }

@@ -38,6 +38,9 @@ const RING: usize = 16;
 /// requests it has queued. With 2 reads of 8 MiB, `hash` of a cold 4 GiB file took 5.4 s
 /// (median of 5 interleaved rounds), with 4 of 8 MiB 4.0-4.2 s, with 8 of 4 MiB 3.7 s.
 const READS_IN_FLIGHT: usize = 8;
+// The reader takes a buffer for each read before it waits for the oldest: with no buffer left
+// over for the hashers, it would wait forever.
+const _: () = assert!(RING > READS_IN_FLIGHT);
 /// A file with at least this many tenths of its pages resident is hashed through its mapping: the few
 /// pages faulted in cost less than reading the cached ones again from the disk.
 const RESIDENT_TENTHS: usize = 9;

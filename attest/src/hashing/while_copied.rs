@@ -63,11 +63,13 @@ pub fn copy_and_hash(
     let n = files.len();
     let failed = AtomicBool::new(false);
     let write_error: Mutex<Option<CheckpointError>> = Mutex::new(None);
-    let (write_tx, write_rx) = mpsc::channel::<Arc<Filled>>();
-    let write_rx = Mutex::new(write_rx);
-    let (sha, b3, read) = std::thread::scope(|s| {
+    let (sha, b3, writers, read) = std::thread::scope(|s| {
         let (sha_tx, sha_rx) = mpsc::channel::<Arc<Filled>>();
         let (b3_tx, b3_rx) = mpsc::channel::<Arc<Filled>>();
+        // Owned by the writers: were they all gone, the queue would close, its buffers return
+        // to the ring and the reader's next hand-over fail, instead of the reader waiting.
+        let (write_tx, write_rx) = mpsc::channel::<Arc<Filled>>();
+        let write_rx = Arc::new(Mutex::new(write_rx));
         let sha = s.spawn(move || {
             let mut states = vec![Sha256Stream::new(); n];
             let _ = sha256_in_pairs(
@@ -95,19 +97,25 @@ pub fn copy_and_hash(
                 .map(|h| *h.finalize().as_bytes())
                 .collect::<Vec<[u8; 32]>>()
         });
-        for _ in 0..WRITERS {
-            s.spawn(|| write_pieces(&write_rx, files, &failed, &write_error));
-        }
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|_| {
+                let queue = Arc::clone(&write_rx);
+                let (failed, write_error) = (&failed, &write_error);
+                s.spawn(move || write_pieces(&queue, files, failed, write_error))
+            })
+            .collect();
+        drop(write_rx);
         // The senders are dropped at the end of this statement: the threads then finish.
         let read = read_in_turns(files, &[sha_tx, b3_tx, write_tx], &failed);
-        let join = |h: std::thread::ScopedJoinHandle<'_, Vec<[u8; 32]>>| {
-            h.join().map_err(|_| CheckpointError::ChangedWhileHashing {
-                path: String::new(),
-                what: "a hashing thread panicked".into(),
-            })
-        };
-        (join(sha), join(b3), read)
+        let writers = writers
+            .into_iter()
+            .map(|w| w.join().map_err(|_| panicked("a writing thread")))
+            .collect::<Result<Vec<()>, _>>();
+        let sha = sha.join().map_err(|_| panicked("the SHA-256 thread"));
+        let b3 = b3.join().map_err(|_| panicked("the BLAKE3 thread"));
+        (sha, b3, writers, read)
     });
+    writers?;
     read?;
     if let Some(e) = write_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
@@ -131,6 +139,12 @@ pub fn copy_and_hash(
         files: digests,
         root_sha256: Some(root_digest(&sha)),
     })
+}
+
+fn panicked(who: &str) -> CheckpointError {
+    CheckpointError::Internal {
+        what: format!("{who} panicked while copying"),
+    }
 }
 
 /// Reads the files, up to [`FILES_IN_TURN`] at once taking turns, into buffers from the ring,
@@ -190,7 +204,8 @@ fn read_in_turns(
                 ring: ring_tx.clone(),
             });
             if !consumers.iter().all(|c| c.send(Arc::clone(&piece)).is_ok()) {
-                // A hasher is gone (it can only have panicked): its join reports it.
+                // A hasher or every writer is gone (they only stop early by panicking): their
+                // joins report it.
                 return Ok(());
             }
             reading[k].1 += len as u64;
@@ -386,5 +401,118 @@ mod tests {
             err.contains("short") && err.contains("ended after 5000 of"),
             "{err}"
         );
+    }
+
+    /// Copies `data` from a file under `dir` to `dest`, opened by the caller.
+    fn copy_to(
+        dir: &Path,
+        data: &[u8],
+        dest_path: &Path,
+        dest: &File,
+    ) -> Result<(), CheckpointError> {
+        std::fs::write(dir.join("s"), data).unwrap();
+        let source = File::open(dir.join("s")).unwrap();
+        let files = [FileCopy {
+            path: "s",
+            source: &source,
+            dest_path,
+            dest,
+            size: data.len() as u64,
+        }];
+        copy_and_hash(&files, &|_| {}).map(|_| ())
+    }
+
+    #[test]
+    fn a_destination_that_cannot_be_written_is_an_error_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = noise(40 * CHUNK + 123, 3);
+        let full = Path::new("/dev/full");
+        let dest = File::options().write(true).open(full).unwrap();
+        let err = copy_to(dir.path(), &data, full, &dest)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/dev/full"), "{err}");
+        // A handle open for reading only.
+        let read_only_path = dir.path().join("r");
+        std::fs::write(&read_only_path, b"").unwrap();
+        let read_only = File::open(&read_only_path).unwrap();
+        assert!(copy_to(dir.path(), &data, &read_only_path, &read_only).is_err());
+    }
+
+    #[test]
+    fn a_hashing_thread_that_panics_is_an_internal_error_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = noise(40 * CHUNK + 123, 3);
+        std::fs::write(dir.path().join("s"), &data).unwrap();
+        let source = File::open(dir.path().join("s")).unwrap();
+        let dest_path = dir.path().join("d");
+        let dest = File::create(&dest_path).unwrap();
+        let files = [FileCopy {
+            path: "s",
+            source: &source,
+            dest_path: &dest_path,
+            dest: &dest,
+            size: data.len() as u64,
+        }];
+        let calls = std::sync::atomic::AtomicU64::new(0);
+        let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            copy_and_hash(&files, &|_| {
+                if calls.fetch_add(1, Ordering::Relaxed) == 5 {
+                    panic!("progress callback fails on purpose");
+                }
+            })
+        }));
+        let err = got
+            .expect("the panic stays inside copy_and_hash")
+            .unwrap_err();
+        assert!(matches!(err, CheckpointError::Internal { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_source_changed_during_the_copy_never_yields_digests_of_other_bytes_than_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = 24 * CHUNK + 777;
+        for round in 0..6u32 {
+            let source_path = dir.path().join(format!("s{round}"));
+            std::fs::write(&source_path, noise(size, round)).unwrap();
+            let source = File::open(&source_path).unwrap();
+            let dest_path = dir.path().join(format!("d{round}"));
+            let dest = File::create(&dest_path).unwrap();
+            let stop = AtomicBool::new(false);
+            let copied = std::thread::scope(|s| {
+                s.spawn(|| {
+                    let w = File::options().write(true).open(&source_path).unwrap();
+                    let mut at = u64::from(round) * 7919;
+                    while !stop.load(Ordering::Relaxed) {
+                        at = at
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407)
+                            % (size as u64 + 10_000);
+                        match round % 3 {
+                            0 => drop(w.write_at(&[0xAA; 4096], at)),
+                            1 => drop((w.set_len(at), w.set_len(size as u64))),
+                            _ => drop((w.set_len(size as u64 + 5000), w.set_len(size as u64))),
+                        }
+                    }
+                });
+                let files = [FileCopy {
+                    path: "s",
+                    source: &source,
+                    dest_path: &dest_path,
+                    dest: &dest,
+                    size: size as u64,
+                }];
+                let copied = copy_and_hash(&files, &|_| {});
+                stop.store(true, Ordering::Relaxed);
+                copied
+            });
+            // Either an error (it ended early), or the digests of exactly what was stored.
+            if let Ok(d) = copied {
+                let stored = std::fs::read(&dest_path).unwrap();
+                assert_eq!(stored.len(), size);
+                assert_eq!(d.files[0].sha256, Some(Sha256::digest(&stored).into()));
+                assert_eq!(d.files[0].blake3, Some(*blake3::hash(&stored).as_bytes()));
+            }
+        }
     }
 }

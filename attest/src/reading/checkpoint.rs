@@ -53,7 +53,9 @@ pub struct CheckpointFile {
     pub identity: Option<FileIdentity>,
 }
 
-/// Which file, in which state: device, inode, size, modification time.
+/// Which file, in which state: device, inode, size, modification time and status-change time.
+/// The owner of a file can set its modification time back after writing it, but not its
+/// status-change time, which every write and every `utimensat` moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileIdentity {
     pub dev: u64,
@@ -61,6 +63,8 @@ pub struct FileIdentity {
     pub size: u64,
     pub mtime: i64,
     pub mtime_nsec: i64,
+    pub ctime: i64,
+    pub ctime_nsec: i64,
 }
 
 impl FileIdentity {
@@ -72,6 +76,8 @@ impl FileIdentity {
             size: meta.len(),
             mtime: meta.mtime(),
             mtime_nsec: meta.mtime_nsec(),
+            ctime: meta.ctime(),
+            ctime_nsec: meta.ctime_nsec(),
         }
     }
 }

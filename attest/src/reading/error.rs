@@ -38,6 +38,9 @@ pub enum CheckpointError {
         "{path}: file changed while it was being hashed ({what}); hash again when it is stable"
     )]
     ChangedWhileHashing { path: String, what: String },
+    /// A fault of this program, not of its input (a worker thread panicked).
+    #[error("internal error: {what} (a bug in weightgate; please report it)")]
+    Internal { what: String },
 }
 
 impl CheckpointError {

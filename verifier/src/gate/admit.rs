@@ -9,13 +9,13 @@
 //! `verify --full` does.
 
 use std::fs::{self, File};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use weightgate_attest::hashing::{
     CheckpointDigests, FileCopy, Progress, copy_and_hash, root_digest,
 };
-use weightgate_attest::reading::{Checkpoint, CheckpointError, OpenOptions};
+use weightgate_attest::reading::{Checkpoint, CheckpointError, FileIdentity, OpenOptions};
 use weightgate_schemas::Statement;
 
 use super::store::{
@@ -102,7 +102,12 @@ pub fn admit(
                 let src = source.file(&entry.path).ok_or_else(|| {
                     StoreError::Invalid(format!("{}: attested but missing", entry.path))
                 })?;
-                StagedFile::open(&src.fs_path, staging.dir.join(&entry.path), entry.size)
+                StagedFile::open(
+                    &src.fs_path,
+                    src.identity.as_ref(),
+                    staging.dir.join(&entry.path),
+                    entry.size,
+                )
             })
             .collect::<Result<Vec<_>, _>>()?;
         let copies: Vec<FileCopy> = batch
@@ -241,21 +246,38 @@ const FILES_PER_BATCH: usize = 256;
 struct StagedFile {
     src: PathBuf,
     input: File,
-    before: fs::Metadata,
+    before: FileIdentity,
     dest: PathBuf,
     out: File,
     size: u64,
 }
 
 impl StagedFile {
-    /// Opens the source, which must have the attested size, and creates the destination.
-    fn open(src: &Path, dest: PathBuf, size: u64) -> Result<Self, StoreError> {
+    /// Opens the source, which must be the regular file found when the checkpoint was read
+    /// (`expected`: the same device, inode, size and times) with the attested size, and
+    /// creates the destination. The open follows no symbolic link in the last component and
+    /// does not wait on a FIFO; comparing with `expected` catches a path swapped since.
+    fn open(
+        src: &Path,
+        expected: Option<&FileIdentity>,
+        dest: PathBuf,
+        size: u64,
+    ) -> Result<Self, StoreError> {
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        let input = File::open(src).map_err(io(src))?;
-        let before = input.metadata().map_err(io(src))?;
-        if before.len() != size {
+        let input = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(src)
+            .map_err(|e| match e.raw_os_error() {
+                // A symbolic link where the checkpoint had a regular file.
+                Some(libc::ELOOP) => StoreError::source_changed(src),
+                _ => io(src)(e),
+            })?;
+        let meta = input.metadata().map_err(io(src))?;
+        let before = FileIdentity::of(&meta);
+        if !meta.is_file() || before.size != size || expected.is_some_and(|e| *e != before) {
             return Err(StoreError::source_changed(src));
         }
         let out = fs::OpenOptions::new()
@@ -284,14 +306,12 @@ impl StagedFile {
         }
     }
 
-    /// After the copy: refuses a source whose size or identity changed meanwhile, then makes
-    /// the staged file read-only and durable.
+    /// After the copy: refuses a source written to meanwhile (its size, modification or
+    /// status-change time moved; its owner can set the first two back, not the third), then
+    /// makes the staged file read-only and durable.
     fn finish(self) -> Result<(), StoreError> {
         let after = self.input.metadata().map_err(io(&self.src))?;
-        let b = &self.before;
-        let same_identity = (b.dev(), b.ino(), b.mtime(), b.mtime_nsec())
-            == (after.dev(), after.ino(), after.mtime(), after.mtime_nsec());
-        if after.len() != self.size || !same_identity {
+        if FileIdentity::of(&after) != self.before {
             return Err(StoreError::source_changed(&self.src));
         }
         // The umask may have narrowed the creation mode; blobs are served read-only to everyone.
@@ -319,6 +339,7 @@ fn sync_dir_tree(dir: &Path) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::FileExt;
 
     fn source(dir: &Path, len: usize) -> PathBuf {
         let p = dir.join("src.bin");
@@ -335,7 +356,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let len = (5 << 20) + 5000;
         let src = source(dir.path(), len);
-        let f = StagedFile::open(&src, dir.path().join("a/b/dest.bin"), len as u64).unwrap();
+        let f = StagedFile::open(&src, None, dir.path().join("a/b/dest.bin"), len as u64).unwrap();
         stage(&f).unwrap();
         let dest = f.dest.clone();
         f.finish().unwrap();
@@ -351,7 +372,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let len = 3 * 4096;
         type Change = fn(&Path);
-        let cases: [(&str, Change); 3] = [
+        let cases: [(&str, Change); 4] = [
             ("grows", |p| {
                 fs::OpenOptions::new()
                     .append(true)
@@ -377,11 +398,18 @@ mod tests {
                     .write_all(b"other")
                     .unwrap()
             }),
+            ("is rewritten with its modification time set back", |p| {
+                let mtime = fs::metadata(p).unwrap().modified().unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                let w = fs::OpenOptions::new().write(true).open(p).unwrap();
+                w.write_all_at(b"evil", 100).unwrap();
+                w.set_modified(mtime).unwrap();
+            }),
         ];
         for (what, change) in cases {
             let src = source(dir.path(), len);
             let dest = dir.path().join(format!("dest-{}", what.len()));
-            let f = StagedFile::open(&src, dest, len as u64).unwrap();
+            let f = StagedFile::open(&src, None, dest, len as u64).unwrap();
             change(&src);
             // A shrunken source fails the copy itself; the others are caught after it.
             let err = match stage(&f) {
@@ -393,11 +421,30 @@ mod tests {
     }
 
     #[test]
+    fn a_path_swapped_since_the_checkpoint_was_read_is_refused_before_copying() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source(dir.path(), 100);
+        let found = FileIdentity::of(&fs::metadata(&src).unwrap());
+        // Another file of the same size, then a symbolic link, where the checkpoint had `src`.
+        let other = dir.path().join("other.bin");
+        fs::write(&other, [7u8; 100]).unwrap();
+        fs::rename(&other, &src).unwrap();
+        let err = StagedFile::open(&src, Some(&found), dir.path().join("d1"), 100).err();
+        assert!(err.unwrap().to_string().contains("changed while"));
+        fs::remove_file(&src).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", &src).unwrap();
+        let err = StagedFile::open(&src, None, dir.path().join("d2"), 100).err();
+        assert!(err.unwrap().to_string().contains("changed while"));
+    }
+
+    #[test]
     fn a_source_of_another_size_than_attested_is_refused_before_copying() {
         let dir = tempfile::tempdir().unwrap();
         let src = source(dir.path(), 100);
         let dest = dir.path().join("dest.bin");
-        let err = StagedFile::open(&src, dest.clone(), 101).err().unwrap();
+        let err = StagedFile::open(&src, None, dest.clone(), 101)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("changed while"), "{err}");
         assert!(!dest.exists());
     }
