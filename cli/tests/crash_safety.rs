@@ -7,12 +7,8 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{copy_dir, run, testdata};
+use common::{copy_dir, run, td, testdata};
 use weightgate_verifier::gate::store::FolderStore;
-
-fn td(p: &str) -> String {
-    testdata().join(p).to_str().unwrap().to_string()
-}
 
 /// Deterministic "random" delays spread over `0..max_us` microseconds.
 fn delays(n: u64, max_us: u64) -> impl Iterator<Item = Duration> {

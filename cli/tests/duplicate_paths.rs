@@ -7,13 +7,9 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{copy_dir, run, testdata};
+use common::{copy_dir, run, td, testdata};
 use weightgate_attest::signing::{load_signing_key, sign_envelope};
 use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Digest, Envelope, Statement};
-
-fn td(p: &str) -> String {
-    testdata().join(p).to_str().unwrap().to_string()
-}
 
 fn attest(ck: &Path) {
     let r = run([

@@ -8,13 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{copy_dir, run, testdata};
+use common::{copy_dir, run, td, testdata};
 use sha2::Digest as _;
 use weightgate_schemas::{Envelope, Statement};
-
-fn td(p: &str) -> String {
-    testdata().join(p).to_str().unwrap().to_string()
-}
 
 fn python() -> PathBuf {
     let p = match std::env::var_os("WEIGHTGATE_PYTHON") {

@@ -16,27 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{copy_dir, testdata};
+use common::{copy_dir, python, td, testdata};
 use seaweed::{ACCESS_KEY, BUCKET, Role, SECRET_KEY, Seaweed};
 use serve::Server;
 use sha2::Digest as _;
-
-fn td(p: &str) -> String {
-    testdata().join(p).to_str().unwrap().to_string()
-}
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("WEIGHTGATE_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} missing: run .ci/run, which installs the pinned huggingface_hub there (this test is never skipped)",
-        p.display()
-    );
-    p
-}
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))

@@ -11,26 +11,9 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{copy_dir, run, testdata};
+use common::{copy_dir, python, run, td, testdata};
 use serve::Server;
 use sha2::Digest as _;
-
-fn td(p: &str) -> String {
-    testdata().join(p).to_str().unwrap().to_string()
-}
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("WEIGHTGATE_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} missing: run .ci/run, which installs the pinned huggingface_hub there (this test is never skipped)",
-        p.display()
-    );
-    p
-}
 
 fn start(store: &Path, policy: &Path) -> Server {
     start_with(store, policy, &[])

@@ -10,12 +10,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 
-use common::{copy_dir, run, testdata};
+use common::{copy_dir, run, td, testdata};
 use serve::Server;
-
-fn td(p: &str) -> String {
-    testdata().join(p).to_str().unwrap().to_string()
-}
 
 fn serve(store: &Path, policy: &Path) -> Server {
     let mut cmd = common::bin();

@@ -11,13 +11,9 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Run, copy_dir, testdata};
+use common::{Run, copy_dir, td, testdata};
 use serve::Server;
 use sha2::Digest as _;
-
-fn td(p: &str) -> String {
-    testdata().join(p).to_str().unwrap().to_string()
-}
 
 fn venv_bin(name: &str) -> PathBuf {
     let python = match std::env::var_os("WEIGHTGATE_PYTHON") {

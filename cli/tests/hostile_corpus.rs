@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{copy_dir, run, testdata};
+use common::{copy_dir, run, td, testdata};
 use weightgate_attest::signing::{load_signing_key, sign_envelope};
 use weightgate_schemas::{
     ATTESTATION_PAYLOAD_TYPE, Digest, Envelope, Ops, Reference, ReferenceKind, Statement,
@@ -20,10 +20,6 @@ use weightgate_schemas::{
 const ISSUED_AT: &str = "2026-11-01T00:00:00Z";
 const NOW: &str = "2026-11-20T00:00:00Z";
 const MEMORY_BUDGET_KIB: u64 = 64 * 1024;
-
-fn td(p: &str) -> String {
-    testdata().join(p).to_str().unwrap().to_string()
-}
 
 fn attested(dir: &Path, claims: &str) -> Vec<u8> {
     let ck = dir.join("tiny");

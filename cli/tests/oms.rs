@@ -10,7 +10,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{Run, copy_dir, run, testdata};
+use common::{Run, copy_dir, run, td, testdata};
 use p256::pkcs8::DecodePrivateKey as _;
 use serde_json::{Value, json};
 
@@ -49,10 +49,6 @@ fn model_signing(args: &[&str]) -> Run {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn td(p: &str) -> String {
-    testdata().join(p).to_str().unwrap().to_string()
 }
 
 struct Lab {

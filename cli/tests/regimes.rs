@@ -12,7 +12,7 @@ mod common;
 use std::fs;
 use std::path::PathBuf;
 
-use common::{Run, copy_dir, run, testdata};
+use common::{Run, copy_dir, run, td, testdata};
 use weightgate_attest::signing::{load_signing_key, sign_envelope};
 use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Statement};
 
@@ -20,10 +20,6 @@ const LAB_LEI: &str = "549300WGTGATETEST087";
 /// Another valid LEI: the base model's provider.
 const BASE_LEI: &str = "724500VKKSH9QOLTFR81";
 const BASE_ROOT: &str = "1111111111111111111111111111111111111111111111111111111111111111";
-
-fn td(p: &str) -> String {
-    testdata().join(p).to_str().unwrap().to_string()
-}
 
 /// One set of claims, rendered to claims.toml.
 #[derive(Clone)]

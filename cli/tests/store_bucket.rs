@@ -13,13 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{copy_dir, testdata};
+use common::{copy_dir, td, testdata};
 use seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
 use serve::Server;
-
-fn td(p: &str) -> String {
-    testdata().join(p).to_str().unwrap().to_string()
-}
 
 struct Out {
     code: i32,

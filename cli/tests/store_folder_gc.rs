@@ -6,12 +6,8 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::{copy_dir, run, testdata};
+use common::{copy_dir, run, td, testdata};
 use weightgate_verifier::gate::store::FolderStore;
-
-fn td(p: &str) -> String {
-    testdata().join(p).to_str().unwrap().to_string()
-}
 
 #[test]
 fn folder_gc_removes_only_unreferenced_files_past_the_grace_period() {

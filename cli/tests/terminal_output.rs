@@ -5,14 +5,10 @@ mod common;
 
 use std::fs;
 
-use common::{copy_dir, run, testdata};
+use common::{copy_dir, run, td, testdata};
 use weightgate_schemas::Envelope;
 
 const PAINT: &str = "\u{1b}[2J\u{1b}[H\u{1b}[32mALLOWED\u{1b}[0m\r\u{9b}1A\u{202e}";
-
-fn td(p: &str) -> String {
-    testdata().join(p).to_str().unwrap().to_string()
-}
 
 fn assert_inert(what: &str, text: &str) {
     assert!(

@@ -5,16 +5,12 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{Run, copy_dir, run, testdata};
+use common::{Run, copy_dir, run, td, testdata};
 use sha2::Digest as _;
 use weightgate_attest::signing::{load_signing_key, sign_envelope};
 use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Ops, Statement};
 
 const NOW: &str = "2026-11-20T00:00:00Z";
-
-fn td(p: &str) -> String {
-    testdata().join(p).to_str().unwrap().to_string()
-}
 
 struct Case {
     dir: tempfile::TempDir,

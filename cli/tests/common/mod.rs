@@ -59,3 +59,22 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A path under `testdata/`, as a string argument.
+pub fn td(p: &str) -> String {
+    testdata().join(p).to_str().unwrap().to_string()
+}
+
+/// The Python of the pinned venv `.ci/run` installs (`WEIGHTGATE_PYTHON` overrides it).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("WEIGHTGATE_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} missing: run .ci/run, which installs the pinned huggingface_hub there (this test is never skipped)",
+        p.display()
+    );
+    p
+}
