@@ -355,6 +355,21 @@ pub fn blob_response(
             reading: None,
         })
     };
+    (
+        bytes_response(body, status, start, len, size),
+        if is_head { 0 } else { len },
+    )
+}
+
+/// The response carrying `len` bytes of a `size`-byte blob from `start` (a range when `status`
+/// is 206), whoever produces the body: a file here, an object in a bucket elsewhere.
+pub(crate) fn bytes_response(
+    body: Body,
+    status: StatusCode,
+    start: u64,
+    len: u64,
+    size: u64,
+) -> Response {
     let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -369,7 +384,7 @@ pub fn blob_response(
     {
         h.insert(header::CONTENT_RANGE, v);
     }
-    (r, if is_head { 0 } else { len })
+    r
 }
 
 #[cfg(test)]

@@ -186,22 +186,10 @@ impl BucketDownloads {
                 key: key.to_string(),
             })
         };
-        let mut r = Response::new(body);
-        *r.status_mut() = status;
-        let h = r.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
-        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-        if status == StatusCode::PARTIAL_CONTENT
-            && let Ok(v) =
-                HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + len - 1))
-        {
-            h.insert(header::CONTENT_RANGE, v);
-        }
-        Ok((r, if is_head { 0 } else { len }))
+        Ok((
+            super::blob_body::bytes_response(body, status, start, len, size),
+            if is_head { 0 } else { len },
+        ))
     }
 }
 

@@ -810,7 +810,8 @@ async fn resolve(
         },
         None => None,
     };
-    if let Some(problem) = problem {
+    // A stored blob that no longer matches its record: refused and logged, never served.
+    let refuse_changed = |problem: &str| {
         tracing::warn!(
             repo,
             revision = %m.revision,
@@ -825,12 +826,15 @@ async fn resolve(
             0,
             &m.revision,
         );
-        return hub_error(
+        hub_error(
             StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
             "GatedRepo",
             "the stored file no longer matches what was admitted",
             Some(&m.revision),
-        );
+        )
+    };
+    if let Some(problem) = problem {
+        return refuse_changed(&problem);
     }
     let is_head = req.method() == Method::HEAD;
     let (mut resp, bytes) = match &g.store {
@@ -878,28 +882,7 @@ async fn resolve(
                 .await
             {
                 Ok(r) => r,
-                Err(DownloadRefusal::Changed(problem)) => {
-                    tracing::warn!(
-                        repo,
-                        revision = %m.revision,
-                        path,
-                        problem = %problem,
-                        "refused: the stored object no longer matches what was admitted"
-                    );
-                    audit(
-                        451,
-                        "deny",
-                        vec![ReasonCode::StoreBlobChanged],
-                        0,
-                        &m.revision,
-                    );
-                    return hub_error(
-                        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
-                        "GatedRepo",
-                        "the stored file no longer matches what was admitted",
-                        Some(&m.revision),
-                    );
-                }
+                Err(DownloadRefusal::Changed(problem)) => return refuse_changed(&problem),
                 Err(DownloadRefusal::Unavailable(e)) => {
                     tracing::error!(repo, revision = %m.revision, path, "cannot download from the store");
                     let r = store_error(&e);
