@@ -10,22 +10,9 @@ use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{Run, copy_dir, run, td, testdata};
+use common::{Run, copy_dir, python, run, td, testdata};
 use p256::pkcs8::DecodePrivateKey as _;
 use serde_json::{Value, json};
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("WEIGHTGATE_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} missing: run .ci/run, which installs the pinned model-signing there (this test is never skipped)",
-        p.display()
-    );
-    p
-}
 
 /// `model_signing ARGS...` from the pinned venv.
 fn model_signing(args: &[&str]) -> Run {

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{Run, copy_dir, run, testdata};
+use common::{Run, copy_dir, python, run, testdata};
 use p256::pkcs8::DecodePrivateKey as _;
 use serde_json::{Value, json};
 
@@ -390,19 +390,6 @@ fn model_signing_0_2_bundles_refuse_changes_wrong_keys_and_tampering() {
         (code, problem_codes(&v)),
         (1, vec!["oms.certificate_untrusted".to_string()])
     );
-}
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("WEIGHTGATE_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} missing: run .ci/run, which installs the pinned model-signing there (this test is never skipped)",
-        p.display()
-    );
-    p
 }
 
 fn model_signing(args: &[&str]) -> Run {

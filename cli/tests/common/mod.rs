@@ -73,7 +73,7 @@ pub fn python() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python");
     assert!(
         p.exists(),
-        "{} missing: run .ci/run, which installs the pinned huggingface_hub there (this test is never skipped)",
+        "{} missing: run .ci/run, which installs the pinned huggingface_hub and model-signing there (this test is never skipped)",
         p.display()
     );
     p
