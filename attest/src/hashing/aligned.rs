@@ -100,3 +100,34 @@ pub(crate) fn set_direct(file: &File, on: bool) -> bool {
         false
     }
 }
+
+/// Reserves `len` bytes of disk for `file` (its size becomes `len`), so that writes into it are
+/// overwrites of reserved blocks within the file: ext4 then lets several `O_DIRECT` writes to
+/// one file proceed at once, where writes that extend a file wait for each other. Refused space
+/// is an error here rather than halfway through a copy; a filesystem without preallocation is
+/// not (the writes then allocate as they go).
+pub(crate) fn preallocate(file: &File, len: u64) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(len) = libc::off_t::try_from(len) else {
+            return Err(std::io::ErrorKind::FileTooLarge.into());
+        };
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: fallocate on a descriptor this handle owns, with integer arguments.
+        if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(()),
+            _ => Err(e),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, len);
+        Ok(())
+    }
+}

@@ -1,15 +1,18 @@
 //! Copying files while hashing them (admission): each file is read into a small ring of private,
-//! aligned buffers; each filled buffer goes to a SHA-256 thread, a BLAKE3 thread and the writer
-//! threads, which write it to the destination with `O_DIRECT`, and back to the ring when all
-//! three are done. The bytes hashed are the bytes written: nobody else can change a private
-//! buffer between the two.
+//! aligned buffers. The reading thread hands each filled buffer to the SHA-256 thread and to a
+//! writer thread, which writes it to the destination with `O_DIRECT`, then hashes it with BLAKE3
+//! itself; the buffer goes back to the ring when all three are done. The bytes hashed are the
+//! bytes written: nobody else can change a private buffer between the two.
 //!
 //! Why not copy inside the kernel and hash the written file: the kernel's copy into the page
 //! cache was most of admission's CPU (a `memcpy` per byte, then writeback), and the hashers read
 //! every byte back from memory. Here the one copy is the read into a buffer small enough to stay
-//! in the CPU's cache while both hashers read it, and the disk takes the buffer by DMA. Up to
-//! [`FILES_IN_TURN`] files are read taking turns buffer by buffer, so the SHA-256 thread hashes
-//! two files at once on one core.
+//! in the CPU's cache while both hashers read it, and the disk takes the buffer by DMA.
+//!
+//! Two heavy threads for two cores: SHA-256 (the most work, [`FILES_IN_TURN`] files read taking
+//! turns buffer by buffer so that it hashes two files at once on one core) and the reader with
+//! BLAKE3. Each file being read has its own [`WRITERS_PER_FILE`] writers, and its destination is
+//! preallocated, so its writes neither queue behind another file's nor behind each other.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -18,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
-use super::aligned::{ALIGN, Buffer, Filled, set_direct};
+use super::aligned::{ALIGN, Buffer, Filled, preallocate, set_direct};
 use super::engine::{CheckpointDigests, FileDigests, root_digest};
 use super::sha256::Progress;
 use super::sha256_x2::{Sha256Stream, sha256_in_pairs};
@@ -29,8 +32,10 @@ use crate::reading::CheckpointError;
 const CHUNK: usize = 2 << 20;
 /// Buffers in the ring (32 MiB): those being read, hashed and written.
 const RING: usize = 16;
-/// Writes in flight, each on its own thread.
-const WRITERS: usize = 3;
+/// Writes in flight per file being read, each on its own thread: one file's `O_DIRECT` writes
+/// overlap only into preallocated blocks, and a single write in flight leaves the disk idle
+/// between two.
+const WRITERS_PER_FILE: usize = 2;
 /// Files read at once, taking turns buffer by buffer: two or more let the SHA-256 thread pair
 /// buffers of different files; a few more keep pairs available when sizes differ.
 const FILES_IN_TURN: usize = 4;
@@ -59,17 +64,14 @@ pub fn copy_and_hash(
 ) -> Result<CheckpointDigests, CheckpointError> {
     for f in files {
         set_direct(f.dest, true);
+        preallocate(f.dest, f.size.next_multiple_of(ALIGN as u64))
+            .map_err(|e| CheckpointError::io(f.dest_path, e))?;
     }
     let n = files.len();
     let failed = AtomicBool::new(false);
     let write_error: Mutex<Option<CheckpointError>> = Mutex::new(None);
     let (sha, b3, writers, read) = std::thread::scope(|s| {
         let (sha_tx, sha_rx) = mpsc::channel::<Arc<Filled>>();
-        let (b3_tx, b3_rx) = mpsc::channel::<Arc<Filled>>();
-        // Owned by the writers: were they all gone, the queue would close, its buffers return
-        // to the ring and the reader's next hand-over fail, instead of the reader waiting.
-        let (write_tx, write_rx) = mpsc::channel::<Arc<Filled>>();
-        let write_rx = Arc::new(Mutex::new(write_rx));
         let sha = s.spawn(move || {
             let mut states = vec![Sha256Stream::new(); n];
             let _ = sha256_in_pairs(
@@ -86,33 +88,25 @@ pub fn copy_and_hash(
                 .map(Sha256Stream::finalize)
                 .collect::<Vec<[u8; 32]>>()
         });
-        let b3 = s.spawn(move || {
-            let mut states = vec![blake3::Hasher::new(); n];
-            for p in b3_rx {
-                states[p.file].update(p.bytes());
-                progress(p.len as u64);
-            }
-            states
-                .iter()
-                .map(|h| *h.finalize().as_bytes())
-                .collect::<Vec<[u8; 32]>>()
-        });
-        let writers: Vec<_> = (0..WRITERS)
+        // One queue per writer; the pieces of one file go to the writers of its slot.
+        let (write_queues, writers): (Vec<_>, Vec<_>) = (0..FILES_IN_TURN * WRITERS_PER_FILE)
             .map(|_| {
-                let queue = Arc::clone(&write_rx);
+                let (tx, rx) = mpsc::channel::<Arc<Filled>>();
                 let (failed, write_error) = (&failed, &write_error);
-                s.spawn(move || write_pieces(&queue, files, failed, write_error))
+                (
+                    tx,
+                    s.spawn(move || write_pieces(rx, files, failed, write_error)),
+                )
             })
             .collect();
-        drop(write_rx);
-        // The senders are dropped at the end of this statement: the threads then finish.
-        let read = read_in_turns(files, &[sha_tx, b3_tx, write_tx], &failed);
+        let mut b3 = vec![blake3::Hasher::new(); n];
+        let read = read_in_turns(files, sha_tx, write_queues, &mut b3, progress, &failed);
+        let b3: Vec<[u8; 32]> = b3.iter().map(|h| *h.finalize().as_bytes()).collect();
         let writers = writers
             .into_iter()
             .map(|w| w.join().map_err(|_| panicked("a writing thread")))
             .collect::<Result<Vec<()>, _>>();
         let sha = sha.join().map_err(|_| panicked("the SHA-256 thread"));
-        let b3 = b3.join().map_err(|_| panicked("the BLAKE3 thread"));
         (sha, b3, writers, read)
     });
     writers?;
@@ -120,7 +114,7 @@ pub fn copy_and_hash(
     if let Some(e) = write_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    let (sha, b3) = (sha?, b3?);
+    let sha = sha?;
     let mut digests = Vec::with_capacity(n);
     for (i, f) in files.iter().enumerate() {
         // The last buffer was written whole (O_DIRECT writes whole blocks); cut the padding.
@@ -148,10 +142,14 @@ fn panicked(who: &str) -> CheckpointError {
 }
 
 /// Reads the files, up to [`FILES_IN_TURN`] at once taking turns, into buffers from the ring,
-/// and hands each to every consumer. Stops early when a writer failed.
+/// hands each to the SHA-256 thread and to a writer of its file's slot, and hashes it with
+/// BLAKE3. Stops early when a writer failed.
 fn read_in_turns(
     files: &[FileCopy],
-    consumers: &[Sender<Arc<Filled>>; 3],
+    sha: Sender<Arc<Filled>>,
+    writers: Vec<Sender<Arc<Filled>>>,
+    blake3: &mut [blake3::Hasher],
+    progress: Progress,
     failed: &AtomicBool,
 ) -> Result<(), CheckpointError> {
     let (ring_tx, ring_rx) = mpsc::channel();
@@ -166,13 +164,20 @@ fn read_in_turns(
         Err(_) => ring_rx.recv().unwrap_or_else(|_| Buffer::new(CHUNK)),
     };
     let mut waiting = 0..files.len();
-    let mut reading: Vec<(usize, u64)> = Vec::with_capacity(FILES_IN_TURN);
+    let mut reading: Vec<Turn> = Vec::with_capacity(FILES_IN_TURN);
     loop {
         while reading.len() < FILES_IN_TURN {
-            match waiting.next() {
-                Some(i) => reading.push((i, 0)),
-                None => break,
-            }
+            let Some(file) = waiting.next() else { break };
+            // Fewer than FILES_IN_TURN files are being read, so a slot is free.
+            let slot = (0..FILES_IN_TURN)
+                .find(|s| reading.iter().all(|t| t.slot != *s))
+                .unwrap_or(0);
+            reading.push(Turn {
+                file,
+                slot,
+                offset: 0,
+                pieces: 0,
+            });
         }
         if reading.is_empty() {
             return Ok(());
@@ -182,7 +187,12 @@ fn read_in_turns(
             if failed.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            let (i, offset) = reading[k];
+            let Turn {
+                file: i,
+                slot,
+                offset,
+                pieces,
+            } = reading[k];
             let f = &files[i];
             if offset == f.size {
                 reading.remove(k);
@@ -203,15 +213,30 @@ fn read_in_turns(
                 offset,
                 ring: ring_tx.clone(),
             });
-            if !consumers.iter().all(|c| c.send(Arc::clone(&piece)).is_ok()) {
-                // A hasher or every writer is gone (they only stop early by panicking): their
-                // joins report it.
+            let writer = &writers[slot * WRITERS_PER_FILE + pieces % WRITERS_PER_FILE];
+            if sha.send(Arc::clone(&piece)).is_err() || writer.send(Arc::clone(&piece)).is_err() {
+                // The SHA-256 thread or a writer is gone (they only stop early by panicking):
+                // their joins report it.
                 return Ok(());
             }
-            reading[k].1 += len as u64;
+            // Here, while the buffer is still in this core's cache: one thread fewer to feed.
+            blake3[i].update(piece.bytes());
+            progress(len as u64);
+            drop(piece);
+            reading[k].offset += len as u64;
+            reading[k].pieces += 1;
             k += 1;
         }
     }
+}
+
+/// A file being read: which writers take its pieces, and how far it is.
+#[derive(Clone, Copy)]
+struct Turn {
+    file: usize,
+    slot: usize,
+    offset: u64,
+    pieces: usize,
 }
 
 /// Reads `buf.len()` bytes of the source at `offset`; a source that ends earlier changed.
@@ -240,14 +265,12 @@ fn read_exactly(f: &FileCopy, buf: &mut [u8], offset: u64) -> Result<(), Checkpo
 /// A writer thread: writes pieces until the channel closes. After the first error it records
 /// it, tells the reader to stop, and only drains (so the buffers go back to the ring).
 fn write_pieces(
-    pieces: &Mutex<Receiver<Arc<Filled>>>,
+    pieces: Receiver<Arc<Filled>>,
     files: &[FileCopy],
     failed: &AtomicBool,
     error: &Mutex<Option<CheckpointError>>,
 ) {
-    loop {
-        let next = pieces.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        let Ok(piece) = next else { return };
+    for piece in pieces {
         if failed.load(Ordering::Relaxed) {
             continue;
         }
@@ -455,9 +478,14 @@ mod tests {
             size: data.len() as u64,
         }];
         let calls = std::sync::atomic::AtomicU64::new(0);
+        let caller = std::thread::current().id();
         let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             copy_and_hash(&files, &|_| {
-                if calls.fetch_add(1, Ordering::Relaxed) == 5 {
+                // Only on the SHA-256 thread: on the caller's own thread a panic is the
+                // caller's, and goes on unwinding there.
+                if std::thread::current().id() != caller
+                    && calls.fetch_add(1, Ordering::Relaxed) == 5
+                {
                     panic!("progress callback fails on purpose");
                 }
             })
