@@ -131,3 +131,22 @@ pub(crate) fn preallocate(file: &File, len: u64) -> std::io::Result<()> {
         Ok(())
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preallocating_sets_the_size_and_refuses_what_cannot_hold_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::create(dir.path().join("f")).unwrap();
+        preallocate(&file, 0).unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 0);
+        preallocate(&file, 3 * ALIGN as u64).unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 3 * ALIGN as u64);
+        // A device, not a file: an error, not a silent success.
+        let device = File::options().write(true).open("/dev/null").unwrap();
+        assert!(preallocate(&device, ALIGN as u64).is_err());
+        assert!(preallocate(&file, u64::MAX).is_err());
+    }
+}
