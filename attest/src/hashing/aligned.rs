@@ -4,7 +4,8 @@
 use std::fs::File;
 #[cfg(target_os = "linux")]
 use std::os::fd::AsRawFd;
-use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
 
 /// `O_DIRECT` needs the buffer, the offset and the length aligned to the device's logical block
 /// (512 or 4096 bytes); the chunk size is a multiple of this.
@@ -59,6 +60,64 @@ impl Drop for Filled {
     }
 }
 
+/// The buffers of one copy or hash: at most `capacity` of `chunk` bytes each, allocated as
+/// they are first needed and reused once every user of a filled one has let it go.
+pub(crate) struct Ring {
+    home: Sender<Buffer>,
+    returned: Receiver<Buffer>,
+    allocated: usize,
+    capacity: usize,
+    chunk: usize,
+}
+
+impl Ring {
+    pub(crate) fn new(capacity: usize, chunk: usize) -> Self {
+        let (home, returned) = mpsc::channel();
+        Ring {
+            home,
+            returned,
+            allocated: 0,
+            capacity,
+            chunk,
+        }
+    }
+
+    /// A free buffer: one that came back, else a new one while the ring is not full, else the
+    /// next to come back.
+    pub(crate) fn next(&mut self) -> Buffer {
+        match self.returned.try_recv() {
+            Ok(b) => b,
+            Err(_) if self.allocated < self.capacity => {
+                self.allocated += 1;
+                Buffer::new(self.chunk)
+            }
+            // Cannot fail: every buffer handed out comes back here, and `home` lives here.
+            Err(_) => self
+                .returned
+                .recv()
+                .unwrap_or_else(|_| Buffer::new(self.chunk)),
+        }
+    }
+
+    /// `buffer` holding `len` bytes of file number `file` from `offset`, to share; it comes
+    /// back to this ring when the last user lets go.
+    pub(crate) fn filled(
+        &self,
+        buffer: Buffer,
+        len: usize,
+        file: usize,
+        offset: u64,
+    ) -> Arc<Filled> {
+        Arc::new(Filled {
+            buffer,
+            len,
+            file,
+            offset,
+            ring: self.home.clone(),
+        })
+    }
+}
+
 /// Whether reads and writes through `file` bypass the page cache.
 pub(crate) fn is_direct(file: &File) -> bool {
     #[cfg(target_os = "linux")]
@@ -103,9 +162,10 @@ pub(crate) fn set_direct(file: &File, on: bool) -> bool {
 
 /// Reserves `len` bytes of disk for `file` (its size becomes `len`), so that writes into it are
 /// overwrites of reserved blocks within the file: ext4 then lets several `O_DIRECT` writes to
-/// one file proceed at once, where writes that extend a file wait for each other. Refused space
-/// is an error here rather than halfway through a copy; a filesystem without preallocation is
-/// not (the writes then allocate as they go).
+/// one file proceed at once, where writes that extend a file wait for each other. A disk or quota
+/// without the room is an error here rather than halfway through a copy. Any other refusal (a
+/// filesystem without preallocation, a handle that is not a writable file) is not: the writes
+/// then allocate as they go and report their own errors.
 pub(crate) fn preallocate(file: &File, len: u64) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     {
@@ -121,8 +181,8 @@ pub(crate) fn preallocate(file: &File, len: u64) -> std::io::Result<()> {
         }
         let e = std::io::Error::last_os_error();
         match e.raw_os_error() {
-            Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(()),
-            _ => Err(e),
+            Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG) => Err(e),
+            _ => Ok(()),
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -137,16 +197,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn preallocating_sets_the_size_and_refuses_what_cannot_hold_it() {
+    fn preallocating_sets_the_size_and_refuses_only_what_cannot_fit() {
         let dir = tempfile::tempdir().unwrap();
         let file = File::create(dir.path().join("f")).unwrap();
         preallocate(&file, 0).unwrap();
         assert_eq!(file.metadata().unwrap().len(), 0);
         preallocate(&file, 3 * ALIGN as u64).unwrap();
         assert_eq!(file.metadata().unwrap().len(), 3 * ALIGN as u64);
-        // A device, not a file: an error, not a silent success.
-        let device = File::options().write(true).open("/dev/null").unwrap();
-        assert!(preallocate(&device, ALIGN as u64).is_err());
+        // Larger than any file can be: refused by the kernel, or before asking it.
+        let too_large = preallocate(&file, i64::MAX as u64).unwrap_err();
+        assert_eq!(too_large.raw_os_error(), Some(libc::EFBIG), "{too_large}");
         assert!(preallocate(&file, u64::MAX).is_err());
+        assert_eq!(file.metadata().unwrap().len(), 3 * ALIGN as u64);
+        // A device cannot be preallocated: left to its writes (whose errors the copy reports).
+        let device = File::options().write(true).open("/dev/null").unwrap();
+        preallocate(&device, ALIGN as u64).unwrap();
     }
 }

@@ -16,13 +16,12 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 
 use sha2::Sha256;
 
-use super::aligned::{ALIGN, Buffer, Filled, is_direct, set_direct};
+use super::aligned::{ALIGN, Buffer, Filled, Ring, is_direct, set_direct};
 use super::engine::TensorBlake3;
 use super::mapped_file::MappedFile;
 use super::sha256::{Progress, sha256_feed};
@@ -169,7 +168,7 @@ pub(crate) fn hash_streamed(
     per_tensor: bool,
     progress: Progress,
 ) -> Result<StreamedDigests, CheckpointError> {
-    let (ring_tx, ring_rx) = mpsc::channel();
+    let mut ring = Ring::new(RING, CHUNK);
     std::thread::scope(|s| {
         let mut senders = Vec::new();
         let sha_worker = sha256.then(|| {
@@ -182,16 +181,6 @@ pub(crate) fn hash_streamed(
             senders.push(tx);
             s.spawn(move || blake3_consume(rx, checkpoint, blake3, per_tensor, progress))
         });
-        let mut allocated = 0;
-        let mut next_buffer = || match ring_rx.try_recv() {
-            Ok(b) => b,
-            Err(_) if allocated < RING => {
-                allocated += 1;
-                Buffer::new(CHUNK)
-            }
-            // Cannot fail: every sent buffer returns here, and `ring_tx` lives in this frame.
-            Err(_) => ring_rx.recv().unwrap_or_else(|_| Buffer::new(CHUNK)),
-        };
         let readers: Vec<Sender<ReadJob>> = (0..READS_IN_FLIGHT)
             .map(|_| {
                 let (tx, rx) = mpsc::channel::<ReadJob>();
@@ -208,23 +197,13 @@ pub(crate) fn hash_streamed(
         let send = |piece: Piece| senders.iter().all(|tx| tx.send(piece.clone()).is_ok());
         let mut read = Ok(());
         for &i in which {
-            let f = &checkpoint.files[i];
             let result = read_file(
                 &readers,
                 maps[i].file(),
-                &f.fs_path,
-                &f.path,
-                f.size,
-                &mut next_buffer,
-                &mut |buffer, offset, len| {
-                    send(Piece::Bytes(Arc::new(Filled {
-                        buffer,
-                        len,
-                        file: i,
-                        offset,
-                        ring: ring_tx.clone(),
-                    })))
-                },
+                checkpoint,
+                i,
+                &mut ring,
+                &mut |piece| send(Piece::Bytes(piece)),
             );
             match result {
                 Ok(true) if send(Piece::End(i)) => {}
@@ -260,18 +239,19 @@ struct ReadJob<'f> {
     done: Sender<(Buffer, std::io::Result<usize>)>,
 }
 
-/// Reads one file through the ring, [`READS_IN_FLIGHT`] reads ahead on the `readers` threads,
-/// calling `deliver(buffer, offset, len)` for each filled buffer in order. Returns false when
-/// `deliver` did (a hasher is gone).
+/// Reads file number `index` of `checkpoint` (open as `file`) through the ring, [`READS_IN_FLIGHT`] reads ahead on the `readers`
+/// threads, calling `deliver` with each filled buffer in order. Returns false when `deliver` did
+/// (a hasher is gone).
 fn read_file<'f>(
     readers: &[Sender<ReadJob<'f>>],
     file: &'f File,
-    fs_path: &Path,
-    rel_path: &str,
-    size: u64,
-    next_buffer: &mut dyn FnMut() -> Buffer,
-    deliver: &mut dyn FnMut(Buffer, u64, usize) -> bool,
+    checkpoint: &Checkpoint,
+    index: usize,
+    ring: &mut Ring,
+    deliver: &mut dyn FnMut(Arc<Filled>) -> bool,
 ) -> Result<bool, CheckpointError> {
+    let entry = &checkpoint.files[index];
+    let (fs_path, rel_path, size) = (&entry.fs_path, &entry.path, entry.size);
     set_direct(file, true);
     let mut pending = std::collections::VecDeque::new();
     let (mut next_offset, mut jobs) = (0u64, 0usize);
@@ -284,7 +264,7 @@ fn read_file<'f>(
                 offset: next_offset,
                 // Whole blocks even at the end: `O_DIRECT` returns the bytes up to the end.
                 want: expect.next_multiple_of(ALIGN),
-                buffer: next_buffer(),
+                buffer: ring.next(),
                 done,
             };
             if readers[jobs % readers.len()].send(job).is_err() {
@@ -311,7 +291,7 @@ fn read_file<'f>(
             });
         }
         // Bytes past `size` (the file grew) are left out; the check after hashing reports it.
-        if !deliver(buffer, offset, expect) {
+        if !deliver(ring.filled(buffer, expect, index, offset)) {
             return Ok(false);
         }
     }

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
-use super::aligned::{ALIGN, Buffer, Filled, preallocate, set_direct};
+use super::aligned::{ALIGN, Filled, Ring, preallocate, set_direct};
 use super::engine::{CheckpointDigests, FileDigests, root_digest};
 use super::sha256::Progress;
 use super::sha256_x2::{Sha256Stream, sha256_in_pairs};
@@ -152,17 +152,7 @@ fn read_in_turns(
     progress: Progress,
     failed: &AtomicBool,
 ) -> Result<(), CheckpointError> {
-    let (ring_tx, ring_rx) = mpsc::channel();
-    let mut allocated = 0;
-    let mut next_buffer = || match ring_rx.try_recv() {
-        Ok(b) => b,
-        Err(_) if allocated < RING => {
-            allocated += 1;
-            Buffer::new(CHUNK)
-        }
-        // Cannot fail: every buffer handed out comes back here, and `ring_tx` lives here.
-        Err(_) => ring_rx.recv().unwrap_or_else(|_| Buffer::new(CHUNK)),
-    };
+    let mut ring = Ring::new(RING, CHUNK);
     let mut waiting = 0..files.len();
     let mut reading: Vec<Turn> = Vec::with_capacity(FILES_IN_TURN);
     loop {
@@ -199,20 +189,14 @@ fn read_in_turns(
                 continue;
             }
             let len = (f.size - offset).min(CHUNK as u64) as usize;
-            let mut buffer = next_buffer();
+            let mut buffer = ring.next();
             let padded = len.next_multiple_of(ALIGN);
             let window = buffer.window(padded);
             read_exactly(f, &mut window[..len], offset)?;
             // The last block of a file is written whole and cut afterwards: zeros, not the
             // bytes of another file, go to the disk past its end.
             window[len..].fill(0);
-            let piece = Arc::new(Filled {
-                buffer,
-                len,
-                file: i,
-                offset,
-                ring: ring_tx.clone(),
-            });
+            let piece = ring.filled(buffer, len, i, offset);
             let writer = &writers[slot * WRITERS_PER_FILE + pieces % WRITERS_PER_FILE];
             if sha.send(Arc::clone(&piece)).is_err() || writer.send(Arc::clone(&piece)).is_err() {
                 // The SHA-256 thread or a writer is gone (they only stop early by panicking):
@@ -432,6 +416,7 @@ mod tests {
         data: &[u8],
         dest_path: &Path,
         dest: &File,
+        progress: Progress,
     ) -> Result<(), CheckpointError> {
         std::fs::write(dir.join("s"), data).unwrap();
         let source = File::open(dir.join("s")).unwrap();
@@ -442,7 +427,7 @@ mod tests {
             dest,
             size: data.len() as u64,
         }];
-        copy_and_hash(&files, &|_| {}).map(|_| ())
+        copy_and_hash(&files, progress).map(|_| ())
     }
 
     #[test]
@@ -451,7 +436,7 @@ mod tests {
         let data = noise(40 * CHUNK + 123, 3);
         let full = Path::new("/dev/full");
         let dest = File::options().write(true).open(full).unwrap();
-        let err = copy_to(dir.path(), &data, full, &dest)
+        let err = copy_to(dir.path(), &data, full, &dest, &|_| {})
             .unwrap_err()
             .to_string();
         assert!(err.contains("/dev/full"), "{err}");
@@ -459,28 +444,19 @@ mod tests {
         let read_only_path = dir.path().join("r");
         std::fs::write(&read_only_path, b"").unwrap();
         let read_only = File::open(&read_only_path).unwrap();
-        assert!(copy_to(dir.path(), &data, &read_only_path, &read_only).is_err());
+        assert!(copy_to(dir.path(), &data, &read_only_path, &read_only, &|_| {}).is_err());
     }
 
     #[test]
     fn a_hashing_thread_that_panics_is_an_internal_error_not_a_hang() {
         let dir = tempfile::tempdir().unwrap();
         let data = noise(40 * CHUNK + 123, 3);
-        std::fs::write(dir.path().join("s"), &data).unwrap();
-        let source = File::open(dir.path().join("s")).unwrap();
         let dest_path = dir.path().join("d");
         let dest = File::create(&dest_path).unwrap();
-        let files = [FileCopy {
-            path: "s",
-            source: &source,
-            dest_path: &dest_path,
-            dest: &dest,
-            size: data.len() as u64,
-        }];
         let calls = std::sync::atomic::AtomicU64::new(0);
         let caller = std::thread::current().id();
         let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            copy_and_hash(&files, &|_| {
+            copy_to(dir.path(), &data, &dest_path, &dest, &|_| {
                 // Only on the SHA-256 thread: on the caller's own thread a panic is the
                 // caller's, and goes on unwinding there.
                 if std::thread::current().id() != caller
