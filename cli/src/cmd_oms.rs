@@ -16,14 +16,14 @@ use crate::progress::Bar;
 use crate::time_arg::parse_time;
 use weightgate_attest::hashing::OmsSerialization;
 use weightgate_attest::io::read_capped;
-use weightgate_attest::keys::{EcVerifyingKey, load_certificates};
+use weightgate_attest::keys::load_certificates;
 use weightgate_attest::reading::{
     Checkpoint, OpenOptions, default_oms_signature_path, relative_inside, resolve_ignore_paths,
 };
 use weightgate_attest::signing::{OmsCertificate, OmsSignRequest, sign_model};
 use weightgate_schemas::oms::{DEFAULT_SHARD_SIZE, MAX_BUNDLE_LEN, OmsHashType, OmsMethod};
-use weightgate_verifier::model_sig::{CertificateTrust, OmsRequest, check_oms};
-use weightgate_verifier::policy::ModelSigningKey;
+use weightgate_verifier::model_sig::{OmsRequest, check_oms};
+use weightgate_verifier::trust::{CertificateTrust, ModelSigningKey, ModelSigningTrust};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum HashTypeArg {
@@ -182,10 +182,7 @@ pub fn run_verify(args: VerifyOmsArgs) -> anyhow::Result<Exit> {
         .with_context(|| format!("{}: cannot read the model", args.model.display()))?;
     let mut keys = Vec::new();
     for p in &args.key {
-        keys.push(ModelSigningKey {
-            name: p.display().to_string(),
-            key: EcVerifyingKey::load(p)?,
-        });
+        keys.push(ModelSigningKey::load(p)?);
     }
     let mut anchors = Vec::new();
     for p in &args.certificate_chain {
@@ -201,20 +198,22 @@ pub fn run_verify(args: VerifyOmsArgs) -> anyhow::Result<Exit> {
     ignore.extend(relative_inside(&args.model, &path));
     let req = OmsRequest {
         bundle,
-        keys,
+        trust: ModelSigningTrust {
+            keys,
+            certificates: if anchors.is_empty() {
+                Vec::new()
+            } else {
+                vec![CertificateTrust {
+                    name: "--certificate-chain".into(),
+                    anchors,
+                    identities: args.identity,
+                }]
+            },
+        },
         ignore,
         own_files: Vec::new(),
         ignore_unsigned: args.ignore_unsigned_files,
         allow_symlinks: args.allow_symlinks,
-        certificates: if anchors.is_empty() {
-            Vec::new()
-        } else {
-            vec![CertificateTrust {
-                name: "--certificate-chain".into(),
-                anchors,
-                identities: args.identity,
-            }]
-        },
         now: args.now.unwrap_or_else(crate::time_arg::now),
     };
     let bar = Bar::new(model_bytes(&args.model), args.quiet || args.json);

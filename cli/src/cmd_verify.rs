@@ -11,7 +11,6 @@ use crate::progress::Bar;
 use crate::run_args::RunArgs;
 use crate::terminal::say;
 use crate::time_arg::{now, parse_time, show};
-use weightgate_attest::keys::load_verifying_key;
 use weightgate_attest::reading::{
     default_attestation_path, discover, find_snapshot, hub_cache_dir, refuse_hf_cache_repository,
     relative_inside,
@@ -21,7 +20,7 @@ use weightgate_verifier::inputs::{InputKind, read_attestation, read_grant, read_
 use weightgate_verifier::model_sig::{OmsOptions, OmsRequest};
 use weightgate_verifier::policy::{Context, Policy};
 use weightgate_verifier::stages::SubjectSource;
-use weightgate_verifier::stages::TrustedKey;
+use weightgate_verifier::trust::TrustedKey;
 use weightgate_verifier::{CheckOutcome, Decision, VerifyRequest, verify};
 
 #[derive(Args, Debug)]
@@ -114,7 +113,7 @@ pub fn oms_request(
 ) -> anyhow::Result<Option<OmsRequest>> {
     Ok(OmsRequest::for_checkpoint(
         &args.options(),
-        policy,
+        &policy.model_signing,
         &checkpoint.path,
         checkpoint.allow_symlinks,
         own_files,
@@ -153,14 +152,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
         None => {
             let mut keys = Vec::new();
             for p in &args.trust {
-                let key = load_verifying_key(p)?;
-                keys.push(TrustedKey {
-                    name: p.display().to_string(),
-                    keyid: weightgate_attest::keys::key_id(&key),
-                    key,
-                    valid_from: None,
-                    valid_until: None,
-                });
+                keys.push(TrustedKey::load(p)?);
             }
             Policy::trusting(keys)
         }

@@ -20,7 +20,8 @@ use weightgate_verifier::gate::audit::AuditLog;
 use weightgate_verifier::gate::server::{Gate, router};
 use weightgate_verifier::gate::store::FolderStore;
 use weightgate_verifier::policy::Policy;
-use weightgate_verifier::stages::{TrustedKey, check_signatures};
+use weightgate_verifier::stages::check_signatures;
+use weightgate_verifier::trust::TrustedKey;
 
 /// The repository's `testdata/` folder.
 pub fn testdata() -> PathBuf {
@@ -89,13 +90,7 @@ fn lab_key() -> &'static TrustedKey {
     KEY.get_or_init(|| {
         let pem = std::fs::read_to_string(testdata().join("keys/test-lab.pub")).unwrap();
         let key = parse_verifying_key(&pem, "test-lab.pub").unwrap();
-        TrustedKey {
-            name: "lab".into(),
-            keyid: weightgate_attest::keys::key_id(&key),
-            key,
-            valid_from: None,
-            valid_until: None,
-        }
+        TrustedKey::new("lab".into(), key, None, None)
     })
 }
 

@@ -2,7 +2,8 @@
 //!
 //! [`verify`] runs the [`stages`] in the order docs/verify.md describes and returns a
 //! [`Decision`] (allow or deny, stable reason codes, the facts read). [`policy::Policy`] holds
-//! trusted keys, revocations and regimes; regime presets are data (`policy/presets.toml`).
+//! trusted keys, revocations and regimes; regime presets are data (`policy/presets.toml`);
+//! [`trust`] holds every kind of trusted key and certificate root, for both.
 //! [`inputs`] reads attestations and grants within the format's caps. With the `gate` feature,
 //! [`gate`] adds the admitted store, the HTTP gate and its audit log. This crate links no
 //! private-key or signing code, and never prints, exits or handles signals.
@@ -18,6 +19,7 @@ pub mod model_sig;
 pub mod policy;
 pub mod reason;
 pub mod stages;
+pub mod trust;
 mod verify;
 
 pub use decision::{Check, CheckOutcome, Decision, Facts, Reason, RegimeFact};

@@ -20,15 +20,15 @@ use weightgate_schemas::oms::{
 };
 use weightgate_schemas::pae;
 
-use crate::policy::ModelSigningKey;
 use crate::reason::ReasonCode;
+use crate::trust::{ModelSigningKey, ModelSigningTrust};
 
 /// A bundle to check and how.
 #[derive(Debug, Clone)]
 pub struct OmsRequest {
     pub bundle: Vec<u8>,
-    /// Keys any of which may have signed it.
-    pub keys: Vec<ModelSigningKey>,
+    /// Keys and certificate anchors any of which may have signed it.
+    pub trust: ModelSigningTrust,
     /// Relative paths left out besides the git paths and the bundle's own `ignore_paths` (the
     /// bundle itself when it lies inside the checkpoint, `--oms-ignore`).
     pub ignore: Vec<String>,
@@ -38,21 +38,8 @@ pub struct OmsRequest {
     /// Files on disk that the bundle does not list are not an error.
     pub ignore_unsigned: bool,
     pub allow_symlinks: bool,
-    /// Who may sign with the `certificate` method: any one of these will do.
-    pub certificates: Vec<CertificateTrust>,
     /// Unix time at which certificates must be valid.
     pub now: i64,
-}
-
-/// Trust anchors for certificate-signed bundles, and whom they may vouch for.
-#[derive(Debug, Clone)]
-pub struct CertificateTrust {
-    pub name: String,
-    /// DER certificates.
-    pub anchors: Vec<Vec<u8>>,
-    /// When not empty, the signing certificate must name one of these (its subject, common
-    /// name or an alternative name).
-    pub identities: Vec<String>,
 }
 
 /// Which `model.sig` to check and with which keys, as the user asked.
@@ -85,27 +72,25 @@ pub enum OmsRequestError {
 }
 
 impl OmsRequest {
-    /// What to check model.sig with for `checkpoint`: `None` when no key is configured, or
-    /// when only the policy has keys and no bundle is there (whether one is required is the
-    /// bind stage's call). `own_files` are weightgate's files beside the weights (attestation,
-    /// grants), left out unless the bundle signs them.
+    /// What to check model.sig with for `checkpoint`, trusting `trusted` (the policy's) and the
+    /// keys of `options`: `None` when nothing is trusted, or when only the policy trusts
+    /// something and no bundle is there (whether one is required is the bind stage's call).
+    /// `own_files` are weightgate's files beside the weights (attestation, grants), left out
+    /// unless the bundle signs them.
     pub fn for_checkpoint(
         options: &OmsOptions,
-        policy: &crate::policy::Policy,
+        trusted: &ModelSigningTrust,
         checkpoint: &Path,
         allow_symlinks: bool,
         own_files: &[&Path],
         now: i64,
     ) -> Result<Option<OmsRequest>, OmsRequestError> {
         use weightgate_attest::reading::{default_oms_signature_path, relative_inside};
-        let mut keys = policy.model_signing_keys.clone();
+        let mut trust = trusted.clone();
         for p in &options.keys {
-            keys.push(ModelSigningKey {
-                name: p.display().to_string(),
-                key: EcVerifyingKey::load(p)?,
-            });
+            trust.keys.push(ModelSigningKey::load(p)?);
         }
-        if keys.is_empty() && policy.model_signing_certificates.is_empty() {
+        if trust.is_empty() {
             if options.bundle.is_some() {
                 return Err(OmsRequestError::NoKey);
             }
@@ -137,12 +122,11 @@ impl OmsRequest {
             .collect();
         Ok(Some(OmsRequest {
             bundle,
-            keys,
+            trust,
             ignore,
             own_files: own,
             ignore_unsigned: options.ignore_unsigned,
             allow_symlinks,
-            certificates: policy.model_signing_certificates.clone(),
             now,
         }))
     }
@@ -328,15 +312,21 @@ fn check_signature(bundle: &OmsBundle, req: &OmsRequest, report: &mut OmsReport)
             report.fail("key", code_of(&e), e.to_string());
         }
         OmsMaterial::PublicKey { hint, raw }
-            if !req.keys.is_empty() || req.certificates.is_empty() =>
+            if !req.trust.keys.is_empty() || req.trust.certificates.is_empty() =>
         {
-            check_key_signature(bundle, hint.as_deref(), raw.as_deref(), &req.keys, report)
+            check_key_signature(
+                bundle,
+                hint.as_deref(),
+                raw.as_deref(),
+                &req.trust.keys,
+                report,
+            )
         }
-        OmsMaterial::CertificateChain(chain) if !req.certificates.is_empty() => {
+        OmsMaterial::CertificateChain(chain) if !req.trust.certificates.is_empty() => {
             check_certificate_signature(bundle, chain, req, report)
         }
         other => {
-            let expected = if req.certificates.is_empty() {
+            let expected = if req.trust.certificates.is_empty() {
                 "key"
             } else {
                 "certificate"
@@ -356,7 +346,7 @@ fn check_certificate_signature(
     // The first trust entry whose anchors accept the chain and whose identities name it.
     let mut failure: Option<(ReasonCode, String)> = None;
     let mut verified = None;
-    for trust in &req.certificates {
+    for trust in &req.trust.certificates {
         match verify_chain(chain, &trust.anchors, req.now) {
             Ok(v)
                 if trust.identities.is_empty()

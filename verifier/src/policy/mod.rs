@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
-use weightgate_attest::keys::{key_id, parse_verifying_key};
+use weightgate_attest::keys::parse_verifying_key;
 use weightgate_schemas::{Ops, ReferenceKind, country};
 
 mod regime;
 
-use crate::stages::TrustedKey;
+use crate::trust::{CertificateTrust, Issuer, ModelSigningKey, ModelSigningTrust, TrustedKey};
 pub use regime::{
     Comparator, Component, Context, Evaluation, Holder, OpenWeightsRule, ProviderRule, Regime,
     RegimeOutcome, Requirement, Transitional, VerifiedGrant, evaluate,
@@ -101,13 +101,6 @@ impl Factor {
     }
 }
 
-/// A licence issuer whose grants count for references from `authority`.
-#[derive(Debug, Clone)]
-pub struct Issuer {
-    pub key: TrustedKey,
-    pub authority: String,
-}
-
 /// A checked, fully resolved policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -137,12 +130,10 @@ pub struct Policy {
     pub revoked_grants: Vec<String>,
     pub regimes: Vec<Regime>,
     pub destination_header: Option<String>,
-    /// ECDSA keys whose OpenSSF model-signing bundles (`model.sig`) are trusted.
-    pub model_signing_keys: Vec<ModelSigningKey>,
-    /// Trust anchors (and the identities they vouch for) for certificate-signed `model.sig`.
-    pub model_signing_certificates: Vec<crate::model_sig::CertificateTrust>,
-    /// Deny unless a `model.sig` by one of [`Policy::model_signing_keys`] or
-    /// [`Policy::model_signing_certificates`] checks out too.
+    /// Keys (`[[model_signing_key]]`) and trust anchors with the identities they vouch for
+    /// (`[[model_signing_certificate]]`) for OpenSSF model-signing bundles (`model.sig`).
+    pub model_signing: ModelSigningTrust,
+    /// Deny unless a `model.sig` trusted by [`Policy::model_signing`] checks out too.
     pub require_model_signature: bool,
 }
 
@@ -160,13 +151,6 @@ pub struct KnownBaseModel {
     pub name: String,
     pub root_sha256: String,
     pub ops: Ops,
-}
-
-/// A key trusted for OpenSSF model-signing bundles.
-#[derive(Debug, Clone)]
-pub struct ModelSigningKey {
-    pub name: String,
-    pub key: weightgate_attest::keys::EcVerifyingKey,
 }
 
 #[derive(Deserialize)]
@@ -700,13 +684,12 @@ impl Cx<'_> {
                 "must be after valid_from",
             ));
         }
-        Ok(TrustedKey {
-            name: k.name.get_ref().clone(),
-            keyid: key_id(&vk),
-            key: vk,
+        Ok(TrustedKey::new(
+            k.name.get_ref().clone(),
+            vk,
             valid_from,
             valid_until,
-        })
+        ))
     }
 }
 
@@ -769,8 +752,7 @@ impl Policy {
             revoked_grants: Vec::new(),
             regimes: presets().into_iter().filter(|r| r.default_active).collect(),
             destination_header: None,
-            model_signing_keys: Vec::new(),
-            model_signing_certificates: Vec::new(),
+            model_signing: ModelSigningTrust::default(),
             require_model_signature: false,
         }
     }
@@ -1005,20 +987,23 @@ impl Policy {
                     "an identity is empty",
                 ));
             }
-            model_signing_certificates.push(crate::model_sig::CertificateTrust {
+            model_signing_certificates.push(CertificateTrust {
                 name: c.name.get_ref().clone(),
                 anchors,
                 identities: c.identities.clone(),
             });
         }
+        let model_signing = ModelSigningTrust {
+            keys: model_signing_keys,
+            certificates: model_signing_certificates,
+        };
         let require_model_signature = s
             .require_model_signature
             .as_ref()
             .is_some_and(|r| *r.get_ref());
         if let Some(r) = &s.require_model_signature
             && *r.get_ref()
-            && model_signing_keys.is_empty()
-            && model_signing_certificates.is_empty()
+            && model_signing.is_empty()
         {
             return Err(cx.err(
                 Some(r.span()),
@@ -1127,8 +1112,7 @@ impl Policy {
             revoked_grants: hex64(&raw.revoked.grants, "revoked.grants")?,
             regimes,
             destination_header: s.destination_header.clone(),
-            model_signing_keys,
-            model_signing_certificates,
+            model_signing,
             require_model_signature,
         })
     }
@@ -1160,10 +1144,10 @@ impl Policy {
             "revoked": { "keys": self.revoked_keys, "attestations": self.revoked_attestations, "grants": self.revoked_grants },
             "regimes": self.regimes.iter().map(regime_json).collect::<Vec<_>>(),
             "destination_header": self.destination_header,
-            "model_signing_keys": self.model_signing_keys.iter().map(|k| serde_json::json!({
+            "model_signing_keys": self.model_signing.keys.iter().map(|k| serde_json::json!({
                 "name": k.name, "curve": k.key.curve().name(), "hint": k.key.hint(),
             })).collect::<Vec<_>>(),
-            "model_signing_certificates": self.model_signing_certificates.iter().map(|c| serde_json::json!({
+            "model_signing_certificates": self.model_signing.certificates.iter().map(|c| serde_json::json!({
                 "name": c.name, "anchors": c.anchors.len(), "identities": c.identities,
             })).collect::<Vec<_>>(),
             "require_model_signature": self.require_model_signature,

@@ -7,10 +7,11 @@ use weightgate_schemas::{
     ATTESTATION_PAYLOAD_TYPE, Envelope, GRANT_PAYLOAD_TYPE, Grant, Statement, StatementError,
 };
 
-use super::signature::{SignatureFinding, TrustedKey, check_signatures, distinct_valid_keys};
+use super::signature::{SignatureFinding, check_signatures, distinct_valid_keys};
 use crate::decision::Decision;
 use crate::policy::{Policy, VerifiedGrant};
 use crate::reason::ReasonCode;
+use crate::trust::TrustedKey;
 
 /// A statement whose envelope is canonical, of the attestation type, signed by at least the
 /// policy's minimum of distinct trusted, unrevoked keys, and not itself revoked. Only

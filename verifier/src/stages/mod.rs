@@ -16,4 +16,4 @@ pub use bind::{
     check_subject,
 };
 pub use judge::judge;
-pub use signature::{SignatureFinding, TrustedKey, check_signatures, distinct_valid_keys};
+pub use signature::{SignatureFinding, check_signatures, distinct_valid_keys};

@@ -1,18 +1,9 @@
 //! Envelope signatures: which trusted keys signed the exact payload bytes.
 
-use ed25519_dalek::{Signature as EdSignature, VerifyingKey};
+use ed25519_dalek::Signature as EdSignature;
 use weightgate_schemas::Envelope;
 
-/// A public key the verifier trusts, with its validity window (Unix seconds, end exclusive).
-#[derive(Debug, Clone)]
-pub struct TrustedKey {
-    pub name: String,
-    pub key: VerifyingKey,
-    /// Lowercase hex SHA-256 of the SPKI DER.
-    pub keyid: String,
-    pub valid_from: Option<i64>,
-    pub valid_until: Option<i64>,
-}
+use crate::trust::TrustedKey;
 
 /// What one signature turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
