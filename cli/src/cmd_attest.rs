@@ -11,7 +11,7 @@ use crate::run_args::RunArgs;
 use crate::time_arg::parse_time;
 use weightgate_attest::hashing::{HashOptions, work_bytes};
 use weightgate_attest::reading::Checkpoint;
-use weightgate_attest::signing::{AttestRequest, OmsSigning, attest};
+use weightgate_attest::signing::{AttestRequest, OmsSigning, SigningPurpose, attest, load_signer};
 
 #[derive(Args, Debug)]
 pub struct AttestArgs {
@@ -55,15 +55,18 @@ pub fn run(args: AttestArgs) -> anyhow::Result<Exit> {
             .checkpoint
             .open_options(args.oms_ignore.iter().cloned()),
         claims: args.claims,
-        key: args.key,
+        key: load_signer(&args.key, SigningPurpose::Envelope)?,
         out: args.out,
         per_tensor: args.per_tensor,
         threads: args.run.threads,
         issued_at,
-        oms: args.oms_key.map(|key| OmsSigning {
-            key,
-            out: args.oms_out,
-        }),
+        oms: match args.oms_key {
+            Some(key) => Some(OmsSigning {
+                key: load_signer(&key, SigningPurpose::ModelSignature)?,
+                out: args.oms_out,
+            }),
+            None => None,
+        },
     };
     // Size the bar from a header-only pass; the real run re-reads headers (cheap).
     let total = Checkpoint::open(&req.checkpoint, &req.open)

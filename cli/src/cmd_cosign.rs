@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::Exit;
 use weightgate_attest::io::{Replace, write_atomically};
-use weightgate_attest::signing::{cosign, load_signing_key};
+use weightgate_attest::signing::{SigningPurpose, cosign, load_signer};
 use weightgate_schemas::{
     ATTESTATION_PAYLOAD_TYPE, Envelope, GRANT_PAYLOAD_TYPE, Grant, Statement,
 };
@@ -41,8 +41,8 @@ pub fn run(args: CosignArgs) -> anyhow::Result<Exit> {
             args.envelope.display()
         ),
     }
-    let key = load_signing_key(&args.key)?;
-    let id = cosign(&mut envelope, &key)?;
+    let signer = load_signer(&args.key, SigningPurpose::Envelope)?;
+    let id = cosign(&mut envelope, &*signer)?;
     write_atomically(&args.envelope, &envelope.encode(), 0o644, Replace::Allowed)
         .with_context(|| format!("{}: cannot write", args.envelope.display()))?;
     println!(

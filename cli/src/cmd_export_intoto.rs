@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::Exit;
 use weightgate_attest::io::{Replace, write_atomically};
-use weightgate_attest::signing::{load_signing_key, sign_envelope};
+use weightgate_attest::signing::{SigningPurpose, load_signer, sign_envelope};
 use weightgate_schemas::intoto::intoto_statement;
 use weightgate_schemas::json_view::envelope_to_json;
 use weightgate_schemas::oms::IN_TOTO_PAYLOAD_TYPE;
@@ -67,7 +67,11 @@ pub fn run(args: ExportIntotoArgs) -> anyhow::Result<Exit> {
         .to_string()
         .into_bytes();
     let dsse = match &args.key {
-        Some(k) => sign_envelope(IN_TOTO_PAYLOAD_TYPE, payload, &load_signing_key(k)?),
+        Some(k) => sign_envelope(
+            IN_TOTO_PAYLOAD_TYPE,
+            payload,
+            &*load_signer(k, SigningPurpose::Envelope)?,
+        )?,
         None => Envelope {
             payload_type: IN_TOTO_PAYLOAD_TYPE.to_string(),
             payload,

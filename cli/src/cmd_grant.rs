@@ -9,7 +9,7 @@ use clap::Args;
 use crate::Exit;
 use crate::time_arg::{now, parse_time};
 use weightgate_attest::io::{Replace, write_atomically};
-use weightgate_attest::signing::{grant, load_signing_key};
+use weightgate_attest::signing::{SigningPurpose, grant, load_signer};
 use weightgate_verifier::inputs::{InputKind, read_input};
 
 #[derive(Args, Debug)]
@@ -32,12 +32,12 @@ pub struct GrantArgs {
 
 pub fn run(args: GrantArgs) -> anyhow::Result<Exit> {
     let bytes = read_input(&args.attestation, InputKind::Attestation)?;
-    let key = load_signing_key(&args.key)?;
+    let signer = load_signer(&args.key, SigningPurpose::Envelope)?;
     let signed = grant(
         &bytes,
         &args.reference,
         args.issued_at.unwrap_or_else(now),
-        &key,
+        &*signer,
     )
     .with_context(|| args.attestation.display().to_string())?;
     let (grant, st) = (&signed.grant, &signed.statement);

@@ -6,9 +6,7 @@ use clap::{Args, ValueEnum};
 
 use crate::Exit;
 use weightgate_attest::keys::EcCurve;
-use weightgate_attest::signing::{
-    EcSigningKey, generate_signing_key, write_ec_key_pair, write_key_pair,
-};
+use weightgate_attest::signing::{EcdsaFileSigner, Ed25519FileSigner};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum KeyType {
@@ -35,7 +33,7 @@ pub struct KeygenArgs {
 pub fn run(args: KeygenArgs) -> anyhow::Result<Exit> {
     let curve = match args.key_type {
         KeyType::Ed25519 => {
-            let id = write_key_pair(&args.out, &generate_signing_key())?;
+            let id = Ed25519FileSigner::generate().write_key_pair(&args.out)?;
             println!("{id}");
             eprintln!(
                 "wrote {0}.key (keep it secret) and {0}.pub; key id {id}",
@@ -47,7 +45,7 @@ pub fn run(args: KeygenArgs) -> anyhow::Result<Exit> {
         KeyType::P384 => EcCurve::P384,
         KeyType::P521 => EcCurve::P521,
     };
-    let hint = write_ec_key_pair(&args.out, &EcSigningKey::generate(curve))?;
+    let hint = EcdsaFileSigner::generate(curve).write_key_pair(&args.out)?;
     println!("{hint}");
     eprintln!(
         "wrote {0}.key (keep it secret) and {0}.pub: ECDSA {1} for OpenSSF model signing; key hint {hint}",

@@ -20,7 +20,9 @@ use weightgate_attest::keys::load_certificates;
 use weightgate_attest::reading::{
     Checkpoint, OpenOptions, default_oms_signature_path, relative_inside, resolve_ignore_paths,
 };
-use weightgate_attest::signing::{OmsCertificate, OmsSignRequest, sign_model};
+use weightgate_attest::signing::{
+    OmsCertificate, OmsSignRequest, SigningPurpose, load_signer, sign_model,
+};
 use weightgate_schemas::oms::{DEFAULT_SHARD_SIZE, MAX_BUNDLE_LEN, OmsHashType, OmsMethod};
 use weightgate_verifier::model_sig::{OmsRequest, check_oms};
 use weightgate_verifier::trust::{CertificateTrust, ModelSigningKey, ModelSigningTrust};
@@ -85,7 +87,7 @@ pub struct SignOmsArgs {
 pub fn run_sign(args: SignOmsArgs) -> anyhow::Result<Exit> {
     let req = OmsSignRequest {
         model: args.model.clone(),
-        key: args.key,
+        key: load_signer(&args.key, SigningPurpose::ModelSignature)?,
         out: args.signature,
         ignore: args.ignore_paths,
         serialization: OmsSerialization {

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use common::{copy_dir, run, td, testdata};
-use weightgate_attest::signing::{load_signing_key, sign_envelope};
+use weightgate_attest::signing::{Ed25519FileSigner, sign_envelope};
 use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Digest, Envelope, Statement};
 
 fn attest(ck: &Path) {
@@ -30,8 +30,8 @@ fn resign(ck: &Path, mut st: Statement) {
     st.subject.root_sha256 = Digest(weightgate_attest::hashing::root_digest(
         st.subject.files.iter().map(|f| &f.sha256.0),
     ));
-    let key = load_signing_key(&testdata().join("keys/test-lab.key")).unwrap();
-    let env = sign_envelope(ATTESTATION_PAYLOAD_TYPE, st.encode(), &key);
+    let key = Ed25519FileSigner::load(&testdata().join("keys/test-lab.key")).unwrap();
+    let env = sign_envelope(ATTESTATION_PAYLOAD_TYPE, st.encode(), &key).unwrap();
     fs::write(ck.join("weightgate.att"), env.encode()).unwrap();
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{copy_dir, run, td, testdata};
-use weightgate_attest::signing::{load_signing_key, sign_envelope};
+use weightgate_attest::signing::{Ed25519FileSigner, sign_envelope};
 use weightgate_schemas::{
     ATTESTATION_PAYLOAD_TYPE, Digest, Envelope, Ops, Reference, ReferenceKind, Statement,
 };
@@ -42,13 +42,17 @@ fn attested(dir: &Path, claims: &str) -> Vec<u8> {
 }
 
 fn sign(st: &Statement) -> Vec<u8> {
-    let key = load_signing_key(&testdata().join("keys/test-lab.key")).unwrap();
-    sign_envelope(ATTESTATION_PAYLOAD_TYPE, st.encode(), &key).encode()
+    let key = Ed25519FileSigner::load(&testdata().join("keys/test-lab.key")).unwrap();
+    sign_envelope(ATTESTATION_PAYLOAD_TYPE, st.encode(), &key)
+        .unwrap()
+        .encode()
 }
 
 fn sign_raw(payload: Vec<u8>) -> Vec<u8> {
-    let key = load_signing_key(&testdata().join("keys/test-lab.key")).unwrap();
-    sign_envelope(ATTESTATION_PAYLOAD_TYPE, payload, &key).encode()
+    let key = Ed25519FileSigner::load(&testdata().join("keys/test-lab.key")).unwrap();
+    sign_envelope(ATTESTATION_PAYLOAD_TYPE, payload, &key)
+        .unwrap()
+        .encode()
 }
 
 fn ops(s: &str) -> Ops {
@@ -298,10 +302,12 @@ fn envelope_attacks(golden: &[u8]) -> Vec<(&'static str, Vec<u8>, &'static str, 
         "signature",
         "signature.invalid",
     ));
-    let other = load_signing_key(&testdata().join("keys/test-other.key")).unwrap();
+    let other = Ed25519FileSigner::load(&testdata().join("keys/test-other.key")).unwrap();
     v.push((
         "fail_untrusted_signer",
-        sign_envelope(ATTESTATION_PAYLOAD_TYPE, env.payload.clone(), &other).encode(),
+        sign_envelope(ATTESTATION_PAYLOAD_TYPE, env.payload.clone(), &other)
+            .unwrap()
+            .encode(),
         "signature",
         "signature.untrusted_key",
     ));

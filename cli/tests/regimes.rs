@@ -13,7 +13,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use common::{Run, copy_dir, run, td, testdata};
-use weightgate_attest::signing::{load_signing_key, sign_envelope};
+use weightgate_attest::signing::{Ed25519FileSigner, sign_envelope};
 use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Statement};
 
 const LAB_LEI: &str = "549300WGTGATETEST087";
@@ -185,10 +185,12 @@ impl Lab {
         let env = Envelope::decode_strict(&fs::read(&att).unwrap()).unwrap();
         let mut st = Statement::decode_strict(&env.payload).unwrap();
         edit(&mut st);
-        let key = load_signing_key(&testdata().join("keys/test-lab.key")).unwrap();
+        let key = Ed25519FileSigner::load(&testdata().join("keys/test-lab.key")).unwrap();
         fs::write(
             att,
-            sign_envelope(ATTESTATION_PAYLOAD_TYPE, st.encode(), &key).encode(),
+            sign_envelope(ATTESTATION_PAYLOAD_TYPE, st.encode(), &key)
+                .unwrap()
+                .encode(),
         )
         .unwrap();
     }

@@ -11,7 +11,7 @@ use std::fs;
 use std::path::Path;
 
 use common::{copy_dir, run, testdata};
-use weightgate_attest::signing::{load_signing_key, sign_envelope};
+use weightgate_attest::signing::{Ed25519FileSigner, sign_envelope};
 use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Statement, pae};
 
 const ISSUED_AT: &str = "2026-11-01T00:00:00Z";
@@ -44,8 +44,10 @@ fn splice(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 }
 
 fn resign(statement_bytes: Vec<u8>) -> Vec<u8> {
-    let key = load_signing_key(&testdata().join("keys/test-lab.key")).unwrap();
-    sign_envelope(ATTESTATION_PAYLOAD_TYPE, statement_bytes, &key).encode()
+    let key = Ed25519FileSigner::load(&testdata().join("keys/test-lab.key")).unwrap();
+    sign_envelope(ATTESTATION_PAYLOAD_TYPE, statement_bytes, &key)
+        .unwrap()
+        .encode()
 }
 
 /// (name, bytes, expected message from `inspect`, or None when only a signature check catches it)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use common::{Run, copy_dir, run, td, testdata};
 use sha2::Digest as _;
-use weightgate_attest::signing::{load_signing_key, sign_envelope};
+use weightgate_attest::signing::{Ed25519FileSigner, sign_envelope};
 use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Ops, Statement};
 
 const NOW: &str = "2026-11-20T00:00:00Z";
@@ -87,10 +87,12 @@ impl Case {
         let env = Envelope::decode_strict(&fs::read(self.att()).unwrap()).unwrap();
         let mut st = Statement::decode_strict(&env.payload).unwrap();
         edit(&mut st);
-        let key = load_signing_key(&testdata().join("keys/test-lab.key")).unwrap();
+        let key = Ed25519FileSigner::load(&testdata().join("keys/test-lab.key")).unwrap();
         fs::write(
             self.att(),
-            sign_envelope(ATTESTATION_PAYLOAD_TYPE, st.encode(), &key).encode(),
+            sign_envelope(ATTESTATION_PAYLOAD_TYPE, st.encode(), &key)
+                .unwrap()
+                .encode(),
         )
         .unwrap();
     }

@@ -9,7 +9,7 @@ use std::fs;
 use std::process::Command;
 
 use common::testdata;
-use weightgate_attest::signing::{load_signing_key, sign_envelope};
+use weightgate_attest::signing::{Ed25519FileSigner, sign_envelope};
 use weightgate_schemas::ATTESTATION_PAYLOAD_TYPE;
 
 /// 32 hard links to one file whose header holds 131,072 one-byte tensors (8 MB on disk).
@@ -65,12 +65,13 @@ fn a_hostile_checkpoint_with_a_bad_signature_is_refused_before_its_headers_are_r
     let dir = tempfile::tempdir().unwrap();
     let ck = hostile_checkpoint(dir.path());
     // Any payload, signed by a key the policy does not trust.
-    let key = load_signing_key(&testdata().join("keys/test-other.key")).unwrap();
+    let key = Ed25519FileSigner::load(&testdata().join("keys/test-other.key")).unwrap();
     let env = sign_envelope(
         ATTESTATION_PAYLOAD_TYPE,
         b"not even a statement".to_vec(),
         &key,
-    );
+    )
+    .unwrap();
     let att = dir.path().join("evil.att");
     fs::write(&att, env.encode()).unwrap();
     let trust = testdata().join("keys/test-lab.pub");

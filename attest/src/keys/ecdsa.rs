@@ -28,15 +28,6 @@ impl EcCurve {
             EcCurve::P521 => "P-521",
         }
     }
-
-    /// The hash ECDSA uses on this curve in OpenSSF model signing.
-    pub fn hash_name(self) -> &'static str {
-        match self {
-            EcCurve::P256 => "SHA-256",
-            EcCurve::P384 => "SHA-384",
-            EcCurve::P521 => "SHA-512",
-        }
-    }
 }
 
 /// An ECDSA public key.

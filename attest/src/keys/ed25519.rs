@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
-use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePublicKey};
 use sha2::{Digest as _, Sha256};
 
@@ -16,11 +15,6 @@ pub fn key_id(key: &VerifyingKey) -> String {
         .map(|d| d.as_bytes().to_vec())
         .unwrap_or_default();
     hex::encode(Sha256::digest(der))
-}
-
-/// Public key as SPKI PEM.
-pub fn verifying_key_pem(key: &VerifyingKey) -> String {
-    key.to_public_key_pem(LineEnding::LF).unwrap_or_default()
 }
 
 /// Parses an Ed25519 public key (SPKI PEM).

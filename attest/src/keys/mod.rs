@@ -14,11 +14,8 @@ use crate::io::{MAX_KEY_FILE_LEN, read_capped_to_string};
 pub use ecdsa::{EcCurve, EcSignatureError, EcVerifyingKey};
 #[cfg(feature = "signing")]
 pub(crate) use ecdsa::{ONLY_CURVES, curve_of};
-pub use ed25519::{key_id, load_verifying_key, parse_verifying_key, verifying_key_pem};
-pub use x509::{
-    ChainError, VerifiedChain, certificate_key, certificates_from_pem, load_certificates,
-    verify_chain,
-};
+pub use ed25519::{key_id, load_verifying_key, parse_verifying_key};
+pub use x509::{ChainError, VerifiedChain, certificate_key, load_certificates, verify_chain};
 
 /// What is wrong with a key file.
 #[derive(Debug, thiserror::Error)]

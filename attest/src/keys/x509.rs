@@ -82,7 +82,7 @@ impl VerifiedChain {
 }
 
 /// Every `CERTIFICATE` block of a PEM text, as DER.
-pub fn certificates_from_pem(text: &[u8], source_name: &str) -> Result<Vec<Vec<u8>>, KeyError> {
+fn certificates_from_pem(text: &[u8], source_name: &str) -> Result<Vec<Vec<u8>>, KeyError> {
     let format = |problem: String| KeyError::Format {
         source_name: source_name.to_string(),
         problem,

@@ -7,22 +7,23 @@ use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Statement};
 use super::claims::{Claims, ClaimsError};
 use super::envelope::sign_envelope;
 use super::model_sig::{oms_manifest, sign_oms_bundle};
-use super::private_keys::{EcSigningKey, load_signing_key};
+use super::signer::{SignError, Signer, SigningPurpose, ecdsa_public_key};
 use crate::hashing::{Algorithms, HashOptions, Progress, hash_checkpoint};
 use crate::io::{Replace, write_atomically};
-use crate::keys::{KeyError, key_id};
+use crate::keys::KeyError;
 use crate::reading::{
     Checkpoint, CheckpointError, OpenOptions, default_attestation_path, default_oms_signature_path,
     relative_inside,
 };
 
 /// What `attest` needs.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AttestRequest {
     pub checkpoint: PathBuf,
     pub open: OpenOptions,
     pub claims: PathBuf,
-    pub key: PathBuf,
+    /// Signs the attestation: an Ed25519 signer.
+    pub key: Box<dyn Signer>,
     /// Where to write; default [`default_attestation_path`].
     pub out: Option<PathBuf>,
     pub per_tensor: bool,
@@ -34,10 +35,10 @@ pub struct AttestRequest {
 }
 
 /// The OpenSSF model-signing bundle to write beside the attestation.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct OmsSigning {
-    /// ECDSA P-256/P-384/P-521 private key (PKCS#8 or SEC1 PEM).
-    pub key: PathBuf,
+    /// An ECDSA P-256/P-384/P-521 signer.
+    pub key: Box<dyn Signer>,
     /// Where to write; default [`default_oms_signature_path`].
     pub out: Option<PathBuf>,
 }
@@ -75,6 +76,8 @@ pub enum AttestError {
     Claims(#[from] ClaimsError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Sign(#[from] SignError),
     #[error("{0}")]
     Invalid(String),
     #[error("{}: cannot write {what}: {error}", path.display())]
@@ -85,7 +88,7 @@ pub enum AttestError {
     },
 }
 
-/// Runs the whole release step. Claims and key are checked before any byte is hashed.
+/// Runs the whole release step. Claims and signers are checked before any byte is hashed.
 pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, AttestError> {
     let out = req
         .out
@@ -114,9 +117,9 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
     claims
         .check_times(req.issued_at)
         .map_err(|e| AttestError::Invalid(e.to_string()))?;
-    let key = load_signing_key(&req.key)?;
-    let oms_key = match &req.oms {
-        Some(o) => Some(EcSigningKey::load(&o.key)?),
+    SigningPurpose::Envelope.check(&*req.key)?;
+    let oms_public = match &req.oms {
+        Some(o) => Some(ecdsa_public_key(&*o.key, SigningPurpose::ModelSignature)?),
         None => None,
     };
 
@@ -138,7 +141,19 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
         .subject
         .check_distinct_paths()
         .map_err(|e| AttestError::Invalid(e.to_string()))?;
-    let envelope = sign_envelope(ATTESTATION_PAYLOAD_TYPE, statement.encode(), &key);
+    // Both signatures before either file: a signer that fails leaves nothing half-written.
+    let envelope = sign_envelope(ATTESTATION_PAYLOAD_TYPE, statement.encode(), &*req.key)?;
+    let oms_bundle = match (&req.oms, oms_public, oms_out) {
+        (Some(signing), Some(public), Some(path)) => {
+            let m = oms_manifest(&checkpoint, &manifest, &open.ignore).ok_or_else(|| {
+                AttestError::Invalid(
+                    "internal: a SHA-256 digest is missing from the manifest".into(),
+                )
+            })?;
+            Some((sign_oms_bundle(&m, &*signing.key)?, m, public, path))
+        }
+        _ => None,
+    };
     let bytes = envelope.encode();
     write_atomically(&out, &bytes, 0o644, Replace::Allowed).map_err(|error| {
         AttestError::Write {
@@ -148,11 +163,7 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
         }
     })?;
     let mut oms = None;
-    if let (Some(oms_key), Some(oms_out)) = (oms_key, oms_out) {
-        let m = oms_manifest(&checkpoint, &manifest, &open.ignore).ok_or_else(|| {
-            AttestError::Invalid("internal: a SHA-256 digest is missing from the manifest".into())
-        })?;
-        let bundle = sign_oms_bundle(&m, &oms_key);
+    if let Some((bundle, m, public, oms_out)) = oms_bundle {
         write_atomically(&oms_out, &bundle, 0o644, Replace::Allowed).map_err(|error| {
             AttestError::Write {
                 what: "the model signature",
@@ -160,7 +171,6 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
                 error,
             }
         })?;
-        let public = oms_key.verifying_key();
         oms = Some(OmsOutcome {
             path: oms_out,
             bundle_len: bundle.len(),
@@ -175,7 +185,114 @@ pub fn attest(req: &AttestRequest, progress: Progress) -> Result<AttestOutcome, 
         statement,
         envelope_len: bytes.len(),
         envelope,
-        key_id: key_id(&key.verifying_key()),
+        key_id: req.key.key_id(),
         oms,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+    use crate::keys::EcCurve;
+    use crate::signing::signer::test_signers::{Fault, Faulty, assert_token_removed};
+    use crate::signing::{EcdsaFileSigner, Ed25519FileSigner};
+
+    fn testdata(p: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testdata")
+            .join(p)
+    }
+
+    /// The tiny checkpoint copied into `dir`.
+    fn tiny(dir: &Path) -> PathBuf {
+        let ck = dir.join("tiny");
+        std::fs::create_dir(&ck).unwrap();
+        for entry in std::fs::read_dir(testdata("checkpoints/tiny")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), ck.join(entry.file_name())).unwrap();
+        }
+        ck
+    }
+
+    fn request(ck: &Path, key: Box<dyn Signer>, oms: Option<Box<dyn Signer>>) -> AttestRequest {
+        AttestRequest {
+            checkpoint: ck.to_path_buf(),
+            open: OpenOptions::default(),
+            claims: testdata("claims/tiny-below.toml"),
+            key,
+            out: None,
+            per_tensor: false,
+            threads: 1,
+            // 2026-11-01T00:00:00Z, as the golden envelope was signed.
+            issued_at: 1_793_491_200,
+            oms: oms.map(|key| OmsSigning { key, out: None }),
+        }
+    }
+
+    fn lab() -> Box<dyn Signer> {
+        Box::new(Ed25519FileSigner::load(&testdata("keys/test-lab.key")).unwrap())
+    }
+
+    #[test]
+    fn the_golden_attestation_comes_from_a_signer() {
+        let dir = tempfile::tempdir().unwrap();
+        let ck = tiny(dir.path());
+        let p256 = EcdsaFileSigner::generate(EcCurve::P256);
+        let hint = crate::keys::EcVerifyingKey::from_spki_der(p256.public_key_der(), "p")
+            .unwrap()
+            .hint();
+        let outcome = attest(&request(&ck, lab(), Some(Box::new(p256))), &|_| {}).unwrap();
+        let golden = std::fs::read(testdata("envelopes/golden_tiny.att")).unwrap();
+        assert_eq!(std::fs::read(ck.join("weightgate.att")).unwrap(), golden);
+        assert_eq!(outcome.key_id, lab().key_id());
+        let oms = outcome.oms.unwrap();
+        assert_eq!((oms.curve, oms.key_hint), ("P-256", hint));
+        assert!(ck.join("model.sig").is_file());
+    }
+
+    #[test]
+    fn a_failing_signer_leaves_no_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let ck = tiny(dir.path());
+        let failing_lab = Faulty {
+            inner: lab(),
+            fault: Fault::Fails,
+        };
+        let unwrap_sign = |r: Result<AttestOutcome, AttestError>| match r {
+            Err(AttestError::Sign(e)) => Err::<(), _>(e),
+            other => panic!("{other:?}"),
+        };
+        let r = attest(&request(&ck, Box::new(failing_lab), None), &|_| {});
+        assert_token_removed(unwrap_sign(r));
+        let failing_oms = Faulty {
+            inner: EcdsaFileSigner::generate(EcCurve::P384),
+            fault: Fault::Fails,
+        };
+        let r = attest(&request(&ck, lab(), Some(Box::new(failing_oms))), &|_| {});
+        assert_token_removed(unwrap_sign(r));
+        assert!(!ck.join("weightgate.att").exists());
+        assert!(!ck.join("model.sig").exists());
+    }
+
+    #[test]
+    fn signers_of_the_wrong_algorithm_are_refused_before_hashing() {
+        let dir = tempfile::tempdir().unwrap();
+        let ck = tiny(dir.path());
+        let hashed = AtomicU64::new(0);
+        let progress = |n| {
+            hashed.fetch_add(n, Ordering::Relaxed);
+        };
+        let p256 = || Box::new(EcdsaFileSigner::generate(EcCurve::P256));
+        for req in [request(&ck, p256(), None), request(&ck, lab(), Some(lab()))] {
+            match attest(&req, &progress) {
+                Err(AttestError::Sign(SignError::WrongAlgorithm { .. })) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(hashed.load(Ordering::Relaxed), 0);
+        assert!(!ck.join("weightgate.att").exists());
+    }
 }

@@ -1,13 +1,13 @@
 //! Grants: an issuer (a licensing authority) countersigns one reference of one attestation,
 //! binding the reference to the model's root digest.
 
-use ed25519_dalek::SigningKey;
 use weightgate_schemas::{
     ATTESTATION_PAYLOAD_TYPE, CborError, Envelope, GRANT_PAYLOAD_TYPE, Grant, Statement,
     StatementError,
 };
 
 use super::envelope::sign_envelope;
+use super::signer::{SignError, Signer};
 
 /// Why an attestation cannot be granted.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,8 @@ pub enum GrantError {
     NoSuchReference(String),
     #[error("several references numbered `{0}`")]
     AmbiguousReference(String),
+    #[error(transparent)]
+    Sign(#[from] SignError),
 }
 
 /// A signed grant and the statement it countersigns.
@@ -34,13 +36,13 @@ pub struct SignedGrant {
 }
 
 /// Countersigns the reference numbered `reference_number` of the attestation envelope
-/// `attestation` at `issued_at` (Unix seconds) with the issuer's `key`. The attestation's
+/// `attestation` at `issued_at` (Unix seconds) with the issuer's `signer`. The attestation's
 /// signatures are not checked here: an issuer grants what it reviewed, and `verify` checks both.
 pub fn grant(
     attestation: &[u8],
     reference_number: &str,
     issued_at: i64,
-    key: &SigningKey,
+    signer: &dyn Signer,
 ) -> Result<SignedGrant, GrantError> {
     let envelope = Envelope::decode_strict(attestation)?;
     if envelope.payload_type != ATTESTATION_PAYLOAD_TYPE {
@@ -63,7 +65,7 @@ pub fn grant(
         reference,
         root_sha256: statement.subject.root_sha256,
     };
-    let envelope = sign_envelope(GRANT_PAYLOAD_TYPE, grant.encode(), key);
+    let envelope = sign_envelope(GRANT_PAYLOAD_TYPE, grant.encode(), signer)?;
     Ok(SignedGrant {
         grant,
         envelope,
@@ -74,6 +76,8 @@ pub fn grant(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signing::Ed25519FileSigner;
+    use crate::signing::signer::test_signers::{Fault, Faulty, assert_token_removed};
     use weightgate_schemas::ReferenceKind;
 
     fn testdata(p: &str) -> std::path::PathBuf {
@@ -101,13 +105,15 @@ mod tests {
         let mut st =
             Statement::decode_strict(&Envelope::decode_strict(&golden).unwrap().payload).unwrap();
         st.references = references;
-        let lab = crate::signing::load_signing_key(&testdata("keys/test-lab.key")).unwrap();
-        sign_envelope(ATTESTATION_PAYLOAD_TYPE, st.encode(), &lab).encode()
+        let lab = Ed25519FileSigner::load(&testdata("keys/test-lab.key")).unwrap();
+        sign_envelope(ATTESTATION_PAYLOAD_TYPE, st.encode(), &lab)
+            .unwrap()
+            .encode()
     }
 
     #[test]
     fn grants_exactly_one_matching_reference_for_the_models_root() {
-        let issuer = crate::signing::load_signing_key(&testdata("keys/test-issuer.key")).unwrap();
+        let issuer = Ed25519FileSigner::load(&testdata("keys/test-issuer.key")).unwrap();
         let att = attestation_with(vec![reference("A1"), reference("B2")]);
         let signed = grant(&att, "B2", 1_800_000_000, &issuer).unwrap();
         assert_eq!(signed.grant.reference, reference("B2"));
@@ -121,9 +127,11 @@ mod tests {
             Grant::decode_strict(&signed.envelope.payload).unwrap(),
             signed.grant
         );
+        let issuer_pub =
+            crate::keys::load_verifying_key(&testdata("keys/test-issuer.pub")).unwrap();
         assert_eq!(
             signed.envelope.signatures[0].keyid,
-            crate::keys::key_id(&issuer.verifying_key())
+            crate::keys::key_id(&issuer_pub)
         );
 
         let err = |number: &str, att: &[u8]| grant(att, number, 0, &issuer).err().unwrap();
@@ -136,5 +144,19 @@ mod tests {
             GrantError::NotAnAttestation(t) if t == GRANT_PAYLOAD_TYPE
         ));
         assert!(matches!(err("B2", b"not cbor"), GrantError::Envelope(_)));
+    }
+
+    #[test]
+    fn a_failing_signer_fails_the_grant() {
+        let failing = Faulty {
+            inner: Ed25519FileSigner::generate(),
+            fault: Fault::Fails,
+        };
+        let att = attestation_with(vec![reference("A1")]);
+        match grant(&att, "A1", 0, &failing) {
+            Err(GrantError::Sign(e)) => assert_token_removed::<()>(Err(e)),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("granted with a failing signer"),
+        }
     }
 }

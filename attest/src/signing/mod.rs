@@ -1,20 +1,26 @@
-//! Signing: private keys, the claims a lab signs, DSSE envelopes, issuers' grants, `model.sig`
+//! Signing: signers, the claims a lab signs, DSSE envelopes, issuers' grants, `model.sig`
 //! bundles, and the release step that ties them together. Compiled only with the `signing`
 //! feature, so a verifier links none of it.
+//!
+//! Everything signs through a [`Signer`] and never sees a private key; the key files
+//! `weightgate keygen` writes are [`Ed25519FileSigner`] and [`EcdsaFileSigner`], and
+//! [`load_signer`] opens one for a [`SigningPurpose`].
 
 mod attest;
 mod claims;
+mod ecdsa_file_signer;
+mod ed25519_file_signer;
 mod envelope;
 mod grant;
+mod key_pair_files;
 mod model_sig;
-mod private_keys;
+mod signer;
 
 pub use attest::{AttestError, AttestOutcome, AttestRequest, OmsOutcome, OmsSigning, attest};
 pub use claims::{Claims, ClaimsError, ExpiresBeforeSigning};
-pub use envelope::{AlreadySigned, cosign, sign_envelope};
+pub use ecdsa_file_signer::EcdsaFileSigner;
+pub use ed25519_file_signer::Ed25519FileSigner;
+pub use envelope::{CosignError, cosign, sign_envelope};
 pub use grant::{GrantError, SignedGrant, grant};
-pub use model_sig::{OmsCertificate, OmsSignRequest, oms_manifest, sign_model, sign_oms_bundle};
-pub use private_keys::{
-    EcSigningKey, generate_signing_key, load_signing_key, parse_signing_key, signing_key_pem,
-    write_ec_key_pair, write_key_pair,
-};
+pub use model_sig::{OmsCertificate, OmsSignRequest, sign_model};
+pub use signer::{SignError, SignatureAlgorithm, Signer, SigningPurpose, load_signer};

@@ -11,10 +11,10 @@ use weightgate_schemas::oms::{
 use weightgate_schemas::pae;
 
 use super::attest::{AttestError, OmsOutcome};
-use super::private_keys::EcSigningKey;
+use super::signer::{SignError, Signer, SigningPurpose, ecdsa_public_key, sign_for};
 use crate::hashing::{CheckpointDigests, OmsSerialization, Progress, oms_resources};
 use crate::io::{Replace, write_atomically};
-use crate::keys::{certificate_key, load_certificates};
+use crate::keys::{EcVerifyingKey, certificate_key, load_certificates};
 use crate::reading::{
     Checkpoint, OpenOptions, default_oms_signature_path, relative_inside, resolve_ignore_paths,
 };
@@ -44,7 +44,7 @@ fn subject_name(checkpoint: &Checkpoint) -> String {
 /// The OMS manifest of a hashed checkpoint: one SHA-256 resource per file in path-component
 /// order (`.` for a single-file model), and every path left out recorded so `model_signing
 /// verify` leaves it out too. `None` when a SHA-256 digest is missing.
-pub fn oms_manifest(
+pub(crate) fn oms_manifest(
     checkpoint: &Checkpoint,
     manifest: &CheckpointDigests,
     ignored: &[String],
@@ -83,19 +83,32 @@ fn with_hf_metadata(checkpoint: &Checkpoint, ignored: &[String]) -> Vec<String> 
 }
 
 /// The bundle bytes: the statement signed over DSSE PAE with ECDSA, DER, plus the key hint.
-pub fn sign_oms_bundle(manifest: &OmsManifest, key: &EcSigningKey) -> Vec<u8> {
+pub(crate) fn sign_oms_bundle(
+    manifest: &OmsManifest,
+    signer: &dyn Signer,
+) -> Result<Vec<u8>, SignError> {
+    let public = ecdsa_public_key(signer, SigningPurpose::ModelSignature)?;
     let payload = manifest.statement_json();
-    let signature = key.sign_der(&pae(IN_TOTO_PAYLOAD_TYPE, &payload));
-    encode_bundle(&payload, &signature, &key.verifying_key().hint())
+    let signature = sign_statement(&payload, signer)?;
+    Ok(encode_bundle(&payload, &signature, &public.hint()))
+}
+
+/// The bundle's signature: over the DSSE PAE of the statement.
+fn sign_statement(payload: &[u8], signer: &dyn Signer) -> Result<Vec<u8>, SignError> {
+    sign_for(
+        signer,
+        SigningPurpose::ModelSignature,
+        &pae(IN_TOTO_PAYLOAD_TYPE, payload),
+    )
 }
 
 /// Signing a model with OpenSSF model signing alone (no attestation).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct OmsSignRequest {
     /// Model folder or single file.
     pub model: PathBuf,
-    /// ECDSA P-256/P-384/P-521 private key (PKCS#8 or SEC1 PEM).
-    pub key: PathBuf,
+    /// An ECDSA P-256/P-384/P-521 signer.
+    pub key: Box<dyn Signer>,
     /// Where to write; default [`default_oms_signature_path`].
     pub out: Option<PathBuf>,
     /// Paths to leave out: relative to the model, or absolute inside it.
@@ -109,7 +122,7 @@ pub struct OmsSignRequest {
 /// PEM files for the `certificate` method.
 #[derive(Debug, Clone)]
 pub struct OmsCertificate {
-    /// The signing certificate, whose public key is the private key's.
+    /// The signing certificate, whose public key is the signer's.
     pub signing_certificate: PathBuf,
     /// Further certificates (intermediates, root) in leaf-to-root order; each file may hold
     /// several.
@@ -132,9 +145,9 @@ pub fn sign_model(req: &OmsSignRequest, progress: Progress) -> Result<OmsOutcome
         git_ignores_only: true,
     };
     let checkpoint = Checkpoint::open_files(&req.model, &open)?;
-    let key = EcSigningKey::load(&req.key)?;
+    let public = ecdsa_public_key(&*req.key, SigningPurpose::ModelSignature)?;
     let chain = match &req.certificate {
-        Some(c) => Some(certificate_chain(c, &key)?),
+        Some(c) => Some(certificate_chain(c, &public)?),
         None => None,
     };
     let resources = oms_resources(&checkpoint, &req.serialization, req.threads, progress)?;
@@ -156,10 +169,10 @@ pub fn sign_model(req: &OmsSignRequest, progress: Progress) -> Result<OmsOutcome
     let bundle = match &chain {
         Some(chain) => {
             let payload = manifest.statement_json();
-            let signature = key.sign_der(&pae(IN_TOTO_PAYLOAD_TYPE, &payload));
+            let signature = sign_statement(&payload, &*req.key)?;
             encode_certificate_bundle(&payload, &signature, chain)
         }
-        None => sign_oms_bundle(&manifest, &key),
+        None => sign_oms_bundle(&manifest, &*req.key)?,
     };
     write_atomically(&out, &bundle, 0o644, Replace::Allowed).map_err(|error| {
         AttestError::Write {
@@ -168,7 +181,6 @@ pub fn sign_model(req: &OmsSignRequest, progress: Progress) -> Result<OmsOutcome
             error,
         }
     })?;
-    let public = key.verifying_key();
     Ok(OmsOutcome {
         path: out,
         bundle_len: bundle.len(),
@@ -179,8 +191,12 @@ pub fn sign_model(req: &OmsSignRequest, progress: Progress) -> Result<OmsOutcome
     })
 }
 
-/// The signing certificate then the chain, DER; the certificate must hold `key`'s public key.
-fn certificate_chain(c: &OmsCertificate, key: &EcSigningKey) -> Result<Vec<Vec<u8>>, AttestError> {
+/// The signing certificate then the chain, DER; the certificate must hold the signer's `public`
+/// key.
+fn certificate_chain(
+    c: &OmsCertificate,
+    public: &EcVerifyingKey,
+) -> Result<Vec<Vec<u8>>, AttestError> {
     let leaf = load_certificates(&c.signing_certificate)?;
     if leaf.len() != 1 {
         return Err(AttestError::Invalid(format!(
@@ -192,7 +208,7 @@ fn certificate_chain(c: &OmsCertificate, key: &EcSigningKey) -> Result<Vec<Vec<u
     let name = c.signing_certificate.display().to_string();
     let cert_key = certificate_key(&leaf[0], &name)
         .map_err(|e| AttestError::Invalid(format!("{name}: {e}")))?;
-    if cert_key != key.verifying_key() {
+    if &cert_key != public {
         return Err(AttestError::Invalid(format!(
             "{name}: the certificate's public key is not the private key's"
         )));
@@ -202,4 +218,75 @@ fn certificate_chain(c: &OmsCertificate, key: &EcSigningKey) -> Result<Vec<Vec<u
         out.extend(load_certificates(p)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use weightgate_schemas::oms::{OmsMaterial, decode_bundle};
+
+    use super::*;
+    use crate::keys::EcCurve;
+    use crate::signing::signer::test_signers::{Fault, Faulty, assert_token_removed};
+    use crate::signing::{EcdsaFileSigner, Ed25519FileSigner, SignError};
+
+    fn request(model: &Path, key: Box<dyn Signer>) -> OmsSignRequest {
+        OmsSignRequest {
+            model: model.to_path_buf(),
+            key,
+            out: None,
+            ignore: Vec::new(),
+            serialization: OmsSerialization::default(),
+            threads: 1,
+            certificate: None,
+        }
+    }
+
+    fn model(dir: &Path) -> std::path::PathBuf {
+        let m = dir.join("model");
+        std::fs::create_dir(&m).unwrap();
+        std::fs::write(m.join("weights.bin"), b"weights").unwrap();
+        m
+    }
+
+    #[test]
+    fn the_bundle_is_signed_by_the_signer_and_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = model(dir.path());
+        let signer = EcdsaFileSigner::generate(EcCurve::P521);
+        let public = EcVerifyingKey::from_spki_der(signer.public_key_der(), "p").unwrap();
+        let outcome = sign_model(&request(&m, Box::new(signer)), &|_| {}).unwrap();
+        assert_eq!(outcome.key_hint, public.hint());
+        let bundle = decode_bundle(&std::fs::read(m.join("model.sig")).unwrap()).unwrap();
+        assert!(
+            matches!(&bundle.material, OmsMaterial::PublicKey { hint: Some(h), .. } if *h == public.hint())
+        );
+        public
+            .verify_der(
+                &pae(IN_TOTO_PAYLOAD_TYPE, &bundle.payload),
+                &bundle.signature,
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn a_failing_or_wrong_signer_writes_no_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = model(dir.path());
+        let failing = Faulty {
+            inner: EcdsaFileSigner::generate(EcCurve::P256),
+            fault: Fault::Fails,
+        };
+        match sign_model(&request(&m, Box::new(failing)), &|_| {}) {
+            Err(AttestError::Sign(e)) => assert_token_removed::<()>(Err(e)),
+            other => panic!("{other:?}"),
+        }
+        let ed25519 = Ed25519FileSigner::generate();
+        match sign_model(&request(&m, Box::new(ed25519)), &|_| {}) {
+            Err(AttestError::Sign(SignError::WrongAlgorithm { .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(!m.join("model.sig").exists());
+    }
 }
