@@ -491,3 +491,79 @@ fn sha2_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[test]
+fn a_new_revision_uploads_only_what_changed_and_a_replaced_object_is_never_reused() {
+    let sw = Seaweed::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (ck, policy) = attested_checkpoint(dir.path(), 8);
+    let store = sw.url("re");
+    let r = admit(&sw, &ck, &policy, &store);
+    assert_eq!(r.code, 0, "{}{}\n{}", r.stdout, r.stderr, sw.logs());
+    let first = revision_of(&r.stdout);
+    let blobs = |sw: &Seaweed| {
+        keys(sw, "re")
+            .into_iter()
+            .filter(|k| k.starts_with("re/blobs/"))
+            .count()
+    };
+    assert_eq!(blobs(&sw), 5);
+
+    // One file changes: only it is uploaded; the other four are taken from the bucket by their
+    // recorded ETags, without being read.
+    let mut weights = std::fs::read(ck.join("weights.bin")).unwrap();
+    weights[12345] ^= 1;
+    std::fs::write(ck.join("weights.bin"), &weights).unwrap();
+    let attest = |ck: &Path| {
+        let r = weightgate(
+            None,
+            &[
+                "attest",
+                ck.to_str().unwrap(),
+                "--key",
+                &td("keys/test-lab.key"),
+                "--claims",
+                &td("claims/tiny-below.toml"),
+                "--quiet",
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    };
+    attest(&ck);
+    let r = admit(&sw, &ck, &policy, &store);
+    assert_eq!(r.code, 0, "{}{}\n{}", r.stdout, r.stderr, sw.logs());
+    assert!(r.stdout.contains("4 already stored)"), "{}", r.stdout);
+    let second = revision_of(&r.stdout);
+    assert_ne!(first, second);
+    assert_eq!(blobs(&sw), 6);
+    assert_eq!(multipart_uploads(&sw), 0);
+    let audit = dir.path().join("audit.log");
+    {
+        let server = serve(&sw, &store, &policy, &audit);
+        let (code, body) = get(&server, "/lab/model/resolve/main/config.json");
+        assert_eq!(code, 200);
+        assert_eq!(
+            body.as_bytes(),
+            std::fs::read(ck.join("config.json")).unwrap()
+        );
+    }
+
+    // An object replaced behind the gate's back (a new ETag, other bytes) is read back,
+    // found altered, and stops the next admission: nothing is published.
+    let config = std::fs::read(ck.join("config.json")).unwrap();
+    let key = format!("re/blobs/{}", sha2_hex(&config));
+    let mut forged = config.clone();
+    forged[1] ^= 1;
+    put_object(&sw, dir.path(), &key, &forged);
+    weights[54321] ^= 1;
+    std::fs::write(ck.join("weights.bin"), &weights).unwrap();
+    attest(&ck);
+    let r = admit(&sw, &ck, &policy, &store);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("altered after admission"), "{}", r.stderr);
+    assert_eq!(
+        get_object(&sw, "re/repos/lab/model/refs/main"),
+        format!("{second}\n").into_bytes()
+    );
+    assert_eq!(multipart_uploads(&sw), 0);
+}

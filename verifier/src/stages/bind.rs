@@ -60,22 +60,15 @@ pub enum SubjectSource<'a> {
         /// An OpenSSF model-signing bundle to check beside the attestation.
         oms: Option<OmsRequest>,
     },
-    /// A copy being admitted, hashed (both digests) while it was written into staging: the
-    /// headers are read from the copy, nothing is hashed again.
-    Staged {
-        root: &'a Path,
-        digests: &'a CheckpointDigests,
-        /// Where a `model.sig` check looks for files the attestation does not cover (the
-        /// checkpoint being admitted); attested files count with the digests above.
-        oms_root: &'a Path,
-        oms: Option<OmsRequest>,
-    },
-    /// A checkpoint being admitted into object storage, read once: both digests were computed
-    /// from the bytes uploaded, and the safetensors headers of `checkpoint` were checked
-    /// against those same bytes (so nothing is read again here).
-    Streamed {
+    /// A checkpoint being admitted: the digests are those of the bytes in the store (hashed
+    /// while they were written, or recorded when an identical blob was admitted before and
+    /// unchanged since), and the safetensors headers of `checkpoint` were read from those same
+    /// bytes (so nothing is read again here).
+    Stored {
         checkpoint: &'a Checkpoint,
         digests: &'a CheckpointDigests,
+        /// Files whose blobs were already stored, not written again.
+        reused_files: usize,
         /// Where a `model.sig` check looks for files the attestation does not cover.
         oms_root: &'a Path,
         oms: Option<OmsRequest>,
@@ -151,32 +144,10 @@ pub fn bind(
             );
             (report, oms.as_ref(), Some(*checkpoint), *threads, how)
         }
-        SubjectSource::Staged {
-            root,
-            digests,
-            oms_root,
-            oms,
-        } => {
-            d.facts.digest = "sha256+blake3";
-            let open = OpenOptions::default();
-            let report = check_subject_with(
-                st,
-                root,
-                &open,
-                DigestMode::Full,
-                0,
-                Some(digests),
-                progress,
-            )?;
-            let bytes: u64 = digests.files.iter().map(|f| f.size).sum();
-            d.facts.bytes_hashed = bytes;
-            let how =
-                format!("{bytes} bytes match their sha256+blake3 digests, hashed while copied");
-            (report, oms.as_ref(), Some(*oms_root), 0, how)
-        }
-        SubjectSource::Streamed {
+        SubjectSource::Stored {
             checkpoint,
             digests,
+            reused_files,
             oms_root,
             oms,
         } => {
@@ -194,8 +165,15 @@ pub fn bind(
             )?;
             let bytes: u64 = digests.files.iter().map(|f| f.size).sum();
             d.facts.bytes_hashed = bytes;
-            let how =
-                format!("{bytes} bytes match their sha256+blake3 digests, hashed while uploaded");
+            let how = match reused_files {
+                0 => {
+                    format!("{bytes} bytes match their sha256+blake3 digests, hashed while stored")
+                }
+                n => format!(
+                    "{bytes} bytes match their sha256+blake3 digests, hashed while stored or \
+                     when {n} already stored file(s) were admitted"
+                ),
+            };
             (report, oms.as_ref(), Some(*oms_root), 0, how)
         }
         SubjectSource::Admitted(facts) => {
