@@ -1,7 +1,7 @@
 //! SIGKILL at random points: `attest` (in attest_cli.rs), `cosign` and `admit` never leave a
 //! partial envelope or store entry visible, and a rerun succeeds.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

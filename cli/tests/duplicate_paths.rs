@@ -2,7 +2,7 @@
 //! is refused when decoded: by `verify` (even with `--full`), `admit` and `inspect`, and
 //! `attest` will not sign one. The gate therefore never holds two entries for one path.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

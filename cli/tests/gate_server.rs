@@ -1,9 +1,8 @@
 //! The gate server with the real Hugging Face client (`huggingface_hub`, installed by `.ci/run`
 //! into `.ci/venv`), plus audit-log crash safety. Starts `weightgate serve` on 127.0.0.1 itself.
 
-mod common;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::common;
+use crate::support::serve;
 
 use std::fs;
 use std::io::{Read, Write};

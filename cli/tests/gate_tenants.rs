@@ -1,9 +1,8 @@
 //! Tenants sharing one store: nothing one tenant admits changes another tenant's decision or
 //! bytes. Through the real binary (`admit`, `cosign`, `serve`) and HTTP.
 
-mod common;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::common;
+use crate::support::serve;
 
 use std::fs;
 use std::io::{Read, Write};

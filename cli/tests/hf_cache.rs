@@ -2,9 +2,8 @@
 //! into `.ci/venv`) downloads from `weightgate serve`: a cache snapshot and a `--local-dir`
 //! folder verify with `--trust` alone, and are denied after one flipped byte.
 
-mod common;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::common;
+use crate::support::serve;
 
 use std::fs;
 use std::os::unix::fs::symlink;

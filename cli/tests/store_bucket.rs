@@ -3,11 +3,9 @@
 //! visible, `store gc`, and bad store URLs, credentials, buckets and objects. Objects are
 //! inspected with curl's own SigV4 signing, an S3 client independent of ours.
 
-mod common;
-#[path = "support/seaweed.rs"]
-mod seaweed;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::common;
+use crate::support::seaweed;
+use crate::support::serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

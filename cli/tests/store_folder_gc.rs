@@ -1,7 +1,7 @@
 //! `weightgate store gc` on a folder store: unreferenced files and dead staging folders go
 //! once past the grace period; everything a revision record names stays whole.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -1,7 +1,7 @@
 //! Untrusted strings reach the terminal escaped: an envelope's keyid and payload type, and a
 //! safetensors `__metadata__`, cannot paint a fake screen in `inspect` or `verify`.
 
-mod common;
+use crate::common;
 
 use std::fs;
 
