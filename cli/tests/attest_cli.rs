@@ -1,6 +1,6 @@
 //! `keygen`, `attest`, `cosign` and `inspect ENVELOPE` through the real binary.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

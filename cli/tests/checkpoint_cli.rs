@@ -1,6 +1,6 @@
 //! `inspect` and `hash` through the real binary, on good and hostile checkpoints.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::symlink;

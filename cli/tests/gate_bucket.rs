@@ -4,11 +4,9 @@
 //! policy object reaching both; an object overwritten behind the gates' backs; a volume server
 //! killed mid-download.
 
-mod common;
-#[path = "support/seaweed.rs"]
-mod seaweed;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::common;
+use crate::support::seaweed;
+use crate::support::serve;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

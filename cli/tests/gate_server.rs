@@ -1,9 +1,8 @@
 //! The gate server with the real Hugging Face client (`huggingface_hub`, installed by `.ci/run`
 //! into `.ci/venv`), plus audit-log crash safety. Starts `weightgate serve` on 127.0.0.1 itself.
 
-mod common;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::common;
+use crate::support::serve;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -11,7 +10,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{copy_dir, python, run, td, testdata};
+use common::{attest_as_lab, copy_dir, python, run, td, testdata};
 use serve::Server;
 use sha2::Digest as _;
 
@@ -493,16 +492,7 @@ fn admit_big_model(s: &Setup) -> usize {
     copy_dir(&testdata().join("checkpoints/tiny"), &ck);
     let size: usize = 64 << 20;
     fs::write(ck.join("big.bin"), vec![7u8; size]).unwrap();
-    let r = run([
-        "attest",
-        ck.to_str().unwrap(),
-        "--key",
-        &td("keys/test-lab.key"),
-        "--claims",
-        &td("claims/tiny-below.toml"),
-        "--quiet",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    attest_as_lab(&ck);
     let r = run([
         "admit",
         ck.to_str().unwrap(),

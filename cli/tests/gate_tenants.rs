@@ -1,16 +1,15 @@
 //! Tenants sharing one store: nothing one tenant admits changes another tenant's decision or
 //! bytes. Through the real binary (`admit`, `cosign`, `serve`) and HTTP.
 
-mod common;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::common;
+use crate::support::serve;
 
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 
-use common::{copy_dir, run, td, testdata};
+use common::{attest_as_lab, copy_dir, run, td, testdata};
 use serve::Server;
 
 fn serve(store: &Path, policy: &Path) -> Server {
@@ -175,16 +174,7 @@ fn a_cosigned_copy_cannot_change_the_victims_decision_and_altered_blobs_are_not_
     // A below-threshold model: allowed for everyone.
     let victim = t.path("victim");
     copy_dir(&testdata().join("checkpoints/tiny"), &victim);
-    let r = run([
-        "attest",
-        victim.to_str().unwrap(),
-        "--key",
-        &td("keys/test-lab.key"),
-        "--claims",
-        &td("claims/tiny-below.toml"),
-        "--quiet",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    attest_as_lab(&victim);
     let r = t.admit(victim.to_str().unwrap(), "lab/victim", &[]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     // Another lab copies the public release, cosigns the same payload and admits the copy.

@@ -3,17 +3,15 @@
 //! visible, `store gc`, and bad store URLs, credentials, buckets and objects. Objects are
 //! inspected with curl's own SigV4 signing, an S3 client independent of ours.
 
-mod common;
-#[path = "support/seaweed.rs"]
-mod seaweed;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::common;
+use crate::support::seaweed;
+use crate::support::serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{copy_dir, td, testdata};
+use common::{copy_dir, policy_trusting, td, testdata};
 use seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
 use serve::Server;
 
@@ -121,15 +119,7 @@ fn attested_checkpoint(dir: &Path, weights_mib: usize) -> (PathBuf, PathBuf) {
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let policy = dir.join("policy.toml");
-    std::fs::write(
-        &policy,
-        format!(
-            "[policy]\nname = \"p\"\n[[trusted_key]]\nname = \"lab\"\npath = \"{}\"\n",
-            td("keys/test-lab.pub")
-        ),
-    )
-    .unwrap();
+    let policy = policy_trusting(dir, &["test-lab"], "");
     (ck, policy)
 }
 
@@ -423,16 +413,6 @@ fn a_killed_admission_leaves_no_revision_and_a_rerun_and_gc_complete_it() {
 
 #[test]
 fn bad_store_urls_and_missing_credentials_are_named_before_anything_is_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        format!(
-            "[policy]\nname = \"p\"\n[[trusted_key]]\nname = \"lab\"\npath = \"{}\"\n",
-            td("keys/test-lab.pub")
-        ),
-    )
-    .unwrap();
     let run = |env: &[(&str, &str)], store: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_weightgate"))
             .env_remove("AWS_ACCESS_KEY_ID")

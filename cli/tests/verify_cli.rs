@@ -1,6 +1,6 @@
 //! `verify` through the real binary: every check made to fail, with its reason code.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -78,3 +78,57 @@ pub fn python() -> PathBuf {
     );
     p
 }
+
+/// Attests the checkpoint at `checkpoint` (writing `weightgate.att` into it) with the test lab's
+/// key and the tiny model's below-threshold claims, as most tests start.
+pub fn attest_as_lab(checkpoint: &Path) {
+    let r = run([
+        "attest",
+        checkpoint.to_str().unwrap(),
+        "--key",
+        &td("keys/test-lab.key"),
+        "--claims",
+        &td("claims/tiny-below.toml"),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "attest: {}", r.stderr);
+}
+
+/// The tiny checkpoint, copied into a fresh temp dir and attested by [`attest_as_lab`].
+pub struct AttestedTiny {
+    pub dir: tempfile::TempDir,
+    /// `dir/tiny`.
+    pub model: PathBuf,
+}
+
+impl AttestedTiny {
+    /// A path inside the temp dir.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+pub fn attested_tiny() -> AttestedTiny {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny");
+    copy_dir(&testdata().join("checkpoints/tiny"), &model);
+    attest_as_lab(&model);
+    AttestedTiny { dir, model }
+}
+
+/// Writes `dir/policy.toml`: a policy with `settings` (lines of its `[policy]` table, then any
+/// further tables) that trusts the keys of `testdata/keys/` named in `keys` (e.g. `test-lab`,
+/// trusted under the name `lab`).
+pub fn policy_trusting(dir: &Path, keys: &[&str], settings: &str) -> PathBuf {
+    let mut text = format!("[policy]\nname = \"test\"\n{settings}\n");
+    for key in keys {
+        let name = key.strip_prefix("test-").unwrap_or(key);
+        let path = td(&format!("keys/{key}.pub"));
+        text.push_str(&format!(
+            "[[trusted_key]]\nname = \"{name}\"\npath = \"{path}\"\n"
+        ));
+    }
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, text).unwrap();
+    policy
+}
