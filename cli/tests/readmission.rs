@@ -3,16 +3,15 @@
 //! when it is not, and an altered blob stops the admission. What is served afterwards is each
 //! revision's own attested bytes.
 
-mod common;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::common;
+use crate::support::serve;
 
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 
-use common::{copy_dir, run, td, testdata};
+use common::{attest_as_lab, copy_dir, policy_trusting, run, testdata};
 use serve::Server;
 
 struct Lab {
@@ -39,16 +38,7 @@ impl Lab {
     }
 
     fn attest(&self) {
-        let r = run([
-            "attest",
-            self.path("model").to_str().unwrap(),
-            "--key",
-            &td("keys/test-lab.key"),
-            "--claims",
-            &td("claims/tiny-below.toml"),
-            "--quiet",
-        ]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
+        attest_as_lab(&self.path("model"));
     }
 
     fn admit(&self) -> common::Run {
@@ -79,14 +69,7 @@ fn lab() -> Lab {
         dir: tempfile::tempdir().unwrap(),
     };
     copy_dir(&testdata().join("checkpoints/tiny"), &lab.path("model"));
-    fs::write(
-        lab.path("policy.toml"),
-        format!(
-            "[policy]\nname = \"p\"\n[[trusted_key]]\nname = \"lab\"\npath = \"{}\"\n",
-            td("keys/test-lab.pub")
-        ),
-    )
-    .unwrap();
+    policy_trusting(lab.dir.path(), &["test-lab"], "");
     lab.attest();
     lab
 }
