@@ -7,11 +7,9 @@ use crate::common;
 use crate::support::serve;
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 
-use common::{attest_as_lab, copy_dir, policy_trusting, run, testdata};
+use common::{attest_as_lab, copy_dir, policy_trusting, revision_of, run, testdata};
 use serve::Server;
 
 struct Lab {
@@ -74,33 +72,8 @@ fn lab() -> Lab {
     lab
 }
 
-fn revision_of(stdout: &str) -> String {
-    stdout
-        .split("(revision ")
-        .nth(1)
-        .and_then(|s| s.get(..40))
-        .unwrap_or_else(|| panic!("no revision in {stdout}"))
-        .to_string()
-}
-
 fn get(addr: &str, path: &str) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
-    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = match buf.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(i) => buf[i + 4..].to_vec(),
-        None => Vec::new(),
-    };
-    (status, body)
+    common::http_get(addr, path, &[])
 }
 
 fn blob_count(store: &Path) -> usize {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{copy_dir, policy_trusting, td, testdata};
+use common::{copy_dir, policy_trusting, revision_of, td, testdata};
 use seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
 use serve::Server;
 
@@ -161,15 +161,6 @@ fn get(server: &Server, path: &str) -> (u16, String) {
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), body.to_string())
-}
-
-fn revision_of(stdout: &str) -> String {
-    stdout
-        .split("(revision ")
-        .nth(1)
-        .and_then(|s| s.get(..40))
-        .unwrap_or_else(|| panic!("no revision in {stdout}"))
-        .to_string()
 }
 
 #[test]

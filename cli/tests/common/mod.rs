@@ -132,3 +132,39 @@ pub fn policy_trusting(dir: &Path, keys: &[&str], settings: &str) -> PathBuf {
     std::fs::write(&policy, text).unwrap();
     policy
 }
+
+/// The 40-hex revision id `admit` printed ("... (revision ID, ...").
+pub fn revision_of(stdout: &str) -> String {
+    stdout
+        .split("(revision ")
+        .nth(1)
+        .and_then(|s| s.get(..40))
+        .unwrap_or_else(|| panic!("no revision in {stdout}"))
+        .to_string()
+}
+
+/// Status and body of one GET to `addr` with `headers`, on its own connection.
+pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = match buf.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => buf[i + 4..].to_vec(),
+        None => Vec::new(),
+    };
+    (status, body)
+}

@@ -22,11 +22,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use weightgate_attest::hashing::Progress;
 use weightgate_attest::reading::FileIdentity;
-use weightgate_schemas::file_names::{ATTESTATION_FILE_NAME, OMS_SIGNATURE_FILE_NAME};
 
 use super::{
     AdmittedFile, BlobIdentity, BlobSource, BucketStore, Hashes, Publication, RevisionRecord,
-    SignatureFile, SourceFile, StagedFile, Staging, StoreError,
+    SourceFile, StagedFile, Staging, StoreError,
 };
 
 /// Bytes per part: over S3's 5 MiB minimum, few enough parts for a 10 GB shard (S3 allows
@@ -151,30 +150,11 @@ impl<'a> BucketStaging<'a> {
             grant_ids.push(id);
         }
         let mut signature_files = Vec::new();
-        for (path, bytes) in [
-            (ATTESTATION_FILE_NAME, Some(p.envelope)),
-            (OMS_SIGNATURE_FILE_NAME, p.model_sig),
-        ] {
-            let Some(bytes) = bytes else { continue };
-            let sha256 = hex::encode(Sha256::digest(bytes));
-            put_content_addressed(store, &store.signature_key(&sha256), bytes).await?;
-            signature_files.push(SignatureFile {
-                path: path.to_string(),
-                size: bytes.len() as u64,
-                sha256,
-            });
+        for (file, bytes) in p.signature_files() {
+            put_content_addressed(store, &store.signature_key(&file.sha256), bytes).await?;
+            signature_files.push(file);
         }
-        let record = RevisionRecord {
-            repo: p.repo.to_string(),
-            revision: p.revision.clone(),
-            admitted_at: p.now,
-            attestation,
-            grants: grant_ids,
-            header_parameters: p.header_parameters,
-            model_sig: p.model_sig.is_some(),
-            signature_files,
-            files,
-        };
+        let record = p.record(files, attestation, grant_ids, signature_files);
         let rkey = store.revision_key(p.repo, &p.revision);
         let json = serde_json::to_vec_pretty(&record).map_err(|e| StoreError::Corrupt {
             location: rkey.to_string(),

@@ -10,16 +10,14 @@ use std::fs::{self, File};
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
 use weightgate_attest::hashing::{FileCopy, Progress, copy_and_hash};
 use weightgate_attest::io::{Replace, write_atomically};
 use weightgate_attest::reading::FileIdentity;
-use weightgate_schemas::file_names::{ATTESTATION_FILE_NAME, OMS_SIGNATURE_FILE_NAME};
 
 use super::folder::state_of;
 use super::{
     AdmittedFile, BlobIdentity, BlobSource, FolderStore, Hashes, Publication, RevisionRecord,
-    SignatureFile, SourceFile, StagedFile, Staging, StoreError, io_at as io,
+    SourceFile, StagedFile, Staging, StoreError, io_at as io,
 };
 
 /// Files copied per call of `copy_and_hash`: each holds two descriptors until it is synced.
@@ -140,32 +138,12 @@ impl<'a> FolderStaging<'a> {
             )?);
         }
         let mut signature_files = Vec::new();
-        for (path, bytes) in [
-            (ATTESTATION_FILE_NAME, Some(p.envelope)),
-            (OMS_SIGNATURE_FILE_NAME, p.model_sig),
-        ] {
-            let Some(bytes) = bytes else { continue };
-            let sha256 = hex::encode(Sha256::digest(bytes));
-            let path_on_disk = store.signature_path(&sha256);
-            write_atomically(&path_on_disk, bytes, 0o444, Replace::Allowed)
-                .map_err(io(&path_on_disk))?;
-            signature_files.push(SignatureFile {
-                path: path.to_string(),
-                size: bytes.len() as u64,
-                sha256,
-            });
+        for (file, bytes) in p.signature_files() {
+            let path = store.signature_path(&file.sha256);
+            write_atomically(&path, bytes, 0o444, Replace::Allowed).map_err(io(&path))?;
+            signature_files.push(file);
         }
-        let record = RevisionRecord {
-            repo: p.repo.to_string(),
-            revision: p.revision.clone(),
-            admitted_at: p.now,
-            attestation,
-            grants: grant_ids,
-            header_parameters: p.header_parameters,
-            model_sig: p.model_sig.is_some(),
-            signature_files,
-            files,
-        };
+        let record = p.record(files, attestation, grant_ids, signature_files);
         let dir = store.root.join("repos").join(p.repo);
         for d in ["revisions", "refs"] {
             fs::create_dir_all(dir.join(d)).map_err(io(&dir.join(d)))?;

@@ -298,6 +298,52 @@ pub struct Publication<'a> {
     pub files: Vec<PublishedFile>,
 }
 
+impl Publication<'_> {
+    /// The signature files served with the revision (`weightgate.att`, and `model.sig` when one
+    /// was checked), each with its bytes.
+    pub(crate) fn signature_files(&self) -> Vec<(SignatureFile, &[u8])> {
+        use sha2::Digest as _;
+        use weightgate_schemas::file_names::{ATTESTATION_FILE_NAME, OMS_SIGNATURE_FILE_NAME};
+        [
+            (ATTESTATION_FILE_NAME, Some(self.envelope)),
+            (OMS_SIGNATURE_FILE_NAME, self.model_sig),
+        ]
+        .into_iter()
+        .filter_map(|(path, bytes)| {
+            let bytes = bytes?;
+            let file = SignatureFile {
+                path: path.to_string(),
+                size: bytes.len() as u64,
+                sha256: hex::encode(sha2::Sha256::digest(bytes)),
+            };
+            Some((file, bytes))
+        })
+        .collect()
+    }
+
+    /// The revision record of this publication, once its blobs (`files`), envelope
+    /// (`attestation`), grants and signature files are stored.
+    pub(crate) fn record(
+        &self,
+        files: Vec<AdmittedFile>,
+        attestation: String,
+        grants: Vec<String>,
+        signature_files: Vec<SignatureFile>,
+    ) -> RevisionRecord {
+        RevisionRecord {
+            repo: self.repo.to_string(),
+            revision: self.revision.clone(),
+            admitted_at: self.now,
+            attestation,
+            grants,
+            header_parameters: self.header_parameters,
+            model_sig: self.model_sig.is_some(),
+            signature_files,
+            files,
+        }
+    }
+}
+
 /// One attested file of a publication.
 pub struct PublishedFile {
     pub path: String,
