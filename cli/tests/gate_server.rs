@@ -355,10 +355,29 @@ fn admission_is_validated_and_idempotent() {
         assert_eq!(r.code, 2, "{bad}");
         assert!(r.stderr.contains("repository"), "{}", r.stderr);
     }
-    // A tampered checkpoint is not admitted and leaves the store as it was.
+    // A tampered checkpoint is not admitted and leaves the store as it was, although the store
+    // holds every attested blob (for another repository: the source must show it has the bytes).
     let mut bytes = fs::read(ck.join("config.json")).unwrap();
     bytes[3] ^= 1;
     fs::write(ck.join("config.json"), bytes).unwrap();
+    let r = run([
+        "admit",
+        ck.to_str().unwrap(),
+        "--repo",
+        "lab/other",
+        "--store",
+        store.to_str().unwrap(),
+        "--policy",
+        s.path("policy.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    // Named as verify names it, and nothing is staged or left behind.
+    assert!(r.stdout.contains("subject.digest_mismatch"), "{}", r.stdout);
+    assert!(!store.join("repos/lab/other").exists());
+    let now: Vec<_> = fs::read_dir(store.join("blobs")).unwrap().collect();
+    assert_eq!(now.len(), after.len());
+    assert_eq!(fs::read_dir(store.join("tmp")).unwrap().count(), 0);
+    // Into an empty store, the tampered file is found while it is copied.
     let fresh = s.path("fresh-store");
     let r = run([
         "admit",
@@ -371,28 +390,10 @@ fn admission_is_validated_and_idempotent() {
         s.path("policy.toml").to_str().unwrap(),
     ]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    // Found while copying (one pass), named as verify names it, and the staged copy is gone.
     assert!(r.stdout.contains("subject.digest_mismatch"), "{}", r.stdout);
     assert!(!fresh.join("repos/lab/other").exists());
     assert_eq!(fs::read_dir(fresh.join("blobs")).unwrap().count(), 0);
     assert_eq!(fs::read_dir(fresh.join("tmp")).unwrap().count(), 0);
-    // Where the store already holds every attested blob, no source byte is read: what is
-    // admitted (and served) is the stored, attested bytes, not the tampered file.
-    let r = run([
-        "admit",
-        ck.to_str().unwrap(),
-        "--repo",
-        "lab/other",
-        "--store",
-        store.to_str().unwrap(),
-        "--policy",
-        s.path("policy.toml").to_str().unwrap(),
-    ]);
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("already stored"), "{}", r.stdout);
-    let now: Vec<_> = fs::read_dir(store.join("blobs")).unwrap().collect();
-    assert_eq!(now.len(), after.len());
-    assert_eq!(fs::read_dir(store.join("tmp")).unwrap().count(), 0);
     // Without a trusted signature nothing is copied at all.
     let untrusting = s.path("untrusting.toml");
     fs::write(&untrusting, "[policy]\nname = \"nobody\"\n").unwrap();

@@ -115,6 +115,43 @@ fn a_revision_that_changes_one_shard_copies_only_that_shard() {
         (identity.ino(), identity.ctime(), identity.ctime_nsec())
     );
 
+    // Another repository may share those blobs only by showing it has the bytes: the damaged
+    // source file is read and refused, though the store holds the attested blob.
+    let r = run([
+        "admit",
+        lab.path("model").to_str().unwrap(),
+        "--repo",
+        "other/copy",
+        "--store",
+        lab.store().to_str().unwrap(),
+        "--policy",
+        lab.path("policy.toml").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("subject.digest_mismatch"), "{}", r.stdout);
+    assert!(r.stdout.contains("config.json"), "{}", r.stdout);
+    fs::write(&config, &original_config).unwrap();
+    let r = run([
+        "admit",
+        lab.path("model").to_str().unwrap(),
+        "--repo",
+        "other/copy",
+        "--store",
+        lab.store().to_str().unwrap(),
+        "--policy",
+        lab.path("policy.toml").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("4 already stored (4 of them hashed again)"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(blob_count(&lab.store()), 5);
+
     let server = Server::spawn({
         let mut c = common::bin();
         c.args(["serve", "--store", lab.store().to_str().unwrap()])

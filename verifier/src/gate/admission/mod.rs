@@ -15,7 +15,9 @@
 
 mod plan;
 
-use weightgate_attest::hashing::{CheckpointDigests, FileDigests, Progress, root_digest};
+use weightgate_attest::hashing::{
+    CheckpointDigests, FileDigests, HashOptions, Progress, hash_checkpoint, root_digest,
+};
 use weightgate_attest::reading::{Checkpoint, OpenOptions, SafetensorsHeader};
 use weightgate_schemas::Statement;
 
@@ -110,7 +112,7 @@ pub async fn admit(
         }
     };
     let judged = async {
-        let hashes = file_hashes(store, st, &mut source, &plan.steps, &staged).await?;
+        let hashes = file_hashes(store, st, &mut source, &plan.steps, &staged, progress).await?;
         let digests = CheckpointDigests {
             root_sha256: Some(root_digest(hashes.iter().map(|h| &h.sha256))),
             files: st
@@ -230,8 +232,10 @@ async fn file_hashes(
     source: &mut Checkpoint,
     steps: &[Step],
     staged: &[StagedFile],
+    progress: Progress<'_>,
 ) -> Result<Vec<crate::gate::store::Hashes>, StoreError> {
     let mut staged = staged.iter();
+    let mut proved = prove(st, source, steps, progress)?.into_iter();
     let mut out: Vec<crate::gate::store::Hashes> = Vec::with_capacity(steps.len());
     for (entry, step) in st.subject.files.iter().zip(steps) {
         let Some(file) = source.files.iter_mut().find(|f| f.path == entry.path) else {
@@ -248,6 +252,16 @@ async fn file_hashes(
                     None => None,
                 };
                 (s.hashes, header)
+            }
+            Step::Prove { .. } => {
+                let hashes = proved.next().ok_or_else(changed)?;
+                let header = match &file.header {
+                    Some(_) => {
+                        Some(stored_header(store, entry.sha256.0, entry.size, &entry.path).await?)
+                    }
+                    None => None,
+                };
+                (hashes, header)
             }
             Step::Reuse { hashes, .. } => {
                 let header = match &file.header {
@@ -282,6 +296,42 @@ async fn file_hashes(
         out.push(hashes);
     }
     Ok(out)
+}
+
+/// Both digests of the source files the plan must see before reusing a blob other
+/// repositories hold, in statement order. Bytes that differ from the attested ones are then
+/// found by the bind stage, which compares these digests with the statement.
+fn prove(
+    st: &Statement,
+    source: &Checkpoint,
+    steps: &[Step],
+    progress: Progress,
+) -> Result<Vec<crate::gate::store::Hashes>, StoreError> {
+    let paths: Vec<&str> = st
+        .subject
+        .files
+        .iter()
+        .zip(steps)
+        .filter(|(_, s)| matches!(s, Step::Prove { .. }))
+        .map(|(e, _)| e.path.as_str())
+        .collect();
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sub = source.clone();
+    sub.files.retain(|f| paths.contains(&f.path.as_str()));
+    let digests =
+        crate::gate::blocking(|| hash_checkpoint(&sub, &HashOptions::default(), progress))?;
+    paths
+        .iter()
+        .map(|p| {
+            let d = digests.files.iter().find(|d| d.path == *p);
+            match d.and_then(|d| Some((d.sha256?, d.blake3?))) {
+                Some((sha256, blake3)) => Ok(crate::gate::store::Hashes { sha256, blake3 }),
+                None => Err(StoreError::source_changed(&source.root.join(p))),
+            }
+        })
+        .collect()
 }
 
 /// The header in `head` (the first bytes of a stored file: the 8-byte length, then the JSON),
@@ -328,7 +378,9 @@ fn blob_source(st: &Statement, steps: &[Step], i: usize) -> BlobSource {
         Step::Ingest => BlobSource::Staged {
             staged_path: st.subject.files[i].path.clone(),
         },
-        Step::Reuse { identity, .. } => BlobSource::Stored(identity.clone()),
+        Step::Reuse { identity, .. } | Step::Prove { identity } => {
+            BlobSource::Stored(identity.clone())
+        }
         Step::SameAs(first) => blob_source(st, steps, *first),
     }
 }

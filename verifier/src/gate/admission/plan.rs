@@ -1,9 +1,13 @@
 //! The plan of an admission: for each attested file, whether its blob must be written or is
-//! already in the store. A blob is reused without reading it when the record the ref points at
-//! names it with an identity (inode and status-change time, or ETag) that it still has; a
-//! stored blob that cannot be proved unchanged so is read back and hashed instead, and one
-//! whose bytes no longer match its name stops the admission. Files with the same attested
-//! digest are written once.
+//! already in the store.
+//!
+//! A blob the repository's current revision already has (the record the ref points at names
+//! it) is reused without reading the source: without reading the blob either when it still has
+//! the identity recorded (inode and status-change time, or ETag), after hashing it again when
+//! it does not. A blob that only other repositories hold is reused too, but the source file
+//! must prove it has those bytes (it is read and hashed, not copied): a tenant cannot publish
+//! another's weights by naming their digest. A stored blob whose bytes no longer match its
+//! name stops the admission. Files with the same attested digest are written once.
 
 use std::collections::HashMap;
 
@@ -22,6 +26,9 @@ pub(super) enum Step {
         hashes: Hashes,
         identity: BlobIdentity,
     },
+    /// The stored blob (intact, with this identity) is reused once the source file is hashed
+    /// and found to hold the same bytes.
+    Prove { identity: BlobIdentity },
     /// The same attested bytes as the file at this index of the statement.
     SameAs(usize),
 }
@@ -38,7 +45,7 @@ impl Plan {
     pub fn reused(&self) -> usize {
         self.steps
             .iter()
-            .filter(|s| matches!(s, Step::Reuse { .. }))
+            .filter(|s| matches!(s, Step::Reuse { .. } | Step::Prove { .. }))
             .count()
     }
 }
@@ -74,7 +81,8 @@ pub(super) async fn plan(
             steps.push(Step::Ingest);
             continue;
         };
-        let proven = recorded.get(&(name.as_str(), entry.size)).and_then(|f| {
+        let ours = recorded.get(&(name.as_str(), entry.size));
+        let proven = ours.and_then(|f| {
             let unchanged = now.defect.is_none()
                 && now.size == entry.size
                 && f.blob.proves_unchanged(&now.identity);
@@ -113,9 +121,14 @@ pub(super) async fn plan(
                 why: format!("{} bytes, attested {}", state.size, entry.size),
             });
         }
-        steps.push(Step::Reuse {
-            hashes,
-            identity: state.identity,
+        steps.push(match ours {
+            Some(_) => Step::Reuse {
+                hashes,
+                identity: state.identity,
+            },
+            None => Step::Prove {
+                identity: state.identity,
+            },
         });
     }
     Ok(Plan { steps, rehashed })
