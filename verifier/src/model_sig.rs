@@ -544,7 +544,7 @@ pub fn check_oms(
     };
     report.root = Some(manifest.root());
     report.serialization = Some(serialization_text(&manifest));
-    let root_hex: String = manifest.root().iter().map(|b| format!("{b:02x}")).collect();
+    let root_hex = hex::encode(manifest.root());
     let detail = match manifest.format {
         OmsStatementFormat::V1 => format!(
             "in-toto Statement v1, {} resources ({}), root sha256:{root_hex} follows from them",
