@@ -613,6 +613,7 @@ fn check_files(
         allow_symlinks: req.allow_symlinks || manifest.allow_symlinks,
         ignore,
         git_ignores_only: true,
+        ..Default::default()
     };
     let mut local = match Checkpoint::open_files(root, &open) {
         Ok(c) => c,

@@ -14,7 +14,7 @@ mod shard_index;
 pub use checkpoint::{
     Checkpoint, CheckpointFile, FileIdentity, FileKind, MAX_TENSORS_PER_CHECKPOINT, ParameterCount,
 };
-pub use discover::{FoundFile, OpenOptions, discover, refuse_hf_cache_repository};
+pub use discover::{FoundFile, OpenOptions, ReadPath, discover, refuse_hf_cache_repository};
 pub use error::CheckpointError;
 pub use hf_cache::{HfCacheError, find_snapshot, hub_cache_dir, repo_folder_name};
 pub use ignore_paths::{resolve_ignore_path, resolve_ignore_paths};
