@@ -20,7 +20,9 @@ pub use hf_cache::{HfCacheError, find_snapshot, hub_cache_dir, repo_folder_name}
 pub use ignore_paths::{resolve_ignore_path, resolve_ignore_paths};
 pub use output_paths::{default_attestation_path, default_oms_signature_path, relative_inside};
 pub use path_rules::{UnsafePath, check_relative_path, component_order};
+#[cfg(test)]
+pub(crate) use safetensors_header::build_safetensors;
 pub use safetensors_header::{
-    MAX_HEADER_LEN, MAX_TENSORS_PER_FILE, SafetensorsHeader, TensorEntry, build_safetensors,
+    MAX_HEADER_LEN, MAX_TENSORS_PER_FILE, SafetensorsHeader, TensorEntry,
 };
 pub use shard_index::{MAX_INDEX_LEN, ShardIndex};

@@ -325,8 +325,9 @@ impl<'de> Deserialize<'de> for UniqueStringMap {
     }
 }
 
-/// Builds a valid safetensors file image; for tests and examples in this crate and others.
-pub fn build_safetensors(tensors: &[(&str, &str, &[u64])], fill: u8) -> Vec<u8> {
+/// Builds a valid safetensors file image.
+#[cfg(test)]
+pub(crate) fn build_safetensors(tensors: &[(&str, &str, &[u64])], fill: u8) -> Vec<u8> {
     let mut entries = Vec::new();
     let mut offset = 0u64;
     for (name, dtype, shape) in tensors {
