@@ -85,7 +85,7 @@ pub fn write_atomically(
 
 /// Whether `file_name` is exactly a temp file name [`write_atomically`] makes for `target`
 /// (`.TARGET.tmp-PID-N`, decimal numbers): anything else that merely looks like one is not ours.
-pub fn is_temp_for(file_name: &str, target: &str) -> bool {
+pub(crate) fn is_temp_for(file_name: &str, target: &str) -> bool {
     let decimal = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     file_name
         .strip_prefix('.')

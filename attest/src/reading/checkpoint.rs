@@ -110,7 +110,8 @@ pub struct Checkpoint {
 /// Most tensors all files of one checkpoint may hold together: eight files at the per-file cap.
 /// Real checkpoints hold hundreds to about a hundred thousand (a large mixture-of-experts
 /// model); about 200 bytes of memory each while the checkpoint is open.
-pub const MAX_TENSORS_PER_CHECKPOINT: usize = 8 * super::safetensors_header::MAX_TENSORS_PER_FILE;
+pub(crate) const MAX_TENSORS_PER_CHECKPOINT: usize =
+    8 * super::safetensors_header::MAX_TENSORS_PER_FILE;
 
 impl Checkpoint {
     /// Discovers and checks the checkpoint at `root`.

@@ -17,7 +17,7 @@ use super::error::CheckpointError;
 
 /// Largest JSON header accepted: the limit `huggingface_hub` applies
 /// (`SAFETENSORS_MAX_HEADER_LENGTH`), a quarter of the Rust crate's 100 MB.
-pub const MAX_HEADER_LEN: u64 = 25_000_000;
+pub(crate) const MAX_HEADER_LEN: u64 = 25_000_000;
 
 /// One tensor as the header places it in the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -223,7 +223,7 @@ fn checked_header_len(
 
 /// Most tensors one file may hold. Real shards hold hundreds to a few thousand (a 91k-tensor
 /// MoE model spreads them over 163 shards); the cap bounds the memory a hostile header costs.
-pub const MAX_TENSORS_PER_FILE: usize = 131_072;
+pub(crate) const MAX_TENSORS_PER_FILE: usize = 131_072;
 
 /// Largest header the safetensors crate re-checks (real shards' headers are tens to hundreds of KB).
 const SECOND_OPINION_MAX_LEN: usize = 1 << 20;
