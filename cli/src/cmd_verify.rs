@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::Exit;
-use crate::checkpoint_args::CheckpointArgs;
+use crate::checkpoint_args::{CheckpointArgs, HashReadArg};
 use crate::progress::Bar;
 use crate::run_args::RunArgs;
 use crate::terminal::say;
@@ -45,6 +45,8 @@ pub struct VerifyArgs {
     /// Leave this relative path (file or folder) out; repeatable.
     #[arg(long = "ignore", value_name = "PATH")]
     pub ignore: Vec<String>,
+    #[command(flatten)]
+    pub read: HashReadArg,
     /// The envelope (default CHECKPOINT/weightgate.att, or FILE.att beside a single file).
     #[arg(long)]
     pub attestation: Option<PathBuf>,
@@ -142,6 +144,7 @@ fn checkpoint_args(args: &VerifyArgs) -> anyhow::Result<CheckpointArgs> {
         path,
         allow_symlinks: args.allow_symlinks,
         ignore: args.ignore.clone(),
+        read: args.read.clone(),
     })
 }
 

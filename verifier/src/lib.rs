@@ -9,6 +9,9 @@
 
 // Libraries report through return values and `tracing`; printing and exiting are the program's.
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+// Only the gate calls the OS directly (sendfile, getrlimit); each block says why it holds.
+#![cfg_attr(not(feature = "gate"), forbid(unsafe_code))]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod decision;
 #[cfg(feature = "gate")]

@@ -544,7 +544,7 @@ pub fn check_oms(
     };
     report.root = Some(manifest.root());
     report.serialization = Some(serialization_text(&manifest));
-    let root_hex: String = manifest.root().iter().map(|b| format!("{b:02x}")).collect();
+    let root_hex = hex::encode(manifest.root());
     let detail = match manifest.format {
         OmsStatementFormat::V1 => format!(
             "in-toto Statement v1, {} resources ({}), root sha256:{root_hex} follows from them",
@@ -613,6 +613,7 @@ fn check_files(
         allow_symlinks: req.allow_symlinks || manifest.allow_symlinks,
         ignore,
         git_ignores_only: true,
+        ..Default::default()
     };
     let mut local = match Checkpoint::open_files(root, &open) {
         Ok(c) => c,

@@ -168,3 +168,28 @@ pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u
     };
     (status, body)
 }
+
+/// A valid safetensors file image: BF16 tensors of the given shapes, bytes counting up from 0.
+pub fn bf16_safetensors(tensors: &[(&str, &[u64])]) -> Vec<u8> {
+    let mut entries = Vec::new();
+    let mut offset = 0u64;
+    for (name, shape) in tensors {
+        let n: u64 = shape.iter().product::<u64>() * 2;
+        entries.push(format!(
+            "\"{name}\":{{\"dtype\":\"BF16\",\"shape\":{shape:?},\"data_offsets\":[{offset},{}]}}",
+            offset + n
+        ));
+        offset += n;
+    }
+    let mut header = format!(
+        "{{\"__metadata__\":{{\"format\":\"pt\"}},{}}}",
+        entries.join(",")
+    );
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend((0..offset).map(|i| i as u8));
+    out
+}

@@ -39,10 +39,6 @@ impl Authenticated {
     }
 }
 
-pub(crate) fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Checks signatures of an envelope against `keys` and returns the findings' reasons.
 fn signature_reasons(findings: &[SignatureFinding]) -> Vec<(ReasonCode, String)> {
     findings
@@ -159,7 +155,7 @@ pub fn authenticate(
     );
 
     // 3. Revocation of this attestation (by payload digest: cosigning does not change it).
-    let payload_digest = hex(&Sha256::digest(&env.payload));
+    let payload_digest = hex::encode(Sha256::digest(&env.payload));
     if policy.revoked_attestations.contains(&payload_digest) {
         d.fail(
             "revocation",
@@ -249,7 +245,7 @@ pub fn authenticate_grants(
             }
         };
         // Revoked by its payload digest: a re-signed copy of the same terms stays revoked.
-        let grant_digest = hex(&Sha256::digest(&env.payload));
+        let grant_digest = hex::encode(Sha256::digest(&env.payload));
         if policy.revoked_grants.contains(&grant_digest) {
             bad.push((
                 ReasonCode::GrantRevoked,

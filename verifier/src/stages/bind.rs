@@ -9,7 +9,7 @@ use weightgate_attest::hashing::{
 use weightgate_attest::reading::{Checkpoint, CheckpointError, OpenOptions};
 use weightgate_schemas::Statement;
 
-use super::authenticate::{Authenticated, hex};
+use super::authenticate::Authenticated;
 use crate::decision::Decision;
 use crate::model_sig::{OmsRequest, check_oms};
 use crate::policy::{Policy, VerifyDigest};
@@ -215,10 +215,10 @@ pub fn bind(
         (Some(oms), Some(root)) => {
             let report = check_oms(oms, root, &subject.sha256, threads, progress)?;
             d.facts.bytes_hashed += report.bytes_hashed;
-            d.facts.oms_root_sha256 = report.root.map(|r| hex(&r));
+            d.facts.oms_root_sha256 = report.root.map(hex::encode);
             d.facts.oms_signer = report.signer.clone();
             if report.problems.is_empty() {
-                let root = report.root.map(|r| hex(&r)).unwrap_or_default();
+                let root = report.root.map(hex::encode).unwrap_or_default();
                 let same = if Some(&root) == d.facts.root_sha256.as_ref() {
                     "the attestation's root"
                 } else {
@@ -323,7 +323,7 @@ fn check_subject_root(statement: &Statement, report: &mut SubjectReport) {
             format!(
                 "root sha256:{} does not follow from the attested file digests (they give sha256:{})",
                 subject.root_sha256.to_hex(),
-                hex_of(&claimed_root)
+                hex::encode(claimed_root)
             ),
         ));
     }
@@ -468,7 +468,10 @@ fn check_subject_files(
     {
         report.problems.push(problem(
             ReasonCode::SubjectRootMismatch,
-            format!("root of the files on disk is sha256:{}", hex_of(&root_now)),
+            format!(
+                "root of the files on disk is sha256:{}",
+                hex::encode(root_now)
+            ),
         ));
     }
     // Name the tensors that changed, when the attestation carries per-tensor digests.
@@ -508,8 +511,4 @@ fn check_subject_files(
         }
     }
     Ok(())
-}
-
-fn hex_of(d: &[u8; 32]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
 }

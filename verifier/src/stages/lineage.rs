@@ -109,10 +109,7 @@ pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, pol
             "base envelope is not an attestation".into(),
         )),
         Ok(env) => {
-            let payload_digest: String = Sha256::digest(&env.payload)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let payload_digest = hex::encode(Sha256::digest(&env.payload));
             if policy.revoked_attestations.contains(&payload_digest) {
                 problems.push((
                     ReasonCode::LineageBaseInvalid,

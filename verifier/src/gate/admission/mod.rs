@@ -356,18 +356,13 @@ async fn stored_header(
         location: format!("{}/blobs/{name} ({path})", store.location()),
         why,
     };
-    if size < 8 {
-        return Err(bad("too short for a safetensors header".into()));
-    }
-    let prefix = store.read_blob(&name, 0, 8).await?;
-    let len = u64::from_le_bytes(
-        prefix[..8]
-            .try_into()
-            .map_err(|_| bad("short read".into()))?,
-    );
-    if len > weightgate_attest::reading::MAX_HEADER_LEN || len > size - 8 {
-        return Err(bad(format!("header length {len} does not fit the file")));
-    }
+    let prefix = match size {
+        0..8 => Vec::new(),
+        _ => store.read_blob(&name, 0, 8).await?,
+    };
+    let len_bytes = <[u8; 8]>::try_from(prefix.as_slice()).unwrap_or_default();
+    let len = SafetensorsHeader::declared_len(len_bytes, size, path)
+        .map_err(|e| bad(e.to_string()))? as u64;
     let json = store.read_blob(&name, 8, len).await?;
     SafetensorsHeader::parse(&json, size, path).map_err(|e| bad(e.to_string()))
 }
