@@ -12,8 +12,9 @@ mod regime;
 
 use crate::stages::TrustedKey;
 pub use regime::{
-    Comparator, Component, Context, Evaluation, Holder, OpenWeightsRule, ProviderRule, Regime,
-    RegimeOutcome, Requirement, Transitional, VerifiedGrant, evaluate,
+    Comparator, Component, Context, Evaluation, Holder, OpenWeightsRule, ProviderRule,
+    ReferenceLabel, Regime, RegimeDenial, RegimeOutcome, Requirement, Transitional, VerifiedGrant,
+    evaluate,
 };
 
 const PRESETS: &str = include_str!("presets.toml");
