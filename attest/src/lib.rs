@@ -20,4 +20,5 @@ pub mod keys;
 pub mod reading;
 #[cfg(feature = "signing")]
 pub mod signing;
+pub mod toml_error;
 pub mod toml_time;

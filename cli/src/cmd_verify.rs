@@ -10,7 +10,7 @@ use crate::checkpoint_args::{CheckpointArgs, HashReadArg};
 use crate::progress::Bar;
 use crate::run_args::RunArgs;
 use crate::terminal::say;
-use crate::time_arg::{now, parse_time, show};
+use crate::time_arg::{now, parse_time};
 use weightgate_attest::keys::load_verifying_key;
 use weightgate_attest::reading::{
     default_attestation_path, discover, find_snapshot, hub_cache_dir, refuse_hf_cache_repository,
@@ -22,7 +22,7 @@ use weightgate_verifier::model_sig::{OmsOptions, OmsRequest};
 use weightgate_verifier::policy::{Context, Policy};
 use weightgate_verifier::stages::SubjectSource;
 use weightgate_verifier::stages::TrustedKey;
-use weightgate_verifier::{CheckOutcome, Decision, VerifyRequest, verify};
+use weightgate_verifier::{Decision, VerifyRequest, render, verify};
 
 #[derive(Args, Debug)]
 #[command(group(
@@ -252,25 +252,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
 }
 
 pub fn print_decision(what: &str, d: &Decision, policy: &Policy) {
-    say!(
-        "{what}: {} (policy {}, {}{})",
-        if d.allowed { "ALLOWED" } else { "DENIED" },
-        policy.name,
-        show(d.facts.now),
-        d.facts
-            .destination
-            .as_ref()
-            .map_or(String::new(), |c| format!(", destination {c}"))
-    );
-    for c in &d.checks {
-        let mark = match c.outcome {
-            CheckOutcome::Pass => "ok  ",
-            CheckOutcome::Fail => "FAIL",
-            CheckOutcome::Skip => "skip",
-        };
-        say!("  {mark}  {:<30} {}", c.name, c.detail);
-    }
-    for l in &d.facts.lineage {
-        say!("  fact  {l}");
+    for line in render::report(what, d, &policy.name) {
+        say!("{line}");
     }
 }

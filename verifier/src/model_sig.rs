@@ -148,11 +148,42 @@ impl OmsRequest {
     }
 }
 
+/// The steps of the check, in order (`certificate` instead of `key` for that method).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OmsStep {
+    Bundle,
+    Key,
+    Certificate,
+    Signature,
+    Statement,
+    Files,
+}
+
+impl OmsStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OmsStep::Bundle => "bundle",
+            OmsStep::Key => "key",
+            OmsStep::Certificate => "certificate",
+            OmsStep::Signature => "signature",
+            OmsStep::Statement => "statement",
+            OmsStep::Files => "files",
+        }
+    }
+}
+
+/// Pads like a string, so report columns line up.
+impl std::fmt::Display for OmsStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// One named step of the check and how it went.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OmsCheck {
-    /// `bundle`, `key`, `signature`, `statement` or `files`.
-    pub name: &'static str,
+    pub name: OmsStep,
     pub passed: bool,
     pub detail: String,
 }
@@ -175,7 +206,7 @@ pub struct OmsReport {
 }
 
 impl OmsReport {
-    fn pass(&mut self, name: &'static str, detail: String) {
+    fn pass(&mut self, name: OmsStep, detail: String) {
         self.checks.push(OmsCheck {
             name,
             passed: true,
@@ -184,7 +215,7 @@ impl OmsReport {
     }
 
     /// Records a failed step; `problems` keeps the reason code.
-    fn fail(&mut self, name: &'static str, code: ReasonCode, detail: String) {
+    fn fail(&mut self, name: OmsStep, code: ReasonCode, detail: String) {
         self.checks.push(OmsCheck {
             name,
             passed: false,
@@ -194,7 +225,7 @@ impl OmsReport {
     }
 
     /// A failed step with several findings, each with its code.
-    fn fail_all(&mut self, name: &'static str, found: Vec<(ReasonCode, String)>) {
+    fn fail_all(&mut self, name: OmsStep, found: Vec<(ReasonCode, String)>) {
         let detail = found
             .iter()
             .map(|(_, m)| m.as_str())
@@ -325,7 +356,7 @@ fn check_signature(bundle: &OmsBundle, req: &OmsRequest, report: &mut OmsReport)
     match &bundle.material {
         OmsMaterial::Sigstore => {
             let e = OmsError::SigstoreKeyless;
-            report.fail("key", code_of(&e), e.to_string());
+            report.fail(OmsStep::Key, code_of(&e), e.to_string());
         }
         OmsMaterial::PublicKey { hint, raw }
             if !req.keys.is_empty() || req.certificates.is_empty() =>
@@ -342,7 +373,7 @@ fn check_signature(bundle: &OmsBundle, req: &OmsRequest, report: &mut OmsReport)
                 "certificate"
             };
             let e = wrong(other, expected);
-            report.fail("key", code_of(&e), e.to_string());
+            report.fail(OmsStep::Key, code_of(&e), e.to_string());
         }
     }
 }
@@ -404,24 +435,33 @@ fn check_certificate_signature(
             ReasonCode::OmsCertificateUntrusted,
             "no trust anchor configured".into(),
         ));
-        report.fail("certificate", code, message);
+        report.fail(OmsStep::Certificate, code, message);
         return;
     };
     report.pass(
-        "certificate",
+        OmsStep::Certificate,
         format!("chain valid: {}", verified.path.join(" <- ")),
     );
     let key = &verified.signing_key;
     match verify_payload(bundle, key) {
         Ok(signed) => {
             let signer = format!("{} (ECDSA {})", verified.subject, key.curve().name());
-            report.pass("signature", format!("{} by {signer}", signed.describe(key)));
+            report.pass(
+                OmsStep::Signature,
+                format!("{} by {signer}", signed.describe(key)),
+            );
             report.signer = Some(signer);
         }
-        Err(e @ EcSignatureError::NotDer { .. }) => {
-            report.fail("signature", ReasonCode::OmsSignatureNotDer, e.to_string())
-        }
-        Err(e) => report.fail("signature", ReasonCode::OmsSignatureInvalid, e.to_string()),
+        Err(e @ EcSignatureError::NotDer { .. }) => report.fail(
+            OmsStep::Signature,
+            ReasonCode::OmsSignatureNotDer,
+            e.to_string(),
+        ),
+        Err(e) => report.fail(
+            OmsStep::Signature,
+            ReasonCode::OmsSignatureInvalid,
+            e.to_string(),
+        ),
     }
 }
 
@@ -442,7 +482,7 @@ fn check_key_signature(
             "public key (rawBytes)"
         };
         report.fail(
-            "key",
+            OmsStep::Key,
             ReasonCode::OmsKeyMismatch,
             format!(
                 "the bundle's {what} names none of the trusted model-signing keys ({})",
@@ -452,7 +492,7 @@ fn check_key_signature(
         return;
     }
     report.pass(
-        "key",
+        OmsStep::Key,
         format!(
             "bundle key material ({}) matches {}",
             if hint.is_some() {
@@ -484,14 +524,20 @@ fn check_key_signature(
     match (&report.signer, last_error) {
         (Some(signer), _) => {
             let detail = format!("{} by {signer}", signed_as.unwrap_or_default());
-            report.pass("signature", detail);
+            report.pass(OmsStep::Signature, detail);
         }
-        (None, Some(e @ EcSignatureError::NotDer { .. })) => {
-            report.fail("signature", ReasonCode::OmsSignatureNotDer, e.to_string())
-        }
-        (None, Some(e)) => report.fail("signature", ReasonCode::OmsSignatureInvalid, e.to_string()),
+        (None, Some(e @ EcSignatureError::NotDer { .. })) => report.fail(
+            OmsStep::Signature,
+            ReasonCode::OmsSignatureNotDer,
+            e.to_string(),
+        ),
+        (None, Some(e)) => report.fail(
+            OmsStep::Signature,
+            ReasonCode::OmsSignatureInvalid,
+            e.to_string(),
+        ),
         (None, None) => report.fail(
-            "signature",
+            OmsStep::Signature,
             ReasonCode::OmsSignatureInvalid,
             "no key to check with".into(),
         ),
@@ -519,13 +565,13 @@ pub fn check_oms(
     let bundle = match decode_bundle(&req.bundle) {
         Ok(b) => b,
         Err(e) => {
-            report.fail("bundle", code_of(&e), e.to_string());
+            report.fail(OmsStep::Bundle, code_of(&e), e.to_string());
             return Ok(report);
         }
     };
     report.method = Some(bundle.material.method());
     report.pass(
-        "bundle",
+        OmsStep::Bundle,
         format!(
             "Sigstore bundle v0.3, DSSE in-toto payload, `{}` method",
             bundle.material.method()
@@ -538,7 +584,7 @@ pub fn check_oms(
     let manifest = match decode_statement(&bundle.payload) {
         Ok(m) => m,
         Err(e) => {
-            report.fail("statement", code_of(&e), e.to_string());
+            report.fail(OmsStep::Statement, code_of(&e), e.to_string());
             return Ok(report);
         }
     };
@@ -562,7 +608,7 @@ pub fn check_oms(
             )
         }
     };
-    report.pass("statement", detail);
+    report.pass(OmsStep::Statement, detail);
     check_files(
         req,
         root,
@@ -621,7 +667,7 @@ fn check_files(
             return Err(CheckpointError::Io { path, error });
         }
         Err(e) => {
-            report.fail("files", ReasonCode::OmsUnsafePath, e.to_string());
+            report.fail(OmsStep::Files, ReasonCode::OmsUnsafePath, e.to_string());
             return Ok(());
         }
     };
@@ -754,7 +800,7 @@ fn check_files(
     }
     if found.is_empty() {
         report.pass(
-            "files",
+            OmsStep::Files,
             format!(
                 "{} files, {} resources match ({})",
                 report.files,
@@ -763,7 +809,7 @@ fn check_files(
             ),
         );
     } else {
-        report.fail_all("files", found);
+        report.fail_all(OmsStep::Files, found);
     }
     Ok(())
 }

@@ -95,12 +95,7 @@ pub struct RenderedRefusal {
 impl Verdict {
     fn new(decision: Decision) -> Self {
         let refusal = (!decision.allowed).then(|| {
-            let reasons: Vec<String> = decision
-                .reasons
-                .iter()
-                .map(|r| format!("{}: {}", r.code, r.message))
-                .collect();
-            let message = format!("weightgate refused this release: {}", reasons.join("; "));
+            let message = crate::render::refusal(&decision);
             RenderedRefusal {
                 body: json!({ "error": message, "decision": decision })
                     .to_string()

@@ -121,5 +121,9 @@ pub fn regime_result(d: &Decision, id: &str) -> String {
         .iter()
         .find(|r| r.id == id)
         .unwrap_or_else(|| panic!("no regime {id} in {:?}", d.facts.regimes));
-    fact.result.to_string()
+    // As `--json` names it.
+    serde_json::to_value(fact.result)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

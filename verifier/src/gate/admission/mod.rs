@@ -68,7 +68,7 @@ pub enum Admission {
 /// Which failed checks keep a release out of the store. Regime results depend on the
 /// destination and date of each request, so they are judged when serving, not here.
 pub fn blocks_admission(code: ReasonCode) -> bool {
-    code.family() != "regime"
+    code.family() != crate::reason::Family::Regime
 }
 
 /// Admits a checkpoint into `store` if every check but the per-request regimes passes. Copying
