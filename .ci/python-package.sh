@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Python package as users get it: builds the wheel with maturin (release profile, the binary
-# inside, as `pip install weightgate` ships it), installs it into a fresh git-ignored venv with
+# inside, as python/README.md has users build it), installs it into a fresh git-ignored venv with
 # pytest and huggingface_hub (versions pinned by .ci/requirements.lock), and runs python/tests
 # against the installed copy. Run by .ci/run after the cargo tests; needs .ci/venv (maturin).
 set -euo pipefail

@@ -3,7 +3,7 @@
 # run, and the commands take turns round by round (bench/interleaved.py) because this disk's
 # speed drifts over minutes. weightgate hash (SHA-256 + BLAKE3), hash --blake3-only and verify beside b3sum and
 # openssl dgst -sha256, with hash through the mappings as before issue 17
-# (WEIGHTGATE_HASH_READ=mapped) and hash on a warm cache for the targets; on the 4 GiB single
+# (--hash-read mapped) and hash on a warm cache for the targets; on the 4 GiB single
 # file and the 3-shard checkpoint. Then a checkpoint larger than memory: LARGE_SHARDS shards of
 # LARGE_MB MB (default 40 x 800 MB = 32 GB, more than this machine's RAM; generated, and deleted
 # afterwards unless KEEP_LARGE=1), or, where the disk cannot hold that, a smaller one hashed in
@@ -45,7 +45,7 @@ for layout in single sharded; do
     -n "b3sum" "b3sum $FILES" \
     -n "openssl dgst -sha256" "openssl dgst -sha256 $FILES" \
     -n "weightgate verify" "$VERIFY" \
-    -n "weightgate hash, mapped (before)" "env WEIGHTGATE_HASH_READ=mapped $WG hash --quiet $DIR" \
+    -n "weightgate hash, mapped (before)" "$WG hash --quiet --hash-read mapped $DIR" \
     --prepare "cat $FILES > /dev/null" -n "weightgate hash, warm" "$WG hash --quiet $DIR"
 done
 [[ $TABLE == 1 ]] && BENCH_DATA_DIR="$DATA" python3 "$BENCH_DIR/summarize.py" "$RESULTS/cold-single.json" "$RESULTS/cold-sharded.json" | tee "$RESULTS/cold-summary.md"
@@ -118,7 +118,7 @@ measure() {
   measure "\`weightgate hash\`" "$WG" hash --quiet "$LARGE_DIR"
   measure "\`weightgate hash --blake3-only\`" "$WG" hash --quiet --blake3-only "$LARGE_DIR"
   measure "\`b3sum\`" b3sum $LARGE_FILES
-  measure "\`weightgate hash\`, mapped (before)" env WEIGHTGATE_HASH_READ=mapped "$WG" hash --quiet "$LARGE_DIR"
+  measure "\`weightgate hash\`, mapped (before)" "$WG" hash --quiet --hash-read mapped "$LARGE_DIR"
 } | tee -a "$RESULTS/cold-large.txt"
 
 # The progress bar as a terminal shows it (script(1) gives the command a pty): one line every

@@ -5,6 +5,8 @@
 #     connection count, alternating, twice each;
 #   redirect: latency of the redirect decision (HEAD answered 302 with a presigned URL) at
 #     8 connections, p50/p99.
+# Then reads both gates' audit logs whole, rotated files included (bench/audit_check.py): a
+# record for every request made, no 5xx, and only 302s from the redirect gate.
 # Prints `uptime` before and after (other engineers share the machine).
 # Usage: bench/serve-s3.sh [--quick]   (quick: 5 s phases)
 source "$(dirname "$0")/common.sh"
@@ -68,10 +70,11 @@ POLICY
   "$WG" admit "$S/big" --repo lab/big --store "s3://$BUCKET/serve" --policy "$S/policy.toml" --quiet >/dev/null
 }
 
+AUDIT_KEEP=1000
 start_gates() {
-  "$WG" serve --store "s3://$BUCKET/serve" --policy "$S/policy.toml" --audit-log "$S/proxy-audit.log" --listen 127.0.0.1:18281 2>"$S/proxy.log" &
+  "$WG" serve --store "s3://$BUCKET/serve" --policy "$S/policy.toml" --audit-log "$S/proxy-audit.log" --audit-keep $AUDIT_KEEP --listen 127.0.0.1:18281 2>"$S/proxy.log" &
   PIDS+=($!)
-  "$WG" serve --store "s3://$BUCKET/serve" --policy "$S/policy.toml" --audit-log "$S/redirect-audit.log" --listen 127.0.0.1:18282 --download redirect --redirect-expiry 3600 2>"$S/redirect.log" &
+  "$WG" serve --store "s3://$BUCKET/serve" --policy "$S/policy.toml" --audit-log "$S/redirect-audit.log" --audit-keep $AUDIT_KEEP --listen 127.0.0.1:18282 --download redirect --redirect-expiry 3600 2>"$S/redirect.log" &
   PIDS+=($!)
   for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:18281/healthz && curl -sf -o /dev/null http://127.0.0.1:18282/healthz && return; sleep 0.2; done
   echo "gates did not start" >&2; exit 1
@@ -119,3 +122,10 @@ cat "$S/big/model.safetensors" > /dev/null
 download_phases
 redirect_latency
 echo "uptime after: $(uptime)" | tee -a "$OUT"
+# The proxy gate got only wrk's downloads; the redirect gate wrk's HEADs and the one that asked
+# for the presigned URL.
+cleanup
+python3 "$BENCH_DIR/audit_check.py" "$S/proxy-audit.log" --keep $AUDIT_KEEP --expect-status 200 \
+  --wrk "$RESULTS"/serve-s3-proxy-{1,2}.txt | sed 's/^/proxy gate /' | tee -a "$OUT"
+python3 "$BENCH_DIR/audit_check.py" "$S/redirect-audit.log" --keep $AUDIT_KEEP --expect-status 302 \
+  --wrk "$RESULTS/serve-s3-redirect.txt" --also 1 | sed 's/^/redirect gate /' | tee -a "$OUT"

@@ -5,9 +5,10 @@
 #   2. weightgate: the same 64-connection download while 8 more connections ask for a refused
 #      model (451) the whole time (refusal latency under a download load);
 #   3. refusals alone: weightgate (decision + audit) against nginx answering a constant 451.
-# Records requests/s, latency percentiles, throughput and the server's peak RSS; checks the
-# audit log for 5xx and for any byte of the refused model served; prints `uptime` before and
-# after (other engineers share the machine).
+# Records requests/s, latency percentiles, throughput and the server's peak RSS; reads every
+# audit file of the run, rotated ones included (bench/audit_check.py), and checks that it holds
+# a record per request wrk made, no 5xx and no byte of the refused model served; prints `uptime`
+# before and after (other engineers share the machine).
 # Usage: bench/serve.sh [--quick]   (quick: 5 s phases)
 source "$(dirname "$0")/common.sh"
 DURATION=30s
@@ -41,7 +42,9 @@ POLICY
 "$WG" admit "$S/refused" --repo lab/refused --store "$S/store" --policy "$S/policy.toml" >/dev/null
 BLOB=$(ls -S "$S/store/blobs" | head -1)
 
-"$WG" serve --store "$S/store" --policy "$S/policy.toml" --listen 127.0.0.1:18181 2>"$S/serve.log" &
+# Millions of records rotate the log (256 MiB a file): keep every file the run writes.
+AUDIT_KEEP=1000
+"$WG" serve --store "$S/store" --policy "$S/policy.toml" --listen 127.0.0.1:18181 --audit-keep $AUDIT_KEEP 2>"$S/serve.log" &
 WG_PID=$!
 trap 'kill $WG_PID 2>/dev/null || true; [[ -f "$S/nginx/nginx.pid" ]] && kill "$(cat "$S/nginx/nginx.pid")" 2>/dev/null || true' EXIT
 mkdir -p "$S/nginx"
@@ -89,21 +92,19 @@ python3 -c "print(f'downloads: weightgate {$G/2e9:.2f} GB/s, nginx {$N/2e9:.2f} 
 echo "== weightgate: 64 connections downloading 1 GiB + 8 connections refused, $DURATION" | tee -a "$RESULTS/serve.txt"
 wrk -t1 -c8 -d"$DURATION" --latency http://127.0.0.1:18181/lab/refused/resolve/main/config.json > "$RESULTS/serve-refused.txt" &
 REFUSED=$!
-wrk -t2 -c64 -d"$DURATION" --timeout 60s --latency "$GATE_URL" | tee -a "$RESULTS/serve.txt"
+wrk -t2 -c64 -d"$DURATION" --timeout 60s --latency "$GATE_URL" > "$RESULTS/serve-gate-mixed.txt"
+tee -a "$RESULTS/serve.txt" < "$RESULTS/serve-gate-mixed.txt"
 wait $REFUSED
 echo "-- refused requests during the download load:" | tee -a "$RESULTS/serve.txt"
 tee -a "$RESULTS/serve.txt" < "$RESULTS/serve-refused.txt"
 echo "== weightgate: 64 connections asking only for the refused model, $DURATION" | tee -a "$RESULTS/serve.txt"
-wrk -t2 -c64 -d"$DURATION" --latency http://127.0.0.1:18181/lab/refused/resolve/main/config.json | tee -a "$RESULTS/serve.txt"
+wrk -t2 -c64 -d"$DURATION" --latency http://127.0.0.1:18181/lab/refused/resolve/main/config.json > "$RESULTS/serve-refused-alone.txt"
+tee -a "$RESULTS/serve.txt" < "$RESULTS/serve-refused-alone.txt"
 echo "weightgate peak RSS: $(grep VmHWM /proc/$WG_PID/status)" | tee -a "$RESULTS/serve.txt"
 echo "== nginx: 64 connections getting a constant 451 (no decision, no audit), $DURATION" | tee -a "$RESULTS/serve.txt"
 wrk -t2 -c64 -d"$DURATION" --latency http://127.0.0.1:18182/refused | tee -a "$RESULTS/serve.txt"
 echo "uptime after: $(uptime)" | tee -a "$RESULTS/serve.txt"
 kill $WG_PID; wait $WG_PID 2>/dev/null || true
-python3 - "$S/store/audit.log" <<'PY' | tee -a "$RESULTS/serve.txt"
-import json, sys
-recs = [json.loads(l) for l in open(sys.argv[1])]
-five = sum(1 for r in recs if r["status"] >= 500)
-leaked = sum(r["bytes"] for r in recs if r["repo"] == "lab/refused" and r["decision"] != "deny")
-print(f"audit: {len(recs)} decisions, {five} 5xx, {leaked} bytes of the refused model served")
-PY
+# Every gate request of the run came from these wrk runs.
+python3 "$BENCH_DIR/audit_check.py" "$S/store/audit.log" --keep $AUDIT_KEEP --refused lab/refused \
+  --wrk "$RESULTS"/serve-gate-{1,2,mixed}.txt "$RESULTS"/serve-refused{,-alone}.txt | tee -a "$RESULTS/serve.txt"

@@ -34,6 +34,8 @@ RATIOS = [
     ("weightgate attest", "weightgate hash", "`attest` / `hash` (target <= 1.05)"),
     ("weightgate admit", "cp -r SRC DST && sync", "`admit` / `cp -r SRC DST && sync` (target <= 1.2)"),
     ("weightgate admit (s3)", "rclone copy", "`admit` into a SeaweedFS bucket / `rclone copy` to it (target <= 1.2)"),
+    ("admit the revision (folder)", "admit the changed shard alone (folder)", "revision with one shard changed / that shard alone, folder store (target <= 1.25)"),
+    ("admit the revision (bucket)", "admit the changed shard alone (bucket)", "revision with one shard changed / that shard alone, bucket store (target <= 1.25)"),
     ("weightgate attest --oms-key", "weightgate attest", "`attest --oms-key` / `attest` (target < 1.05)"),
     ("model_signing verify key (model.sig)", "weightgate verify --oms-key", "`model_signing verify key` / `verify --oms-key` (target >= 1.5)"),
     ("openssl dgst -sha256", "weightgate sign-oms --shards", "`openssl dgst -sha256` / `sign-oms --shards` (target >= 1.8)"),

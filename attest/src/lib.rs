@@ -10,6 +10,9 @@
 
 // Libraries report through return values and `tracing`; printing and exiting are the program's.
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+// Memory maps, O_DIRECT buffers, mincore and SIGBUS handling need `unsafe`: each block says why
+// it holds.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod hashing;
 pub mod io;
@@ -17,4 +20,5 @@ pub mod keys;
 pub mod reading;
 #[cfg(feature = "signing")]
 pub mod signing;
+pub mod toml_error;
 pub mod toml_time;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use weightgate_attest::reading::{Checkpoint, OpenOptions};
+use weightgate_attest::reading::{Checkpoint, OpenOptions, ReadPath};
 
 #[derive(Args, Debug, Clone)]
 pub struct CheckpointArgs {
@@ -17,6 +17,26 @@ pub struct CheckpointArgs {
     /// Leave this relative path (file or folder) out; repeatable.
     #[arg(long = "ignore", value_name = "PATH")]
     pub ignore: Vec<String>,
+    #[command(flatten)]
+    pub read: HashReadArg,
+}
+
+/// How files are read for hashing; for tests and measurements, hence hidden.
+#[derive(Args, Debug, Clone)]
+pub struct HashReadArg {
+    /// auto (mapped if in the page cache, streamed from the disk otherwise), mapped or streamed.
+    #[arg(long, env = "WEIGHTGATE_HASH_READ", value_name = "HOW", default_value = "auto",
+          value_parser = parse_read_path, hide = true)]
+    pub hash_read: ReadPath,
+}
+
+fn parse_read_path(how: &str) -> Result<ReadPath, String> {
+    match how {
+        "auto" => Ok(ReadPath::ByResidency),
+        "mapped" => Ok(ReadPath::Mapped),
+        "streamed" => Ok(ReadPath::Streamed),
+        _ => Err("must be auto, mapped or streamed".into()),
+    }
 }
 
 impl CheckpointArgs {
@@ -28,6 +48,7 @@ impl CheckpointArgs {
         OpenOptions {
             allow_symlinks: self.allow_symlinks,
             ignore,
+            read: self.read.hash_read,
             ..Default::default()
         }
     }

@@ -12,9 +12,8 @@ use crate::progress::Bar;
 use crate::terminal::say;
 use crate::time_arg::now;
 use weightgate_attest::reading::{Checkpoint, default_attestation_path, relative_inside};
-use weightgate_verifier::gate::admit::{Admission, AdmitRequest, admit, blocks_admission};
-use weightgate_verifier::gate::admit_bucket::admit_into_bucket;
-use weightgate_verifier::gate::store::{Store, check_ref, check_repo_id};
+use weightgate_verifier::gate::admission::{Admission, AdmitRequest, admit, blocks_admission};
+use weightgate_verifier::gate::store::{self, StoreOptions, check_ref, check_repo_id};
 use weightgate_verifier::inputs::{InputKind, read_grant, read_input};
 use weightgate_verifier::policy::Policy;
 
@@ -70,7 +69,7 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Exit> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let store = rt.block_on(Store::open(&args.store))?;
+    let store = rt.block_on(store::open(&args.store, StoreOptions::default()))?;
     let oms = crate::cmd_verify::oms_request(
         &crate::cmd_verify::OmsArgs::default(),
         &policy,
@@ -93,19 +92,10 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Exit> {
     let bytes = if args.quiet || !std::io::stderr().is_terminal() {
         0
     } else {
-        // A folder admission copies then hashes (two passes of progress); a bucket one reads once.
-        let passes = if matches!(store, Store::Folder(_)) {
-            2
-        } else {
-            1
-        };
-        Checkpoint::open(&args.checkpoint.path, &req.open).map_or(0, |ck| ck.total_bytes() * passes)
+        Checkpoint::open(&args.checkpoint.path, &req.open).map_or(0, |ck| ck.total_bytes())
     };
     let bar = Bar::new(bytes, args.quiet);
-    let admission = match &store {
-        Store::Folder(folder) => admit(folder, &req, &|n| bar.inc(n)),
-        Store::Bucket(bucket) => rt.block_on(admit_into_bucket(bucket, &req, &|n| bar.inc(n))),
-    };
+    let admission = rt.block_on(admit(store.as_ref(), &req, &|n| bar.inc(n)));
     bar.finish();
     match admission? {
         Admission::Refused(decision) => {
@@ -122,9 +112,19 @@ pub fn run(args: AdmitArgs) -> anyhow::Result<Exit> {
             eprintln!("weightgate: not admitted: {blocking} check(s) failed");
             Ok(Exit::Denied)
         }
-        Admission::Admitted { record, decision } => {
+        Admission::Admitted {
+            record,
+            decision,
+            reused_files,
+            rehashed_files,
+        } => {
+            let reused = match (reused_files, rehashed_files) {
+                (0, _) => String::new(),
+                (n, 0) => format!(", {n} already stored"),
+                (n, r) => format!(", {n} already stored ({r} of them hashed again)"),
+            };
             say!(
-                "admitted {} as {}@{} (revision {}, {}){}",
+                "admitted {} as {}@{} (revision {}, {}{reused}){}",
                 args.checkpoint.path.display(),
                 args.repo,
                 args.revision,

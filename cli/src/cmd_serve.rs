@@ -11,9 +11,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Exit;
 use weightgate_verifier::gate::audit::{AuditLog, Rotation};
-use weightgate_verifier::gate::bucket_download::DownloadMode;
-use weightgate_verifier::gate::server::{Gate, Limits, serve};
-use weightgate_verifier::gate::store::Store;
+use weightgate_verifier::gate::decision::Gate;
+use weightgate_verifier::gate::listener::{Limits, serve};
+use weightgate_verifier::gate::store::{self, DownloadMode, StoreOptions};
 use weightgate_verifier::policy::Policy;
 
 #[derive(Args, Debug)]
@@ -77,12 +77,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let store = rt.block_on(Store::open(&args.store))?;
-    let audit_path = match (args.audit_log, &store) {
-        (Some(p), _) => p,
-        (None, Store::Folder(f)) => f.root.join("audit.log"),
-        (None, _) => anyhow::bail!(
-            "--audit-log is required with a bucket store ({}): the audit log is a local file",
+    if !(1..=7 * 24 * 3600).contains(&args.redirect_expiry) {
+        anyhow::bail!(
+            "--redirect-expiry must be between 1 and 604800 seconds (7 days, S3's limit)"
+        );
+    }
+    let downloads = match args.download {
+        DownloadArg::Proxy => DownloadMode::Through,
+        DownloadArg::Redirect => DownloadMode::Redirect {
+            expiry: std::time::Duration::from_secs(args.redirect_expiry),
+        },
+    };
+    let store = rt.block_on(store::open(&args.store, StoreOptions { downloads }))?;
+    let audit_path = match args.audit_log.or_else(|| store.default_audit_log()) {
+        Some(p) => p,
+        None => anyhow::bail!(
+            "--audit-log is required with this store ({}): the audit log is a local file",
             store.location()
         ),
     };
@@ -92,31 +102,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     };
     let audit = AuditLog::open_rotating(&audit_path, rotation)
         .map_err(|e| anyhow::anyhow!("{}: {e}", audit_path.display()))?;
-    let bucket = matches!(store, Store::Bucket(_));
-    if !bucket && args.download == DownloadArg::Redirect {
+    if args.policy_poll > 0 && store.shared_policy_location().is_none() {
         anyhow::bail!(
-            "--download redirect needs a bucket store (s3://BUCKET/PREFIX); a folder store serves \
-             its files itself"
+            "--policy-poll needs a store that several gates share (s3://BUCKET/PREFIX) to poll"
         );
     }
-    if !bucket && args.policy_poll > 0 {
-        anyhow::bail!("--policy-poll needs a bucket store (s3://BUCKET/PREFIX) to poll");
-    }
-    if !(1..=7 * 24 * 3600).contains(&args.redirect_expiry) {
-        anyhow::bail!(
-            "--redirect-expiry must be between 1 and 604800 seconds (7 days, S3's limit)"
-        );
-    }
-    let mut gate = Gate::new(store, args.policy, policy, audit);
-    if bucket {
-        let mode = match args.download {
-            DownloadArg::Proxy => DownloadMode::Proxy,
-            DownloadArg::Redirect => DownloadMode::Redirect {
-                expiry: std::time::Duration::from_secs(args.redirect_expiry),
-            },
-        };
-        gate = gate.with_download_mode(mode)?;
-    }
+    let gate = Gate::new(store, args.policy, policy, audit);
     let gate = Arc::new(gate);
     if !(args.header_timeout > 0.0 && args.header_timeout < 3600.0) {
         anyhow::bail!("--header-timeout must be between 0 and 3600 seconds");
@@ -142,58 +133,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
             }
         });
         if args.policy_poll > 0 {
-            tokio::spawn(poll_policy(
-                gate.clone(),
-                std::time::Duration::from_secs(args.policy_poll),
-            ));
+            let every = std::time::Duration::from_secs(args.policy_poll);
+            let polling = gate.clone();
+            tokio::spawn(async move {
+                if let Err(e) = polling.follow_shared_policy(every).await {
+                    tracing::error!(error = %e, "cannot follow the shared policy");
+                }
+            });
         }
         serve(gate, listener, limits).await?;
         Ok(Exit::Ok)
     })
 }
-
-/// `--policy-poll`: the bucket's `policy.toml`, applied whenever its bytes change. Errors
-/// (storage unreachable, an invalid policy) are reported and the policy in force stays.
-async fn poll_policy(gate: Arc<Gate>, every: std::time::Duration) {
-    let Store::Bucket(bucket) = &gate.store else {
-        return;
-    };
-    let key = bucket.key(POLICY_OBJECT);
-    let mut applied: Option<Vec<u8>> = None;
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let text = match bucket
-            .read_capped(&key, weightgate_attest::io::MAX_CONFIG_FILE_LEN)
-            .await
-        {
-            Ok(Some(t)) => t,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot poll the bucket's policy; keeping the current one");
-                continue;
-            }
-        };
-        if applied.as_deref() == Some(&text[..]) {
-            continue;
-        }
-        let source = format!("{}/{POLICY_OBJECT}", bucket.url());
-        match gate.apply_policy_text(&text, &source) {
-            Ok(()) => tracing::info!(policy = %source, "policy reloaded from the bucket"),
-            Err(e) => tracing::warn!(
-                policy = %source,
-                error = %e,
-                "policy NOT reloaded, keeping the previous one"
-            ),
-        }
-        // An invalid object is reported once, not at every poll.
-        applied = Some(text);
-    }
-}
-
-/// The object `--policy-poll` reads, at the store's prefix.
-const POLICY_OBJECT: &str = "policy.toml";
 
 /// SIGHUP: the new policy applies from the next request, or the old one stays.
 fn reload(gate: &Gate) {

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 
 use crate::Exit;
 use crate::terminal::say;
-use weightgate_verifier::gate::store::Store;
+use weightgate_verifier::gate::store::{self, StoreOptions};
 
 #[derive(Args, Debug)]
 pub struct StoreArgs {
@@ -65,7 +65,7 @@ fn run_gc(args: GcArgs) -> anyhow::Result<Exit> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let store = rt.block_on(Store::open(&args.store))?;
+    let store = rt.block_on(store::open(&args.store, StoreOptions::default()))?;
     let report = rt.block_on(store.gc(args.grace))?;
     for name in &report.removed {
         say!("removed {name}");

@@ -6,11 +6,11 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::Exit;
-use crate::checkpoint_args::CheckpointArgs;
+use crate::checkpoint_args::{CheckpointArgs, HashReadArg};
 use crate::progress::Bar;
 use crate::run_args::RunArgs;
 use crate::terminal::say;
-use crate::time_arg::{now, parse_time, show};
+use crate::time_arg::{now, parse_time};
 use weightgate_attest::reading::{
     default_attestation_path, discover, find_snapshot, hub_cache_dir, refuse_hf_cache_repository,
     relative_inside,
@@ -21,7 +21,7 @@ use weightgate_verifier::model_sig::{OmsOptions, OmsRequest};
 use weightgate_verifier::policy::{Context, Policy};
 use weightgate_verifier::stages::SubjectSource;
 use weightgate_verifier::trust::TrustedKey;
-use weightgate_verifier::{CheckOutcome, Decision, VerifyRequest, verify};
+use weightgate_verifier::{Decision, VerifyRequest, render, verify};
 
 #[derive(Args, Debug)]
 #[command(group(
@@ -44,6 +44,8 @@ pub struct VerifyArgs {
     /// Leave this relative path (file or folder) out; repeatable.
     #[arg(long = "ignore", value_name = "PATH")]
     pub ignore: Vec<String>,
+    #[command(flatten)]
+    pub read: HashReadArg,
     /// The envelope (default CHECKPOINT/weightgate.att, or FILE.att beside a single file).
     #[arg(long)]
     pub attestation: Option<PathBuf>,
@@ -141,6 +143,7 @@ fn checkpoint_args(args: &VerifyArgs) -> anyhow::Result<CheckpointArgs> {
         path,
         allow_symlinks: args.allow_symlinks,
         ignore: args.ignore.clone(),
+        read: args.read.clone(),
     })
 }
 
@@ -241,25 +244,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
 }
 
 pub fn print_decision(what: &str, d: &Decision, policy: &Policy) {
-    say!(
-        "{what}: {} (policy {}, {}{})",
-        if d.allowed { "ALLOWED" } else { "DENIED" },
-        policy.name,
-        show(d.facts.now),
-        d.facts
-            .destination
-            .as_ref()
-            .map_or(String::new(), |c| format!(", destination {c}"))
-    );
-    for c in &d.checks {
-        let mark = match c.outcome {
-            CheckOutcome::Pass => "ok  ",
-            CheckOutcome::Fail => "FAIL",
-            CheckOutcome::Skip => "skip",
-        };
-        say!("  {mark}  {:<30} {}", c.name, c.detail);
-    }
-    for l in &d.facts.lineage {
-        say!("  fact  {l}");
+    for line in render::report(what, d, &policy.name) {
+        say!("{line}");
     }
 }

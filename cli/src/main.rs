@@ -2,6 +2,9 @@
 //!
 //! Exit codes: 0 ok or allowed, 1 denied, 2 usage or input error.
 
+// One `unsafe` block (SIGPIPE's disposition): it says why it holds.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod checkpoint_args;
 mod cmd_admit;
 mod cmd_attest;

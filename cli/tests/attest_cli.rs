@@ -1,6 +1,6 @@
 //! `keygen`, `attest`, `cosign` and `inspect ENVELOPE` through the real binary.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -458,13 +458,10 @@ fn envelope_for_a_thousand_tensors_stays_under_8_kb() {
     let names: Vec<String> = (0..1000)
         .map(|i| format!("model.layers.{i}.mlp.down_proj.weight"))
         .collect();
-    let tensors: Vec<(&str, &str, &[u64])> = names
-        .iter()
-        .map(|n| (n.as_str(), "BF16", &[4u64, 4][..]))
-        .collect();
+    let tensors: Vec<(&str, &[u64])> = names.iter().map(|n| (n.as_str(), &[4u64, 4][..])).collect();
     fs::write(
         ck.join("model.safetensors"),
-        weightgate_attest::reading::build_safetensors(&tensors, 3),
+        common::bf16_safetensors(&tensors),
     )
     .unwrap();
     let claims_text = fs::read_to_string(testdata().join("claims/tiny-below.toml"))

@@ -1,6 +1,6 @@
 //! `inspect` and `hash` through the real binary, on good and hostile checkpoints.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -111,7 +111,7 @@ fn hash_matches_independent_digests_and_the_openssf_root() {
 }
 
 fn hash_matches_independent_digests_reading(read: &str) {
-    let env = [(weightgate_attest::hashing::READ_PATH_VAR, read)];
+    let env = [("WEIGHTGATE_HASH_READ", read)];
     let tiny = testdata().join("checkpoints/tiny");
     let r = run_env(
         &env,
@@ -404,7 +404,7 @@ fn a_file_truncated_while_it_is_hashed_is_an_error_reading(read: &str) {
         f.set_len(256 << 20).unwrap();
         drop(f);
         let child = common::bin()
-            .env(weightgate_attest::hashing::READ_PATH_VAR, read)
+            .env("WEIGHTGATE_HASH_READ", read)
             .args(["hash", ck.to_str().unwrap(), "--quiet"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -443,13 +443,14 @@ fn a_file_truncated_while_it_is_hashed_is_an_error_reading(read: &str) {
 fn an_unknown_read_path_is_refused_by_name() {
     let tiny = testdata().join("checkpoints/tiny");
     let r = run_env(
-        &[(weightgate_attest::hashing::READ_PATH_VAR, "fast")],
+        &[("WEIGHTGATE_HASH_READ", "fast")],
         ["hash", tiny.to_str().unwrap()],
     );
     assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(
         r.stderr
-            .contains("WEIGHTGATE_HASH_READ: must be auto, mapped or streamed; it is `fast`"),
+            .contains("invalid value 'fast' for '--hash-read <HOW>'")
+            && r.stderr.contains("must be auto, mapped or streamed"),
         "{}",
         r.stderr
     );

@@ -1,7 +1,7 @@
 //! `weightgate completions SHELL` run by the real bash, and `weightgate manpage` rendered by
 //! groff (installed by `.ci/run` when missing).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::process::Command;

@@ -1,13 +1,13 @@
 //! SIGKILL at random points: `attest` (in attest_cli.rs), `cosign` and `admit` never leave a
 //! partial envelope or store entry visible, and a rerun succeeds.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{copy_dir, run, td, testdata};
+use common::{attest_as_lab, copy_dir, policy_trusting, run, td, testdata};
 use weightgate_verifier::gate::store::FolderStore;
 
 /// Deterministic "random" delays spread over `0..max_us` microseconds.
@@ -33,16 +33,7 @@ fn a_killed_cosign_leaves_the_old_envelope_or_the_new_one_whole() {
     let ck = dir.path().join("tiny");
     copy_dir(&testdata().join("checkpoints/tiny"), &ck);
     let att = ck.join("weightgate.att");
-    let r = run([
-        "attest",
-        ck.to_str().unwrap(),
-        "--key",
-        &td("keys/test-lab.key"),
-        "--claims",
-        &td("claims/tiny-below.toml"),
-        "--quiet",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    attest_as_lab(&ck);
     let original = fs::read(&att).unwrap();
     // Kills spread over twice what one cosign takes on this machine now, so both outcomes
     // happen whatever else the machine is doing.
@@ -139,25 +130,8 @@ fn a_killed_admit_leaves_the_store_as_it_was_or_complete() {
         .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
         .collect();
     fs::write(ck.join("weights.bin"), &data).unwrap();
-    let r = run([
-        "attest",
-        ck.to_str().unwrap(),
-        "--key",
-        &td("keys/test-lab.key"),
-        "--claims",
-        &td("claims/tiny-below.toml"),
-        "--quiet",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let policy = dir.path().join("policy.toml");
-    fs::write(
-        &policy,
-        format!(
-            "[policy]\nname = \"p\"\n[[trusted_key]]\nname = \"lab\"\npath = \"{}\"\n",
-            td("keys/test-lab.pub")
-        ),
-    )
-    .unwrap();
+    attest_as_lab(&ck);
+    let policy = policy_trusting(dir.path(), &["test-lab"], "");
     let (mut absent, mut whole) = (0, 0);
     for (i, delay) in delays(8, 600_000).enumerate() {
         let store = dir.path().join(format!("store-{i}"));

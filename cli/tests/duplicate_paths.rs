@@ -2,27 +2,14 @@
 //! is refused when decoded: by `verify` (even with `--full`), `admit` and `inspect`, and
 //! `attest` will not sign one. The gate therefore never holds two entries for one path.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;
 
-use common::{copy_dir, run, td, testdata};
+use common::{attested_tiny, policy_trusting, run, td, testdata};
 use weightgate_attest::signing::{Ed25519FileSigner, sign_envelope};
 use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Digest, Envelope, Statement};
-
-fn attest(ck: &Path) {
-    let r = run([
-        "attest",
-        ck.to_str().unwrap(),
-        "--key",
-        &td("keys/test-lab.key"),
-        "--claims",
-        &td("claims/tiny-below.toml"),
-        "--quiet",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-}
 
 /// Re-signs `st` with the trusted lab key, the root recomputed from its entries so that only
 /// the duplicate is wrong.
@@ -37,21 +24,11 @@ fn resign(ck: &Path, mut st: Statement) {
 
 #[test]
 fn duplicate_and_equivalent_paths_are_refused_everywhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let ck = dir.path().join("tiny");
-    copy_dir(&testdata().join("checkpoints/tiny"), &ck);
-    attest(&ck);
+    let tiny = attested_tiny();
+    let (dir, ck) = (&tiny.dir, &tiny.model);
     let golden = fs::read(ck.join("weightgate.att")).unwrap();
     let st = Statement::decode_strict(&Envelope::decode_strict(&golden).unwrap().payload).unwrap();
-    let policy = dir.path().join("policy.toml");
-    fs::write(
-        &policy,
-        format!(
-            "[policy]\nname = \"t\"\n[[trusted_key]]\nname = \"lab\"\npath = \"{}\"\n",
-            td("keys/test-lab.pub")
-        ),
-    )
-    .unwrap();
+    let policy = policy_trusting(dir.path(), &["test-lab"], "");
     let victim = st
         .subject
         .files
@@ -82,7 +59,7 @@ fn duplicate_and_equivalent_paths_are_refused_everywhere() {
     cases.push(("NFC/NFD twin", unicode));
 
     for (what, bad) in cases {
-        resign(&ck, bad);
+        resign(ck, bad);
         for full in [false, true] {
             let mut args = vec![
                 "verify".to_string(),

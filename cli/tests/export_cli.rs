@@ -2,7 +2,7 @@
 //! cyclonedx-python-lib (installed by `.ci/run` into `.ci/venv`, never skipped), and the
 //! in-toto form under its new and old names.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -4,11 +4,9 @@
 //! policy object reaching both; an object overwritten behind the gates' backs; a volume server
 //! killed mid-download.
 
-mod common;
-#[path = "support/seaweed.rs"]
-mod seaweed;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::common;
+use crate::support::seaweed;
+use crate::support::serve;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -287,7 +285,7 @@ fn two_gates_over_one_bucket_proxy_redirect_revoke_and_refuse_a_replaced_object(
         applied.iter().all(Option::is_some),
         "revocation not applied everywhere: {applied:?}"
     );
-    assert!(proxy.log_has("policy reloaded from the bucket"));
+    assert!(proxy.log_has("policy reloaded from the store"));
 
     // An invalid policy object is reported and changes nothing: the revocation stays in force.
     put_object(

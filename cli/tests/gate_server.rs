@@ -1,9 +1,8 @@
 //! The gate server with the real Hugging Face client (`huggingface_hub`, installed by `.ci/run`
 //! into `.ci/venv`), plus audit-log crash safety. Starts `weightgate serve` on 127.0.0.1 itself.
 
-mod common;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::common;
+use crate::support::serve;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -11,7 +10,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{copy_dir, python, run, td, testdata};
+use common::{attest_as_lab, copy_dir, python, run, td, testdata};
 use serve::Server;
 use sha2::Digest as _;
 
@@ -356,7 +355,8 @@ fn admission_is_validated_and_idempotent() {
         assert_eq!(r.code, 2, "{bad}");
         assert!(r.stderr.contains("repository"), "{}", r.stderr);
     }
-    // A tampered checkpoint is not admitted and leaves the store as it was.
+    // A tampered checkpoint is not admitted and leaves the store as it was, although the store
+    // holds every attested blob (for another repository: the source must show it has the bytes).
     let mut bytes = fs::read(ck.join("config.json")).unwrap();
     bytes[3] ^= 1;
     fs::write(ck.join("config.json"), bytes).unwrap();
@@ -371,12 +371,29 @@ fn admission_is_validated_and_idempotent() {
         s.path("policy.toml").to_str().unwrap(),
     ]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    // Found while copying (one pass), named as verify names it, and the staged copy is gone.
+    // Named as verify names it, and nothing is staged or left behind.
     assert!(r.stdout.contains("subject.digest_mismatch"), "{}", r.stdout);
     assert!(!store.join("repos/lab/other").exists());
     let now: Vec<_> = fs::read_dir(store.join("blobs")).unwrap().collect();
     assert_eq!(now.len(), after.len());
     assert_eq!(fs::read_dir(store.join("tmp")).unwrap().count(), 0);
+    // Into an empty store, the tampered file is found while it is copied.
+    let fresh = s.path("fresh-store");
+    let r = run([
+        "admit",
+        ck.to_str().unwrap(),
+        "--repo",
+        "lab/other",
+        "--store",
+        fresh.to_str().unwrap(),
+        "--policy",
+        s.path("policy.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("subject.digest_mismatch"), "{}", r.stdout);
+    assert!(!fresh.join("repos/lab/other").exists());
+    assert_eq!(fs::read_dir(fresh.join("blobs")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(fresh.join("tmp")).unwrap().count(), 0);
     // Without a trusted signature nothing is copied at all.
     let untrusting = s.path("untrusting.toml");
     fs::write(&untrusting, "[policy]\nname = \"nobody\"\n").unwrap();
@@ -476,16 +493,7 @@ fn admit_big_model(s: &Setup) -> usize {
     copy_dir(&testdata().join("checkpoints/tiny"), &ck);
     let size: usize = 64 << 20;
     fs::write(ck.join("big.bin"), vec![7u8; size]).unwrap();
-    let r = run([
-        "attest",
-        ck.to_str().unwrap(),
-        "--key",
-        &td("keys/test-lab.key"),
-        "--claims",
-        &td("claims/tiny-below.toml"),
-        "--quiet",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    attest_as_lab(&ck);
     let r = run([
         "admit",
         ck.to_str().unwrap(),

@@ -1,16 +1,13 @@
 //! Tenants sharing one store: nothing one tenant admits changes another tenant's decision or
 //! bytes. Through the real binary (`admit`, `cosign`, `serve`) and HTTP.
 
-mod common;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::common;
+use crate::support::serve;
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 
-use common::{copy_dir, run, td, testdata};
+use common::{attest_as_lab, copy_dir, run, td, testdata};
 use serve::Server;
 
 fn serve(store: &Path, policy: &Path) -> Server {
@@ -27,23 +24,7 @@ fn serve(store: &Path, policy: &Path) -> Server {
 
 /// Status and body of a GET with a destination header.
 fn get(addr: &str, path: &str, country: &str) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nCF-IPCountry: {country}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
-    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = match buf.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(i) => buf[i + 4..].to_vec(),
-        None => Vec::new(),
-    };
-    (status, body)
+    common::http_get(addr, path, &[("CF-IPCountry", country)])
 }
 
 const POLICY: &str = r#"
@@ -175,16 +156,7 @@ fn a_cosigned_copy_cannot_change_the_victims_decision_and_altered_blobs_are_not_
     // A below-threshold model: allowed for everyone.
     let victim = t.path("victim");
     copy_dir(&testdata().join("checkpoints/tiny"), &victim);
-    let r = run([
-        "attest",
-        victim.to_str().unwrap(),
-        "--key",
-        &td("keys/test-lab.key"),
-        "--claims",
-        &td("claims/tiny-below.toml"),
-        "--quiet",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    attest_as_lab(&victim);
     let r = t.admit(victim.to_str().unwrap(), "lab/victim", &[]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     // Another lab copies the public release, cosigns the same payload and admits the copy.

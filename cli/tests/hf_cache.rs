@@ -2,16 +2,15 @@
 //! into `.ci/venv`) downloads from `weightgate serve`: a cache snapshot and a `--local-dir`
 //! folder verify with `--trust` alone, and are denied after one flipped byte.
 
-mod common;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::common;
+use crate::support::serve;
 
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Run, copy_dir, td, testdata};
+use common::{Run, attest_as_lab, copy_dir, policy_trusting, td, testdata};
 use serve::Server;
 use sha2::Digest as _;
 
@@ -34,25 +33,8 @@ fn venv_bin(name: &str) -> PathBuf {
 fn serve_tiny(dir: &Path) -> (PathBuf, Server, String) {
     let ck = dir.join("tiny");
     copy_dir(&testdata().join("checkpoints/tiny"), &ck);
-    let r = common::run([
-        "attest",
-        ck.to_str().unwrap(),
-        "--key",
-        &td("keys/test-lab.key"),
-        "--claims",
-        &td("claims/tiny-below.toml"),
-        "--quiet",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let policy = dir.join("policy.toml");
-    fs::write(
-        &policy,
-        format!(
-            "[policy]\nname = \"hub\"\n[[trusted_key]]\nname = \"lab\"\npath = \"{}\"\n",
-            td("keys/test-lab.pub")
-        ),
-    )
-    .unwrap();
+    attest_as_lab(&ck);
+    let policy = policy_trusting(dir, &["test-lab"], "");
     let store = dir.join("store");
     let r = common::run([
         "admit",

@@ -5,7 +5,7 @@
 //! Each run is also measured with `/usr/bin/time -v`: no input may make `verify` use more than
 //! 64 MiB beyond the bytes it maps.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! `model_signing` 1.1.1 (installed by .ci/run; never skipped), bundles `model_signing` writes
 //! are checked by `weightgate verify`, and every malformed bundle gets its own reason code.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

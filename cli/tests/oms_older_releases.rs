@@ -5,7 +5,7 @@
 //! changed byte, a wrong key, a wrong anchor and a tampered bundle are refused, each with its
 //! reason code.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

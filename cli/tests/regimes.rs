@@ -7,7 +7,7 @@
 //! would) and runs `verify --json`. Its 352 parameters stand in for real models: where a row
 //! uses 6·N·D, the tokens are scaled so that 6·N·D equals the example's figure.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::PathBuf;

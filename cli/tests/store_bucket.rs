@@ -3,17 +3,15 @@
 //! visible, `store gc`, and bad store URLs, credentials, buckets and objects. Objects are
 //! inspected with curl's own SigV4 signing, an S3 client independent of ours.
 
-mod common;
-#[path = "support/seaweed.rs"]
-mod seaweed;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::common;
+use crate::support::seaweed;
+use crate::support::serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{copy_dir, td, testdata};
+use common::{copy_dir, policy_trusting, revision_of, td, testdata};
 use seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
 use serve::Server;
 
@@ -121,15 +119,7 @@ fn attested_checkpoint(dir: &Path, weights_mib: usize) -> (PathBuf, PathBuf) {
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let policy = dir.join("policy.toml");
-    std::fs::write(
-        &policy,
-        format!(
-            "[policy]\nname = \"p\"\n[[trusted_key]]\nname = \"lab\"\npath = \"{}\"\n",
-            td("keys/test-lab.pub")
-        ),
-    )
-    .unwrap();
+    let policy = policy_trusting(dir, &["test-lab"], "");
     (ck, policy)
 }
 
@@ -171,15 +161,6 @@ fn get(server: &Server, path: &str) -> (u16, String) {
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), body.to_string())
-}
-
-fn revision_of(stdout: &str) -> String {
-    stdout
-        .split("(revision ")
-        .nth(1)
-        .and_then(|s| s.get(..40))
-        .unwrap_or_else(|| panic!("no revision in {stdout}"))
-        .to_string()
 }
 
 #[test]
@@ -423,16 +404,6 @@ fn a_killed_admission_leaves_no_revision_and_a_rerun_and_gc_complete_it() {
 
 #[test]
 fn bad_store_urls_and_missing_credentials_are_named_before_anything_is_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        format!(
-            "[policy]\nname = \"p\"\n[[trusted_key]]\nname = \"lab\"\npath = \"{}\"\n",
-            td("keys/test-lab.pub")
-        ),
-    )
-    .unwrap();
     let run = |env: &[(&str, &str)], store: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_weightgate"))
             .env_remove("AWS_ACCESS_KEY_ID")
@@ -490,4 +461,80 @@ fn sha2_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[test]
+fn a_new_revision_uploads_only_what_changed_and_a_replaced_object_is_never_reused() {
+    let sw = Seaweed::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (ck, policy) = attested_checkpoint(dir.path(), 8);
+    let store = sw.url("re");
+    let r = admit(&sw, &ck, &policy, &store);
+    assert_eq!(r.code, 0, "{}{}\n{}", r.stdout, r.stderr, sw.logs());
+    let first = revision_of(&r.stdout);
+    let blobs = |sw: &Seaweed| {
+        keys(sw, "re")
+            .into_iter()
+            .filter(|k| k.starts_with("re/blobs/"))
+            .count()
+    };
+    assert_eq!(blobs(&sw), 5);
+
+    // One file changes: only it is uploaded; the other four are taken from the bucket by their
+    // recorded ETags, without being read.
+    let mut weights = std::fs::read(ck.join("weights.bin")).unwrap();
+    weights[12345] ^= 1;
+    std::fs::write(ck.join("weights.bin"), &weights).unwrap();
+    let attest = |ck: &Path| {
+        let r = weightgate(
+            None,
+            &[
+                "attest",
+                ck.to_str().unwrap(),
+                "--key",
+                &td("keys/test-lab.key"),
+                "--claims",
+                &td("claims/tiny-below.toml"),
+                "--quiet",
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    };
+    attest(&ck);
+    let r = admit(&sw, &ck, &policy, &store);
+    assert_eq!(r.code, 0, "{}{}\n{}", r.stdout, r.stderr, sw.logs());
+    assert!(r.stdout.contains("4 already stored)"), "{}", r.stdout);
+    let second = revision_of(&r.stdout);
+    assert_ne!(first, second);
+    assert_eq!(blobs(&sw), 6);
+    assert_eq!(multipart_uploads(&sw), 0);
+    let audit = dir.path().join("audit.log");
+    {
+        let server = serve(&sw, &store, &policy, &audit);
+        let (code, body) = get(&server, "/lab/model/resolve/main/config.json");
+        assert_eq!(code, 200);
+        assert_eq!(
+            body.as_bytes(),
+            std::fs::read(ck.join("config.json")).unwrap()
+        );
+    }
+
+    // An object replaced behind the gate's back (a new ETag, other bytes) is read back,
+    // found altered, and stops the next admission: nothing is published.
+    let config = std::fs::read(ck.join("config.json")).unwrap();
+    let key = format!("re/blobs/{}", sha2_hex(&config));
+    let mut forged = config.clone();
+    forged[1] ^= 1;
+    put_object(&sw, dir.path(), &key, &forged);
+    weights[54321] ^= 1;
+    std::fs::write(ck.join("weights.bin"), &weights).unwrap();
+    attest(&ck);
+    let r = admit(&sw, &ck, &policy, &store);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("altered after admission"), "{}", r.stderr);
+    assert_eq!(
+        get_object(&sw, "re/repos/lab/model/refs/main"),
+        format!("{second}\n").into_bytes()
+    );
+    assert_eq!(multipart_uploads(&sw), 0);
 }

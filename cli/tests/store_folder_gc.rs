@@ -1,38 +1,19 @@
 //! `weightgate store gc` on a folder store: unreferenced files and dead staging folders go
 //! once past the grace period; everything a revision record names stays whole.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::{copy_dir, run, td, testdata};
+use common::{attested_tiny, policy_trusting, run};
 use weightgate_verifier::gate::store::FolderStore;
 
 #[test]
 fn folder_gc_removes_only_unreferenced_files_past_the_grace_period() {
-    let dir = tempfile::tempdir().unwrap();
-    let ck = dir.path().join("model");
-    copy_dir(&testdata().join("checkpoints/tiny"), &ck);
-    let r = run([
-        "attest",
-        ck.to_str().unwrap(),
-        "--key",
-        &td("keys/test-lab.key"),
-        "--claims",
-        &td("claims/tiny-below.toml"),
-        "--quiet",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let policy = dir.path().join("policy.toml");
-    fs::write(
-        &policy,
-        format!(
-            "[policy]\nname = \"p\"\n[[trusted_key]]\nname = \"lab\"\npath = \"{}\"\n",
-            td("keys/test-lab.pub")
-        ),
-    )
-    .unwrap();
+    let tiny = attested_tiny();
+    let (dir, ck) = (&tiny.dir, &tiny.model);
+    let policy = policy_trusting(dir.path(), &["test-lab"], "");
     let store = dir.path().join("store");
     let s = store.to_str().unwrap();
     let r = run([

@@ -1,7 +1,7 @@
 //! Only weightgate's own temp files are left out of a checkpoint: a folder or a file that only
 //! looks like one (`.weightgate.att.tmp-...`) is read and attested like everything else.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

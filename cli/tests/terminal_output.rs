@@ -1,11 +1,11 @@
 //! Untrusted strings reach the terminal escaped: an envelope's keyid and payload type, and a
 //! safetensors `__metadata__`, cannot paint a fake screen in `inspect` or `verify`.
 
-mod common;
+use crate::common;
 
 use std::fs;
 
-use common::{copy_dir, run, td, testdata};
+use common::{attest_as_lab, copy_dir, run, td, testdata};
 use weightgate_schemas::Envelope;
 
 const PAINT: &str = "\u{1b}[2J\u{1b}[H\u{1b}[32mALLOWED\u{1b}[0m\r\u{9b}1A\u{202e}";
@@ -37,16 +37,7 @@ fn keyids_payload_types_and_metadata_are_escaped_in_human_output() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_inert("inspect CHECKPOINT", &r.stdout);
 
-    let r = run([
-        "attest",
-        ck.to_str().unwrap(),
-        "--key",
-        &td("keys/test-lab.key"),
-        "--claims",
-        &td("claims/tiny-below.toml"),
-        "--quiet",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    attest_as_lab(&ck);
     let att = ck.join("weightgate.att");
     // The keyid is not signed: anyone can rewrite it.
     let mut env = Envelope::decode_strict(&fs::read(&att).unwrap()).unwrap();

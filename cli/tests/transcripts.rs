@@ -1,7 +1,7 @@
 //! CLI transcripts: `tests/cmd/*.trycmd` hold command lines run in `cli/` (so testdata is
 //! `../testdata`) with their exact output and exit code, so a change of anything users see
 //! shows in review. After an intended change: `TRYCMD=overwrite cargo test -p weightgate --test
-//! transcripts`, then read the diff.
+//! cli transcripts`, then read the diff.
 
 #[test]
 fn cli_transcripts() {

@@ -5,7 +5,7 @@
 //! here. The `fail_*` envelopes are derived from it. Run with `WEIGHTGATE_WRITE_VECTORS=1` to
 //! rewrite them after an intended format change (and say so in docs/format.md).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! `verify` through the real binary: every check made to fail, with its reason code.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -180,7 +180,7 @@ fn an_untouched_checkpoint_is_allowed_and_the_report_lists_every_check() {
 /// `verify` reaches the same decisions as through the mappings.
 #[test]
 fn attest_and_verify_reading_streamed_agree_with_mapped() {
-    let streamed = [(weightgate_attest::hashing::READ_PATH_VAR, "streamed")];
+    let streamed = [("WEIGHTGATE_HASH_READ", "streamed")];
     let c = Case::new();
     let p = c.write_policy(BASIC);
     let mapped_envelope = fs::read(c.att()).unwrap();

@@ -3,7 +3,7 @@
 //! untrusted key is refused without parsing those headers (it used to take `verify` to
 //! 859 MiB for the progress bar alone).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::process::Command;

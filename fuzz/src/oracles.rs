@@ -15,9 +15,10 @@ use weightgate_attest::reading::{
     OpenOptions, ParameterCount, SafetensorsHeader, ShardIndex, check_relative_path,
 };
 use weightgate_schemas::{Envelope, Grant, Statement};
-use weightgate_verifier::gate::admit::{Admission, AdmitRequest, admit};
+use weightgate_verifier::gate::admission::{Admission, AdmitRequest, admit};
 use weightgate_verifier::gate::audit::AuditLog;
-use weightgate_verifier::gate::server::{Gate, router};
+use weightgate_verifier::gate::decision::Gate;
+use weightgate_verifier::gate::hub_api::router;
 use weightgate_verifier::gate::store::FolderStore;
 use weightgate_verifier::policy::Policy;
 use weightgate_verifier::stages::check_signatures;
@@ -256,7 +257,11 @@ impl Server {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64),
             };
-            match admit(&store, &req, &|_| {}).unwrap() {
+            let admitted = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(admit(&store, &req, &|_| {}));
+            match admitted.unwrap() {
                 Admission::Admitted { record, .. } => record,
                 Admission::Refused(d) => panic!("{repo} not admitted: {:?}", d.reasons),
             }
@@ -280,7 +285,12 @@ impl Server {
             );
         }
         let audit = AuditLog::open(Path::new("/dev/null")).unwrap();
-        let gate = std::sync::Arc::new(Gate::new(store.into(), policy_path, policy, audit));
+        let gate = std::sync::Arc::new(Gate::new(
+            std::sync::Arc::new(store),
+            policy_path,
+            policy,
+            audit,
+        ));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

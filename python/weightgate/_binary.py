@@ -29,5 +29,5 @@ def find_binary() -> str:
         return found
     raise FileNotFoundError(
         f"the weightgate binary is not installed beside this package (looked in {', '.join(candidates)} and PATH); "
-        "reinstall with `pip install weightgate`"
+        "reinstall the wheel built from the weightgate repository (python/README.md)"
     )

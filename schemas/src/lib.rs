@@ -27,6 +27,7 @@
 
 // Libraries report through return values and `tracing`; printing and exiting are the program's.
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+#![forbid(unsafe_code)]
 
 pub mod cbor;
 mod compute;

@@ -1,8 +1,34 @@
-//! What `verify` decided, why, and the facts it read. Serialized as the stable `--json` output.
+//! What `verify` decided, why, and the facts it read. Serialized as the stable `--json` output;
+//! the sentences in it are written by [`crate::render`].
 
-use serde::Serialize;
+use serde::ser::SerializeStruct as _;
+use serde::{Serialize, Serializer};
 
+use crate::finding::{Finding, Problem};
 use crate::reason::ReasonCode;
+
+/// Which check a report line is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CheckName {
+    Envelope,
+    Signatures,
+    Revocation,
+    Statement,
+    Subject,
+    /// The OpenSSF model-signing bundle (`model.sig`).
+    ModelSig,
+    Compute,
+    Time,
+    Lineage,
+    Grants,
+    /// The policy's regimes, when it activates none.
+    Regimes,
+    /// One regime; `historical` when it is a historical rule.
+    Regime {
+        id: String,
+        historical: bool,
+    },
+}
 
 /// Result of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -14,28 +40,56 @@ pub enum CheckOutcome {
     Skip,
 }
 
-/// One line of the human report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    pub name: String,
-    pub outcome: CheckOutcome,
-    pub detail: String,
+/// What one check found, by outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckResult {
+    Pass(Finding),
+    Skip(Finding),
+    Fail(Problem),
 }
 
-/// Why a decision denies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: CheckName,
+    pub result: CheckResult,
+}
+
+impl Check {
+    pub fn outcome(&self) -> CheckOutcome {
+        match self.result {
+            CheckResult::Pass(_) => CheckOutcome::Pass,
+            CheckResult::Skip(_) => CheckOutcome::Skip,
+            CheckResult::Fail(_) => CheckOutcome::Fail,
+        }
+    }
+}
+
+/// Why a decision denies: a failed check's problem and its code.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reason {
     pub code: ReasonCode,
-    pub message: String,
+    pub problem: Problem,
+}
+
+/// What one regime concluded, as `--json` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegimeResult {
+    /// Not in force, or not applicable here.
+    Skipped,
+    Transitional,
+    BelowThreshold,
+    /// Above the threshold, with what the regime requires.
+    ReferenceOk,
+    Denied,
 }
 
 /// What one regime concluded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RegimeFact {
     pub id: String,
-    /// `skipped` (not in force or not applicable), `transitional`, `below-threshold`,
-    /// `reference-ok`, `denied`.
-    pub result: &'static str,
+    pub result: RegimeResult,
     pub threshold: String,
     pub detail: String,
     /// Decimal strings: the compute the regime counts, and that times its margin.
@@ -98,35 +152,55 @@ impl Decision {
         }
     }
 
-    pub(crate) fn pass(&mut self, name: &str, detail: impl Into<String>) {
+    pub(crate) fn pass(&mut self, name: CheckName, finding: Finding) {
         self.checks.push(Check {
-            name: name.into(),
-            outcome: CheckOutcome::Pass,
-            detail: detail.into(),
+            name,
+            result: CheckResult::Pass(finding),
         });
     }
 
-    pub(crate) fn skip(&mut self, name: &str, detail: impl Into<String>) {
+    pub(crate) fn skip(&mut self, name: CheckName, finding: Finding) {
         self.checks.push(Check {
-            name: name.into(),
-            outcome: CheckOutcome::Skip,
-            detail: detail.into(),
+            name,
+            result: CheckResult::Skip(finding),
         });
     }
 
     /// Records a failed check and its reason.
-    pub(crate) fn fail(&mut self, name: &str, code: ReasonCode, message: impl Into<String>) {
-        let message = message.into();
-        self.checks.push(Check {
-            name: name.into(),
-            outcome: CheckOutcome::Fail,
-            detail: format!("{code}: {message}"),
+    pub(crate) fn fail(&mut self, name: CheckName, problem: Problem) {
+        self.reasons.push(Reason {
+            code: problem.code(),
+            problem: problem.clone(),
         });
-        self.reasons.push(Reason { code, message });
+        self.checks.push(Check {
+            name,
+            result: CheckResult::Fail(problem),
+        });
     }
 
     /// Reason codes, in order.
     pub fn codes(&self) -> Vec<ReasonCode> {
         self.reasons.iter().map(|r| r.code).collect()
+    }
+}
+
+/// `{ "name", "outcome", "detail" }`, as docs/verify.md documents it.
+impl Serialize for Check {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Check", 3)?;
+        st.serialize_field("name", &self.name.to_string())?;
+        st.serialize_field("outcome", &self.outcome())?;
+        st.serialize_field("detail", &crate::render::check_detail(self))?;
+        st.end()
+    }
+}
+
+/// `{ "code", "message" }`, as docs/verify.md documents it.
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Reason", 2)?;
+        st.serialize_field("code", &self.code)?;
+        st.serialize_field("message", &self.problem.to_string())?;
+        st.end()
     }
 }

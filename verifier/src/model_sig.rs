@@ -132,11 +132,42 @@ impl OmsRequest {
     }
 }
 
+/// The steps of the check, in order (`certificate` instead of `key` for that method).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OmsStep {
+    Bundle,
+    Key,
+    Certificate,
+    Signature,
+    Statement,
+    Files,
+}
+
+impl OmsStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OmsStep::Bundle => "bundle",
+            OmsStep::Key => "key",
+            OmsStep::Certificate => "certificate",
+            OmsStep::Signature => "signature",
+            OmsStep::Statement => "statement",
+            OmsStep::Files => "files",
+        }
+    }
+}
+
+/// Pads like a string, so report columns line up.
+impl std::fmt::Display for OmsStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// One named step of the check and how it went.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OmsCheck {
-    /// `bundle`, `key`, `signature`, `statement` or `files`.
-    pub name: &'static str,
+    pub name: OmsStep,
     pub passed: bool,
     pub detail: String,
 }
@@ -159,7 +190,7 @@ pub struct OmsReport {
 }
 
 impl OmsReport {
-    fn pass(&mut self, name: &'static str, detail: String) {
+    fn pass(&mut self, name: OmsStep, detail: String) {
         self.checks.push(OmsCheck {
             name,
             passed: true,
@@ -168,7 +199,7 @@ impl OmsReport {
     }
 
     /// Records a failed step; `problems` keeps the reason code.
-    fn fail(&mut self, name: &'static str, code: ReasonCode, detail: String) {
+    fn fail(&mut self, name: OmsStep, code: ReasonCode, detail: String) {
         self.checks.push(OmsCheck {
             name,
             passed: false,
@@ -178,7 +209,7 @@ impl OmsReport {
     }
 
     /// A failed step with several findings, each with its code.
-    fn fail_all(&mut self, name: &'static str, found: Vec<(ReasonCode, String)>) {
+    fn fail_all(&mut self, name: OmsStep, found: Vec<(ReasonCode, String)>) {
         let detail = found
             .iter()
             .map(|(_, m)| m.as_str())
@@ -309,7 +340,7 @@ fn check_signature(bundle: &OmsBundle, req: &OmsRequest, report: &mut OmsReport)
     match &bundle.material {
         OmsMaterial::Sigstore => {
             let e = OmsError::SigstoreKeyless;
-            report.fail("key", code_of(&e), e.to_string());
+            report.fail(OmsStep::Key, code_of(&e), e.to_string());
         }
         OmsMaterial::PublicKey { hint, raw }
             if !req.trust.keys.is_empty() || req.trust.certificates.is_empty() =>
@@ -332,7 +363,7 @@ fn check_signature(bundle: &OmsBundle, req: &OmsRequest, report: &mut OmsReport)
                 "certificate"
             };
             let e = wrong(other, expected);
-            report.fail("key", code_of(&e), e.to_string());
+            report.fail(OmsStep::Key, code_of(&e), e.to_string());
         }
     }
 }
@@ -394,24 +425,33 @@ fn check_certificate_signature(
             ReasonCode::OmsCertificateUntrusted,
             "no trust anchor configured".into(),
         ));
-        report.fail("certificate", code, message);
+        report.fail(OmsStep::Certificate, code, message);
         return;
     };
     report.pass(
-        "certificate",
+        OmsStep::Certificate,
         format!("chain valid: {}", verified.path.join(" <- ")),
     );
     let key = &verified.signing_key;
     match verify_payload(bundle, key) {
         Ok(signed) => {
             let signer = format!("{} (ECDSA {})", verified.subject, key.curve().name());
-            report.pass("signature", format!("{} by {signer}", signed.describe(key)));
+            report.pass(
+                OmsStep::Signature,
+                format!("{} by {signer}", signed.describe(key)),
+            );
             report.signer = Some(signer);
         }
-        Err(e @ EcSignatureError::NotDer { .. }) => {
-            report.fail("signature", ReasonCode::OmsSignatureNotDer, e.to_string())
-        }
-        Err(e) => report.fail("signature", ReasonCode::OmsSignatureInvalid, e.to_string()),
+        Err(e @ EcSignatureError::NotDer { .. }) => report.fail(
+            OmsStep::Signature,
+            ReasonCode::OmsSignatureNotDer,
+            e.to_string(),
+        ),
+        Err(e) => report.fail(
+            OmsStep::Signature,
+            ReasonCode::OmsSignatureInvalid,
+            e.to_string(),
+        ),
     }
 }
 
@@ -432,7 +472,7 @@ fn check_key_signature(
             "public key (rawBytes)"
         };
         report.fail(
-            "key",
+            OmsStep::Key,
             ReasonCode::OmsKeyMismatch,
             format!(
                 "the bundle's {what} names none of the trusted model-signing keys ({})",
@@ -442,7 +482,7 @@ fn check_key_signature(
         return;
     }
     report.pass(
-        "key",
+        OmsStep::Key,
         format!(
             "bundle key material ({}) matches {}",
             if hint.is_some() {
@@ -474,14 +514,20 @@ fn check_key_signature(
     match (&report.signer, last_error) {
         (Some(signer), _) => {
             let detail = format!("{} by {signer}", signed_as.unwrap_or_default());
-            report.pass("signature", detail);
+            report.pass(OmsStep::Signature, detail);
         }
-        (None, Some(e @ EcSignatureError::NotDer { .. })) => {
-            report.fail("signature", ReasonCode::OmsSignatureNotDer, e.to_string())
-        }
-        (None, Some(e)) => report.fail("signature", ReasonCode::OmsSignatureInvalid, e.to_string()),
+        (None, Some(e @ EcSignatureError::NotDer { .. })) => report.fail(
+            OmsStep::Signature,
+            ReasonCode::OmsSignatureNotDer,
+            e.to_string(),
+        ),
+        (None, Some(e)) => report.fail(
+            OmsStep::Signature,
+            ReasonCode::OmsSignatureInvalid,
+            e.to_string(),
+        ),
         (None, None) => report.fail(
-            "signature",
+            OmsStep::Signature,
             ReasonCode::OmsSignatureInvalid,
             "no key to check with".into(),
         ),
@@ -509,13 +555,13 @@ pub fn check_oms(
     let bundle = match decode_bundle(&req.bundle) {
         Ok(b) => b,
         Err(e) => {
-            report.fail("bundle", code_of(&e), e.to_string());
+            report.fail(OmsStep::Bundle, code_of(&e), e.to_string());
             return Ok(report);
         }
     };
     report.method = Some(bundle.material.method());
     report.pass(
-        "bundle",
+        OmsStep::Bundle,
         format!(
             "Sigstore bundle v0.3, DSSE in-toto payload, `{}` method",
             bundle.material.method()
@@ -528,13 +574,13 @@ pub fn check_oms(
     let manifest = match decode_statement(&bundle.payload) {
         Ok(m) => m,
         Err(e) => {
-            report.fail("statement", code_of(&e), e.to_string());
+            report.fail(OmsStep::Statement, code_of(&e), e.to_string());
             return Ok(report);
         }
     };
     report.root = Some(manifest.root());
     report.serialization = Some(serialization_text(&manifest));
-    let root_hex: String = manifest.root().iter().map(|b| format!("{b:02x}")).collect();
+    let root_hex = hex::encode(manifest.root());
     let detail = match manifest.format {
         OmsStatementFormat::V1 => format!(
             "in-toto Statement v1, {} resources ({}), root sha256:{root_hex} follows from them",
@@ -552,7 +598,7 @@ pub fn check_oms(
             )
         }
     };
-    report.pass("statement", detail);
+    report.pass(OmsStep::Statement, detail);
     check_files(
         req,
         root,
@@ -603,6 +649,7 @@ fn check_files(
         allow_symlinks: req.allow_symlinks || manifest.allow_symlinks,
         ignore,
         git_ignores_only: true,
+        ..Default::default()
     };
     let mut local = match Checkpoint::open_files(root, &open) {
         Ok(c) => c,
@@ -610,7 +657,7 @@ fn check_files(
             return Err(CheckpointError::Io { path, error });
         }
         Err(e) => {
-            report.fail("files", ReasonCode::OmsUnsafePath, e.to_string());
+            report.fail(OmsStep::Files, ReasonCode::OmsUnsafePath, e.to_string());
             return Ok(());
         }
     };
@@ -743,7 +790,7 @@ fn check_files(
     }
     if found.is_empty() {
         report.pass(
-            "files",
+            OmsStep::Files,
             format!(
                 "{} files, {} resources match ({})",
                 report.files,
@@ -752,7 +799,7 @@ fn check_files(
             ),
         );
     } else {
-        report.fail_all("files", found);
+        report.fail_all(OmsStep::Files, found);
     }
     Ok(())
 }

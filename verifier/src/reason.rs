@@ -7,21 +7,46 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 macro_rules! reason_codes {
-    ($($variant:ident = $code:literal,)*) => {
+    ($($family:ident = $family_str:literal { $($variant:ident = $code:literal,)* })*) => {
+        /// The check family a code belongs to: the part of its string before the dot.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Family {
+            $($family,)*
+        }
+
+        impl Family {
+            /// Every family, in the order of the checks.
+            pub const ALL: &[Family] = &[$(Family::$family,)*];
+
+            /// The stable string, e.g. `subject`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Family::$family => $family_str,)*
+                }
+            }
+        }
+
         /// Why a check failed, as a stable machine-readable code.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum ReasonCode {
-            $($variant,)*
+            $($($variant,)*)*
         }
 
         impl ReasonCode {
             /// Every code, in the order of the checks.
-            pub const ALL: &[ReasonCode] = &[$(ReasonCode::$variant,)*];
+            pub const ALL: &[ReasonCode] = &[$($(ReasonCode::$variant,)*)*];
 
             /// The stable string, e.g. `subject.digest_mismatch`.
             pub fn as_str(self) -> &'static str {
                 match self {
-                    $(ReasonCode::$variant => $code,)*
+                    $($(ReasonCode::$variant => concat!($family_str, ".", $code),)*)*
+                }
+            }
+
+            /// The check family (`regime`, `subject`, ...).
+            pub fn family(self) -> Family {
+                match self {
+                    $($(ReasonCode::$variant => Family::$family,)*)*
                 }
             }
         }
@@ -29,75 +54,92 @@ macro_rules! reason_codes {
 }
 
 reason_codes! {
-    EnvelopeMalformed = "envelope.malformed",
-    EnvelopeWrongPayloadType = "envelope.wrong_payload_type",
-    SignatureInvalid = "signature.invalid",
-    SignatureUntrustedKey = "signature.untrusted_key",
-    SignatureRevokedKey = "signature.revoked_key",
-    SignatureKeyNotYetValid = "signature.key_not_yet_valid",
-    SignatureKeyExpired = "signature.key_expired",
-    SignatureTooFew = "signature.too_few",
-    AttestationRevoked = "attestation.revoked",
-    StatementMalformed = "statement.malformed",
-    StatementUnknownVersion = "statement.unknown_version",
-    SubjectMissingFile = "subject.missing_file",
-    SubjectExtraFile = "subject.extra_file",
-    SubjectSizeMismatch = "subject.size_mismatch",
-    SubjectDigestMismatch = "subject.digest_mismatch",
-    SubjectTensorMismatch = "subject.tensor_mismatch",
-    SubjectRootMismatch = "subject.root_mismatch",
-    SubjectHeaderInvalid = "subject.header_invalid",
-    SubjectUnsafePath = "subject.unsafe_path",
-    SubjectParameterMismatch = "subject.parameter_mismatch",
-    ComputeTotalMismatch = "compute.total_mismatch",
-    ComputeImplausible = "compute.implausible",
-    ComputeActiveExceedsTotal = "compute.active_exceeds_total",
-    ComputeInconsistentInputs = "compute.inconsistent_inputs",
-    ComputeInputsMissing = "compute.inputs_missing",
-    TimeIssuedInFuture = "time.issued_in_future",
-    TimeExpired = "time.expired",
-    RegimeReferenceMissing = "regime.reference_missing",
-    RegimeReferenceExpired = "regime.reference_expired",
-    RegimeReferenceNotYetValid = "regime.reference_not_yet_valid",
-    RegimeDestinationNotCovered = "regime.destination_not_covered",
-    RegimeDestinationRequired = "regime.destination_required",
-    RegimeDestinationEmbargoed = "regime.destination_embargoed",
-    RegimeDestinationUnknown = "regime.destination_unknown",
-    RegimeAuthorityNotAccepted = "regime.authority_not_accepted",
-    RegimeGrantMissing = "regime.grant_missing",
-    RegimeReferenceWrongHolder = "regime.reference_wrong_holder",
-    GrantInvalid = "grant.invalid",
-    GrantRevoked = "grant.revoked",
-    LineageBaseInvalid = "lineage.base_invalid",
-    LineageBaseMismatch = "lineage.base_mismatch",
-    LineageBaseAttestationMissing = "lineage.base_attestation_missing",
-    LineageBaseUnderstated = "lineage.base_understated",
-    OmsMissing = "oms.missing",
-    OmsMalformed = "oms.malformed",
-    OmsMediaType = "oms.media_type",
-    OmsPayloadType = "oms.payload_type",
-    OmsUnsupported = "oms.unsupported",
-    OmsKeyMismatch = "oms.key_mismatch",
-    OmsSignatureNotDer = "oms.signature_not_der",
-    OmsSignatureInvalid = "oms.signature_invalid",
-    OmsSubjects = "oms.subjects",
-    OmsRootMismatch = "oms.root_mismatch",
-    OmsUnsafePath = "oms.unsafe_path",
-    OmsMissingFile = "oms.missing_file",
-    OmsExtraFile = "oms.extra_file",
-    OmsDigestMismatch = "oms.digest_mismatch",
-    OmsWrongMethod = "oms.wrong_method",
-    OmsCertificateUntrusted = "oms.certificate_untrusted",
-    OmsCertificateValidity = "oms.certificate_validity",
-    OmsCertificateUsage = "oms.certificate_usage",
-    OmsCertificateIdentity = "oms.certificate_identity",
-    StoreBlobChanged = "store.blob_changed",
-}
-
-impl ReasonCode {
-    /// The check family, the part before the dot (`regime`, `subject`, ...).
-    pub fn family(self) -> &'static str {
-        self.as_str().split('.').next().unwrap_or_default()
+    Envelope = "envelope" {
+        EnvelopeMalformed = "malformed",
+        EnvelopeWrongPayloadType = "wrong_payload_type",
+    }
+    Signature = "signature" {
+        SignatureInvalid = "invalid",
+        SignatureUntrustedKey = "untrusted_key",
+        SignatureRevokedKey = "revoked_key",
+        SignatureKeyNotYetValid = "key_not_yet_valid",
+        SignatureKeyExpired = "key_expired",
+        SignatureTooFew = "too_few",
+    }
+    Attestation = "attestation" {
+        AttestationRevoked = "revoked",
+    }
+    Statement = "statement" {
+        StatementMalformed = "malformed",
+        StatementUnknownVersion = "unknown_version",
+    }
+    Subject = "subject" {
+        SubjectMissingFile = "missing_file",
+        SubjectExtraFile = "extra_file",
+        SubjectSizeMismatch = "size_mismatch",
+        SubjectDigestMismatch = "digest_mismatch",
+        SubjectTensorMismatch = "tensor_mismatch",
+        SubjectRootMismatch = "root_mismatch",
+        SubjectHeaderInvalid = "header_invalid",
+        SubjectUnsafePath = "unsafe_path",
+        SubjectParameterMismatch = "parameter_mismatch",
+    }
+    Compute = "compute" {
+        ComputeTotalMismatch = "total_mismatch",
+        ComputeImplausible = "implausible",
+        ComputeActiveExceedsTotal = "active_exceeds_total",
+        ComputeInconsistentInputs = "inconsistent_inputs",
+        ComputeInputsMissing = "inputs_missing",
+    }
+    Time = "time" {
+        TimeIssuedInFuture = "issued_in_future",
+        TimeExpired = "expired",
+    }
+    Regime = "regime" {
+        RegimeReferenceMissing = "reference_missing",
+        RegimeReferenceExpired = "reference_expired",
+        RegimeReferenceNotYetValid = "reference_not_yet_valid",
+        RegimeDestinationNotCovered = "destination_not_covered",
+        RegimeDestinationRequired = "destination_required",
+        RegimeDestinationEmbargoed = "destination_embargoed",
+        RegimeDestinationUnknown = "destination_unknown",
+        RegimeAuthorityNotAccepted = "authority_not_accepted",
+        RegimeGrantMissing = "grant_missing",
+        RegimeReferenceWrongHolder = "reference_wrong_holder",
+    }
+    Grant = "grant" {
+        GrantInvalid = "invalid",
+        GrantRevoked = "revoked",
+    }
+    Lineage = "lineage" {
+        LineageBaseInvalid = "base_invalid",
+        LineageBaseMismatch = "base_mismatch",
+        LineageBaseAttestationMissing = "base_attestation_missing",
+        LineageBaseUnderstated = "base_understated",
+    }
+    Oms = "oms" {
+        OmsMissing = "missing",
+        OmsMalformed = "malformed",
+        OmsMediaType = "media_type",
+        OmsPayloadType = "payload_type",
+        OmsUnsupported = "unsupported",
+        OmsKeyMismatch = "key_mismatch",
+        OmsSignatureNotDer = "signature_not_der",
+        OmsSignatureInvalid = "signature_invalid",
+        OmsSubjects = "subjects",
+        OmsRootMismatch = "root_mismatch",
+        OmsUnsafePath = "unsafe_path",
+        OmsMissingFile = "missing_file",
+        OmsExtraFile = "extra_file",
+        OmsDigestMismatch = "digest_mismatch",
+        OmsWrongMethod = "wrong_method",
+        OmsCertificateUntrusted = "certificate_untrusted",
+        OmsCertificateValidity = "certificate_validity",
+        OmsCertificateUsage = "certificate_usage",
+        OmsCertificateIdentity = "certificate_identity",
+    }
+    Store = "store" {
+        StoreBlobChanged = "blob_changed",
     }
 }
 
@@ -113,6 +155,18 @@ impl Serialize for ReasonCode {
     }
 }
 
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Family {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl PartialEq<&str> for ReasonCode {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
@@ -121,7 +175,7 @@ impl PartialEq<&str> for ReasonCode {
 
 #[cfg(test)]
 mod tests {
-    use super::ReasonCode;
+    use super::{Family, ReasonCode};
 
     /// docs/verify.md is the reference for `--json` consumers: every code is listed there, and
     /// every code the reference table lists exists.
@@ -136,7 +190,7 @@ mod tests {
             .filter(|c| !doc.contains(&format!("`{c}`")))
             .collect();
         assert!(missing.is_empty(), "not in docs/verify.md: {missing:?}");
-        let families: Vec<&str> = ReasonCode::ALL.iter().map(|c| c.family()).collect();
+        let families: Vec<&str> = Family::ALL.iter().map(|f| f.as_str()).collect();
         let mut unknown = Vec::new();
         for piece in doc.split('`').skip(1).step_by(2) {
             let Some((family, rest)) = piece.split_once('.') else {
@@ -163,5 +217,29 @@ mod tests {
             ReasonCode::ALL.len(),
             "a code is listed twice"
         );
+    }
+
+    /// A code's string is its family's string, a dot and a lowercase name; every family has a
+    /// code and is named in docs/verify.md.
+    #[test]
+    fn every_code_belongs_to_its_family() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/verify.md"))
+                .unwrap();
+        for code in ReasonCode::ALL {
+            let (family, name) = code.as_str().split_once('.').unwrap();
+            assert_eq!(family, code.family().as_str(), "{code}");
+            assert!(
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+        }
+        for family in Family::ALL {
+            assert!(
+                ReasonCode::ALL.iter().any(|c| c.family() == *family),
+                "{family} has no code"
+            );
+            assert!(doc.contains(&format!("`{family}.")), "{family} not in docs");
+        }
     }
 }

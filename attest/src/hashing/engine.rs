@@ -16,8 +16,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::mapped_file::MappedFile;
 use super::sha256::{Progress, REPORT_EVERY, sha256_mapped};
-use super::stream_hash::ReadPath;
-use crate::reading::{Checkpoint, CheckpointError};
+use crate::reading::{Checkpoint, CheckpointError, ReadPath};
 
 /// Which digests to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -162,13 +161,13 @@ enum Job {
 
 /// Hashes every file of `checkpoint`. Files in the page cache are hashed through their
 /// mappings, without copying; the others are streamed from the disk (see `stream_hash`), unless
-/// the environment variable `WEIGHTGATE_HASH_READ` says `mapped` or `streamed` for all.
+/// the checkpoint was opened with a [`ReadPath`] that says `Mapped` or `Streamed` for all.
 pub fn hash_checkpoint(
     checkpoint: &Checkpoint,
     opts: &HashOptions,
     progress: Progress,
 ) -> Result<CheckpointDigests, CheckpointError> {
-    hash_checkpoint_reading(checkpoint, opts, progress, ReadPath::from_env()?)
+    hash_checkpoint_reading(checkpoint, opts, progress, checkpoint.read)
 }
 
 pub(crate) fn hash_checkpoint_reading(

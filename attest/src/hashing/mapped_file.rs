@@ -32,7 +32,7 @@ pub struct MappedFile {
 impl MappedFile {
     /// Whether `mincore` shows this file's page cache to this process: since Linux 5.0 only for
     /// files the caller owns or may write (or as root), to close a side channel.
-    pub fn residency_visible(&self) -> bool {
+    pub(crate) fn residency_visible(&self) -> bool {
         use std::os::unix::fs::MetadataExt;
         // SAFETY: geteuid has no preconditions and cannot fail.
         let euid = unsafe { libc::geteuid() };
@@ -100,7 +100,7 @@ impl MappedFile {
 
     /// Fails unless the mapped file is the one `expected` describes (the file a header was
     /// checked in): a same-size file renamed over it in between has another inode.
-    pub fn check_is(
+    pub(crate) fn check_is(
         &self,
         expected: Option<&crate::reading::FileIdentity>,
     ) -> Result<(), CheckpointError> {
@@ -155,7 +155,7 @@ impl MappedFile {
 
 /// Asks the CPU to start loading the cache lines of `data[at..at + len]` (clamped).
 #[inline(always)]
-pub fn prefetch(data: &[u8], at: usize, len: usize) {
+pub(crate) fn prefetch(data: &[u8], at: usize, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};

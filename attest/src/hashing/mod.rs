@@ -22,5 +22,4 @@ pub use engine::{
 pub use mapped_file::MappedFile;
 pub use oms::{OmsSerialization, oms_resources};
 pub use sha256::Progress;
-pub use stream_hash::READ_PATH_VAR;
 pub use while_copied::{FileCopy, copy_and_hash};

@@ -20,7 +20,7 @@ const H0: [u32; 8] = [
 ];
 
 /// SHA-256 of `a` and of `b`.
-pub fn sha256_two(a: &[u8], b: &[u8], progress: Progress) -> ([u8; 32], [u8; 32]) {
+pub(crate) fn sha256_two(a: &[u8], b: &[u8], progress: Progress) -> ([u8; 32], [u8; 32]) {
     let (mut sa, mut sb) = (Sha256Stream::new(), Sha256Stream::new());
     update_two(&mut sa, a, &mut sb, b, progress);
     (sa.finalize(), sb.finalize())

@@ -39,7 +39,7 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::uninit();
 
 /// A mapping watched for truncation; released on drop.
-pub struct Watch {
+pub(crate) struct Watch {
     slot: Option<usize>,
 }
 
@@ -65,7 +65,7 @@ impl Drop for Watch {
 
 /// Watches `len` bytes of a file mapping at `start`. Without a free slot (more than 1024 files
 /// mapped at once) or a handler, the mapping is unwatched and a truncation still crashes.
-pub fn watch(start: *const u8, len: usize) -> Watch {
+pub(crate) fn watch(start: *const u8, len: usize) -> Watch {
     INSTALL.call_once(install);
     if !INSTALLED.load(Ordering::Acquire) || len == 0 {
         return Watch { slot: None };

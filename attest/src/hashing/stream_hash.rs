@@ -25,7 +25,7 @@ use super::aligned::{ALIGN, Buffer, Filled, Ring, is_direct, set_direct};
 use super::engine::TensorBlake3;
 use super::mapped_file::MappedFile;
 use super::sha256::{Progress, sha256_feed};
-use crate::reading::{Checkpoint, CheckpointError};
+use crate::reading::{Checkpoint, CheckpointError, ReadPath};
 
 /// Bytes per read: the device splits requests at 4 MiB (`max_sectors_kb`), so a read this
 /// size is one request.
@@ -47,31 +47,7 @@ const RESIDENT_TENTHS: usize = 9;
 /// (asking about every page of a 4 GiB file took 60-150 ms, a tenth of a warm BLAKE3 run).
 const PROBES: usize = 1024;
 
-/// The environment variable that overrides the choice by residency (tests and measurements).
-pub const READ_PATH_VAR: &str = "WEIGHTGATE_HASH_READ";
-
-/// How files are read for hashing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ReadPath {
-    /// Mapped if mostly in the page cache, streamed from the disk otherwise.
-    ByResidency,
-    Mapped,
-    Streamed,
-}
-
 impl ReadPath {
-    /// `auto` (the default), `mapped` or `streamed` from [`READ_PATH_VAR`].
-    pub(crate) fn from_env() -> Result<Self, CheckpointError> {
-        match std::env::var(READ_PATH_VAR) {
-            Err(std::env::VarError::NotPresent) => Ok(ReadPath::ByResidency),
-            Ok(v) if v == "auto" => Ok(ReadPath::ByResidency),
-            Ok(v) if v == "mapped" => Ok(ReadPath::Mapped),
-            Ok(v) if v == "streamed" => Ok(ReadPath::Streamed),
-            Ok(v) => Err(bad_read_path_var(&format!("`{v}`"))),
-            Err(std::env::VarError::NotUnicode(_)) => Err(bad_read_path_var("not UTF-8")),
-        }
-    }
-
     /// Whether a file mapped as `data` is streamed from the disk. When `mincore` cannot see
     /// the file's page cache (`residency_visible` false), it keeps the mapped path: streaming
     /// with `O_DIRECT` would read a cached file from the disk again.
@@ -82,16 +58,6 @@ impl ReadPath {
             ReadPath::Streamed => true,
         }
     }
-}
-
-fn bad_read_path_var(what: &str) -> CheckpointError {
-    CheckpointError::io(
-        READ_PATH_VAR,
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("must be auto, mapped or streamed; it is {what}"),
-        ),
-    )
 }
 
 /// Whether at least nine tenths of a file mapping's pages are in the page cache, judged from

@@ -85,7 +85,7 @@ pub fn write_atomically(
 
 /// Whether `file_name` is exactly a temp file name [`write_atomically`] makes for `target`
 /// (`.TARGET.tmp-PID-N`, decimal numbers): anything else that merely looks like one is not ours.
-pub fn is_temp_for(file_name: &str, target: &str) -> bool {
+pub(crate) fn is_temp_for(file_name: &str, target: &str) -> bool {
     let decimal = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     file_name
         .strip_prefix('.')
@@ -111,10 +111,10 @@ fn remove_stale_temps(dir: &Path, name: &str) {
             .and_then(|(_, rest)| rest.split('-').next())
             .and_then(|p| p.parse::<i32>().ok());
         // kill(pid, 0) sends nothing; it fails with ESRCH when no such process exists.
-        // SAFETY: a plain syscall with no pointers.
         let dead = pid.is_some_and(|p| {
             p > 0
                 && p != std::process::id() as i32
+                // SAFETY: a plain syscall with no pointers; signal 0 is never delivered.
                 && unsafe { libc::kill(p, 0) } == -1
                 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
         });

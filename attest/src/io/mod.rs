@@ -4,5 +4,6 @@
 mod atomic_file;
 mod bounded_read;
 
-pub use atomic_file::{Replace, is_temp_for, write_atomically};
+pub(crate) use atomic_file::is_temp_for;
+pub use atomic_file::{Replace, write_atomically};
 pub use bounded_read::{MAX_CONFIG_FILE_LEN, MAX_KEY_FILE_LEN, read_capped, read_capped_to_string};

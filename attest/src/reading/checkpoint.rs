@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::discover::{OpenOptions, discover};
+use super::discover::{OpenOptions, ReadPath, discover};
 use super::error::CheckpointError;
 use super::safetensors_header::SafetensorsHeader;
 use super::shard_index::{MAX_INDEX_LEN, ShardIndex};
@@ -102,12 +102,16 @@ pub struct Checkpoint {
     pub indexes: Vec<ShardIndex>,
     /// Oddities that do not make the checkpoint invalid (e.g. an index `total_size` mismatch).
     pub warnings: Vec<String>,
+    /// How its files are read when it is hashed ([`OpenOptions::read`]).
+    #[serde(skip)]
+    pub read: ReadPath,
 }
 
 /// Most tensors all files of one checkpoint may hold together: eight files at the per-file cap.
 /// Real checkpoints hold hundreds to about a hundred thousand (a large mixture-of-experts
 /// model); about 200 bytes of memory each while the checkpoint is open.
-pub const MAX_TENSORS_PER_CHECKPOINT: usize = 8 * super::safetensors_header::MAX_TENSORS_PER_FILE;
+pub(crate) const MAX_TENSORS_PER_CHECKPOINT: usize =
+    8 * super::safetensors_header::MAX_TENSORS_PER_FILE;
 
 impl Checkpoint {
     /// Discovers and checks the checkpoint at `root`.
@@ -204,6 +208,7 @@ impl Checkpoint {
             files,
             indexes,
             warnings,
+            read: opts.read,
         })
     }
 
@@ -239,6 +244,7 @@ impl Checkpoint {
             files,
             indexes: Vec::new(),
             warnings: Vec::new(),
+            read: opts.read,
         })
     }
 

@@ -9,7 +9,7 @@ use super::error::CheckpointError;
 use super::hf_cache::{describe_snapshots, is_repo_folder, snapshot_blobs};
 use super::path_rules::{check_relative_path, component_order};
 
-/// How to walk a checkpoint.
+/// How to walk a checkpoint, and how its files are read when they are hashed.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
     /// Follow symbolic links to regular files inside the root. Refused otherwise, except in a
@@ -23,6 +23,21 @@ pub struct OpenOptions {
     /// weightgate's own files (and `.cache/huggingface`) count as model files: for checking a
     /// `model.sig` another tool wrote.
     pub git_ignores_only: bool,
+    /// How the files are read when the checkpoint is hashed.
+    pub read: ReadPath,
+}
+
+/// How files are read for hashing: through their memory mappings, or streamed from the disk
+/// with `O_DIRECT` past the page cache (see `hashing::stream_hash`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReadPath {
+    /// Mapped if mostly in the page cache, streamed from the disk otherwise.
+    #[default]
+    ByResidency,
+    /// Every file through its mapping.
+    Mapped,
+    /// Every file from the disk.
+    Streamed,
 }
 
 /// A regular file found under the root.

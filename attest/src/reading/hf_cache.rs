@@ -83,7 +83,7 @@ pub fn hub_cache_dir(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> 
 
 /// The cache folder name of a model repository, as `repo_folder_name` in `huggingface_hub`:
 /// `models--ORG--NAME` (or `models--NAME`). Checks the id as the client's `validate_repo_id` does.
-pub fn repo_folder_name(repo_id: &str) -> Result<String, HfCacheError> {
+pub(crate) fn repo_folder_name(repo_id: &str) -> Result<String, HfCacheError> {
     let bad = |problem: &str| HfCacheError::BadRepoId {
         repo_id: repo_id.to_string(),
         problem: problem.to_string(),

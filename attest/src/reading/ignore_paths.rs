@@ -47,7 +47,7 @@ fn resolve_existing_prefix(path: &Path) -> Option<PathBuf> {
 /// One ignore path made relative to the model folder `root`. Relative paths are taken from
 /// the root (`./a//b/` is `a/b`); absolute ones must lie inside it. Glob characters, `..`,
 /// the root itself and paths outside it are refused.
-pub fn resolve_ignore_path(root: &Path, given: &str) -> Result<String, CheckpointError> {
+pub(crate) fn resolve_ignore_path(root: &Path, given: &str) -> Result<String, CheckpointError> {
     if given.is_empty() {
         return Err(refuse(given, "empty"));
     }

@@ -11,16 +11,14 @@ mod path_rules;
 mod safetensors_header;
 mod shard_index;
 
-pub use checkpoint::{
-    Checkpoint, CheckpointFile, FileIdentity, FileKind, MAX_TENSORS_PER_CHECKPOINT, ParameterCount,
-};
-pub use discover::{FoundFile, OpenOptions, discover, refuse_hf_cache_repository};
+pub use checkpoint::{Checkpoint, CheckpointFile, FileIdentity, FileKind, ParameterCount};
+pub use discover::{FoundFile, OpenOptions, ReadPath, discover, refuse_hf_cache_repository};
 pub use error::CheckpointError;
-pub use hf_cache::{HfCacheError, find_snapshot, hub_cache_dir, repo_folder_name};
-pub use ignore_paths::{resolve_ignore_path, resolve_ignore_paths};
+pub use hf_cache::{HfCacheError, find_snapshot, hub_cache_dir};
+pub use ignore_paths::resolve_ignore_paths;
 pub use output_paths::{default_attestation_path, default_oms_signature_path, relative_inside};
 pub use path_rules::{UnsafePath, check_relative_path, component_order};
-pub use safetensors_header::{
-    MAX_HEADER_LEN, MAX_TENSORS_PER_FILE, SafetensorsHeader, TensorEntry, build_safetensors,
-};
-pub use shard_index::{MAX_INDEX_LEN, ShardIndex};
+#[cfg(test)]
+pub(crate) use safetensors_header::build_safetensors;
+pub use safetensors_header::{SafetensorsHeader, TensorEntry};
+pub use shard_index::ShardIndex;

@@ -17,7 +17,7 @@ use super::error::CheckpointError;
 
 /// Largest JSON header accepted: the limit `huggingface_hub` applies
 /// (`SAFETENSORS_MAX_HEADER_LENGTH`), a quarter of the Rust crate's 100 MB.
-pub const MAX_HEADER_LEN: u64 = 25_000_000;
+pub(crate) const MAX_HEADER_LEN: u64 = 25_000_000;
 
 /// One tensor as the header places it in the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,6 +78,16 @@ impl SafetensorsHeader {
             .unwrap_or_default();
         let header_len = checked_header_len(len_bytes, file_len, rel_path)?;
         Self::parse(&file[8..8 + header_len], file_len, rel_path)
+    }
+
+    /// The header length a file of `file_len` bytes declares in its first 8 bytes, checked
+    /// against the cap and the file's length: how much to read before [`Self::parse`].
+    pub fn declared_len(
+        len_bytes: [u8; 8],
+        file_len: u64,
+        rel_path: &str,
+    ) -> Result<usize, CheckpointError> {
+        checked_header_len(len_bytes, file_len, rel_path)
     }
 
     /// Checks header bytes (without the 8-byte length prefix) for a file of `file_len` bytes.
@@ -223,7 +233,7 @@ fn checked_header_len(
 
 /// Most tensors one file may hold. Real shards hold hundreds to a few thousand (a 91k-tensor
 /// MoE model spreads them over 163 shards); the cap bounds the memory a hostile header costs.
-pub const MAX_TENSORS_PER_FILE: usize = 131_072;
+pub(crate) const MAX_TENSORS_PER_FILE: usize = 131_072;
 
 /// Largest header the safetensors crate re-checks (real shards' headers are tens to hundreds of KB).
 const SECOND_OPINION_MAX_LEN: usize = 1 << 20;
@@ -325,8 +335,9 @@ impl<'de> Deserialize<'de> for UniqueStringMap {
     }
 }
 
-/// Builds a valid safetensors file image; for tests and examples in this crate and others.
-pub fn build_safetensors(tensors: &[(&str, &str, &[u64])], fill: u8) -> Vec<u8> {
+/// Builds a valid safetensors file image.
+#[cfg(test)]
+pub(crate) fn build_safetensors(tensors: &[(&str, &str, &[u64])], fill: u8) -> Vec<u8> {
     let mut entries = Vec::new();
     let mut offset = 0u64;
     for (name, dtype, shape) in tensors {

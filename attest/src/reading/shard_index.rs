@@ -13,7 +13,7 @@ use super::safetensors_header::SafetensorsHeader;
 
 /// Largest index file read into memory. The largest real indexes (about 90k tensors) are under
 /// 10 MB; 16 MiB keeps a hostile one inside verify's memory budget.
-pub const MAX_INDEX_LEN: u64 = 16 << 20;
+pub(crate) const MAX_INDEX_LEN: u64 = 16 << 20;
 
 /// A parsed index file.
 #[derive(Debug, Clone, Serialize)]

@@ -15,17 +15,11 @@ use weightgate_schemas::{
 
 use crate::hashing::CheckpointDigests;
 use crate::reading::ParameterCount;
+use crate::toml_error::{TomlError, TomlSource, read_toml_file};
 use crate::toml_time::toml_time;
 
-/// A claims problem: `FILE:LINE: FIELD: PROBLEM`.
-#[derive(Debug, thiserror::Error)]
-#[error("{source_name}{}: {field}: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
-pub struct ClaimsError {
-    pub source_name: String,
-    pub line: Option<usize>,
-    pub field: String,
-    pub problem: String,
-}
+/// A claims problem: `FILE:LINE: FIELD: PROBLEM`, the same type as a policy's.
+pub type ClaimsError = TomlError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,8 +154,7 @@ pub struct Claims {
 }
 
 struct Ctx<'a> {
-    text: &'a str,
-    source_name: &'a str,
+    source: TomlSource<'a>,
 }
 
 impl Ctx<'_> {
@@ -171,17 +164,7 @@ impl Ctx<'_> {
         field: &str,
         problem: impl Into<String>,
     ) -> Result<T, ClaimsError> {
-        Err(ClaimsError {
-            source_name: self.source_name.to_string(),
-            line: span.map(|s| {
-                self.text[..s.start.min(self.text.len())]
-                    .matches('\n')
-                    .count()
-                    + 1
-            }),
-            field: field.to_string(),
-            problem: problem.into(),
-        })
+        Err(self.source.error(span, field, problem))
     }
 
     fn ops(&self, v: &Spanned<OpsValue>, field: &str) -> Result<Ops, ClaimsError> {
@@ -196,7 +179,7 @@ impl Ctx<'_> {
                 ),
             },
             OpsValue::Number(_) => {
-                let literal = self.text.get(v.span()).unwrap_or("").trim();
+                let literal = self.source.text.get(v.span()).unwrap_or("").trim();
                 match literal.parse::<Ops>() {
                     Ok(o) => Ok(o),
                     Err(e) => {
@@ -260,14 +243,7 @@ impl Ctx<'_> {
 impl Claims {
     /// Reads and checks a claims file against the checkpoint's header parameter counts.
     pub fn load(path: &Path, params: &ParameterCount) -> Result<Self, ClaimsError> {
-        let text = crate::io::read_capped_to_string(path, crate::io::MAX_CONFIG_FILE_LEN).map_err(
-            |e| ClaimsError {
-                source_name: path.display().to_string(),
-                line: None,
-                field: "file".into(),
-                problem: format!("cannot read: {e}"),
-            },
-        )?;
+        let text = read_toml_file(path)?;
         Self::parse(&text, &path.display().to_string(), params)
     }
 
@@ -277,18 +253,12 @@ impl Claims {
         source_name: &str,
         params: &ParameterCount,
     ) -> Result<Self, ClaimsError> {
-        let cx = Ctx { text, source_name };
-        let raw: ClaimsFile = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            ClaimsError {
-                source_name: source_name.to_string(),
-                line,
-                field: "TOML".into(),
-                problem: e.message().to_string(),
-            }
-        })?;
+        let source = TomlSource {
+            text,
+            name: source_name,
+        };
+        let cx = Ctx { source };
+        let raw: ClaimsFile = source.parse()?;
 
         let model = Model {
             name: cx.non_empty(&raw.model.name, "model.name")?,

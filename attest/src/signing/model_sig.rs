@@ -143,6 +143,7 @@ pub fn sign_model(req: &OmsSignRequest, progress: Progress) -> Result<OmsOutcome
         allow_symlinks: false,
         ignore: ignore.clone(),
         git_ignores_only: true,
+        ..Default::default()
     };
     let checkpoint = Checkpoint::open_files(&req.model, &open)?;
     let public = ecdsa_public_key(&*req.key, SigningPurpose::ModelSignature)?;

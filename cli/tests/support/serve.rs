@@ -1,6 +1,6 @@
 //! `weightgate serve` for a test: started from a command the test builds (listening on
 //! `127.0.0.1:0`), its address read from the first line it logs, its log collected, and killed
-//! when dropped. Include with `#[path = "support/serve.rs"] mod serve;`.
+//! when dropped.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};

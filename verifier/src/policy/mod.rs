@@ -6,27 +6,22 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 use weightgate_attest::keys::parse_verifying_key;
+use weightgate_attest::toml_error::{TomlError, TomlSource, read_toml_file};
 use weightgate_schemas::{Ops, ReferenceKind, country};
 
 mod regime;
 
 use crate::trust::{CertificateTrust, Issuer, ModelSigningKey, ModelSigningTrust, TrustedKey};
 pub use regime::{
-    Comparator, Component, Context, Evaluation, Holder, OpenWeightsRule, ProviderRule, Regime,
-    RegimeOutcome, Requirement, Transitional, VerifiedGrant, evaluate,
+    Comparator, Component, Context, Evaluation, Holder, OpenWeightsRule, ProviderRule,
+    ReferenceLabel, Regime, RegimeDenial, RegimeOutcome, Requirement, Transitional, VerifiedGrant,
+    evaluate,
 };
 
 const PRESETS: &str = include_str!("presets.toml");
 
-/// A policy problem: `FILE:LINE: KEY: PROBLEM`.
-#[derive(Debug, thiserror::Error)]
-#[error("{source_name}{}: {key}: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
-pub struct PolicyError {
-    pub source_name: String,
-    pub line: Option<usize>,
-    pub key: String,
-    pub problem: String,
-}
+/// A policy problem: `FILE:LINE: KEY: PROBLEM`, the same type as a claims file's.
+pub type PolicyError = TomlError;
 
 /// Which digest `verify` recomputes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -392,8 +387,7 @@ struct RawPresets {
 }
 
 struct Cx<'a> {
-    text: &'a str,
-    source_name: &'a str,
+    source: TomlSource<'a>,
 }
 
 impl Cx<'_> {
@@ -403,17 +397,7 @@ impl Cx<'_> {
         key: &str,
         problem: impl Into<String>,
     ) -> PolicyError {
-        PolicyError {
-            source_name: self.source_name.to_string(),
-            line: span.map(|s| {
-                self.text[..s.start.min(self.text.len())]
-                    .matches('\n')
-                    .count()
-                    + 1
-            }),
-            key: key.to_string(),
-            problem: problem.into(),
-        }
+        self.source.error(span, key, problem)
     }
 
     fn time(&self, v: &Spanned<toml::value::Datetime>, key: &str) -> Result<i64, PolicyError> {
@@ -700,8 +684,10 @@ pub fn presets() -> Vec<Regime> {
         Err(_) => return Vec::new(), // a test parses the presets, so this cannot ship broken
     };
     let cx = Cx {
-        text: PRESETS,
-        source_name: "presets.toml",
+        source: TomlSource {
+            text: PRESETS,
+            name: "presets.toml",
+        },
     };
     raw.regime
         .iter()
@@ -716,16 +702,7 @@ fn presets_ids() -> Vec<String> {
 impl Policy {
     /// Reads a policy file; key `path`s are relative to its folder.
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        let text = weightgate_attest::io::read_capped_to_string(
-            path,
-            weightgate_attest::io::MAX_CONFIG_FILE_LEN,
-        )
-        .map_err(|e| PolicyError {
-            source_name: path.display().to_string(),
-            line: None,
-            key: "file".into(),
-            problem: format!("cannot read: {e}"),
-        })?;
+        let text = read_toml_file(path)?;
         let base = path
             .parent()
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
@@ -759,18 +736,12 @@ impl Policy {
 
     /// Parses policy text; `base` resolves key paths.
     pub fn parse(text: &str, source_name: &str, base: &Path) -> Result<Self, PolicyError> {
-        let cx = Cx { text, source_name };
-        let raw: RawPolicy = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            PolicyError {
-                source_name: source_name.to_string(),
-                line,
-                key: "TOML".into(),
-                problem: e.message().to_string(),
-            }
-        })?;
+        let source = TomlSource {
+            text,
+            name: source_name,
+        };
+        let cx = Cx { source };
+        let raw: RawPolicy = source.parse()?;
         let s = &raw.policy;
         if let Some(p) = &s.plausibility_tolerance {
             return Err(cx.err(

@@ -209,7 +209,94 @@ pub enum RegimeOutcome {
     Transitional(String),
     Below,
     Satisfied(String),
-    Denied(ReasonCode, String),
+    Denied(RegimeDenial),
+}
+
+/// Why a regime refuses a release above its threshold. [`crate::render`] writes the sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegimeDenial {
+    /// The reference's authority is not one the regime accepts.
+    AuthorityNotAccepted {
+        reference: ReferenceLabel,
+        accepted: Vec<String>,
+    },
+    /// The regime requires a grant, and no trusted issuer countersigned one for this model.
+    GrantMissing {
+        reference: ReferenceLabel,
+    },
+    /// The reference's validity window does not hold `now`.
+    NotInForce {
+        reference: ReferenceLabel,
+        code: ReasonCode,
+        valid_from: i64,
+        valid_until: Option<i64>,
+    },
+    /// The reference covers some countries, and the destination is not a known one.
+    DestinationUnknown {
+        reference: ReferenceLabel,
+        covers: Vec<String>,
+    },
+    /// The reference covers some countries, and no destination was given.
+    DestinationRequired {
+        reference: ReferenceLabel,
+        covers: Vec<String>,
+    },
+    DestinationNotCovered {
+        reference: ReferenceLabel,
+        covers: Vec<String>,
+        destination: String,
+    },
+    /// The regime embargoes some countries, and the destination is not a known one.
+    EmbargoUnknownDestination,
+    Embargoed {
+        destination: String,
+    },
+    ReferenceMissing {
+        kind: ReferenceKind,
+    },
+    /// No reference of the kind is held by the entity; `held` is (number, holder) of those found.
+    WrongHolder {
+        kind: ReferenceKind,
+        lei: String,
+        held: Vec<(String, Option<String>)>,
+    },
+}
+
+impl RegimeDenial {
+    /// The stable reason code.
+    pub fn code(&self) -> ReasonCode {
+        match self {
+            RegimeDenial::AuthorityNotAccepted { .. } => ReasonCode::RegimeAuthorityNotAccepted,
+            RegimeDenial::GrantMissing { .. } => ReasonCode::RegimeGrantMissing,
+            RegimeDenial::NotInForce { code, .. } => *code,
+            RegimeDenial::DestinationUnknown { .. } | RegimeDenial::EmbargoUnknownDestination => {
+                ReasonCode::RegimeDestinationUnknown
+            }
+            RegimeDenial::DestinationRequired { .. } => ReasonCode::RegimeDestinationRequired,
+            RegimeDenial::DestinationNotCovered { .. } => ReasonCode::RegimeDestinationNotCovered,
+            RegimeDenial::Embargoed { .. } => ReasonCode::RegimeDestinationEmbargoed,
+            RegimeDenial::ReferenceMissing { .. } => ReasonCode::RegimeReferenceMissing,
+            RegimeDenial::WrongHolder { .. } => ReasonCode::RegimeReferenceWrongHolder,
+        }
+    }
+}
+
+/// A reference as the reports name it: kind, number and issuing authority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceLabel {
+    pub kind: ReferenceKind,
+    pub number: String,
+    pub authority: String,
+}
+
+impl ReferenceLabel {
+    pub fn of(r: &Reference) -> Self {
+        ReferenceLabel {
+            kind: r.kind,
+            number: r.number.clone(),
+            authority: r.authority.clone(),
+        }
+    }
 }
 
 /// One regime's outcome with the compute it judged and the facts it found on the way.
@@ -245,18 +332,15 @@ fn reference_problem(
     statement: &Statement,
     ctx: &Context,
     grants: &[VerifiedGrant],
-) -> Option<(ReasonCode, String)> {
-    let label = format!("{} {} from {}", r.kind.as_str(), r.number, r.authority);
+) -> Option<RegimeDenial> {
+    let reference = ReferenceLabel::of(r);
     if !regime.accepted_authorities.is_empty()
         && !regime.accepted_authorities.contains(&r.authority)
     {
-        return Some((
-            ReasonCode::RegimeAuthorityNotAccepted,
-            format!(
-                "{label}: authority not accepted (accepted: {})",
-                regime.accepted_authorities.join(", ")
-            ),
-        ));
+        return Some(RegimeDenial::AuthorityNotAccepted {
+            reference,
+            accepted: regime.accepted_authorities.clone(),
+        });
     }
     // With a grant required, the issuer's signed terms are what count, not the lab's copy.
     let terms: &Reference = if regime.require_grant {
@@ -266,48 +350,33 @@ fn reference_problem(
                 && g.grant.reference.authority == r.authority
                 && g.grant.root_sha256 == statement.subject.root_sha256
         }) else {
-            return Some((
-                ReasonCode::RegimeGrantMissing,
-                format!("{label}: no grant countersigned by a trusted issuer for this model"),
-            ));
+            return Some(RegimeDenial::GrantMissing { reference });
         };
         &g.grant.reference
     } else {
         r
     };
     if let Err(code) = in_window(terms.valid_from, terms.valid_until, ctx.now) {
-        let window = format!(
-            "valid {} until {}",
-            show(terms.valid_from),
-            terms.valid_until.map_or("open".into(), show)
-        );
-        return Some((code, format!("{label}: not in force now ({window})")));
+        return Some(RegimeDenial::NotInForce {
+            reference,
+            code,
+            valid_from: terms.valid_from,
+            valid_until: terms.valid_until,
+        });
     }
     if !terms.destinations.is_empty() {
+        let covers = terms.destinations.clone();
         match &ctx.destination {
             Some(d) if !country::is_iso3166_alpha2(d) => {
-                return Some((
-                    ReasonCode::RegimeDestinationUnknown,
-                    format!(
-                        "{label} covers only {}, and the destination is not a known country",
-                        terms.destinations.join(",")
-                    ),
-                ));
+                return Some(RegimeDenial::DestinationUnknown { reference, covers });
             }
-            None => {
-                return Some((
-                    ReasonCode::RegimeDestinationRequired,
-                    format!(
-                        "{label} covers only {}; give a destination",
-                        terms.destinations.join(",")
-                    ),
-                ));
-            }
+            None => return Some(RegimeDenial::DestinationRequired { reference, covers }),
             Some(d) if !terms.destinations.contains(d) => {
-                return Some((
-                    ReasonCode::RegimeDestinationNotCovered,
-                    format!("{label} covers {}, not {d}", terms.destinations.join(",")),
-                ));
+                return Some(RegimeDenial::DestinationNotCovered {
+                    reference,
+                    covers,
+                    destination: d.clone(),
+                });
             }
             Some(_) => {}
         }
@@ -576,18 +645,14 @@ fn judge(
         && !country::is_iso3166_alpha2(d)
         && !regime.embargoed.is_empty()
     {
-        return RegimeOutcome::Denied(
-            ReasonCode::RegimeDestinationUnknown,
-            "the destination is not a known country, and this regime embargoes some".into(),
-        );
+        return RegimeOutcome::Denied(RegimeDenial::EmbargoUnknownDestination);
     }
     if let Some(d) = &ctx.destination
         && regime.embargoed.contains(d)
     {
-        return RegimeOutcome::Denied(
-            ReasonCode::RegimeDestinationEmbargoed,
-            format!("destination {d} is embargoed under this regime"),
-        );
+        return RegimeOutcome::Denied(RegimeDenial::Embargoed {
+            destination: d.clone(),
+        });
     }
     if let Some(d) = &ctx.destination {
         if regime.exempt_domestic && *d == statement.entity.country {
@@ -627,10 +692,7 @@ fn judge(
             .filter(|r| r.kind == kind)
             .collect();
         if of_kind.is_empty() {
-            return RegimeOutcome::Denied(
-                ReasonCode::RegimeReferenceMissing,
-                format!("no {} reference", kind.as_str()),
-            );
+            return RegimeOutcome::Denied(RegimeDenial::ReferenceMissing { kind });
         }
         let candidates: Vec<&Reference> = of_kind
             .iter()
@@ -642,24 +704,14 @@ fn judge(
             })
             .collect();
         if candidates.is_empty() {
-            let held: Vec<String> = of_kind
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{} held by {}",
-                        r.number,
-                        r.holder.as_deref().unwrap_or("(no holder stated)")
-                    )
-                })
-                .collect();
-            return RegimeOutcome::Denied(
-                ReasonCode::RegimeReferenceWrongHolder,
-                format!(
-                    "the {} must be held by the entity itself ({lei}); found {}",
-                    kind.as_str(),
-                    held.join(", ")
-                ),
-            );
+            return RegimeOutcome::Denied(RegimeDenial::WrongHolder {
+                kind,
+                lei: lei.clone(),
+                held: of_kind
+                    .iter()
+                    .map(|r| (r.number.clone(), r.holder.clone()))
+                    .collect(),
+            });
         }
         let mut first_problem = None;
         let mut ok = None;
@@ -712,12 +764,9 @@ fn judge(
                         .map_or(String::new(), |h| format!(" held by {h}"))
                 ))
             }
-            (None, Some((code, message))) => return RegimeOutcome::Denied(code, message),
+            (None, Some(denial)) => return RegimeOutcome::Denied(denial),
             (None, None) => {
-                return RegimeOutcome::Denied(
-                    ReasonCode::RegimeReferenceMissing,
-                    format!("no {} reference", kind.as_str()),
-                );
+                return RegimeOutcome::Denied(RegimeDenial::ReferenceMissing { kind });
             }
         }
     }
@@ -813,7 +862,7 @@ mod tests {
         );
         assert!(matches!(
             evaluate(&eu, &statement(e25 + 1, vec![]), &ctx, &[]).outcome,
-            RegimeOutcome::Denied(ReasonCode::RegimeReferenceMissing, _)
+            RegimeOutcome::Denied(ref d) if d.code() == ReasonCode::RegimeReferenceMissing
         ));
         let mut bis = preset("us-bis-ai-diffusion-2025");
         bis.assume_in_force = true;
@@ -880,7 +929,7 @@ mod tests {
         let ev = evaluate(&simulated, &statement(big, vec![]), &in_2025, &[]);
         assert!(matches!(
             ev.outcome,
-            RegimeOutcome::Denied(ReasonCode::RegimeDestinationEmbargoed, _)
+            RegimeOutcome::Denied(ref d) if d.code() == ReasonCode::RegimeDestinationEmbargoed
         ));
         assert!(ev.notes.iter().any(|n| n.contains("SIMULATED")));
     }
@@ -913,7 +962,7 @@ mod tests {
         };
         assert!(matches!(
             evaluate(&ca, &st, &elsewhere, &[]).outcome,
-            RegimeOutcome::Denied(ReasonCode::RegimeDestinationNotCovered, _)
+            RegimeOutcome::Denied(ref d) if d.code() == ReasonCode::RegimeDestinationNotCovered
         ));
         let late = Context {
             now: at("2027-01-01"),
@@ -921,7 +970,7 @@ mod tests {
         };
         assert!(matches!(
             evaluate(&ca, &st, &late, &[]).outcome,
-            RegimeOutcome::Denied(ReasonCode::RegimeReferenceExpired, _)
+            RegimeOutcome::Denied(ref d) if d.code() == ReasonCode::RegimeReferenceExpired
         ));
         let early = Context {
             now: at("2025-12-31"),

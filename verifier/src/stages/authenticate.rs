@@ -8,9 +8,9 @@ use weightgate_schemas::{
 };
 
 use super::signature::{SignatureFinding, check_signatures, distinct_valid_keys};
-use crate::decision::Decision;
-use crate::policy::{Policy, VerifiedGrant};
-use crate::reason::ReasonCode;
+use crate::decision::{CheckName, Decision};
+use crate::finding::{Finding, Problem};
+use crate::policy::{Policy, ReferenceLabel, VerifiedGrant};
 use crate::trust::TrustedKey;
 
 /// A statement whose envelope is canonical, of the attestation type, signed by at least the
@@ -40,36 +40,21 @@ impl Authenticated {
     }
 }
 
-pub(crate) fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Checks signatures of an envelope against `keys` and returns the findings' reasons.
-fn signature_reasons(findings: &[SignatureFinding]) -> Vec<(ReasonCode, String)> {
+/// The problems among the signature findings.
+fn signature_problems(findings: &[SignatureFinding]) -> Vec<Problem> {
     findings
         .iter()
-        .filter_map(|f| match f {
+        .filter_map(|f| match f.clone() {
             SignatureFinding::Valid { .. } => None,
-            SignatureFinding::RevokedKey { keyid } => Some((
-                ReasonCode::SignatureRevokedKey,
-                format!("signed by revoked key {keyid}"),
-            )),
-            SignatureFinding::KeyNotYetValid { keyid, name } => Some((
-                ReasonCode::SignatureKeyNotYetValid,
-                format!("key {name} ({keyid}) is not valid yet"),
-            )),
-            SignatureFinding::KeyExpired { keyid, name } => Some((
-                ReasonCode::SignatureKeyExpired,
-                format!("key {name} ({keyid}) has expired"),
-            )),
-            SignatureFinding::Invalid { keyid } => Some((
-                ReasonCode::SignatureInvalid,
-                format!("signature naming key {keyid} does not verify"),
-            )),
-            SignatureFinding::Untrusted { keyid } => Some((
-                ReasonCode::SignatureUntrustedKey,
-                format!("signed by key {keyid}, which the policy does not trust"),
-            )),
+            SignatureFinding::RevokedKey { keyid } => Some(Problem::SignedByRevokedKey { keyid }),
+            SignatureFinding::KeyNotYetValid { keyid, name } => {
+                Some(Problem::KeyNotYetValid { keyid, name })
+            }
+            SignatureFinding::KeyExpired { keyid, name } => {
+                Some(Problem::KeyExpired { keyid, name })
+            }
+            SignatureFinding::Invalid { keyid } => Some(Problem::SignatureInvalid { keyid }),
+            SignatureFinding::Untrusted { keyid } => Some(Problem::SignedByUntrustedKey { keyid }),
         })
         .collect()
 }
@@ -86,28 +71,26 @@ pub fn authenticate(
     let env = match Envelope::decode_strict(envelope_bytes) {
         Ok(e) => e,
         Err(e) => {
-            d.fail("envelope", ReasonCode::EnvelopeMalformed, e.to_string());
+            let error = e.to_string();
+            d.fail(CheckName::Envelope, Problem::EnvelopeMalformed { error });
             return None;
         }
     };
     if env.payload_type != ATTESTATION_PAYLOAD_TYPE {
         d.fail(
-            "envelope",
-            ReasonCode::EnvelopeWrongPayloadType,
-            format!(
-                "payload type `{}` is not a weightgate attestation",
-                env.payload_type
-            ),
+            CheckName::Envelope,
+            Problem::EnvelopeWrongPayloadType {
+                payload_type: env.payload_type.clone(),
+            },
         );
         return None;
     }
     d.pass(
-        "envelope",
-        format!(
-            "{} bytes, {} signature(s), canonical CBOR",
-            envelope_bytes.len(),
-            env.signatures.len()
-        ),
+        CheckName::Envelope,
+        Finding::Envelope {
+            bytes: envelope_bytes.len(),
+            signatures: env.signatures.len(),
+        },
     );
 
     // 2. Signatures over the exact payload bytes.
@@ -115,31 +98,29 @@ pub fn authenticate(
     let valid = distinct_valid_keys(&findings);
     d.facts.signers = valid.clone();
     let mut sig_ok = true;
-    for (code, message) in signature_reasons(&findings) {
+    for problem in signature_problems(&findings) {
         // An extra untrusted signature beside enough trusted ones is harmless; the rest is not.
-        let harmless =
-            code == ReasonCode::SignatureUntrustedKey && valid.len() >= policy.min_signatures;
+        let harmless = matches!(problem, Problem::SignedByUntrustedKey { .. })
+            && valid.len() >= policy.min_signatures;
         if harmless {
-            d.skip("signatures", format!("ignored: {message}"));
+            d.skip(CheckName::Signatures, Finding::Ignored(problem));
         } else {
             sig_ok = false;
-            d.fail("signatures", code, message);
+            d.fail(CheckName::Signatures, problem);
         }
     }
     if valid.len() < policy.min_signatures {
         sig_ok = false;
         d.fail(
-            "signatures",
-            ReasonCode::SignatureTooFew,
-            format!(
-                "{} distinct trusted key(s) signed; the policy needs {}",
-                valid.len(),
-                policy.min_signatures
-            ),
+            CheckName::Signatures,
+            Problem::TooFewSignatures {
+                valid: valid.len(),
+                required: policy.min_signatures,
+            },
         );
     }
     if !sig_ok {
-        d.skip("statement", "not read: the signatures do not hold");
+        d.skip(CheckName::Statement, Finding::StatementNotRead);
         return None;
     }
     let names: Vec<String> = findings
@@ -150,52 +131,57 @@ pub fn authenticate(
         })
         .collect();
     d.pass(
-        "signatures",
-        format!(
-            "{} of {} required trusted key(s): {}",
-            valid.len(),
-            policy.min_signatures,
-            names.join(", ")
-        ),
+        CheckName::Signatures,
+        Finding::Signatures {
+            valid: valid.len(),
+            required: policy.min_signatures,
+            names,
+        },
     );
 
     // 3. Revocation of this attestation (by payload digest: cosigning does not change it).
-    let payload_digest = hex(&Sha256::digest(&env.payload));
+    let payload_digest = hex::encode(Sha256::digest(&env.payload));
     if policy.revoked_attestations.contains(&payload_digest) {
         d.fail(
-            "revocation",
-            ReasonCode::AttestationRevoked,
-            format!("attestation {payload_digest} is revoked"),
+            CheckName::Revocation,
+            Problem::AttestationRevoked {
+                attestation: payload_digest,
+            },
         );
         return None;
     }
     d.pass(
-        "revocation",
-        format!("attestation {payload_digest} not revoked"),
+        CheckName::Revocation,
+        Finding::NotRevoked {
+            attestation: payload_digest.clone(),
+        },
     );
 
     // 4. Statement.
     let st = match Statement::decode_strict(&env.payload) {
         Ok(s) => s,
         Err(e @ StatementError::UnknownSchemaVersion { .. }) => {
+            let error = e.to_string();
             d.fail(
-                "statement",
-                ReasonCode::StatementUnknownVersion,
-                e.to_string(),
+                CheckName::Statement,
+                Problem::StatementUnknownVersion { error },
             );
             return None;
         }
         Err(e) => {
-            d.fail("statement", ReasonCode::StatementMalformed, e.to_string());
+            let error = e.to_string();
+            d.fail(CheckName::Statement, Problem::StatementMalformed { error });
             return None;
         }
     };
     d.pass(
-        "statement",
-        format!(
-            "{} {} by {} ({})",
-            st.model.name, st.model.version, st.entity.legal_name, st.entity.lei
-        ),
+        CheckName::Statement,
+        Finding::Statement {
+            model: st.model.name.clone(),
+            version: st.model.version.clone(),
+            entity: st.entity.legal_name.clone(),
+            lei: st.entity.lei.clone(),
+        },
     );
     let f = &mut d.facts;
     f.model = Some(st.model.name.clone());
@@ -216,51 +202,47 @@ pub fn authenticate(
     })
 }
 
-/// Decodes grant envelopes and checks each is signed by a trusted issuer for its authority; returns the good ones and reasons for the bad ones.
+/// Decodes grant envelopes and checks each is signed by a trusted issuer for its authority;
+/// returns the good ones and the problems of the bad ones.
 pub fn authenticate_grants(
     policy: &Policy,
     grants: &[Vec<u8>],
     now: i64,
-) -> (Vec<VerifiedGrant>, Vec<(ReasonCode, String)>) {
+) -> (Vec<VerifiedGrant>, Vec<Problem>) {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for (i, bytes) in grants.iter().enumerate() {
+        let malformed = |error: String| Problem::GrantMalformed { index: i, error };
         let env = match Envelope::decode_strict(bytes) {
             Ok(e) => e,
             Err(e) => {
-                bad.push((ReasonCode::GrantInvalid, format!("grant {i}: {e}")));
+                bad.push(malformed(e.to_string()));
                 continue;
             }
         };
         if env.payload_type != GRANT_PAYLOAD_TYPE {
-            bad.push((
-                ReasonCode::GrantInvalid,
-                format!(
-                    "grant {i}: payload type `{}` is not a grant",
-                    env.payload_type
-                ),
-            ));
+            bad.push(Problem::GrantWrongPayloadType {
+                index: i,
+                payload_type: env.payload_type,
+            });
             continue;
         }
         let grant = match Grant::decode_strict(&env.payload) {
             Ok(g) => g,
             Err(e) => {
-                bad.push((ReasonCode::GrantInvalid, format!("grant {i}: {e}")));
+                bad.push(malformed(e.to_string()));
                 continue;
             }
         };
+        let reference = ReferenceLabel::of(&grant.reference);
         // Revoked by its payload digest: a re-signed copy of the same terms stays revoked.
-        let grant_digest = hex(&Sha256::digest(&env.payload));
+        let grant_digest = hex::encode(Sha256::digest(&env.payload));
         if policy.revoked_grants.contains(&grant_digest) {
-            bad.push((
-                ReasonCode::GrantRevoked,
-                format!(
-                    "grant {i} ({} {} from {}): grant {grant_digest} is revoked",
-                    grant.reference.kind.as_str(),
-                    grant.reference.number,
-                    grant.reference.authority
-                ),
-            ));
+            bad.push(Problem::GrantRevoked {
+                index: i,
+                reference,
+                grant: grant_digest,
+            });
             continue;
         }
         // Only issuers for this reference's authority may sign it.
@@ -276,15 +258,10 @@ pub fn authenticate_grants(
             _ => None,
         }) {
             Some(issuer) => good.push(VerifiedGrant { grant, issuer }),
-            None => bad.push((
-                ReasonCode::GrantInvalid,
-                format!(
-                    "grant {i} ({} {} from {}): not signed by a trusted issuer for that authority",
-                    grant.reference.kind.as_str(),
-                    grant.reference.number,
-                    grant.reference.authority
-                ),
-            )),
+            None => bad.push(Problem::GrantUntrustedIssuer {
+                index: i,
+                reference,
+            }),
         }
     }
     (good, bad)

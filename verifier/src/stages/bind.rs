@@ -9,8 +9,9 @@ use weightgate_attest::hashing::{
 use weightgate_attest::reading::{Checkpoint, CheckpointError, OpenOptions};
 use weightgate_schemas::Statement;
 
-use super::authenticate::{Authenticated, hex};
-use crate::decision::Decision;
+use super::authenticate::Authenticated;
+use crate::decision::{CheckName, Decision};
+use crate::finding::{Binding, Finding, HashName, Problem};
 use crate::model_sig::{OmsRequest, check_oms};
 use crate::policy::{Policy, VerifyDigest};
 use crate::reason::ReasonCode;
@@ -26,26 +27,15 @@ pub enum DigestMode {
     Sha256,
 }
 
-/// One problem found, with its stable reason code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubjectProblem {
-    pub code: ReasonCode,
-    pub message: String,
-}
-
 /// What subject binding found.
 #[derive(Debug, Clone, Default)]
 pub struct SubjectReport {
-    pub problems: Vec<SubjectProblem>,
+    pub problems: Vec<Problem>,
     pub files_checked: usize,
     pub bytes_hashed: u64,
     pub header_parameters: Option<u64>,
     /// SHA-256 of each file hashed, by path, when SHA-256 was computed.
     pub sha256: BTreeMap<String, [u8; 32]>,
-}
-
-fn problem(code: ReasonCode, message: String) -> SubjectProblem {
-    SubjectProblem { code, message }
 }
 
 /// Where the bytes a statement is bound to come from.
@@ -60,22 +50,15 @@ pub enum SubjectSource<'a> {
         /// An OpenSSF model-signing bundle to check beside the attestation.
         oms: Option<OmsRequest>,
     },
-    /// A copy being admitted, hashed (both digests) while it was written into staging: the
-    /// headers are read from the copy, nothing is hashed again.
-    Staged {
-        root: &'a Path,
-        digests: &'a CheckpointDigests,
-        /// Where a `model.sig` check looks for files the attestation does not cover (the
-        /// checkpoint being admitted); attested files count with the digests above.
-        oms_root: &'a Path,
-        oms: Option<OmsRequest>,
-    },
-    /// A checkpoint being admitted into object storage, read once: both digests were computed
-    /// from the bytes uploaded, and the safetensors headers of `checkpoint` were checked
-    /// against those same bytes (so nothing is read again here).
-    Streamed {
+    /// A checkpoint being admitted: the digests are those of the bytes in the store (hashed
+    /// while they were written, or recorded when an identical blob was admitted before and
+    /// unchanged since), and the safetensors headers of `checkpoint` were read from those same
+    /// bytes (so nothing is read again here).
+    Stored {
         checkpoint: &'a Checkpoint,
         digests: &'a CheckpointDigests,
+        /// Files whose blobs were already stored, not written again.
+        reused_files: usize,
         /// Where a `model.sig` check looks for files the attestation does not cover.
         oms_root: &'a Path,
         oms: Option<OmsRequest>,
@@ -145,38 +128,16 @@ pub fn bind(
                 DigestMode::Blake3 => "blake3",
             };
             let report = check_subject(st, checkpoint, open, mode, *threads, progress)?;
-            let how = format!(
-                "{} bytes match their {} digests",
-                report.bytes_hashed, d.facts.digest
-            );
+            let how = Binding::Hashed {
+                bytes: report.bytes_hashed,
+                digests: d.facts.digest,
+            };
             (report, oms.as_ref(), Some(*checkpoint), *threads, how)
         }
-        SubjectSource::Staged {
-            root,
-            digests,
-            oms_root,
-            oms,
-        } => {
-            d.facts.digest = "sha256+blake3";
-            let open = OpenOptions::default();
-            let report = check_subject_with(
-                st,
-                root,
-                &open,
-                DigestMode::Full,
-                0,
-                Some(digests),
-                progress,
-            )?;
-            let bytes: u64 = digests.files.iter().map(|f| f.size).sum();
-            d.facts.bytes_hashed = bytes;
-            let how =
-                format!("{bytes} bytes match their sha256+blake3 digests, hashed while copied");
-            (report, oms.as_ref(), Some(*oms_root), 0, how)
-        }
-        SubjectSource::Streamed {
+        SubjectSource::Stored {
             checkpoint,
             digests,
+            reused_files,
             oms_root,
             oms,
         } => {
@@ -194,8 +155,10 @@ pub fn bind(
             )?;
             let bytes: u64 = digests.files.iter().map(|f| f.size).sum();
             d.facts.bytes_hashed = bytes;
-            let how =
-                format!("{bytes} bytes match their sha256+blake3 digests, hashed while uploaded");
+            let how = Binding::HashedWhileStored {
+                bytes,
+                reused_files: *reused_files,
+            };
             (report, oms.as_ref(), Some(*oms_root), 0, how)
         }
         SubjectSource::Admitted(facts) => {
@@ -207,27 +170,23 @@ pub fn bind(
                 header_parameters: Some(facts.header_parameters),
                 sha256: Default::default(),
             };
-            let how =
-                "bound at admission (content-addressed store, both digests checked while copying)"
-                    .to_string();
-            (report, None, None, 0, how)
+            (report, None, None, 0, Binding::Admitted)
         }
     };
     d.facts.header_parameters = subject.header_parameters;
     d.facts.bytes_hashed += subject.bytes_hashed;
     if subject.problems.is_empty() {
         d.pass(
-            "subject",
-            format!(
-                "{} file{}, {how}; root sha256:{}",
-                subject.files_checked,
-                if subject.files_checked == 1 { "" } else { "s" },
-                st.subject.root_sha256.to_hex()
-            ),
+            CheckName::Subject,
+            Finding::Subject {
+                files: subject.files_checked,
+                binding: how,
+                root_sha256: st.subject.root_sha256.to_hex(),
+            },
         );
     }
     for p in &subject.problems {
-        d.fail("subject", p.code, p.message.clone());
+        d.fail(CheckName::Subject, p.clone());
     }
 
     // The OpenSSF model-signing bundle, when given or required.
@@ -237,41 +196,31 @@ pub fn bind(
         (Some(oms), Some(root)) => {
             let report = check_oms(oms, root, &subject.sha256, threads, progress)?;
             d.facts.bytes_hashed += report.bytes_hashed;
-            d.facts.oms_root_sha256 = report.root.map(|r| hex(&r));
+            d.facts.oms_root_sha256 = report.root.map(hex::encode);
             d.facts.oms_signer = report.signer.clone();
             if report.problems.is_empty() {
-                let root = report.root.map(|r| hex(&r)).unwrap_or_default();
-                let same = if Some(&root) == d.facts.root_sha256.as_ref() {
-                    "the attestation's root"
-                } else {
-                    "NOT the attestation's root (different file sets)"
-                };
-                let mut detail = format!(
-                    "{} file{} match{}, signed by {}; root sha256:{root} = {same}",
-                    report.files,
-                    if report.files == 1 { "" } else { "s" },
-                    if report.files == 1 { "es" } else { "" },
-                    report.signer.as_deref().unwrap_or("?")
+                let root = report.root.map(hex::encode).unwrap_or_default();
+                d.pass(
+                    CheckName::ModelSig,
+                    Finding::ModelSig {
+                        files: report.files,
+                        signer: report.signer.clone(),
+                        same_root: Some(&root) == d.facts.root_sha256.as_ref(),
+                        root_sha256: root,
+                        notes: report.notes.clone(),
+                    },
                 );
-                for n in &report.notes {
-                    detail.push_str("; ");
-                    detail.push_str(n);
-                }
-                d.pass("model.sig", detail);
             }
             for (code, message) in report.problems {
-                d.fail("model.sig", code, message);
+                d.fail(CheckName::ModelSig, Problem::ModelSig { code, message });
             }
         }
-        _ if policy.require_model_signature && admitted_with_model_sig => d.pass(
-            "model.sig",
-            "checked at admission (the store holds only what passed)",
-        ),
-        _ if policy.require_model_signature => d.fail(
-            "model.sig",
-            ReasonCode::OmsMissing,
-            "the policy requires an OpenSSF model signature (model.sig) and none was checked",
-        ),
+        _ if policy.require_model_signature && admitted_with_model_sig => {
+            d.pass(CheckName::ModelSig, Finding::ModelSigAtAdmission)
+        }
+        _ if policy.require_model_signature => {
+            d.fail(CheckName::ModelSig, Problem::ModelSigMissing)
+        }
         _ => {}
     }
     Ok(Bound {
@@ -318,7 +267,10 @@ pub(crate) fn check_subject_with(
                 }
                 _ => ReasonCode::SubjectUnsafePath,
             };
-            report.problems.push(problem(code, e.to_string()));
+            report.problems.push(Problem::CheckpointUnreadable {
+                code,
+                error: e.to_string(),
+            });
             return Ok(report);
         }
     };
@@ -340,14 +292,10 @@ fn check_subject_root(statement: &Statement, report: &mut SubjectReport) {
     // The root must follow from the attested digests, in the attested order.
     let claimed_root = root_digest(subject.files.iter().map(|f| &f.sha256.0));
     if claimed_root != subject.root_sha256.0 {
-        report.problems.push(problem(
-            ReasonCode::SubjectRootMismatch,
-            format!(
-                "root sha256:{} does not follow from the attested file digests (they give sha256:{})",
-                subject.root_sha256.to_hex(),
-                hex_of(&claimed_root)
-            ),
-        ));
+        report.problems.push(Problem::RootNotFromDigests {
+            attested: subject.root_sha256.to_hex(),
+            computed: hex::encode(claimed_root),
+        });
     }
     let mut sorted: Vec<&str> = subject.files.iter().map(|f| f.path.as_str()).collect();
     sorted.sort_by(|a, b| weightgate_attest::reading::component_order(a, b));
@@ -358,10 +306,7 @@ fn check_subject_root(statement: &Statement, report: &mut SubjectReport) {
             .map(|f| f.path.as_str())
             .collect::<Vec<_>>()
     {
-        report.problems.push(problem(
-            ReasonCode::SubjectRootMismatch,
-            "attested files are not in path-component order".into(),
-        ));
+        report.problems.push(Problem::FilesOutOfOrder);
     }
 }
 
@@ -385,23 +330,21 @@ fn check_subject_files(
     let on_disk: BTreeSet<&str> = checkpoint.files.iter().map(|f| f.path.as_str()).collect();
     for f in &subject.files {
         if !on_disk.contains(f.path.as_str()) {
-            report.problems.push(problem(
-                ReasonCode::SubjectMissingFile,
-                format!("{}: attested but not in the checkpoint", f.path),
-            ));
+            report.problems.push(Problem::MissingFile {
+                path: f.path.clone(),
+            });
         }
     }
     for f in &checkpoint.files {
         if !attested.contains_key(f.path.as_str()) {
-            let renamed = attested
+            let renamed_from = attested
                 .values()
                 .find(|a| a.size == f.size && !on_disk.contains(a.path.as_str()))
-                .map(|a| format!(" (same size as the missing `{}`: renamed?)", a.path))
-                .unwrap_or_default();
-            report.problems.push(problem(
-                ReasonCode::SubjectExtraFile,
-                format!("{}: in the checkpoint but not attested{renamed}", f.path),
-            ));
+                .map(|a| a.path.clone());
+            report.problems.push(Problem::ExtraFile {
+                path: f.path.clone(),
+                renamed_from,
+            });
         }
     }
 
@@ -411,10 +354,11 @@ fn check_subject_files(
         .retain(|f| match attested.get(f.path.as_str()) {
             Some(a) if a.size == f.size => true,
             Some(a) => {
-                report.problems.push(problem(
-                    ReasonCode::SubjectSizeMismatch,
-                    format!("{}: {} bytes, attested {}", f.path, f.size, a.size),
-                ));
+                report.problems.push(Problem::SizeMismatch {
+                    path: f.path.clone(),
+                    size: f.size,
+                    attested: a.size,
+                });
                 false
             }
             None => false,
@@ -422,13 +366,10 @@ fn check_subject_files(
     if let Some(claimed) = statement.compute.inputs.params_total
         && claimed != params.total
     {
-        report.problems.push(problem(
-            ReasonCode::SubjectParameterMismatch,
-            format!(
-                "statement claims {claimed} parameters; the safetensors headers hold {}",
-                params.total
-            ),
-        ));
+        report.problems.push(Problem::ParameterMismatch {
+            claimed,
+            headers: params.total,
+        });
     }
 
     let wants_tensors = to_hash.files.iter().any(|f| {
@@ -471,11 +412,14 @@ fn check_subject_files(
         let sha_bad = got.sha256.is_some_and(|s| s != want.sha256.0);
         if blake_bad || sha_bad {
             altered.push(got.path.clone());
-            let which = if blake_bad { "BLAKE3" } else { "SHA-256" };
-            report.problems.push(problem(
-                ReasonCode::SubjectDigestMismatch,
-                format!("{}: {which} digest differs from the attested one", got.path),
-            ));
+            report.problems.push(Problem::DigestMismatch {
+                path: got.path.clone(),
+                digest: if blake_bad {
+                    HashName::Blake3
+                } else {
+                    HashName::Sha256
+                },
+            });
         }
     }
     if mode != DigestMode::Blake3
@@ -483,15 +427,14 @@ fn check_subject_files(
         && report
             .problems
             .iter()
-            .all(|p| p.code != ReasonCode::SubjectRootMismatch)
+            .all(|p| p.code() != ReasonCode::SubjectRootMismatch)
         && let Some(root_now) = manifest.root_sha256
         && manifest.files.len() == subject.files.len()
         && root_now != subject.root_sha256.0
     {
-        report.problems.push(problem(
-            ReasonCode::SubjectRootMismatch,
-            format!("root of the files on disk is sha256:{}", hex_of(&root_now)),
-        ));
+        report.problems.push(Problem::RootMismatch {
+            on_disk: hex::encode(root_now),
+        });
     }
     // Name the tensors that changed, when the attestation carries per-tensor digests.
     if wants_tensors && !altered.is_empty() {
@@ -510,28 +453,17 @@ fn check_subject_files(
                 };
                 let then: BTreeMap<&str, [u8; 32]> =
                     then.iter().map(|t| (t.name.as_str(), t.blake3.0)).collect();
-                let changed: Vec<&str> = now
+                let tensors: Vec<String> = now
                     .iter()
                     .filter(|t| then.get(t.name.as_str()) != Some(&t.blake3))
-                    .map(|t| t.name.as_str())
+                    .map(|t| t.name.clone())
                     .collect();
-                let message = if changed.is_empty() {
-                    format!(
-                        "{}: tensor data unchanged; the header or padding differs",
-                        f.path
-                    )
-                } else {
-                    format!("{}: changed tensor(s): {}", f.path, changed.join(", "))
-                };
-                report
-                    .problems
-                    .push(problem(ReasonCode::SubjectTensorMismatch, message));
+                report.problems.push(Problem::TensorsChanged {
+                    path: f.path.clone(),
+                    tensors,
+                });
             }
         }
     }
     Ok(())
-}
-
-fn hex_of(d: &[u8; 32]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
 }

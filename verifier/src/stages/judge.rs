@@ -1,19 +1,13 @@
 //! Stage 3, judge: an authenticated statement bound to its bytes, against the policy: compute
 //! consistency with its own inputs, time, lineage, grants and every active regime.
 
-use weightgate_schemas::Ops;
-use weightgate_schemas::estimate::ComputeProblem;
-
 use super::authenticate::{Authenticated, authenticate_grants};
 use super::bind::Bound;
 use super::lineage::check as check_lineage;
-use crate::decision::{Decision, RegimeFact};
-use crate::policy::{Context, Factor, Policy, RegimeOutcome, evaluate};
-use crate::reason::ReasonCode;
-
-fn show(t: i64) -> String {
-    jiff::Timestamp::from_second(t).map_or_else(|_| t.to_string(), |t| t.to_string())
-}
+use crate::decision::{CheckName, Decision, RegimeFact, RegimeResult};
+use crate::finding::{CrossCheckBand, Finding, Problem, Threshold};
+use crate::policy::{Context, Policy, RegimeOutcome, evaluate};
+use crate::render::below_threshold;
 
 /// Runs the remaining checks into `d` and settles it: allowed only if no check failed in any
 /// stage.
@@ -36,18 +30,16 @@ pub fn judge(
         Some(sum) => {
             compute_ok = false;
             d.fail(
-                "compute",
-                ReasonCode::ComputeTotalMismatch,
-                format!("total {} is not the sum of its components ({sum})", c.total),
+                CheckName::Compute,
+                Problem::TotalNotSum {
+                    total: c.total,
+                    sum,
+                },
             );
         }
         None => {
             compute_ok = false;
-            d.fail(
-                "compute",
-                ReasonCode::ComputeTotalMismatch,
-                "components overflow".to_string(),
-            );
+            d.fail(CheckName::Compute, Problem::ComponentsOverflow);
         }
     }
     if let (Some(active), Some(header)) = (c.inputs.params_active, bound.header_parameters())
@@ -55,9 +47,11 @@ pub fn judge(
     {
         compute_ok = false;
         d.fail(
-            "compute",
-            ReasonCode::ComputeActiveExceedsTotal,
-            format!("{active} active parameters exceed the {header} in the headers"),
+            CheckName::Compute,
+            Problem::ActiveExceedsHeaders {
+                active,
+                headers: header,
+            },
         );
     }
     // The same check `attest` makes before signing, at the policy's tolerance.
@@ -69,11 +63,7 @@ pub fn judge(
         Ok(e) => e,
         Err(p) => {
             compute_ok = false;
-            let code = match p {
-                ComputeProblem::MissingInputs(_) => ReasonCode::ComputeInputsMissing,
-                ComputeProblem::BelowEstimate(_) => ReasonCode::ComputeInconsistentInputs,
-            };
-            d.fail("compute", code, p.message().to_string());
+            d.fail(CheckName::Compute, Problem::Estimate(p));
             Vec::new()
         }
     };
@@ -82,29 +72,17 @@ pub fn judge(
         && let Some(problem) = cross_check(c, &estimates, x, policy)
     {
         compute_ok = false;
-        d.fail("compute", problem.0, problem.1);
+        d.fail(CheckName::Compute, problem);
     }
     if compute_ok {
-        let agree = estimates
-            .iter()
-            .map(|e| format!("{} {}", e.method.as_str(), Ops(e.ops).to_scientific()))
-            .collect::<Vec<_>>();
         d.pass(
-            "compute",
-            format!(
-                "{} operations ({}), components add up{}",
-                c.total.to_scientific(),
-                c.method.as_str(),
-                if agree.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; agrees with its inputs within {} % ({})",
-                        policy.compute_tolerance_percent,
-                        agree.join(", ")
-                    )
-                }
-            ),
+            CheckName::Compute,
+            Finding::Compute {
+                total: c.total,
+                method: c.method,
+                tolerance_percent: policy.compute_tolerance_percent,
+                estimates: estimates.iter().map(|e| (e.method, e.ops)).collect(),
+            },
         );
     }
 
@@ -113,35 +91,27 @@ pub fn judge(
     if st.issued_at > now + policy.clock_skew_seconds {
         time_ok = false;
         d.fail(
-            "time",
-            ReasonCode::TimeIssuedInFuture,
-            format!(
-                "issued {} is after now ({}) plus {} s skew",
-                show(st.issued_at),
-                show(now),
-                policy.clock_skew_seconds
-            ),
+            CheckName::Time,
+            Problem::IssuedInFuture {
+                issued_at: st.issued_at,
+                now,
+                skew: policy.clock_skew_seconds,
+            },
         );
     }
     if let Some(e) = st.expires_at
         && e <= now
     {
         time_ok = false;
-        d.fail(
-            "time",
-            ReasonCode::TimeExpired,
-            format!("expired {}", show(e)),
-        );
+        d.fail(CheckName::Time, Problem::Expired { expires_at: e });
     }
     if time_ok {
         d.pass(
-            "time",
-            format!(
-                "issued {}{}",
-                show(st.issued_at),
-                st.expires_at
-                    .map_or(String::new(), |e| format!(", expires {}", show(e)))
-            ),
+            CheckName::Time,
+            Finding::Time {
+                issued_at: st.issued_at,
+                expires_at: st.expires_at,
+            },
         );
     }
 
@@ -151,84 +121,94 @@ pub fn judge(
     // 9. Regimes.
     d.facts.effective_ops = Some(policy.compute_margin.apply_ceil(c.total.0).to_string());
     let (grants, bad_grants) = authenticate_grants(policy, grants, now);
-    for (code, b) in bad_grants {
-        d.fail("grants", code, b);
+    for problem in bad_grants {
+        d.fail(CheckName::Grants, problem);
     }
     for g in &grants {
         d.pass(
-            "grants",
-            format!(
-                "{} {} from {} countersigned by {}",
-                g.grant.reference.kind.as_str(),
-                g.grant.reference.number,
-                g.grant.reference.authority,
-                g.issuer
-            ),
+            CheckName::Grants,
+            Finding::Grant {
+                reference: crate::policy::ReferenceLabel::of(&g.grant.reference),
+                issuer: g.issuer.clone(),
+            },
         );
     }
     if policy.regimes.is_empty() {
-        d.skip("regimes", "the policy activates no regime");
+        d.skip(CheckName::Regimes, Finding::NoRegimes);
     }
     for regime in &policy.regimes {
-        let name = format!(
-            "regime {}{}",
-            regime.id,
-            if regime.historical {
-                " (historical)"
-            } else {
-                ""
-            }
-        );
-        let threshold = format!(
-            "{} {}",
-            regime.comparator.as_str(),
-            regime.threshold.to_scientific()
-        );
-        let margin = if regime.margin == Factor::ONE {
-            String::new()
-        } else {
-            format!(" x{} margin (policy choice)", regime.margin.to_decimal())
+        let name = CheckName::Regime {
+            id: regime.id.clone(),
+            historical: regime.historical,
         };
+        let threshold = Threshold {
+            comparator: regime.comparator,
+            ops: regime.threshold,
+        };
+        let margin = regime.margin;
         let ev = evaluate(regime, st, context, &grants);
-        let notes = if ev.notes.is_empty() {
-            String::new()
-        } else {
-            format!(" [{}]", ev.notes.join("; "))
-        };
+        let notes = ev.notes.clone();
         let (result, detail) = match ev.outcome {
             RegimeOutcome::Skipped(why) => {
-                d.skip(&name, format!("{why}{notes}"));
-                ("skipped", why)
+                d.skip(
+                    name,
+                    Finding::RegimeSkipped {
+                        why: why.clone(),
+                        notes,
+                    },
+                );
+                (RegimeResult::Skipped, why)
             }
             RegimeOutcome::Transitional(why) => {
-                d.pass(&name, format!("transitional: {why}{notes}"));
-                ("transitional", why)
+                d.pass(
+                    name,
+                    Finding::RegimeTransitional {
+                        why: why.clone(),
+                        notes,
+                    },
+                );
+                (RegimeResult::Transitional, why)
             }
             RegimeOutcome::Below => {
-                let why = format!(
-                    "{}{margin} is not {threshold}",
-                    Ops(ev.effective_ops).to_scientific()
+                let why = below_threshold(ev.effective_ops, margin, &threshold);
+                d.pass(
+                    name,
+                    Finding::RegimeBelow {
+                        effective_ops: ev.effective_ops,
+                        margin,
+                        threshold,
+                        notes,
+                    },
                 );
-                d.pass(&name, format!("below threshold: {why}{notes}"));
-                ("below-threshold", why)
+                (RegimeResult::BelowThreshold, why)
             }
             RegimeOutcome::Satisfied(refs) => {
                 d.pass(
-                    &name,
-                    format!("above threshold ({threshold}); {refs}{notes}"),
+                    name,
+                    Finding::RegimeSatisfied {
+                        threshold,
+                        satisfied: refs.clone(),
+                        notes,
+                    },
                 );
-                ("reference-ok", refs)
+                (RegimeResult::ReferenceOk, refs)
             }
-            RegimeOutcome::Denied(code, message) => {
-                let message = format!("above threshold ({threshold}{margin}): {message}{notes}");
-                d.fail(&name, code, message.clone());
-                ("denied", message)
+            RegimeOutcome::Denied(denial) => {
+                let problem = Problem::RegimeDenied {
+                    threshold,
+                    margin,
+                    denial,
+                    notes,
+                };
+                let message = problem.to_string();
+                d.fail(name, problem);
+                (RegimeResult::Denied, message)
             }
         };
         d.facts.regimes.push(RegimeFact {
             id: regime.id.clone(),
             result,
-            threshold,
+            threshold: threshold.to_string(),
             detail,
             counted_ops: ev.counted_ops.to_string(),
             effective_ops: ev.effective_ops.to_string(),
@@ -240,14 +220,14 @@ pub fn judge(
     d.allowed = d.reasons.is_empty();
 }
 
-/// Near a threshold both estimates must be given and agree within the policy's factor: a
-/// `(code, message)` when they do not.
+/// Near a threshold both estimates must be given and agree within the policy's factor: the
+/// problem when they do not.
 fn cross_check(
     c: &weightgate_schemas::Compute,
     estimates: &[weightgate_schemas::estimate::Estimate],
     x: crate::policy::CrossCheck,
     policy: &Policy,
-) -> Option<(ReasonCode, String)> {
+) -> Option<Problem> {
     let total = c.total.0;
     let near = policy.regimes.iter().find(|rg| {
         let t = rg.threshold.0;
@@ -255,38 +235,27 @@ fn cross_check(
         total.saturating_mul(x.band.numerator) >= t.saturating_mul(x.band.denominator)
             && total.saturating_mul(x.band.denominator) <= t.saturating_mul(x.band.numerator)
     })?;
-    let band = format!(
-        "within x{} of {}'s threshold {}",
-        x.band.to_decimal(),
-        near.id,
-        near.threshold.to_scientific()
-    );
+    let near = CrossCheckBand {
+        band: x.band,
+        regime: near.id.clone(),
+        threshold: near.threshold,
+    };
     if estimates.len() < 2 {
-        return Some((
-            ReasonCode::ComputeInputsMissing,
-            format!(
-                "{} operations is {band}: the policy wants both a 6nd (params_active, tokens) and a hardware (accelerator_hours, peak_flops_per_accelerator, utilisation_permille) estimate",
-                c.total.to_scientific()
-            ),
-        ));
+        return Some(Problem::CrossCheckMissing {
+            total: c.total,
+            near,
+        });
     }
     let hi = estimates.iter().map(|e| e.ops).max().unwrap_or(0);
     let lo = estimates.iter().map(|e| e.ops).min().unwrap_or(0);
     // hi <= lo x factor, exactly.
     if hi.saturating_mul(x.factor.denominator) > lo.saturating_mul(x.factor.numerator) {
-        let list = estimates
-            .iter()
-            .map(|e| format!("{} {}", e.method.as_str(), Ops(e.ops).to_scientific()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Some((
-            ReasonCode::ComputeImplausible,
-            format!(
-                "{} operations is {band}, and its estimates ({list}) disagree by more than x{}",
-                c.total.to_scientific(),
-                x.factor.to_decimal()
-            ),
-        ));
+        return Some(Problem::CrossCheckDisagrees {
+            total: c.total,
+            near,
+            estimates: estimates.iter().map(|e| (e.method, e.ops)).collect(),
+            factor: x.factor,
+        });
     }
     None
 }

@@ -4,7 +4,8 @@ use sha2::{Digest as _, Sha256};
 use weightgate_schemas::{ATTESTATION_PAYLOAD_TYPE, Envelope, Statement};
 
 use super::signature::{check_signatures, distinct_valid_keys};
-use crate::decision::Decision;
+use crate::decision::{CheckName, Decision};
+use crate::finding::{Finding, Problem};
 use crate::policy::Policy;
 use crate::reason::ReasonCode;
 
@@ -14,13 +15,9 @@ use crate::reason::ReasonCode;
 pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, policy: &Policy) {
     let Some(base) = &st.compute.components.base_model else {
         if base_envelope.is_some() {
-            d.fail(
-                "lineage",
-                ReasonCode::LineageBaseMismatch,
-                "a base model envelope was given but the statement names no base model",
-            );
+            d.fail(CheckName::Lineage, Problem::BaseEnvelopeWithoutBase);
         } else {
-            d.skip("lineage", "not a derived model");
+            d.skip(CheckName::Lineage, Finding::NotDerived);
         }
         return;
     };
@@ -42,50 +39,45 @@ pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, pol
         .iter()
         .find(|k| k.root_sha256 == root);
     if let Some(k) = known {
-        let claimed = base
-            .ops
-            .map_or("it as unknown".into(), |o| o.to_scientific());
-        let record = format!(
-            "base model {} ({root}) was trained with {} operations by the policy's record; the statement counts {claimed}",
-            k.name,
-            k.ops.to_scientific(),
-        );
+        let disagrees = |code| Problem::KnownBaseDisagrees {
+            code,
+            name: k.name.clone(),
+            root_sha256: root.clone(),
+            recorded: k.ops,
+            claimed: base.ops,
+        };
         match base.ops {
             Some(o) if o == k.ops => d.pass(
-                "lineage",
-                format!(
-                    "base model {} is known to the policy: {} operations, as counted",
-                    k.name,
-                    k.ops.to_scientific()
-                ),
+                CheckName::Lineage,
+                Finding::KnownBase {
+                    name: k.name.clone(),
+                    ops: k.ops,
+                },
             ),
             // More than the record shrinks the modification's share of the base (the EU
             // one-third rule): as wrong as less.
-            Some(o) if o > k.ops => d.fail("lineage", ReasonCode::LineageBaseMismatch, record),
-            _ => d.fail("lineage", ReasonCode::LineageBaseUnderstated, record),
+            Some(o) if o > k.ops => d.fail(
+                CheckName::Lineage,
+                disagrees(ReasonCode::LineageBaseMismatch),
+            ),
+            _ => d.fail(
+                CheckName::Lineage,
+                disagrees(ReasonCode::LineageBaseUnderstated),
+            ),
         }
     }
     let Some(bytes) = base_envelope else {
         if known.is_some() {
             return;
         }
+        let name = base.name.clone();
         if policy.require_base_attestation {
             d.fail(
-                "lineage",
-                ReasonCode::LineageBaseAttestationMissing,
-                format!(
-                    "the policy requires the base model's attestation (--base-attestation) for {} and none was supplied, nor is the base a known base model",
-                    base.name
-                ),
+                CheckName::Lineage,
+                Problem::BaseAttestationRequired { name },
             );
         } else {
-            d.pass(
-                "lineage",
-                format!(
-                    "base model {} counted as claimed; its envelope was not supplied",
-                    base.name
-                ),
-            );
+            d.pass(CheckName::Lineage, Finding::BaseCountedAsClaimed { name });
         }
         return;
     };
@@ -94,30 +86,21 @@ pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, pol
     if let Some(want) = base.attestation_sha256
         && want.0 != digest
     {
-        problems.push((
-            ReasonCode::LineageBaseMismatch,
-            "the supplied base envelope is not the one the statement names".to_string(),
-        ));
+        problems.push(Problem::BaseEnvelopeNotNamed);
     }
     match Envelope::decode_strict(bytes) {
-        Err(e) => problems.push((
-            ReasonCode::LineageBaseInvalid,
-            format!("base envelope: {e}"),
-        )),
-        Ok(env) if env.payload_type != ATTESTATION_PAYLOAD_TYPE => problems.push((
-            ReasonCode::LineageBaseInvalid,
-            "base envelope is not an attestation".into(),
-        )),
+        Err(e) => problems.push(Problem::BaseEnvelopeMalformed {
+            error: e.to_string(),
+        }),
+        Ok(env) if env.payload_type != ATTESTATION_PAYLOAD_TYPE => {
+            problems.push(Problem::BaseNotAttestation)
+        }
         Ok(env) => {
-            let payload_digest: String = Sha256::digest(&env.payload)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let payload_digest = hex::encode(Sha256::digest(&env.payload));
             if policy.revoked_attestations.contains(&payload_digest) {
-                problems.push((
-                    ReasonCode::LineageBaseInvalid,
-                    format!("base attestation {payload_digest} is revoked"),
-                ));
+                problems.push(Problem::BaseRevoked {
+                    attestation: payload_digest,
+                });
             }
             let findings = check_signatures(
                 &env,
@@ -126,36 +109,24 @@ pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, pol
                 d.facts.now,
             );
             if distinct_valid_keys(&findings).is_empty() {
-                problems.push((
-                    ReasonCode::LineageBaseInvalid,
-                    "base envelope is not signed by a trusted key".into(),
-                ));
+                problems.push(Problem::BaseNotSignedByTrustedKey);
             }
             match Statement::decode_strict(&env.payload) {
-                Err(e) => problems.push((
-                    ReasonCode::LineageBaseInvalid,
-                    format!("base statement: {e}"),
-                )),
+                Err(e) => problems.push(Problem::BaseStatementMalformed {
+                    error: e.to_string(),
+                }),
                 Ok(b) => {
                     if b.subject.root_sha256 != base.root_sha256 {
-                        problems.push((
-                            ReasonCode::LineageBaseMismatch,
-                            format!(
-                                "base envelope attests root sha256:{}, the statement names {}",
-                                b.subject.root_sha256.to_hex(),
-                                base.root_sha256.to_hex()
-                            ),
-                        ));
+                        problems.push(Problem::BaseRootDiffers {
+                            attested: b.subject.root_sha256.to_hex(),
+                            named: base.root_sha256.to_hex(),
+                        });
                     }
                     if Some(b.compute.total) != base.ops {
-                        problems.push((
-                            ReasonCode::LineageBaseMismatch,
-                            format!(
-                                "base envelope attests {} operations, the statement counts {}",
-                                b.compute.total,
-                                base.ops.map_or("them as unknown".into(), |o| o.to_string())
-                            ),
-                        ));
+                        problems.push(Problem::BaseOpsDiffer {
+                            attested: b.compute.total,
+                            claimed: base.ops,
+                        });
                     }
                 }
             }
@@ -163,14 +134,13 @@ pub fn check(d: &mut Decision, st: &Statement, base_envelope: Option<&[u8]>, pol
     }
     if problems.is_empty() {
         d.pass(
-            "lineage",
-            format!(
-                "base model {} envelope verified: signature, root and operations agree",
-                base.name
-            ),
+            CheckName::Lineage,
+            Finding::BaseVerified {
+                name: base.name.clone(),
+            },
         );
     }
-    for (code, m) in problems {
-        d.fail("lineage", code, m);
+    for problem in problems {
+        d.fail(CheckName::Lineage, problem);
     }
 }

@@ -27,8 +27,13 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
 use object_store::{ClientConfigKey, ObjectMeta, ObjectStore, ObjectStoreExt as _, RetryConfig};
 
+use weightgate_attest::hashing::Progress;
+
+use super::bucket_download::BucketDownloads;
+use super::bucket_staging::BucketStaging;
 use super::{
-    AdmittedFile, MAX_RECORD_LEN, MAX_REF_LEN, RevisionRecord, StoreError, check_ref,
+    BlobIdentity, BlobState, ByteRange, ByteSource, GcReport, Hashes, MAX_RECORD_LEN, MAX_REF_LEN,
+    OpenRefusal, RevisionRecord, Staging, Store, StoreError, StoreOptions, StoredObject, check_ref,
     check_repo_id, is_revision_id, is_short_revision_id,
 };
 
@@ -39,12 +44,14 @@ pub struct BucketStore {
     bucket: String,
     /// Key prefix without a trailing `/`; empty for the bucket's root.
     prefix: String,
+    /// The client for object bodies (set by [`BucketStore::open`]).
+    downloads: Option<Arc<BucketDownloads>>,
 }
 
 /// Parses `s3://BUCKET[/PREFIX]`: a bucket name as S3 allows them (3 to 63 characters of
 /// `[a-z0-9.-]`), and prefix components of `[A-Za-z0-9._-]` that are not `.` or `..`.
 pub fn parse_url(url: &str) -> Result<(String, String), StoreError> {
-    let bad = |why: &str| StoreError::Invalid(format!("store URL `{url}`: {why}"));
+    let bad = |why: &str| StoreError::BadName(format!("store URL `{url}`: {why}"));
     let rest = url
         .strip_prefix("s3://")
         .ok_or_else(|| bad("expected s3://BUCKET/PREFIX"))?;
@@ -92,9 +99,10 @@ const CREDENTIAL_VARS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"
 impl BucketStore {
     /// Opens `s3://BUCKET/PREFIX` with the `AWS_*` environment, and checks that the bucket
     /// answers (it exists and the credentials may list it).
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let store = Self::connect(url)?;
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let mut store = Self::connect(url)?;
         store.check_reachable().await?;
+        store.downloads = Some(Arc::new(BucketDownloads::new(&store, options.downloads)?));
         Ok(store)
     }
 
@@ -107,7 +115,7 @@ impl BucketStore {
             .filter(|v| std::env::var_os(v).is_none_or(|s| s.is_empty()))
             .collect();
         if !missing.is_empty() {
-            return Err(StoreError::Invalid(format!(
+            return Err(StoreError::Config(format!(
                 "{url}: no credentials: set {} (credentials come only from the AWS_* environment \
                  variables)",
                 missing.join(" and ")
@@ -131,11 +139,12 @@ impl BucketStore {
             )
             .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "60s")
             .build()
-            .map_err(|e| StoreError::Invalid(format!("{url}: {e}")))?;
+            .map_err(|e| StoreError::Config(format!("{url}: {e}")))?;
         Ok(BucketStore {
             s3: Arc::new(s3),
             bucket,
             prefix,
+            downloads: None,
         })
     }
 
@@ -151,14 +160,14 @@ impl BucketStore {
                 if matches!(e, object_store::Error::NotFound { .. })
                     || e.to_string().contains("NoSuchBucket") =>
             {
-                Err(StoreError::Invalid(format!(
+                Err(StoreError::Config(format!(
                     "{}: the bucket `{}` does not exist at {}",
                     self.url(),
                     self.bucket,
                     self.endpoint()
                 )))
             }
-            Err(e) => Err(StoreError::Storage {
+            Err(e) => Err(StoreError::Unavailable {
                 key: self.url(),
                 message: e.to_string(),
             }),
@@ -187,7 +196,7 @@ impl BucketStore {
     }
 
     /// The S3 client, to stream, sign or upload objects by their [`Key`].
-    pub fn client(&self) -> &Arc<AmazonS3> {
+    pub(super) fn client(&self) -> &Arc<AmazonS3> {
         &self.s3
     }
 
@@ -225,7 +234,7 @@ impl BucketStore {
 
     /// A storage error about `key`.
     pub(crate) fn storage(&self, key: &Key, e: object_store::Error) -> StoreError {
-        StoreError::Storage {
+        StoreError::Unavailable {
             key: format!("s3://{}/{key}", self.bucket),
             message: e.to_string(),
         }
@@ -239,11 +248,9 @@ impl BucketStore {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(self.storage(key, e)),
         };
-        let too_long = |size: u64| {
-            StoreError::Invalid(format!(
-                "s3://{}/{key}: {size} bytes, over the limit of {cap} for this kind of object",
-                self.bucket
-            ))
+        let too_long = |size: u64| StoreError::Corrupt {
+            location: format!("s3://{}/{key}", self.bucket),
+            why: format!("{size} bytes, over the limit of {cap} for this kind of object"),
         };
         if got.meta.size > cap {
             return Err(too_long(got.meta.size));
@@ -258,23 +265,22 @@ impl BucketStore {
             }
         }
         if out.len() as u64 != expected {
-            return Err(StoreError::Invalid(format!(
-                "s3://{}/{key}: {} bytes read, the object is {expected}",
-                self.bucket,
-                out.len()
-            )));
+            return Err(StoreError::Unavailable {
+                key: format!("s3://{}/{key}", self.bucket),
+                message: format!("{} bytes read, the object is {expected}", out.len()),
+            });
         }
         Ok(Some(out))
     }
 
     /// Like [`Self::read_capped`], but a missing object is an error naming it.
     async fn read_required(&self, key: &Key, cap: u64) -> Result<Vec<u8>, StoreError> {
-        self.read_capped(key, cap).await?.ok_or_else(|| {
-            StoreError::Invalid(format!(
-                "s3://{}/{key}: missing (named by an admitted revision)",
-                self.bucket
-            ))
-        })
+        self.read_capped(key, cap)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                location: format!("s3://{}/{key}", self.bucket),
+                why: "named by an admitted revision",
+            })
     }
 
     /// Every object under `rel/` (recursively).
@@ -289,7 +295,7 @@ impl BucketStore {
 
     /// The ref names of `repo` with the revision each points at, sorted by name.
     pub async fn refs(&self, repo: &str) -> Result<Vec<(String, String)>, StoreError> {
-        check_repo_id(repo).map_err(|e| StoreError::Invalid(e.0))?;
+        check_repo_id(repo)?;
         let mut refs = Vec::new();
         for meta in self.list(&format!("repos/{repo}/refs")).await? {
             let Some(name) = meta.location.filename().map(str::to_string) else {
@@ -342,7 +348,7 @@ impl BucketStore {
         repo: &str,
         revision: &str,
     ) -> Result<Option<RevisionRecord>, StoreError> {
-        check_repo_id(repo).map_err(|e| StoreError::Invalid(e.0))?;
+        check_repo_id(repo)?;
         let id = if is_revision_id(revision) {
             revision.to_string()
         } else {
@@ -362,9 +368,10 @@ impl BucketStore {
             }
         };
         if !is_revision_id(&id) {
-            return Err(StoreError::Invalid(format!(
-                "{repo}: ref `{revision}` holds `{id}`, not a revision id"
-            )));
+            return Err(StoreError::Corrupt {
+                location: format!("{repo}: ref `{revision}`"),
+                why: format!("holds `{id}`, not a revision id"),
+            });
         }
         let key = self.revision_key(repo, &id);
         let Some(bytes) = self.read_capped(&key, MAX_RECORD_LEN).await? else {
@@ -372,7 +379,10 @@ impl BucketStore {
         };
         serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| StoreError::Invalid(format!("s3://{}/{key}: {e}", self.bucket)))
+            .map_err(|e| StoreError::Corrupt {
+                location: format!("s3://{}/{key}", self.bucket),
+                why: e.to_string(),
+            })
     }
 
     /// True if any revision of `repo` was admitted.
@@ -406,39 +416,159 @@ impl BucketStore {
         Ok(out)
     }
 
-    /// The stored object's metadata (size, ETag) for an admitted file's blob.
-    pub async fn blob_meta(&self, sha256: &str) -> Result<Option<ObjectMeta>, StoreError> {
+    /// The blob `sha256` as it is now (size, ETag); `None` if absent.
+    pub async fn blob_state(&self, sha256: &str) -> Result<Option<BlobState>, StoreError> {
         let key = self.blob_key(sha256);
         match self.s3.head(&key).await {
-            Ok(m) => Ok(Some(m)),
+            Ok(m) => Ok(Some(BlobState {
+                size: m.size,
+                identity: BlobIdentity::Object { etag: m.e_tag },
+                defect: None,
+            })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.storage(&key, e)),
         }
     }
+}
 
-    /// Checks that a blob is still what was admitted (present, same size, same ETag).
-    pub async fn blob_problem(&self, f: &AdmittedFile) -> Result<Option<String>, StoreError> {
-        let Some(meta) = self.blob_meta(&f.sha256).await? else {
-            return Ok(Some(format!("blob {} for {} is missing", f.sha256, f.path)));
+#[async_trait::async_trait]
+impl Store for BucketStore {
+    fn location(&self) -> String {
+        self.url()
+    }
+
+    async fn manifest(
+        &self,
+        repo: &str,
+        revision: &str,
+    ) -> Result<Option<RevisionRecord>, StoreError> {
+        BucketStore::manifest(self, repo, revision).await
+    }
+
+    async fn refs(&self, repo: &str) -> Result<Vec<(String, String)>, StoreError> {
+        BucketStore::refs(self, repo).await
+    }
+
+    async fn has_repo(&self, repo: &str) -> Result<bool, StoreError> {
+        BucketStore::has_repo(self, repo).await
+    }
+
+    async fn attestation(&self, m: &RevisionRecord) -> Result<Vec<u8>, StoreError> {
+        BucketStore::attestation(self, m).await
+    }
+
+    async fn grants(&self, m: &RevisionRecord) -> Result<Vec<Vec<u8>>, StoreError> {
+        BucketStore::grants(self, m).await
+    }
+
+    async fn blob_state(&self, sha256: &str) -> Result<Option<BlobState>, StoreError> {
+        BucketStore::blob_state(self, sha256).await
+    }
+
+    async fn read_blob(&self, sha256: &str, start: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        let key = self.blob_key(sha256);
+        let bytes = self
+            .s3
+            .get_range(&key, start..start + len)
+            .await
+            .map_err(|e| self.storage(&key, e))?;
+        if bytes.len() as u64 != len {
+            return Err(StoreError::Unavailable {
+                key: format!("s3://{}/{key}", self.bucket),
+                message: format!("{} bytes read of {len} asked", bytes.len()),
+            });
+        }
+        Ok(bytes.to_vec())
+    }
+
+    async fn rehash_blob(
+        &self,
+        sha256: &str,
+        progress: Progress<'_>,
+    ) -> Result<(Hashes, BlobState), StoreError> {
+        let key = self.blob_key(sha256);
+        let got = self.s3.get(&key).await.map_err(|e| self.storage(&key, e))?;
+        let state = BlobState {
+            size: got.meta.size,
+            identity: BlobIdentity::Object {
+                etag: got.meta.e_tag.clone(),
+            },
+            defect: None,
         };
-        if meta.size != f.size {
-            return Ok(Some(format!(
-                "blob {} for {} is {} bytes, admitted {}",
-                f.sha256, f.path, meta.size, f.size
-            )));
+        let mut sha = <sha2::Sha256 as sha2::Digest>::new();
+        let mut b3 = blake3::Hasher::new();
+        let mut n = 0u64;
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.try_next().await.map_err(|e| self.storage(&key, e))? {
+            n += chunk.len() as u64;
+            sha2::Digest::update(&mut sha, &chunk);
+            b3.update(&chunk);
+            progress(chunk.len() as u64);
         }
-        if f.object_etag.is_some() && meta.e_tag != f.object_etag {
-            return Ok(Some(format!(
-                "blob {} for {} was replaced after admission (ETag {} , admitted {})",
-                f.sha256,
-                f.path,
-                meta.e_tag.as_deref().unwrap_or("none"),
-                f.object_etag.as_deref().unwrap_or("none")
-            )));
+        if n != state.size {
+            return Err(StoreError::Unavailable {
+                key: format!("s3://{}/{key}", self.bucket),
+                message: format!("{n} bytes read, the object is {}", state.size),
+            });
         }
-        Ok(None)
+        let hashes = Hashes {
+            sha256: sha2::Digest::finalize(sha).into(),
+            blake3: b3.finalize().into(),
+        };
+        Ok((hashes, state))
+    }
+
+    async fn open(
+        &self,
+        object: StoredObject<'_>,
+        range: ByteRange,
+    ) -> Result<ByteSource, OpenRefusal> {
+        let (key, etag) = match object {
+            StoredObject::Blob(f) => (
+                self.blob_key(&f.sha256),
+                match &f.blob {
+                    BlobIdentity::Object { etag } => etag.as_deref(),
+                    BlobIdentity::File { .. } => None,
+                },
+            ),
+            StoredObject::Signature(s) => (self.signature_key(&s.sha256), None),
+        };
+        let Some(downloads) = &self.downloads else {
+            return Err(OpenRefusal::Unavailable(StoreError::Config(format!(
+                "{}: opened without a client for downloads",
+                self.url()
+            ))));
+        };
+        downloads.open(&key, etag, object.size(), range).await
+    }
+
+    async fn begin(&self, now: i64) -> Result<Box<dyn Staging + '_>, StoreError> {
+        Ok(Box::new(BucketStaging::new(self, now)))
+    }
+
+    async fn gc(&self, grace: Duration) -> Result<GcReport, StoreError> {
+        BucketStore::gc(self, grace).await
+    }
+
+    fn default_audit_log(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    fn shared_policy_location(&self) -> Option<String> {
+        Some(format!("{}/{POLICY_OBJECT}", self.url()))
+    }
+
+    async fn shared_policy(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_capped(
+            &self.key(POLICY_OBJECT),
+            weightgate_attest::io::MAX_CONFIG_FILE_LEN,
+        )
+        .await
     }
 }
+
+/// The object every gate over the bucket may poll for the policy, at the store's prefix.
+const POLICY_OBJECT: &str = "policy.toml";
 
 #[cfg(test)]
 mod tests {

@@ -13,17 +13,18 @@
 
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
-use weightgate_attest::hashing::CheckpointDigests;
+use weightgate_attest::hashing::Progress;
 use weightgate_attest::io::{Replace, write_atomically};
-use weightgate_schemas::file_names::{ATTESTATION_FILE_NAME, OMS_SIGNATURE_FILE_NAME};
 
+use super::folder_staging::FolderStaging;
 use super::{
-    AdmittedFile, MAX_RECORD_LEN, MAX_REF_LEN, RevisionRecord, SignatureFile, StoreError,
-    check_ref, check_repo_id, hex, io_at as io, is_revision_id, is_short_revision_id,
+    AdmittedFile, BlobIdentity, BlobState, ByteRange, ByteSource, GcReport, Hashes, MAX_RECORD_LEN,
+    MAX_REF_LEN, OpenRefusal, RevisionRecord, Staging, Store, StoreError, StoredObject, check_ref,
+    check_repo_id, io_at as io, is_revision_id, is_short_revision_id,
 };
 
 /// A store folder.
@@ -59,7 +60,7 @@ impl FolderStore {
 
     /// The ref names of `repo` with the revision each points at, sorted by name.
     pub fn refs(&self, repo: &str) -> Result<Vec<(String, String)>, StoreError> {
-        check_repo_id(repo).map_err(|e| StoreError::Invalid(e.0))?;
+        check_repo_id(repo)?;
         let dir = self.repo_dir(repo).join("refs");
         let mut refs = Vec::new();
         let entries = match fs::read_dir(&dir) {
@@ -122,7 +123,7 @@ impl FolderStore {
         repo: &str,
         revision: &str,
     ) -> Result<Option<RevisionRecord>, StoreError> {
-        check_repo_id(repo).map_err(|e| StoreError::Invalid(e.0))?;
+        check_repo_id(repo)?;
         let id = if is_revision_id(revision) {
             revision.to_string()
         } else {
@@ -150,9 +151,10 @@ impl FolderStore {
             }
         };
         if !is_revision_id(&id) {
-            return Err(StoreError::Invalid(format!(
-                "{repo}: ref `{revision}` holds `{id}`, not a revision id"
-            )));
+            return Err(StoreError::Corrupt {
+                location: format!("{repo}: ref `{revision}`"),
+                why: format!("holds `{id}`, not a revision id"),
+            });
         }
         let path = self
             .repo_dir(repo)
@@ -165,7 +167,10 @@ impl FolderStore {
         };
         serde_json::from_slice(&text)
             .map(Some)
-            .map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display())))
+            .map_err(|e| StoreError::Corrupt {
+                location: path.display().to_string(),
+                why: e.to_string(),
+            })
     }
 
     /// True if any revision of `repo` was admitted.
@@ -193,142 +198,42 @@ impl FolderStore {
             .collect()
     }
 
-    /// Checks that a blob is still what was admitted (size, mtime, read-only); the reason if not.
-    pub fn blob_problem(&self, f: &AdmittedFile) -> Option<String> {
-        let p = self.blob_path(&f.sha256);
-        match fs::symlink_metadata(&p) {
-            Err(e) => Some(format!("blob {} for {}: {e}", f.sha256, f.path)),
-            Ok(m) if !m.is_file() => Some(format!(
-                "blob {} for {} is not a regular file",
-                f.sha256, f.path
-            )),
-            Ok(m) if m.len() != f.size => Some(format!(
-                "blob {} for {} is {} bytes, admitted {}",
-                f.sha256,
-                f.path,
-                m.len(),
-                f.size
-            )),
-            Ok(m) if (m.mtime(), m.mtime_nsec()) != (f.blob_mtime, f.blob_mtime_nsec) => {
-                Some(format!(
-                    "blob {} for {} was modified after admission",
-                    f.sha256, f.path
-                ))
-            }
-            Ok(m) if m.permissions().mode() & 0o222 != 0 => {
-                Some(format!("blob {} for {} became writable", f.sha256, f.path))
-            }
-            Ok(_) => None,
-        }
+    /// The blob `sha256` as it is now (not following a symbolic link); `None` if absent.
+    pub fn blob_state(&self, sha256: &str) -> Result<Option<BlobState>, StoreError> {
+        let p = self.blob_path(sha256);
+        let meta = match fs::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&p)(e)),
+        };
+        Ok(Some(state_of(&meta)))
     }
 
-    /// Publishes a staged, judged admission: each staged file becomes the blob named by its
-    /// SHA-256 (an existing blob of that name is kept once re-hashed), then the envelope and grants, then the
-    /// revision record, and last the ref, each written atomically; a revision is visible only
-    /// once everything it names is in place.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn publish(
-        &self,
-        repo: &str,
-        ref_name: &str,
-        staging: &Path,
-        digests: &CheckpointDigests,
-        envelope: &[u8],
-        payload_sha256: &str,
-        grants: &[Vec<u8>],
-        header_parameters: u64,
-        model_sig: Option<&[u8]>,
-        now: i64,
-    ) -> Result<RevisionRecord, StoreError> {
-        let revision = payload_sha256[..40].to_string();
-        let blobs = self.root.join("blobs");
-        let mut files = Vec::with_capacity(digests.files.len());
-        for f in &digests.files {
-            let (Some(sha), Some(b3)) = (f.sha256, f.blake3) else {
-                return Err(StoreError::Invalid(format!("{}: not hashed", f.path)));
-            };
-            let sha = hex(&sha);
-            let dest = self.blob_path(&sha);
-            if dest.exists() {
-                // Shared with an earlier admission: reused only if it still is what its name
-                // says, never blessed again after being altered.
-                self.check_existing_blob(&sha)?;
-            } else {
-                let staged = staging.join(&f.path);
-                fs::rename(&staged, &dest).map_err(io(&dest))?;
-            }
-            let meta = fs::metadata(&dest).map_err(io(&dest))?;
-            files.push(AdmittedFile {
-                path: f.path.clone(),
-                size: f.size,
-                sha256: sha,
-                blake3: hex(&b3),
-                blob_mtime: meta.mtime(),
-                blob_mtime_nsec: meta.mtime_nsec(),
-                object_etag: None,
-            });
+    /// Checks that a blob is still what was admitted (size, identity, read-only); the reason
+    /// if not. An unreadable blob is a problem too: it cannot be served.
+    pub fn blob_problem(&self, f: &AdmittedFile) -> Option<String> {
+        if !super::is_sha256_hex(&f.sha256) {
+            return super::blob_problem(f, None);
         }
-        File::open(&blobs)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&blobs))?;
-        let attestation = self.put_content_addressed(
-            "attestations",
-            "att",
-            envelope,
-            weightgate_schemas::MAX_ENVELOPE_LEN as u64,
-        )?;
-        let mut grant_ids = Vec::new();
-        for g in grants {
-            grant_ids.push(self.put_content_addressed(
-                "grants",
-                "grant",
-                g,
-                weightgate_schemas::MAX_GRANT_LEN as u64,
-            )?);
+        match self.blob_state(&f.sha256) {
+            Ok(now) => super::blob_problem(f, now.as_ref()),
+            Err(e) => Some(format!("blob {} for {}: {e}", f.sha256, f.path)),
         }
-        let mut signature_files = Vec::new();
-        for (path, bytes) in [
-            (ATTESTATION_FILE_NAME, Some(envelope)),
-            (OMS_SIGNATURE_FILE_NAME, model_sig),
-        ] {
-            let Some(bytes) = bytes else { continue };
-            let sha256 = hex(&Sha256::digest(bytes));
-            let p = self.signature_path(&sha256);
-            write_atomically(&p, bytes, 0o444, Replace::Allowed).map_err(io(&p))?;
-            signature_files.push(SignatureFile {
-                path: path.to_string(),
-                size: bytes.len() as u64,
-                sha256,
-            });
-        }
-        let record = RevisionRecord {
-            repo: repo.to_string(),
-            revision: revision.clone(),
-            admitted_at: now,
-            attestation,
-            grants: grant_ids,
-            header_parameters,
-            model_sig: model_sig.is_some(),
-            signature_files,
-            files,
-        };
-        let dir = self.repo_dir(repo);
-        for d in ["revisions", "refs"] {
-            fs::create_dir_all(dir.join(d)).map_err(io(&dir.join(d)))?;
-        }
-        let mpath = dir.join("revisions").join(format!("{revision}.json"));
-        let json =
-            serde_json::to_vec_pretty(&record).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        write_atomically(&mpath, &json, 0o644, Replace::Allowed).map_err(io(&mpath))?;
-        let rpath = dir.join("refs").join(ref_name);
-        write_atomically(
-            &rpath,
-            format!("{revision}\n").as_bytes(),
-            0o644,
-            Replace::Allowed,
-        )
-        .map_err(io(&rpath))?;
-        Ok(record)
+    }
+}
+
+/// A blob file's state from its metadata.
+pub(super) fn state_of(meta: &fs::Metadata) -> BlobState {
+    BlobState {
+        size: meta.len(),
+        identity: BlobIdentity::of_file(meta),
+        defect: if !meta.is_file() {
+            Some("is not a regular file")
+        } else if meta.permissions().mode() & 0o222 != 0 {
+            Some("became writable")
+        } else {
+            None
+        },
     }
 }
 
@@ -344,10 +249,10 @@ impl FolderStore {
         bytes: &[u8],
         cap: u64,
     ) -> Result<String, StoreError> {
-        let id = hex(&Sha256::digest(bytes));
+        let id = hex::encode(Sha256::digest(bytes));
         let path = self.root.join(dir).join(format!("{id}.{ext}"));
         if let Ok(existing) = weightgate_attest::io::read_capped(&path, cap)
-            && hex(&Sha256::digest(&existing)) == id
+            && hex::encode(Sha256::digest(&existing)) == id
         {
             return Ok(id);
         }
@@ -355,38 +260,134 @@ impl FolderStore {
         Ok(id)
     }
 
-    /// An existing blob is re-hashed before another admission reuses it: an altered blob is
-    /// never blessed again by a new manifest recording its new size and mtime.
-    pub fn check_existing_blob(&self, want: &str) -> Result<(), StoreError> {
-        let path = self.blob_path(want);
-        let meta = fs::symlink_metadata(&path).map_err(io(&path))?;
-        let altered = |why: String| {
-            StoreError::Invalid(format!(
-                "{}: {why}; the blob was altered after admission: remove it (and re-admit the \
-                 revisions that use it) before admitting anything that shares it",
-                path.display()
-            ))
-        };
-        if !meta.is_file() {
-            return Err(altered("not a regular file".into()));
-        }
-        if meta.permissions().mode() & 0o222 != 0 {
-            return Err(altered("writable".into()));
-        }
-        let mut input = File::open(&path).map_err(io(&path))?;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
+    /// Both digests of the stored blob `sha256`, read back in full, and its state, which must
+    /// not change while it is read.
+    pub fn rehash_blob(
+        &self,
+        sha256: &str,
+        progress: Progress,
+    ) -> Result<(Hashes, BlobState), StoreError> {
+        let path = self.blob_path(sha256);
+        let mut input = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(io(&path))?;
+        let before = state_of(&input.metadata().map_err(io(&path))?);
+        let mut sha = Sha256::new();
+        let mut b3 = blake3::Hasher::new();
+        let mut buf = vec![0u8; 4 << 20];
         loop {
             let n = input.read(&mut buf).map_err(io(&path))?;
             if n == 0 {
                 break;
             }
-            h.update(&buf[..n]);
+            sha.update(&buf[..n]);
+            b3.update(&buf[..n]);
+            progress(n as u64);
         }
-        let got = hex(&h.finalize());
-        if got != want {
-            return Err(altered(format!("its SHA-256 is now {got}")));
+        let after = state_of(&input.metadata().map_err(io(&path))?);
+        if after != before {
+            return Err(StoreError::BlobChanged {
+                location: path.display().to_string(),
+                why: "it changed while it was read".into(),
+            });
         }
-        Ok(())
+        Ok((
+            Hashes {
+                sha256: sha.finalize().into(),
+                blake3: b3.finalize().into(),
+            },
+            after,
+        ))
+    }
+
+    /// `len` bytes of the blob `sha256` from `start`.
+    pub fn read_blob(&self, sha256: &str, start: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        let path = self.blob_path(sha256);
+        let file = File::open(&path).map_err(io(&path))?;
+        let mut out = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX).min(1 << 30)];
+        file.read_exact_at(&mut out, start).map_err(io(&path))?;
+        Ok(out)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for FolderStore {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    async fn manifest(
+        &self,
+        repo: &str,
+        revision: &str,
+    ) -> Result<Option<RevisionRecord>, StoreError> {
+        FolderStore::manifest(self, repo, revision)
+    }
+
+    async fn refs(&self, repo: &str) -> Result<Vec<(String, String)>, StoreError> {
+        FolderStore::refs(self, repo)
+    }
+
+    async fn has_repo(&self, repo: &str) -> Result<bool, StoreError> {
+        Ok(FolderStore::has_repo(self, repo))
+    }
+
+    async fn attestation(&self, m: &RevisionRecord) -> Result<Vec<u8>, StoreError> {
+        FolderStore::attestation(self, m)
+    }
+
+    async fn grants(&self, m: &RevisionRecord) -> Result<Vec<Vec<u8>>, StoreError> {
+        FolderStore::grants(self, m)
+    }
+
+    async fn blob_state(&self, sha256: &str) -> Result<Option<BlobState>, StoreError> {
+        FolderStore::blob_state(self, sha256)
+    }
+
+    async fn read_blob(&self, sha256: &str, start: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        FolderStore::read_blob(self, sha256, start, len)
+    }
+
+    async fn rehash_blob(
+        &self,
+        sha256: &str,
+        progress: Progress<'_>,
+    ) -> Result<(Hashes, BlobState), StoreError> {
+        crate::gate::blocking(|| FolderStore::rehash_blob(self, sha256, progress))
+    }
+
+    async fn open(
+        &self,
+        object: StoredObject<'_>,
+        _range: ByteRange,
+    ) -> Result<ByteSource, OpenRefusal> {
+        let path = match object {
+            StoredObject::Blob(f) => self.blob_path(&f.sha256),
+            StoredObject::Signature(s) => self.signature_path(&s.sha256),
+        };
+        let file = File::open(&path).map_err(|e| OpenRefusal::Unavailable(io(&path)(e)))?;
+        Ok(ByteSource::File(file))
+    }
+
+    async fn begin(&self, _now: i64) -> Result<Box<dyn Staging + '_>, StoreError> {
+        Ok(Box::new(FolderStaging::create(self)?))
+    }
+
+    async fn gc(&self, grace: std::time::Duration) -> Result<GcReport, StoreError> {
+        FolderStore::gc(self, grace)
+    }
+
+    fn default_audit_log(&self) -> Option<PathBuf> {
+        Some(self.root.join("audit.log"))
+    }
+
+    fn shared_policy_location(&self) -> Option<String> {
+        None
+    }
+
+    async fn shared_policy(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
     }
 }

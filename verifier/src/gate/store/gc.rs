@@ -54,11 +54,12 @@ impl Referenced {
 const COLLECTED: [&str; 4] = ["blobs", "attestations", "grants", "signatures"];
 
 fn parse_record(bytes: &[u8], name: &str) -> Result<RevisionRecord, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        StoreError::Invalid(format!(
-            "{name}: {e}; nothing was removed (a record that cannot be read may name blobs that \
-             must stay)"
-        ))
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        location: name.to_string(),
+        why: format!(
+            "{e}; nothing was removed (a record that cannot be read may name blobs that \
+                 must stay)"
+        ),
     })
 }
 
@@ -196,13 +197,10 @@ impl super::BucketStore {
                     continue;
                 };
                 let pending =
-                    serde_json::from_slice::<super::super::admit_bucket::PendingUploads>(&bytes)
-                        .map_err(|e| {
-                            StoreError::Invalid(format!(
-                                "s3://{}/{}: not a list of uploads: {e}",
-                                self.bucket(),
-                                meta.location
-                            ))
+                    serde_json::from_slice::<super::bucket_staging::PendingUploads>(&bytes)
+                        .map_err(|e| StoreError::Corrupt {
+                            location: format!("s3://{}/{}", self.bucket(), meta.location),
+                            why: format!("not a list of uploads: {e}"),
                         })?;
                 {
                     for u in pending.uploads {
@@ -239,16 +237,5 @@ impl super::BucketStore {
             report.removed.push(name);
         }
         Ok(report)
-    }
-}
-
-impl super::Store {
-    /// Collects whichever store this is (see the module documentation).
-    pub async fn gc(&self, grace: Duration) -> Result<GcReport, StoreError> {
-        match self {
-            super::Store::Folder(f) => f.gc(grace),
-            #[cfg(feature = "bucket")]
-            super::Store::Bucket(b) => b.gc(grace).await,
-        }
     }
 }

@@ -1,351 +1,413 @@
-//! The admitted store: content-addressed blobs that were verified while being copied in, and
-//! per-repository manifests of what was admitted. Serving reads only from here, so the bytes
+//! The admitted store: content-addressed blobs that were verified while being written, and
+//! per-repository records of what was admitted. Serving reads only from here, so the bytes
 //! served are the bytes verified.
 //!
-//! Two backends with one layout: a local folder ([`FolderStore`], the default) and, with the
-//! `bucket` feature, an S3-compatible bucket ([`BucketStore`], `s3://BUCKET/PREFIX`). The
-//! server reads through [`Store`], whose read methods are async so a bucket never blocks the
-//! runtime; the folder answers them synchronously as it always did.
+//! A store is anything that implements [`Store`]: the read side the gate serves from (resolve a
+//! ref, the record, attestation and grants, a blob's state, a blob opened as a [`ByteSource`])
+//! and the write side admission publishes through ([`Store::begin`] gives a [`Staging`]: put
+//! while hashing, then commit or abort). Two implementations, one layout: a local folder
+//! ([`FolderStore`]) and, with the `bucket` feature, an S3-compatible bucket (`BucketStore`,
+//! `s3://BUCKET/PREFIX`). [`open`] is the one place that picks between them; a new backend
+//! is a new file implementing both traits.
 
+mod error;
 pub mod folder;
+mod folder_staging;
 pub mod gc;
+mod names;
+mod record;
 
 #[cfg(feature = "bucket")]
 pub mod bucket;
+#[cfg(feature = "bucket")]
+mod bucket_download;
+#[cfg(feature = "bucket")]
+mod bucket_staging;
 
-use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use weightgate_attest::hashing::Progress;
+use weightgate_attest::reading::FileIdentity;
+
+pub use error::StoreError;
+pub(crate) use error::io_at;
+pub use folder::FolderStore;
+pub use gc::GcReport;
+pub use names::{InvalidName, check_ref, check_repo_id};
+pub(crate) use names::{is_revision_id, is_sha256_hex, is_short_revision_id};
+pub use record::{AdmittedFile, BlobIdentity, RevisionRecord, SignatureFile};
 
 #[cfg(feature = "bucket")]
 pub use bucket::BucketStore;
-pub use folder::FolderStore;
 
-/// Largest revision record read (a record lists every file with two digests: ~250 bytes each,
+/// Largest revision record read (a record lists every file with two digests: ~300 bytes each,
 /// so this is well over 10,000 files).
 pub const MAX_RECORD_LEN: u64 = 16 << 20;
 /// Largest ref read (a 40-hex revision id and a newline).
 pub const MAX_REF_LEN: u64 = 256;
 
-/// What was admitted for one revision of a repository.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RevisionRecord {
-    pub repo: String,
-    pub revision: String,
-    pub admitted_at: i64,
-    /// SHA-256 of the whole envelope (file name under `attestations/`): two tenants admitting
-    /// the same payload with different signatures each keep their own envelope. (Stores
-    /// written before named it by the payload digest; those names still resolve.)
-    pub attestation: String,
-    pub grants: Vec<String>,
-    pub header_parameters: u64,
-    /// Whether a `model.sig` was checked at admission (records written before this field
-    /// existed read as `false`, so a policy requiring one refuses them: fail closed).
-    #[serde(default)]
-    pub model_sig: bool,
-    /// The attestation and the checked `model.sig`, served as files of the revision so a
-    /// download carries what it was admitted with. Outside the attested file set by definition.
-    #[serde(default)]
-    pub signature_files: Vec<SignatureFile>,
-    pub files: Vec<AdmittedFile>,
+/// How allowed downloads leave the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DownloadMode {
+    /// The gate sends the bytes itself (default).
+    #[default]
+    Through,
+    /// The gate answers 302 to a presigned URL of the object valid for `expiry`, as the Hub
+    /// does (stores whose objects have URLs of their own).
+    Redirect { expiry: Duration },
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AdmittedFile {
-    pub path: String,
-    pub size: u64,
-    pub sha256: String,
-    pub blake3: String,
-    /// The blob's modification time when admitted, to notice changes behind the store's back
-    /// (folder store; 0 in a bucket, where the ETag below does that job).
-    pub blob_mtime: i64,
-    pub blob_mtime_nsec: i64,
-    /// The object's ETag when admitted (bucket store): an object replaced behind the gate's
-    /// back gets a new one. Absent in folder records, which stay byte-identical to before.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object_etag: Option<String>,
+/// How to open a store, beside its location.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    pub downloads: DownloadMode,
 }
 
-/// A signature file served beside the weights (`weightgate.att`, `model.sig`), stored under
-/// `signatures/<sha256>`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SignatureFile {
-    pub path: String,
-    pub size: u64,
-    pub sha256: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{}: {error}", path.display())]
-    Io {
-        path: std::path::PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{0}")]
-    Invalid(String),
-    #[error(
-        "{path}: SHA-256 while copying is {got}, attested {want}: the file changed after verification"
-    )]
-    CopyMismatch {
-        path: String,
-        got: String,
-        want: String,
-    },
-    /// The object storage did not answer as it should (unreachable, timed out, refused the
-    /// credentials, an error status): `key` is the object or prefix asked for. A server
-    /// answers it with 503, never with a decision.
-    #[error("{key}: object storage: {message}")]
-    Storage { key: String, message: String },
-}
-
-impl StoreError {
-    /// A source file that changed size, identity or bytes while it was being admitted.
-    pub(crate) fn source_changed(path: &std::path::Path) -> Self {
-        StoreError::Invalid(format!(
-            "{}: the file changed while it was being admitted",
-            path.display()
-        ))
-    }
-}
-
-/// `map_err` adapter: an I/O error on `path`.
-pub(crate) fn io_at(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |error| StoreError::Io {
-        path: path.to_path_buf(),
-        error,
-    }
-}
-
-/// A repository id or ref name that is not one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidName(pub String);
-
-/// `org/name` as the Hub spells repository ids: two components of `[A-Za-z0-9._-]`, not
-/// starting with `.` or `-`, at most 96 characters each.
-pub fn check_repo_id(repo: &str) -> Result<(), InvalidName> {
-    let parts: Vec<&str> = repo.split('/').collect();
-    if parts.len() != 2 {
-        return Err(InvalidName(format!("repository `{repo}` must be ORG/NAME")));
-    }
-    for p in parts {
-        if p.is_empty()
-            || p.len() > 96
-            || p.starts_with(['.', '-'])
-            || p.contains("..")
-            || !p
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        {
-            return Err(InvalidName(format!(
-                "repository `{repo}`: `{p}` is not a valid name ([A-Za-z0-9._-], max 96)"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// A ref name (`main`, `v1.0`): one component of `[A-Za-z0-9._-]`.
-pub fn check_ref(name: &str) -> Result<(), InvalidName> {
-    if name.is_empty()
-        || name.len() > 128
-        || name.starts_with(['.', '-'])
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-    {
-        return Err(InvalidName(format!(
-            "revision `{name}` is not a valid ref name ([A-Za-z0-9._-])"
+/// Opens `location`: `s3://BUCKET[/PREFIX]` for a bucket (endpoint, region and credentials from
+/// the standard `AWS_*` environment variables; the bucket must exist), anything without a
+/// scheme for a local folder (created if missing).
+pub async fn open(location: &str, options: StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
+    if location.starts_with("s3://") {
+        #[cfg(feature = "bucket")]
+        return Ok(Arc::new(BucketStore::open(location, options).await?));
+        #[cfg(not(feature = "bucket"))]
+        return Err(StoreError::Config(format!(
+            "{location}: this build has no object-storage support (the `bucket` feature)"
         )));
     }
-    Ok(())
-}
-
-pub(crate) fn is_revision_id(s: &str) -> bool {
-    s.len() == 40
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// 7 or more lowercase hex digits: a commit id shortened as git shortens them.
-pub(crate) fn is_short_revision_id(s: &str) -> bool {
-    s.len() >= 7
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-pub(crate) fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The admitted store, whichever backend holds it.
-#[derive(Debug, Clone)]
-pub enum Store {
-    Folder(FolderStore),
-    #[cfg(feature = "bucket")]
-    Bucket(BucketStore),
-}
-
-impl From<FolderStore> for Store {
-    fn from(f: FolderStore) -> Self {
-        Store::Folder(f)
+    if let Some((scheme, _)) = location.split_once("://") {
+        return Err(StoreError::Config(format!(
+            "store `{location}`: unsupported scheme `{scheme}://`; give a folder path or \
+             s3://BUCKET/PREFIX"
+        )));
     }
+    if location.is_empty() {
+        return Err(StoreError::Config(
+            "the store location is empty; give a folder path or s3://BUCKET/PREFIX".into(),
+        ));
+    }
+    if options.downloads != DownloadMode::Through {
+        return Err(StoreError::Config(format!(
+            "{location}: downloads by redirect need a bucket store (s3://BUCKET/PREFIX); a \
+             folder store serves its files itself"
+        )));
+    }
+    Ok(Arc::new(FolderStore::open(std::path::Path::new(location))?))
 }
 
-#[cfg(feature = "bucket")]
-impl From<BucketStore> for Store {
-    fn from(b: BucketStore) -> Self {
-        Store::Bucket(b)
-    }
+/// A stored blob as it is now, for comparison with what a record says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobState {
+    pub size: u64,
+    pub identity: BlobIdentity,
+    /// Something wrong with it whatever the record says (not a regular file, writable).
+    pub defect: Option<&'static str>,
 }
 
-impl Store {
-    /// Opens `location`: `s3://BUCKET[/PREFIX]` for a bucket (endpoint, region and credentials
-    /// from the standard `AWS_*` environment variables; the bucket must exist), anything
-    /// without a scheme for a local folder (created if missing).
-    pub async fn open(location: &str) -> Result<Self, StoreError> {
-        if location.starts_with("s3://") {
-            #[cfg(feature = "bucket")]
-            return Ok(Store::Bucket(BucketStore::open(location).await?));
-            #[cfg(not(feature = "bucket"))]
-            return Err(StoreError::Invalid(format!(
-                "{location}: this build has no object-storage support (the `bucket` feature)"
-            )));
-        }
-        if let Some((scheme, _)) = location.split_once("://") {
-            return Err(StoreError::Invalid(format!(
-                "store `{location}`: unsupported scheme `{scheme}://`; give a folder path or \
-                 s3://BUCKET/PREFIX"
-            )));
-        }
-        if location.is_empty() {
-            return Err(StoreError::Invalid(
-                "the store location is empty; give a folder path or s3://BUCKET/PREFIX".into(),
-            ));
-        }
-        Ok(Store::Folder(FolderStore::open(std::path::Path::new(
-            location,
-        ))?))
-    }
+/// Something a revision serves: an attested file's blob or a signature file.
+#[derive(Debug, Clone, Copy)]
+pub enum StoredObject<'a> {
+    Blob(&'a AdmittedFile),
+    Signature(&'a SignatureFile),
+}
 
-    /// Where the store is, for messages: the folder path or the `s3://` URL.
-    pub fn location(&self) -> String {
+impl StoredObject<'_> {
+    pub fn sha256(&self) -> &str {
         match self {
-            Store::Folder(f) => f.root.display().to_string(),
-            #[cfg(feature = "bucket")]
-            Store::Bucket(b) => b.url(),
+            StoredObject::Blob(f) => &f.sha256,
+            StoredObject::Signature(s) => &s.sha256,
         }
     }
+
+    pub fn size(&self) -> u64 {
+        match self {
+            StoredObject::Blob(f) => f.size,
+            StoredObject::Signature(s) => s.size,
+        }
+    }
+}
+
+/// The bytes of a download, after the decision, as the store can best provide them.
+pub enum ByteSource {
+    /// A local file: the listener sends the asked range from it (with `sendfile` where it can).
+    File(std::fs::File),
+    /// Exactly the asked bytes, streamed (an empty body for `HEAD`).
+    Stream(axum::body::Body),
+    /// The client fetches the bytes itself from this URL.
+    Redirect(String),
+}
+
+/// Why a stored object is not served.
+#[derive(Debug)]
+pub enum OpenRefusal {
+    /// It is no longer the one admitted: refused, never served.
+    Changed(String),
+    /// The store could not be asked.
+    Unavailable(StoreError),
+}
+
+/// The range of a download: `len` bytes from `start`; `head` when no body is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub start: u64,
+    pub len: u64,
+    pub head: bool,
+}
+
+/// The admitted store. Read methods are async so a remote backend never blocks the runtime;
+/// the write side runs its CPU-bound copying through [`crate::gate::blocking`].
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Where the store is, for messages: the folder path or the `s3://` URL.
+    fn location(&self) -> String;
 
     /// Resolves a ref name, a revision id or a unique prefix of one (7 or more lowercase hex
     /// digits; a ref of that name wins) to an admitted record; `Ok(None)` if unknown.
-    pub async fn manifest(
+    async fn manifest(
         &self,
         repo: &str,
         revision: &str,
-    ) -> Result<Option<RevisionRecord>, StoreError> {
-        match self {
-            Store::Folder(f) => f.manifest(repo, revision),
-            #[cfg(feature = "bucket")]
-            Store::Bucket(b) => b.manifest(repo, revision).await,
-        }
-    }
+    ) -> Result<Option<RevisionRecord>, StoreError>;
 
     /// The ref names of `repo` with the revision each points at, sorted by name.
-    pub async fn refs(&self, repo: &str) -> Result<Vec<(String, String)>, StoreError> {
-        match self {
-            Store::Folder(f) => f.refs(repo),
-            #[cfg(feature = "bucket")]
-            Store::Bucket(b) => b.refs(repo).await,
-        }
-    }
+    async fn refs(&self, repo: &str) -> Result<Vec<(String, String)>, StoreError>;
 
     /// True if any revision of `repo` was admitted.
-    pub async fn has_repo(&self, repo: &str) -> Result<bool, StoreError> {
-        match self {
-            Store::Folder(f) => Ok(f.has_repo(repo)),
-            #[cfg(feature = "bucket")]
-            Store::Bucket(b) => b.has_repo(repo).await,
-        }
-    }
+    async fn has_repo(&self, repo: &str) -> Result<bool, StoreError>;
 
     /// The envelope a revision was admitted with (capped at the envelope limit).
-    pub async fn attestation(&self, m: &RevisionRecord) -> Result<Vec<u8>, StoreError> {
-        match self {
-            Store::Folder(f) => f.attestation(m),
-            #[cfg(feature = "bucket")]
-            Store::Bucket(b) => b.attestation(m).await,
-        }
-    }
+    async fn attestation(&self, m: &RevisionRecord) -> Result<Vec<u8>, StoreError>;
 
     /// The grants a revision was admitted with (each capped at the grant limit).
-    pub async fn grants(&self, m: &RevisionRecord) -> Result<Vec<Vec<u8>>, StoreError> {
-        match self {
-            Store::Folder(f) => f.grants(m),
-            #[cfg(feature = "bucket")]
-            Store::Bucket(b) => b.grants(m).await,
-        }
-    }
+    async fn grants(&self, m: &RevisionRecord) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// The blob named `sha256` as it is now; `Ok(None)` if there is none.
+    async fn blob_state(&self, sha256: &str) -> Result<Option<BlobState>, StoreError>;
+
+    /// `len` bytes of the blob `sha256` from `start` (a safetensors header), read whole.
+    async fn read_blob(&self, sha256: &str, start: u64, len: u64) -> Result<Vec<u8>, StoreError>;
+
+    /// Both digests (SHA-256, BLAKE3) of the stored blob `sha256` read back in full, and its
+    /// state, unchanged while it was read; for a blob whose record cannot prove it unchanged.
+    async fn rehash_blob(
+        &self,
+        sha256: &str,
+        progress: Progress<'_>,
+    ) -> Result<(Hashes, BlobState), StoreError>;
+
+    /// A served object's bytes, checked against its record by the backend where it can.
+    async fn open(
+        &self,
+        object: StoredObject<'_>,
+        range: ByteRange,
+    ) -> Result<ByteSource, OpenRefusal>;
+
+    /// Starts writing an admission: nothing it stages is visible until [`Staging::commit`].
+    async fn begin(&self, now: i64) -> Result<Box<dyn Staging + '_>, StoreError>;
+
+    /// Removes what no revision record names once older than `grace`, and what killed
+    /// admissions left behind.
+    async fn gc(&self, grace: Duration) -> Result<GcReport, StoreError>;
+
+    /// The audit log's place when none is given: beside a local store, none for a remote one.
+    fn default_audit_log(&self) -> Option<PathBuf>;
+
+    /// Where a policy shared by every gate over this store lives, for stores that several
+    /// gates share (`None`: this store is local to one machine).
+    fn shared_policy_location(&self) -> Option<String>;
+
+    /// The shared policy's bytes if it exists (see [`Store::shared_policy_location`]).
+    async fn shared_policy(&self) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Checks that a blob is still what was admitted: `Ok(Some(reason))` if it changed or is
-    /// gone, `Err` if the storage could not be asked (a bucket unreachable).
-    pub async fn blob_problem(&self, f: &AdmittedFile) -> Result<Option<String>, StoreError> {
-        match self {
-            Store::Folder(s) => Ok(s.blob_problem(f)),
-            #[cfg(feature = "bucket")]
-            Store::Bucket(b) => b.blob_problem(f).await,
+    /// gone, `Err` if the storage could not be asked.
+    async fn blob_problem(&self, f: &AdmittedFile) -> Result<Option<String>, StoreError> {
+        if !is_sha256_hex(&f.sha256) {
+            return Ok(blob_problem(f, None));
+        }
+        Ok(blob_problem(f, self.blob_state(&f.sha256).await?.as_ref()))
+    }
+}
+
+/// Why the blob of `f`, found as `now`, is no longer what was admitted; `None` if it still is.
+pub fn blob_problem(f: &AdmittedFile, now: Option<&BlobState>) -> Option<String> {
+    let blob = format!("blob {} for {}", f.sha256, f.path);
+    if !is_sha256_hex(&f.sha256) {
+        return Some(format!("{blob}: the record names no SHA-256"));
+    }
+    match now {
+        None => Some(format!("{blob} is missing")),
+        Some(BlobState {
+            defect: Some(defect),
+            ..
+        }) => Some(format!("{blob} {defect}")),
+        Some(now) if now.size != f.size => {
+            Some(format!("{blob} is {} bytes, admitted {}", now.size, f.size))
+        }
+        Some(now) => f
+            .blob
+            .change(&now.identity)
+            .map(|why| format!("{blob} {why}")),
+    }
+}
+
+/// SHA-256 and BLAKE3 of one file's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hashes {
+    pub sha256: [u8; 32],
+    pub blake3: [u8; 32],
+}
+
+/// A local file to stage: read once, hashed while written.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Its attested path (the staged name; for errors).
+    pub path: String,
+    pub fs_path: PathBuf,
+    /// The attested SHA-256: where a store that writes in place puts the bytes (they are
+    /// hashed anyway, and bytes of another digest are refused before anything is published).
+    pub sha256: [u8; 32],
+    /// The attested size: a source of another size is refused.
+    pub size: u64,
+    /// The file found when the checkpoint was read: a different one at that path is refused.
+    pub identity: Option<FileIdentity>,
+    /// How many of its first bytes to hand back (its safetensors header), from what was staged.
+    pub head_len: usize,
+}
+
+/// A staged file: its digests and its first bytes, both of the bytes stored.
+#[derive(Debug, Clone)]
+pub struct StagedFile {
+    pub hashes: Hashes,
+    pub head: Vec<u8>,
+}
+
+/// A judged admission to make visible.
+pub struct Publication<'a> {
+    pub repo: &'a str,
+    pub ref_name: &'a str,
+    /// The 40-hex revision id.
+    pub revision: String,
+    pub now: i64,
+    pub envelope: &'a [u8],
+    pub grants: &'a [Vec<u8>],
+    pub model_sig: Option<&'a [u8]>,
+    pub header_parameters: u64,
+    pub files: Vec<PublishedFile>,
+}
+
+impl Publication<'_> {
+    /// The signature files served with the revision (`weightgate.att`, and `model.sig` when one
+    /// was checked), each with its bytes.
+    pub(crate) fn signature_files(&self) -> Vec<(SignatureFile, &[u8])> {
+        use sha2::Digest as _;
+        use weightgate_schemas::file_names::{ATTESTATION_FILE_NAME, OMS_SIGNATURE_FILE_NAME};
+        [
+            (ATTESTATION_FILE_NAME, Some(self.envelope)),
+            (OMS_SIGNATURE_FILE_NAME, self.model_sig),
+        ]
+        .into_iter()
+        .filter_map(|(path, bytes)| {
+            let bytes = bytes?;
+            let file = SignatureFile {
+                path: path.to_string(),
+                size: bytes.len() as u64,
+                sha256: hex::encode(sha2::Sha256::digest(bytes)),
+            };
+            Some((file, bytes))
+        })
+        .collect()
+    }
+
+    /// The revision record of this publication, once its blobs (`files`), envelope
+    /// (`attestation`), grants and signature files are stored.
+    pub(crate) fn record(
+        &self,
+        files: Vec<AdmittedFile>,
+        attestation: String,
+        grants: Vec<String>,
+        signature_files: Vec<SignatureFile>,
+    ) -> RevisionRecord {
+        RevisionRecord {
+            repo: self.repo.to_string(),
+            revision: self.revision.clone(),
+            admitted_at: self.now,
+            attestation,
+            grants,
+            header_parameters: self.header_parameters,
+            model_sig: self.model_sig.is_some(),
+            signature_files,
+            files,
         }
     }
+}
+
+/// One attested file of a publication.
+pub struct PublishedFile {
+    pub path: String,
+    pub size: u64,
+    pub hashes: Hashes,
+    /// Whether the blob was staged by this admission or is reused.
+    pub blob: BlobSource,
+}
+
+/// Where a published file's blob comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobSource {
+    /// Staged by this admission from the file of this attested path.
+    Staged { staged_path: String },
+    /// Already stored, and as it was when this admission found it (its identity then); the
+    /// commit refuses it if it changed since.
+    Stored(BlobIdentity),
+}
+
+/// An admission being written. Dropping it without [`Staging::commit`] must leave nothing a
+/// reader can reach; [`Staging::abort`] also cleans up at once.
+#[async_trait::async_trait]
+pub trait Staging: Send {
+    /// Copies `files` into the staging area, reading each once and hashing the bytes written.
+    async fn put_files(
+        &mut self,
+        files: &[SourceFile],
+        progress: Progress<'_>,
+    ) -> Result<Vec<StagedFile>, StoreError>;
+
+    /// Makes the admission visible: blobs, then envelope, grants and signature files, then the
+    /// revision record, and the ref last.
+    async fn commit(
+        self: Box<Self>,
+        publication: Publication<'_>,
+    ) -> Result<RevisionRecord, StoreError>;
+
+    /// Discards everything staged.
+    async fn abort(self: Box<Self>);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn repo_ids_and_refs_are_validated() {
-        for good in ["lab/tiny", "Org-1/model.v2_x"] {
-            check_repo_id(good).unwrap();
-        }
-        for bad in [
-            "lab",
-            "lab/tiny/x",
-            "../x",
-            "lab/..",
-            "lab/.hidden",
-            "lab/a b",
-            "lab/%2e",
-            "/x",
-            "lab/",
-        ] {
-            assert!(check_repo_id(bad).is_err(), "{bad}");
-        }
-        check_ref("main").unwrap();
-        for bad in ["", "..", "refs/pr/1", ".x", "a b", "a\\b"] {
-            assert!(check_ref(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn folder_records_are_unchanged_by_the_etag_field() {
-        let f = AdmittedFile {
-            path: "a".into(),
-            size: 1,
-            sha256: "00".into(),
-            blake3: "11".into(),
-            blob_mtime: 2,
-            blob_mtime_nsec: 3,
-            object_etag: None,
-        };
-        let json = serde_json::to_string(&f).unwrap();
-        assert!(!json.contains("object_etag"), "{json}");
-        assert_eq!(serde_json::from_str::<AdmittedFile>(&json).unwrap(), f);
-    }
-
     #[tokio::test]
     async fn store_locations_are_checked() {
         for bad in ["", "ftp://x/y", "gs://bucket"] {
-            let e = Store::open(bad).await.unwrap_err().to_string();
+            let e = open(bad, StoreOptions::default())
+                .await
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("folder path or s3://"), "{bad}: {e}");
         }
+        let dir = tempfile::tempdir().unwrap();
+        let redirect = StoreOptions {
+            downloads: DownloadMode::Redirect {
+                expiry: Duration::from_secs(60),
+            },
+        };
+        let e = open(dir.path().to_str().unwrap(), redirect)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("need a bucket store"), "{e}");
     }
 }

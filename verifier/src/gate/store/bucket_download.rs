@@ -3,7 +3,7 @@
 //! 302 to a presigned URL of short expiry, as the Hub does.
 //!
 //! Faults never look like success: storage that cannot be reached or does not answer in time is
-//! a [`StoreError::Storage`] (the server answers 503 with `Retry-After`); once a proxied body
+//! a [`StoreError::Unavailable`] (the server answers 503 with `Retry-After`); once a proxied body
 //! has started, a stream that fails, stalls or ends early is an error of the response body, and
 //! with `Content-Length` set hyper then closes the connection, so the client sees a truncated
 //! transfer.
@@ -15,8 +15,6 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use http_body::Frame;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
@@ -24,17 +22,7 @@ use object_store::path::Path as Key;
 use object_store::signer::Signer as _;
 use object_store::{ClientConfigKey, GetOptions, GetRange, ObjectStore as _, RetryConfig};
 
-use super::blob_body::{RangeRequest, parse_range};
-use super::store::{BucketStore, StoreError};
-
-/// How allowed downloads from a bucket leave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DownloadMode {
-    /// The gate streams the object (default).
-    Proxy,
-    /// The gate answers 302 to a presigned GET URL valid for `expiry`.
-    Redirect { expiry: Duration },
-}
+use super::{BucketStore, ByteRange, ByteSource, DownloadMode, OpenRefusal, StoreError};
 
 /// A proxied body waits at most this long for the next bytes from the storage (time spent
 /// waiting for the client to read does not count).
@@ -44,22 +32,14 @@ const STALL: Duration = Duration::from_secs(20);
 /// request, right for records and metadata but not for a multi-gigabyte body that a slow
 /// client reads for an hour: this one has no overall deadline, and stalls are caught per read
 /// ([`STALL`]).
-pub struct BucketDownloads {
-    client: Arc<AmazonS3>,
-    pub mode: DownloadMode,
-}
-
-/// Why a download from the bucket is not served.
 #[derive(Debug)]
-pub enum DownloadRefusal {
-    /// The object is no longer the one admitted (`If-Match` on the admitted ETag failed).
-    Changed(String),
-    /// The storage could not be asked.
-    Unavailable(StoreError),
+pub(super) struct BucketDownloads {
+    client: Arc<AmazonS3>,
+    mode: DownloadMode,
 }
 
 impl BucketDownloads {
-    pub fn new(store: &BucketStore, mode: DownloadMode) -> Result<Self, StoreError> {
+    pub(super) fn new(store: &BucketStore, mode: DownloadMode) -> Result<Self, StoreError> {
         let retry = RetryConfig {
             max_retries: 2,
             retry_timeout: Duration::from_secs(10),
@@ -77,23 +57,21 @@ impl BucketDownloads {
                 "604800s",
             )
             .build()
-            .map_err(|e| StoreError::Invalid(format!("{}: {e}", store.url())))?;
+            .map_err(|e| StoreError::Config(format!("{}: {e}", store.url())))?;
         Ok(BucketDownloads {
             client: Arc::new(client),
             mode,
         })
     }
 
-    /// The response for object `key` (`size` bytes, admitted with ETag `etag` if known) to a
-    /// request with `headers`, with the number of body bytes it grants.
-    pub async fn respond(
+    /// The bytes `range` of object `key` (`size` bytes, admitted with ETag `etag` if known).
+    pub(super) async fn open(
         &self,
         key: &Key,
         etag: Option<&str>,
         size: u64,
-        headers: &HeaderMap,
-        is_head: bool,
-    ) -> Result<(Response, u64), DownloadRefusal> {
+        range: ByteRange,
+    ) -> Result<ByteSource, OpenRefusal> {
         match self.mode {
             DownloadMode::Redirect { expiry } => {
                 let url = self
@@ -101,18 +79,14 @@ impl BucketDownloads {
                     .signed_url(axum::http::Method::GET, key, expiry)
                     .await
                     .map_err(|e| {
-                        DownloadRefusal::Unavailable(StoreError::Storage {
+                        OpenRefusal::Unavailable(StoreError::Unavailable {
                             key: key.to_string(),
                             message: e.to_string(),
                         })
                     })?;
-                let mut r = StatusCode::FOUND.into_response();
-                if let Ok(v) = HeaderValue::from_str(url.as_str()) {
-                    r.headers_mut().insert(header::LOCATION, v);
-                }
-                Ok((r, size))
+                Ok(ByteSource::Redirect(url.to_string()))
             }
-            DownloadMode::Proxy => self.proxy(key, etag, size, headers, is_head).await,
+            DownloadMode::Through => self.proxy(key, etag, size, range).await,
         }
     }
 
@@ -121,50 +95,37 @@ impl BucketDownloads {
         key: &Key,
         etag: Option<&str>,
         size: u64,
-        headers: &HeaderMap,
-        is_head: bool,
-    ) -> Result<(Response, u64), DownloadRefusal> {
-        let (status, start, len) = match parse_range(headers, size) {
-            RangeRequest::Whole => (StatusCode::OK, 0, size),
-            RangeRequest::Part { start, end } => {
-                (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
-            }
-            RangeRequest::Unsatisfiable => {
-                let mut r = (StatusCode::RANGE_NOT_SATISFIABLE, "").into_response();
-                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
-                    r.headers_mut().insert(header::CONTENT_RANGE, v);
-                }
-                return Ok((r, 0));
-            }
-        };
+        range: ByteRange,
+    ) -> Result<ByteSource, OpenRefusal> {
+        let ByteRange { start, len, head } = range;
         // Asked of the storage even for HEAD and empty objects: the object must still be the
         // admitted one (If-Match) and the storage must answer.
         let options = GetOptions {
             if_match: etag.map(str::to_string),
-            range: (len > 0 && !is_head).then_some(GetRange::Bounded(start..start + len)),
-            head: is_head || len == 0,
+            range: (len > 0 && !head).then_some(GetRange::Bounded(start..start + len)),
+            head: head || len == 0,
             ..GetOptions::default()
         };
         let got = match self.client.get_opts(key, options).await {
             Ok(g) => g,
             Err(object_store::Error::Precondition { .. }) => {
-                return Err(DownloadRefusal::Changed(format!(
+                return Err(OpenRefusal::Changed(format!(
                     "object {key} no longer has the admitted ETag {}",
                     etag.unwrap_or("")
                 )));
             }
             Err(object_store::Error::NotFound { .. }) => {
-                return Err(DownloadRefusal::Changed(format!("object {key} is missing")));
+                return Err(OpenRefusal::Changed(format!("object {key} is missing")));
             }
             Err(e) => {
-                return Err(DownloadRefusal::Unavailable(StoreError::Storage {
+                return Err(OpenRefusal::Unavailable(StoreError::Unavailable {
                     key: key.to_string(),
                     message: e.to_string(),
                 }));
             }
         };
         if got.meta.size != size {
-            return Err(DownloadRefusal::Changed(format!(
+            return Err(OpenRefusal::Changed(format!(
                 "object {key} is {} bytes, admitted {size}",
                 got.meta.size
             )));
@@ -172,11 +133,11 @@ impl BucketDownloads {
         if let (Some(want), Some(have)) = (etag, got.meta.e_tag.as_deref())
             && want != have
         {
-            return Err(DownloadRefusal::Changed(format!(
+            return Err(OpenRefusal::Changed(format!(
                 "object {key} has ETag {have}, admitted {want}"
             )));
         }
-        let body = if is_head || len == 0 {
+        Ok(ByteSource::Stream(if head || len == 0 {
             Body::empty()
         } else {
             Body::new(ProxiedBody {
@@ -185,11 +146,7 @@ impl BucketDownloads {
                 stall: None,
                 key: key.to_string(),
             })
-        };
-        Ok((
-            super::blob_body::bytes_response(body, status, start, len, size),
-            if is_head { 0 } else { len },
-        ))
+        }))
     }
 }
 

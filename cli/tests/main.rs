@@ -1,0 +1,31 @@
+//! The CLI's integration tests, one module per topic, in one test binary: each binary links the
+//! whole workspace, so one instead of two dozen saves most of the link time.
+//! `cargo test -p weightgate --test cli MODULE::` runs one topic.
+
+mod common;
+mod support;
+
+mod attest_cli;
+mod checkpoint_cli;
+mod completions;
+mod crash_safety;
+mod duplicate_paths;
+mod export_cli;
+mod fuzz_properties;
+mod gate_bucket;
+mod gate_server;
+mod gate_tenants;
+mod hf_cache;
+mod hostile_corpus;
+mod oms;
+mod oms_older_releases;
+mod readmission;
+mod regimes;
+mod store_bucket;
+mod store_folder_gc;
+mod temp_named_files;
+mod terminal_output;
+mod transcripts;
+mod vectors;
+mod verify_cli;
+mod work_before_authentication;

@@ -1,0 +1,409 @@
+//! Admission, one pipeline for every store and every way bytes arrive:
+//!
+//! 1. **plan**: authenticate (a statement without enough trusted signatures costs nothing to
+//!    refuse), compare the file set (names and sizes) with the attested one, then compare the
+//!    attested digests with what the store already holds ([`plan`]);
+//! 2. **ingest**: copy what is new into the store's staging area, hashing the bytes written
+//!    ([`Staging::put_files`]); nothing is read twice, and what is reused is not read at all;
+//! 3. **judge**: the same bind and judge stages as `verify`, on the digests of the stored bytes
+//!    and the safetensors headers read from them;
+//! 4. **publish**: blobs, envelope, grants and signature files, the revision record, the ref
+//!    last ([`Staging::commit`]); a refusal or an error aborts, and nothing appears.
+//!
+//! A file set that does not match is verified in place instead, which names every problem as
+//! `verify --full` does, and nothing is copied.
+
+mod plan;
+
+use weightgate_attest::hashing::{
+    CheckpointDigests, FileDigests, HashOptions, Progress, hash_checkpoint, root_digest,
+};
+use weightgate_attest::reading::{Checkpoint, OpenOptions, SafetensorsHeader};
+use weightgate_schemas::Statement;
+
+use crate::decision::Decision;
+use crate::gate::store::{
+    BlobSource, Publication, PublishedFile, RevisionRecord, SourceFile, StagedFile, Staging, Store,
+    StoreError, check_ref, check_repo_id,
+};
+use crate::model_sig::OmsRequest;
+use crate::policy::{Context, Policy};
+use crate::reason::ReasonCode;
+use crate::stages::{Authenticated, Bound, SubjectSource, authenticate, bind, judge};
+use plan::Step;
+
+/// What to admit, and under which policy.
+pub struct AdmitRequest<'a> {
+    /// Repository id to serve it as, `ORG/NAME`.
+    pub repo: &'a str,
+    /// Ref name to point at the new revision.
+    pub ref_name: &'a str,
+    pub checkpoint: &'a std::path::Path,
+    pub open: OpenOptions,
+    pub envelope: &'a [u8],
+    pub grants: Vec<Vec<u8>>,
+    pub policy: &'a Policy,
+    /// An OpenSSF model-signing bundle to check beside the attestation.
+    pub oms: Option<OmsRequest>,
+    pub now: i64,
+}
+
+/// What admission decided.
+#[derive(Debug)]
+pub enum Admission {
+    /// Published. The decision may still deny for some requests: regimes depend on the
+    /// destination and date of each download, so the gate judges them per request.
+    Admitted {
+        record: RevisionRecord,
+        decision: Decision,
+        /// Files whose blobs were already stored and were not written again.
+        reused_files: usize,
+        /// Of those, the blobs read back and hashed because no record proved them unchanged.
+        rehashed_files: usize,
+    },
+    /// Nothing was published; the decision says why.
+    Refused(Decision),
+}
+
+/// Which failed checks keep a release out of the store. Regime results depend on the
+/// destination and date of each request, so they are judged when serving, not here.
+pub fn blocks_admission(code: ReasonCode) -> bool {
+    code.family() != crate::reason::Family::Regime
+}
+
+/// Admits a checkpoint into `store` if every check but the per-request regimes passes. Copying
+/// and judging block their thread ([`crate::gate::blocking`]): on a multi-threaded runtime,
+/// other tasks move to other workers meanwhile.
+pub async fn admit(
+    store: &dyn Store,
+    req: &AdmitRequest<'_>,
+    progress: Progress<'_>,
+) -> Result<Admission, StoreError> {
+    check_repo_id(req.repo)?;
+    check_ref(req.ref_name)?;
+    let mut d = Decision::new(req.now);
+    let Some(auth) = authenticate(req.envelope, req.policy, req.now, &mut d) else {
+        return Ok(Admission::Refused(d));
+    };
+    let st = auth.statement();
+
+    // Names and sizes first: a mismatch is judged in place, without copying anything.
+    let source = Checkpoint::open(req.checkpoint, &req.open).ok();
+    let Some(mut source) = source.filter(|s| same_file_set(st, s)) else {
+        let subject = SubjectSource::OnDisk {
+            checkpoint: req.checkpoint,
+            open: req.open.clone(),
+            full: true,
+            threads: 0,
+            oms: req.oms.clone(),
+        };
+        crate::gate::blocking(|| bind_and_judge(&auth, &subject, req, &mut d, progress))?;
+        return Ok(Admission::Refused(d));
+    };
+
+    let base = store.manifest(req.repo, req.ref_name).await?;
+    let plan = plan::plan(store, st, base.as_ref(), progress).await?;
+    let mut staging = store.begin(req.now).await?;
+    let staged = match ingest(staging.as_mut(), st, &source, &plan.steps, progress).await {
+        Ok(s) => s,
+        Err(e) => {
+            staging.abort().await;
+            return Err(e);
+        }
+    };
+    let judged = async {
+        let hashes = file_hashes(store, st, &mut source, &plan.steps, &staged, progress).await?;
+        let digests = CheckpointDigests {
+            root_sha256: Some(root_digest(hashes.iter().map(|h| &h.sha256))),
+            files: st
+                .subject
+                .files
+                .iter()
+                .zip(&hashes)
+                .map(|(entry, h)| FileDigests {
+                    path: entry.path.clone(),
+                    size: entry.size,
+                    sha256: Some(h.sha256),
+                    blake3: Some(h.blake3),
+                    tensors: None,
+                })
+                .collect(),
+        };
+        let subject = SubjectSource::Stored {
+            checkpoint: &source,
+            digests: &digests,
+            reused_files: plan.reused(),
+            oms_root: req.checkpoint,
+            oms: req.oms.clone(),
+        };
+        let bound =
+            crate::gate::blocking(|| bind_and_judge(&auth, &subject, req, &mut d, &|_| {}))?;
+        Ok::<_, StoreError>((bound, hashes))
+    }
+    .await;
+    let (bound, hashes) = match judged {
+        Ok(j) => j,
+        Err(e) => {
+            staging.abort().await;
+            return Err(e);
+        }
+    };
+    if d.reasons.iter().any(|r| blocks_admission(r.code)) {
+        staging.abort().await;
+        return Ok(Admission::Refused(d));
+    }
+    let files = st
+        .subject
+        .files
+        .iter()
+        .zip(hashes)
+        .enumerate()
+        .map(|(i, (entry, hashes))| PublishedFile {
+            path: entry.path.clone(),
+            size: entry.size,
+            hashes,
+            blob: blob_source(st, &plan.steps, i),
+        })
+        .collect();
+    let publication = Publication {
+        repo: req.repo,
+        ref_name: req.ref_name,
+        revision: auth.payload_sha256()[..40].to_string(),
+        now: req.now,
+        envelope: req.envelope,
+        grants: &req.grants,
+        model_sig: req.oms.as_ref().map(|o| o.bundle.as_slice()),
+        header_parameters: bound.header_parameters().unwrap_or(0),
+        files,
+    };
+    let record = staging.commit(publication).await?;
+    Ok(Admission::Admitted {
+        record,
+        decision: d,
+        reused_files: plan.reused(),
+        rehashed_files: plan.rehashed,
+    })
+}
+
+/// Stages every file the plan ingests; the result is in the order of those files.
+async fn ingest(
+    staging: &mut (dyn Staging + '_),
+    st: &Statement,
+    source: &Checkpoint,
+    steps: &[Step],
+    progress: Progress<'_>,
+) -> Result<Vec<StagedFile>, StoreError> {
+    let mut files = Vec::new();
+    for (entry, step) in st.subject.files.iter().zip(steps) {
+        if *step != Step::Ingest {
+            continue;
+        }
+        let file = source
+            .file(&entry.path)
+            .ok_or_else(|| StoreError::source_changed(&req_path(source, &entry.path)))?;
+        files.push(SourceFile {
+            path: entry.path.clone(),
+            fs_path: file.fs_path.clone(),
+            sha256: entry.sha256.0,
+            size: entry.size,
+            identity: file.identity,
+            head_len: file
+                .header
+                .as_ref()
+                .map_or(0, |h| 8 + h.header_len as usize),
+        });
+    }
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    staging.put_files(&files, progress).await
+}
+
+fn req_path(source: &Checkpoint, path: &str) -> std::path::PathBuf {
+    source.root.join(path)
+}
+
+/// The digests of every attested file's stored bytes, in statement order; the safetensors
+/// headers of `source` are replaced by those read from the stored bytes, so what is judged is
+/// what will be served.
+async fn file_hashes(
+    store: &dyn Store,
+    st: &Statement,
+    source: &mut Checkpoint,
+    steps: &[Step],
+    staged: &[StagedFile],
+    progress: Progress<'_>,
+) -> Result<Vec<crate::gate::store::Hashes>, StoreError> {
+    let mut staged = staged.iter();
+    let mut proved = prove(st, source, steps, progress)?.into_iter();
+    let mut out: Vec<crate::gate::store::Hashes> = Vec::with_capacity(steps.len());
+    for (entry, step) in st.subject.files.iter().zip(steps) {
+        let Some(file) = source.files.iter_mut().find(|f| f.path == entry.path) else {
+            return Err(StoreError::source_changed(&source.root.join(&entry.path)));
+        };
+        let changed = || StoreError::source_changed(&file.fs_path);
+        let (hashes, header) = match step {
+            Step::Ingest => {
+                let s = staged.next().ok_or_else(changed)?;
+                let header = match &file.header {
+                    Some(_) => {
+                        Some(header_of(&s.head, entry.size, &entry.path).ok_or_else(changed)?)
+                    }
+                    None => None,
+                };
+                (s.hashes, header)
+            }
+            Step::Prove { .. } => {
+                let hashes = proved.next().ok_or_else(changed)?;
+                let header = match &file.header {
+                    Some(_) => {
+                        Some(stored_header(store, entry.sha256.0, entry.size, &entry.path).await?)
+                    }
+                    None => None,
+                };
+                (hashes, header)
+            }
+            Step::Reuse { hashes, .. } => {
+                let header = match &file.header {
+                    Some(_) => {
+                        Some(stored_header(store, entry.sha256.0, entry.size, &entry.path).await?)
+                    }
+                    None => None,
+                };
+                (*hashes, header)
+            }
+            Step::SameAs(first) => {
+                let first_path = &st.subject.files[*first].path;
+                let header = match &file.header {
+                    Some(_) => source
+                        .files
+                        .iter()
+                        .find(|f| &f.path == first_path)
+                        .and_then(|f| f.header.clone()),
+                    None => None,
+                };
+                let file = source.files.iter_mut().find(|f| f.path == entry.path);
+                if let (Some(file), Some(h)) = (file, header) {
+                    file.header = Some(h);
+                }
+                out.push(out[*first]);
+                continue;
+            }
+        };
+        if let Some(h) = header {
+            file.header = Some(h);
+        }
+        out.push(hashes);
+    }
+    Ok(out)
+}
+
+/// Both digests of the source files the plan must see before reusing a blob other
+/// repositories hold, in statement order. Bytes that differ from the attested ones are then
+/// found by the bind stage, which compares these digests with the statement.
+fn prove(
+    st: &Statement,
+    source: &Checkpoint,
+    steps: &[Step],
+    progress: Progress,
+) -> Result<Vec<crate::gate::store::Hashes>, StoreError> {
+    let paths: Vec<&str> = st
+        .subject
+        .files
+        .iter()
+        .zip(steps)
+        .filter(|(_, s)| matches!(s, Step::Prove { .. }))
+        .map(|(e, _)| e.path.as_str())
+        .collect();
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sub = source.clone();
+    sub.files.retain(|f| paths.contains(&f.path.as_str()));
+    let digests =
+        crate::gate::blocking(|| hash_checkpoint(&sub, &HashOptions::default(), progress))?;
+    paths
+        .iter()
+        .map(|p| {
+            let d = digests.files.iter().find(|d| d.path == *p);
+            match d.and_then(|d| Some((d.sha256?, d.blake3?))) {
+                Some((sha256, blake3)) => Ok(crate::gate::store::Hashes { sha256, blake3 }),
+                None => Err(StoreError::source_changed(&source.root.join(p))),
+            }
+        })
+        .collect()
+}
+
+/// The header in `head` (the first bytes of a stored file: the 8-byte length, then the JSON),
+/// or `None` if those bytes are not the header they were read as.
+fn header_of(head: &[u8], size: u64, path: &str) -> Option<SafetensorsHeader> {
+    let len = u64::from_le_bytes(head.get(..8)?.try_into().ok()?);
+    if len != head.len() as u64 - 8 {
+        return None;
+    }
+    SafetensorsHeader::parse(&head[8..], size, path).ok()
+}
+
+/// The safetensors header of a stored blob, read from it.
+async fn stored_header(
+    store: &dyn Store,
+    sha256: [u8; 32],
+    size: u64,
+    path: &str,
+) -> Result<SafetensorsHeader, StoreError> {
+    let name = hex::encode(sha256);
+    let bad = |why: String| StoreError::Corrupt {
+        location: format!("{}/blobs/{name} ({path})", store.location()),
+        why,
+    };
+    let prefix = match size {
+        0..8 => Vec::new(),
+        _ => store.read_blob(&name, 0, 8).await?,
+    };
+    let len_bytes = <[u8; 8]>::try_from(prefix.as_slice()).unwrap_or_default();
+    let len = SafetensorsHeader::declared_len(len_bytes, size, path)
+        .map_err(|e| bad(e.to_string()))? as u64;
+    let json = store.read_blob(&name, 8, len).await?;
+    SafetensorsHeader::parse(&json, size, path).map_err(|e| bad(e.to_string()))
+}
+
+/// Where the blob of the `i`-th attested file comes from, by the plan.
+fn blob_source(st: &Statement, steps: &[Step], i: usize) -> BlobSource {
+    match &steps[i] {
+        Step::Ingest => BlobSource::Staged {
+            staged_path: st.subject.files[i].path.clone(),
+        },
+        Step::Reuse { identity, .. } | Step::Prove { identity } => {
+            BlobSource::Stored(identity.clone())
+        }
+        Step::SameAs(first) => blob_source(st, steps, *first),
+    }
+}
+
+/// The bind and judge stages into `d`. Regimes are judged without a destination: admission
+/// only needs to know which non-regime checks fail.
+fn bind_and_judge(
+    auth: &Authenticated,
+    subject: &SubjectSource,
+    req: &AdmitRequest,
+    d: &mut Decision,
+    progress: Progress,
+) -> Result<Bound, StoreError> {
+    let bound = bind(auth, subject, req.policy, d, progress)?;
+    let context = Context {
+        now: req.now,
+        destination: None,
+    };
+    judge(auth, &bound, req.policy, &context, &req.grants, None, d);
+    Ok(bound)
+}
+
+/// True when the checkpoint holds exactly the attested paths with the attested sizes.
+fn same_file_set(st: &Statement, source: &Checkpoint) -> bool {
+    st.subject.files.len() == source.files.len()
+        && st
+            .subject
+            .files
+            .iter()
+            .all(|f| source.file(&f.path).is_some_and(|s| s.size == f.size))
+}

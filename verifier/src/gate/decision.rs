@@ -1,0 +1,433 @@
+//! The gate's decisions: the verdict on an admitted revision for one request (its time and
+//! destination), from the admitted facts and the policy in force, without hashing; a per-second
+//! cache; policy reloads; the clock. Nothing here speaks HTTP beyond carrying the rendered
+//! refusal, so every front-end of the gate (the Hub API, an admission webhook) decides alike.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::audit::AuditLog;
+use super::store::{RevisionRecord, Store, StoreError, check_repo_id};
+use crate::decision::Decision;
+use crate::policy::{Context, Policy, PolicyError};
+use crate::stages::{AdmittedFacts, SubjectSource};
+use crate::verify::{VerifyError, VerifyRequest, verify};
+
+/// Where the gate's time comes from.
+pub trait Clock: Send + Sync {
+    /// Seconds since the Unix epoch.
+    fn now(&self) -> i64;
+}
+
+/// The system's clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    }
+}
+
+/// Why no record was found for a request.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("no such repository")]
+    RepoNotFound,
+    #[error("no such revision")]
+    RevisionNotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a decision could not be made for an admitted revision (the store, not the request).
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// The blocking task that decides did not finish (a panic, or the runtime shutting down).
+    #[error("the decision task failed: {0}")]
+    Task(String),
+}
+
+/// The gate's decision part: the store, the policy in force, verdicts per request through a
+/// per-second cache, the audit log and the clock. The Hub API serves from it; anything else
+/// that must decide (an admission webhook) can call it alone.
+pub struct Gate {
+    pub store: Arc<dyn Store>,
+    pub policy_path: PathBuf,
+    pub policy: RwLock<Arc<Policy>>,
+    pub audit: AuditLog,
+    /// Decisions by (repo, revision, destination) for the current second and policy
+    /// generation. Every time-dependent check works in whole seconds, so within one second the
+    /// same inputs give the same decision; a reload starts a new generation at once. The repo
+    /// is part of the key: one attestation admitted by two tenants carries each tenant's own
+    /// grants, so it may be allowed for one and refused for the other.
+    cache: Mutex<DecisionCache>,
+    /// Decisions computed at once (each decodes and checks a whole attestation, off the async
+    /// runtime): bounds CPU and memory when many distinct requests miss the cache.
+    deciding: tokio::sync::Semaphore,
+    /// Refusal records lost since the last report, and the second of that report.
+    audit_lost: std::sync::atomic::AtomicU64,
+    audit_lost_reported: std::sync::atomic::AtomicI64,
+    clock: Arc<dyn Clock>,
+}
+
+/// A decision with its refusal already rendered, so a cached refusal costs no serialization.
+pub struct Verdict {
+    pub decision: Decision,
+    pub refusal: Option<RenderedRefusal>,
+}
+
+/// A refusal as every front-end shows it: one line of text and the JSON document.
+pub struct RenderedRefusal {
+    pub message: String,
+    pub body: axum::body::Bytes,
+}
+
+impl Verdict {
+    fn new(decision: Decision) -> Self {
+        let refusal = (!decision.allowed).then(|| {
+            let message = crate::render::refusal(&decision);
+            RenderedRefusal {
+                body: json!({ "error": message, "decision": decision })
+                    .to_string()
+                    .into(),
+                message,
+            }
+        });
+        Verdict { decision, refusal }
+    }
+}
+
+/// (repo, revision, destination); the policy generation and the second are the cache's own.
+type DecisionKey = (String, String, Option<String>);
+
+#[derive(Default)]
+struct DecisionCache {
+    second: i64,
+    generation: u64,
+    decisions: HashMap<DecisionKey, Arc<Verdict>>,
+    /// Manifests by (repo, revision as asked), same lifetime: a new admission shows within 1 s.
+    manifests: HashMap<(String, String), Arc<RevisionRecord>>,
+}
+
+impl Gate {
+    pub fn new(
+        store: Arc<dyn Store>,
+        policy_path: PathBuf,
+        policy: Policy,
+        audit: AuditLog,
+    ) -> Self {
+        Gate {
+            policy_path,
+            policy: RwLock::new(Arc::new(policy)),
+            audit,
+            cache: Mutex::new(DecisionCache::default()),
+            deciding: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
+            audit_lost: Default::default(),
+            audit_lost_reported: Default::default(),
+            clock: Arc::new(SystemClock),
+            store,
+        }
+    }
+
+    /// Decides by `clock` instead of the system's (a fixed time in tests, a replayed one).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The gate's time, in seconds since the Unix epoch.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Applies the policy the store shares between the gates over it (a bucket's
+    /// `policy.toml`) every `every` while the future runs, whenever its bytes change. Errors
+    /// (storage unreachable, an invalid policy) are logged and the policy in force stays. A
+    /// store that shares no policy is an error at once.
+    pub async fn follow_shared_policy(&self, every: Duration) -> Result<(), StoreError> {
+        let Some(source) = self.store.shared_policy_location() else {
+            return Err(StoreError::Config(format!(
+                "{}: polling for a policy needs a store that several gates share \
+                 (s3://BUCKET/PREFIX)",
+                self.store.location()
+            )));
+        };
+        let mut applied: Option<Vec<u8>> = None;
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let text = match self.store.shared_policy().await {
+                Ok(Some(t)) => t,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot poll the shared policy; keeping the current one");
+                    continue;
+                }
+            };
+            if applied.as_deref() == Some(&text[..]) {
+                continue;
+            }
+            match self.apply_policy_text(&text, &source) {
+                Ok(()) => tracing::info!(policy = %source, "policy reloaded from the store"),
+                Err(e) => tracing::warn!(
+                    policy = %source,
+                    error = %e,
+                    "policy NOT reloaded, keeping the previous one"
+                ),
+            }
+            // An invalid policy is reported once, not at every poll.
+            applied = Some(text);
+        }
+    }
+
+    /// Re-reads the policy file; the old policy stays if the new one is invalid. The caller
+    /// decides when (the CLI does on SIGHUP) and reports the outcome.
+    pub fn reload(&self) -> Result<(), PolicyError> {
+        let p = Policy::load(&self.policy_path)?;
+        self.install(p);
+        Ok(())
+    }
+
+    /// Applies a policy given as text (`source` names it in errors; key paths in it are read
+    /// beside the policy file), as [`Gate::reload`] does: the old policy stays if the new one
+    /// is invalid, and cached decisions of the old one are dropped.
+    pub fn apply_policy_text(&self, text: &[u8], source: &str) -> Result<(), PolicyError> {
+        let text = std::str::from_utf8(text).map_err(|_| PolicyError {
+            source_name: source.to_string(),
+            line: None,
+            key: String::new(),
+            problem: "not UTF-8 text".into(),
+        })?;
+        let base = self
+            .policy_path
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
+        let p = Policy::parse(text, source, base)?;
+        self.install(p);
+        Ok(())
+    }
+
+    fn install(&self, p: Policy) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        c.generation += 1;
+        c.decisions.clear();
+        c.manifests.clear();
+    }
+
+    /// The record of `repo` at `rev` (a ref, a revision id or a prefix of one) through the
+    /// per-second cache.
+    pub async fn record(&self, repo: &str, rev: &str) -> Result<Arc<RevisionRecord>, LookupError> {
+        let second = self.now();
+        let key = (repo.to_string(), rev.to_string());
+        {
+            let c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if c.second == second
+                && let Some(m) = c.manifests.get(&key)
+            {
+                return Ok(m.clone());
+            }
+        }
+        let m = Arc::new(self.lookup(repo, rev).await?);
+        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if c.second == second && c.manifests.len() < 10_000 {
+            c.manifests.insert(key, m.clone());
+        }
+        Ok(m)
+    }
+
+    async fn lookup(&self, repo: &str, rev: &str) -> Result<RevisionRecord, LookupError> {
+        if check_repo_id(repo).is_err() {
+            return Err(LookupError::RepoNotFound);
+        }
+        if !self.store.has_repo(repo).await? {
+            return Err(LookupError::RepoNotFound);
+        }
+        self.store
+            .manifest(repo, rev)
+            .await?
+            .ok_or(LookupError::RevisionNotFound)
+    }
+
+    /// [`Gate::decide`] through the per-second cache, on the blocking pool.
+    pub async fn decide_cached(
+        self: &Arc<Self>,
+        m: Arc<RevisionRecord>,
+        destination: Option<String>,
+    ) -> Result<Arc<Verdict>, DecideError> {
+        let second = self.now();
+        let key = (m.repo.clone(), m.revision.clone(), destination.clone());
+        let generation = {
+            let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if c.second != second {
+                c.second = second;
+                c.decisions.clear();
+                c.manifests.clear();
+            }
+            if let Some(d) = c.decisions.get(&key) {
+                return Ok(d.clone());
+            }
+            c.generation
+        };
+        let _permit = self
+            .deciding
+            .acquire()
+            .await
+            .map_err(|e| DecideError::Task(e.to_string()))?;
+        let envelope = self.store.attestation(&m).await?;
+        let grants = self.store.grants(&m).await?;
+        let gate = self.clone();
+        let d =
+            tokio::task::spawn_blocking(move || gate.decide(&m, &envelope, grants, destination))
+                .await
+                .map_err(|e| DecideError::Task(e.to_string()))??;
+        let d = Arc::new(Verdict::new(d));
+        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if c.second == second && c.generation == generation && c.decisions.len() < 10_000 {
+            c.decisions.insert(key, d.clone());
+        }
+        Ok(d)
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The decision for an admitted revision, now, for `destination`, from the envelope and
+    /// grants it was admitted with (read from the store by the caller).
+    pub fn decide(
+        &self,
+        m: &RevisionRecord,
+        envelope: &[u8],
+        grants: Vec<Vec<u8>>,
+        destination: Option<String>,
+    ) -> Result<Decision, DecideError> {
+        let policy = self.policy();
+        let req = VerifyRequest {
+            envelope,
+            subject: SubjectSource::Admitted(AdmittedFacts {
+                header_parameters: m.header_parameters,
+                model_sig_checked: m.model_sig,
+            }),
+            policy: &policy,
+            context: Context {
+                now: self.now(),
+                destination,
+            },
+            grants,
+            base_envelope: None,
+        };
+        Ok(verify(&req, &|_| {})?)
+    }
+
+    /// Reports a refusal record the audit writer could not take, at most once a second with
+    /// the count since the last report.
+    pub(crate) fn audit_lost(&self, e: super::audit::AuditFailure) {
+        use std::sync::atomic::Ordering;
+        let lost = self.audit_lost.fetch_add(1, Ordering::Relaxed) + 1;
+        let second = self.now();
+        if self.audit_lost_reported.swap(second, Ordering::Relaxed) != second {
+            self.audit_lost.fetch_sub(lost, Ordering::Relaxed);
+            tracing::error!(lost, error = %e, "AUDIT LOG FAILING: refusal records lost");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+    use crate::gate::admission::{Admission, AdmitRequest, admit};
+    use crate::gate::store::FolderStore;
+
+    /// A clock the test moves.
+    struct Fixed(AtomicI64);
+
+    impl Clock for Fixed {
+        fn now(&self) -> i64 {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
+    fn testdata(p: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testdata")
+            .join(p)
+    }
+
+    const DEC_2026: i64 = 1_796_083_200;
+    const JAN_2030: i64 = 1_893_456_000;
+
+    #[tokio::test]
+    async fn verdicts_follow_the_gate_clock_not_the_system_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy_path = dir.path().join("policy.toml");
+        std::fs::write(
+            &policy_path,
+            format!(
+                "[policy]\nname = \"clock\"\n[[trusted_key]]\nname = \"lab\"\npath = \"{}\"\n\
+                 valid_until = 2030-01-01T00:00:00Z\n",
+                testdata("keys/test-lab.pub").display()
+            ),
+        )
+        .unwrap();
+        let policy = Policy::load(&policy_path).unwrap();
+        let store = FolderStore::open(&dir.path().join("store")).unwrap();
+        let envelope = std::fs::read(testdata("envelopes/golden_tiny.att")).unwrap();
+        let req = AdmitRequest {
+            repo: "lab/tiny",
+            ref_name: "main",
+            checkpoint: &testdata("checkpoints/tiny"),
+            open: Default::default(),
+            envelope: &envelope,
+            grants: Vec::new(),
+            policy: &policy,
+            oms: None,
+            now: DEC_2026,
+        };
+        match admit(&store, &req, &|_| {}).await.unwrap() {
+            Admission::Admitted { .. } => {}
+            Admission::Refused(d) => panic!("not admitted: {:?}", d.reasons),
+        }
+        let audit = AuditLog::open(Path::new("/dev/null")).unwrap();
+        let clock = Arc::new(Fixed(AtomicI64::new(JAN_2030 - 1)));
+        let gate = Arc::new(
+            Gate::new(Arc::new(store), policy_path, policy, audit).with_clock(clock.clone()),
+        );
+        let record = gate.record("lab/tiny", "main").await.unwrap();
+        let before = gate.decide_cached(record.clone(), None).await.unwrap();
+        assert!(before.decision.allowed, "{:?}", before.decision.reasons);
+        assert!(before.refusal.is_none());
+        // One second later the key has expired: the cached verdict of the second before is
+        // not reused.
+        clock.0.store(JAN_2030, Ordering::Relaxed);
+        let after = gate.decide_cached(record, None).await.unwrap();
+        assert!(!after.decision.allowed);
+        let refusal = after.refusal.as_ref().unwrap();
+        assert!(
+            refusal.message.contains("signature."),
+            "{}",
+            refusal.message
+        );
+        assert_eq!(after.decision.facts.now, JAN_2030);
+    }
+}

@@ -1,0 +1,452 @@
+//! The bucket store's write side, in one pass over each source file: it is read once, in
+//! parts; every part goes to the SHA-256 and BLAKE3 hashers and, as a part of an S3 multipart
+//! upload to `blobs/<attested sha256>`, to the bucket, several parts in flight while the next is
+//! read. A multipart upload is invisible until completed: committing completes the uploads, then
+//! writes the envelope, grants and signature files, then the revision record, and the ref last.
+//! Aborting aborts the uploads: nothing appears.
+//!
+//! Uploads in progress are listed in `uploads/<admission>.json` (written before each upload
+//! starts), so `weightgate store gc` can abort those a killed admission left behind.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use object_store::aws::AmazonS3;
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path as Key;
+use object_store::{ObjectStoreExt as _, PutPayload};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use weightgate_attest::hashing::Progress;
+use weightgate_attest::reading::FileIdentity;
+
+use super::{
+    AdmittedFile, BlobIdentity, BlobSource, BucketStore, Hashes, Publication, RevisionRecord,
+    SourceFile, StagedFile, Staging, StoreError,
+};
+
+/// Bytes per part: over S3's 5 MiB minimum, few enough parts for a 10 GB shard (S3 allows
+/// 10,000), large enough to keep each request's overhead small.
+const PART: usize = 16 << 20;
+/// Parts uploading at once per file (memory: this many parts, plus two being read and hashed).
+const PARTS_IN_FLIGHT: usize = 6;
+
+/// Uploads in progress, listed for `store gc` (`uploads/<admission>.json`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingUploads {
+    pub started_at: i64,
+    pub uploads: Vec<PendingUpload>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingUpload {
+    /// The object key, relative to the bucket (prefix included).
+    pub key: String,
+    pub upload_id: String,
+}
+
+/// An admission into a bucket: the multipart uploads it started, by staged path.
+pub(super) struct BucketStaging<'a> {
+    store: &'a BucketStore,
+    pending: Pending<'a>,
+    uploads: HashMap<String, (Key, String, Vec<PartId>)>,
+}
+
+impl<'a> BucketStaging<'a> {
+    pub(super) fn new(store: &'a BucketStore, now: i64) -> Self {
+        BucketStaging {
+            store,
+            pending: Pending::new(store, now),
+            uploads: HashMap::new(),
+        }
+    }
+
+    async fn put_file(
+        &mut self,
+        file: &SourceFile,
+        progress: Progress<'_>,
+    ) -> Result<StagedFile, StoreError> {
+        let store = self.store;
+        let key = store.blob_key(&hex::encode(file.sha256));
+        let id = store
+            .client()
+            .create_multipart(&key)
+            .await
+            .map_err(|e| store.storage(&key, e))?;
+        self.pending.add(key.clone(), id.clone()).await?;
+        let (staged, parts) = stream_file(store, file, &key, &id, progress).await?;
+        self.uploads.insert(file.path.clone(), (key, id, parts));
+        Ok(staged)
+    }
+
+    async fn commit_now(&mut self, p: Publication<'_>) -> Result<RevisionRecord, StoreError> {
+        let store = self.store;
+        let mut files = Vec::with_capacity(p.files.len());
+        for f in &p.files {
+            let sha = hex::encode(f.hashes.sha256);
+            let key = store.blob_key(&sha);
+            let etag = match &f.blob {
+                BlobSource::Staged { staged_path } => {
+                    match self.uploads.remove(staged_path) {
+                        Some((key, id, parts)) => {
+                            store
+                                .client()
+                                .complete_multipart(&key, &id, parts)
+                                .await
+                                .map_err(|e| store.storage(&key, e))?
+                                .e_tag
+                        }
+                        // A second file with the same bytes: its upload was completed above.
+                        None => None,
+                    }
+                }
+                BlobSource::Stored(_) => None,
+            };
+            // The ETag as a reader sees it (HEAD), so the server compares like with like.
+            let now = store
+                .blob_state(&sha)
+                .await?
+                .ok_or_else(|| StoreError::NotFound {
+                    location: format!("s3://{}/{key}", store.bucket()),
+                    why: "after upload",
+                })?;
+            if now.size != f.size {
+                return Err(StoreError::BlobChanged {
+                    location: format!("s3://{}/{key}", store.bucket()),
+                    why: format!("{} bytes after upload, admitted {}", now.size, f.size),
+                });
+            }
+            let identity = match (&f.blob, now.identity) {
+                (BlobSource::Stored(found), now) if &now != found => {
+                    return Err(StoreError::BlobChanged {
+                        location: format!("s3://{}/{key}", store.bucket()),
+                        why: "it was replaced while the admission was judged".into(),
+                    });
+                }
+                (_, BlobIdentity::Object { etag: None }) => BlobIdentity::Object { etag },
+                (_, now) => now,
+            };
+            files.push(AdmittedFile {
+                path: f.path.clone(),
+                size: f.size,
+                sha256: sha,
+                blake3: hex::encode(f.hashes.blake3),
+                blob: identity,
+            });
+        }
+        let attestation = put_content_addressed(
+            store,
+            &store.attestation_key(&hex::encode(Sha256::digest(p.envelope))),
+            p.envelope,
+        )
+        .await?;
+        let mut grant_ids = Vec::new();
+        for g in p.grants {
+            let id = hex::encode(Sha256::digest(g));
+            put_content_addressed(store, &store.grant_key(&id), g).await?;
+            grant_ids.push(id);
+        }
+        let mut signature_files = Vec::new();
+        for (file, bytes) in p.signature_files() {
+            put_content_addressed(store, &store.signature_key(&file.sha256), bytes).await?;
+            signature_files.push(file);
+        }
+        let record = p.record(files, attestation, grant_ids, signature_files);
+        let rkey = store.revision_key(p.repo, &p.revision);
+        let json = serde_json::to_vec_pretty(&record).map_err(|e| StoreError::Corrupt {
+            location: rkey.to_string(),
+            why: e.to_string(),
+        })?;
+        store
+            .client()
+            .put(&rkey, PutPayload::from(json))
+            .await
+            .map_err(|e| store.storage(&rkey, e))?;
+        let refkey = store.ref_key(p.repo, p.ref_name);
+        store
+            .client()
+            .put(
+                &refkey,
+                PutPayload::from(format!("{}\n", p.revision).into_bytes()),
+            )
+            .await
+            .map_err(|e| store.storage(&refkey, e))?;
+        Ok(record)
+    }
+}
+
+#[async_trait::async_trait]
+impl Staging for BucketStaging<'_> {
+    async fn put_files(
+        &mut self,
+        files: &[SourceFile],
+        progress: Progress<'_>,
+    ) -> Result<Vec<StagedFile>, StoreError> {
+        let mut out = Vec::with_capacity(files.len());
+        for f in files {
+            out.push(self.put_file(f, progress).await?);
+        }
+        Ok(out)
+    }
+
+    async fn commit(
+        mut self: Box<Self>,
+        publication: Publication<'_>,
+    ) -> Result<RevisionRecord, StoreError> {
+        match self.commit_now(publication).await {
+            Ok(record) => {
+                self.pending.finish().await;
+                Ok(record)
+            }
+            Err(e) => {
+                self.pending.abort_all().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn abort(self: Box<Self>) {
+        self.pending.abort_all().await;
+    }
+}
+
+/// One read of `file`: each part hashed (SHA-256 on the reading thread, BLAKE3 on its own)
+/// and sent as a part of multipart upload `upload`, several in flight.
+async fn stream_file(
+    store: &BucketStore,
+    file: &SourceFile,
+    key: &Key,
+    upload: &str,
+    progress: Progress<'_>,
+) -> Result<(StagedFile, Vec<PartId>), StoreError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+    let reader = spawn_reader(file.clone(), tx);
+    let s3: Arc<AmazonS3> = store.client().clone();
+    let mut in_flight: VecDeque<tokio::task::JoinHandle<object_store::Result<PartId>>> =
+        VecDeque::new();
+    let mut parts = Vec::new();
+    let mut part_idx = 0;
+    let mut failure = None;
+    while let Some(chunk) = rx.recv().await {
+        progress(chunk.len() as u64);
+        let id = upload;
+        if in_flight.len() >= PARTS_IN_FLIGHT
+            && let Some(first) = in_flight.pop_front()
+        {
+            match joined(first.await) {
+                Ok(p) => parts.push(p),
+                Err(e) => {
+                    failure = Some(store.storage(key, e));
+                    break;
+                }
+            }
+        }
+        let (s3, key, id) = (s3.clone(), key.clone(), id.to_string());
+        let idx = part_idx;
+        in_flight.push_back(tokio::spawn(async move {
+            s3.put_part(&key, &id, idx, PutPayload::from(chunk)).await
+        }));
+        part_idx += 1;
+    }
+    // Closing the channel stops the reader at its next part.
+    drop(rx);
+    for task in in_flight {
+        match joined(task.await) {
+            Ok(p) => parts.push(p),
+            Err(e) => {
+                failure.get_or_insert(store.storage(key, e));
+            }
+        }
+    }
+    let read = crate::gate::blocking(|| reader.join())
+        .map_err(|_| StoreError::source_changed(&file.fs_path))?;
+    // An upload that failed stopped the reader early: its error is the one to report.
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let staged = read?;
+    Ok((staged, parts))
+}
+
+fn joined(
+    r: Result<object_store::Result<PartId>, tokio::task::JoinError>,
+) -> object_store::Result<PartId> {
+    r.unwrap_or_else(|e| {
+        Err(object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(e),
+        })
+    })
+}
+
+/// The reading thread: the file in `PART`-sized reads, each hashed and passed on, its first
+/// `head_len` bytes kept; the file is checked against the identity it was opened with.
+fn spawn_reader(
+    file: SourceFile,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+) -> std::thread::JoinHandle<Result<StagedFile, StoreError>> {
+    std::thread::spawn(move || {
+        let changed = || StoreError::source_changed(&file.fs_path);
+        let io = |error| StoreError::Io {
+            path: file.fs_path.clone(),
+            error,
+        };
+        let mut input = File::open(&file.fs_path).map_err(io)?;
+        let before = FileIdentity::of(&input.metadata().map_err(io)?);
+        if before.size != file.size || file.identity.is_some_and(|id| id != before) {
+            return Err(changed());
+        }
+        let (b3_tx, b3_rx) = std::sync::mpsc::sync_channel::<Bytes>(2);
+        let b3 = std::thread::spawn(move || {
+            let mut h = blake3::Hasher::new();
+            for chunk in b3_rx {
+                h.update(&chunk);
+            }
+            <[u8; 32]>::from(h.finalize())
+        });
+        let header_len = file.head_len.min(file.size as usize);
+        let mut head = Vec::with_capacity(header_len.min(PART));
+        let mut sha = Sha256::new();
+        let mut total = 0u64;
+        let mut first = true;
+        loop {
+            let mut buf = vec![0u8; PART];
+            let mut n = 0;
+            while n < PART {
+                let got = input.read(&mut buf[n..]).map_err(io)?;
+                if got == 0 {
+                    break;
+                }
+                n += got;
+            }
+            if n == 0 && !first {
+                break;
+            }
+            first = false;
+            buf.truncate(n);
+            let chunk = Bytes::from(buf);
+            sha.update(&chunk);
+            if head.len() < header_len {
+                let take = (header_len - head.len()).min(chunk.len());
+                head.extend_from_slice(&chunk[..take]);
+            }
+            total += n as u64;
+            let _ = b3_tx.send(chunk.clone());
+            if tx.blocking_send(chunk).is_err() {
+                break; // the uploader gave up; its error is reported
+            }
+            if n < PART {
+                break;
+            }
+        }
+        drop(b3_tx);
+        let blake3 = b3.join().map_err(|_| changed())?;
+        let after = FileIdentity::of(&input.metadata().map_err(io)?);
+        if total != file.size || after != before {
+            return Err(changed());
+        }
+        Ok(StagedFile {
+            hashes: Hashes {
+                sha256: sha.finalize().into(),
+                blake3,
+            },
+            head,
+        })
+    })
+}
+
+/// Stores `bytes` at `key` (named by their SHA-256) unless an object there already holds them;
+/// returns the digest.
+async fn put_content_addressed(
+    store: &BucketStore,
+    key: &Key,
+    bytes: &[u8],
+) -> Result<String, StoreError> {
+    let id = hex::encode(Sha256::digest(bytes));
+    if let Ok(Some(existing)) = store.read_capped(key, bytes.len() as u64).await
+        && hex::encode(Sha256::digest(&existing)) == id
+    {
+        return Ok(id);
+    }
+    store
+        .client()
+        .put(key, PutPayload::from(bytes.to_vec()))
+        .await
+        .map_err(|e| store.storage(key, e))?;
+    Ok(id)
+}
+
+/// The uploads this admission started, listed in the bucket for `store gc`.
+struct Pending<'a> {
+    store: &'a BucketStore,
+    key: Key,
+    list: PendingUploads,
+}
+
+impl<'a> Pending<'a> {
+    fn new(store: &'a BucketStore, now: i64) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!("{now}-{}-{nanos}", std::process::id());
+        Pending {
+            store,
+            key: store.key(&format!("uploads/{name}.json")),
+            list: PendingUploads {
+                started_at: now,
+                uploads: Vec::new(),
+            },
+        }
+    }
+
+    /// Records an upload before any part of it is sent.
+    async fn add(&mut self, key: Key, upload_id: String) -> Result<(), StoreError> {
+        self.list.uploads.push(PendingUpload {
+            key: key.to_string(),
+            upload_id,
+        });
+        let json = serde_json::to_vec(&self.list).map_err(|e| StoreError::Corrupt {
+            location: self.key.to_string(),
+            why: e.to_string(),
+        })?;
+        self.store
+            .client()
+            .put(&self.key, PutPayload::from(json))
+            .await
+            .map_err(|e| self.store.storage(&self.key, e))?;
+        Ok(())
+    }
+
+    /// Aborts every upload (best effort: what fails here is left for `store gc`).
+    async fn abort_all(&self) {
+        let mut all_aborted = true;
+        for u in &self.list.uploads {
+            let key = Key::from(u.key.as_str());
+            if let Err(e) = self
+                .store
+                .client()
+                .abort_multipart(&key, &u.upload_id)
+                .await
+            {
+                tracing::warn!(key = %key, error = %e, "cannot abort an upload; `store gc` will");
+                all_aborted = false;
+            }
+        }
+        if all_aborted {
+            self.finish().await;
+        }
+    }
+
+    /// The uploads are completed or aborted: the list goes.
+    async fn finish(&self) {
+        if self.list.uploads.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.client().delete(&self.key).await {
+            tracing::warn!(key = %self.key, error = %e, "cannot remove the list of uploads; `store gc` will");
+        }
+    }
+}
