@@ -115,6 +115,23 @@ fn a_revision_that_changes_one_shard_copies_only_that_shard() {
         (identity.ino(), identity.ctime(), identity.ctime_nsec())
     );
 
+    // Another ref of the same repository has them too: nothing is read.
+    let r = run([
+        "admit",
+        lab.path("model").to_str().unwrap(),
+        "--repo",
+        "lab/model",
+        "--revision",
+        "v2",
+        "--store",
+        lab.store().to_str().unwrap(),
+        "--policy",
+        lab.path("policy.toml").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("4 already stored)"), "{}", r.stdout);
+
     // Another repository may share those blobs only by showing it has the bytes: the damaged
     // source file is read and refused, though the store holds the attested blob.
     let r = run([

@@ -101,8 +101,13 @@ pub async fn admit(
         return Ok(Admission::Refused(d));
     };
 
-    let base = store.manifest(req.repo, req.ref_name).await?;
-    let plan = plan::plan(store, st, base.as_ref(), progress).await?;
+    let plan = plan::plan(
+        store,
+        st,
+        &current_records(store, req.repo).await?,
+        progress,
+    )
+    .await?;
     let mut staging = store.begin(req.now).await?;
     let staged = match ingest(staging.as_mut(), st, &source, &plan.steps, progress).await {
         Ok(s) => s,
@@ -183,6 +188,20 @@ pub async fn admit(
         reused_files: plan.reused(),
         rehashed_files: plan.rehashed,
     })
+}
+
+/// The records every ref of `repo` points at now: what the repository already has.
+async fn current_records(store: &dyn Store, repo: &str) -> Result<Vec<RevisionRecord>, StoreError> {
+    let mut records: Vec<RevisionRecord> = Vec::new();
+    for (_, revision) in store.refs(repo).await? {
+        if records.iter().any(|r| r.revision == revision) {
+            continue;
+        }
+        if let Some(r) = store.manifest(repo, &revision).await? {
+            records.push(r);
+        }
+    }
+    Ok(records)
 }
 
 /// Stages every file the plan ingests; the result is in the order of those files.

@@ -1,8 +1,8 @@
 //! The plan of an admission: for each attested file, whether its blob must be written or is
 //! already in the store.
 //!
-//! A blob the repository's current revision already has (the record the ref points at names
-//! it) is reused without reading the source: without reading the blob either when it still has
+//! A blob the repository already has (a record one of its refs points at names it) is reused
+//! without reading the source: without reading the blob either when it still has
 //! the identity recorded (inode and status-change time, or ETag), after hashing it again when
 //! it does not. A blob that only other repositories hold is reused too, but the source file
 //! must prove it has those bytes (it is read and hashed, not copied): a tenant cannot publish
@@ -50,22 +50,20 @@ impl Plan {
     }
 }
 
-/// Plans the admission of `st` into `store` as a new revision of `base` (what the ref points at
-/// now, if anything).
+/// Plans the admission of `st` into `store` for a repository whose refs point at `current`.
 pub(super) async fn plan(
     store: &dyn Store,
     st: &Statement,
-    base: Option<&RevisionRecord>,
+    current: &[RevisionRecord],
     progress: Progress<'_>,
 ) -> Result<Plan, StoreError> {
-    let recorded: HashMap<(&str, u64), &crate::gate::store::AdmittedFile> = base
-        .map(|r| {
-            r.files
-                .iter()
-                .map(|f| ((f.sha256.as_str(), f.size), f))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut recorded: HashMap<(&str, u64), Vec<&crate::gate::store::AdmittedFile>> = HashMap::new();
+    for f in current.iter().flat_map(|r| &r.files) {
+        recorded
+            .entry((f.sha256.as_str(), f.size))
+            .or_default()
+            .push(f);
+    }
     let mut first_with: HashMap<[u8; 32], usize> = HashMap::new();
     let mut steps = Vec::with_capacity(st.subject.files.len());
     let mut rehashed = 0;
@@ -82,7 +80,7 @@ pub(super) async fn plan(
             continue;
         };
         let ours = recorded.get(&(name.as_str(), entry.size));
-        let proven = ours.and_then(|f| {
+        let proven = ours.into_iter().flatten().find_map(|f| {
             let unchanged = now.defect.is_none()
                 && now.size == entry.size
                 && f.blob.proves_unchanged(&now.identity);
