@@ -1,8 +1,7 @@
 //! What `verify` decided, why, and the facts it read. Serialized as the stable `--json` output;
 //! the sentences in it are written by [`crate::render`].
 
-use serde::ser::SerializeStruct as _;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::finding::{Finding, Problem};
 use crate::reason::ReasonCode;
@@ -181,26 +180,5 @@ impl Decision {
     /// Reason codes, in order.
     pub fn codes(&self) -> Vec<ReasonCode> {
         self.reasons.iter().map(|r| r.code).collect()
-    }
-}
-
-/// `{ "name", "outcome", "detail" }`, as docs/verify.md documents it.
-impl Serialize for Check {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Check", 3)?;
-        st.serialize_field("name", &self.name.to_string())?;
-        st.serialize_field("outcome", &self.outcome())?;
-        st.serialize_field("detail", &crate::render::check_detail(self))?;
-        st.end()
-    }
-}
-
-/// `{ "code", "message" }`, as docs/verify.md documents it.
-impl Serialize for Reason {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Reason", 2)?;
-        st.serialize_field("code", &self.code)?;
-        st.serialize_field("message", &self.problem.to_string())?;
-        st.end()
     }
 }

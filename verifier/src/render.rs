@@ -6,9 +6,33 @@ use std::fmt::{self, Display, Formatter};
 
 use weightgate_schemas::{EstimationMethod, Ops};
 
-use crate::decision::{Check, CheckName, CheckOutcome, CheckResult, Decision};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+use crate::decision::{Check, CheckName, CheckOutcome, CheckResult, Decision, Reason};
 use crate::finding::{Binding, CrossCheckBand, Finding, HashName, Problem, Threshold};
 use crate::policy::{Factor, ReferenceLabel, RegimeDenial};
+
+/// `{ "name", "outcome", "detail" }`, as docs/verify.md documents it: the JSON view renders
+/// here too.
+impl Serialize for Check {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Check", 3)?;
+        st.serialize_field("name", &self.name.to_string())?;
+        st.serialize_field("outcome", &self.outcome())?;
+        st.serialize_field("detail", &check_detail(self))?;
+        st.end()
+    }
+}
+
+/// `{ "code", "message" }`, as docs/verify.md documents it.
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Reason", 2)?;
+        st.serialize_field("code", &self.code)?;
+        st.serialize_field("message", &self.problem.to_string())?;
+        st.end()
+    }
+}
 
 /// Unix seconds as RFC 3339.
 fn show(t: i64) -> String {
