@@ -3,6 +3,8 @@
 # a fresh store (copy, SHA-256 + BLAKE3 from the same read, judge, publish, fsync) beside
 # `cp -r SRC DST && sync` of the same folder to the same disk. Warm source, cold destination.
 # The commands take turns round by round (bench/interleaved.py).
+# With WEIGHTGATE_BASELINE=BINARY (another build of weightgate, e.g. of an earlier commit), its
+# admission takes its turn in the same rounds as "weightgate admit (baseline)".
 # Usage: bench/admit.sh [--quick]
 source "$(dirname "$0")/common.sh"
 versions | tee "$RESULTS/admit-versions.txt"
@@ -26,6 +28,7 @@ python3 "$BENCH_DIR/interleaved.py" --warmup 1 --runs "$RUNS" \
   -n "cp -r SRC DST && sync" "sh -c 'cp -r $DIR $DST && sync'" \
   --prepare "$PREPARE" \
   -n "weightgate admit" "$WG admit $DIR --repo lab/bench --store $DST --policy $DATA/policy.toml --quiet" \
-  -n "weightgate hash" "$WG hash --quiet $DIR"
+  -n "weightgate hash" "$WG hash --quiet $DIR" \
+  ${WEIGHTGATE_BASELINE:+-n "weightgate admit (baseline)" "$WEIGHTGATE_BASELINE admit $DIR --repo lab/bench --store $DST --policy $DATA/policy.toml --quiet"}
 rm -rf "$DST" "$ATT"
 BENCH_DATA_DIR="$DATA" python3 "$BENCH_DIR/summarize.py" "$RESULTS/admit-sharded.json" | tee "$RESULTS/admit-summary.md"
