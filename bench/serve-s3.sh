@@ -84,10 +84,22 @@ start_gates() {
 rate() { awk '/^Transfer\/sec/ { v = $2; u = substr(v, length(v) - 1); v = substr(v, 1, length(v) - 2);
   m = (u == "GB") ? 2^30 : (u == "MB") ? 2^20 : (u == "KB") ? 2^10 : 1; printf "%.0f", v * m }' "$1"; }
 
+# CPU seconds (user + system) process $1 has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 download() { # NAME URL OUT
   echo "== $1: $CONNECTIONS connections downloading the 1 GiB blob, $DURATION ($(uptime | sed 's/.*load/load/'))" | tee -a "$OUT"
-  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 60s --latency "$2" > "$3"
+  local before=() p i=0 line=""
+  for p in "${PIDS[@]}"; do before+=("$(cpu_s "$p")"); done
+  /usr/bin/time -f "%U %S" -o "$3.cpu" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 60s --latency "$2" > "$3"
   grep -E "requests in|Transfer/sec" "$3" | tee -a "$OUT"
+  # Where the two cores went: each process's CPU seconds during the phase (PIDS: master,
+  # volume, filer, s3, proxy gate, redirect gate).
+  for name in master volume filer s3 "proxy gate" "redirect gate"; do
+    line+="$name $(awk -v a="$(cpu_s "${PIDS[$i]}")" -v b="${before[$i]}" 'BEGIN { printf "%.1f", a - b }'), "
+    i=$((i + 1))
+  done
+  echo "   CPU s: ${line}wrk $(awk '{ printf "%.1f", $1 + $2 }' "$3.cpu")" | tee -a "$OUT"
 }
 
 # Proxy mode vs SeaweedFS's own S3 endpoint, alternating.
