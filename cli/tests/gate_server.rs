@@ -360,16 +360,19 @@ fn admission_is_validated_and_idempotent() {
     let mut bytes = fs::read(ck.join("config.json")).unwrap();
     bytes[3] ^= 1;
     fs::write(ck.join("config.json"), bytes).unwrap();
-    let r = run([
-        "admit",
-        ck.to_str().unwrap(),
-        "--repo",
-        "lab/other",
-        "--store",
-        store.to_str().unwrap(),
-        "--policy",
-        s.path("policy.toml").to_str().unwrap(),
-    ]);
+    let admit_other = |into: &std::path::Path| {
+        run([
+            "admit",
+            ck.to_str().unwrap(),
+            "--repo",
+            "lab/other",
+            "--store",
+            into.to_str().unwrap(),
+            "--policy",
+            s.path("policy.toml").to_str().unwrap(),
+        ])
+    };
+    let r = admit_other(&store);
     assert_eq!(r.code, 1, "{}", r.stdout);
     // Named as verify names it, and nothing is staged or left behind.
     assert!(r.stdout.contains("subject.digest_mismatch"), "{}", r.stdout);
@@ -379,16 +382,7 @@ fn admission_is_validated_and_idempotent() {
     assert_eq!(fs::read_dir(store.join("tmp")).unwrap().count(), 0);
     // Into an empty store, the tampered file is found while it is copied.
     let fresh = s.path("fresh-store");
-    let r = run([
-        "admit",
-        ck.to_str().unwrap(),
-        "--repo",
-        "lab/other",
-        "--store",
-        fresh.to_str().unwrap(),
-        "--policy",
-        s.path("policy.toml").to_str().unwrap(),
-    ]);
+    let r = admit_other(&fresh);
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.stdout.contains("subject.digest_mismatch"), "{}", r.stdout);
     assert!(!fresh.join("repos/lab/other").exists());

@@ -40,11 +40,17 @@ impl Lab {
     }
 
     fn admit(&self) -> common::Run {
+        self.admit_as("lab/model", "main")
+    }
+
+    fn admit_as(&self, repo: &str, ref_name: &str) -> common::Run {
         run([
             "admit",
             self.path("model").to_str().unwrap(),
             "--repo",
-            "lab/model",
+            repo,
+            "--revision",
+            ref_name,
             "--store",
             self.store().to_str().unwrap(),
             "--policy",
@@ -116,50 +122,18 @@ fn a_revision_that_changes_one_shard_copies_only_that_shard() {
     );
 
     // Another ref of the same repository has them too: nothing is read.
-    let r = run([
-        "admit",
-        lab.path("model").to_str().unwrap(),
-        "--repo",
-        "lab/model",
-        "--revision",
-        "v2",
-        "--store",
-        lab.store().to_str().unwrap(),
-        "--policy",
-        lab.path("policy.toml").to_str().unwrap(),
-        "--quiet",
-    ]);
+    let r = lab.admit_as("lab/model", "v2");
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("4 already stored)"), "{}", r.stdout);
 
     // Another repository may share those blobs only by showing it has the bytes: the damaged
     // source file is read and refused, though the store holds the attested blob.
-    let r = run([
-        "admit",
-        lab.path("model").to_str().unwrap(),
-        "--repo",
-        "other/copy",
-        "--store",
-        lab.store().to_str().unwrap(),
-        "--policy",
-        lab.path("policy.toml").to_str().unwrap(),
-        "--quiet",
-    ]);
+    let r = lab.admit_as("other/copy", "main");
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("subject.digest_mismatch"), "{}", r.stdout);
     assert!(r.stdout.contains("config.json"), "{}", r.stdout);
     fs::write(&config, &original_config).unwrap();
-    let r = run([
-        "admit",
-        lab.path("model").to_str().unwrap(),
-        "--repo",
-        "other/copy",
-        "--store",
-        lab.store().to_str().unwrap(),
-        "--policy",
-        lab.path("policy.toml").to_str().unwrap(),
-        "--quiet",
-    ]);
+    let r = lab.admit_as("other/copy", "main");
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout

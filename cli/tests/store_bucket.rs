@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{copy_dir, policy_trusting, revision_of, td, testdata};
+use common::{attest_as_lab, copy_dir, policy_trusting, revision_of, testdata};
 use seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
 use serve::Server;
 
@@ -106,19 +106,7 @@ fn attested_checkpoint(dir: &Path, weights_mib: usize) -> (PathBuf, PathBuf) {
         data.extend(block.iter().map(|b| b ^ i as u8));
     }
     std::fs::write(ck.join("weights.bin"), &data).unwrap();
-    let r = weightgate(
-        None,
-        &[
-            "attest",
-            ck.to_str().unwrap(),
-            "--key",
-            &td("keys/test-lab.key"),
-            "--claims",
-            &td("claims/tiny-below.toml"),
-            "--quiet",
-        ],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    attest_as_lab(&ck);
     let policy = policy_trusting(dir, &["test-lab"], "");
     (ck, policy)
 }
@@ -485,22 +473,7 @@ fn a_new_revision_uploads_only_what_changed_and_a_replaced_object_is_never_reuse
     let mut weights = std::fs::read(ck.join("weights.bin")).unwrap();
     weights[12345] ^= 1;
     std::fs::write(ck.join("weights.bin"), &weights).unwrap();
-    let attest = |ck: &Path| {
-        let r = weightgate(
-            None,
-            &[
-                "attest",
-                ck.to_str().unwrap(),
-                "--key",
-                &td("keys/test-lab.key"),
-                "--claims",
-                &td("claims/tiny-below.toml"),
-                "--quiet",
-            ],
-        );
-        assert_eq!(r.code, 0, "{}", r.stderr);
-    };
-    attest(&ck);
+    attest_as_lab(&ck);
     let r = admit(&sw, &ck, &policy, &store);
     assert_eq!(r.code, 0, "{}{}\n{}", r.stdout, r.stderr, sw.logs());
     assert!(r.stdout.contains("4 already stored)"), "{}", r.stdout);
@@ -528,7 +501,7 @@ fn a_new_revision_uploads_only_what_changed_and_a_replaced_object_is_never_reuse
     put_object(&sw, dir.path(), &key, &forged);
     weights[54321] ^= 1;
     std::fs::write(ck.join("weights.bin"), &weights).unwrap();
-    attest(&ck);
+    attest_as_lab(&ck);
     let r = admit(&sw, &ck, &policy, &store);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("altered after admission"), "{}", r.stderr);
