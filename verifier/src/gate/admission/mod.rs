@@ -23,8 +23,8 @@ use weightgate_schemas::Statement;
 
 use crate::decision::Decision;
 use crate::gate::store::{
-    BlobSource, Publication, PublishedFile, RevisionRecord, SourceFile, StagedFile, Staging, Store,
-    StoreError, check_ref, check_repo_id,
+    BlobSource, Hashes, Publication, PublishedFile, RevisionRecord, SourceFile, StagedFile,
+    Staging, Store, StoreError, check_ref, check_repo_id,
 };
 use crate::model_sig::OmsRequest;
 use crate::policy::{Context, Policy};
@@ -204,7 +204,9 @@ async fn current_records(store: &dyn Store, repo: &str) -> Result<Vec<RevisionRe
     Ok(records)
 }
 
-/// Stages every file the plan ingests; the result is in the order of those files.
+/// Stages every file the plan ingests; the result is in the order of those files. Each keeps
+/// enough of its first bytes for the longest safetensors header among the files that share its
+/// bytes, so all of them get their header from what is stored.
 async fn ingest(
     staging: &mut (dyn Staging + '_),
     st: &Statement,
@@ -212,24 +214,35 @@ async fn ingest(
     steps: &[Step],
     progress: Progress<'_>,
 ) -> Result<Vec<StagedFile>, StoreError> {
+    let head_len = |path: &str| {
+        source
+            .file(path)
+            .and_then(|f| f.header.as_ref())
+            .map_or(0, |h| 8 + h.header_len as usize)
+    };
     let mut files = Vec::new();
-    for (entry, step) in st.subject.files.iter().zip(steps) {
+    for (i, (entry, step)) in st.subject.files.iter().zip(steps).enumerate() {
         if *step != Step::Ingest {
             continue;
         }
         let file = source
             .file(&entry.path)
-            .ok_or_else(|| StoreError::source_changed(&req_path(source, &entry.path)))?;
+            .ok_or_else(|| StoreError::source_changed(&source.root.join(&entry.path)))?;
+        let group_head_len = st
+            .subject
+            .files
+            .iter()
+            .zip(steps)
+            .filter(|(_, s)| **s == Step::SameAs(i))
+            .map(|(e, _)| head_len(&e.path))
+            .fold(head_len(&entry.path), usize::max);
         files.push(SourceFile {
             path: entry.path.clone(),
             fs_path: file.fs_path.clone(),
             sha256: entry.sha256.0,
             size: entry.size,
             identity: file.identity,
-            head_len: file
-                .header
-                .as_ref()
-                .map_or(0, |h| 8 + h.header_len as usize),
+            head_len: group_head_len,
         });
     }
     if files.is_empty() {
@@ -238,13 +251,10 @@ async fn ingest(
     staging.put_files(&files, progress).await
 }
 
-fn req_path(source: &Checkpoint, path: &str) -> std::path::PathBuf {
-    source.root.join(path)
-}
-
 /// The digests of every attested file's stored bytes, in statement order; the safetensors
 /// headers of `source` are replaced by those read from the stored bytes, so what is judged is
-/// what will be served.
+/// what will be served. Files with the same bytes share the digests and stored bytes of the
+/// first of them.
 async fn file_hashes(
     store: &dyn Store,
     st: &Statement,
@@ -252,65 +262,38 @@ async fn file_hashes(
     steps: &[Step],
     staged: &[StagedFile],
     progress: Progress<'_>,
-) -> Result<Vec<crate::gate::store::Hashes>, StoreError> {
-    let mut staged = staged.iter();
+) -> Result<Vec<Hashes>, StoreError> {
     let mut proved = prove(st, source, steps, progress)?.into_iter();
-    let mut out: Vec<crate::gate::store::Hashes> = Vec::with_capacity(steps.len());
-    for (entry, step) in st.subject.files.iter().zip(steps) {
+    let mut staged_iter = staged.iter();
+    // The staged file of each ingested index.
+    let mut staged_at: Vec<Option<&StagedFile>> = vec![None; steps.len()];
+    let mut out: Vec<Hashes> = Vec::with_capacity(steps.len());
+    for (i, (entry, step)) in st.subject.files.iter().zip(steps).enumerate() {
         let Some(file) = source.files.iter_mut().find(|f| f.path == entry.path) else {
             return Err(StoreError::source_changed(&source.root.join(&entry.path)));
         };
         let changed = || StoreError::source_changed(&file.fs_path);
-        let (hashes, header) = match step {
-            Step::Ingest => {
-                let s = staged.next().ok_or_else(changed)?;
-                let header = match &file.header {
-                    Some(_) => {
-                        Some(header_of(&s.head, entry.size, &entry.path).ok_or_else(changed)?)
-                    }
-                    None => None,
-                };
-                (s.hashes, header)
-            }
-            Step::Prove { .. } => {
-                let hashes = proved.next().ok_or_else(changed)?;
-                let header = match &file.header {
-                    Some(_) => {
-                        Some(stored_header(store, entry.sha256.0, entry.size, &entry.path).await?)
-                    }
-                    None => None,
-                };
-                (hashes, header)
-            }
-            Step::Reuse { hashes, .. } => {
-                let header = match &file.header {
-                    Some(_) => {
-                        Some(stored_header(store, entry.sha256.0, entry.size, &entry.path).await?)
-                    }
-                    None => None,
-                };
-                (*hashes, header)
-            }
-            Step::SameAs(first) => {
-                let first_path = &st.subject.files[*first].path;
-                let header = match &file.header {
-                    Some(_) => source
-                        .files
-                        .iter()
-                        .find(|f| &f.path == first_path)
-                        .and_then(|f| f.header.clone()),
-                    None => None,
-                };
-                let file = source.files.iter_mut().find(|f| f.path == entry.path);
-                if let (Some(file), Some(h)) = (file, header) {
-                    file.header = Some(h);
-                }
-                out.push(out[*first]);
-                continue;
-            }
+        let first = match step {
+            Step::SameAs(first) => *first,
+            _ => i,
         };
-        if let Some(h) = header {
-            file.header = Some(h);
+        let hashes = match step {
+            Step::Ingest => {
+                let s = staged_iter.next().ok_or_else(changed)?;
+                staged_at[i] = Some(s);
+                s.hashes
+            }
+            Step::Prove { .. } => proved.next().ok_or_else(changed)?,
+            Step::Reuse { hashes, .. } => *hashes,
+            Step::SameAs(first) => out[*first],
+        };
+        if file.header.is_some() {
+            file.header = Some(match (&steps[first], staged_at[first]) {
+                (Step::Ingest, Some(s)) => {
+                    header_of(&s.head, entry.size, &entry.path).ok_or_else(changed)?
+                }
+                _ => stored_header(store, entry.sha256.0, entry.size, &entry.path).await?,
+            });
         }
         out.push(hashes);
     }
@@ -325,7 +308,7 @@ fn prove(
     source: &Checkpoint,
     steps: &[Step],
     progress: Progress,
-) -> Result<Vec<crate::gate::store::Hashes>, StoreError> {
+) -> Result<Vec<Hashes>, StoreError> {
     let paths: Vec<&str> = st
         .subject
         .files
@@ -346,21 +329,19 @@ fn prove(
         .map(|p| {
             let d = digests.files.iter().find(|d| d.path == *p);
             match d.and_then(|d| Some((d.sha256?, d.blake3?))) {
-                Some((sha256, blake3)) => Ok(crate::gate::store::Hashes { sha256, blake3 }),
+                Some((sha256, blake3)) => Ok(Hashes { sha256, blake3 }),
                 None => Err(StoreError::source_changed(&source.root.join(p))),
             }
         })
         .collect()
 }
 
-/// The header in `head` (the first bytes of a stored file: the 8-byte length, then the JSON),
-/// or `None` if those bytes are not the header they were read as.
+/// The header in `head` (the first bytes of a stored file: the 8-byte length, then the JSON,
+/// perhaps more), or `None` if those bytes hold no whole header.
 fn header_of(head: &[u8], size: u64, path: &str) -> Option<SafetensorsHeader> {
-    let len = u64::from_le_bytes(head.get(..8)?.try_into().ok()?);
-    if len != head.len() as u64 - 8 {
-        return None;
-    }
-    SafetensorsHeader::parse(&head[8..], size, path).ok()
+    let len_bytes = <[u8; 8]>::try_from(head.get(..8)?).ok()?;
+    let len = SafetensorsHeader::declared_len(len_bytes, size, path).ok()?;
+    SafetensorsHeader::parse(head.get(8..8 + len)?, size, path).ok()
 }
 
 /// The safetensors header of a stored blob, read from it.

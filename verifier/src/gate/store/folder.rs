@@ -305,8 +305,15 @@ impl FolderStore {
     /// `len` bytes of the blob `sha256` from `start`.
     pub fn read_blob(&self, sha256: &str, start: u64, len: u64) -> Result<Vec<u8>, StoreError> {
         let path = self.blob_path(sha256);
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&n| n <= 1 << 30)
+            .ok_or_else(|| StoreError::Corrupt {
+                location: path.display().to_string(),
+                why: format!("{len} bytes asked at once"),
+            })?;
         let file = File::open(&path).map_err(io(&path))?;
-        let mut out = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX).min(1 << 30)];
+        let mut out = vec![0u8; len];
         file.read_exact_at(&mut out, start).map_err(io(&path))?;
         Ok(out)
     }
