@@ -220,6 +220,14 @@ async fn ingest(
             .and_then(|f| f.header.as_ref())
             .map_or(0, |h| 8 + h.header_len as usize)
     };
+    // The longest header among the files that share each ingested file's bytes.
+    let mut group_head_len: Vec<usize> =
+        st.subject.files.iter().map(|e| head_len(&e.path)).collect();
+    for (e, step) in st.subject.files.iter().zip(steps) {
+        if let Step::SameAs(first) = step {
+            group_head_len[*first] = group_head_len[*first].max(head_len(&e.path));
+        }
+    }
     let mut files = Vec::new();
     for (i, (entry, step)) in st.subject.files.iter().zip(steps).enumerate() {
         if *step != Step::Ingest {
@@ -228,21 +236,13 @@ async fn ingest(
         let file = source
             .file(&entry.path)
             .ok_or_else(|| StoreError::source_changed(&source.root.join(&entry.path)))?;
-        let group_head_len = st
-            .subject
-            .files
-            .iter()
-            .zip(steps)
-            .filter(|(_, s)| **s == Step::SameAs(i))
-            .map(|(e, _)| head_len(&e.path))
-            .fold(head_len(&entry.path), usize::max);
         files.push(SourceFile {
             path: entry.path.clone(),
             fs_path: file.fs_path.clone(),
             sha256: entry.sha256.0,
             size: entry.size,
             identity: file.identity,
-            head_len: group_head_len,
+            head_len: group_head_len[i],
         });
     }
     if files.is_empty() {
