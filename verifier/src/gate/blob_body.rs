@@ -1,201 +1,23 @@
 //! Serving a stored blob: `Range` (one range of bytes), `HEAD`, and a body that goes from the
-//! page cache to the socket with `sendfile(2)`, without passing through user space.
-//!
-//! hyper owns the connection and writes only byte slices it was given, so the zero-copy path
-//! works through the connection's I/O object, which this server owns ([`ZeroCopyStream`]):
-//! a [`BlobBody`] yields frames that point into one static buffer of zeros ([`ZEROS`]) and, for
-//! each frame, queues the file range it stands for on the connection. When hyper writes a slice
-//! that points into [`ZEROS`], the stream sends the queued file range with `sendfile(2)` instead
-//! of those bytes. Frames are written in the order they were produced, so the queue and the
-//! slices line up; hyper counts the bytes against `Content-Length` as usual. A blob that turns
-//! out shorter than admitted makes the write fail, which ends the connection: the client sees a
-//! truncated transfer, never a complete-looking one.
+//! page cache to the socket with `sendfile(2)` on a zero-copy connection (`zero_copy.rs`).
 //!
 //! Without the zero-copy stream (the router called directly, as the fuzz oracles do) the same
 //! response carries a body read with `pread` into a buffer.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::future::Future as _;
-use std::io::{self, IoSlice};
-use std::os::fd::AsRawFd;
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
-use tokio::net::TcpStream;
 
-/// Bytes per body frame: per frame, one `sendfile(2)` call at least (fewer, larger calls are
-/// cheaper; the kernel returns early when the socket buffer is full).
-const FRAME: usize = 4 << 20;
-
-/// What every zero-copy frame points into. Its contents are never sent: the address marks the
-/// slice as "the next queued file range".
-static ZEROS: [u8; FRAME] = [0; FRAME];
-
-fn is_placeholder(slice: &[u8]) -> bool {
-    let start = ZEROS.as_ptr() as usize;
-    let p = slice.as_ptr() as usize;
-    !slice.is_empty() && p >= start && p + slice.len() <= start + FRAME
-}
-
-/// A file range waiting to be sent in place of placeholder bytes.
-struct Segment {
-    file: Arc<File>,
-    offset: u64,
-    len: u64,
-}
-
-/// The file ranges a connection's response bodies have handed to hyper and hyper has not yet
-/// written, in order. One per connection; the request carries it as an extension.
-#[derive(Clone, Default)]
-pub struct ZeroCopy(Arc<Mutex<VecDeque<Segment>>>);
-
-impl ZeroCopy {
-    fn push(&self, segment: Segment) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(segment);
-    }
-}
-
-/// A connection's TCP stream that sends queued file ranges with `sendfile(2)` where hyper
-/// writes placeholder slices, and writes every other byte as it is.
-pub struct ZeroCopyStream {
-    tcp: TcpStream,
-    queue: ZeroCopy,
-}
-
-impl ZeroCopyStream {
-    pub fn new(tcp: TcpStream) -> (Self, ZeroCopy) {
-        let queue = ZeroCopy::default();
-        (
-            ZeroCopyStream {
-                tcp,
-                queue: queue.clone(),
-            },
-            queue,
-        )
-    }
-
-    /// Sends up to `max` bytes of the front queued range; returns how many went out.
-    fn poll_send_file(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
-        let (file, offset, len) = {
-            let q = self.queue.0.lock().unwrap_or_else(|e| e.into_inner());
-            match q.front() {
-                Some(s) => (s.file.clone(), s.offset, s.len),
-                None => {
-                    return Poll::Ready(Err(io::Error::other(
-                        "a zero-copy frame without a queued file range",
-                    )));
-                }
-            }
-        };
-        let count = (max as u64).min(len) as usize;
-        let socket = self.tcp.as_raw_fd();
-        loop {
-            ready!(self.tcp.poll_write_ready(cx))?;
-            let sent = self.tcp.try_io(Interest::WRITABLE, || {
-                let mut off = libc::off_t::try_from(offset).map_err(io::Error::other)?;
-                loop {
-                    // SAFETY: both descriptors are open for the duration of the call (the
-                    // stream and the Arc<File> are held); `off` is ours.
-                    let n = unsafe { libc::sendfile(socket, file.as_raw_fd(), &mut off, count) };
-                    if n >= 0 {
-                        return Ok(n as usize);
-                    }
-                    let e = io::Error::last_os_error();
-                    if e.kind() != io::ErrorKind::Interrupted {
-                        return Err(e);
-                    }
-                }
-            });
-            match sent {
-                Ok(0) => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the stored blob is shorter than admitted",
-                    )));
-                }
-                Ok(n) => {
-                    let mut q = self.queue.0.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Some(front) = q.front_mut() {
-                        front.offset += n as u64;
-                        front.len -= n as u64;
-                        if front.len == 0 {
-                            q.pop_front();
-                        }
-                    }
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-    }
-}
-
-impl AsyncRead for ZeroCopyStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for ZeroCopyStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
-    }
-
-    /// Ordinary slices before the first placeholder go out with one `writev`; a placeholder at
-    /// the front goes out as its file range. A partial write is reported as such, and hyper
-    /// calls again with the rest.
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let first = bufs.iter().position(|b| !b.is_empty());
-        let Some(first) = first else {
-            return Poll::Ready(Ok(0));
-        };
-        if is_placeholder(&bufs[first]) {
-            let max = bufs[first].len();
-            return self.poll_send_file(cx, max);
-        }
-        let plain = bufs[first..]
-            .iter()
-            .position(|b| is_placeholder(b))
-            .map_or(bufs.len(), |i| first + i);
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, &bufs[first..plain])
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_shutdown(cx)
-    }
-}
+use super::zero_copy::{FRAME, Segment, ZeroCopy, placeholder};
 
 /// The body of a blob range: placeholder frames with queued file ranges on a zero-copy
 /// connection, otherwise bytes read with `pread`.
@@ -220,16 +42,14 @@ impl http_body::Body for BlobBody {
         }
         let chunk = self.remaining.min(FRAME as u64);
         if let Some(zero_copy) = &self.zero_copy {
-            zero_copy.push(Segment {
+            zero_copy.push(Segment::File {
                 file: self.file.clone(),
                 offset: self.offset,
                 len: chunk,
             });
             self.offset += chunk;
             self.remaining -= chunk;
-            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
-                &ZEROS[..chunk as usize],
-            )))));
+            return Poll::Ready(Some(Ok(Frame::data(placeholder(chunk as usize)))));
         }
         // Off the async runtime: a read may wait for the disk.
         let (file, offset) = (self.file.clone(), self.offset);
@@ -425,13 +245,5 @@ mod tests {
         }
         assert_eq!(range("bytes=-1", 0), Unsatisfiable);
         assert_eq!(range("bytes=0-", 0), Unsatisfiable);
-    }
-
-    #[test]
-    fn placeholders_are_only_slices_of_the_zero_buffer() {
-        assert!(is_placeholder(&ZEROS[..10]));
-        assert!(is_placeholder(&ZEROS[FRAME - 1..]));
-        assert!(!is_placeholder(&ZEROS[..0]));
-        assert!(!is_placeholder(&[0u8; 16]));
     }
 }

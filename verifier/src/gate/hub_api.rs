@@ -15,11 +15,12 @@ use weightgate_attest::reading::check_relative_path;
 use weightgate_schemas::country::{UNKNOWN_DESTINATION, normalise_destination};
 
 use super::audit::AuditRecord;
-use super::blob_body::{RangeRequest, ZeroCopy, blob_response, parse_range};
+use super::blob_body::{RangeRequest, blob_response, parse_range};
 use super::decision::{DecideError, Gate, LookupError, Verdict};
 use super::store::{
     ByteRange, ByteSource, OpenRefusal, RevisionRecord, StoreError, StoredObject, check_repo_id,
 };
+use super::zero_copy::ZeroCopy;
 use crate::reason::ReasonCode;
 
 fn hub_error(status: StatusCode, code: &str, message: &str, commit: Option<&str>) -> Response {
@@ -567,6 +568,14 @@ async fn resolve(
                 super::blob_body::bytes_response(body, status, start, len, size),
                 if head { 0 } else { len },
             ),
+            Ok(ByteSource::Socket(upstream)) => {
+                let zero_copy = req.extensions().get::<ZeroCopy>().cloned();
+                let body = upstream.into_body(zero_copy);
+                (
+                    super::blob_body::bytes_response(body, status, start, len, size),
+                    len,
+                )
+            }
             Ok(ByteSource::Redirect(url)) => {
                 let mut r = StatusCode::FOUND.into_response();
                 if let Ok(v) = HeaderValue::from_str(&url) {

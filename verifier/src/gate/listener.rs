@@ -9,9 +9,9 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use tower::ServiceExt;
 
-use super::blob_body::ZeroCopyStream;
 use super::decision::Gate;
 use super::hub_api::router;
+use super::zero_copy::ZeroCopyStream;
 
 /// Connection limits against slow or hostile clients.
 #[derive(Debug, Clone, Copy)]

@@ -135,6 +135,9 @@ pub enum ByteSource {
     File(std::fs::File),
     /// Exactly the asked bytes, streamed (an empty body for `HEAD`).
     Stream(axum::body::Body),
+    /// Exactly the asked bytes, still in the socket of the storage's response (spliced to the
+    /// client on a zero-copy connection).
+    Socket(super::upstream_body::UpstreamBody),
     /// The client fetches the bytes itself from this URL.
     Redirect(String),
 }

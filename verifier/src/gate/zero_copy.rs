@@ -1,0 +1,444 @@
+//! A connection whose response bodies can skip user space: a stored file goes from the page
+//! cache to the client's socket with `sendfile(2)`, and an object's body still in the socket
+//! it arrives on from object storage goes to the client's socket with `splice(2)` through a
+//! pipe.
+//!
+//! hyper owns the connection and writes only byte slices it was given, so the zero-copy path
+//! works through the connection's I/O object, which this server owns ([`ZeroCopyStream`]): a
+//! body yields frames that point into one static buffer of zeros ([`ZEROS`]) and, for each
+//! frame, queues the source range it stands for on the connection. When hyper writes a slice
+//! that points into [`ZEROS`], the stream sends the queued range instead of those bytes.
+//! Frames are written in the order they were produced, so the queue and the slices line up;
+//! hyper counts the bytes against `Content-Length` as usual. A source that turns out shorter
+//! than promised makes the write fail, which ends the connection: the client sees a truncated
+//! transfer, never a complete-looking one.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, IoSlice};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+
+use axum::body::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Bytes per body frame: per frame, one `sendfile(2)` call at least (fewer, larger calls are
+/// cheaper; the kernel returns early when the socket buffer is full).
+pub(crate) const FRAME: usize = 4 << 20;
+
+/// What every zero-copy frame points into. Its contents are never sent: the address marks the
+/// slice as "the next queued range".
+static ZEROS: [u8; FRAME] = [0; FRAME];
+
+/// A frame of `len` (at most [`FRAME`]) placeholder bytes.
+pub(crate) fn placeholder(len: usize) -> Bytes {
+    Bytes::from_static(&ZEROS[..len])
+}
+
+fn is_placeholder(slice: &[u8]) -> bool {
+    let start = ZEROS.as_ptr() as usize;
+    let p = slice.as_ptr() as usize;
+    !slice.is_empty() && p >= start && p + slice.len() <= start + FRAME
+}
+
+/// Where the bytes of a placeholder frame come from.
+pub(crate) enum Segment {
+    /// `len` bytes of a file from `offset`.
+    File {
+        file: Arc<File>,
+        offset: u64,
+        len: u64,
+    },
+    /// The next `len` bytes that arrive on an upstream socket (a response body from object
+    /// storage, whose head has been read).
+    Socket { upstream: Arc<TcpStream>, len: u64 },
+}
+
+impl Segment {
+    fn len(&self) -> u64 {
+        match self {
+            Segment::File { len, .. } | Segment::Socket { len, .. } => *len,
+        }
+    }
+}
+
+/// The ranges a connection's response bodies have handed to hyper and hyper has not yet
+/// written, in order. One per connection; the request carries it as an extension.
+#[derive(Clone, Default)]
+pub struct ZeroCopy(Arc<Mutex<VecDeque<Segment>>>);
+
+impl ZeroCopy {
+    pub(crate) fn push(&self, segment: Segment) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(segment);
+    }
+
+    /// Records that `n` bytes of the front segment went out.
+    fn advance(&self, n: u64) {
+        let mut q = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(front) = q.front_mut() {
+            match front {
+                Segment::File { offset, len, .. } => {
+                    *offset += n;
+                    *len -= n;
+                }
+                Segment::Socket { len, .. } => *len -= n,
+            }
+            if front.len() == 0 {
+                q.pop_front();
+            }
+        }
+    }
+}
+
+/// A kernel pipe that carries socket bytes between two `splice(2)` calls, and how many bytes
+/// it holds. The bytes in it belong to the front segment.
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+    held: usize,
+}
+
+/// A pipe's capacity: larger than the default 64 KiB, so fewer splice calls per gigabyte.
+const PIPE_BYTES: libc::c_int = 1 << 20;
+
+impl Pipe {
+    fn new() -> io::Result<Pipe> {
+        let mut fds = [0 as RawFd; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // A smaller pipe only costs more calls: the result is not checked.
+        // SAFETY: `write` is an open pipe descriptor.
+        unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES) };
+        Ok(Pipe {
+            read,
+            write,
+            held: 0,
+        })
+    }
+}
+
+/// One `splice(2)` of up to `count` bytes from `from` to `to`, neither side blocking.
+fn splice(from: RawFd, to: RawFd, count: usize) -> io::Result<usize> {
+    loop {
+        // SAFETY: the caller holds both descriptors open; null offsets mean "the current
+        // position", which pipes and sockets require.
+        let n = unsafe {
+            libc::splice(
+                from,
+                std::ptr::null_mut(),
+                to,
+                std::ptr::null_mut(),
+                count,
+                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+            )
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// A connection's TCP stream that sends queued ranges where hyper writes placeholder slices,
+/// and writes every other byte as it is.
+pub struct ZeroCopyStream {
+    tcp: TcpStream,
+    queue: ZeroCopy,
+    /// Made at the first socket segment, kept for the connection's life.
+    pipe: Option<Pipe>,
+}
+
+impl ZeroCopyStream {
+    pub fn new(tcp: TcpStream) -> (Self, ZeroCopy) {
+        let queue = ZeroCopy::default();
+        (
+            ZeroCopyStream {
+                tcp,
+                queue: queue.clone(),
+                pipe: None,
+            },
+            queue,
+        )
+    }
+
+    /// Sends up to `max` bytes of the front queued range; returns how many went out.
+    fn poll_send_queued(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
+        let front = {
+            let q = self.queue.0.lock().unwrap_or_else(|e| e.into_inner());
+            match q.front() {
+                Some(Segment::File { file, offset, len }) => Segment::File {
+                    file: file.clone(),
+                    offset: *offset,
+                    len: *len,
+                },
+                Some(Segment::Socket { upstream, len }) => Segment::Socket {
+                    upstream: upstream.clone(),
+                    len: *len,
+                },
+                None => {
+                    return Poll::Ready(Err(io::Error::other(
+                        "a zero-copy frame without a queued range",
+                    )));
+                }
+            }
+        };
+        let count = (max as u64).min(front.len()) as usize;
+        let sent = match front {
+            Segment::File { file, offset, .. } => {
+                ready!(self.poll_send_file(cx, &file, offset, count))
+            }
+            Segment::Socket { upstream, .. } => ready!(self.poll_splice(cx, &upstream, count)),
+        };
+        match sent {
+            Ok(0) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the stored bytes ended before the length admitted",
+            ))),
+            Ok(n) => {
+                self.queue.advance(n as u64);
+                Poll::Ready(Ok(n))
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_send_file(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: &File,
+        offset: u64,
+        count: usize,
+    ) -> Poll<io::Result<usize>> {
+        let socket = self.tcp.as_raw_fd();
+        loop {
+            ready!(self.tcp.poll_write_ready(cx))?;
+            let sent = self.tcp.try_io(Interest::WRITABLE, || {
+                let mut off = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+                loop {
+                    // SAFETY: both descriptors are open for the duration of the call (the
+                    // stream and the file are borrowed); `off` is ours.
+                    let n = unsafe { libc::sendfile(socket, file.as_raw_fd(), &mut off, count) };
+                    if n >= 0 {
+                        return Ok(n as usize);
+                    }
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            });
+            match sent {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    /// Moves up to `count` bytes from `upstream` to the client: into the pipe when it is
+    /// empty, then from the pipe to the client's socket. Returns the bytes the client's socket
+    /// took; 0 only when the upstream ended.
+    fn poll_splice(
+        &mut self,
+        cx: &mut Context<'_>,
+        upstream: &TcpStream,
+        count: usize,
+    ) -> Poll<io::Result<usize>> {
+        if self.pipe.is_none() {
+            self.pipe = Some(Pipe::new()?);
+        }
+        let Some(pipe) = self.pipe.as_mut() else {
+            unreachable!("the pipe was made above")
+        };
+        while pipe.held == 0 {
+            ready!(upstream.poll_read_ready(cx))?;
+            let (from, to) = (upstream.as_raw_fd(), pipe.write.as_raw_fd());
+            let want = count.min(PIPE_BYTES as usize);
+            match upstream.try_io(Interest::READABLE, || splice(from, to, want)) {
+                Ok(0) => return Poll::Ready(Ok(0)),
+                Ok(n) => pipe.held = n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        let (from, to) = (pipe.read.as_raw_fd(), self.tcp.as_raw_fd());
+        let want = count.min(pipe.held);
+        loop {
+            ready!(self.tcp.poll_write_ready(cx))?;
+            match self
+                .tcp
+                .try_io(Interest::WRITABLE, || splice(from, to, want))
+            {
+                Ok(n) => {
+                    pipe.held -= n;
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncRead for ZeroCopyStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ZeroCopyStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
+    }
+
+    /// Ordinary slices before the first placeholder go out with one `writev`; a placeholder at
+    /// the front goes out as its queued range. A partial write is reported as such, and hyper
+    /// calls again with the rest.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let first = bufs.iter().position(|b| !b.is_empty());
+        let Some(first) = first else {
+            return Poll::Ready(Ok(0));
+        };
+        if is_placeholder(&bufs[first]) {
+            let max = bufs[first].len();
+            return self.poll_send_queued(cx, max);
+        }
+        let plain = bufs[first..]
+            .iter()
+            .position(|b| is_placeholder(b))
+            .map_or(bufs.len(), |i| first + i);
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, &bufs[first..plain])
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_only_slices_of_the_zero_buffer() {
+        assert!(is_placeholder(&placeholder(10)));
+        assert!(is_placeholder(&placeholder(FRAME)[FRAME - 1..]));
+        assert!(!is_placeholder(&[0u8; 16]));
+        assert!(!is_placeholder(&placeholder(0)));
+    }
+
+    /// A socket whose peer sends `bytes` and closes.
+    async fn upstream_sending(bytes: Vec<u8>) -> TcpStream {
+        use tokio::io::AsyncWriteExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            s.write_all(&bytes).await.unwrap();
+        });
+        TcpStream::connect(addr).await.unwrap()
+    }
+
+    /// Writes `frames` (placeholders of the given lengths with their segments queued, or plain
+    /// bytes) through a zero-copy stream and returns what its peer received, or the write error.
+    async fn through_zero_copy(
+        upstream: TcpStream,
+        frames: &[Result<usize, &[u8]>],
+    ) -> (Vec<u8>, Option<io::Error>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got).await;
+            got
+        });
+        let (mut stream, queue) = ZeroCopyStream::new(TcpStream::connect(addr).await.unwrap());
+        let upstream = Arc::new(upstream);
+        let mut error = None;
+        for frame in frames {
+            let written = match frame {
+                Ok(len) => {
+                    queue.push(Segment::Socket {
+                        upstream: upstream.clone(),
+                        len: *len as u64,
+                    });
+                    stream.write_all(&placeholder(*len)).await
+                }
+                Err(bytes) => stream.write_all(bytes).await,
+            };
+            if let Err(e) = written {
+                error = Some(e);
+                break;
+            }
+        }
+        drop(stream);
+        (reader.await.unwrap(), error)
+    }
+
+    #[tokio::test]
+    async fn socket_segments_arrive_spliced_in_order_between_plain_bytes() {
+        let body: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
+        let upstream = upstream_sending(body.clone()).await;
+        let (got, error) = through_zero_copy(
+            upstream,
+            &[
+                Err(b"HEAD\r\n"),
+                Ok(FRAME),
+                Ok(100),
+                Err(b"--"),
+                Ok(body.len() - FRAME - 100),
+            ],
+        )
+        .await;
+        assert!(error.is_none(), "{error:?}");
+        let mut want = b"HEAD\r\n".to_vec();
+        want.extend_from_slice(&body[..FRAME + 100]);
+        want.extend_from_slice(b"--");
+        want.extend_from_slice(&body[FRAME + 100..]);
+        assert_eq!(got.len(), want.len());
+        assert!(got == want, "the spliced bytes differ from the upstream's");
+    }
+
+    #[tokio::test]
+    async fn an_upstream_that_ends_early_fails_the_write() {
+        let upstream = upstream_sending(vec![7u8; 1000]).await;
+        let (got, error) = through_zero_copy(upstream, &[Ok(5000)]).await;
+        let error = error.expect("a short upstream must fail the write");
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof, "{error}");
+        assert_eq!(got, vec![7u8; 1000]);
+    }
+}
