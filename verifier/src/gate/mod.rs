@@ -9,6 +9,7 @@ pub mod blob_body;
 pub mod decision;
 pub mod hub_api;
 pub mod listener;
+pub mod pages;
 pub mod store;
 
 /// Runs CPU- or disk-bound work from async code: in `block_in_place` on a multi-threaded
