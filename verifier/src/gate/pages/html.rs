@@ -8,7 +8,7 @@ use maud::{DOCTYPE, Markup, html};
 use weightgate_schemas::Ops;
 use weightgate_schemas::country::ISO3166_ALPHA2;
 
-use super::STYLESHEET_PATH;
+use super::{ICON_PATH, STYLESHEET_PATH};
 use super::compute_axis::{ThresholdMark, picture};
 use super::facts::ClaimFacts;
 use crate::decision::{Decision, RegimeResult};
@@ -106,6 +106,7 @@ fn layout(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · weightgate" }
                 link rel="stylesheet" href=(STYLESHEET_PATH);
+                link rel="icon" type="image/svg+xml" href=(ICON_PATH);
             }
             body {
                 header class="site" {

@@ -28,6 +28,11 @@ use negotiation::{not_a_page, page_response, wants_page};
 /// The one stylesheet pages load (the Hub serves its own assets under `/front/`).
 pub const STYLESHEET_PATH: &str = "/front/weightgate.css";
 const STYLESHEET: &str = include_str!("weightgate.css");
+/// The pages' icon (browsers ask for one; a missing icon is an error in their console).
+pub const ICON_PATH: &str = "/front/weightgate.svg";
+const ICON: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\">\
+                    <rect width=\"16\" height=\"16\" rx=\"3\" fill=\"#1f3f73\"/>\
+                    <path d=\"M4 8l3 3 5-6\" stroke=\"#fff\" stroke-width=\"2\" fill=\"none\"/></svg>";
 
 /// Repositories listed on `/` at most.
 const MAX_LISTED: usize = 500;
@@ -52,16 +57,18 @@ pub fn routes<S>(gate: Arc<Gate>) -> Router<S> {
     });
     Router::new()
         .route("/", any(index))
-        .route(STYLESHEET_PATH, get(stylesheet))
+        .route(STYLESHEET_PATH, get(|| asset(STYLESHEET, "text/css")))
+        .route(ICON_PATH, get(|| asset(ICON, "image/svg+xml")))
         .route("/{org}/{name}", any(repo_page))
         .route("/{org}/{name}/tree/{rev}", any(revision_page))
         .with_state(pages)
 }
 
-async fn stylesheet() -> Response {
-    let mut r = STYLESHEET.into_response();
+/// A static asset of the pages.
+async fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut r = body.into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(
         header::CACHE_CONTROL,
@@ -268,7 +275,10 @@ async fn revision(
         .as_ref()
         .and_then(|c| c.statement.compute.components.base_model.as_ref())
     {
-        Some(base) => base_location(p, &base.root_sha256.to_hex()).await,
+        Some(base) => {
+            let envelope = base.attestation_sha256.as_ref().map(|d| d.to_hex());
+            base_location(p, &base.root_sha256.to_hex(), envelope.as_deref()).await
+        }
         None => None,
     };
     let mut revisions = Vec::new();
@@ -348,34 +358,42 @@ async fn claims_of(p: &Pages, m: &RevisionRecord) -> Result<Arc<ClaimFacts>, Res
         })
 }
 
-/// The repository and revision on this gate whose weights have the root digest `root`, if any
-/// (remembered for [`BASE_LINK_SECONDS`]).
-async fn base_location(p: &Pages, root: &str) -> Option<(String, String)> {
+/// The repository and revision on this gate admitted with the base model's attestation
+/// (`envelope`, its SHA-256) or, failing that, the first whose weights have the root digest
+/// `root`, if any (remembered for [`BASE_LINK_SECONDS`]).
+async fn base_location(p: &Pages, root: &str, envelope: Option<&str>) -> Option<(String, String)> {
     let now = p.gate.now();
-    if let Some((at, found)) = lock(&p.base_links).get(root)
+    let key = format!("{root}+{}", envelope.unwrap_or(""));
+    if let Some((at, found)) = lock(&p.base_links).get(&key)
         && now - at < BASE_LINK_SECONDS
     {
         return found.clone();
     }
     let mut found = None;
+    let mut same_root = None;
     'search: for repo in p.gate.store.repos().await.ok()?.into_iter().take(MAX_LISTED) {
         for (_, id) in p.gate.store.refs(&repo).await.ok()?.into_iter().take(MAX_REFS) {
             let Ok(m) = p.gate.record(&repo, &id).await else {
                 continue;
             };
-            if let Ok(c) = claims_of(p, &m).await
-                && c.statement.subject.root_sha256.to_hex() == root
-            {
+            if envelope == Some(m.attestation.as_str()) {
                 found = Some((repo.clone(), m.revision.clone()));
                 break 'search;
             }
+            if same_root.is_none()
+                && let Ok(c) = claims_of(p, &m).await
+                && c.statement.subject.root_sha256.to_hex() == root
+            {
+                same_root = Some((repo.clone(), m.revision.clone()));
+            }
         }
     }
+    let found = found.or(same_root);
     let mut links = lock(&p.base_links);
     if links.len() >= 1024 {
         links.clear();
     }
-    links.insert(root.to_string(), (now, found.clone()));
+    links.insert(key, (now, found.clone()));
     found
 }
 
