@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use weightgate_schemas::estimate::{Estimate, estimates};
 use weightgate_schemas::{Envelope, Grant, Statement};
 
-use super::super::store::RevisionRecord;
+use crate::gate::store::RevisionRecord;
 
 /// A countersigned grant as admitted: who signed it and what it grants.
 pub struct GrantFacts {
@@ -93,7 +93,7 @@ impl ClaimCache {
         }
         let (envelope, grants) = load().await.map_err(ClaimError::Load)?;
         let facts = Arc::new(
-            super::super::blocking(|| ClaimFacts::decode(&envelope, &grants))
+            crate::gate::blocking(|| ClaimFacts::decode(&envelope, &grants))
                 .map_err(ClaimError::Unreadable)?,
         );
         let mut entries = self.lock();
