@@ -213,7 +213,10 @@ fn model_pages_answer_browsers_only_and_are_safe_in_chromium() {
         let want = if path == "/nobody/nothing" { 404 } else { 200 };
         assert_eq!(status, want, "{path} as a page");
         assert!(head.contains("content-type: text/html"), "{head}");
-        assert!(head.contains("content-security-policy: default-src 'none'"), "{head}");
+        assert!(
+            head.contains("content-security-policy: default-src 'none'"),
+            "{head}"
+        );
     }
     // The Hub API and downloads answer a browser as they answer the client.
     for path in [
@@ -255,7 +258,14 @@ fn model_pages_answer_browsers_only_and_are_safe_in_chromium() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for kind in ["index", "allowed", "refused", "derived", "hostile", "picked-destination"] {
+    for kind in [
+        "index",
+        "allowed",
+        "refused",
+        "derived",
+        "hostile",
+        "picked-destination",
+    ] {
         assert!(shots.join(format!("pages-{kind}.png")).is_file(), "{kind}");
     }
 }

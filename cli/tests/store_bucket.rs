@@ -219,7 +219,10 @@ fn admission_into_a_bucket_is_served_refusals_leave_nothing_and_gc_keeps_what_is
         .output()
         .unwrap();
     let page = String::from_utf8_lossy(&o.stdout);
-    assert!(page.contains("<a href=\"/lab/model\">lab/model</a>"), "{page}");
+    assert!(
+        page.contains("<a href=\"/lab/model\">lab/model</a>"),
+        "{page}"
+    );
     let (code, _) = get(&server, "/api/models/lab/nothing/revision/main");
     assert_eq!(code, 404);
     drop(server);

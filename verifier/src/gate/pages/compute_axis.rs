@@ -33,6 +33,17 @@ pub fn x_of(ops: u128) -> f64 {
     LEFT + t * (RIGHT - LEFT)
 }
 
+/// Labels near an end of the axis grow inwards, so none is cut off.
+fn anchor(x: f64) -> &'static str {
+    if x < LEFT + 80.0 {
+        "start"
+    } else if x > RIGHT - 80.0 {
+        "end"
+    } else {
+        "middle"
+    }
+}
+
 /// Position as SVG text, two decimals (enough to separate 10^25 from 1.01 x 10^25).
 fn at(x: f64) -> String {
     format!("{x:.2}")
@@ -63,17 +74,19 @@ pub fn picture(
                 @let (x1, x2) = (x_of(low.0), x_of(high.0));
                 rect class="implied" data-low=(low.0) data-high=(high.0)
                     x=(at(x1 - 3.0)) y=(AXIS_Y - 14.0) width=(at(x2 - x1 + 6.0)) height="28" {}
-                text class="implied-label" x=(at(x1)) y=(AXIS_Y - 20.0) {
+                text class="implied-label" x=(at(x1)) y=(AXIS_Y - 20.0) text-anchor=(anchor(x1)) {
                     "implied by the inputs: " (low.to_scientific())
                     @if low != high { " to " (high.to_scientific()) }
                 }
             }
             @if let Some(c) = claimed {
-                @let x = at(x_of(c.0));
-                g class="claim" data-ops=(c.0) data-x=(x) {
-                    circle cx=(x) cy=(AXIS_Y) r="7" {}
-                    text x=(x) y=(AXIS_Y - 44.0) text-anchor="middle" {
+                @let x = x_of(c.0);
+                g class="claim" data-ops=(c.0) data-x=(at(x)) {
+                    circle cx=(at(x)) cy=(AXIS_Y) r="7" {}
+                    text x=(at(x)) y=(AXIS_Y - 44.0) text-anchor=(anchor(x)) {
                         "claimed " (c.to_scientific())
+                        @if c.0 < 10u128.pow(FIRST_DECADE as u32) { " (below the axis)" }
+                        @if c.0 > 10u128.pow(LAST_DECADE as u32) { " (above the axis)" }
                     }
                 }
             }

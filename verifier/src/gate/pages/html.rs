@@ -8,9 +8,9 @@ use maud::{DOCTYPE, Markup, html};
 use weightgate_schemas::Ops;
 use weightgate_schemas::country::ISO3166_ALPHA2;
 
-use super::{ICON_PATH, STYLESHEET_PATH};
 use super::compute_axis::{ThresholdMark, picture};
 use super::facts::ClaimFacts;
+use super::{ICON_PATH, STYLESHEET_PATH};
 use crate::decision::{Decision, RegimeResult};
 use crate::gate::decision::Verdict;
 use crate::gate::store::RevisionRecord;
@@ -69,10 +69,8 @@ fn date(t: i64) -> String {
 }
 
 fn day(t: i64) -> String {
-    jiff::Timestamp::from_second(t).map_or_else(
-        |_| t.to_string(),
-        |t| t.strftime("%Y-%m-%d").to_string(),
-    )
+    jiff::Timestamp::from_second(t)
+        .map_or_else(|_| t.to_string(), |t| t.strftime("%Y-%m-%d").to_string())
 }
 
 fn size(bytes: u64) -> String {
@@ -475,11 +473,11 @@ fn claims_section(v: &RevisionView, c: &ClaimFacts) -> Markup {
 
 fn files_section(v: &RevisionView) -> Markup {
     let m = v.record;
-    let files = m
-        .files
-        .iter()
-        .map(|f| (&f.path, f.size, &f.sha256))
-        .chain(m.signature_files.iter().map(|f| (&f.path, f.size, &f.sha256)));
+    let files = m.files.iter().map(|f| (&f.path, f.size, &f.sha256)).chain(
+        m.signature_files
+            .iter()
+            .map(|f| (&f.path, f.size, &f.sha256)),
+    );
     html! {
         section aria-labelledby="files-heading" {
             h2 id="files-heading" { "Files" }

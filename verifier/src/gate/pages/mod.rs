@@ -41,11 +41,14 @@ const MAX_REFS: usize = 100;
 /// How long a base model's place in the store is remembered.
 const BASE_LINK_SECONDS: i64 = 10;
 
+/// A repository and one of its revision ids.
+type Location = (String, String);
+
 struct Pages {
     gate: Arc<Gate>,
     claims: ClaimCache,
     /// Where the gate holds a base model, by its root digest: (when looked up, repo and revision).
-    base_links: Mutex<HashMap<String, (i64, Option<(String, String)>)>>,
+    base_links: Mutex<HashMap<String, (i64, Option<Location>)>>,
 }
 
 /// The page routes, to merge into the gate's router.
@@ -69,7 +72,10 @@ async fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut r = body.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
@@ -239,7 +245,10 @@ async fn revision(
             return error_page(StatusCode::NOT_FOUND, "No such repository on this gate.");
         }
         Err(LookupError::RevisionNotFound) => {
-            return error_page(StatusCode::NOT_FOUND, "No such revision of this repository.");
+            return error_page(
+                StatusCode::NOT_FOUND,
+                "No such revision of this repository.",
+            );
         }
         Err(LookupError::Store(e)) => {
             tracing::error!(repo, revision = rev, error = %e, "cannot read the revision");
@@ -320,20 +329,18 @@ async fn decide(
     m: &Arc<RevisionRecord>,
     destination: Option<String>,
 ) -> Result<Arc<Verdict>, Response> {
-    g.decide_cached(m.clone(), destination)
-        .await
-        .map_err(|e| {
-            tracing::error!(repo = %m.repo, revision = %m.revision, error = %e, "cannot decide");
-            match e {
-                DecideError::Store(_) => {
-                    error_page(StatusCode::SERVICE_UNAVAILABLE, "The store cannot be read.")
-                }
-                _ => error_page(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The decision could not be made.",
-                ),
+    g.decide_cached(m.clone(), destination).await.map_err(|e| {
+        tracing::error!(repo = %m.repo, revision = %m.revision, error = %e, "cannot decide");
+        match e {
+            DecideError::Store(_) => {
+                error_page(StatusCode::SERVICE_UNAVAILABLE, "The store cannot be read.")
             }
-        })
+            _ => error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The decision could not be made.",
+            ),
+        }
+    })
 }
 
 /// The claims of an allowed revision, decoded once.
@@ -361,7 +368,7 @@ async fn claims_of(p: &Pages, m: &RevisionRecord) -> Result<Arc<ClaimFacts>, Res
 /// The repository and revision on this gate admitted with the base model's attestation
 /// (`envelope`, its SHA-256) or, failing that, the first whose weights have the root digest
 /// `root`, if any (remembered for [`BASE_LINK_SECONDS`]).
-async fn base_location(p: &Pages, root: &str, envelope: Option<&str>) -> Option<(String, String)> {
+async fn base_location(p: &Pages, root: &str, envelope: Option<&str>) -> Option<Location> {
     let now = p.gate.now();
     let key = format!("{root}+{}", envelope.unwrap_or(""));
     if let Some((at, found)) = lock(&p.base_links).get(&key)
@@ -371,8 +378,24 @@ async fn base_location(p: &Pages, root: &str, envelope: Option<&str>) -> Option<
     }
     let mut found = None;
     let mut same_root = None;
-    'search: for repo in p.gate.store.repos().await.ok()?.into_iter().take(MAX_LISTED) {
-        for (_, id) in p.gate.store.refs(&repo).await.ok()?.into_iter().take(MAX_REFS) {
+    'search: for repo in p
+        .gate
+        .store
+        .repos()
+        .await
+        .ok()?
+        .into_iter()
+        .take(MAX_LISTED)
+    {
+        for (_, id) in p
+            .gate
+            .store
+            .refs(&repo)
+            .await
+            .ok()?
+            .into_iter()
+            .take(MAX_REFS)
+        {
             let Ok(m) = p.gate.record(&repo, &id).await else {
                 continue;
             };
@@ -410,15 +433,11 @@ fn origin(headers: &HeaderMap) -> String {
         .filter(|h| {
             !h.is_empty()
                 && h.len() <= 255
-                && h
-                    .bytes()
+                && h.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
         })
         .unwrap_or("GATE-HOST");
-    let scheme = match headers
-        .get("x-forwarded-proto")
-        .map(HeaderValue::as_bytes)
-    {
+    let scheme = match headers.get("x-forwarded-proto").map(HeaderValue::as_bytes) {
         Some(b"https") => "https",
         _ => "http",
     };

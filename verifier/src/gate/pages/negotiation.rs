@@ -78,7 +78,10 @@ mod tests {
                         image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7";
         assert!(wants_page(&Method::GET, &accept(chromium)));
         assert!(wants_page(&Method::HEAD, &accept("TEXT/HTML")));
-        assert!(wants_page(&Method::GET, &accept("application/json, text/html;q=0.1")));
+        assert!(wants_page(
+            &Method::GET,
+            &accept("application/json, text/html;q=0.1")
+        ));
         // What the Hub client, curl and scripts send.
         assert!(!wants_page(&Method::GET, &accept("*/*")));
         assert!(!wants_page(&Method::GET, &HeaderMap::new()));

@@ -185,7 +185,12 @@ impl FolderStore {
         let names = |dir: &Path| -> Result<Vec<String>, StoreError> {
             match std::fs::read_dir(dir) {
                 Ok(entries) => entries
-                    .map(|e| Ok(e.map_err(io(dir))?.file_name().to_string_lossy().into_owned()))
+                    .map(|e| {
+                        Ok(e.map_err(io(dir))?
+                            .file_name()
+                            .to_string_lossy()
+                            .into_owned())
+                    })
                     .collect(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
                 Err(e) => Err(io(dir)(e)),
