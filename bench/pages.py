@@ -1,7 +1,9 @@
 """Load for bench/pages.sh against a running gate; each mode prints one JSON line.
 
-  pages.py latency URL N            N sequential page requests (Accept: text/html, keep-alive):
-                                    p50/p99/max milliseconds, page bytes
+  pages.py latency URL N [render]   N sequential page requests (Accept: text/html, keep-alive):
+                                    p50/p99/max milliseconds, page bytes; with `render`, each
+                                    request names another Host, so none is answered from the
+                                    gate's per-second page cache (decisions stay cached)
   pages.py load URL RATE SECONDS    RATE page requests a second, spread over 16 connections,
                                     for SECONDS: requests sent, answered 200, achieved rate
   pages.py download URL SECONDS     downloads URL back to back on one connection: MB/s
@@ -41,16 +43,17 @@ async def read_response(reader):
     return status, length
 
 
-async def latency(n):
+async def latency(n, render):
     reader, writer = await asyncio.open_connection(HOST, PORT)
     times, size = [], 0
-    for _ in range(n):
+    for i in range(n):
+        head = PAGE_HEAD.replace(f"Host: {HOST}:{PORT}".encode(), f"Host: bench-{i}".encode()) if render else PAGE_HEAD
         t = time.perf_counter()
-        writer.write(PAGE_HEAD)
+        writer.write(head)
         status, size = await read_response(reader)
         times.append(time.perf_counter() - t)
         assert status == 200, status
-    print(json.dumps({"mode": "latency", "requests": n, "bytes": size,
+    print(json.dumps({"mode": "latency" + (" (rendered each time)" if render else " (page cache)"), "requests": n, "bytes": size,
                       "p50_ms": pct(times, 0.5), "p99_ms": pct(times, 0.99), "max_ms": pct(times, 1.0)}))
 
 
@@ -105,7 +108,7 @@ async def probe(seconds):
 
 
 if MODE == "latency":
-    asyncio.run(latency(int(sys.argv[3])))
+    asyncio.run(latency(int(sys.argv[3]), sys.argv[4:] == ["render"]))
 elif MODE == "load":
     asyncio.run(load(float(sys.argv[3]), float(sys.argv[4])))
 elif MODE == "download":

@@ -22,6 +22,7 @@ use weightgate_schemas::country::normalise_destination;
 
 use super::decision::{DecideError, Gate, LookupError, Verdict};
 use super::store::RevisionRecord;
+use crate::policy::Policy;
 use facts::{ClaimCache, ClaimError, ClaimFacts};
 use negotiation::{not_a_page, page_response, wants_page};
 
@@ -47,8 +48,46 @@ type Location = (String, String);
 struct Pages {
     gate: Arc<Gate>,
     claims: ClaimCache,
+    rendered: Mutex<RenderedPages>,
     /// Where the gate holds a base model, by its root digest: (when looked up, repo and revision).
     base_links: Mutex<HashMap<String, (i64, Option<Location>)>>,
+}
+
+/// Pages rendered in the current second, by everything they depend on in the request, with
+/// the policy they were decided under: decisions are cached per second too, so within one
+/// second and one policy a page is the same, and the same page asked a thousand times in that
+/// second is rendered once.
+#[derive(Default)]
+struct RenderedPages {
+    second: i64,
+    pages: HashMap<String, (Arc<Policy>, axum::body::Bytes)>,
+}
+
+/// Pages kept per second at most.
+const MAX_RENDERED: usize = 1024;
+
+impl Pages {
+    fn rendered(&self, key: &str) -> Option<axum::body::Bytes> {
+        let now = self.gate.now();
+        let policy = self.gate.policy();
+        let r = lock(&self.rendered);
+        match r.pages.get(key) {
+            Some((p, body)) if r.second == now && Arc::ptr_eq(p, &policy) => Some(body.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps `body`, rendered under `policy` during `second`, for the rest of that second.
+    fn keep(&self, key: String, second: i64, policy: Arc<Policy>, body: axum::body::Bytes) {
+        let mut r = lock(&self.rendered);
+        if r.second != second {
+            r.second = second;
+            r.pages.clear();
+        }
+        if r.pages.len() < MAX_RENDERED {
+            r.pages.insert(key, (policy, body));
+        }
+    }
 }
 
 /// The page routes, to merge into the gate's router.
@@ -56,6 +95,7 @@ pub fn routes<S>(gate: Arc<Gate>) -> Router<S> {
     let pages = Arc::new(Pages {
         gate,
         claims: ClaimCache::default(),
+        rendered: Mutex::default(),
         base_links: Mutex::default(),
     });
     Router::new()
@@ -142,6 +182,11 @@ async fn index(State(p): State<Arc<Pages>>, req: Request) -> Response {
     let headers = &parts.headers;
     let g = &p.gate;
     let destination = requester_destination(g, headers);
+    let key = format!("/\n{destination:?}\n{:?}\n{:?}", query.q, query.decision);
+    if let Some(body) = p.rendered(&key) {
+        return page_response(StatusCode::OK, body);
+    }
+    let (second, policy) = (g.now(), g.policy());
     let repos = match g.store.repos().await {
         Ok(r) => r,
         Err(e) => {
@@ -204,7 +249,9 @@ async fn index(State(p): State<Arc<Pages>>, req: Request) -> Response {
         decision: query.decision.as_deref().unwrap_or(""),
         destination: destination.as_deref(),
     };
-    page_response(StatusCode::OK, html::index(&view).into_string())
+    let body = axum::body::Bytes::from(html::index(&view).into_string());
+    p.keep(key, second, policy, body.clone());
+    page_response(StatusCode::OK, body)
 }
 
 async fn repo_page(State(p): State<Arc<Pages>>, req: Request) -> Response {
@@ -239,6 +286,14 @@ async fn revision(
     query: &PageQuery,
 ) -> Response {
     let g = &p.gate;
+    let destination = requester_destination(g, headers);
+    let picked = picked_destination(query);
+    let origin = origin(headers);
+    let key = format!("{repo}\n{rev}\n{destination:?}\n{picked:?}\n{origin}");
+    if let Some(body) = p.rendered(&key) {
+        return page_response(StatusCode::OK, body);
+    }
+    let (second, policy) = (g.now(), g.policy());
     let m = match g.record(repo, rev).await {
         Ok(m) => m,
         Err(LookupError::RepoNotFound) => {
@@ -255,12 +310,10 @@ async fn revision(
             return error_page(StatusCode::SERVICE_UNAVAILABLE, "The store cannot be read.");
         }
     };
-    let destination = requester_destination(g, headers);
     let verdict = match decide(g, &m, destination.clone()).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let picked = picked_destination(query);
     let picked_verdict = match &picked {
         Some(d) if Some(d) != destination.as_ref() => match decide(g, &m, picked.clone()).await {
             Ok(v) => Some(v),
@@ -304,7 +357,6 @@ async fn revision(
         }
         Err(e) => tracing::error!(repo, error = %e, "cannot read the refs"),
     }
-    let policy = g.policy();
     let view = html::RevisionView {
         repo,
         rev_asked: rev,
@@ -317,9 +369,11 @@ async fn revision(
         base_link: base_link.as_ref(),
         revisions: &revisions,
         policy: &policy,
-        origin: origin(headers),
+        origin,
     };
-    page_response(StatusCode::OK, html::revision(&view).into_string())
+    let body = axum::body::Bytes::from(html::revision(&view).into_string());
+    p.keep(key, second, policy, body.clone());
+    page_response(StatusCode::OK, body)
 }
 
 /// The decision through the gate's cache, or the error page.

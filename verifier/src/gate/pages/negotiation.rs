@@ -44,7 +44,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
      form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// `body` as an HTML page with `status` and the headers that keep it inert.
-pub fn page_response(status: StatusCode, body: String) -> Response {
+pub fn page_response(status: StatusCode, body: impl Into<axum::body::Bytes>) -> Response {
+    let body: axum::body::Bytes = body.into();
     let mut r = (status, body).into_response();
     let h = r.headers_mut();
     for (name, value) in [
