@@ -19,6 +19,7 @@ pub struct GrantFacts {
 
 /// The decoded claims of one admitted revision.
 pub struct ClaimFacts {
+    /// The statement without its file list (see [`ClaimFacts::decode`]).
     pub statement: Statement,
     /// Key ids of the envelope's signatures, in order: the signer first, then cosigners.
     pub signature_keyids: Vec<String>,
@@ -40,8 +41,11 @@ impl ClaimFacts {
         let unreadable = |what, problem: String| UnreadableClaims { what, problem };
         let env = Envelope::decode_strict(envelope)
             .map_err(|e| unreadable("attestation envelope", e.to_string()))?;
-        let statement = Statement::decode_strict(&env.payload)
+        let mut statement = Statement::decode_strict(&env.payload)
             .map_err(|e| unreadable("attestation statement", e.to_string()))?;
+        // Pages list the admitted record's files; the statement's own list, with per-tensor
+        // digests, can be megabytes per revision (91,000 tensors) and is not kept.
+        statement.subject.files = Vec::new();
         let grants = grants
             .iter()
             .map(|bytes| {
