@@ -212,6 +212,17 @@ fn admission_into_a_bucket_is_served_refusals_leave_nothing_and_gc_keeps_what_is
     );
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"allowed\":true"), "{body}");
+    // The model pages list the bucket's repositories (`Store::repos` over its listings).
+    let o = Command::new("curl")
+        .args(["-s", "-H", "Accept: text/html"])
+        .arg(format!("{}/", server.url()))
+        .output()
+        .unwrap();
+    let page = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        page.contains("<a href=\"/lab/model\">lab/model</a>"),
+        "{page}"
+    );
     let (code, _) = get(&server, "/api/models/lab/nothing/revision/main");
     assert_eq!(code, 404);
     drop(server);

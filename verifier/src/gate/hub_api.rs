@@ -112,7 +112,7 @@ async fn find_record(g: &Gate, repo: &str, rev: &str) -> Result<Arc<RevisionReco
 /// The destination a request declares, by the header the policy names. Present but not a
 /// country (`XX`, `T1`, non-ASCII...) is an unknown destination, not an absent one: the
 /// regimes refuse it wherever it matters.
-fn destination(g: &Gate, headers: &HeaderMap) -> Option<String> {
+pub(super) fn destination(g: &Gate, headers: &HeaderMap) -> Option<String> {
     let name = g.policy().destination_header.clone()?;
     let v = headers.get(name.as_str())?;
     let normal =
@@ -650,5 +650,8 @@ pub fn router(gate: Arc<Gate>) -> Router {
             "/{org}/{name}/resolve/{rev}/{*path}",
             get(resolve).head(resolve),
         )
+        // Pages for browsers on the URLs the Hub shows them at; every other request there
+        // answers as before (super::pages).
+        .merge(super::pages::routes(gate.clone()))
         .with_state(gate)
 }

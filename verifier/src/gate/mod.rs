@@ -9,6 +9,7 @@ pub mod blob_body;
 pub mod decision;
 pub mod hub_api;
 pub mod listener;
+pub mod pages;
 pub mod store;
 pub mod upstream_body;
 pub mod zero_copy;

@@ -398,6 +398,33 @@ impl BucketStore {
         }
     }
 
+    /// Every repository with an admitted revision, sorted: the folders two levels under
+    /// `repos/` that hold a revision.
+    pub async fn repos(&self) -> Result<Vec<String>, StoreError> {
+        let root = self.key("repos");
+        let folders = |at: Key| async move {
+            self.s3
+                .list_with_delimiter(Some(&at))
+                .await
+                .map(|l| l.common_prefixes)
+                .map_err(|e| self.storage(&at, e))
+        };
+        let mut repos = Vec::new();
+        for org in folders(root).await? {
+            for name in folders(org.clone()).await? {
+                let (Some(org), Some(name)) = (org.filename(), name.filename()) else {
+                    continue;
+                };
+                let repo = format!("{org}/{name}");
+                if self.has_repo(&repo).await? {
+                    repos.push(repo);
+                }
+            }
+        }
+        repos.sort();
+        Ok(repos)
+    }
+
     pub async fn attestation(&self, m: &RevisionRecord) -> Result<Vec<u8>, StoreError> {
         let key = self.attestation_key(&m.attestation);
         self.read_required(&key, weightgate_schemas::MAX_ENVELOPE_LEN as u64)
@@ -451,6 +478,10 @@ impl Store for BucketStore {
 
     async fn has_repo(&self, repo: &str) -> Result<bool, StoreError> {
         BucketStore::has_repo(self, repo).await
+    }
+
+    async fn repos(&self) -> Result<Vec<String>, StoreError> {
+        BucketStore::repos(self).await
     }
 
     async fn attestation(&self, m: &RevisionRecord) -> Result<Vec<u8>, StoreError> {

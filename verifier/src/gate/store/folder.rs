@@ -178,6 +178,37 @@ impl FolderStore {
         check_repo_id(repo).is_ok() && self.repo_dir(repo).join("revisions").is_dir()
     }
 
+    /// Every repository with an admitted revision, sorted; entries that are not valid
+    /// `ORG/NAME` folders are skipped.
+    pub fn repos(&self) -> Result<Vec<String>, StoreError> {
+        let root = self.root.join("repos");
+        let names = |dir: &Path| -> Result<Vec<String>, StoreError> {
+            match std::fs::read_dir(dir) {
+                Ok(entries) => entries
+                    .map(|e| {
+                        Ok(e.map_err(io(dir))?
+                            .file_name()
+                            .to_string_lossy()
+                            .into_owned())
+                    })
+                    .collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+                Err(e) => Err(io(dir)(e)),
+            }
+        };
+        let mut repos = Vec::new();
+        for org in names(&root)? {
+            for name in names(&root.join(&org))? {
+                let repo = format!("{org}/{name}");
+                if self.has_repo(&repo) {
+                    repos.push(repo);
+                }
+            }
+        }
+        repos.sort();
+        Ok(repos)
+    }
+
     pub fn attestation(&self, m: &RevisionRecord) -> Result<Vec<u8>, StoreError> {
         let p = self
             .root
@@ -339,6 +370,10 @@ impl Store for FolderStore {
 
     async fn has_repo(&self, repo: &str) -> Result<bool, StoreError> {
         Ok(FolderStore::has_repo(self, repo))
+    }
+
+    async fn repos(&self) -> Result<Vec<String>, StoreError> {
+        FolderStore::repos(self)
     }
 
     async fn attestation(&self, m: &RevisionRecord) -> Result<Vec<u8>, StoreError> {

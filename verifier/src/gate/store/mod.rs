@@ -180,6 +180,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// True if any revision of `repo` was admitted.
     async fn has_repo(&self, repo: &str) -> Result<bool, StoreError>;
 
+    /// Every repository with an admitted revision (`ORG/NAME`), sorted.
+    async fn repos(&self) -> Result<Vec<String>, StoreError>;
+
     /// The envelope a revision was admitted with (capped at the envelope limit).
     async fn attestation(&self, m: &RevisionRecord) -> Result<Vec<u8>, StoreError>;
 
