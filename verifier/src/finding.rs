@@ -340,7 +340,9 @@ impl Problem {
             Problem::ActiveExceedsHeaders { .. } => C::ComputeActiveExceedsTotal,
             Problem::Estimate(ComputeProblem::MissingInputs(_)) => C::ComputeInputsMissing,
             Problem::Estimate(ComputeProblem::BelowEstimate(_)) => C::ComputeInconsistentInputs,
-            Problem::Estimate(ComputeProblem::PeakBelowDatasheet(_)) => C::ComputePeakBelowDatasheet,
+            Problem::Estimate(ComputeProblem::PeakBelowDatasheet(_)) => {
+                C::ComputePeakBelowDatasheet
+            }
             Problem::Estimate(ComputeProblem::UtilisationUnjustified(_)) => {
                 C::ComputeUtilisationUnjustified
             }

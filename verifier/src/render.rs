@@ -754,6 +754,8 @@ mod tests {
                 headers: 1,
             },
             Problem::Estimate(ComputeProblem::BelowEstimate(s("too low"))),
+            Problem::Estimate(ComputeProblem::PeakBelowDatasheet(s("peak"))),
+            Problem::Estimate(ComputeProblem::UtilisationUnjustified(s("0.1 %"))),
             Problem::CrossCheckMissing {
                 total: Ops(10),
                 near: band,

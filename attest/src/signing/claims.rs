@@ -448,10 +448,14 @@ impl Claims {
         if let Some(l) = &e.lei
             && !lei::is_valid_lei(l.get_ref())
         {
-            return cx.err(Some(l.span()), "entity.lei", format!(
-                "`{}` is not a valid LEI (ISO 17442: 20 characters, MOD 97-10 check digits)",
-                l.get_ref()
-            ));
+            return cx.err(
+                Some(l.span()),
+                "entity.lei",
+                format!(
+                    "`{}` is not a valid LEI (ISO 17442: 20 characters, MOD 97-10 check digits)",
+                    l.get_ref()
+                ),
+            );
         }
         let revenue = match (&e.revenue_usd, &e.revenue_fiscal_year) {
             (None, None) => None,
