@@ -975,7 +975,7 @@ fn relabelled_training_and_implausible_hardware_inputs_are_refused() {
             "guidelines Annex A.2: an FP8 run stated at the BF16 peak halves the estimate",
             h100("9.89e14", "precision = \"fp8\"\n", 400, ""),
             "compute.peak_below_datasheet",
-            "below the H100-SXM fp8 dense peak 1.9789e15",
+            "peak_flops_per_accelerator 9.89e14 is below the H100-SXM fp8 dense peak 1.9789e15",
         ),
         (
             "guidelines Annex A.2: U is the average utilisation actually achieved (0.1 %)",

@@ -605,17 +605,20 @@ pub fn evaluate(
     let counted = regime.counted_ops(statement);
     let effective = regime.margin.apply_ceil(counted);
     let mut notes = Vec::new();
-    if let Some((_, e)) = regime.training_shortfall(statement) {
+    let outcome = judge(regime, statement, effective, ctx, grants, &mut notes);
+    if let Some((_, e)) = regime.training_shortfall(statement)
+        && !matches!(outcome, RegimeOutcome::Skipped(_))
+    {
         let c = &statement.compute.components;
-        notes.push(format!(
+        notes.insert(0, format!(
             "training counted at {} ({}: {}), not the claimed {} (pre_training + post_training): the tolerance is not a discount",
             Ops(e.ops).to_scientific(),
             e.method.as_str(),
             e.formula,
             Ops(c.pre_training.0.saturating_add(c.post_training.0)).to_scientific()
-        ));
+            ),
+        );
     }
-    let outcome = judge(regime, statement, effective, ctx, grants, &mut notes);
     Evaluation {
         outcome,
         counted_ops: counted,
@@ -1012,7 +1015,7 @@ mod tests {
             evaluate(&bis, &statement(big, vec![]), &now, &[]).outcome,
             RegimeOutcome::Skipped(_)
         ));
-        // Rescinded before its compliance date: never in force, not even in spring 2025.
+        // Historical: skipped at any date unless simulated, also in spring 2025.
         let in_2025 = Context {
             now: at("2025-05-14"),
             destination: Some("CN".into()),
