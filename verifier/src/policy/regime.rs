@@ -532,7 +532,7 @@ pub fn usd(amount: u64) -> String {
     let digits = amount.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -1097,6 +1097,15 @@ mod tests {
                 && Factor::parse("x").is_err()
         );
         assert_eq!(m.to_decimal(), "1.3");
+    }
+
+    #[test]
+    fn money_is_written_as_the_statutes_write_it() {
+        assert_eq!(usd(500_000_000), "$500,000,000");
+        assert_eq!(usd(0), "$0");
+        assert_eq!(usd(999), "$999");
+        assert_eq!(usd(1_000), "$1,000");
+        assert_eq!(usd(u64::MAX), "$18,446,744,073,709,551,615");
     }
 
     #[test]
