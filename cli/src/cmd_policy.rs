@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 use crate::Exit;
 use crate::run_args::JsonArg;
-use weightgate_verifier::policy::{Holder, Policy, Regime, presets, regime_json};
+use weightgate_verifier::policy::{Holder, Policy, Regime, presets, regime_json, usd};
 
 #[derive(Args, Debug)]
 pub struct PolicyArgs {
@@ -111,10 +111,8 @@ fn print_regime(r: &Regime, indent: &str) {
                 Holder::Anyone => "anyone".to_string(),
                 Holder::Developer => "the developer".to_string(),
                 Holder::LargeDeveloper => format!(
-                    "large developers only (revenue with affiliates above {} USD)",
-                    r.large_developer_revenue_usd
-                        .map_or("?".into(), |l| weightgate_schemas::Ops(u128::from(l))
-                            .to_scientific())
+                    "large developers only (revenue with affiliates above {}; no revenue for the preceding calendar year counts as large [choice])",
+                    r.large_developer_revenue_usd.map_or("?".into(), usd)
                 ),
                 Holder::Provider => "the provider".to_string(),
             };
@@ -216,7 +214,13 @@ fn print_regime(r: &Regime, indent: &str) {
         );
     }
     if !r.accepted_authorities.is_empty() {
-        line("authorities", r.accepted_authorities.join(", "));
+        line(
+            "authorities",
+            format!(
+                "references count only from: {}",
+                r.accepted_authorities.join(", ")
+            ),
+        );
     }
     if r.require_grant {
         line(

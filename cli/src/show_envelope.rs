@@ -108,9 +108,11 @@ fn print_statement(s: &Statement) {
     }
     let e = &s.entity;
     say!(
-        "entity {} (LEI {}, {}; parent in {}; {})",
+        "entity {} ({}, {}; parent in {}; {})",
         e.legal_name,
-        e.lei,
+        e.lei
+            .as_ref()
+            .map_or_else(|| "no LEI".to_string(), |l| format!("LEI {l}")),
         e.country,
         e.parent_country,
         e.contact

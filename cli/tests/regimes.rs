@@ -35,8 +35,15 @@ struct Claim {
     open_weights: bool,
     placed: Option<&'static str>,
     revenue: Option<(u64, u16)>,
-    /// (kind, holder LEI, authority)
-    refs: Vec<(&'static str, Option<&'static str>, &'static str)>,
+    /// The entity's LEI, if it states one.
+    lei: Option<&'static str>,
+    /// (kind, holder LEI, authority, extra lines such as `valid_until`)
+    refs: Vec<(
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+        &'static str,
+    )>,
 }
 
 fn measured(total: &'static str) -> Claim {
@@ -51,6 +58,7 @@ fn measured(total: &'static str) -> Claim {
         open_weights: false,
         placed: None,
         revenue: None,
+        lei: Some(LAB_LEI),
         refs: vec![],
     }
 }
@@ -77,13 +85,23 @@ fn hardware(total: &'static str, hours: u64, peak: &str, permille: u32) -> Claim
 }
 
 impl Claim {
-    fn with_ref(mut self, kind: &'static str, holder: Option<&'static str>) -> Self {
+    fn with_ref(self, kind: &'static str, holder: Option<&'static str>) -> Self {
         let authority = match kind {
             "notification" => "European Commission AI Office",
             "export-licence" => "US BIS",
             _ => "Test Lab",
         };
-        self.refs.push((kind, holder, authority));
+        self.with_ref_from(kind, holder, authority, "")
+    }
+
+    fn with_ref_from(
+        mut self,
+        kind: &'static str,
+        holder: Option<&'static str>,
+        authority: &'static str,
+        extra: &'static str,
+    ) -> Self {
+        self.refs.push((kind, holder, authority, extra));
         self
     }
 
@@ -109,13 +127,15 @@ impl Claim {
             }
         }
         t += &format!("\n[compute.inputs]\n{}", self.inputs);
-        t += &format!(
-            "\n[entity]\nlegal_name = \"Test Lab\"\nlei = \"{LAB_LEI}\"\ncountry = \"US\"\nparent_country = \"US\"\ncontact = \"lab@example.invalid\"\n"
-        );
+        t += "\n[entity]\nlegal_name = \"Test Lab\"\n";
+        if let Some(lei) = self.lei {
+            t += &format!("lei = \"{lei}\"\n");
+        }
+        t += "country = \"US\"\nparent_country = \"US\"\ncontact = \"lab@example.invalid\"\n";
         if let Some((usd, year)) = self.revenue {
             t += &format!("revenue_usd = {usd}\nrevenue_fiscal_year = {year}\n");
         }
-        for (i, (kind, holder, authority)) in self.refs.iter().enumerate() {
+        for (i, (kind, holder, authority, extra)) in self.refs.iter().enumerate() {
             t += &format!(
                 "\n[[reference]]\nkind = \"{kind}\"\nauthority = \"{authority}\"\nnumber = \"R{i}\"\nvalid_from = 2025-01-01\nmade_at = 2025-01-01\n"
             );
@@ -125,6 +145,7 @@ impl Claim {
             if *kind == "export-licence" {
                 t += "destinations = [\"DE\", \"FR\", \"JP\"]\n";
             }
+            t += extra;
         }
         t
     }
@@ -246,6 +267,8 @@ impl Verdict {
 /// which reason code (if any) the denial carries.
 struct Row {
     name: &'static str,
+    /// The legal source of the expected verdict (rows added for issue 24 name it).
+    source: &'static str,
     claim: Claim,
     policy: &'static str,
     now: &'static str,
@@ -261,6 +284,7 @@ struct Row {
 fn row(name: &'static str, claim: Claim) -> Row {
     Row {
         name,
+        source: "",
         claim,
         policy: "",
         now: "2026-06-01T00:00:00Z",
@@ -598,6 +622,155 @@ fn table() -> Vec<Row> {
                 measured("2e26"),
             )
         },
+        // --- Issue 24: verdicts that allowed what the law would not.
+        Row {
+            results: &[(CA, "denied"), (EU, "reference-ok")],
+            denied_with: Some("regime.reference_missing"),
+            note: Some("training counted at 1.056e26 (6nd"),
+            source: "Cal. Bus. & Prof. Code s22757.11(i): the training run counts, synthetic data generation does not; 6·N·D estimates the training, so synthetic data cannot absorb it",
+            ..row(
+                "1.1e26 with 3e25 relabelled synthetic: 6·N·D gives 1.056e26 of training, above the California line",
+                Claim {
+                    method: "6nd",
+                    // 6 x 352 x 5e22 = 1.056e26; 8e25 of training is within 30 % of it.
+                    inputs: "params_active = 352\ntokens = \"5e22\"\n".into(),
+                    pre: "8e25",
+                    synthetic: "3e25",
+                    ..measured("1.1e26").with_ref("notification", Some(LAB_LEI))
+                },
+            )
+        },
+        Row {
+            results: &[(EU, "denied")],
+            denied_with: Some("regime.reference_missing"),
+            note: Some("the tolerance is not a discount"),
+            source: "Reg. (EU) 2024/1689 Art. 51(2); guidelines Annex A.2: 30 % is the accuracy an estimate must have, not a reduction of the best estimate",
+            ..row(
+                "8e24 claimed, 6·N·D of its own inputs 1.056e25: above the EU line",
+                Claim {
+                    method: "6nd",
+                    inputs: "params_active = 352\ntokens = \"5e21\"\n".into(),
+                    ..measured("8e24")
+                },
+            )
+        },
+        Row {
+            results: &[(EU, "denied")],
+            denied_with: Some("regime.reference_missing"),
+            note: Some("9.894e14 operations/s peak (H100-SXM bf16 datasheet; stated 9.89e14)"),
+            source: "Reg. (EU) 2024/1689 Art. 51(2); guidelines Annex A.2 (C = N x L x H x U, H the peak of the hardware used)",
+            ..row(
+                "8e24 claimed, 7.8e6 H100-hours at 40 % give 1.1e25: above the EU line",
+                Claim {
+                    method: "hardware",
+                    inputs: "accelerator = \"H100-SXM\"\nprecision = \"bf16\"\naccelerator_hours = 7800000\npeak_flops_per_accelerator = \"9.89e14\"\nutilisation_permille = 400\n".into(),
+                    ..measured("8e24")
+                },
+            )
+        },
+        Row {
+            results: &[(EU, "denied")],
+            denied_with: Some("regime.authority_not_accepted"),
+            source: "Reg. (EU) 2024/1689 Art. 52(1): the provider notifies the Commission",
+            ..row(
+                "a notification filed with a non-EU body does not satisfy the EU preset",
+                measured("3.8e25").with_ref_from(
+                    "notification",
+                    Some(LAB_LEI),
+                    "US Department of Commerce",
+                    "",
+                ),
+            )
+        },
+        Row {
+            results: &[(EU, "denied")],
+            denied_with: Some("regime.authority_not_accepted"),
+            note: Some("does not become the provider"),
+            source: "Reg. (EU) 2024/1689 Art. 52(1); guidelines s3.2: the base provider's notification to the Commission",
+            ..row(
+                "a fine-tune whose base model's notification went to a non-EU body",
+                fine_tune("5e25", Some("3.8e25"), "1.2e25").with_ref_from(
+                    "notification",
+                    Some(BASE_LEI),
+                    "UK AI Security Institute",
+                    "",
+                ),
+            )
+        },
+        Row {
+            results: &[(EU, "reference-ok")],
+            policy: "[regime.\"eu-ai-act-gpai\"]\naccepted_authorities = []\n",
+            source: "a policy's own choice: the authority list is overridable",
+            ..row(
+                "a policy that empties the authority list accepts any notification",
+                measured("3.8e25").with_ref_from(
+                    "notification",
+                    Some(LAB_LEI),
+                    "US Department of Commerce",
+                    "",
+                ),
+            )
+        },
+        Row {
+            results: &[(CA, "denied")],
+            denied_with: Some("regime.reference_missing"),
+            note: Some("older than the preceding calendar year (2025) the law looks at: counted as absent"),
+            source: "Cal. Bus. & Prof. Code s22757.11(j): revenue in the preceding calendar year",
+            ..row(
+                "$100,000,000 of revenue for 2023, judged in 2026: absent, so a large developer",
+                Claim {
+                    revenue: Some((100_000_000, 2023)),
+                    ..frontier.clone()
+                },
+            )
+        },
+        // --- Issue 24: verdicts that refused what the law allows.
+        Row {
+            results: &[(EU, "below-threshold"), (CA, "below-threshold")],
+            source: "no regime requires an LEI (Reg. (EU) 2024/1689, SB 53, RAISE)",
+            ..row(
+                "an entity without an LEI far below every threshold",
+                Claim {
+                    lei: None,
+                    ..measured("1e20")
+                },
+            )
+        },
+        Row {
+            policy: "require_lei = true\n",
+            denied_with: Some("entity.lei_missing"),
+            source: "a policy's own choice (require_lei)",
+            ..row(
+                "a policy that requires an LEI refuses an entity without one",
+                Claim {
+                    lei: None,
+                    ..measured("1e20")
+                },
+            )
+        },
+        Row {
+            results: &[(EU, "reference-ok")],
+            note: Some("valid_until ignored: a notification does not lapse"),
+            source: "Reg. (EU) 2024/1689 Art. 52(1): a notification to the Commission neither lapses nor is per member state",
+            ..row(
+                "a notification with a past valid_until, limited to France, judged for Germany",
+                measured("3.8e25").with_ref_from(
+                    "notification",
+                    Some(LAB_LEI),
+                    "European Commission",
+                    "valid_until = 2025-06-01\ndestinations = [\"FR\"]\n",
+                ),
+            )
+        },
+        Row {
+            results: &[(EU, "skipped"), (CA, "below-threshold")],
+            destination: Some("XK"),
+            source: "XK: user-assigned, Kosovo's code at the European Commission since 2008; Kosovo is no EU member state, where the AI Act applies",
+            ..row(
+                "Kosovo (XK) is a known destination outside the Union",
+                measured("3.8e25"),
+            )
+        },
     ]
 }
 
@@ -650,8 +823,9 @@ fn regime_table() {
         }
         if !problems.is_empty() {
             failures.push(format!(
-                "{}: {}\n  {}",
+                "{} [{}]: {}\n  {}",
                 r.name,
+                r.source,
                 problems.join("; "),
                 v.json["facts"]["regimes"]
             ));
@@ -672,6 +846,8 @@ fn the_simulated_bis_rule_excludes_published_weights_tier_1_and_domestic_transfe
         ("CN", "denied", Some("regime.destination_embargoed")),
         ("BR", "denied", Some("regime.destination_not_covered")),
         ("IN", "denied", Some("regime.destination_not_covered")),
+        // Kosovo: a known Tier 2 destination, not an unknown one.
+        ("XK", "denied", Some("regime.destination_not_covered")),
     ] {
         let v = lab.verify(&policy, "2026-06-01T00:00:00Z", Some(dest));
         let fact = v.regime(BIS);
@@ -717,7 +893,7 @@ fn claims_inconsistent_with_their_inputs_are_refused_by_attest_and_verify_alike(
         method: "hardware",
         ..measured("5e24")
     };
-    let hw_message = "claimed 5e24 operations, but its own inputs give 2.1e8 accelerator-hours x 3600 s x 9.89e14 operations/s peak x 40.0 % utilisation = 2.990736e26 (hardware); a claim may be at most 30 % below its own estimate";
+    let hw_message = "claimed 5e24 operations, but its own inputs give 2.1e8 accelerator-hours x 3600 s x 9.894e14 operations/s peak (H100-SXM bf16 datasheet; stated 9.89e14) x 40.0 % utilisation = 2.9919456e26 (hardware); a claim may be at most 30 % below its own estimate";
     // A 6·N·D claim understated three times: 8.1e24 against 6 x 320 x 1.25e22 = 2.4e25.
     let understated = Claim {
         method: "6nd",
@@ -755,11 +931,114 @@ fn claims_inconsistent_with_their_inputs_are_refused_by_attest_and_verify_alike(
         assert_eq!(v.json["reasons"][0]["code"], "compute.inconsistent_inputs");
         assert_eq!(v.json["reasons"][0]["message"], message);
     }
-    // The tolerance is the policy's to choose: at 70 %, the 3x understated claim (a third of
-    // its estimate) passes the compute check and is below the EU line.
+    // The tolerance is the policy's to choose, but never a discount: at 70 %, the 3x
+    // understated claim passes the compute check, and the EU verdict counts its 2.4e25.
     let loose = lab.policy("compute_tolerance_percent = 70\n");
     let v = lab.verify(&loose, "2026-06-01T00:00:00Z", Some("DE"));
-    assert_eq!(v.code, 0, "{}", v.json);
+    assert_eq!(v.codes(), ["regime.reference_missing"], "{}", v.json);
+    assert_eq!(v.regime(EU)["counted_ops"], "24000000000000000000000000");
+}
+
+/// Issue 24 items 1 and 3: what `attest` refuses to sign and `verify` refuses when it is signed
+/// anyway, each with the legal source of the refusal.
+#[test]
+fn relabelled_training_and_implausible_hardware_inputs_are_refused() {
+    let lab = Lab::new();
+    let policy = lab.policy("");
+    let h100 = |peak: &str, precision: &str, permille: u32, extra: &str| Claim {
+        method: "hardware",
+        inputs: format!(
+            "accelerator = \"H100 SXM5\"\n{precision}accelerator_hours = 1000\npeak_flops_per_accelerator = \"{peak}\"\nutilisation_permille = {permille}\n{extra}"
+        ),
+        ..measured("1e21")
+    };
+    for (source, claim, code, message) in [
+        (
+            "SB 53 s22757.11(i): 6·N·D estimates training; synthetic data cannot absorb it",
+            Claim {
+                method: "6nd",
+                inputs: "params_active = 352\ntokens = \"5e22\"\n".into(),
+                pre: "5e25",
+                synthetic: "6e25",
+                ..measured("1.1e26")
+            },
+            "compute.inconsistent_inputs",
+            "training (pre_training + post_training) is 5e25 operations, but its own inputs give 6 x 352 active parameters x 5e22 tokens = 1.056e26 (6nd)",
+        ),
+        (
+            "guidelines Annex A.2: H is the peak of the hardware used (a 10x too low H100 peak)",
+            h100("9.89e13", "precision = \"bf16\"\n", 400, ""),
+            "compute.peak_below_datasheet",
+            "peak_flops_per_accelerator 9.89e13 is below the H100-SXM bf16 dense peak 9.894e14",
+        ),
+        (
+            "guidelines Annex A.2: an FP8 run stated at the BF16 peak halves the estimate",
+            h100("9.89e14", "precision = \"fp8\"\n", 400, ""),
+            "compute.peak_below_datasheet",
+            "peak_flops_per_accelerator 9.89e14 is below the H100-SXM fp8 dense peak 1.9789e15",
+        ),
+        (
+            "guidelines Annex A.2: U is the average utilisation actually achieved (0.1 %)",
+            h100("9.89e14", "precision = \"bf16\"\n", 1, ""),
+            "compute.utilisation_unjustified",
+            "utilisation 0.1 % is outside 5-85 %",
+        ),
+    ] {
+        let r = lab.attest(&claim);
+        assert_eq!(r.code, 2, "{source}: {}", r.stdout);
+        assert!(
+            r.stderr.contains(&format!("{code}: {message}")),
+            "{source}: {}",
+            r.stderr
+        );
+        // Signed by hand, verify refuses it the same way.
+        let mut honest = claim.clone();
+        honest.inputs = honest
+            .inputs
+            .replace("utilisation_permille = 1\n", "utilisation_permille = 400\n")
+            .replace("\"9.89e13\"", "\"9.89e14\"")
+            .replace("\"fp8\"", "\"bf16\"");
+        honest.pre = honest.total;
+        honest.synthetic = "0";
+        assert_eq!(lab.attest(&honest).code, 0, "{source}");
+        let edit = claim.clone();
+        lab.resign(move |st| {
+            st.compute.components.pre_training = edit.pre.parse().unwrap();
+            st.compute.components.synthetic_data = edit.synthetic.parse().unwrap();
+            let i = &mut st.compute.inputs;
+            if edit.inputs.contains("9.89e13") {
+                i.peak_flops_per_accelerator = Some("9.89e13".parse().unwrap());
+            }
+            if edit.inputs.contains("fp8") {
+                i.precision = Some(weightgate_schemas::Precision::Fp8);
+            }
+            if edit.inputs.contains("utilisation_permille = 1\n") {
+                i.utilisation_permille = Some(1);
+            }
+        });
+        let v = lab.verify(&policy, "2026-06-01T00:00:00Z", Some("DE"));
+        assert_eq!(v.codes()[0], code, "{source}: {}", v.json);
+        assert!(
+            v.json["reasons"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(message),
+            "{source}: {}",
+            v.json
+        );
+    }
+    // Utilisation outside the range with a signed justification is accepted.
+    let justified = h100(
+        "9.89e14",
+        "precision = \"bf16\"\n",
+        1,
+        "utilisation_justification = \"a reservation held idle for a week, billed to the run\"\n",
+    );
+    assert_eq!(lab.attest(&justified).code, 0);
+    assert_eq!(
+        lab.verify(&policy, "2026-06-01T00:00:00Z", Some("DE")).code,
+        0
+    );
 }
 
 #[test]
@@ -900,11 +1179,18 @@ fn policy_presets_and_check_show_what_each_regime_checks() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     for want in [
         "us-bis-ai-diffusion-2025 [HISTORICAL]",
-        "never (from 2025-05-15 but ended 2025-05-13)",
+        "from 2025-01-13 until 2025-05-13",
+        "on 2025-05-13, before the compliance date 2025-05-15, BIS announced it would not enforce the rule",
+        "a formal rescission is not confirmed [U]",
+        "C(2025) 5045 final of 18 July 2025",
+        "C(2025) 7719 final of 19 November 2025",
+        "references count only from: European Commission, European Commission AI Office",
+        "applies wherever the weights go [choice:",
+        "no destination is given [choice:",
         "from 2027-01-01",
         "counted compute > 1e26",
         "counted compute >= 1e26",
-        "safety-framework held by large developers only (revenue with affiliates above 5e8 USD)",
+        "safety-framework held by large developers only (revenue with affiliates above $500,000,000; no revenue for the preceding calendar year counts as large [choice])",
         "notification held by the provider",
         "placed on the market before 2025-08-02: until 2027-08-02",
         "the modifier is the provider above 1/3 of the base compute",
@@ -938,7 +1224,19 @@ fn policy_presets_and_check_show_what_each_regime_checks() {
         .find(|r| r["id"] == BIS)
         .unwrap();
     assert_eq!(bis["historical"], true);
-    assert!(bis["status"].as_str().unwrap().contains("never enforced"));
+    assert!(
+        bis["status"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was ever enforced")
+    );
+    let eu = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == EU)
+        .unwrap();
+    assert_eq!(eu["accepted_authorities"][0], "European Commission");
     for r in v.as_array().unwrap() {
         for k in ["scope", "confidence", "source", "counting", "status"] {
             assert!(!r[k].as_str().unwrap().is_empty(), "{} lacks {k}", r["id"]);

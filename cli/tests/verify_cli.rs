@@ -774,7 +774,7 @@ fn demo_plays_the_whole_story() {
         // The BIS rule is shown as what it is: historical, simulated.
         "HISTORICAL",
         "regime us-bis-ai-diffusion-2025 (historical)",
-        "SIMULATED (assume_in_force): historical: rescinded 2025-05-13",
+        "SIMULATED (assume_in_force): historical: took effect 2025-01-13; on 2025-05-13",
     ] {
         assert!(r.stdout.contains(want), "demo output lacks {want}");
     }

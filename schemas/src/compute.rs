@@ -138,6 +138,81 @@ pub struct EstimationInputs {
     /// Peak operations per second of one accelerator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_flops_per_accelerator: Option<Ops>,
+    /// The numeric precision the training ran at, whose peak `peak_flops_per_accelerator`
+    /// states; absent in older statements (then checked as [`Precision::DEFAULT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+    /// Why `utilisation_permille` lies outside the plausible range
+    /// ([`crate::estimate::PLAUSIBLE_UTILISATION_PERMILLE`]); required there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilisation_justification: Option<String>,
+}
+
+/// The numeric format the matrix units ran at: an accelerator's peak differs per format.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    Fp64,
+    Fp32,
+    Tf32,
+    Bf16,
+    Fp16,
+    Fp8,
+    Fp6,
+    Fp4,
+    Int8,
+}
+
+impl Precision {
+    pub const ALL: [Precision; 9] = [
+        Self::Fp64,
+        Self::Fp32,
+        Self::Tf32,
+        Self::Bf16,
+        Self::Fp16,
+        Self::Fp8,
+        Self::Fp6,
+        Self::Fp4,
+        Self::Int8,
+    ];
+
+    /// What a statement without a precision is checked as: BF16, the format large runs
+    /// train in and the one the Commission's guidelines use for their H100 example.
+    pub const DEFAULT: Precision = Precision::Bf16;
+
+    /// The wire name, e.g. `bf16`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fp64 => "fp64",
+            Self::Fp32 => "fp32",
+            Self::Tf32 => "tf32",
+            Self::Bf16 => "bf16",
+            Self::Fp16 => "fp16",
+            Self::Fp8 => "fp8",
+            Self::Fp6 => "fp6",
+            Self::Fp4 => "fp4",
+            Self::Int8 => "int8",
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                let all: Vec<&str> = Self::ALL.iter().map(|p| p.as_str()).collect();
+                format!("`{s}` is not one of `{}`", all.join("`, `"))
+            })
+    }
 }
 
 #[cfg(test)]

@@ -28,13 +28,30 @@ pub fn is_iso3166_alpha2(code: &str) -> bool {
     code.len() == 2 && ISO3166_ALPHA2.binary_search(&code).is_ok()
 }
 
+/// User-assigned codes (ISO 3166-1 leaves `AA`, `QM`-`QZ`, `XA`-`XZ`, `ZZ` to users) in real
+/// use for a country: (code, country, who uses it). As of 2026-12-06 that is Kosovo alone.
+/// Not listed: `XI` (Northern Ireland in EU/UK customs numbers, a part of `GB`, never a
+/// geolocated destination), `EU` (exceptionally reserved, a union, not a country), `XX`/`T1`
+/// (a geolocation service's "unknown" and "Tor"), and pseudo-locales such as `XA`/`XB`.
+pub const USER_ASSIGNED_IN_USE: [(&str, &str, &str); 1] = [(
+    "XK",
+    "Kosovo",
+    "the European Commission (since 2008), the IMF, SWIFT, Unicode CLDR and geolocation services such as Cloudflare and MaxMind",
+)];
+
+/// Whether `code` names a country: an assigned ISO 3166-1 alpha-2 code or a user-assigned
+/// code in [`USER_ASSIGNED_IN_USE`], in upper case.
+pub fn is_country(code: &str) -> bool {
+    is_iso3166_alpha2(code) || USER_ASSIGNED_IN_USE.iter().any(|(c, ..)| *c == code)
+}
+
 /// How a destination the caller could not name as a country is carried in a decision: never a
 /// code, so every check that depends on the destination treats it as unknown and refuses.
 pub const UNKNOWN_DESTINATION: &str = "unknown";
 
 /// The one normalisation of a destination, for the gate's trusted header and
 /// `verify --destination`: surrounding ASCII whitespace trimmed, ASCII upper-cased, and then it
-/// must be an assigned ISO 3166-1 alpha-2 code. Anything else (`XX` and `T1` from Cloudflare,
+/// must name a country ([`is_country`]). Anything else (`XX` and `T1` from Cloudflare,
 /// `EU`, `DEU`, `ZZ`, `D E`, empty, non-ASCII) is [`UNKNOWN_DESTINATION`].
 pub fn normalise_destination(raw: &str) -> &'static str {
     let upper = raw
@@ -42,7 +59,10 @@ pub fn normalise_destination(raw: &str) -> &'static str {
         .to_ascii_uppercase();
     match ISO3166_ALPHA2.binary_search(&upper.as_str()) {
         Ok(i) => ISO3166_ALPHA2[i],
-        Err(_) => UNKNOWN_DESTINATION,
+        Err(_) => USER_ASSIGNED_IN_USE
+            .iter()
+            .find(|(c, ..)| *c == upper)
+            .map_or(UNKNOWN_DESTINATION, |(c, ..)| c),
     }
 }
 
@@ -50,7 +70,7 @@ pub fn normalise_destination(raw: &str) -> &'static str {
 /// code in upper case, no spaces), so `"cn"` or `"RU "` is an error rather than a silent
 /// non-match. Returns the problem to report.
 pub fn check_policy_country(code: &str) -> Result<(), String> {
-    if is_iso3166_alpha2(code) {
+    if is_country(code) {
         return Ok(());
     }
     match normalise_destination(code) {
@@ -85,6 +105,8 @@ mod tests {
             ("D\u{c9}", UNKNOWN_DESTINATION),
             ("\u{1d403}\u{1d404}", UNKNOWN_DESTINATION),
             ("unknown", UNKNOWN_DESTINATION),
+            ("xk", "XK"),
+            ("XI", UNKNOWN_DESTINATION),
         ] {
             assert_eq!(normalise_destination(raw), want, "{raw:?}");
         }
@@ -134,6 +156,7 @@ mod tests {
             "DEU", "D\u{0}",
         ] {
             assert!(!is_iso3166_alpha2(bad), "{bad}");
+            assert_eq!(is_country(bad), bad == "XK", "{bad}");
         }
     }
 }

@@ -179,10 +179,12 @@ pub fn cyclonedx_bom(
     let mut properties = vec![
         property("subject:root_sha256", st.subject.root_sha256.to_hex()),
         property("model:open_weights", st.model.open_weights),
-        property("entity:lei", &st.entity.lei),
         property("entity:parent_country", &st.entity.parent_country),
         property("attestation:issued_at", rfc3339(st.issued_at)),
     ];
+    if let Some(lei) = &st.entity.lei {
+        properties.insert(2, property("entity:lei", lei));
+    }
     if let Some(t) = st.expires_at {
         properties.push(property("attestation:expires_at", rfc3339(t)));
     }

@@ -2,14 +2,16 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The legal entity answerable for the release. Decoding checks the shape only; check
+/// The legal entity answerable for the release. Decoding checks the shape only; check a
 /// `lei` with [`crate::lei::is_valid_lei`] and the countries with
-/// [`crate::country::is_iso3166_alpha2`].
+/// [`crate::country::is_country`].
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Entity {
-    /// Legal Entity Identifier (ISO 17442).
-    pub lei: String,
+    /// Legal Entity Identifier (ISO 17442), when the entity has one: no regime requires one
+    /// (a policy may, with `require_lei`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lei: Option<String>,
     /// Where to reach the entity about this release (e-mail address or URL).
     pub contact: String,
     /// ISO 3166-1 alpha-2 country of the entity.

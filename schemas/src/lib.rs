@@ -29,6 +29,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 #![forbid(unsafe_code)]
 
+pub mod accelerators;
 pub mod cbor;
 mod compute;
 pub mod country;
@@ -49,7 +50,7 @@ mod reference;
 mod statement;
 
 pub use cbor::CborError;
-pub use compute::{BaseModel, Components, Compute, EstimationInputs, EstimationMethod};
+pub use compute::{BaseModel, Components, Compute, EstimationInputs, EstimationMethod, Precision};
 pub use digest::Digest;
 pub use dsse::{
     ATTESTATION_PAYLOAD_TYPE, Envelope, GRANT_PAYLOAD_TYPE, MAX_ENVELOPE_LEN, Signature, pae,

@@ -51,6 +51,19 @@ impl ReferenceKind {
         Self::TransparencyReport,
     ];
 
+    /// Whether a reference of this kind ends at its `valid_until`. A notification does not:
+    /// an EU AI Act Art. 52(1) notification tells the Commission that the threshold is met,
+    /// once, and nothing in the Act makes it lapse.
+    pub fn lapses(self) -> bool {
+        !matches!(self, Self::Notification)
+    }
+
+    /// Whether a reference of this kind can be limited to destinations. A notification cannot:
+    /// it is made to the Commission for the whole Union, not per member state.
+    pub fn per_destination(self) -> bool {
+        !matches!(self, Self::Notification)
+    }
+
     /// The wire name, e.g. `export-licence`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -133,9 +133,11 @@ impl Statement {
         check("model.name", &self.model.name, MAX_TEXT_LEN)?;
         check("model.version", &self.model.version, MAX_TEXT_LEN)?;
         let e = &self.entity;
+        if let Some(lei) = &e.lei {
+            check("entity.lei", lei, MAX_TEXT_LEN)?;
+        }
         for (f, v) in [
             ("entity.legal_name", &e.legal_name),
-            ("entity.lei", &e.lei),
             ("entity.country", &e.country),
             ("entity.parent_country", &e.parent_country),
             ("entity.contact", &e.contact),

@@ -70,16 +70,16 @@ fn the_schema_refuses_what_the_format_forbids() {
         (
             "short LEI",
             Box::new(|s| {
-                s.entity.lei.pop();
+                s.entity.lei.as_mut().unwrap().pop();
             }),
         ),
         (
             "lower-case LEI",
-            Box::new(|s| s.entity.lei = s.entity.lei.to_lowercase()),
+            Box::new(|s| s.entity.lei = s.entity.lei.as_ref().map(|l| l.to_lowercase())),
         ),
         (
             "letter in LEI check digits",
-            Box::new(|s| s.entity.lei.replace_range(19.., "X")),
+            Box::new(|s| s.entity.lei.as_mut().unwrap().replace_range(19.., "X")),
         ),
         (
             "utilisation over 1000",

@@ -56,7 +56,7 @@ pub enum Finding {
         model: String,
         version: String,
         entity: String,
-        lei: String,
+        lei: Option<String>,
     },
     /// Every attested file matches.
     Subject {
@@ -158,6 +158,10 @@ pub enum Problem {
     },
     StatementUnknownVersion {
         error: String,
+    },
+    /// The policy requires an LEI and the entity states none.
+    LeiMissing {
+        entity: String,
     },
     /// The checkpoint could not be opened as one (an unsafe path, a bad header or index).
     CheckpointUnreadable {
@@ -318,6 +322,7 @@ impl Problem {
             Problem::AttestationRevoked { .. } => C::AttestationRevoked,
             Problem::StatementMalformed { .. } => C::StatementMalformed,
             Problem::StatementUnknownVersion { .. } => C::StatementUnknownVersion,
+            Problem::LeiMissing { .. } => C::EntityLeiMissing,
             Problem::CheckpointUnreadable { code, .. }
             | Problem::ModelSig { code, .. }
             | Problem::KnownBaseDisagrees { code, .. } => *code,
@@ -335,6 +340,12 @@ impl Problem {
             Problem::ActiveExceedsHeaders { .. } => C::ComputeActiveExceedsTotal,
             Problem::Estimate(ComputeProblem::MissingInputs(_)) => C::ComputeInputsMissing,
             Problem::Estimate(ComputeProblem::BelowEstimate(_)) => C::ComputeInconsistentInputs,
+            Problem::Estimate(ComputeProblem::PeakBelowDatasheet(_)) => {
+                C::ComputePeakBelowDatasheet
+            }
+            Problem::Estimate(ComputeProblem::UtilisationUnjustified(_)) => {
+                C::ComputeUtilisationUnjustified
+            }
             Problem::CrossCheckMissing { .. } => C::ComputeInputsMissing,
             Problem::CrossCheckDisagrees { .. } => C::ComputeImplausible,
             Problem::IssuedInFuture { .. } => C::TimeIssuedInFuture,

@@ -90,6 +90,11 @@ reason_codes! {
         ComputeActiveExceedsTotal = "active_exceeds_total",
         ComputeInconsistentInputs = "inconsistent_inputs",
         ComputeInputsMissing = "inputs_missing",
+        ComputePeakBelowDatasheet = "peak_below_datasheet",
+        ComputeUtilisationUnjustified = "utilisation_unjustified",
+    }
+    Entity = "entity" {
+        EntityLeiMissing = "lei_missing",
     }
     Time = "time" {
         TimeIssuedInFuture = "issued_in_future",

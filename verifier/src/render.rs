@@ -254,7 +254,11 @@ impl Display for Finding {
                 version,
                 entity,
                 lei,
-            } => write!(f, "{model} {version} by {entity} ({lei})"),
+            } => write!(
+                f,
+                "{model} {version} by {entity} ({})",
+                lei.as_deref().unwrap_or("no LEI")
+            ),
             Finding::Subject {
                 files,
                 binding,
@@ -376,6 +380,10 @@ impl Display for Problem {
             | Problem::StatementMalformed { error }
             | Problem::StatementUnknownVersion { error }
             | Problem::CheckpointUnreadable { error, .. } => f.write_str(error),
+            Problem::LeiMissing { entity } => write!(
+                f,
+                "{entity} states no LEI (entity.lei), and the policy requires one (require_lei)"
+            ),
             Problem::EnvelopeWrongPayloadType { payload_type } => write!(
                 f,
                 "payload type `{payload_type}` is not a weightgate attestation"
@@ -696,6 +704,7 @@ mod tests {
             },
             Problem::StatementMalformed { error: s("e") },
             Problem::StatementUnknownVersion { error: s("e") },
+            Problem::LeiMissing { entity: s("L") },
             Problem::MissingFile { path: s("a") },
             Problem::ExtraFile {
                 path: s("b"),
@@ -745,6 +754,8 @@ mod tests {
                 headers: 1,
             },
             Problem::Estimate(ComputeProblem::BelowEstimate(s("too low"))),
+            Problem::Estimate(ComputeProblem::PeakBelowDatasheet(s("peak"))),
+            Problem::Estimate(ComputeProblem::UtilisationUnjustified(s("0.1 %"))),
             Problem::CrossCheckMissing {
                 total: Ops(10),
                 near: band,

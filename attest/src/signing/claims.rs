@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use weightgate_schemas::{
     BaseModel, Components, Compute, Digest, Entity, EstimationInputs, EstimationMethod, Model, Ops,
-    Reference, ReferenceKind, Revenue, SCHEMA_VERSION, Statement, Subject, country,
+    Precision, Reference, ReferenceKind, Revenue, SCHEMA_VERSION, Statement, Subject, country,
     estimate::{self, ComputeProblem},
     lei,
 };
@@ -96,14 +96,20 @@ struct InputsClaims {
     accelerator_count: Option<u64>,
     accelerator_hours: Option<u64>,
     peak_flops_per_accelerator: Option<Spanned<OpsValue>>,
+    /// The numeric precision the peak is for (`bf16`, `fp8`, ...).
+    precision: Option<Spanned<String>>,
     utilisation_permille: Option<Spanned<u32>>,
+    /// Why utilisation lies outside the plausible range; signed with the rest.
+    utilisation_justification: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EntityClaims {
     legal_name: Spanned<String>,
-    lei: Spanned<String>,
+    /// Optional: no regime requires an LEI.
+    #[serde(default)]
+    lei: Option<Spanned<String>>,
     country: Spanned<String>,
     parent_country: Spanned<String>,
     contact: Spanned<String>,
@@ -203,7 +209,7 @@ impl Ctx<'_> {
     }
 
     fn country(&self, v: &Spanned<String>, field: &str) -> Result<String, ClaimsError> {
-        if country::is_iso3166_alpha2(v.get_ref()) {
+        if country::is_country(v.get_ref()) {
             Ok(v.get_ref().clone())
         } else {
             self.err(
@@ -356,6 +362,13 @@ impl Claims {
                 ),
             );
         }
+        let precision = match &i.precision {
+            None => None,
+            Some(p) => match p.get_ref().parse::<Precision>() {
+                Ok(p) => Some(p),
+                Err(e) => return cx.err(Some(p.span()), "compute.inputs.precision", e),
+            },
+        };
         if let Some(u) = &i.utilisation_permille
             && *u.get_ref() > 1000
         {
@@ -388,6 +401,12 @@ impl Claims {
                 .map(|t| cx.ops(t, "compute.inputs.peak_flops_per_accelerator"))
                 .transpose()?,
             utilisation_permille: i.utilisation_permille.as_ref().map(|u| *u.get_ref()),
+            precision,
+            utilisation_justification: i
+                .utilisation_justification
+                .as_ref()
+                .map(|j| cx.non_empty(j, "compute.inputs.utilisation_justification"))
+                .transpose()?,
         };
         let compute = Compute {
             total,
@@ -408,14 +427,35 @@ impl Claims {
                     format!("compute.inconsistent_inputs: {m}"),
                 );
             }
+            Err(ComputeProblem::PeakBelowDatasheet(m)) => {
+                return cx.err(
+                    i.peak_flops_per_accelerator.as_ref().map(|p| p.span()),
+                    "compute.inputs.peak_flops_per_accelerator",
+                    format!("compute.peak_below_datasheet: {m}"),
+                );
+            }
+            Err(ComputeProblem::UtilisationUnjustified(m)) => {
+                return cx.err(
+                    i.utilisation_permille.as_ref().map(|u| u.span()),
+                    "compute.inputs.utilisation_permille",
+                    format!("compute.utilisation_unjustified: {m}"),
+                );
+            }
         }
 
         let e = &raw.entity;
-        let lei_text = e.lei.get_ref();
-        if !lei::is_valid_lei(lei_text) {
-            return cx.err(Some(e.lei.span()), "entity.lei", format!(
-                "`{lei_text}` is not a valid LEI (ISO 17442: 20 characters, MOD 97-10 check digits)"
-            ));
+        // No LEI is allowed (a policy may require one); a malformed one is always an error.
+        if let Some(l) = &e.lei
+            && !lei::is_valid_lei(l.get_ref())
+        {
+            return cx.err(
+                Some(l.span()),
+                "entity.lei",
+                format!(
+                    "`{}` is not a valid LEI (ISO 17442: 20 characters, MOD 97-10 check digits)",
+                    l.get_ref()
+                ),
+            );
         }
         let revenue = match (&e.revenue_usd, &e.revenue_fiscal_year) {
             (None, None) => None,
@@ -460,7 +500,7 @@ impl Claims {
         let entity = Entity {
             revenue,
             legal_name: cx.non_empty(&e.legal_name, "entity.legal_name")?,
-            lei: lei_text.clone(),
+            lei: e.lei.as_ref().map(|l| l.get_ref().clone()),
             country: cx.country(&e.country, "entity.country")?,
             parent_country: cx.country(&e.parent_country, "entity.parent_country")?,
             contact: cx.non_empty(&e.contact, "entity.contact")?,
@@ -485,7 +525,7 @@ impl Claims {
                 .unwrap_or_default();
             if let Some(spanned) = &r.destinations {
                 for d in spanned.get_ref() {
-                    if !country::is_iso3166_alpha2(d) {
+                    if !country::is_country(d) {
                         return cx.err(
                             Some(spanned.span()),
                             &field("destinations"),

@@ -18,7 +18,7 @@ pub fn full_statement() -> Statement {
             placed_on_market: Some(1_780_000_000),
         },
         entity: Entity {
-            lei: "5493001KJTIIGC8Y1R12".into(),
+            lei: Some("5493001KJTIIGC8Y1R12".into()),
             contact: "lab@example.invalid".into(),
             country: "DE".into(),
             revenue: Some(Revenue {
@@ -40,6 +40,8 @@ pub fn full_statement() -> Statement {
                 accelerator_hours: Some(30_840_000),
                 utilisation_permille: Some(400),
                 peak_flops_per_accelerator: Some(Ops(989 * 10u128.pow(12))),
+                precision: None,
+                utilisation_justification: None,
             },
             method: EstimationMethod::Hardware,
             components: Components {

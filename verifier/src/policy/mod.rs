@@ -15,7 +15,7 @@ use crate::trust::{CertificateTrust, Issuer, ModelSigningKey, ModelSigningTrust,
 pub use regime::{
     Comparator, Component, Context, Evaluation, Holder, OpenWeightsRule, ProviderRule,
     ReferenceLabel, Regime, RegimeDenial, RegimeOutcome, Requirement, Transitional, VerifiedGrant,
-    evaluate,
+    evaluate, usd,
 };
 
 const PRESETS: &str = include_str!("presets.toml");
@@ -130,6 +130,8 @@ pub struct Policy {
     pub model_signing: ModelSigningTrust,
     /// Deny unless a `model.sig` trusted by [`Policy::model_signing`] checks out too.
     pub require_model_signature: bool,
+    /// Deny a statement whose entity states no LEI (no regime requires one: a policy choice).
+    pub require_lei: bool,
 }
 
 /// Near a threshold (within `band` either way), the 6·N·D and hardware estimates must both be
@@ -221,6 +223,8 @@ struct RawSettings {
     destination_header: Option<String>,
     #[serde(default)]
     require_model_signature: Option<Spanned<bool>>,
+    #[serde(default)]
+    require_lei: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -731,6 +735,7 @@ impl Policy {
             destination_header: None,
             model_signing: ModelSigningTrust::default(),
             require_model_signature: false,
+            require_lei: false,
         }
     }
 
@@ -1085,6 +1090,7 @@ impl Policy {
             destination_header: s.destination_header.clone(),
             model_signing,
             require_model_signature,
+            require_lei: s.require_lei.unwrap_or(false),
         })
     }
 
@@ -1122,6 +1128,7 @@ impl Policy {
                 "name": c.name, "anchors": c.anchors.len(), "identities": c.identities,
             })).collect::<Vec<_>>(),
             "require_model_signature": self.require_model_signature,
+            "require_lei": self.require_lei,
         })
     }
 }

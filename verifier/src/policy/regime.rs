@@ -168,10 +168,12 @@ pub struct Regime {
 
 impl Regime {
     /// The compute this regime counts: the sum of its components (a base model of unknown
-    /// compute counts zero).
+    /// compute counts zero), with the training components raised to the highest estimate
+    /// the inputs allow when that lies above them (the tolerance is never a discount).
     pub fn counted_ops(&self, st: &Statement) -> u128 {
         let c = &st.compute.components;
-        self.counts
+        let counted = self
+            .counts
             .iter()
             .map(|k| match k {
                 Component::PreTraining => c.pre_training.0,
@@ -181,7 +183,24 @@ impl Regime {
                     c.base_model.as_ref().and_then(|b| b.ops).map_or(0, |o| o.0)
                 }
             })
-            .fold(0u128, u128::saturating_add)
+            .fold(0u128, u128::saturating_add);
+        counted.saturating_add(self.training_shortfall(st).map_or(0, |(s, _)| s))
+    }
+
+    /// What the inputs' highest estimate adds to the training components this regime counts.
+    fn training_shortfall(
+        &self,
+        st: &Statement,
+    ) -> Option<(u128, weightgate_schemas::estimate::Estimate)> {
+        let counts_training = self
+            .counts
+            .iter()
+            .any(|k| matches!(k, Component::PreTraining | Component::PostTraining));
+        if counts_training {
+            weightgate_schemas::estimate::shortfall(&st.compute)
+        } else {
+            None
+        }
     }
 }
 
@@ -335,7 +354,10 @@ fn reference_problem(
 ) -> Option<RegimeDenial> {
     let reference = ReferenceLabel::of(r);
     if !regime.accepted_authorities.is_empty()
-        && !regime.accepted_authorities.contains(&r.authority)
+        && !regime
+            .accepted_authorities
+            .iter()
+            .any(|a| same_authority(a, &r.authority))
     {
         return Some(RegimeDenial::AuthorityNotAccepted {
             reference,
@@ -356,18 +378,19 @@ fn reference_problem(
     } else {
         r
     };
-    if let Err(code) = in_window(terms.valid_from, terms.valid_until, ctx.now) {
+    let until = terms.valid_until.filter(|_| r.kind.lapses());
+    if let Err(code) = in_window(terms.valid_from, until, ctx.now) {
         return Some(RegimeDenial::NotInForce {
             reference,
             code,
             valid_from: terms.valid_from,
-            valid_until: terms.valid_until,
+            valid_until: until,
         });
     }
-    if !terms.destinations.is_empty() {
+    if r.kind.per_destination() && !terms.destinations.is_empty() {
         let covers = terms.destinations.clone();
         match &ctx.destination {
-            Some(d) if !country::is_iso3166_alpha2(d) => {
+            Some(d) if !country::is_country(d) => {
                 return Some(RegimeDenial::DestinationUnknown { reference, covers });
             }
             None => return Some(RegimeDenial::DestinationRequired { reference, covers }),
@@ -382,6 +405,17 @@ fn reference_problem(
         }
     }
     None
+}
+
+/// Authority names compare ignoring case and runs of white space ("European Commission  AI
+/// office" is "European Commission AI Office").
+fn same_authority(a: &str, b: &str) -> bool {
+    let words = |s: &str| {
+        s.split_whitespace()
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+    };
+    words(a) == words(b)
 }
 
 fn show_date(t: i64) -> String {
@@ -493,33 +527,66 @@ fn role(regime: &Regime, st: &Statement, effective: u128, notes: &mut Vec<String
     }
 }
 
-/// Whether the statement's entity is a large developer under `line`; notes why.
-fn is_large(st: &Statement, line: u64, now: i64, notes: &mut Vec<String>) -> bool {
-    match &st.entity.revenue {
-        None => {
-            notes.push(format!(
-                "no revenue claimed: treated as a large developer (revenue above {} USD with affiliates)",
-                Ops(u128::from(line)).to_scientific()
-            ));
-            true
+/// US dollars as the statutes write them: `$500,000,000`.
+pub fn usd(amount: u64) -> String {
+    let digits = amount.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
         }
+        out.push(c);
+    }
+    format!("${out}")
+}
+
+/// Whether the statement's entity is a large developer under `line`; notes why. SB 53
+/// s22757.11(j) and RAISE look at revenue "in the preceding calendar year": a figure for an
+/// older year (or a year not yet begun) says nothing about it and counts as absent, and an
+/// absent figure is treated as large (the project's choice: the conservative reading).
+fn is_large(st: &Statement, line: u64, now: i64, notes: &mut Vec<String>) -> bool {
+    let year = jiff::Timestamp::from_second(now)
+        .map(|t| i32::from(t.to_zoned(jiff::tz::TimeZone::UTC).year()))
+        .unwrap_or(0);
+    let preceding = year - 1;
+    let absent = |notes: &mut Vec<String>, why: String| {
+        notes.push(format!(
+            "{why}: treated as a large developer (revenue above {} with affiliates) [choice: without a figure for the year the law looks at, the conservative reading]",
+            usd(line)
+        ));
+        true
+    };
+    match &st.entity.revenue {
+        None => absent(notes, "no revenue claimed".into()),
+        Some(r) if i32::from(r.fiscal_year) < preceding => absent(
+            notes,
+            format!(
+                "revenue {} is for fiscal year {}, older than the preceding calendar year ({preceding}) the law looks at: counted as absent",
+                usd(r.usd),
+                r.fiscal_year
+            ),
+        ),
+        Some(r) if i32::from(r.fiscal_year) > year => absent(
+            notes,
+            format!(
+                "revenue {} is for fiscal year {}, which has not begun: counted as absent",
+                usd(r.usd),
+                r.fiscal_year
+            ),
+        ),
         Some(r) => {
             let large = r.usd > line;
             notes.push(format!(
-                "revenue {} USD with affiliates (fiscal year {}): {} developer (line: above {} USD)",
-                Ops(u128::from(r.usd)).to_scientific(),
+                "revenue {} with affiliates (fiscal year {}): {} developer (line: above {})",
+                usd(r.usd),
                 r.fiscal_year,
                 if large { "a large" } else { "not a large" },
-                Ops(u128::from(line)).to_scientific()
+                usd(line)
             ));
-            let year = jiff::Timestamp::from_second(now)
-                .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).year())
-                .unwrap_or(0);
-            if i32::from(r.fiscal_year) < i32::from(year) - 1 {
+            if i32::from(r.fiscal_year) != preceding {
                 notes.push(format!(
-                    "the revenue is for {}; the law counts the preceding calendar year ({})",
-                    r.fiscal_year,
-                    year - 1
+                    "the revenue is for {}; the law counts the preceding calendar year ({preceding})",
+                    r.fiscal_year
                 ));
             }
             large
@@ -539,6 +606,19 @@ pub fn evaluate(
     let effective = regime.margin.apply_ceil(counted);
     let mut notes = Vec::new();
     let outcome = judge(regime, statement, effective, ctx, grants, &mut notes);
+    if let Some((_, e)) = regime.training_shortfall(statement)
+        && !matches!(outcome, RegimeOutcome::Skipped(_))
+    {
+        let c = &statement.compute.components;
+        notes.insert(0, format!(
+            "training counted at {} ({}: {}), not the claimed {} (pre_training + post_training): the tolerance is not a discount",
+            Ops(e.ops).to_scientific(),
+            e.method.as_str(),
+            e.formula,
+            Ops(c.pre_training.0.saturating_add(c.post_training.0)).to_scientific()
+            ),
+        );
+    }
     Evaluation {
         outcome,
         counted_ops: counted,
@@ -578,7 +658,7 @@ fn judge(
     }
     // An unknown destination could be any country: the regime is applied as if it covered it.
     if let Some(d) = &ctx.destination
-        && country::is_iso3166_alpha2(d)
+        && country::is_country(d)
         && !regime.applies_to.is_empty()
         && !regime.applies_to.contains(d)
     {
@@ -642,7 +722,7 @@ fn judge(
         ));
     }
     if let Some(d) = &ctx.destination
-        && !country::is_iso3166_alpha2(d)
+        && !country::is_country(d)
         && !regime.embargoed.is_empty()
     {
         return RegimeOutcome::Denied(RegimeDenial::EmbargoUnknownDestination);
@@ -697,16 +777,19 @@ fn judge(
         let candidates: Vec<&Reference> = of_kind
             .iter()
             .copied()
-            .filter(|r| match rule {
-                HolderRule::Any => true,
-                HolderRule::OwnLenient => r.holder.as_ref().is_none_or(|h| h == lei),
-                HolderRule::OwnStrict => r.holder.as_ref() == Some(lei),
+            .filter(|r| match (rule, lei) {
+                (HolderRule::Any, _) => true,
+                (HolderRule::OwnLenient, Some(lei)) => r.holder.as_ref().is_none_or(|h| h == lei),
+                (HolderRule::OwnStrict, Some(lei)) => r.holder.as_ref() == Some(lei),
+                // An entity without an LEI can name no holder: its own statement's references
+                // without one are its own.
+                (HolderRule::OwnLenient | HolderRule::OwnStrict, None) => r.holder.is_none(),
             })
             .collect();
         if candidates.is_empty() {
             return RegimeOutcome::Denied(RegimeDenial::WrongHolder {
                 kind,
-                lei: lei.clone(),
+                lei: lei.clone().unwrap_or_else(|| "no LEI".into()),
                 held: of_kind
                     .iter()
                     .map(|r| (r.number.clone(), r.holder.clone()))
@@ -728,6 +811,23 @@ fn judge(
         }
         match (ok, first_problem) {
             (Some(r), _) => {
+                if !kind.lapses() && r.valid_until.is_some() {
+                    notes.push(format!(
+                        "{} {}: valid_until ignored: a {} does not lapse",
+                        kind.as_str(),
+                        r.number,
+                        kind.as_str()
+                    ));
+                }
+                if !kind.per_destination() && !r.destinations.is_empty() {
+                    notes.push(format!(
+                        "{} {}: destinations ({}) ignored: a {} covers every destination of the regime",
+                        kind.as_str(),
+                        r.number,
+                        r.destinations.join(", "),
+                        kind.as_str()
+                    ));
+                }
                 if kind == ReferenceKind::Notification
                     && let Some(days) = regime.notification_days
                 {
@@ -793,7 +893,7 @@ mod tests {
                 placed_on_market: None,
             },
             entity: Entity {
-                lei: "549300WGTGATETEST087".into(),
+                lei: Some("549300WGTGATETEST087".into()),
                 contact: "c".into(),
                 country: "US".into(),
                 revenue: None,
@@ -915,7 +1015,7 @@ mod tests {
             evaluate(&bis, &statement(big, vec![]), &now, &[]).outcome,
             RegimeOutcome::Skipped(_)
         ));
-        // Rescinded before its compliance date: never in force, not even in spring 2025.
+        // Historical: skipped at any date unless simulated, also in spring 2025.
         let in_2025 = Context {
             now: at("2025-05-14"),
             destination: Some("CN".into()),
@@ -997,6 +1097,15 @@ mod tests {
                 && Factor::parse("x").is_err()
         );
         assert_eq!(m.to_decimal(), "1.3");
+    }
+
+    #[test]
+    fn money_is_written_as_the_statutes_write_it() {
+        assert_eq!(usd(500_000_000), "$500,000,000");
+        assert_eq!(usd(0), "$0");
+        assert_eq!(usd(999), "$999");
+        assert_eq!(usd(1_000), "$1,000");
+        assert_eq!(usd(u64::MAX), "$18,446,744,073,709,551,615");
     }
 
     #[test]

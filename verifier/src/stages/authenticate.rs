@@ -174,21 +174,30 @@ pub fn authenticate(
             return None;
         }
     };
-    d.pass(
-        CheckName::Statement,
-        Finding::Statement {
-            model: st.model.name.clone(),
-            version: st.model.version.clone(),
-            entity: st.entity.legal_name.clone(),
-            lei: st.entity.lei.clone(),
-        },
-    );
+    if policy.require_lei && st.entity.lei.is_none() {
+        d.fail(
+            CheckName::Statement,
+            Problem::LeiMissing {
+                entity: st.entity.legal_name.clone(),
+            },
+        );
+    } else {
+        d.pass(
+            CheckName::Statement,
+            Finding::Statement {
+                model: st.model.name.clone(),
+                version: st.model.version.clone(),
+                entity: st.entity.legal_name.clone(),
+                lei: st.entity.lei.clone(),
+            },
+        );
+    }
     let f = &mut d.facts;
     f.model = Some(st.model.name.clone());
     f.version = Some(st.model.version.clone());
     f.root_sha256 = Some(st.subject.root_sha256.to_hex());
     f.entity = Some(st.entity.legal_name.clone());
-    f.lei = Some(st.entity.lei.clone());
+    f.lei = st.entity.lei.clone();
     f.country = Some(st.entity.country.clone());
     f.parent_country = Some(st.entity.parent_country.clone());
     f.total_ops = Some(st.compute.total.to_string());

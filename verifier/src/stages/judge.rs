@@ -119,7 +119,13 @@ pub fn judge(
     check_lineage(d, st, base_envelope, policy);
 
     // 9. Regimes.
-    d.facts.effective_ops = Some(policy.compute_margin.apply_ceil(c.total.0).to_string());
+    let shortfall = weightgate_schemas::estimate::shortfall(c).map_or(0, |(s, _)| s);
+    d.facts.effective_ops = Some(
+        policy
+            .compute_margin
+            .apply_ceil(c.total.0.saturating_add(shortfall))
+            .to_string(),
+    );
     let (grants, bad_grants) = authenticate_grants(policy, grants, now);
     for problem in bad_grants {
         d.fail(CheckName::Grants, problem);
