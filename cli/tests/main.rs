@@ -19,6 +19,7 @@ mod hf_cache;
 mod hostile_corpus;
 mod oms;
 mod oms_older_releases;
+mod pkcs11;
 mod readmission;
 mod regimes;
 mod store_bucket;
