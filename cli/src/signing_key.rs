@@ -6,10 +6,6 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use weightgate_attest::signing::{Signer, SigningPurpose, load_signer};
 
-/// The environment variable that may hold a token's PIN: never a flag, whose value every
-/// user of the machine can read in the process list.
-pub const PIN_VARIABLE: &str = "WEIGHTGATE_PKCS11_PIN";
-
 /// How to reach keys in PKCS#11 tokens (for `--key pkcs11:...`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct TokenArgs {
@@ -51,6 +47,10 @@ pub use with_tokens::*;
 mod with_tokens {
     use super::*;
     use weightgate_attest::signing::{Pkcs11Options, Pkcs11Signer, Pkcs11Uri};
+
+    /// The environment variable that may hold a token's PIN: never a flag, whose value every
+    /// user of the machine can read in the process list.
+    pub const PIN_VARIABLE: &str = "WEIGHTGATE_PKCS11_PIN";
 
     pub fn options(token: &TokenArgs) -> Pkcs11Options {
         use std::os::unix::ffi::OsStringExt as _;
