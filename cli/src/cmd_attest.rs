@@ -8,16 +8,18 @@ use crate::Exit;
 use crate::checkpoint_args::CheckpointArgs;
 use crate::progress::Bar;
 use crate::run_args::RunArgs;
+use crate::signing_key::{TokenArgs, open_signer};
 use crate::time_arg::parse_time;
 use weightgate_attest::hashing::{HashOptions, work_bytes};
 use weightgate_attest::reading::Checkpoint;
-use weightgate_attest::signing::{AttestRequest, OmsSigning, SigningPurpose, attest, load_signer};
+use weightgate_attest::signing::{AttestRequest, OmsSigning, SigningPurpose, attest};
 
 #[derive(Args, Debug)]
 pub struct AttestArgs {
     #[command(flatten)]
     pub checkpoint: CheckpointArgs,
-    /// Ed25519 private key (PKCS#8 PEM), e.g. from `weightgate keygen`.
+    /// Ed25519 private key: a PKCS#8 PEM file (`weightgate keygen`) or a key in a PKCS#11
+    /// token, `pkcs11:token=...;object=...` (RFC 7512).
     #[arg(long, env = "WEIGHTGATE_KEY", hide_env_values = true)]
     pub key: PathBuf,
     /// Claims about compute, entity and references (TOML; see docs/claims.example.toml).
@@ -35,7 +37,7 @@ pub struct AttestArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// Also write an OpenSSF model-signing bundle signed with this ECDSA P-256/P-384/P-521
-    /// key (PKCS#8 or SEC1 PEM; `weightgate keygen --type p256`).
+    /// key (PKCS#8 or SEC1 PEM; `weightgate keygen --type p256`), or a `pkcs11:` URI.
     #[arg(long, value_name = "KEY")]
     pub oms_key: Option<PathBuf>,
     /// Where to write the bundle (default CHECKPOINT/model.sig, or FILE.sig).
@@ -45,6 +47,8 @@ pub struct AttestArgs {
     /// bundle's `ignore_paths` so `model_signing verify` leaves it out too); repeatable.
     #[arg(long, value_name = "PATH", requires = "oms_key")]
     pub oms_ignore: Vec<String>,
+    #[command(flatten)]
+    pub token: TokenArgs,
 }
 
 pub fn run(args: AttestArgs) -> anyhow::Result<Exit> {
@@ -55,14 +59,14 @@ pub fn run(args: AttestArgs) -> anyhow::Result<Exit> {
             .checkpoint
             .open_options(args.oms_ignore.iter().cloned()),
         claims: args.claims,
-        key: load_signer(&args.key, SigningPurpose::Envelope)?,
+        key: open_signer(&args.key, SigningPurpose::Envelope, &args.token)?,
         out: args.out,
         per_tensor: args.per_tensor,
         threads: args.run.threads,
         issued_at,
         oms: match args.oms_key {
             Some(key) => Some(OmsSigning {
-                key: load_signer(&key, SigningPurpose::ModelSignature)?,
+                key: open_signer(&key, SigningPurpose::ModelSignature, &args.token)?,
                 out: args.oms_out,
             }),
             None => None,

@@ -6,8 +6,9 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::Exit;
+use crate::signing_key::{TokenArgs, open_signer};
 use weightgate_attest::io::{Replace, write_atomically};
-use weightgate_attest::signing::{SigningPurpose, cosign, load_signer};
+use weightgate_attest::signing::{SigningPurpose, cosign};
 use weightgate_schemas::{
     ATTESTATION_PAYLOAD_TYPE, Envelope, GRANT_PAYLOAD_TYPE, Grant, Statement,
 };
@@ -17,9 +18,12 @@ use weightgate_verifier::inputs::{InputKind, read_input};
 pub struct CosignArgs {
     /// The envelope to sign (replaced whole, atomically).
     pub envelope: PathBuf,
-    /// Ed25519 private key (PKCS#8 PEM).
+    /// Ed25519 private key: a PKCS#8 PEM file (`weightgate keygen`) or a key in a PKCS#11
+    /// token, `pkcs11:token=...;object=...` (RFC 7512).
     #[arg(long, env = "WEIGHTGATE_KEY", hide_env_values = true)]
     pub key: PathBuf,
+    #[command(flatten)]
+    pub token: TokenArgs,
 }
 
 pub fn run(args: CosignArgs) -> anyhow::Result<Exit> {
@@ -41,7 +45,7 @@ pub fn run(args: CosignArgs) -> anyhow::Result<Exit> {
             args.envelope.display()
         ),
     }
-    let signer = load_signer(&args.key, SigningPurpose::Envelope)?;
+    let signer = open_signer(&args.key, SigningPurpose::Envelope, &args.token)?;
     let id = cosign(&mut envelope, &*signer)?;
     write_atomically(&args.envelope, &envelope.encode(), 0o644, Replace::Allowed)
         .with_context(|| format!("{}: cannot write", args.envelope.display()))?;

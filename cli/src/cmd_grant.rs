@@ -7,9 +7,10 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::Exit;
+use crate::signing_key::{TokenArgs, open_signer};
 use crate::time_arg::{now, parse_time};
 use weightgate_attest::io::{Replace, write_atomically};
-use weightgate_attest::signing::{SigningPurpose, grant, load_signer};
+use weightgate_attest::signing::{SigningPurpose, grant};
 use weightgate_verifier::inputs::{InputKind, read_input};
 
 #[derive(Args, Debug)]
@@ -19,7 +20,7 @@ pub struct GrantArgs {
     /// The reference number to countersign (exactly one reference must carry it).
     #[arg(long, value_name = "NUMBER")]
     pub reference: String,
-    /// The issuer's Ed25519 private key (PKCS#8 PEM).
+    /// The issuer's Ed25519 private key: a PKCS#8 PEM file or a `pkcs11:` URI (RFC 7512).
     #[arg(long)]
     pub key: PathBuf,
     /// Where to write the grant envelope (replaced atomically).
@@ -28,11 +29,13 @@ pub struct GrantArgs {
     /// Time of the grant (RFC 3339, a date or Unix seconds); default now.
     #[arg(long, value_parser = parse_time)]
     pub issued_at: Option<i64>,
+    #[command(flatten)]
+    pub token: TokenArgs,
 }
 
 pub fn run(args: GrantArgs) -> anyhow::Result<Exit> {
     let bytes = read_input(&args.attestation, InputKind::Attestation)?;
-    let signer = load_signer(&args.key, SigningPurpose::Envelope)?;
+    let signer = open_signer(&args.key, SigningPurpose::Envelope, &args.token)?;
     let signed = grant(
         &bytes,
         &args.reference,

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::Exit;
 use crate::progress::Bar;
+use crate::signing_key::{TokenArgs, open_signer};
 use crate::time_arg::parse_time;
 use weightgate_attest::hashing::OmsSerialization;
 use weightgate_attest::io::read_capped;
@@ -20,9 +21,7 @@ use weightgate_attest::keys::load_certificates;
 use weightgate_attest::reading::{
     Checkpoint, OpenOptions, default_oms_signature_path, relative_inside, resolve_ignore_paths,
 };
-use weightgate_attest::signing::{
-    OmsCertificate, OmsSignRequest, SigningPurpose, load_signer, sign_model,
-};
+use weightgate_attest::signing::{OmsCertificate, OmsSignRequest, SigningPurpose, sign_model};
 use weightgate_schemas::oms::{DEFAULT_SHARD_SIZE, MAX_BUNDLE_LEN, OmsHashType, OmsMethod};
 use weightgate_verifier::model_sig::{OmsRequest, check_oms};
 use weightgate_verifier::trust::{CertificateTrust, ModelSigningKey, ModelSigningTrust};
@@ -48,8 +47,9 @@ impl From<HashTypeArg> for OmsHashType {
 pub struct SignOmsArgs {
     /// Model folder or single file.
     pub model: PathBuf,
-    /// ECDSA P-256/P-384/P-521 private key (PKCS#8 or SEC1 PEM; `weightgate keygen --type p256`).
-    #[arg(long, value_name = "KEY.pem")]
+    /// ECDSA P-256/P-384/P-521 private key: PKCS#8 or SEC1 PEM (`weightgate keygen --type
+    /// p256`), or a key in a PKCS#11 token, `pkcs11:token=...;object=...` (RFC 7512).
+    #[arg(long, value_name = "KEY.pem|URI")]
     pub key: PathBuf,
     /// Where to write the bundle (default MODEL/model.sig, or FILE.sig). Left out of the
     /// signed files wherever it lies inside the model.
@@ -82,12 +82,14 @@ pub struct SignOmsArgs {
     /// Certificates above the signing certificate (PEM, leaf to root); repeatable.
     #[arg(long, value_name = "PEM", requires = "signing_certificate")]
     pub certificate_chain: Vec<PathBuf>,
+    #[command(flatten)]
+    pub token: TokenArgs,
 }
 
 pub fn run_sign(args: SignOmsArgs) -> anyhow::Result<Exit> {
     let req = OmsSignRequest {
         model: args.model.clone(),
-        key: load_signer(&args.key, SigningPurpose::ModelSignature)?,
+        key: open_signer(&args.key, SigningPurpose::ModelSignature, &args.token)?,
         out: args.signature,
         ignore: args.ignore_paths,
         serialization: OmsSerialization {

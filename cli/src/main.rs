@@ -26,6 +26,7 @@ mod logging;
 mod progress;
 mod run_args;
 mod show_envelope;
+mod signing_key;
 mod terminal;
 mod time_arg;
 

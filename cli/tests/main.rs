@@ -20,6 +20,7 @@ mod hostile_corpus;
 mod oms;
 mod oms_older_releases;
 mod pages;
+mod pkcs11;
 mod readmission;
 mod regimes;
 mod store_bucket;

@@ -4,7 +4,8 @@
 //!
 //! Everything signs through a [`Signer`] and never sees a private key; the key files
 //! `weightgate keygen` writes are [`Ed25519FileSigner`] and [`EcdsaFileSigner`], and
-//! [`load_signer`] opens one for a [`SigningPurpose`].
+//! [`load_signer`] opens one for a [`SigningPurpose`]. With the `pkcs11` feature,
+//! [`Pkcs11Signer`] signs with a key held in a PKCS#11 token, named by a [`Pkcs11Uri`].
 
 mod attest;
 mod claims;
@@ -14,6 +15,12 @@ mod envelope;
 mod grant;
 mod key_pair_files;
 mod model_sig;
+#[cfg(feature = "pkcs11")]
+mod pkcs11_signer;
+#[cfg(feature = "pkcs11")]
+mod pkcs11_token;
+#[cfg(feature = "pkcs11")]
+mod pkcs11_uri;
 mod signer;
 
 pub use attest::{AttestError, AttestOutcome, AttestRequest, OmsOutcome, OmsSigning, attest};
@@ -23,4 +30,10 @@ pub use ed25519_file_signer::Ed25519FileSigner;
 pub use envelope::{CosignError, cosign, sign_envelope};
 pub use grant::{GrantError, SignedGrant, grant};
 pub use model_sig::{OmsCertificate, OmsSignRequest, sign_model};
+#[cfg(feature = "pkcs11")]
+pub use pkcs11_signer::{GeneratedTokenKey, Pkcs11Signer, generate_token_key};
+#[cfg(feature = "pkcs11")]
+pub use pkcs11_token::{Pkcs11Error, Pkcs11Options, TokenKeyType};
+#[cfg(feature = "pkcs11")]
+pub use pkcs11_uri::{ObjectType, Pkcs11Uri, Pkcs11UriError};
 pub use signer::{SignError, SignatureAlgorithm, Signer, SigningPurpose, load_signer};
