@@ -130,6 +130,8 @@ pub struct Policy {
     pub model_signing: ModelSigningTrust,
     /// Deny unless a `model.sig` trusted by [`Policy::model_signing`] checks out too.
     pub require_model_signature: bool,
+    /// Judge no regime: provenance alone (see [`Policy::provenance_only`]).
+    pub provenance_only: bool,
 }
 
 /// Near a threshold (within `band` either way), the 6·N·D and hardware estimates must both be
@@ -709,6 +711,15 @@ impl Policy {
         Self::parse(&text, &path.display().to_string(), &base)
     }
 
+    /// This policy with no regime judged: signatures, revocation, subject, `model.sig`,
+    /// compute consistency and lineage only ("are these the bytes this key signed, and what
+    /// does the attestation say"), for downstream users who are not the regulated party.
+    pub fn provenance_only(mut self) -> Self {
+        self.regimes.clear();
+        self.provenance_only = true;
+        self
+    }
+
     /// A policy that trusts exactly these keys, with the default regimes (`verify --trust`).
     pub fn trusting(keys: Vec<TrustedKey>) -> Self {
         Policy {
@@ -731,6 +742,7 @@ impl Policy {
             destination_header: None,
             model_signing: ModelSigningTrust::default(),
             require_model_signature: false,
+            provenance_only: false,
         }
     }
 
@@ -1085,6 +1097,7 @@ impl Policy {
             destination_header: s.destination_header.clone(),
             model_signing,
             require_model_signature,
+            provenance_only: false,
         })
     }
 
