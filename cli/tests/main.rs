@@ -16,6 +16,7 @@ mod gate_bucket;
 mod gate_server;
 mod gate_tenants;
 mod hf_cache;
+mod hf_loaded;
 mod hostile_corpus;
 mod oms;
 mod oms_older_releases;
