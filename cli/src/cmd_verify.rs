@@ -137,8 +137,13 @@ pub fn oms_request(
 /// does not exist is said to be missing, and `DIR/weightgate.att` or `FILE.att` given instead
 /// of the checkpoint is understood as the attestation beside it.
 pub fn checkpoint_of(path: &Path) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("{}: no such file or folder", path.display()))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            anyhow::anyhow!("{}: no such file or folder", path.display())
+        } else {
+            anyhow::anyhow!("{}: {e}", path.display())
+        }
+    })?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if !meta.is_file() || !name.ends_with(".att") {
         return Ok((path.to_path_buf(), None));

@@ -10,6 +10,7 @@ mod checkpoint_cli;
 mod completions;
 mod crash_safety;
 mod duplicate_paths;
+mod export_checked;
 mod export_cli;
 mod fuzz_properties;
 mod gate_bucket;
