@@ -19,6 +19,7 @@ mod gate_tenants;
 mod hf_cache;
 mod hf_loaded;
 mod hostile_corpus;
+mod inspect_revocation;
 mod oms;
 mod oms_older_releases;
 mod readmission;
