@@ -27,11 +27,11 @@ pub struct ExportIntotoArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[command(flatten)]
-    pub check: crate::cmd_export::ExportCheck,
+    pub check: crate::export_check::ExportCheck,
 }
 
 /// The envelope file's bytes, the envelope and its statement, decoded (the signatures are
-/// checked by [`crate::cmd_export::ExportCheck::authenticate`]).
+/// checked by [`crate::export_check::ExportCheck::authenticate`]).
 pub fn read_attestation(path: &Path) -> anyhow::Result<(Vec<u8>, Envelope, Statement)> {
     let name = path.display().to_string();
     let bytes = read_input(path, InputKind::Attestation)?;

@@ -173,6 +173,22 @@ fn a_loader_fetched_snapshot_and_a_local_dir_verify_for_what_they_hold() {
     assert!(r.stdout.contains("subject.missing_file"), "{}", r.stdout);
     assert!(r.stdout.contains("README.md"), "{}", r.stdout);
 
+    // Exported from the snapshot: the package URL names the repository and commit.
+    let r = common::run([
+        "export",
+        "--format",
+        "cyclonedx",
+        snapshot.join("weightgate.att").to_str().unwrap(),
+        "--trust",
+        &td("keys/test-lab.pub"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let bom: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        bom["metadata"]["component"]["purl"],
+        format!("pkg:huggingface/lab/tiny@{commit}")
+    );
+
     // Provenance only: the output says no regime was judged.
     let r = verify(&hf_home, &["--hf", "lab/tiny", "--provenance-only"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
