@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python package as users get it: builds the wheel with maturin (release profile, the binary
 # inside, as python/README.md has users build it), installs it into a fresh git-ignored venv with
-# pytest and huggingface_hub (versions pinned by .ci/requirements.lock), and runs python/tests
+# pytest, huggingface_hub and mypy (versions pinned by .ci/requirements.lock), and runs python/tests
 # against the installed copy. Run by .ci/run after the cargo tests; needs .ci/venv (maturin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,9 +11,11 @@ rm -rf .ci/wheel-dist .ci/wheel-venv
 (cd python && "$tools/maturin" build --release --quiet --out ../.ci/wheel-dist)
 python3 -m venv .ci/wheel-venv
 .ci/wheel-venv/bin/pip install -q --disable-pip-version-check -c .ci/requirements.lock \
-  .ci/wheel-dist/weightgate-*.whl pytest huggingface_hub
+  .ci/wheel-dist/weightgate-*.whl pytest huggingface_hub mypy
 # From a folder outside the source tree, so `import weightgate` can only find the installed copy.
 cd .ci/wheel-venv
 export PYTHONDONTWRITEBYTECODE=1
 env -u WEIGHTGATE_BINARY WEIGHTGATE_TESTDATA="$OLDPWD/testdata" \
   bin/python -m pytest -q -p no:cacheprovider "$OLDPWD/python/tests"
+# The API as users' code types it, against the installed package (its py.typed).
+bin/python -m mypy --strict --cache-dir=/dev/null "$OLDPWD/python/tests/typed_usage.py"

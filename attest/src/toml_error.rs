@@ -42,9 +42,39 @@ impl TomlSource<'_> {
         }
     }
 
-    /// Deserializes the whole text; a syntax or shape error names its line.
+    /// Deserializes the whole text; a syntax or shape error names its line, and the dotted key
+    /// whose value it is about when there is one (`compute.inputs.params_active`).
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, TomlError> {
-        toml::from_str(self.text).map_err(|e| self.error(e.span(), "TOML", e.message()))
+        toml::from_str(self.text).map_err(|e| {
+            let key = e
+                .span()
+                .and_then(|span| self.key_at(&span))
+                .unwrap_or_else(|| "TOML".into());
+            self.error(e.span(), &key, e.message())
+        })
+    }
+
+    /// The dotted key of the innermost value whose text holds `span`, when the text parses.
+    fn key_at(&self, span: &Range<usize>) -> Option<String> {
+        use toml::de::{DeTable, DeValue};
+        // Table spans cover only their headers, so every table is searched for the value.
+        fn find(table: &DeTable, span: &Range<usize>, path: &mut Vec<String>) -> bool {
+            for (k, v) in table {
+                path.push(k.get_ref().to_string());
+                let found = match v.get_ref() {
+                    DeValue::Table(inner) => find(inner, span, path),
+                    _ => v.span().start <= span.start && span.end <= v.span().end,
+                };
+                if found {
+                    return true;
+                }
+                path.pop();
+            }
+            false
+        }
+        let root = DeTable::parse(self.text).ok()?;
+        let mut path = Vec::new();
+        find(root.get_ref(), span, &mut path).then(|| path.join("."))
     }
 
     fn line_of(&self, offset: usize) -> usize {
@@ -88,6 +118,18 @@ mod tests {
             e.to_string()
                 .starts_with("x.toml:3: TOML: unknown field `surprise`")
         );
+
+        let typed = TomlSource {
+            text: "[a.b]\nname = 1\n",
+            name: "y.toml",
+        };
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Outer {
+            a: std::collections::BTreeMap<String, Doc>,
+        }
+        let e = typed.parse::<Outer>().unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(2), "a.b.name"), "{e}");
 
         let e = source.error(Some(4..5), "name", "too short");
         assert_eq!(e.to_string(), "x.toml:1: name: too short");

@@ -42,7 +42,11 @@ fn pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         let mut page = Vec::new();
         clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
         out.push((format!("{name}.1"), page));
-        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        // Hidden commands (old names kept working) get no page of their own.
+        for sub in cmd
+            .get_subcommands()
+            .filter(|s| s.get_name() != "help" && !s.is_hide_set())
+        {
             let full = format!("{name}-{}", sub.get_name());
             add(sub.clone().name(full), out)?;
         }

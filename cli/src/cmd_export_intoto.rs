@@ -26,10 +26,12 @@ pub struct ExportIntotoArgs {
     /// Write here (atomically) instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub check: crate::export_check::ExportCheck,
 }
 
-/// The envelope file's bytes, the envelope and its statement (signatures are not checked here:
-/// exports carry the signed envelope or its digest, for the consumer to verify).
+/// The envelope file's bytes, the envelope and its statement, decoded (the signatures are
+/// checked by [`crate::export_check::ExportCheck::authenticate`]).
 pub fn read_attestation(path: &Path) -> anyhow::Result<(Vec<u8>, Envelope, Statement)> {
     let name = path.display().to_string();
     let bytes = read_input(path, InputKind::Attestation)?;
@@ -62,7 +64,8 @@ pub fn write_output(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
 }
 
 pub fn run(args: ExportIntotoArgs) -> anyhow::Result<Exit> {
-    let (_, envelope, statement) = read_attestation(&args.envelope)?;
+    let (bytes, envelope, statement) = read_attestation(&args.envelope)?;
+    args.check.authenticate(&args.envelope, &bytes)?;
     let payload = intoto_statement(&envelope, &statement)
         .to_string()
         .into_bytes();
@@ -72,11 +75,16 @@ pub fn run(args: ExportIntotoArgs) -> anyhow::Result<Exit> {
             payload,
             &*load_signer(k, SigningPurpose::Envelope)?,
         )?,
-        None => Envelope {
-            payload_type: IN_TOTO_PAYLOAD_TYPE.to_string(),
-            payload,
-            signatures: Vec::new(),
-        },
+        None => {
+            crate::terminal::say_err!(
+                "weightgate: note: the DSSE envelope written carries no signature (pass --key to sign it); trust rests on the signed attestation inside its predicate"
+            );
+            Envelope {
+                payload_type: IN_TOTO_PAYLOAD_TYPE.to_string(),
+                payload,
+                signatures: Vec::new(),
+            }
+        }
     };
     let mut line = envelope_to_json(&dsse).to_string();
     line.push('\n');

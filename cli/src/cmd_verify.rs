@@ -12,14 +12,14 @@ use crate::run_args::RunArgs;
 use crate::terminal::say;
 use crate::time_arg::{now, parse_time};
 use weightgate_attest::reading::{
-    default_attestation_path, discover, find_snapshot, hub_cache_dir, refuse_hf_cache_repository,
-    relative_inside,
+    HfDownload, default_attestation_path, discover, find_snapshot, hf_download_layout,
+    hub_cache_dir, refuse_hf_cache_repository, relative_inside,
 };
 use weightgate_schemas::country::normalise_destination;
 use weightgate_verifier::inputs::{InputKind, read_attestation, read_grant, read_input};
 use weightgate_verifier::model_sig::{OmsOptions, OmsRequest};
 use weightgate_verifier::policy::{Context, Policy};
-use weightgate_verifier::stages::SubjectSource;
+use weightgate_verifier::stages::{SubjectScope, SubjectSource};
 use weightgate_verifier::trust::TrustedKey;
 use weightgate_verifier::{Decision, VerifyRequest, render, verify};
 
@@ -29,8 +29,9 @@ use weightgate_verifier::{Decision, VerifyRequest, render, verify};
     clap::ArgGroup::new("trust_source").required(true).args(["policy", "trust"])
 ))]
 pub struct VerifyArgs {
-    /// Checkpoint folder or single file; a Hugging Face cache snapshot
-    /// (`models--ORG--NAME/snapshots/REV`) or `hf download --local-dir` folder as it is.
+    /// Checkpoint folder or single file (or its attestation, `DIR/weightgate.att` or
+    /// `FILE.att`); a Hugging Face cache snapshot (`models--ORG--NAME/snapshots/REV`) or
+    /// `hf download --local-dir` folder as it is.
     #[arg(required_unless_present = "hf", conflicts_with = "hf")]
     pub path: Option<PathBuf>,
     /// The snapshot of this model in the local Hugging Face cache (HF_HUB_CACHE, else
@@ -64,6 +65,15 @@ pub struct VerifyArgs {
     /// Recompute SHA-256 as well as BLAKE3 (and the root from the bytes).
     #[arg(long)]
     pub full: bool,
+    /// A Hugging Face download (cache snapshot or --local-dir folder) must hold every attested
+    /// file; by default files never downloaded are listed, and only the weights a model loads
+    /// must be there.
+    #[arg(long)]
+    pub complete: bool,
+    /// Check provenance only: signatures, revocation, the bytes, model.sig, compute
+    /// consistency and lineage; no regime is judged.
+    #[arg(long)]
+    pub provenance_only: bool,
     /// A licence countersigned by its issuer (`weightgate grant`); repeatable.
     #[arg(long, value_name = "FILE")]
     pub grant: Vec<PathBuf>,
@@ -123,10 +133,54 @@ pub fn oms_request(
     )?)
 }
 
-/// The checkpoint to verify: the path given, or the cached snapshot `--hf` names.
-fn checkpoint_args(args: &VerifyArgs) -> anyhow::Result<CheckpointArgs> {
+/// The checkpoint (and its attestation, when the path given was one) a path names: a path that
+/// does not exist is said to be missing, and `DIR/weightgate.att` or `FILE.att` given instead
+/// of the checkpoint is understood as the attestation beside it.
+pub fn checkpoint_of(path: &Path) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            anyhow::anyhow!("{}: no such file or folder", path.display())
+        } else {
+            anyhow::anyhow!("{}: {e}", path.display())
+        }
+    })?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if !meta.is_file() || !name.ends_with(".att") {
+        return Ok((path.to_path_buf(), None));
+    }
+    let beside = if name == weightgate_schemas::file_names::ATTESTATION_FILE_NAME {
+        path.parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .map(Path::to_path_buf)
+    } else {
+        Some(path.with_file_name(&name[..name.len() - ".att".len()]))
+    };
+    match beside {
+        Some(ck) if ck.exists() => Ok((ck, Some(path.to_path_buf()))),
+        _ => anyhow::bail!(
+            "{} is an attestation, and the checkpoint it belongs beside is not there: give the checkpoint and --attestation {}",
+            path.display(),
+            path.display()
+        ),
+    }
+}
+
+/// The checkpoint to verify and the attestation a path given as the checkpoint named: the path
+/// given, or the cached snapshot `--hf` names.
+fn checkpoint_args(args: &VerifyArgs) -> anyhow::Result<(CheckpointArgs, Option<PathBuf>)> {
+    let mut named_attestation = None;
     let path = match (&args.path, &args.hf) {
-        (Some(p), _) => p.clone(),
+        (Some(p), _) => {
+            let (ck, att) = checkpoint_of(p)?;
+            named_attestation = att;
+            ck
+        }
         (None, Some(spec)) => {
             let (repo_id, revision) = match spec.split_once('@') {
                 Some((r, rev)) => (r, Some(rev)),
@@ -139,16 +193,34 @@ fn checkpoint_args(args: &VerifyArgs) -> anyhow::Result<CheckpointArgs> {
         }
         (None, None) => anyhow::bail!("give a CHECKPOINT path or --hf ORG/NAME[@REV]"),
     };
-    Ok(CheckpointArgs {
+    let checkpoint = CheckpointArgs {
         path,
         allow_symlinks: args.allow_symlinks,
         ignore: args.ignore.clone(),
         read: args.read.clone(),
-    })
+    };
+    Ok((checkpoint, named_attestation))
+}
+
+/// What to say when the default attestation is not in the checkpoint: for a Hugging Face
+/// download, the command that brings it (loaders such as transformers fetch only what they
+/// load, never the attestation).
+fn missing_attestation_hint(checkpoint: &Path, layout: Option<&HfDownload>) -> String {
+    let att = weightgate_schemas::file_names::ATTESTATION_FILE_NAME;
+    match layout {
+        Some(HfDownload::CacheSnapshot { repo_id, commit }) => format!(
+            "it is not there; the Hugging Face loaders fetch only the files they load: bring it into this snapshot with `hf download {repo_id} {att} --revision {commit}` (same HF_ENDPOINT and HF_HOME as the download), or pass --attestation FILE"
+        ),
+        Some(HfDownload::LocalDir) => format!(
+            "it is not there: bring it with `hf download ORG/NAME {att} --local-dir {}` (the repository this folder was downloaded from), or pass --attestation FILE",
+            checkpoint.display()
+        ),
+        None => "it is not there: pass --attestation FILE where the envelope is".into(),
+    }
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
-    let checkpoint = checkpoint_args(&args)?;
+    let (checkpoint, named_attestation) = checkpoint_args(&args)?;
     refuse_hf_cache_repository(&checkpoint.path)?;
     let policy = match &args.policy {
         Some(p) => Policy::load(p)?,
@@ -160,13 +232,22 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
             Policy::trusting(keys)
         }
     };
-    let att_path = args
-        .attestation
+    let policy = if args.provenance_only {
+        policy.provenance_only()
+    } else {
+        policy
+    };
+    let layout = hf_download_layout(&checkpoint.path);
+    let given_attestation = args.attestation.clone().or(named_attestation);
+    let att_path = given_attestation
         .clone()
         .unwrap_or_else(|| default_attestation_path(&checkpoint.path));
     let attestation = read_attestation(&att_path).map_err(|e| {
-        if args.attestation.is_none() && !att_path.exists() {
-            anyhow::anyhow!("{e} (it is not there: pass --attestation FILE where the envelope is)")
+        if given_attestation.is_none() && !att_path.exists() {
+            anyhow::anyhow!(
+                "{e} ({})",
+                missing_attestation_hint(&checkpoint.path, layout.as_ref())
+            )
         } else {
             e.into()
         }
@@ -204,6 +285,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Exit> {
             full: args.full,
             threads: args.run.threads,
             oms,
+            scope: if layout.is_some() && !args.complete {
+                SubjectScope::Downloaded
+            } else {
+                SubjectScope::Whole
+            },
         },
         policy: &policy,
         context: Context {

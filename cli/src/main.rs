@@ -22,6 +22,7 @@ mod cmd_policy;
 mod cmd_serve;
 mod cmd_store;
 mod cmd_verify;
+mod export_check;
 mod logging;
 mod progress;
 mod run_args;

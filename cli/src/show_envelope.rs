@@ -3,6 +3,8 @@
 use std::path::Path;
 
 use anyhow::Context;
+use sha2::Digest as _;
+use weightgate_schemas::EstimationMethod;
 use weightgate_schemas::{
     ATTESTATION_PAYLOAD_TYPE, Envelope, GRANT_PAYLOAD_TYPE, Grant, Statement, json_view,
 };
@@ -33,8 +35,11 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<Exit> {
         ),
         other => anyhow::bail!("{}: unknown payload type `{other}`", path.display()),
     };
+    // What a policy's `[revoked] attestations` / `grants` lists: cosigning does not change it.
+    let payload_sha256 = hex::encode(sha2::Sha256::digest(&envelope.payload));
     if json {
         let mut doc = json_view::envelope_to_json(&envelope);
+        doc["payload_sha256"] = serde_json::json!(payload_sha256);
         doc["statement"] = match &payload {
             Payload::Statement(s) => json_view::statement_to_json(s),
             Payload::Grant(g) => serde_json::to_value(g)?,
@@ -44,6 +49,7 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<Exit> {
     }
     say!("envelope {} ({} bytes)", path.display(), bytes.len());
     say!("  payload type {}", envelope.payload_type);
+    say!("  payload sha256 {payload_sha256} (what a policy's [revoked] list names)");
     for s in &envelope.signatures {
         say!(
             "  signature by key {} (not checked here; use `verify`)",
@@ -54,8 +60,8 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<Exit> {
         Payload::Statement(s) => print_statement(&s),
         Payload::Grant(g) => {
             say!(
-                "grant: {:?} {} from {} for root sha256:{}",
-                g.reference.kind,
+                "grant: {} {} from {} for root sha256:{}",
+                words(g.reference.kind.as_str()),
                 g.reference.number,
                 g.reference.authority,
                 g.root_sha256.to_hex()
@@ -90,7 +96,16 @@ fn print_statement(s: &Statement) {
         say!("    {:>14}  {}", f.size, f.path);
     }
     let c = &s.compute;
-    say!("compute {} operations ({:?})", c.total, c.method);
+    say!(
+        "compute {} operations ({})",
+        c.total,
+        match c.method {
+            EstimationMethod::SixNd => "estimated as 6 x parameters x tokens",
+            EstimationMethod::Hardware =>
+                "estimated as accelerators x hours x peak FLOP/s x utilisation",
+            EstimationMethod::Measured => "measured",
+        }
+    );
     say!(
         "  pre-training {}, post-training {}, synthetic data {}",
         c.components.pre_training,
@@ -128,8 +143,8 @@ fn print_statement(s: &Statement) {
     }
     for r in &s.references {
         say!(
-            "reference {:?} {} from {} for {} from {} until {}",
-            r.kind,
+            "reference {} {} from {} for {} from {} until {}",
+            words(r.kind.as_str()),
             r.number,
             r.authority,
             if r.destinations.is_empty() {
@@ -154,4 +169,9 @@ fn print_statement(s: &Statement) {
         s.expires_at
             .map_or(String::new(), |e| format!(", expires {}", show(e)))
     );
+}
+
+/// A wire name as words: `export-licence` is "export licence".
+fn words(wire: &str) -> String {
+    wire.replace('-', " ")
 }

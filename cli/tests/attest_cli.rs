@@ -240,7 +240,12 @@ fn bad_claims_name_the_field_and_line() {
         (
             "open_weights = true",
             "open_weights = \"yes\"",
-            ":5: TOML: invalid type: string \"yes\", expected a boolean",
+            ":5: model.open_weights: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            "params_active = 352",
+            "params_active = \"352\"",
+            ":15: compute.inputs.params_active: invalid type: string \"352\"",
         ),
         (
             "[entity]",

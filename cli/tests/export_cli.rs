@@ -69,10 +69,19 @@ fn cyclonedx_ml_bom_is_valid_and_carries_the_attested_facts() {
         att.to_str().unwrap(),
         "--out",
         bom.to_str().unwrap(),
+        "--trust",
+        &td("keys/test-lab.pub"),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     // Deterministic: standard output holds the same document.
-    let again = run(["export", "--format", "cyclonedx", att.to_str().unwrap()]);
+    let again = run([
+        "export",
+        "--format",
+        "cyclonedx",
+        att.to_str().unwrap(),
+        "--trust",
+        &td("keys/test-lab.pub"),
+    ]);
     assert_eq!(again.stdout, fs::read_to_string(&bom).unwrap());
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cyclonedx/check_bom.py");
@@ -174,8 +183,16 @@ fn intoto_under_both_names_and_input_errors() {
         a,
         "--key",
         &td("keys/test-lab.key"),
+        "--trust",
+        &td("keys/test-lab.pub"),
     ]);
-    let old = run(["export-intoto", a, "--key", &td("keys/test-lab.key")]);
+    let old = run([
+        "export-intoto",
+        a,
+        "--key",
+        &td("keys/test-lab.key"),
+        "--unverified",
+    ]);
     assert_eq!(new.code, 0, "{}", new.stderr);
     assert_eq!(new.stdout, old.stdout);
     assert!(new.stdout.ends_with("}\n") && new.stdout.lines().count() == 1);

@@ -14,7 +14,7 @@ use common::{Run, attest_as_lab, copy_dir, policy_trusting, td, testdata};
 use serve::Server;
 use sha2::Digest as _;
 
-fn venv_bin(name: &str) -> PathBuf {
+pub(crate) fn venv_bin(name: &str) -> PathBuf {
     let python = match std::env::var_os("WEIGHTGATE_PYTHON") {
         Some(p) => PathBuf::from(p),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python"),
@@ -84,7 +84,7 @@ fn hf_download(endpoint: &str, hf_home: &Path, extra: &[&str]) {
 }
 
 /// `weightgate verify` with only the cache environment the test chooses.
-fn verify(hf_home: &Path, args: &[&str]) -> Run {
+pub(crate) fn verify(hf_home: &Path, args: &[&str]) -> Run {
     let out = common::bin()
         .arg("verify")
         .args(args)
@@ -105,7 +105,7 @@ fn verify(hf_home: &Path, args: &[&str]) -> Run {
 
 /// Puts `file` into a cache snapshot as `hf_hub_download` stores a file: the content as
 /// `blobs/<sha256>` (an LFS file's etag), a relative link from the snapshot.
-fn add_to_cache_as_the_client_does(snapshot: &Path, file: &Path) {
+pub(crate) fn add_to_cache_as_the_client_does(snapshot: &Path, file: &Path) {
     let bytes = fs::read(file).unwrap();
     let blob = hex::encode(sha2::Sha256::digest(&bytes));
     fs::write(snapshot.join("../../blobs").join(&blob), &bytes).unwrap();
@@ -116,7 +116,7 @@ fn add_to_cache_as_the_client_does(snapshot: &Path, file: &Path) {
     .unwrap();
 }
 
-fn flip_one_byte(path: &Path) {
+pub(crate) fn flip_one_byte(path: &Path) {
     let real = fs::canonicalize(path).unwrap();
     let mut perms = fs::metadata(&real).unwrap().permissions();
     #[allow(clippy::permissions_set_readonly_false)]

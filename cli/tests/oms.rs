@@ -645,7 +645,14 @@ fn export_intoto_wraps_the_signed_attestation() {
     let m = lab.model("model");
     assert_eq!(lab.attest(&m, &key, &[]).code, 0);
     let att = m.join("weightgate.att");
-    let r = run(["export-intoto", s(&att), "--key", &td("keys/test-lab.key")]);
+    let r = run([
+        "export-intoto",
+        s(&att),
+        "--key",
+        &td("keys/test-lab.key"),
+        "--trust",
+        &td("keys/test-lab.pub"),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout.lines().count(), 1, "one line, for claims.jsonl");
     let dsse: Value = serde_json::from_str(&r.stdout).unwrap();
@@ -680,10 +687,20 @@ fn export_intoto_wraps_the_signed_attestation() {
     assert_eq!(inner, original.payload);
 
     // Unsigned without --key; a grant is not an attestation.
-    let r = run(["export-intoto", s(&att)]);
+    let r = run([
+        "export-intoto",
+        s(&att),
+        "--trust",
+        &td("keys/test-lab.pub"),
+    ]);
+    assert!(r.stderr.contains("carries no signature"), "{}", r.stderr);
     let dsse: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(dsse["signatures"], json!([]));
-    let r = run(["export-intoto", &td("envelopes/fail_trailing_bytes.att")]);
+    let r = run([
+        "export-intoto",
+        &td("envelopes/fail_trailing_bytes.att"),
+        "--unverified",
+    ]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("not a weightgate envelope"),

@@ -99,7 +99,7 @@ def test_verify_with_a_policy_and_input_errors(tiny: Path, tmp_path: Path) -> No
     # only regimes, licences or embargoes that depend on it refuse it (none do here).
     unknown = weightgate.verify(tiny, trust=LAB_PUB, destination="Germany")
     assert unknown.allowed and unknown.facts["destination"] == "unknown"
-    with pytest.raises(WeightgateError, match="cannot read") as e:
+    with pytest.raises(WeightgateError, match="nowhere: no such file or folder") as e:
         weightgate.verify(tiny / "nowhere", trust=LAB_PUB)
     assert e.value.returncode == 2
     (tiny / "weightgate.att").unlink()
@@ -173,3 +173,77 @@ def test_verify_snapshot_after_hf_download(gate: str, tiny: Path, tmp_path: Path
     flip_last_byte(snapshot / "config.json")
     d = weightgate.verify_snapshot("lab/tiny", trust=LAB_PUB)
     assert not d.allowed and "subject.digest_mismatch" in d.codes, d.codes
+
+
+def fetch_as_a_loader(endpoint: str, cache: Path) -> Path:
+    """What from_pretrained downloads for the tiny sharded model: config, index, every shard;
+    never the attestation. Returns the snapshot folder."""
+    from huggingface_hub import hf_hub_download
+
+    for name in ["config.json", "model.safetensors.index.json",
+                 "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]:
+        path = Path(hf_hub_download("lab/tiny", name, endpoint=endpoint, cache_dir=cache))
+    return path.parent
+
+
+def test_verified_snapshot_and_verify_loaded(gate: str, tiny: Path, tmp_path: Path) -> None:
+    folder = weightgate.verified_snapshot("lab/tiny", trust=LAB_PUB, endpoint=gate, cache_dir=tmp_path / "c1")
+    assert (folder / "config.json").read_bytes() == (tiny / "config.json").read_bytes()
+    assert (folder / "weightgate.att").is_file()
+
+    cache = tmp_path / "c2"
+    snapshot = fetch_as_a_loader(gate, cache)
+    assert not (snapshot / "weightgate.att").exists()
+    d = weightgate.verify_loaded("lab/tiny", trust=LAB_PUB, endpoint=gate, cache_dir=cache)
+    assert d.allowed, d.reasons
+    assert (snapshot / "weightgate.att").is_file(), "only the attestation was fetched"
+    assert d.facts["not_downloaded"] == [] and d.facts["model"] == "tiny-lm"
+    assert weightgate.verify_loaded(snapshot, trust=LAB_PUB).allowed
+    p = weightgate.verify_loaded(snapshot, trust=LAB_PUB, provenance_only=True)
+    assert p.allowed and not p.facts["regimes"]
+    assert any(c.name == "regimes" and "no regime was judged" in c.detail for c in p.checks), p.checks
+
+    flip_last_byte(snapshot / "model-00001-of-00002.safetensors")
+    d = weightgate.verify_loaded("lab/tiny", trust=LAB_PUB, cache_dir=cache)
+    assert not d and "subject.digest_mismatch" in d.codes, d.codes
+    with pytest.raises(weightgate.RefusedError) as e:
+        weightgate.verified_snapshot(
+            "lab/tiny", trust=LAB_PUB, endpoint=gate, cache_dir=cache, local_files_only=True
+        )
+    assert "subject.digest_mismatch" in e.value.codes and e.value.decision is not None
+
+
+def test_a_refused_repo_raises_with_the_gates_reasons(tiny: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    admit_policy = tmp_path / "admit.toml"
+    admit_policy.write_text(f'[policy]\nname = "hub"\n[[trusted_key]]\nname = "lab"\npath = "{LAB_PUB}"\n')
+    r = wg("admit", str(tiny), "--repo", "lab/tiny", "--store", str(store), "--policy", str(admit_policy))
+    assert r.returncode == 0, r.stderr
+    # The gate now trusts another key only: the lab's release is refused on every path.
+    serve_policy = tmp_path / "serve.toml"
+    serve_policy.write_text(f'[policy]\nname = "hub"\n[[trusted_key]]\nname = "other"\npath = "{OTHER_PUB}"\n')
+    proc = subprocess.Popen(
+        [weightgate.find_binary(), "serve", "--store", str(store), "--policy", str(serve_policy),
+         "--listen", "127.0.0.1:0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        endpoint = "http://" + proc.stderr.readline().rsplit("http://", 1)[1].strip()
+        with pytest.raises(weightgate.RefusedError) as e:
+            weightgate.verified_snapshot("lab/tiny", trust=LAB_PUB, endpoint=endpoint, cache_dir=tmp_path / "c")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert e.value.codes and all(c.startswith("signature.") for c in e.value.codes), e.value.codes
+    assert "refused" in str(e.value)
+
+
+def test_version_is_the_binarys() -> None:
+    r = wg("--version")
+    installed = Path(sys.prefix) in Path(weightgate.__file__).parents
+    if installed or "WEIGHTGATE_BINARY" not in os.environ:
+        assert r.stdout.split()[1] == weightgate.__version__, (r.stdout, weightgate.__version__)
+    else:  # a source checkout against a built binary: no package metadata
+        assert weightgate.__version__ == "0+unknown"

@@ -5,8 +5,11 @@
 //! references and the attestation itself as external references.
 //!
 //! CycloneDX has no fields for compute, the LEI or the root digest: those are properties in a
-//! `weightgate:` namespace (the spec's way to carry facts it does not model). The document is
-//! deterministic: the same envelope gives the same bytes.
+//! `weightgate:` namespace (the spec's way to carry facts it does not model). The model is the
+//! document's subject (`metadata.component`), with the package URL
+//! `pkg:huggingface/ORG/NAME@COMMIT` when its Hub revision is known; whether the exporter
+//! authenticated the envelope is stated. The document is deterministic: the same envelope (and
+//! options) gives the same bytes, serial number included.
 
 use serde_json::{Value, json};
 
@@ -104,14 +107,59 @@ fn external_reference(r: &Reference) -> Value {
     })
 }
 
-/// The ML-BOM for an attestation envelope (published under the file name `envelope_file`, whose
-/// bytes have the SHA-256 `envelope_sha256`, decoded as `envelope`) and its decoded statement.
-pub fn cyclonedx_bom(
-    envelope: &Envelope,
-    st: &Statement,
-    envelope_file: &str,
-    envelope_sha256: &[u8; 32],
-) -> Value {
+/// What the BOM says about the envelope besides its statement.
+pub struct BomSubject<'a> {
+    /// The file name the envelope is published under.
+    pub envelope_file: &'a str,
+    /// SHA-256 of the envelope's bytes.
+    pub envelope_sha256: &'a [u8; 32],
+    /// Whether the exporter authenticated the envelope (false: exported `--unverified`).
+    pub authenticated: bool,
+    /// The Hugging Face repository id and 40-hex commit it is published as, for the package URL.
+    pub huggingface: Option<(&'a str, &'a str)>,
+}
+
+/// The package URL of a Hugging Face model revision (purl-spec `huggingface` type: the
+/// namespace and name as the Hub spells them, the version a commit id, lowercase).
+pub fn huggingface_purl(repo_id: &str, commit: &str) -> String {
+    let parts: Vec<String> = repo_id.split('/').map(pct).collect();
+    format!(
+        "pkg:huggingface/{}@{}",
+        parts.join("/"),
+        commit.to_lowercase()
+    )
+}
+
+/// A serial number that identifies this document: a UUID (version 4 layout, as the 1.6 schema
+/// wants one of versions 1-5) taken from the SHA-256 of what the document is made of, so the
+/// same export gives the same bytes.
+fn serial_number(envelope_sha256: &[u8; 32], purl: Option<&str>, authenticated: bool) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"weightgate cyclonedx serial\0");
+    h.update(envelope_sha256);
+    h.update(purl.unwrap_or("").as_bytes());
+    h.update([u8::from(authenticated)]);
+    let d: [u8; 32] = h.finalize().into();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let x = hex::encode(b);
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..]
+    )
+}
+
+/// The ML-BOM for an attestation envelope (decoded as `envelope`) and its decoded statement.
+/// The model is the BOM's subject (`metadata.component`).
+pub fn cyclonedx_bom(envelope: &Envelope, st: &Statement, subject: &BomSubject) -> Value {
+    let (envelope_file, envelope_sha256) = (subject.envelope_file, subject.envelope_sha256);
     let c = &st.compute;
     let mut compute = vec![
         property("compute:total_operations", c.total),
@@ -188,6 +236,10 @@ pub fn cyclonedx_bom(
     if let Some(t) = st.expires_at {
         properties.push(property("attestation:expires_at", rfc3339(t)));
     }
+    properties.push(property("attestation:authenticated", subject.authenticated));
+    let purl = subject
+        .huggingface
+        .map(|(repo, commit)| huggingface_purl(repo, commit));
 
     let keyids: Vec<&str> = envelope
         .signatures
@@ -198,10 +250,17 @@ pub fn cyclonedx_bom(
         "type": "attestation",
         "url": pct(envelope_file),
         "hashes": [{ "alg": "SHA-256", "content": hex::encode(envelope_sha256) }],
-        "comment": format!(
-            "weightgate attestation (DSSE envelope in CBOR, Ed25519), signed by key id {}",
-            keyids.join(", ")
-        ),
+        "comment": if subject.authenticated {
+            format!(
+                "weightgate attestation (DSSE envelope in CBOR, Ed25519), signed by key id {}, authenticated by the exporter",
+                keyids.join(", ")
+            )
+        } else {
+            format!(
+                "weightgate attestation (DSSE envelope in CBOR, Ed25519), claiming key id {}: NOT authenticated by the exporter (--unverified)",
+                keyids.join(", ")
+            )
+        },
     })];
     refs.extend(st.references.iter().map(external_reference));
 
@@ -217,6 +276,9 @@ pub fn cyclonedx_bom(
         "properties": properties,
         "components": files,
     });
+    if let Some(p) = &purl {
+        model["purl"] = json!(p);
+    }
     if let Some(b) = &c.components.base_model {
         let mut base = vec![property("subject:root_sha256", b.root_sha256.to_hex())];
         if let Some(ops) = b.ops {
@@ -240,6 +302,7 @@ pub fn cyclonedx_bom(
     json!({
         "bomFormat": "CycloneDX",
         "specVersion": CYCLONEDX_SPEC_VERSION,
+        "serialNumber": serial_number(envelope_sha256, purl.as_deref(), subject.authenticated),
         "version": 1,
         "metadata": {
             "timestamp": rfc3339(st.issued_at),
@@ -249,14 +312,27 @@ pub fn cyclonedx_bom(
                 "version": env!("CARGO_PKG_VERSION"),
             }]},
             "manufacturer": entity(st),
+            "component": model,
         },
-        "components": [model],
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_urls_name_the_repository_and_commit() {
+        assert_eq!(
+            huggingface_purl("Org/My.Model", "ABCDEF0123456789abcdef0123456789abcdef01"),
+            "pkg:huggingface/Org/My.Model@abcdef0123456789abcdef0123456789abcdef01"
+        );
+        let a = serial_number(&[1; 32], None, true);
+        assert_eq!(a, serial_number(&[1; 32], None, true));
+        assert_ne!(a, serial_number(&[1; 32], None, false));
+        assert_eq!(a.len(), "urn:uuid:".len() + 36);
+        assert_eq!(&a["urn:uuid:".len() + 14..][..1], "4");
+    }
 
     #[test]
     fn urn_parts_are_percent_encoded() {

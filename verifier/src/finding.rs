@@ -101,6 +101,8 @@ pub enum Finding {
     },
     /// The policy activates no regime.
     NoRegimes,
+    /// Provenance only was asked for: no regime was judged.
+    RegimesNotJudged,
     /// A regime that does not apply here and now; `why` is the regime's own explanation.
     RegimeSkipped { why: String, notes: Vec<String> },
     /// A regime that applies, in its transitional period.

@@ -31,4 +31,4 @@ mod verify;
 pub use decision::{
     Check, CheckName, CheckOutcome, CheckResult, Decision, Facts, Reason, RegimeFact, RegimeResult,
 };
-pub use verify::{VerifyError, VerifyRequest, verify};
+pub use verify::{VerifyError, VerifyRequest, authenticate_envelope, verify};

@@ -111,6 +111,12 @@ impl OmsRequest {
         };
         let mut ignore = options.ignore.clone();
         ignore.extend(relative_inside(checkpoint, &path));
+        // An `hf download --local-dir` folder's bookkeeping is the client's, not the model's:
+        // left out here exactly as the attestation check leaves it out.
+        let hf_metadata = weightgate_schemas::file_names::HF_LOCAL_DIR_METADATA;
+        if checkpoint.join(hf_metadata).is_dir() {
+            ignore.push(hf_metadata.to_string());
+        }
         // A model.sig in its usual place is a signature, not model content, even when the
         // bundle checked is another one.
         let usual = default_oms_signature_path(checkpoint);

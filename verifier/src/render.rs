@@ -129,6 +129,15 @@ pub fn report(what: &str, decision: &Decision, policy_name: &str) -> Vec<String>
     for l in &decision.facts.lineage {
         lines.push(format!("  fact  {l}"));
     }
+    let absent = &decision.facts.not_downloaded;
+    if !absent.is_empty() {
+        lines.push(format!(
+            "  note  {} attested file{} not downloaded, so not checked (`--complete` requires every file): {}",
+            absent.len(),
+            plural(absent.len()),
+            absent.join(", ")
+        ));
+    }
     lines
 }
 
@@ -343,6 +352,9 @@ impl Display for Finding {
                 write!(f, "{reference} countersigned by {issuer}")
             }
             Finding::NoRegimes => f.write_str("the policy activates no regime"),
+            Finding::RegimesNotJudged => f.write_str(
+                "no regime was judged (--provenance-only): this says who signed these bytes, not whether they may be used",
+            ),
             Finding::RegimeSkipped { why, notes } => {
                 write!(f, "{why}{}", notes_suffix(notes))
             }

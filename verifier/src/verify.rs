@@ -48,3 +48,11 @@ pub fn verify(req: &VerifyRequest, progress: Progress) -> Result<Decision, Verif
     );
     Ok(d)
 }
+
+/// Authentication alone (envelope, signatures, revocation, statement), for uses that carry the
+/// statement elsewhere without its bytes (exports): the decision allows when it authenticates.
+pub fn authenticate_envelope(envelope: &[u8], policy: &Policy, now: i64) -> Decision {
+    let mut d = Decision::new(now);
+    d.allowed = authenticate(envelope, policy, now, &mut d).is_some() && d.reasons.is_empty();
+    d
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use weightgate_schemas::file_names::{DEFAULT_IGNORES, GIT_IGNORES, HF_LOCAL_DIR_METADATA};
 
 use super::error::CheckpointError;
-use super::hf_cache::{describe_snapshots, is_repo_folder, snapshot_blobs};
+use super::hf_cache::{describe_snapshots, is_repo_folder, odd_snapshot_name, snapshot_blobs};
 use super::path_rules::{check_relative_path, component_order};
 
 /// How to walk a checkpoint, and how its files are read when they are hashed.
@@ -64,6 +64,17 @@ pub fn discover(root: &Path, opts: &OpenOptions) -> Result<Vec<FoundFile>, Check
     }
     let real_meta = fs::metadata(&real_root).map_err(|e| CheckpointError::io(root, e))?;
     refuse_hf_cache_repository(root)?;
+    let snapshot_folder = if real_meta.is_dir() {
+        Some(real_root.clone())
+    } else {
+        root.parent().and_then(|p| fs::canonicalize(p).ok())
+    };
+    if let Some(problem) = snapshot_folder.as_deref().and_then(odd_snapshot_name) {
+        return Err(CheckpointError::UnsafePath {
+            path: root.display().to_string(),
+            problem,
+        });
+    }
     if real_meta.is_file() {
         let name = real_name(root)?;
         check_relative_path(&name).map_err(|problem| CheckpointError::UnsafePath {

@@ -3,7 +3,7 @@
 //! ```text
 //! HF_HUB_CACHE/models--ORG--NAME/
 //!   blobs/<etag>                  file contents (the SHA-256 for LFS files, the git SHA-1 else)
-//!   refs/main                     the commit id `main` resolved to (no newline)
+//!   refs/main                     the commit id `main` resolved to (no newline; read as is)
 //!   snapshots/<commit>/<path>     symbolic links to ../../blobs/<etag> (deeper paths: more `..`)
 //! ```
 //!
@@ -140,6 +140,49 @@ pub(crate) fn snapshot_blobs(real_root: &Path) -> Option<PathBuf> {
     meta.is_dir().then_some(blobs)
 }
 
+/// For a folder `.../models--ORG--NAME/snapshots/NAME` whose NAME is not a 40-hex commit id,
+/// why it is refused: the client names snapshots by commit, so such a folder is either debris
+/// or was reached through a ref that does not hold a commit id.
+pub(crate) fn odd_snapshot_name(real_root: &Path) -> Option<String> {
+    let name = real_root.file_name()?.to_string_lossy().into_owned();
+    let snapshots = real_root.parent()?;
+    let in_cache = snapshots.file_name()? == "snapshots"
+        && is_repo_folder_name(snapshots.parent()?.file_name()?.to_str()?);
+    (in_cache && !is_commit_id(&name)).then(|| {
+        format!(
+            "a Hugging Face cache snapshot folder is named by its 40-hex commit id, and {name:?} is not one"
+        )
+    })
+}
+
+/// How a Hugging Face client laid out a downloaded folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HfDownload {
+    /// `.../models--ORG--NAME/snapshots/<commit>` in the cache.
+    CacheSnapshot { repo_id: String, commit: String },
+    /// An `hf download --local-dir` folder (it holds `.cache/huggingface/`).
+    LocalDir,
+}
+
+/// Whether `folder` is a Hugging Face download, and which layout: such a folder holds what the
+/// client fetched, which may be fewer files than the repository has.
+pub fn hf_download_layout(folder: &Path) -> Option<HfDownload> {
+    let real = fs::canonicalize(folder).ok()?;
+    if !real.is_dir() {
+        return None;
+    }
+    if snapshot_blobs(&real).is_some() {
+        let commit = real.file_name()?.to_str()?.to_string();
+        let repo = real.parent()?.parent()?.file_name()?.to_str()?;
+        let repo_id = repo.strip_prefix("models--")?.replace("--", "/");
+        return Some(HfDownload::CacheSnapshot { repo_id, commit });
+    }
+    let metadata = real.join(weightgate_schemas::file_names::HF_LOCAL_DIR_METADATA);
+    fs::symlink_metadata(metadata)
+        .is_ok_and(|m| m.is_dir())
+        .then_some(HfDownload::LocalDir)
+}
+
 /// True for a folder that is itself a cached repository (`models--ORG--NAME` with `snapshots/`).
 pub(crate) fn is_repo_folder(real: &Path) -> bool {
     real.file_name()
@@ -197,7 +240,7 @@ fn read_refs(repo: &Path) -> Vec<(String, String)> {
             } else if ft.is_file()
                 && let Ok(text) = crate::io::read_capped_to_string(&e.path(), 1024)
             {
-                out.push((rel, text.trim().to_string()));
+                out.push((rel, text));
             }
         }
     }
@@ -208,8 +251,12 @@ fn read_refs(repo: &Path) -> Vec<(String, String)> {
 }
 
 /// Finds the snapshot of `repo_id` at `revision` (default `main`) in the cache folder `cache`,
-/// as `huggingface_hub.try_to_load_from_cache` does: a branch or tag through `refs/<revision>`,
-/// a full commit id directly; a unique commit-id prefix of at least 7 hex digits is accepted too.
+/// as `huggingface_hub.try_to_load_from_cache` does: `refs/<revision>` when that file exists,
+/// its text taken as it is (no trimming: the client opens `snapshots/<text>`), else a full
+/// commit id directly; a unique commit-id prefix of at least 7 hex digits is accepted too.
+/// A ref that does not hold exactly a 40-hex commit id is refused, and so is a commit-id
+/// revision whose ref file names another commit (`snapshot_download` would take the id, the
+/// file lookup the ref: the two clients would load different bytes).
 pub fn find_snapshot(
     cache: &Path,
     repo_id: &str,
@@ -236,37 +283,60 @@ pub fn find_snapshot(
         folder: repo.clone(),
         available: describe_snapshots(&repo),
     };
-    let commit = if is_commit_id(revision) {
-        revision.to_string()
-    } else {
-        let ref_file = repo.join("refs").join(revision);
-        match crate::io::read_capped_to_string(&ref_file, 1024) {
-            Ok(text) => {
-                let commit = text.trim();
-                if !is_commit_id(commit) {
-                    return Err(HfCacheError::Corrupt {
-                        path: ref_file,
-                        problem: "does not hold a 40-hex commit id".into(),
-                    });
-                }
-                commit.to_string()
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                unique_prefix(&snapshots, revision).ok_or_else(not_cached)?
-            }
-            Err(error) => {
-                return Err(HfCacheError::Io {
+    let ref_file = repo.join("refs").join(revision);
+    let commit = match read_ref(&ref_file) {
+        Ok(Some(commit)) => {
+            if is_commit_id(revision) && commit != revision {
+                return Err(HfCacheError::Corrupt {
                     path: ref_file,
-                    error,
+                    problem: format!(
+                        "names commit {commit}, not the commit id it is named after: the Hugging Face client would load one or the other depending on the call"
+                    ),
                 });
             }
+            commit
         }
+        Ok(None) if is_commit_id(revision) => revision.to_string(),
+        Ok(None) => unique_prefix(&snapshots, revision).ok_or_else(not_cached)?,
+        Err(e) => return Err(e),
     };
     let snapshot = snapshots.join(&commit);
     if !snapshot.is_dir() {
         return Err(not_cached());
     }
     Ok(snapshot)
+}
+
+/// The commit a ref file names, read as the client reads it: the whole text is the snapshot
+/// folder name, so anything but exactly 40 lowercase hex digits (a trailing newline included)
+/// is refused rather than trimmed into a different folder than the client opens.
+/// `None` when there is no such file.
+fn read_ref(ref_file: &Path) -> Result<Option<String>, HfCacheError> {
+    match fs::symlink_metadata(ref_file) {
+        Ok(m) if m.is_dir() => return Ok(None),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(HfCacheError::Io {
+                path: ref_file.to_path_buf(),
+                error,
+            });
+        }
+    }
+    let text =
+        crate::io::read_capped_to_string(ref_file, 1024).map_err(|error| HfCacheError::Io {
+            path: ref_file.to_path_buf(),
+            error,
+        })?;
+    if !is_commit_id(&text) {
+        return Err(HfCacheError::Corrupt {
+            path: ref_file.to_path_buf(),
+            problem: format!(
+                "holds {text:?}, not exactly a 40-hex commit id (the Hugging Face client takes the text as it is, so it would open snapshots/{text:?})"
+            ),
+        });
+    }
+    Ok(Some(text))
 }
 
 /// The one cached commit starting with `prefix` (7 to 39 lowercase hex digits), if exactly one.

@@ -14,7 +14,7 @@ mod shard_index;
 pub use checkpoint::{Checkpoint, CheckpointFile, FileIdentity, FileKind, ParameterCount};
 pub use discover::{FoundFile, OpenOptions, ReadPath, discover, refuse_hf_cache_repository};
 pub use error::CheckpointError;
-pub use hf_cache::{HfCacheError, find_snapshot, hub_cache_dir};
+pub use hf_cache::{HfCacheError, HfDownload, find_snapshot, hf_download_layout, hub_cache_dir};
 pub use ignore_paths::resolve_ignore_paths;
 pub use output_paths::{default_attestation_path, default_oms_signature_path, relative_inside};
 pub use path_rules::{UnsafePath, check_relative_path, component_order};

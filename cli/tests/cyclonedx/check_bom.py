@@ -21,14 +21,15 @@ if error is not None:
 doc = json.loads(text)
 assert doc["specVersion"] == "1.6", doc["specVersion"]
 broken = json.loads(text)
-broken["components"][0]["type"] = "model"
+broken["metadata"]["component"]["type"] = "model"
 assert validator.validate_str(json.dumps(broken)) is not None, "an unknown component type passed"
 
 bom = Bom.from_json(doc)
-(model,) = bom.components
+assert not bom.components, "the model is the BOM's subject, not one of its components"
+model = bom.metadata.component
 props = {p.name: p.value for p in model.properties}
 # The library's object model has no modelCard yet: read it from the validated document.
-card = {p["name"]: p["value"] for p in doc["components"][0]["modelCard"]["properties"]}
+card = {p["name"]: p["value"] for p in doc["metadata"]["component"]["modelCard"]["properties"]}
 summary = {
     "type": model.type.value,
     "name": model.name,
@@ -51,5 +52,7 @@ summary = {
         key=lambda r: r["url"]),
     "tools": [t.name for t in bom.metadata.tools.components],
     "timestamp": bom.metadata.timestamp.isoformat(),
+    "serial_number": str(bom.serial_number),
+    "purl": str(model.purl) if model.purl else None,
 }
 print(json.dumps(summary, indent=1, sort_keys=True))

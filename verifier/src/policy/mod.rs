@@ -132,6 +132,8 @@ pub struct Policy {
     pub require_model_signature: bool,
     /// Deny a statement whose entity states no LEI (no regime requires one: a policy choice).
     pub require_lei: bool,
+    /// Judge no regime: provenance alone (see [`Policy::provenance_only`]).
+    pub provenance_only: bool,
 }
 
 /// Near a threshold (within `band` either way), the 6·N·D and hardware estimates must both be
@@ -713,6 +715,15 @@ impl Policy {
         Self::parse(&text, &path.display().to_string(), &base)
     }
 
+    /// This policy with no regime judged: signatures, revocation, subject, `model.sig`,
+    /// compute consistency and lineage only ("are these the bytes this key signed, and what
+    /// does the attestation say"), for downstream users who are not the regulated party.
+    pub fn provenance_only(mut self) -> Self {
+        self.regimes.clear();
+        self.provenance_only = true;
+        self
+    }
+
     /// A policy that trusts exactly these keys, with the default regimes (`verify --trust`).
     pub fn trusting(keys: Vec<TrustedKey>) -> Self {
         Policy {
@@ -736,6 +747,7 @@ impl Policy {
             model_signing: ModelSigningTrust::default(),
             require_model_signature: false,
             require_lei: false,
+            provenance_only: false,
         }
     }
 
@@ -1091,6 +1103,7 @@ impl Policy {
             model_signing,
             require_model_signature,
             require_lei: s.require_lei.unwrap_or(false),
+            provenance_only: false,
         })
     }
 

@@ -27,6 +27,27 @@ pub enum DigestMode {
     Sha256,
 }
 
+/// Which attested files must be on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SubjectScope {
+    /// Every attested file (a checkpoint as published).
+    #[default]
+    Whole,
+    /// What a Hugging Face client downloaded: the files present are bound; attested files
+    /// never downloaded are listed as not downloaded, except the weights a model loads (the
+    /// default single weights file, and every shard a present index names), which must be
+    /// there. A present file that is not attested is still a failure.
+    Downloaded,
+}
+
+/// Weights file names the Hugging Face loaders take by default when there is no index
+/// (transformers, peft, diffusers): one of these attested in a folder must be present.
+const DEFAULT_WEIGHTS_FILES: &[&str] = &[
+    "model.safetensors",
+    "adapter_model.safetensors",
+    "diffusion_pytorch_model.safetensors",
+];
+
 /// What subject binding found.
 #[derive(Debug, Clone, Default)]
 pub struct SubjectReport {
@@ -36,6 +57,8 @@ pub struct SubjectReport {
     pub header_parameters: Option<u64>,
     /// SHA-256 of each file hashed, by path, when SHA-256 was computed.
     pub sha256: BTreeMap<String, [u8; 32]>,
+    /// Attested files left out of a [`SubjectScope::Downloaded`] check because they are absent.
+    pub not_downloaded: Vec<String>,
 }
 
 /// Where the bytes a statement is bound to come from.
@@ -49,6 +72,7 @@ pub enum SubjectSource<'a> {
         threads: usize,
         /// An OpenSSF model-signing bundle to check beside the attestation.
         oms: Option<OmsRequest>,
+        scope: SubjectScope,
     },
     /// A checkpoint being admitted: the digests are those of the bytes in the store (hashed
     /// while they were written, or recorded when an identical blob was admitted before and
@@ -113,6 +137,7 @@ pub fn bind(
             full,
             threads,
             oms,
+            scope,
         } => {
             let mode = if *full {
                 DigestMode::Full
@@ -127,7 +152,8 @@ pub fn bind(
                 DigestMode::Sha256 => "sha256",
                 DigestMode::Blake3 => "blake3",
             };
-            let report = check_subject(st, checkpoint, open, mode, *threads, progress)?;
+            let report =
+                check_subject_with(st, checkpoint, open, mode, *threads, None, *scope, progress)?;
             let how = Binding::Hashed {
                 bytes: report.bytes_hashed,
                 digests: d.facts.digest,
@@ -150,6 +176,7 @@ pub fn bind(
                 DigestMode::Full,
                 0,
                 Some(digests),
+                SubjectScope::Whole,
                 progress,
                 &mut report,
             )?;
@@ -169,11 +196,13 @@ pub fn bind(
                 bytes_hashed: 0,
                 header_parameters: Some(facts.header_parameters),
                 sha256: Default::default(),
+                not_downloaded: Vec::new(),
             };
             (report, None, None, 0, Binding::Admitted)
         }
     };
     d.facts.header_parameters = subject.header_parameters;
+    d.facts.not_downloaded = subject.not_downloaded.clone();
     d.facts.bytes_hashed += subject.bytes_hashed;
     if subject.problems.is_empty() {
         d.pass(
@@ -239,11 +268,22 @@ pub fn check_subject(
     threads: usize,
     progress: Progress,
 ) -> Result<SubjectReport, CheckpointError> {
-    check_subject_with(statement, root, open, mode, threads, None, progress)
+    check_subject_with(
+        statement,
+        root,
+        open,
+        mode,
+        threads,
+        None,
+        SubjectScope::Whole,
+        progress,
+    )
 }
 
 /// [`check_subject`], with the digests already computed when `computed` is given (admission
-/// hashes every byte while copying it into staging, so nothing is read twice).
+/// hashes every byte while copying it into staging, so nothing is read twice), and `scope`
+/// saying which attested files must be present.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn check_subject_with(
     statement: &Statement,
     root: &Path,
@@ -251,6 +291,7 @@ pub(crate) fn check_subject_with(
     mode: DigestMode,
     threads: usize,
     computed: Option<&CheckpointDigests>,
+    scope: SubjectScope,
     progress: Progress,
 ) -> Result<SubjectReport, CheckpointError> {
     let mut report = SubjectReport::default();
@@ -280,6 +321,7 @@ pub(crate) fn check_subject_with(
         mode,
         threads,
         computed,
+        scope,
         progress,
         &mut report,
     )?;
@@ -312,12 +354,14 @@ fn check_subject_root(statement: &Statement, report: &mut SubjectReport) {
 
 /// The checkpoint's files against the attested ones: names, sizes, parameters, digests
 /// (computed now, or `computed` when given), and the tensors that changed.
+#[allow(clippy::too_many_arguments)]
 fn check_subject_files(
     statement: &Statement,
     checkpoint: &Checkpoint,
     mode: DigestMode,
     threads: usize,
     computed: Option<&CheckpointDigests>,
+    scope: SubjectScope,
     progress: Progress,
     report: &mut SubjectReport,
 ) -> Result<(), CheckpointError> {
@@ -328,12 +372,30 @@ fn check_subject_files(
     let attested: BTreeMap<&str, &weightgate_schemas::FileEntry> =
         subject.files.iter().map(|f| (f.path.as_str(), f)).collect();
     let on_disk: BTreeSet<&str> = checkpoint.files.iter().map(|f| f.path.as_str()).collect();
+    let loaded = loaded_weights(statement);
     for f in &subject.files {
-        if !on_disk.contains(f.path.as_str()) {
+        if on_disk.contains(f.path.as_str()) {
+            continue;
+        }
+        if scope == SubjectScope::Downloaded && !loaded.contains(f.path.as_str()) {
+            report.not_downloaded.push(f.path.clone());
+        } else {
             report.problems.push(Problem::MissingFile {
                 path: f.path.clone(),
             });
         }
+    }
+    if scope == SubjectScope::Downloaded
+        && !checkpoint
+            .files
+            .iter()
+            .any(|f| f.header.is_some() && attested.contains_key(f.path.as_str()))
+        && let Some(weights) = subject.files.iter().find(|f| is_weights(&f.path))
+    {
+        // Nothing a model could load was downloaded: "allowed" would vouch for no weights.
+        report.problems.push(Problem::MissingFile {
+            path: weights.path.clone(),
+        });
     }
     for f in &checkpoint.files {
         if !attested.contains_key(f.path.as_str()) {
@@ -363,8 +425,11 @@ fn check_subject_files(
             }
             None => false,
         });
+    // The headers of weights never downloaded cannot be counted.
+    let all_weights_present = !report.not_downloaded.iter().any(|p| is_weights(p));
     if let Some(claimed) = statement.compute.inputs.params_total
         && claimed != params.total
+        && all_weights_present
     {
         report.problems.push(Problem::ParameterMismatch {
             claimed,
@@ -466,4 +531,41 @@ fn check_subject_files(
         }
     }
     Ok(())
+}
+
+fn is_weights(path: &str) -> bool {
+    path.ends_with(".safetensors")
+}
+
+/// The attested files a Hugging Face loader needs for the weights: in each folder, the
+/// default single weights file when attested, else its index when attested (the shards a
+/// present index names are required by the checkpoint reader itself, which refuses an index
+/// whose shards are absent).
+fn loaded_weights(statement: &Statement) -> BTreeSet<&str> {
+    let attested: BTreeSet<&str> = statement
+        .subject
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    attested
+        .iter()
+        .copied()
+        .filter(|p| {
+            let (folder, name) = p.rsplit_once('/').unwrap_or(("", p));
+            if DEFAULT_WEIGHTS_FILES.contains(&name) {
+                return true;
+            }
+            name.strip_suffix(".index.json").is_some_and(|single| {
+                DEFAULT_WEIGHTS_FILES.contains(&single) && {
+                    let single = if folder.is_empty() {
+                        single.to_string()
+                    } else {
+                        format!("{folder}/{single}")
+                    };
+                    !attested.contains(single.as_str())
+                }
+            })
+        })
+        .collect()
 }

@@ -139,7 +139,9 @@ pub fn judge(
             },
         );
     }
-    if policy.regimes.is_empty() {
+    if policy.provenance_only {
+        d.skip(CheckName::Regimes, Finding::RegimesNotJudged);
+    } else if policy.regimes.is_empty() {
         d.skip(CheckName::Regimes, Finding::NoRegimes);
     }
     for regime in &policy.regimes {

@@ -12,7 +12,8 @@ mod signature;
 
 pub use authenticate::{Authenticated, authenticate, authenticate_grants};
 pub use bind::{
-    AdmittedFacts, Bound, DigestMode, SubjectReport, SubjectSource, bind, check_subject,
+    AdmittedFacts, Bound, DigestMode, SubjectReport, SubjectScope, SubjectSource, bind,
+    check_subject,
 };
 pub use judge::judge;
 pub use signature::{SignatureFinding, check_signatures, distinct_valid_keys};

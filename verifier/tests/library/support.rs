@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use weightgate_attest::reading::OpenOptions;
 use weightgate_verifier::policy::{Context, Policy};
 use weightgate_verifier::reason::ReasonCode;
-use weightgate_verifier::stages::SubjectSource;
+use weightgate_verifier::stages::{SubjectScope, SubjectSource};
 use weightgate_verifier::{Decision, VerifyRequest, verify};
 
 pub fn testdata(p: &str) -> PathBuf {
@@ -74,6 +74,7 @@ impl Judged {
                 full: false,
                 threads: 1,
                 oms: None,
+                scope: SubjectScope::Whole,
             },
             policy,
             context: Context {

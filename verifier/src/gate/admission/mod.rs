@@ -29,7 +29,7 @@ use crate::gate::store::{
 use crate::model_sig::OmsRequest;
 use crate::policy::{Context, Policy};
 use crate::reason::ReasonCode;
-use crate::stages::{Authenticated, Bound, SubjectSource, authenticate, bind, judge};
+use crate::stages::{Authenticated, Bound, SubjectScope, SubjectSource, authenticate, bind, judge};
 use plan::Step;
 
 /// What to admit, and under which policy.
@@ -96,6 +96,7 @@ pub async fn admit(
             full: true,
             threads: 0,
             oms: req.oms.clone(),
+            scope: SubjectScope::Whole,
         };
         crate::gate::blocking(|| bind_and_judge(&auth, &subject, req, &mut d, progress))?;
         return Ok(Admission::Refused(d));
