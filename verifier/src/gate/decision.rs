@@ -11,11 +11,19 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::audit::AuditLog;
-use super::store::{RevisionRecord, Store, StoreError, check_repo_id};
+use super::disclosure;
+use super::listing::Listing;
+use super::store::{
+    RevisionRecord, Store, StoreError, check_repo_id, is_revision_id, is_short_revision_id,
+};
 use crate::decision::Decision;
 use crate::policy::{Context, Policy, PolicyError};
 use crate::stages::{AdmittedFacts, SubjectSource};
 use crate::verify::{VerifyError, VerifyRequest, verify};
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
 
 /// Where the gate's time comes from.
 pub trait Clock: Send + Sync {
@@ -74,6 +82,11 @@ pub struct Gate {
     /// Decisions computed at once (each decodes and checks a whole attestation, off the async
     /// runtime): bounds CPU and memory when many distinct requests miss the cache.
     deciding: tokio::sync::Semaphore,
+    /// Listings built or rendered at once (off the async runtime, like decisions).
+    listing: tokio::sync::Semaphore,
+    /// Revision ids by repo, for shortened ids: listed at most once per
+    /// [`SHORT_ID_REFRESH`] per repo, so a shortened id never lists the store per request.
+    short_ids: tokio::sync::Mutex<HashMap<String, (std::time::Instant, Arc<Vec<String>>)>>,
     /// Refusal records lost since the last report, and the second of that report.
     audit_lost: std::sync::atomic::AtomicU64,
     audit_lost_reported: std::sync::atomic::AtomicI64,
@@ -95,9 +108,9 @@ pub struct RenderedRefusal {
 impl Verdict {
     fn new(decision: Decision) -> Self {
         let refusal = (!decision.allowed).then(|| {
-            let message = crate::render::refusal(&decision);
+            let message = disclosure::public_refusal_message(&decision);
             RenderedRefusal {
-                body: json!({ "error": message, "decision": decision })
+                body: json!({ "error": message, "decision": disclosure::public_decision(&decision) })
                     .to_string()
                     .into(),
                 message,
@@ -117,7 +130,13 @@ struct DecisionCache {
     decisions: HashMap<DecisionKey, Arc<Verdict>>,
     /// Manifests by (repo, revision as asked), same lifetime: a new admission shows within 1 s.
     manifests: HashMap<(String, String), Arc<RevisionRecord>>,
+    /// Listings by (repo, revision id), same lifetime.
+    listings: HashMap<(String, String), Arc<Listing>>,
 }
+
+/// How old the index of revision ids may be: a revision admitted since is found by its full id
+/// or a ref at once, by a shortened id within this time.
+pub const SHORT_ID_REFRESH: Duration = Duration::from_secs(5);
 
 impl Gate {
     pub fn new(
@@ -131,9 +150,9 @@ impl Gate {
             policy: RwLock::new(Arc::new(policy)),
             audit,
             cache: Mutex::new(DecisionCache::default()),
-            deciding: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            ),
+            deciding: tokio::sync::Semaphore::new(cores()),
+            listing: tokio::sync::Semaphore::new(cores()),
+            short_ids: Default::default(),
             audit_lost: Default::default(),
             audit_lost_reported: Default::default(),
             clock: Arc::new(SystemClock),
@@ -226,6 +245,7 @@ impl Gate {
         c.generation += 1;
         c.decisions.clear();
         c.manifests.clear();
+        c.listings.clear();
     }
 
     /// The record of `repo` at `rev` (a ref, a revision id or a prefix of one) through the
@@ -256,10 +276,84 @@ impl Gate {
         if !self.store.has_repo(repo).await? {
             return Err(LookupError::RepoNotFound);
         }
+        // A ref of that name wins over a shortened id.
+        if let Some(m) = self.store.manifest(repo, rev).await? {
+            return Ok(m);
+        }
+        if is_revision_id(rev) || !is_short_revision_id(rev) {
+            return Err(LookupError::RevisionNotFound);
+        }
+        let Some(id) = self.resolve_short_id(repo, rev).await? else {
+            return Err(LookupError::RevisionNotFound);
+        };
         self.store
-            .manifest(repo, rev)
+            .manifest(repo, &id)
             .await?
             .ok_or(LookupError::RevisionNotFound)
+    }
+
+    /// The one admitted revision of `repo` whose id starts with `prefix`, from the index of
+    /// revision ids (listed again when older than [`SHORT_ID_REFRESH`]); `None` when none or
+    /// several do.
+    async fn resolve_short_id(&self, repo: &str, prefix: &str) -> Result<Option<String>, StoreError> {
+        let ids = {
+            let mut index = self.short_ids.lock().await;
+            match index.get(repo) {
+                Some((at, ids)) if at.elapsed() < SHORT_ID_REFRESH => ids.clone(),
+                _ => {
+                    let ids = Arc::new(self.store.revision_ids(repo).await?);
+                    if index.len() >= 10_000 {
+                        index.clear();
+                    }
+                    index.insert(repo.to_string(), (std::time::Instant::now(), ids.clone()));
+                    ids
+                }
+            }
+        };
+        let i = ids.partition_point(|id| id.as_str() < prefix);
+        let mut matching = ids[i..].iter().take_while(|id| id.starts_with(prefix));
+        Ok(match (matching.next(), matching.next()) {
+            (Some(id), None) => Some(id.clone()),
+            _ => None,
+        })
+    }
+
+    /// The listing of an admitted revision through the per-second cache, built off the async
+    /// runtime.
+    pub async fn listing(&self, m: &Arc<RevisionRecord>) -> Result<Arc<Listing>, DecideError> {
+        let second = self.now();
+        let key = (m.repo.clone(), m.revision.clone());
+        {
+            let c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if c.second == second
+                && let Some(l) = c.listings.get(&key)
+            {
+                return Ok(l.clone());
+            }
+        }
+        let record = m.clone();
+        let l = Arc::new(self.off_runtime(move || Listing::of(&record)).await?);
+        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if c.second == second && c.listings.len() < 10_000 {
+            c.listings.insert(key, l.clone());
+        }
+        Ok(l)
+    }
+
+    /// Runs per-request CPU work (building or rendering a listing) on the blocking pool, at
+    /// most one task per core at once, so the async threads stay free for other requests.
+    pub async fn off_runtime<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, DecideError> {
+        let _permit = self
+            .listing
+            .acquire()
+            .await
+            .map_err(|e| DecideError::Task(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| DecideError::Task(e.to_string()))
     }
 
     /// [`Gate::decide`] through the per-second cache, on the blocking pool.
@@ -276,6 +370,7 @@ impl Gate {
                 c.second = second;
                 c.decisions.clear();
                 c.manifests.clear();
+                c.listings.clear();
             }
             if let Some(d) = c.decisions.get(&key) {
                 return Ok(d.clone());

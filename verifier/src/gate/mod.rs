@@ -7,7 +7,9 @@ pub mod admission;
 pub mod audit;
 pub mod blob_body;
 pub mod decision;
+pub mod disclosure;
 pub mod hub_api;
+pub mod listing;
 pub mod listener;
 pub mod store;
 
