@@ -53,6 +53,17 @@ pub enum LookupError {
     Store(#[from] StoreError),
 }
 
+/// Why a policy reload kept the policy in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}: no policy there")]
+    NoSharedPolicy(String),
+}
+
 /// Why a decision could not be made for an admitted revision (the store, not the request).
 #[derive(Debug, thiserror::Error)]
 pub enum DecideError {
@@ -87,10 +98,11 @@ pub struct Gate {
     /// Revision ids by repo, for shortened ids: listed at most once per
     /// [`SHORT_ID_REFRESH`] per repo, so a shortened id never lists the store per request.
     short_ids: tokio::sync::Mutex<HashMap<String, (std::time::Instant, Arc<Vec<String>>)>>,
-    /// Refusal records lost since the last report, and the second of that report.
-    audit_lost: std::sync::atomic::AtomicU64,
-    audit_lost_reported: std::sync::atomic::AtomicI64,
     clock: Arc<dyn Clock>,
+    /// Whether reloads read the store's shared policy instead of the policy file.
+    follows_shared_policy: std::sync::atomic::AtomicBool,
+    /// The shared policy's bytes last read (valid or not).
+    shared_policy_applied: tokio::sync::Mutex<Option<Vec<u8>>>,
 }
 
 /// A decision with its refusal already rendered, so a cached refusal costs no serialization.
@@ -153,9 +165,9 @@ impl Gate {
             deciding: tokio::sync::Semaphore::new(cores()),
             listing: tokio::sync::Semaphore::new(cores()),
             short_ids: Default::default(),
-            audit_lost: Default::default(),
-            audit_lost_reported: Default::default(),
             clock: Arc::new(SystemClock),
+            follows_shared_policy: Default::default(),
+            shared_policy_applied: Default::default(),
             store,
         }
     }
@@ -171,50 +183,84 @@ impl Gate {
         self.clock.now()
     }
 
-    /// Applies the policy the store shares between the gates over it (a bucket's
-    /// `policy.toml`) every `every` while the future runs, whenever its bytes change. Errors
-    /// (storage unreachable, an invalid policy) are logged and the policy in force stays. A
-    /// store that shares no policy is an error at once.
-    pub async fn follow_shared_policy(&self, every: Duration) -> Result<(), StoreError> {
-        let Some(source) = self.store.shared_policy_location() else {
+    /// Makes the store's shared policy (a bucket's `policy.toml`) this gate's one policy
+    /// source: from now on [`Gate::reload`] reads it instead of the policy file, so a reload
+    /// can never bring back a policy without the revocations published through the store. An
+    /// error for a store that shares no policy.
+    pub fn use_shared_policy(&self) -> Result<(), StoreError> {
+        if self.store.shared_policy_location().is_none() {
             return Err(StoreError::Config(format!(
                 "{}: polling for a policy needs a store that several gates share \
                  (s3://BUCKET/PREFIX)",
                 self.store.location()
             )));
-        };
-        let mut applied: Option<Vec<u8>> = None;
+        }
+        self.follows_shared_policy
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Applies the store's shared policy every `every` while the future runs, whenever its
+    /// bytes change (after [`Gate::use_shared_policy`]). Errors (storage unreachable, an
+    /// invalid policy) are logged and the policy in force stays.
+    pub async fn follow_shared_policy(&self, every: Duration) -> Result<(), StoreError> {
+        self.use_shared_policy()?;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let text = match self.store.shared_policy().await {
-                Ok(Some(t)) => t,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot poll the shared policy; keeping the current one");
-                    continue;
-                }
-            };
-            if applied.as_deref() == Some(&text[..]) {
-                continue;
-            }
-            match self.apply_policy_text(&text, &source) {
-                Ok(()) => tracing::info!(policy = %source, "policy reloaded from the store"),
+            match self.apply_shared_policy(false).await {
+                Ok(true) => tracing::info!(policy = %self.policy_source(), "policy reloaded from the store"),
+                Ok(false) => {}
                 Err(e) => tracing::warn!(
-                    policy = %source,
+                    policy = %self.policy_source(),
                     error = %e,
                     "policy NOT reloaded, keeping the previous one"
                 ),
             }
-            // An invalid policy is reported once, not at every poll.
-            applied = Some(text);
         }
     }
 
-    /// Re-reads the policy file; the old policy stays if the new one is invalid. The caller
-    /// decides when (the CLI does on SIGHUP) and reports the outcome.
-    pub fn reload(&self) -> Result<(), PolicyError> {
+    /// Where reloads read the policy: the shared policy's location or the policy file.
+    pub fn policy_source(&self) -> String {
+        match self.store.shared_policy_location() {
+            Some(l) if self.follows_shared_policy.load(std::sync::atomic::Ordering::SeqCst) => l,
+            _ => self.policy_path.display().to_string(),
+        }
+    }
+
+    /// Reads the shared policy and applies it if `force` or its bytes differ from the last
+    /// ones read; `Ok(true)` when applied. Reads and applies are serialized, so a slow read of
+    /// older bytes cannot land after a newer one.
+    async fn apply_shared_policy(&self, force: bool) -> Result<bool, ReloadError> {
+        let source = self.policy_source();
+        let mut applied = self.shared_policy_applied.lock().await;
+        let text = match self.store.shared_policy().await? {
+            Some(t) => t,
+            None => return Err(ReloadError::NoSharedPolicy(source)),
+        };
+        if !force && applied.as_deref() == Some(&text[..]) {
+            return Ok(false);
+        }
+        // An invalid policy is reported once, not at every poll.
+        let result = self.apply_policy_text(&text, &source);
+        *applied = Some(text);
+        result?;
+        Ok(true)
+    }
+
+    /// Re-reads the policy from this gate's one source ([`Gate::policy_source`]): the policy
+    /// file, or the store's shared policy after [`Gate::use_shared_policy`]. The old policy
+    /// stays if the new one is invalid or unreadable. The caller decides when (the CLI does on
+    /// SIGHUP) and reports the outcome.
+    pub async fn reload(&self) -> Result<(), ReloadError> {
+        if self
+            .follows_shared_policy
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            self.apply_shared_policy(true).await?;
+            return Ok(());
+        }
         let p = Policy::load(&self.policy_path)?;
         self.install(p);
         Ok(())
@@ -430,18 +476,6 @@ impl Gate {
             base_envelope: None,
         };
         Ok(verify(&req, &|_| {})?)
-    }
-
-    /// Reports a refusal record the audit writer could not take, at most once a second with
-    /// the count since the last report.
-    pub(crate) fn audit_lost(&self, e: super::audit::AuditFailure) {
-        use std::sync::atomic::Ordering;
-        let lost = self.audit_lost.fetch_add(1, Ordering::Relaxed) + 1;
-        let second = self.now();
-        if self.audit_lost_reported.swap(second, Ordering::Relaxed) != second {
-            self.audit_lost.fetch_sub(lost, Ordering::Relaxed);
-            tracing::error!(lost, error = %e, "AUDIT LOG FAILING: refusal records lost");
-        }
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::json;
 use weightgate_attest::reading::check_relative_path;
 use weightgate_schemas::country::{UNKNOWN_DESTINATION, normalise_destination};
 
-use super::audit::AuditRecord;
+use super::audit::{AuditFailure, AuditRecord};
 use super::blob_body::{RangeRequest, ZeroCopy, blob_response, parse_range};
 use super::decision::{DecideError, Gate, LookupError, Verdict};
 use super::disclosure::{self, Disclosure};
@@ -450,6 +450,19 @@ fn store_error(e: &StoreError) -> Response {
     }
 }
 
+/// The audit log is closed: the gate is shutting down.
+fn shutting_down() -> Response {
+    let mut r = hub_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ShuttingDown",
+        "the gate is shutting down; try again",
+        None,
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
 /// Object storage unreachable or too slow: try again later (never a 500, never a decision).
 fn storage_unavailable() -> Response {
     let mut r = hub_error(
@@ -502,18 +515,17 @@ async fn resolve(
         bytes,
     };
     // A request that is not served is recorded without waiting: if the writer is behind, the
-    // loss is counted and reported, and no bytes went out.
+    // audit log counts it (no bytes went out). False once the log is closed for shutdown.
     let audit = |status: u16,
                  decision: &'static str,
                  reasons: Vec<ReasonCode>,
                  bytes: u64,
                  revision: &str| {
-        if let Err(e) = g
-            .audit
-            .record(record(status, decision, reasons, bytes, revision))
-        {
-            g.audit_lost(e);
-        }
+        !matches!(
+            g.audit
+                .record(record(status, decision, reasons, bytes, revision)),
+            Err(AuditFailure::Closed)
+        )
     };
     if path.len() > 1024 || check_relative_path(&path).is_err() {
         audit(400, "invalid", vec![], 0, &rev);
@@ -553,7 +565,10 @@ async fn resolve(
         }
     };
     if !d.decision.allowed {
-        audit(451, "deny", d.decision.codes(), 0, &m.revision);
+        // A refusal that can be neither recorded nor counted is not made (shutting down).
+        if !audit(451, "deny", d.decision.codes(), 0, &m.revision) {
+            return shutting_down();
+        }
         return refusal(&d, &m.revision);
     }
     // The weights, or a signature file served beside them.
