@@ -441,6 +441,22 @@ fn store_error(e: &StoreError) -> Response {
     tracing::error!(error = %e, "cannot read the store");
     match e {
         StoreError::Unavailable { .. } => storage_unavailable(),
+        e if e.is_missing() => {
+            tracing::error!(
+                error = %e,
+                "STORE INCOMPLETE: an object a published revision names is missing; re-admit \
+                 the revision"
+            );
+            let mut r = hub_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "StoreIncomplete",
+                "a stored object of this revision is missing; try again later",
+                None,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            r
+        }
         _ => hub_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "StoreError",
@@ -588,6 +604,15 @@ async fn resolve(
     };
     let problem = match file {
         Some(f) => match g.store.blob_problem(f).await {
+            // Gone (a gc, an operator): the store is incomplete, nothing was altered.
+            Ok(Some(_)) if matches!(g.store.blob_state(&f.sha256).await, Ok(None)) => {
+                let r = store_error(&StoreError::NotFound {
+                    location: format!("blob {} for {}", f.sha256, f.path),
+                    why: "named by a published revision",
+                });
+                audit(r.status().as_u16(), "error", vec![], 0, &m.revision);
+                return r;
+            }
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(repo, revision = %m.revision, path, "cannot check a stored blob");

@@ -107,6 +107,38 @@ impl FolderStore {
         Ok(ids)
     }
 
+    /// Holds `STORE/gc.lock` shared (an admission) or exclusive (`store gc`) until dropped:
+    /// gc never runs beside an admission that may reuse what gc would remove.
+    pub(super) fn lock(&self, exclusive: bool) -> Result<File, StoreError> {
+        use std::os::fd::AsRawFd;
+        let path = self.root.join("gc.lock");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        let op = if exclusive {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_SH
+        };
+        loop {
+            // SAFETY: flock on a descriptor we own; it lives as long as the returned file.
+            if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+                return Ok(f);
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(io(&path)(e));
+            }
+        }
+    }
+
+    pub(super) fn lock_for_gc(&self) -> Result<File, StoreError> {
+        self.lock(true)
+    }
+
     /// Path of a stored signature file.
     pub fn signature_path(&self, sha256: &str) -> PathBuf {
         self.root.join("signatures").join(sha256)
@@ -366,6 +398,17 @@ impl Store for FolderStore {
             StoredObject::Signature(s) => self.signature_path(&s.sha256),
         };
         let file = File::open(&path).map_err(|e| OpenRefusal::Unavailable(io(&path)(e)))?;
+        // The identity recorded at admission (inode, ctime, mtime, size, read-only), checked on
+        // the handle that is served: a blob renamed over the original after the path was
+        // checked is refused, whatever its size and mtime.
+        if let StoredObject::Blob(f) = object {
+            let meta = file
+                .metadata()
+                .map_err(|e| OpenRefusal::Unavailable(io(&path)(e)))?;
+            if let Some(problem) = super::blob_problem(f, Some(&state_of(&meta))) {
+                return Err(OpenRefusal::Changed(problem));
+            }
+        }
         Ok(ByteSource::File(file))
     }
 
