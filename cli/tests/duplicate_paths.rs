@@ -59,7 +59,11 @@ fn duplicate_and_equivalent_paths_are_refused_everywhere() {
     cases.push(("NFC/NFD twin", unicode));
     // Full case folding, not lower-casing: `ſ` folds to `s`, final `ς` to `σ`.
     for (what, a, b) in [
-        ("long-s twin", "model.safetensors", "model.\u{17f}afetensors"),
+        (
+            "long-s twin",
+            "model.safetensors",
+            "model.\u{17f}afetensors",
+        ),
         ("final-sigma twin", "README\u{3c3}.md", "README\u{3c2}.md"),
     ] {
         let mut folded = st.clone();

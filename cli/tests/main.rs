@@ -13,6 +13,8 @@ mod duplicate_paths;
 mod export_cli;
 mod fuzz_properties;
 mod gate_bucket;
+mod gate_bucket_policy;
+mod gate_refusals;
 mod gate_server;
 mod gate_tenants;
 mod hf_cache;

@@ -10,10 +10,10 @@
 //! drained at shutdown. After [`AuditLog::drain`] nothing more is recorded or counted: the
 //! caller answers 503 instead of deciding.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -208,7 +208,11 @@ impl AuditLog {
     /// operational log too). `Err(Closed)` after [`AuditLog::drain`]: neither written nor
     /// counted, so the caller must not act on the decision (answer 503).
     pub fn record(&self, record: AuditRecord) -> Result<(), AuditFailure> {
-        let closed = self.dropped.closed.read().unwrap_or_else(|e| e.into_inner());
+        let closed = self
+            .dropped
+            .closed
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         if *closed {
             return Err(AuditFailure::Closed);
         }
@@ -230,7 +234,11 @@ impl AuditLog {
     pub async fn record_durably(&self, record: AuditRecord) -> Result<(), AuditFailure> {
         let (done, written) = tokio::sync::oneshot::channel();
         {
-            let closed = self.dropped.closed.read().unwrap_or_else(|e| e.into_inner());
+            let closed = self
+                .dropped
+                .closed
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
             if *closed {
                 return Err(AuditFailure::Closed);
             }
@@ -345,9 +353,7 @@ struct LogFile<'a> {
 impl LogFile<'_> {
     /// Appends whole lines and syncs them; false (and an operational log line) on failure.
     fn append(&mut self, lines: &[u8], records: usize) -> bool {
-        if self.rotates
-            && self.size > 0
-            && self.size + lines.len() as u64 > self.rotation.max_bytes
+        if self.rotates && self.size > 0 && self.size + lines.len() as u64 > self.rotation.max_bytes
         {
             // A failed rotation keeps appending to the current file rather than losing lines.
             if rotate(self.path, self.rotation.keep).is_ok()

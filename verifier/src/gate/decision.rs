@@ -122,9 +122,10 @@ impl Verdict {
         let refusal = (!decision.allowed).then(|| {
             let message = disclosure::public_refusal_message(&decision);
             RenderedRefusal {
-                body: json!({ "error": message, "decision": disclosure::public_decision(&decision) })
-                    .to_string()
-                    .into(),
+                body:
+                    json!({ "error": message, "decision": disclosure::public_decision(&decision) })
+                        .to_string()
+                        .into(),
                 message,
             }
         });
@@ -210,7 +211,9 @@ impl Gate {
         loop {
             tick.tick().await;
             match self.apply_shared_policy(false).await {
-                Ok(true) => tracing::info!(policy = %self.policy_source(), "policy reloaded from the store"),
+                Ok(true) => {
+                    tracing::info!(policy = %self.policy_source(), "policy reloaded from the store")
+                }
                 Ok(false) => {}
                 Err(e) => tracing::warn!(
                     policy = %self.policy_source(),
@@ -224,7 +227,13 @@ impl Gate {
     /// Where reloads read the policy: the shared policy's location or the policy file.
     pub fn policy_source(&self) -> String {
         match self.store.shared_policy_location() {
-            Some(l) if self.follows_shared_policy.load(std::sync::atomic::Ordering::SeqCst) => l,
+            Some(l)
+                if self
+                    .follows_shared_policy
+                    .load(std::sync::atomic::Ordering::SeqCst) =>
+            {
+                l
+            }
             _ => self.policy_path.display().to_string(),
         }
     }
@@ -341,7 +350,11 @@ impl Gate {
     /// The one admitted revision of `repo` whose id starts with `prefix`, from the index of
     /// revision ids (listed again when older than [`SHORT_ID_REFRESH`]); `None` when none or
     /// several do.
-    async fn resolve_short_id(&self, repo: &str, prefix: &str) -> Result<Option<String>, StoreError> {
+    async fn resolve_short_id(
+        &self,
+        repo: &str,
+        prefix: &str,
+    ) -> Result<Option<String>, StoreError> {
         let ids = {
             let mut index = self.short_ids.lock().await;
             match index.get(repo) {

@@ -161,7 +161,10 @@ async fn json_off_runtime(
 ) -> Response {
     match g.off_runtime(move || work().to_string()).await {
         Ok(body) => (
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             body,
         )
             .into_response(),
@@ -386,7 +389,10 @@ async fn paths_info(
         .await;
     match answer {
         Ok(Ok(body)) => (
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             body,
         )
             .into_response(),

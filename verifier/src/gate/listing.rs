@@ -35,7 +35,11 @@ impl Listing {
             .files
             .iter()
             .map(|f| (&f.path, f.size, &f.sha256))
-            .chain(m.signature_files.iter().map(|f| (&f.path, f.size, &f.sha256)))
+            .chain(
+                m.signature_files
+                    .iter()
+                    .map(|f| (&f.path, f.size, &f.sha256)),
+            )
             .map(|(path, size, sha256)| Entry {
                 path: path.clone(),
                 size,
@@ -67,9 +71,7 @@ impl Listing {
         if let Some(&i) = self.by_path.get(path) {
             return Some(Found::File(&self.entries[i]));
         }
-        self.directories
-            .contains(path)
-            .then_some(Found::Directory)
+        self.directories.contains(path).then_some(Found::Directory)
     }
 }
 

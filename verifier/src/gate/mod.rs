@@ -9,8 +9,8 @@ pub mod blob_body;
 pub mod decision;
 pub mod disclosure;
 pub mod hub_api;
-pub mod listing;
 pub mod listener;
+pub mod listing;
 pub mod store;
 
 /// Runs CPU- or disk-bound work from async code: in `block_in_place` on a multi-threaded
