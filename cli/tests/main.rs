@@ -25,6 +25,7 @@ mod readmission;
 mod regimes;
 mod store_bucket;
 mod store_folder_gc;
+mod store_gc_reuse;
 mod temp_named_files;
 mod terminal_output;
 mod transcripts;

@@ -160,3 +160,101 @@ fn denial_withheld(d: &RegimeDenial) -> RegimeDenial {
         D::ReferenceMissing { kind } => D::ReferenceMissing { kind: *kind },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use weightgate_schemas::{Ops, ReferenceKind};
+
+    use super::*;
+    use crate::decision::CheckName;
+    use crate::finding::Threshold;
+    use crate::policy::{Comparator, Factor};
+    use crate::reason::ReasonCode;
+
+    const NUMBER: &str = "D1234567";
+
+    fn reference() -> ReferenceLabel {
+        ReferenceLabel {
+            kind: ReferenceKind::ExportLicence,
+            number: NUMBER.into(),
+            authority: "US BIS".into(),
+        }
+    }
+
+    fn refused_with(denials: Vec<RegimeDenial>) -> Decision {
+        let mut d = Decision::new(0);
+        d.facts.root_sha256 = Some("ab".repeat(32));
+        d.facts.lei = Some("549300WGTGATETEST087".into());
+        for denial in denials {
+            d.fail(
+                CheckName::Regimes,
+                Problem::RegimeDenied {
+                    threshold: Threshold {
+                        comparator: Comparator::Gt,
+                        ops: Ops(10u128.pow(25)),
+                    },
+                    margin: Factor::ONE,
+                    denial,
+                    notes: vec![format!("notification {NUMBER} made 2026-01-01")],
+                },
+            );
+        }
+        d.fail(
+            CheckName::Grants,
+            Problem::GrantUntrustedIssuer {
+                index: 0,
+                reference: reference(),
+            },
+        );
+        d
+    }
+
+    #[test]
+    fn a_refusal_names_no_reference_number_and_no_facts() {
+        let covers = vec!["DE".to_string()];
+        let d = refused_with(vec![
+            RegimeDenial::AuthorityNotAccepted {
+                reference: reference(),
+                accepted: vec!["EU AI Office".into()],
+            },
+            RegimeDenial::GrantMissing {
+                reference: reference(),
+            },
+            RegimeDenial::NotInForce {
+                reference: reference(),
+                code: ReasonCode::RegimeReferenceExpired,
+                valid_from: 0,
+                valid_until: Some(1),
+            },
+            RegimeDenial::DestinationUnknown {
+                reference: reference(),
+                covers: covers.clone(),
+            },
+            RegimeDenial::DestinationRequired {
+                reference: reference(),
+                covers: covers.clone(),
+            },
+            RegimeDenial::DestinationNotCovered {
+                reference: reference(),
+                covers,
+                destination: "BR".into(),
+            },
+            RegimeDenial::WrongHolder {
+                kind: ReferenceKind::ExportLicence,
+                lei: "549300WGTGATETEST087".into(),
+                held: vec![(NUMBER.into(), None)],
+            },
+        ]);
+        // The full rendering does name it: the test can fail.
+        assert!(crate::render::refusal(&d).contains(NUMBER));
+        let message = public_refusal_message(&d);
+        let body = public_decision(&d).to_string();
+        for shown in [&message, &body] {
+            assert!(!shown.contains(NUMBER), "{shown}");
+            assert!(!shown.contains(&"ab".repeat(32)), "{shown}");
+            assert!(shown.contains(WITHHELD), "{shown}");
+        }
+        assert!(!body.contains("\"checks\"") && !body.contains("\"facts\""));
+        assert_eq!(Disclosure::of(&d), Disclosure::NamesAndSizes);
+    }
+}
