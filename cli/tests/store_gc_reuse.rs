@@ -16,8 +16,8 @@ fn gc_during_an_admission_keeps_what_the_admission_reuses() {
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("model");
     copy_dir(&testdata().join("checkpoints/tiny"), &ck);
-    // A large file keeps the admission busy copying while gc runs.
-    let big: Vec<u8> = (0..(40u32 << 20))
+    // A large file keeps the admission busy (hashing the orphaned blob again) while gc runs.
+    let big: Vec<u8> = (0..(64u32 << 20))
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     fs::write(ck.join("weights.bin"), &big).unwrap();
