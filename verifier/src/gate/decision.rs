@@ -97,7 +97,7 @@ pub struct Gate {
     listing: tokio::sync::Semaphore,
     /// Revision ids by repo, for shortened ids: listed at most once per
     /// [`SHORT_ID_REFRESH`] per repo, so a shortened id never lists the store per request.
-    short_ids: tokio::sync::Mutex<HashMap<String, (std::time::Instant, Arc<Vec<String>>)>>,
+    short_ids: tokio::sync::Mutex<HashMap<String, RevisionIds>>,
     clock: Arc<dyn Clock>,
     /// Whether reloads read the store's shared policy instead of the policy file.
     follows_shared_policy: std::sync::atomic::AtomicBool,
@@ -146,6 +146,9 @@ struct DecisionCache {
     /// Listings by (repo, revision id), same lifetime.
     listings: HashMap<(String, String), Arc<Listing>>,
 }
+
+/// One repository's revision ids, sorted, and when they were listed.
+type RevisionIds = (std::time::Instant, Arc<Vec<String>>);
 
 /// How old the index of revision ids may be: a revision admitted since is found by its full id
 /// or a ref at once, by a shortened id within this time.
