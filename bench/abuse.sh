@@ -34,7 +34,7 @@ POLICY
 
 # A wide repository: FILES small files (metadata routes scale with it, not with bytes).
 mkdir -p "$DATA/wide"
-cp "$TD/checkpoints/tiny/config.json" "$DATA/wide/"
+cp -r "$TD/checkpoints/tiny/." "$DATA/wide/"
 python3 - "$DATA/wide" "$FILES" <<'PY'
 import os, sys
 for i in range(int(sys.argv[2])):
