@@ -1,6 +1,7 @@
 """Hostile clients against a running gate, with a /healthz prober beside them (bench/abuse.sh).
 
   python3 abuse.py HOST PORT SECONDS probe|abuse
+  python3 abuse.py HOST PORT SECONDS listing REPO SHORT_ID FILES
 
 `abuse` runs the abusers (each reconnects 50 ms after the server closes it):
   silent     400 sockets that connect and send nothing
@@ -8,6 +9,10 @@
   slowloris  50 sockets that send a request head one byte every 2 s, never finishing it
   oversized  4 clients sending 60 KB request paths back to back (each answered 400 or 414)
 500 held sockets exceed the gate's connection cap under the default 1,024 open files (480).
+`listing` floods the metadata routes of REPO (a revision of FILES files named f00000...):
+  paths-info  4 clients posting 1,000 paths (the cap) back to back, half of them present
+  commits     4 clients asking for the commits of SHORT_ID (a shortened revision id)
+  decision    2 clients asking /v1/decision/REPO/SHORT_ID
 `probe` (a separate process, so the abusers' event loop does not delay it) opens a new
 connection every 20 ms for GET /healthz and records its latency.
 Each prints one JSON line.
@@ -19,6 +24,7 @@ import time
 
 HOST, PORT, SECONDS = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 ABUSE = sys.argv[4] == "abuse"
+LISTING = sys.argv[4] == "listing"
 stats = {"connections": 0, "oversized_answered": 0, "probe_failures": 0}
 latencies = []
 
@@ -68,6 +74,39 @@ async def oversized():
             await asyncio.sleep(0.05)
 
 
+async def flood(name, request):
+    """Sends `request` on a keep-alive connection back to back, counting answers by status."""
+    while True:
+        try:
+            reader, writer = await connect()
+            while True:
+                writer.write(request)
+                await writer.drain()
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=30)
+                status = head.split(b" ", 2)[1].decode()
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                await reader.readexactly(length)
+                key = f"{name}_{status}"
+                stats[key] = stats.get(key, 0) + 1
+        except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+            await asyncio.sleep(0.05)
+
+
+def listing_tasks(repo, short, files):
+    paths = [f"f{i:05}" for i in range(0, 2 * files, 2)][:1000]
+    body = json.dumps({"paths": paths}).encode()
+    post = (f"POST /api/models/{repo}/paths-info/main HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    commits = f"GET /api/models/{repo}/commits/{short} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    decision = f"GET /v1/decision/{repo}/{short} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    return ([asyncio.create_task(flood("paths_info", post)) for _ in range(4)]
+            + [asyncio.create_task(flood("commits", commits)) for _ in range(4)]
+            + [asyncio.create_task(flood("decision", decision)) for _ in range(2)])
+
+
 async def probe(until):
     while time.monotonic() < until:
         t0 = time.monotonic()
@@ -98,6 +137,13 @@ async def main():
         for t in tasks:
             t.cancel()
         print(json.dumps({"abuse": True, **{k: v for k, v in stats.items() if k != "probe_failures"}}))
+        return
+    if LISTING:
+        tasks = listing_tasks(sys.argv[5], sys.argv[6], int(sys.argv[7]))
+        await asyncio.sleep(max(0, until - time.monotonic()))
+        for t in tasks:
+            t.cancel()
+        print(json.dumps({"listing": True, **{k: v for k, v in stats.items() if k != "probe_failures"}}))
         return
     await probe(until)
     lat = sorted(latencies)

@@ -129,10 +129,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
         let reload_gate = gate.clone();
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
-                reload(&reload_gate);
+                reload(&reload_gate).await;
             }
         });
         if args.policy_poll > 0 {
+            // The bucket's policy is this instance's one source from now on, SIGHUP included.
+            gate.use_shared_policy()?;
             let every = std::time::Duration::from_secs(args.policy_poll);
             let polling = gate.clone();
             tokio::spawn(async move {
@@ -141,18 +143,35 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
                 }
             });
         }
-        serve(gate, listener, limits).await?;
+        // SIGTERM and SIGINT: stop accepting, then drain the audit log (every queued record
+        // and the exact count of dropped ones written) before exiting.
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            served = serve(gate.clone(), listener, limits) => served?,
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::info!("shutting down: draining the audit log");
+        let report = gate.audit.drain().await;
+        tracing::info!(
+            written = report.written,
+            dropped = report.dropped,
+            "audit log drained"
+        );
         Ok(Exit::Ok)
     })
 }
 
-/// SIGHUP: the new policy applies from the next request, or the old one stays.
-fn reload(gate: &Gate) {
-    let path = gate.policy_path.display();
-    match gate.reload() {
-        Ok(()) => tracing::info!(policy = %path, "policy reloaded"),
+/// SIGHUP: the policy is read again from its one source (the file, or the bucket's
+/// `policy.toml` with `--policy-poll`); the new one applies from the next request, or the old
+/// one stays.
+async fn reload(gate: &Gate) {
+    let source = gate.policy_source();
+    match gate.reload().await {
+        Ok(()) => tracing::info!(policy = %source, "policy reloaded"),
         Err(e) => tracing::warn!(
-            policy = %path,
+            policy = %source,
             error = %e,
             "policy NOT reloaded, keeping the previous one"
         ),

@@ -57,6 +57,23 @@ fn duplicate_and_equivalent_paths_are_refused_everywhere() {
         unicode.subject.files.push(twin);
     }
     cases.push(("NFC/NFD twin", unicode));
+    // Full case folding, not lower-casing: `ſ` folds to `s`, final `ς` to `σ`.
+    for (what, a, b) in [
+        (
+            "long-s twin",
+            "model.safetensors",
+            "model.\u{17f}afetensors",
+        ),
+        ("final-sigma twin", "README\u{3c3}.md", "README\u{3c2}.md"),
+    ] {
+        let mut folded = st.clone();
+        for name in [a, b] {
+            let mut twin = folded.subject.files[victim].clone();
+            twin.path = name.into();
+            folded.subject.files.push(twin);
+        }
+        cases.push((what, folded));
+    }
 
     for (what, bad) in cases {
         resign(ck, bad);
@@ -100,20 +117,29 @@ fn duplicate_and_equivalent_paths_are_refused_everywhere() {
         );
     }
 
-    // `attest` does not sign a checkpoint holding NFC/NFD twins (distinct files on Linux).
+    // `attest` does not sign a checkpoint holding NFC/NFD or case-folding twins (distinct
+    // files on Linux).
     fs::remove_file(ck.join("weightgate.att")).unwrap();
-    fs::write(ck.join("caf\u{e9}.txt"), b"one").unwrap();
-    fs::write(ck.join("cafe\u{301}.txt"), b"two").unwrap();
-    let r = run([
-        "attest",
-        ck.to_str().unwrap(),
-        "--key",
-        &td("keys/test-lab.key"),
-        "--claims",
-        &td("claims/tiny-below.toml"),
-        "--quiet",
-    ]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("name the same file"), "{}", r.stderr);
-    assert!(!ck.join("weightgate.att").exists());
+    for (a, b) in [
+        ("caf\u{e9}.txt", "cafe\u{301}.txt"),
+        ("w.safetensors.txt", "w.\u{17f}afetensors.txt"),
+        ("README\u{3c3}.md", "README\u{3c2}.md"),
+    ] {
+        fs::write(ck.join(a), b"one").unwrap();
+        fs::write(ck.join(b), b"two").unwrap();
+        let r = run([
+            "attest",
+            ck.to_str().unwrap(),
+            "--key",
+            &td("keys/test-lab.key"),
+            "--claims",
+            &td("claims/tiny-below.toml"),
+            "--quiet",
+        ]);
+        assert_eq!(r.code, 2, "{a} + {b}: {}", r.stderr);
+        assert!(r.stderr.contains("name the same file"), "{}", r.stderr);
+        assert!(!ck.join("weightgate.att").exists());
+        fs::remove_file(ck.join(a)).unwrap();
+        fs::remove_file(ck.join(b)).unwrap();
+    }
 }

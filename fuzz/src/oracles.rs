@@ -315,6 +315,15 @@ impl Server {
         );
         assert_eq!(dest("CN"), 451, "fixture: the embargo does not apply");
         assert_eq!(dest("XX"), 451, "fixture: an unknown destination is served");
+        let bare = Request::builder()
+            .uri("/other/tiny/resolve/main/config.json")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            server.send(bare).0,
+            451,
+            "fixture: a request without the destination header is served"
+        );
         server
     }
 
@@ -333,7 +342,9 @@ impl Server {
         uri: &str,
         range: Option<HeaderValue>,
     ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-        let mut req = Request::builder().uri(uri);
+        // From an allowed country, as a proxy in front of the gate would say: without the
+        // header every request is an unknown destination, which the embargo refuses.
+        let mut req = Request::builder().uri(uri).header("cf-ipcountry", "DE");
         if let Some(r) = range {
             req = req.header(header::RANGE, r);
         }

@@ -199,15 +199,13 @@ impl Subject {
     }
 }
 
-/// One key for all spellings of a path that may name the same file: canonical decomposition,
-/// lower case, recomposition.
+/// One key for all spellings of a path that may name the same file: Unicode's canonical
+/// caseless match (D145: NFD, full case folding, NFD again), so case, `ſ`/`s`, `ς`/`σ`, `ß`/`ss`
+/// and precomposed/decomposed forms all give one key.
 pub fn equivalence_key(path: &str) -> String {
+    use caseless::Caseless;
     use unicode_normalization::UnicodeNormalization;
-    path.nfd()
-        .flat_map(char::to_lowercase)
-        .collect::<String>()
-        .nfc()
-        .collect()
+    path.nfd().default_case_fold().nfd().collect()
 }
 
 fn unsupported(found: u64) -> StatementError {

@@ -71,6 +71,11 @@ impl Server {
         }
     }
 
+    /// Whether a line containing `needle` was logged so far (no waiting).
+    pub fn logged_now(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
     /// Whether a line containing `needle` is logged within 10 s.
     pub fn log_has(&self, needle: &str) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -11,11 +11,19 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::audit::AuditLog;
-use super::store::{RevisionRecord, Store, StoreError, check_repo_id};
+use super::disclosure;
+use super::listing::Listing;
+use super::store::{
+    RevisionRecord, Store, StoreError, check_repo_id, is_revision_id, is_short_revision_id,
+};
 use crate::decision::Decision;
 use crate::policy::{Context, Policy, PolicyError};
 use crate::stages::{AdmittedFacts, SubjectSource};
 use crate::verify::{VerifyError, VerifyRequest, verify};
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
 
 /// Where the gate's time comes from.
 pub trait Clock: Send + Sync {
@@ -43,6 +51,17 @@ pub enum LookupError {
     RevisionNotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why a policy reload kept the policy in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}: no policy there")]
+    NoSharedPolicy(String),
 }
 
 /// Why a decision could not be made for an admitted revision (the store, not the request).
@@ -74,10 +93,16 @@ pub struct Gate {
     /// Decisions computed at once (each decodes and checks a whole attestation, off the async
     /// runtime): bounds CPU and memory when many distinct requests miss the cache.
     deciding: tokio::sync::Semaphore,
-    /// Refusal records lost since the last report, and the second of that report.
-    audit_lost: std::sync::atomic::AtomicU64,
-    audit_lost_reported: std::sync::atomic::AtomicI64,
+    /// Listings built or rendered at once (off the async runtime, like decisions).
+    listing: tokio::sync::Semaphore,
+    /// Revision ids by repo, for shortened ids: listed at most once per
+    /// [`SHORT_ID_REFRESH`] per repo, so a shortened id never lists the store per request.
+    short_ids: tokio::sync::Mutex<HashMap<String, RevisionIds>>,
     clock: Arc<dyn Clock>,
+    /// Whether reloads read the store's shared policy instead of the policy file.
+    follows_shared_policy: std::sync::atomic::AtomicBool,
+    /// The shared policy's bytes last read (valid or not).
+    shared_policy_applied: tokio::sync::Mutex<Option<Vec<u8>>>,
 }
 
 /// A decision with its refusal already rendered, so a cached refusal costs no serialization.
@@ -95,11 +120,12 @@ pub struct RenderedRefusal {
 impl Verdict {
     fn new(decision: Decision) -> Self {
         let refusal = (!decision.allowed).then(|| {
-            let message = crate::render::refusal(&decision);
+            let message = disclosure::public_refusal_message(&decision);
             RenderedRefusal {
-                body: json!({ "error": message, "decision": decision })
-                    .to_string()
-                    .into(),
+                body:
+                    json!({ "error": message, "decision": disclosure::public_decision(&decision) })
+                        .to_string()
+                        .into(),
                 message,
             }
         });
@@ -117,7 +143,16 @@ struct DecisionCache {
     decisions: HashMap<DecisionKey, Arc<Verdict>>,
     /// Manifests by (repo, revision as asked), same lifetime: a new admission shows within 1 s.
     manifests: HashMap<(String, String), Arc<RevisionRecord>>,
+    /// Listings by (repo, revision id), same lifetime.
+    listings: HashMap<(String, String), Arc<Listing>>,
 }
+
+/// One repository's revision ids, sorted, and when they were listed.
+type RevisionIds = (std::time::Instant, Arc<Vec<String>>);
+
+/// How old the index of revision ids may be: a revision admitted since is found by its full id
+/// or a ref at once, by a shortened id within this time.
+pub const SHORT_ID_REFRESH: Duration = Duration::from_secs(5);
 
 impl Gate {
     pub fn new(
@@ -131,12 +166,12 @@ impl Gate {
             policy: RwLock::new(Arc::new(policy)),
             audit,
             cache: Mutex::new(DecisionCache::default()),
-            deciding: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            ),
-            audit_lost: Default::default(),
-            audit_lost_reported: Default::default(),
+            deciding: tokio::sync::Semaphore::new(cores()),
+            listing: tokio::sync::Semaphore::new(cores()),
+            short_ids: Default::default(),
             clock: Arc::new(SystemClock),
+            follows_shared_policy: Default::default(),
+            shared_policy_applied: Default::default(),
             store,
         }
     }
@@ -152,50 +187,92 @@ impl Gate {
         self.clock.now()
     }
 
-    /// Applies the policy the store shares between the gates over it (a bucket's
-    /// `policy.toml`) every `every` while the future runs, whenever its bytes change. Errors
-    /// (storage unreachable, an invalid policy) are logged and the policy in force stays. A
-    /// store that shares no policy is an error at once.
-    pub async fn follow_shared_policy(&self, every: Duration) -> Result<(), StoreError> {
-        let Some(source) = self.store.shared_policy_location() else {
+    /// Makes the store's shared policy (a bucket's `policy.toml`) this gate's one policy
+    /// source: from now on [`Gate::reload`] reads it instead of the policy file, so a reload
+    /// can never bring back a policy without the revocations published through the store. An
+    /// error for a store that shares no policy.
+    pub fn use_shared_policy(&self) -> Result<(), StoreError> {
+        if self.store.shared_policy_location().is_none() {
             return Err(StoreError::Config(format!(
                 "{}: polling for a policy needs a store that several gates share \
                  (s3://BUCKET/PREFIX)",
                 self.store.location()
             )));
-        };
-        let mut applied: Option<Vec<u8>> = None;
+        }
+        self.follows_shared_policy
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Applies the store's shared policy every `every` while the future runs, whenever its
+    /// bytes change (after [`Gate::use_shared_policy`]). Errors (storage unreachable, an
+    /// invalid policy) are logged and the policy in force stays.
+    pub async fn follow_shared_policy(&self, every: Duration) -> Result<(), StoreError> {
+        self.use_shared_policy()?;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let text = match self.store.shared_policy().await {
-                Ok(Some(t)) => t,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot poll the shared policy; keeping the current one");
-                    continue;
+            match self.apply_shared_policy(false).await {
+                Ok(true) => {
+                    tracing::info!(policy = %self.policy_source(), "policy reloaded from the store")
                 }
-            };
-            if applied.as_deref() == Some(&text[..]) {
-                continue;
-            }
-            match self.apply_policy_text(&text, &source) {
-                Ok(()) => tracing::info!(policy = %source, "policy reloaded from the store"),
+                Ok(false) => {}
                 Err(e) => tracing::warn!(
-                    policy = %source,
+                    policy = %self.policy_source(),
                     error = %e,
                     "policy NOT reloaded, keeping the previous one"
                 ),
             }
-            // An invalid policy is reported once, not at every poll.
-            applied = Some(text);
         }
     }
 
-    /// Re-reads the policy file; the old policy stays if the new one is invalid. The caller
-    /// decides when (the CLI does on SIGHUP) and reports the outcome.
-    pub fn reload(&self) -> Result<(), PolicyError> {
+    /// Where reloads read the policy: the shared policy's location or the policy file.
+    pub fn policy_source(&self) -> String {
+        match self.store.shared_policy_location() {
+            Some(l)
+                if self
+                    .follows_shared_policy
+                    .load(std::sync::atomic::Ordering::SeqCst) =>
+            {
+                l
+            }
+            _ => self.policy_path.display().to_string(),
+        }
+    }
+
+    /// Reads the shared policy and applies it if `force` or its bytes differ from the last
+    /// ones read; `Ok(true)` when applied. Reads and applies are serialized, so a slow read of
+    /// older bytes cannot land after a newer one.
+    async fn apply_shared_policy(&self, force: bool) -> Result<bool, ReloadError> {
+        let source = self.policy_source();
+        let mut applied = self.shared_policy_applied.lock().await;
+        let text = match self.store.shared_policy().await? {
+            Some(t) => t,
+            None => return Err(ReloadError::NoSharedPolicy(source)),
+        };
+        if !force && applied.as_deref() == Some(&text[..]) {
+            return Ok(false);
+        }
+        // An invalid policy is reported once, not at every poll.
+        let result = self.apply_policy_text(&text, &source);
+        *applied = Some(text);
+        result?;
+        Ok(true)
+    }
+
+    /// Re-reads the policy from this gate's one source ([`Gate::policy_source`]): the policy
+    /// file, or the store's shared policy after [`Gate::use_shared_policy`]. The old policy
+    /// stays if the new one is invalid or unreadable. The caller decides when (the CLI does on
+    /// SIGHUP) and reports the outcome.
+    pub async fn reload(&self) -> Result<(), ReloadError> {
+        if self
+            .follows_shared_policy
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            self.apply_shared_policy(true).await?;
+            return Ok(());
+        }
         let p = Policy::load(&self.policy_path)?;
         self.install(p);
         Ok(())
@@ -226,6 +303,7 @@ impl Gate {
         c.generation += 1;
         c.decisions.clear();
         c.manifests.clear();
+        c.listings.clear();
     }
 
     /// The record of `repo` at `rev` (a ref, a revision id or a prefix of one) through the
@@ -256,10 +334,88 @@ impl Gate {
         if !self.store.has_repo(repo).await? {
             return Err(LookupError::RepoNotFound);
         }
+        // A ref of that name wins over a shortened id.
+        if let Some(m) = self.store.manifest(repo, rev).await? {
+            return Ok(m);
+        }
+        if is_revision_id(rev) || !is_short_revision_id(rev) {
+            return Err(LookupError::RevisionNotFound);
+        }
+        let Some(id) = self.resolve_short_id(repo, rev).await? else {
+            return Err(LookupError::RevisionNotFound);
+        };
         self.store
-            .manifest(repo, rev)
+            .manifest(repo, &id)
             .await?
             .ok_or(LookupError::RevisionNotFound)
+    }
+
+    /// The one admitted revision of `repo` whose id starts with `prefix`, from the index of
+    /// revision ids (listed again when older than [`SHORT_ID_REFRESH`]); `None` when none or
+    /// several do.
+    async fn resolve_short_id(
+        &self,
+        repo: &str,
+        prefix: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let ids = {
+            let mut index = self.short_ids.lock().await;
+            match index.get(repo) {
+                Some((at, ids)) if at.elapsed() < SHORT_ID_REFRESH => ids.clone(),
+                _ => {
+                    let ids = Arc::new(self.store.revision_ids(repo).await?);
+                    if index.len() >= 10_000 {
+                        index.clear();
+                    }
+                    index.insert(repo.to_string(), (std::time::Instant::now(), ids.clone()));
+                    ids
+                }
+            }
+        };
+        let i = ids.partition_point(|id| id.as_str() < prefix);
+        let mut matching = ids[i..].iter().take_while(|id| id.starts_with(prefix));
+        Ok(match (matching.next(), matching.next()) {
+            (Some(id), None) => Some(id.clone()),
+            _ => None,
+        })
+    }
+
+    /// The listing of an admitted revision through the per-second cache, built off the async
+    /// runtime.
+    pub async fn listing(&self, m: &Arc<RevisionRecord>) -> Result<Arc<Listing>, DecideError> {
+        let second = self.now();
+        let key = (m.repo.clone(), m.revision.clone());
+        {
+            let c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if c.second == second
+                && let Some(l) = c.listings.get(&key)
+            {
+                return Ok(l.clone());
+            }
+        }
+        let record = m.clone();
+        let l = Arc::new(self.off_runtime(move || Listing::of(&record)).await?);
+        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if c.second == second && c.listings.len() < 10_000 {
+            c.listings.insert(key, l.clone());
+        }
+        Ok(l)
+    }
+
+    /// Runs per-request CPU work (building or rendering a listing) on the blocking pool, at
+    /// most one task per core at once, so the async threads stay free for other requests.
+    pub async fn off_runtime<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, DecideError> {
+        let _permit = self
+            .listing
+            .acquire()
+            .await
+            .map_err(|e| DecideError::Task(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| DecideError::Task(e.to_string()))
     }
 
     /// [`Gate::decide`] through the per-second cache, on the blocking pool.
@@ -276,6 +432,7 @@ impl Gate {
                 c.second = second;
                 c.decisions.clear();
                 c.manifests.clear();
+                c.listings.clear();
             }
             if let Some(d) = c.decisions.get(&key) {
                 return Ok(d.clone());
@@ -335,18 +492,6 @@ impl Gate {
             base_envelope: None,
         };
         Ok(verify(&req, &|_| {})?)
-    }
-
-    /// Reports a refusal record the audit writer could not take, at most once a second with
-    /// the count since the last report.
-    pub(crate) fn audit_lost(&self, e: super::audit::AuditFailure) {
-        use std::sync::atomic::Ordering;
-        let lost = self.audit_lost.fetch_add(1, Ordering::Relaxed) + 1;
-        let second = self.now();
-        if self.audit_lost_reported.swap(second, Ordering::Relaxed) != second {
-            self.audit_lost.fetch_sub(lost, Ordering::Relaxed);
-            tracing::error!(lost, error = %e, "AUDIT LOG FAILING: refusal records lost");
-        }
     }
 }
 

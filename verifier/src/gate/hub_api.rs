@@ -14,9 +14,11 @@ use serde_json::json;
 use weightgate_attest::reading::check_relative_path;
 use weightgate_schemas::country::{UNKNOWN_DESTINATION, normalise_destination};
 
-use super::audit::AuditRecord;
+use super::audit::{AuditFailure, AuditRecord};
 use super::blob_body::{RangeRequest, blob_response, parse_range};
 use super::decision::{DecideError, Gate, LookupError, Verdict};
+use super::disclosure::{self, Disclosure};
+use super::listing::{Entry, Found};
 use super::store::{
     ByteRange, ByteSource, OpenRefusal, RevisionRecord, StoreError, StoredObject, check_repo_id,
 };
@@ -109,15 +111,66 @@ async fn find_record(g: &Gate, repo: &str, rev: &str) -> Result<Arc<RevisionReco
     })
 }
 
-/// The destination a request declares, by the header the policy names. Present but not a
-/// country (`XX`, `T1`, non-ASCII...) is an unknown destination, not an absent one: the
-/// regimes refuse it wherever it matters.
+/// The destination a request declares, by the header the policy names. Absent, or present but
+/// not a country (`XX`, `T1`, non-ASCII...), is an unknown destination: the regimes refuse it
+/// wherever an embargo, a regime's scope or a reference depends on the destination. Without a
+/// header in the policy, requests name no destination.
 pub(super) fn destination(g: &Gate, headers: &HeaderMap) -> Option<String> {
     let name = g.policy().destination_header.clone()?;
-    let v = headers.get(name.as_str())?;
-    let normal =
-        std::str::from_utf8(v.as_bytes()).map_or(UNKNOWN_DESTINATION, |v| normalise_destination(v));
+    let normal = match headers.get(name.as_str()) {
+        Some(v) => std::str::from_utf8(v.as_bytes())
+            .map_or(UNKNOWN_DESTINATION, |v| normalise_destination(v)),
+        None => UNKNOWN_DESTINATION,
+    };
     Some(normal.to_string())
+}
+
+/// What this request may see of a revision ([`disclosure`]): decided as a download would be,
+/// for its destination and now.
+// Responses are what handlers return anyway; boxing them would only add a step.
+#[allow(clippy::result_large_err)]
+async fn disclosure_for(
+    g: &Shared,
+    m: &Arc<RevisionRecord>,
+    headers: &HeaderMap,
+) -> Result<Disclosure, Response> {
+    match g.decide_cached(m.clone(), destination(g, headers)).await {
+        Ok(d) => Ok(Disclosure::of(&d.decision)),
+        Err(e) => Err(decide_error(&m.repo, &m.revision, &e)),
+    }
+}
+
+/// A decision that could not be made: the store's answer (503 when it did not answer), never
+/// a verdict.
+fn decide_error(repo: &str, revision: &str, e: &DecideError) -> Response {
+    tracing::error!(repo, revision, error = %e, "cannot decide");
+    match e {
+        DecideError::Store(e) => store_error(e),
+        _ => hub_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "StoreError",
+            "store error",
+            None,
+        ),
+    }
+}
+
+/// Rendered on the blocking pool: a listing of thousands of files is CPU work.
+async fn json_off_runtime(
+    g: &Shared,
+    work: impl FnOnce() -> serde_json::Value + Send + 'static,
+) -> Response {
+    match g.off_runtime(move || work().to_string()).await {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => decide_error("", "", &e),
+    }
 }
 
 async fn revision_info(
@@ -142,71 +195,57 @@ async fn info(g: &Shared, headers: &HeaderMap, repo: &str, rev: &str) -> Respons
         Err(r) => return r,
     };
     // `gated` tells the truth for this request: false when the revision would be served to it.
-    // Decided through the cache, off the async runtime, like a download.
-    let gated = match g.decide_cached(m.clone(), destination(g, headers)).await {
-        Ok(d) if d.decision.allowed => json!(false),
-        _ => json!("manual"),
+    let shown = match disclosure_for(g, &m, headers).await {
+        Ok(d) => d,
+        Err(r) => return r,
     };
-    let siblings: Vec<_> = entries(&m)
-        .into_iter()
-        .map(|e| {
-            json!({
-                "rfilename": e.path, "size": e.size,
-                "lfs": { "sha256": e.sha256, "size": e.size, "pointerSize": 134 },
+    let listing = match g.listing(&m).await {
+        Ok(l) => l,
+        Err(e) => return decide_error(repo, &m.revision, &e),
+    };
+    let repo = repo.to_string();
+    json_off_runtime(g, move || {
+        let siblings: Vec<_> = listing
+            .entries
+            .iter()
+            .map(|e| match shown {
+                Disclosure::Full => json!({
+                    "rfilename": e.path, "size": e.size,
+                    "lfs": { "sha256": e.sha256, "size": e.size, "pointerSize": 134 },
+                }),
+                Disclosure::NamesAndSizes => json!({ "rfilename": e.path, "size": e.size }),
             })
+            .collect();
+        json!({
+            "id": repo, "modelId": repo, "sha": m.revision, "siblings": siblings,
+            "gated": if shown == Disclosure::Full { json!(false) } else { json!("manual") },
+            "private": false, "disabled": false,
+            "lastModified": iso_time(m.admitted_at),
         })
-        .collect();
-    axum::Json(json!({
-        "id": repo, "modelId": repo, "sha": m.revision, "siblings": siblings,
-        "gated": gated, "private": false, "disabled": false,
-        "lastModified": iso_time(m.admitted_at),
-    }))
-    .into_response()
-}
-
-/// One file of a revision as listed: the attested files, then the signature files.
-struct Entry<'a> {
-    path: &'a str,
-    size: u64,
-    sha256: &'a str,
-}
-
-fn entries(m: &RevisionRecord) -> Vec<Entry<'_>> {
-    let files = m.files.iter().map(|f| Entry {
-        path: &f.path,
-        size: f.size,
-        sha256: &f.sha256,
-    });
-    let signatures = m.signature_files.iter().map(|f| Entry {
-        path: &f.path,
-        size: f.size,
-        sha256: &f.sha256,
-    });
-    files.chain(signatures).collect()
-}
-
-fn file_json(e: &Entry) -> serde_json::Value {
-    json!({
-        "type": "file", "path": e.path, "size": e.size, "oid": git_blob_id_placeholder(e.sha256),
-        "lfs": { "oid": e.sha256, "size": e.size, "pointerSize": 134 },
     })
+    .await
 }
+
+/// A file as `list_repo_tree` and `get_paths_info` show it. The tree `oid` is a git blob id on
+/// the Hub; every file here is served as LFS, so clients use `lfs.oid`: we give a stable
+/// 40-hex value derived from the SHA-256 when it may be shown, zeros otherwise.
+fn file_json(e: &Entry, shown: Disclosure) -> serde_json::Value {
+    match shown {
+        Disclosure::Full => json!({
+            "type": "file", "path": e.path, "size": e.size,
+            "oid": e.sha256[..40.min(e.sha256.len())],
+            "lfs": { "oid": e.sha256, "size": e.size, "pointerSize": 134 },
+        }),
+        Disclosure::NamesAndSizes => json!({
+            "type": "file", "path": e.path, "size": e.size, "oid": ZERO_OID,
+        }),
+    }
+}
+
+const ZERO_OID: &str = "0000000000000000000000000000000000000000";
 
 fn dir_json(path: &str) -> serde_json::Value {
-    json!({ "type": "directory", "path": path, "oid": "0000000000000000000000000000000000000000" })
-}
-
-/// Every folder that holds a listed file.
-fn directories<'a>(entries: &[Entry<'a>]) -> std::collections::BTreeSet<&'a str> {
-    let mut dirs = std::collections::BTreeSet::new();
-    for e in entries {
-        let mut end = e.path.len();
-        while let Some(i) = e.path[..end].rfind('/') {
-            dirs.insert(&e.path[..i]);
-            end = i;
-        }
-    }
-    dirs
+    json!({ "type": "directory", "path": path, "oid": ZERO_OID })
 }
 
 fn iso_time(t: i64) -> String {
@@ -216,6 +255,7 @@ fn iso_time(t: i64) -> String {
 
 async fn tree(
     State(g): State<Shared>,
+    headers: HeaderMap,
     UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
 ) -> Response {
     let repo = format!("{org}/{name}");
@@ -223,10 +263,20 @@ async fn tree(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let files = entries(&m);
-    let mut listing: Vec<_> = directories(&files).into_iter().map(dir_json).collect();
-    listing.extend(files.iter().map(file_json));
-    axum::Json(listing).into_response()
+    let shown = match disclosure_for(&g, &m, &headers).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let listing = match g.listing(&m).await {
+        Ok(l) => l,
+        Err(e) => return decide_error(&repo, &m.revision, &e),
+    };
+    json_off_runtime(&g, move || {
+        let dirs = listing.directories.iter().map(|d| dir_json(d));
+        let files = listing.entries.iter().map(|e| file_json(e, shown));
+        serde_json::Value::Array(dirs.chain(files).collect())
+    })
+    .await
 }
 
 /// `list_repo_refs`: every ref is a branch; there are no tags, conversions or pull requests.
@@ -259,8 +309,10 @@ async fn refs(
 }
 
 /// `list_repo_commits`: an admitted revision has no parents here, so its history is itself.
+/// The attestation's digest is named only where the revision would be served.
 async fn commits(
     State(g): State<Shared>,
+    headers: HeaderMap,
     UrlPath((org, name, rev)): UrlPath<(String, String, String)>,
 ) -> Response {
     let repo = format!("{org}/{name}");
@@ -268,7 +320,11 @@ async fn commits(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let title = format!("Admitted by weightgate (attestation {})", m.attestation);
+    let title = match disclosure_for(&g, &m, &headers).await {
+        Ok(Disclosure::Full) => format!("Admitted by weightgate (attestation {})", m.attestation),
+        Ok(Disclosure::NamesAndSizes) => "Admitted by weightgate".to_string(),
+        Err(r) => return r,
+    };
     axum::Json(json!([{
         "id": m.revision,
         "title": title,
@@ -282,6 +338,11 @@ async fn commits(
 /// Largest `paths-info` request body read.
 const MAX_PATHS_INFO_BODY: usize = 1 << 20;
 
+/// Most paths one `paths-info` request may ask about. `huggingface_hub` asks in batches of
+/// at most 1,000 (500 when it commits, 1,000 for buckets), which the Hub answers; more is
+/// refused with 400 naming the cap.
+pub const MAX_PATHS_INFO_PATHS: usize = 1000;
+
 /// `get_paths_info`: the entries for the paths asked (a form `paths=a&paths=b`, or JSON
 /// `{"paths": [...]}`); paths that do not exist are left out, as the Hub does.
 async fn paths_info(
@@ -294,8 +355,8 @@ async fn paths_info(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let json_body = req
-        .headers()
+    let headers = req.headers().clone();
+    let json_body = headers
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let Ok(body) = axum::body::to_bytes(req.into_body(), MAX_PATHS_INFO_BODY).await else {
@@ -306,8 +367,45 @@ async fn paths_info(
             None,
         );
     };
+    let shown = match disclosure_for(&g, &m, &headers).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let listing = match g.listing(&m).await {
+        Ok(l) => l,
+        Err(e) => return decide_error(&repo, &m.revision, &e),
+    };
+    let answer = g
+        .off_runtime(move || -> Result<String, String> {
+            let asked = asked_paths(&body, json_body)?;
+            let out: Vec<_> = asked
+                .iter()
+                .filter_map(|p| match listing.find(p)? {
+                    Found::File(e) => Some(file_json(e, shown)),
+                    Found::Directory => Some(dir_json(p.trim_end_matches('/'))),
+                })
+                .collect();
+            Ok(serde_json::Value::Array(out).to_string())
+        })
+        .await;
+    match answer {
+        Ok(Ok(body)) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Ok(Err(message)) => hub_error(StatusCode::BAD_REQUEST, "BadRequest", &message, None),
+        Err(e) => decide_error(&repo, &m.revision, &e),
+    }
+}
+
+/// The paths a `paths-info` body asks about, at most [`MAX_PATHS_INFO_PATHS`].
+fn asked_paths(body: &[u8], json_body: bool) -> Result<Vec<String>, String> {
     let asked: Option<Vec<String>> = if json_body {
-        serde_json::from_slice::<serde_json::Value>(&body)
+        serde_json::from_slice::<serde_json::Value>(body)
             .ok()
             .and_then(|v| {
                 v.get("paths")?
@@ -317,7 +415,7 @@ async fn paths_info(
                     .collect()
             })
     } else {
-        serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
             .ok()
             .map(|pairs| {
                 pairs
@@ -327,26 +425,14 @@ async fn paths_info(
                     .collect()
             })
     };
-    let Some(asked) = asked else {
-        return hub_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "expected paths=... in the body",
-            None,
-        );
-    };
-    let files = entries(&m);
-    let dirs = directories(&files);
-    let mut out = Vec::new();
-    for p in &asked {
-        let p = p.trim_end_matches('/');
-        if let Some(e) = files.iter().find(|e| e.path == p) {
-            out.push(file_json(e));
-        } else if dirs.contains(p) {
-            out.push(dir_json(p));
-        }
+    match asked {
+        None => Err("expected paths=... in the body".into()),
+        Some(a) if a.len() > MAX_PATHS_INFO_PATHS => Err(format!(
+            "{} paths asked; at most {MAX_PATHS_INFO_PATHS} per request",
+            a.len()
+        )),
+        Some(a) => Ok(a),
     }
-    axum::Json(out).into_response()
 }
 
 fn repo_not_found(repo: &str) -> Response {
@@ -362,6 +448,22 @@ fn store_error(e: &StoreError) -> Response {
     tracing::error!(error = %e, "cannot read the store");
     match e {
         StoreError::Unavailable { .. } => storage_unavailable(),
+        e if e.is_missing() => {
+            tracing::error!(
+                error = %e,
+                "STORE INCOMPLETE: an object a published revision names is missing; re-admit \
+                 the revision"
+            );
+            let mut r = hub_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "StoreIncomplete",
+                "a stored object of this revision is missing; try again later",
+                None,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            r
+        }
         _ => hub_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "StoreError",
@@ -369,6 +471,19 @@ fn store_error(e: &StoreError) -> Response {
             None,
         ),
     }
+}
+
+/// The audit log is closed: the gate is shutting down.
+fn shutting_down() -> Response {
+    let mut r = hub_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ShuttingDown",
+        "the gate is shutting down; try again",
+        None,
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
 }
 
 /// Object storage unreachable or too slow: try again later (never a 500, never a decision).
@@ -384,12 +499,6 @@ fn storage_unavailable() -> Response {
     r
 }
 
-/// The tree `oid` is a git blob id on the Hub; every file here is served as LFS, so clients
-/// use `lfs.oid`. We give a stable 40-hex value derived from the SHA-256.
-fn git_blob_id_placeholder(sha256: &str) -> String {
-    sha256[..40.min(sha256.len())].to_string()
-}
-
 async fn decision(
     State(g): State<Shared>,
     headers: HeaderMap,
@@ -400,17 +509,9 @@ async fn decision(
         Ok(m) => m,
         Err(r) => return r,
     };
-    match g.decide_cached(m, destination(&g, &headers)).await {
-        Ok(d) => axum::Json(&d.decision).into_response(),
-        Err(e) => {
-            tracing::error!(repo, revision = rev, error = %e, "cannot decide");
-            hub_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "StoreError",
-                "store error",
-                None,
-            )
-        }
+    match g.decide_cached(m.clone(), destination(&g, &headers)).await {
+        Ok(d) => axum::Json(disclosure::public_decision(&d.decision)).into_response(),
+        Err(e) => decide_error(&repo, &m.revision, &e),
     }
 }
 
@@ -437,18 +538,17 @@ async fn resolve(
         bytes,
     };
     // A request that is not served is recorded without waiting: if the writer is behind, the
-    // loss is counted and reported, and no bytes went out.
+    // audit log counts it (no bytes went out). False once the log is closed for shutdown.
     let audit = |status: u16,
                  decision: &'static str,
                  reasons: Vec<ReasonCode>,
                  bytes: u64,
                  revision: &str| {
-        if let Err(e) = g
-            .audit
-            .record(record(status, decision, reasons, bytes, revision))
-        {
-            g.audit_lost(e);
-        }
+        !matches!(
+            g.audit
+                .record(record(status, decision, reasons, bytes, revision)),
+            Err(AuditFailure::Closed)
+        )
     };
     if path.len() > 1024 || check_relative_path(&path).is_err() {
         audit(400, "invalid", vec![], 0, &rev);
@@ -488,7 +588,10 @@ async fn resolve(
         }
     };
     if !d.decision.allowed {
-        audit(451, "deny", d.decision.codes(), 0, &m.revision);
+        // A refusal that can be neither recorded nor counted is not made (shutting down).
+        if !audit(451, "deny", d.decision.codes(), 0, &m.revision) {
+            return shutting_down();
+        }
         return refusal(&d, &m.revision);
     }
     // The weights, or a signature file served beside them.
@@ -508,6 +611,15 @@ async fn resolve(
     };
     let problem = match file {
         Some(f) => match g.store.blob_problem(f).await {
+            // Gone (a gc, an operator): the store is incomplete, nothing was altered.
+            Ok(Some(_)) if matches!(g.store.blob_state(&f.sha256).await, Ok(None)) => {
+                let r = store_error(&StoreError::NotFound {
+                    location: format!("blob {} for {}", f.sha256, f.path),
+                    why: "named by a published revision",
+                });
+                audit(r.status().as_u16(), "error", vec![], 0, &m.revision);
+                return r;
+            }
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(repo, revision = %m.revision, path, "cannot check a stored blob");

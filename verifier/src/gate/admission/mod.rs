@@ -102,14 +102,26 @@ pub async fn admit(
         return Ok(Admission::Refused(d));
     };
 
-    let plan = plan::plan(
-        store,
-        st,
-        &current_records(store, req.repo).await?,
-        progress,
-    )
-    .await?;
+    // Staging first: a folder store's `store gc` waits for it, so what the plan finds stored
+    // and reuses is still there at commit.
     let mut staging = store.begin(req.now).await?;
+    let planned = async {
+        plan::plan(
+            store,
+            st,
+            &current_records(store, req.repo).await?,
+            progress,
+        )
+        .await
+    }
+    .await;
+    let plan = match planned {
+        Ok(p) => p,
+        Err(e) => {
+            staging.abort().await;
+            return Err(e);
+        }
+    };
     let staged = match ingest(staging.as_mut(), st, &source, &plan.steps, progress).await {
         Ok(s) => s,
         Err(e) => {

@@ -34,7 +34,7 @@ use super::bucket_staging::BucketStaging;
 use super::{
     BlobIdentity, BlobState, ByteRange, ByteSource, GcReport, Hashes, MAX_RECORD_LEN, MAX_REF_LEN,
     OpenRefusal, RevisionRecord, Staging, Store, StoreError, StoreOptions, StoredObject, check_ref,
-    check_repo_id, is_revision_id, is_short_revision_id,
+    check_repo_id, is_revision_id,
 };
 
 /// A bucket store: the S3 client and where under the bucket the store lives.
@@ -317,32 +317,23 @@ impl BucketStore {
         Ok(refs)
     }
 
-    /// The admitted revision whose id starts with `prefix`, if exactly one does.
-    async fn revision_by_prefix(
-        &self,
-        repo: &str,
-        prefix: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let mut found = None;
-        for meta in self.list(&format!("repos/{repo}/revisions")).await? {
-            let Some(id) = meta
-                .location
-                .filename()
-                .and_then(|n| n.strip_suffix(".json"))
-            else {
-                continue;
-            };
-            if is_revision_id(id) && id.starts_with(prefix) {
-                if found.is_some() {
-                    return Ok(None); // ambiguous
-                }
-                found = Some(id.to_string());
-            }
-        }
-        Ok(found)
+    /// The ids of every admitted revision of `repo`, sorted.
+    pub async fn revision_ids(&self, repo: &str) -> Result<Vec<String>, StoreError> {
+        check_repo_id(repo)?;
+        let mut ids: Vec<String> = self
+            .list(&format!("repos/{repo}/revisions"))
+            .await?
+            .into_iter()
+            .filter_map(|meta| {
+                let id = meta.location.filename()?.strip_suffix(".json")?;
+                is_revision_id(id).then(|| id.to_string())
+            })
+            .collect();
+        ids.sort();
+        Ok(ids)
     }
 
-    /// Resolves a ref name, a revision id or a unique prefix of one to an admitted record.
+    /// Resolves a ref name or a revision id to an admitted record.
     pub async fn manifest(
         &self,
         repo: &str,
@@ -358,12 +349,6 @@ impl BucketStore {
             let ref_key = self.ref_key(repo, revision);
             match self.read_capped(&ref_key, MAX_REF_LEN).await? {
                 Some(text) => String::from_utf8_lossy(&text).trim().to_string(),
-                None if is_short_revision_id(revision) => {
-                    match self.revision_by_prefix(repo, revision).await? {
-                        Some(id) => id,
-                        None => return Ok(None),
-                    }
-                }
                 None => return Ok(None),
             }
         };
@@ -474,6 +459,10 @@ impl Store for BucketStore {
 
     async fn refs(&self, repo: &str) -> Result<Vec<(String, String)>, StoreError> {
         BucketStore::refs(self, repo).await
+    }
+
+    async fn revision_ids(&self, repo: &str) -> Result<Vec<String>, StoreError> {
+        BucketStore::revision_ids(self, repo).await
     }
 
     async fn has_repo(&self, repo: &str) -> Result<bool, StoreError> {

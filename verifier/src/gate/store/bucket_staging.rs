@@ -174,6 +174,18 @@ impl<'a> BucketStaging<'a> {
             )
             .await
             .map_err(|e| store.storage(&refkey, e))?;
+        // A `store gc` that listed the store before this record existed deletes what it found
+        // unreferenced only after listing the records again (gc.rs); what it removed between
+        // our checks above and this record shows here, and the admission is not reported done.
+        for f in &record.files {
+            if store.blob_state(&f.sha256).await?.is_none() {
+                return Err(StoreError::NotFound {
+                    location: format!("s3://{}/{}", store.bucket(), store.blob_key(&f.sha256)),
+                    why: "removed by a concurrent `store gc` after the revision was published; \
+                          admit it again",
+                });
+            }
+        }
         Ok(record)
     }
 }

@@ -59,6 +59,16 @@ impl StoreError {
         }
     }
 
+    /// True when something a record names is not in the store (removed behind the gate's back,
+    /// or by a collection): the store is incomplete, nothing was altered.
+    pub fn is_missing(&self) -> bool {
+        match self {
+            StoreError::NotFound { .. } => true,
+            StoreError::Io { error, .. } => error.kind() == std::io::ErrorKind::NotFound,
+            _ => false,
+        }
+    }
+
     /// True for a backend that could not be asked: try again later, nothing was decided.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable { .. })

@@ -24,7 +24,7 @@ use super::folder_staging::FolderStaging;
 use super::{
     AdmittedFile, BlobIdentity, BlobState, ByteRange, ByteSource, GcReport, Hashes, MAX_RECORD_LEN,
     MAX_REF_LEN, OpenRefusal, RevisionRecord, Staging, Store, StoreError, StoredObject, check_ref,
-    check_repo_id, io_at as io, is_revision_id, is_short_revision_id,
+    check_repo_id, io_at as io, is_revision_id,
 };
 
 /// A store folder.
@@ -86,29 +86,57 @@ impl FolderStore {
         Ok(refs)
     }
 
-    /// The admitted revision whose id starts with `prefix` (at least 7 hex digits), if exactly
-    /// one does: commit ids may be shortened as git shortens them.
-    fn revision_by_prefix(&self, repo: &str, prefix: &str) -> Result<Option<String>, StoreError> {
+    /// The ids of every admitted revision of `repo`, sorted.
+    pub fn revision_ids(&self, repo: &str) -> Result<Vec<String>, StoreError> {
+        check_repo_id(repo)?;
         let dir = self.repo_dir(repo).join("revisions");
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(error) => return Err(StoreError::Io { path: dir, error }),
         };
-        let mut found = None;
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
-                continue;
-            };
-            if is_revision_id(id) && id.starts_with(prefix) {
-                if found.is_some() {
-                    return Ok(None); // ambiguous
-                }
-                found = Some(id.to_string());
+        let mut ids: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name();
+                let id = name.to_str()?.strip_suffix(".json")?;
+                is_revision_id(id).then(|| id.to_string())
+            })
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Holds `STORE/gc.lock` shared (an admission) or exclusive (`store gc`) until dropped:
+    /// gc never runs beside an admission that may reuse what gc would remove.
+    pub(super) fn lock(&self, exclusive: bool) -> Result<File, StoreError> {
+        use std::os::fd::AsRawFd;
+        let path = self.root.join("gc.lock");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        let op = if exclusive {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_SH
+        };
+        loop {
+            // SAFETY: flock on a descriptor we own; it lives as long as the returned file.
+            if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+                return Ok(f);
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(io(&path)(e));
             }
         }
-        Ok(found)
+    }
+
+    pub(super) fn lock_for_gc(&self) -> Result<File, StoreError> {
+        self.lock(true)
     }
 
     /// Path of a stored signature file.
@@ -116,8 +144,7 @@ impl FolderStore {
         self.root.join("signatures").join(sha256)
     }
 
-    /// Resolves a ref name, a revision id or a unique prefix of one (7 or more lowercase hex
-    /// digits; a ref of that name wins) to an admitted manifest; `Ok(None)` if unknown.
+    /// Resolves a ref name or a revision id to an admitted manifest; `Ok(None)` if unknown.
     pub fn manifest(
         &self,
         repo: &str,
@@ -133,15 +160,7 @@ impl FolderStore {
             let ref_path = self.repo_dir(repo).join("refs").join(revision);
             match weightgate_attest::io::read_capped_to_string(&ref_path, MAX_REF_LEN) {
                 Ok(s) => s.trim().to_string(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    match is_short_revision_id(revision) {
-                        true => match self.revision_by_prefix(repo, revision)? {
-                            Some(id) => id,
-                            None => return Ok(None),
-                        },
-                        false => return Ok(None),
-                    }
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => {
                     return Err(StoreError::Io {
                         path: ref_path,
@@ -368,6 +387,10 @@ impl Store for FolderStore {
         FolderStore::refs(self, repo)
     }
 
+    async fn revision_ids(&self, repo: &str) -> Result<Vec<String>, StoreError> {
+        FolderStore::revision_ids(self, repo)
+    }
+
     async fn has_repo(&self, repo: &str) -> Result<bool, StoreError> {
         Ok(FolderStore::has_repo(self, repo))
     }
@@ -410,6 +433,17 @@ impl Store for FolderStore {
             StoredObject::Signature(s) => self.signature_path(&s.sha256),
         };
         let file = File::open(&path).map_err(|e| OpenRefusal::Unavailable(io(&path)(e)))?;
+        // The identity recorded at admission (inode, ctime, mtime, size, read-only), checked on
+        // the handle that is served: a blob renamed over the original after the path was
+        // checked is refused, whatever its size and mtime.
+        if let StoredObject::Blob(f) = object {
+            let meta = file
+                .metadata()
+                .map_err(|e| OpenRefusal::Unavailable(io(&path)(e)))?;
+            if let Some(problem) = super::blob_problem(f, Some(&state_of(&meta))) {
+                return Err(OpenRefusal::Changed(problem));
+            }
+        }
         Ok(ByteSource::File(file))
     }
 

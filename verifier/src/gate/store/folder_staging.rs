@@ -28,10 +28,13 @@ const FILES_PER_BATCH: usize = 256;
 pub(super) struct FolderStaging<'a> {
     store: &'a FolderStore,
     dir: PathBuf,
+    /// `gc.lock` held shared until the admission ends: no `store gc` runs meanwhile.
+    _no_gc: File,
 }
 
 impl<'a> FolderStaging<'a> {
     pub(super) fn create(store: &'a FolderStore) -> Result<Self, StoreError> {
+        let no_gc = crate::gate::blocking(|| store.lock(false))?;
         let tmp = store.root.join("tmp");
         remove_dead_stagings(&tmp);
         let nanos = std::time::SystemTime::now()
@@ -39,7 +42,11 @@ impl<'a> FolderStaging<'a> {
             .map_or(0, |d| d.subsec_nanos());
         let dir = tmp.join(format!("admit-{}-{nanos}", std::process::id()));
         fs::create_dir_all(&dir).map_err(io(&dir))?;
-        Ok(FolderStaging { store, dir })
+        Ok(FolderStaging {
+            store,
+            dir,
+            _no_gc: no_gc,
+        })
     }
 
     fn put_files_now(

@@ -5,7 +5,12 @@
 //! never turns the blobs it names into garbage.
 //!
 //! The grace period protects admissions in progress: their blobs are written before the
-//! record that names them, and are younger than the grace period until it is written.
+//! record that names them, and are younger than the grace period until it is written. An
+//! admission may also reuse an old unreferenced blob or envelope: in a folder store, admissions
+//! hold a shared lock on `gc.lock` from staging to their ref and gc holds it exclusively, so
+//! gc never runs beside one; in a bucket, gc lists the revision records again before each
+//! delete and keeps what a new record names, and the admission checks its blobs once more
+//! after publishing.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -70,6 +75,7 @@ fn older_than(modified: SystemTime, grace: Duration, now: SystemTime) -> bool {
 impl FolderStore {
     /// Collects the folder store.
     pub fn gc(&self, grace: Duration) -> Result<GcReport, StoreError> {
+        let _no_admissions = self.lock_for_gc()?;
         let now = SystemTime::now();
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -167,22 +173,10 @@ impl super::BucketStore {
             key.as_ref().strip_prefix(&prefix).map(str::to_string)
         };
         let mut referenced = Referenced::default();
-        for meta in &all {
-            let Some(name) = rel(&meta.location) else {
-                continue;
-            };
-            let parts: Vec<&str> = name.split('/').collect();
-            if let ["repos", _, _, "revisions", file] = parts.as_slice()
-                && file.ends_with(".json")
-            {
-                let Some(bytes) = self.read_capped(&meta.location, MAX_RECORD_LEN).await? else {
-                    continue; // removed since listed
-                };
-                let shown = format!("s3://{}/{}", self.bucket(), meta.location);
-                referenced.add(&parse_record(&bytes, &shown)?);
-                report.revisions += 1;
-            }
-        }
+        let mut records_read = BTreeSet::new();
+        report.revisions += self
+            .read_new_records(&all, &rel, &mut records_read, &mut referenced)
+            .await?;
         for meta in &all {
             let Some(name) = rel(&meta.location) else {
                 continue;
@@ -230,6 +224,15 @@ impl super::BucketStore {
                 report.kept_recent += 1;
                 continue;
             }
+            // Re-checked before each delete: an admission may have reused this object since
+            // the store was listed.
+            let records = self.list("repos/").await?;
+            report.revisions += self
+                .read_new_records(&records, &rel, &mut records_read, &mut referenced)
+                .await?;
+            if referenced.contains(&name) {
+                continue;
+            }
             self.client()
                 .delete(&meta.location)
                 .await
@@ -237,5 +240,35 @@ impl super::BucketStore {
             report.removed.push(name);
         }
         Ok(report)
+    }
+
+    /// Reads the revision records in `listed` not read before and adds what they name.
+    async fn read_new_records(
+        &self,
+        listed: &[object_store::ObjectMeta],
+        rel: &impl Fn(&object_store::path::Path) -> Option<String>,
+        read: &mut BTreeSet<String>,
+        referenced: &mut Referenced,
+    ) -> Result<usize, StoreError> {
+        let mut count = 0;
+        for meta in listed {
+            let Some(name) = rel(&meta.location) else {
+                continue;
+            };
+            let parts: Vec<&str> = name.split('/').collect();
+            if let ["repos", _, _, "revisions", file] = parts.as_slice()
+                && file.ends_with(".json")
+                && !read.contains(&name)
+            {
+                let Some(bytes) = self.read_capped(&meta.location, MAX_RECORD_LEN).await? else {
+                    continue; // removed since listed
+                };
+                let shown = format!("s3://{}/{}", self.bucket(), meta.location);
+                referenced.add(&parse_record(&bytes, &shown)?);
+                read.insert(name);
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 }

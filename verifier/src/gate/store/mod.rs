@@ -166,8 +166,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Where the store is, for messages: the folder path or the `s3://` URL.
     fn location(&self) -> String;
 
-    /// Resolves a ref name, a revision id or a unique prefix of one (7 or more lowercase hex
-    /// digits; a ref of that name wins) to an admitted record; `Ok(None)` if unknown.
+    /// Resolves a ref name or a revision id to an admitted record; `Ok(None)` if unknown.
+    /// Shortened ids are the gate's to resolve, from [`Store::revision_ids`].
     async fn manifest(
         &self,
         repo: &str,
@@ -176,6 +176,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The ref names of `repo` with the revision each points at, sorted by name.
     async fn refs(&self, repo: &str) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// The ids of every admitted revision of `repo`, sorted (one listing of the store).
+    async fn revision_ids(&self, repo: &str) -> Result<Vec<String>, StoreError>;
 
     /// True if any revision of `repo` was admitted.
     async fn has_repo(&self, repo: &str) -> Result<bool, StoreError>;
