@@ -151,8 +151,8 @@ pub struct VerifyOmsArgs {
     /// Trust anchors (PEM certificates) for the `certificate` method; repeatable.
     #[arg(long, value_name = "PEM")]
     pub certificate_chain: Vec<PathBuf>,
-    /// Require the signing certificate to name this identity (its subject, common name or an
-    /// alternative name); repeatable: any one will do.
+    /// Require the signing certificate to name this identity (an alternative name, or its
+    /// common name when it has exactly one); repeatable: any one will do.
     #[arg(long, value_name = "NAME", requires = "certificate_chain")]
     pub identity: Vec<String>,
     /// Check certificate validity at this time (RFC 3339, a date or Unix seconds) instead of now.

@@ -241,6 +241,25 @@ fn code_of(e: &OmsError) -> ReasonCode {
     }
 }
 
+/// The reason code of each way a certificate chain fails.
+pub(crate) fn chain_code(e: &ChainError) -> ReasonCode {
+    match e {
+        ChainError::Expired { .. } | ChainError::NotYetValid { .. } => {
+            ReasonCode::OmsCertificateValidity
+        }
+        ChainError::NotForSigning(..) => ReasonCode::OmsCertificateUsage,
+        ChainError::NotForCodeSigning { .. } => ReasonCode::OmsCertificateCodeSigning,
+        ChainError::NotCa { .. } => ReasonCode::OmsCertificateNotCa,
+        ChainError::NoCertSign { .. } => ReasonCode::OmsCertificateIssuerUsage,
+        ChainError::PathLength { .. } => ReasonCode::OmsCertificatePathLength,
+        ChainError::Algorithm { .. } => ReasonCode::OmsCertificateAlgorithm,
+        ChainError::CriticalExtension { .. } => ReasonCode::OmsCertificateCriticalExtension,
+        ChainError::TooManyCertificates { .. } => ReasonCode::OmsCertificateTooMany,
+        ChainError::Parse { .. } => ReasonCode::OmsMalformed,
+        ChainError::NoPath(_) => ReasonCode::OmsCertificateUntrusted,
+    }
+}
+
 /// Whether `bytes` (PEM text or SPKI DER) hold `key`.
 fn same_key(bytes: &[u8], key: &EcVerifyingKey) -> bool {
     let parsed = match std::str::from_utf8(bytes) {
@@ -403,16 +422,7 @@ fn check_certificate_signature(
                 ));
             }
             Err(e) => {
-                let code = match &e {
-                    ChainError::Expired { .. } | ChainError::NotYetValid { .. } => {
-                        ReasonCode::OmsCertificateValidity
-                    }
-                    ChainError::NotForSigning(_) => ReasonCode::OmsCertificateUsage,
-                    ChainError::Parse { .. } => ReasonCode::OmsMalformed,
-                    ChainError::Unsupported(_) | ChainError::NoPath(_) => {
-                        ReasonCode::OmsCertificateUntrusted
-                    }
-                };
+                let code = chain_code(&e);
                 // A validity, usage or parse failure says more than "no path" elsewhere.
                 if failure.is_none() || code != ReasonCode::OmsCertificateUntrusted {
                     failure = Some((code, format!("{}: {e}", trust.name)));

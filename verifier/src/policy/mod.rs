@@ -177,7 +177,7 @@ struct RawCertificateTrust {
     name: Spanned<String>,
     /// PEM file of anchor certificates, relative to the policy file.
     path: Spanned<String>,
-    /// Signing-certificate identities (subject, common name or alternative name) allowed.
+    /// Signing-certificate identities (alternative name, or the one common name) allowed.
     #[serde(default)]
     identities: Vec<String>,
 }
