@@ -18,6 +18,7 @@ mod gate_tenants;
 mod hf_cache;
 mod hostile_corpus;
 mod oms;
+mod oms_bundle_limits;
 mod oms_certificates;
 mod oms_older_releases;
 mod readmission;

@@ -357,7 +357,7 @@ fn check_signature(bundle: &OmsBundle, req: &OmsRequest, report: &mut OmsReport)
         expected,
     };
     match &bundle.material {
-        OmsMaterial::Sigstore => {
+        OmsMaterial::Sigstore(_) => {
             let e = OmsError::SigstoreKeyless;
             report.fail(OmsStep::Key, code_of(&e), e.to_string());
         }
