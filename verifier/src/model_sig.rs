@@ -357,6 +357,9 @@ fn check_signature(bundle: &OmsBundle, req: &OmsRequest, report: &mut OmsReport)
         expected,
     };
     match &bundle.material {
+        OmsMaterial::Sigstore(material) if !req.trust.sigstore.is_empty() => {
+            check_keyless_signature(bundle, material, req, report)
+        }
         OmsMaterial::Sigstore(_) => {
             let e = OmsError::SigstoreKeyless;
             report.fail(OmsStep::Key, code_of(&e), e.to_string());
@@ -451,6 +454,62 @@ fn check_certificate_signature(
                 format!("{} by {signer}", signed.describe(key)),
             );
             report.signer = Some(signer);
+        }
+        Err(e @ EcSignatureError::NotDer { .. }) => report.fail(
+            OmsStep::Signature,
+            ReasonCode::OmsSignatureNotDer,
+            e.to_string(),
+        ),
+        Err(e) => report.fail(
+            OmsStep::Signature,
+            ReasonCode::OmsSignatureInvalid,
+            e.to_string(),
+        ),
+    }
+}
+
+/// The certificate and signature steps for a Sigstore keyless bundle.
+fn check_keyless_signature(
+    bundle: &OmsBundle,
+    material: &weightgate_schemas::oms::SigstoreMaterial,
+    req: &OmsRequest,
+    report: &mut OmsReport,
+) {
+    let signer = match crate::sigstore_keyless::verify_keyless(
+        material,
+        &bundle.payload,
+        &bundle.signature,
+        &req.trust.sigstore,
+    ) {
+        Ok(s) => s,
+        Err((code, message)) => {
+            report.fail(OmsStep::Certificate, code, message);
+            return;
+        }
+    };
+    let when = jiff::Timestamp::from_second(signer.integrated_time)
+        .map_or(signer.integrated_time.to_string(), |t| t.to_string());
+    report.pass(
+        OmsStep::Certificate,
+        format!(
+            "Fulcio chain valid at Rekor's integrated time {when} (entry {}): {}; CT timestamp verified; {} from {}",
+            signer.log_index,
+            signer.path.join(" <- "),
+            signer.identity,
+            signer.issuer
+        ),
+    );
+    match verify_payload(bundle, &signer.key) {
+        Ok(signed) => {
+            let who = format!(
+                "{} from {} (Sigstore keyless)",
+                signer.identity, signer.issuer
+            );
+            report.pass(
+                OmsStep::Signature,
+                format!("{} by {who}", signed.describe(&signer.key)),
+            );
+            report.signer = Some(who);
         }
         Err(e @ EcSignatureError::NotDer { .. }) => report.fail(
             OmsStep::Signature,

@@ -144,6 +144,10 @@ reason_codes! {
         OmsCertificateAlgorithm = "certificate_algorithm",
         OmsCertificateCriticalExtension = "certificate_critical_extension",
         OmsCertificateTooMany = "certificate_too_many",
+        OmsSigstoreTlog = "sigstore_tlog",
+        OmsSigstoreSct = "sigstore_sct",
+        OmsSigstoreIdentity = "sigstore_identity",
+        OmsSigstoreIssuer = "sigstore_issuer",
     }
     Store = "store" {
         StoreBlobChanged = "blob_changed",

@@ -4,6 +4,7 @@
 mod certificate_signature;
 pub(crate) mod ecdsa;
 mod ed25519;
+mod fulcio;
 mod x509;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ pub use ecdsa::{EcCurve, EcSignatureError, EcVerifyingKey};
 #[cfg(feature = "signing")]
 pub(crate) use ecdsa::{ONLY_CURVES, curve_of};
 pub use ed25519::{key_id, load_verifying_key, parse_verifying_key};
+pub use fulcio::{CtLogKey, SctError, fulcio_issuer, verify_embedded_sct};
 pub use x509::{
     ChainError, MAX_BUNDLE_CERTIFICATES, MAX_PATH, VerifiedChain, certificate_key,
     load_certificates, verify_chain,

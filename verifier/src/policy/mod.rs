@@ -967,6 +967,7 @@ impl Policy {
         let model_signing = ModelSigningTrust {
             keys: model_signing_keys,
             certificates: model_signing_certificates,
+            sigstore: Vec::new(),
         };
         let require_model_signature = s
             .require_model_signature
