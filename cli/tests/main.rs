@@ -21,6 +21,7 @@ mod oms;
 mod oms_bundle_limits;
 mod oms_certificates;
 mod oms_older_releases;
+mod oms_sigstore;
 mod readmission;
 mod regimes;
 mod store_bucket;
