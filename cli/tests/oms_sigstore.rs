@@ -228,3 +228,77 @@ fn keyless_bundles_verify_offline_against_the_trusted_root() {
     let (_, problems, _) = verify(&model, &sig, &who(IDENTITY, ISSUER));
     assert_eq!(problems, ["oms.digest_mismatch"]);
 }
+
+#[test]
+fn a_policy_can_trust_a_sigstore_identity_for_model_sig() {
+    let tiny = common::attested_tiny();
+    let checkpoint = tiny.model.clone();
+    let dir = tiny.dir.path();
+    let key = dir.join("k");
+    assert_eq!(run(["keygen", "--out", s(&key), "--type", "p256"]).code, 0);
+    let keyed = dir.join("keyed.sig");
+    let r = run([
+        "sign-oms",
+        s(&checkpoint),
+        "--key",
+        s(&dir.join("k.key")),
+        "--signature",
+        s(&keyed),
+        "--ignore-paths",
+        "weightgate.att",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let keyed: Value = serde_json::from_slice(&fs::read(&keyed).unwrap()).unwrap();
+    let payload_path = dir.join("payload.json");
+    fs::write(
+        &payload_path,
+        STANDARD
+            .decode(keyed["dsseEnvelope"]["payload"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let instance = dir.join("instance");
+    fs::create_dir(&instance).unwrap();
+    let out = Command::new(python())
+        .args([
+            "-c",
+            INSTANCE,
+            s(&instance),
+            s(&payload_path),
+            IDENTITY,
+            ISSUER,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::copy(instance.join("model.sig"), checkpoint.join("model.sig")).unwrap();
+    let verdict = |identity: &str| {
+        let policy = dir.join("policy.toml");
+        fs::write(
+            &policy,
+            format!(
+                "[policy]\nname = \"keyless\"\nrequire_model_signature = true\n\
+                 [[trusted_key]]\nname = \"lab\"\npath = \"{}\"\n\
+                 [[model_signing_sigstore]]\nname = \"release workflow\"\nidentity = \"{identity}\"\n\
+                 issuer = \"{ISSUER}\"\ntrust_root = \"instance/trusted_root.json\"\n",
+                common::td("keys/test-lab.pub")
+            ),
+        )
+        .unwrap();
+        let r = run(["verify", s(&checkpoint), "--policy", s(&policy), "--json"]);
+        (
+            r.code,
+            serde_json::from_str::<Value>(&r.stdout).unwrap_or(Value::Null),
+            r.stderr,
+        )
+    };
+    let (code, v, err) = verdict(IDENTITY);
+    assert_eq!(code, 0, "{v}{err}");
+    let (code, v, _) = verdict("someone-else@lab.example");
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["reasons"][0]["code"], "oms.sigstore_identity", "{v}");
+}
