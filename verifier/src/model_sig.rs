@@ -242,7 +242,7 @@ fn code_of(e: &OmsError) -> ReasonCode {
 }
 
 /// The reason code of each way a certificate chain fails.
-pub(crate) fn chain_code(e: &ChainError) -> ReasonCode {
+fn chain_code(e: &ChainError) -> ReasonCode {
     match e {
         ChainError::Expired { .. } | ChainError::NotYetValid { .. } => {
             ReasonCode::OmsCertificateValidity
@@ -475,15 +475,24 @@ fn check_keyless_signature(
     req: &OmsRequest,
     report: &mut OmsReport,
 ) {
-    let signer = match crate::sigstore_keyless::verify_keyless(
+    use crate::sigstore_keyless::{KeylessError, verify_keyless};
+    let signer = match verify_keyless(
         material,
         &bundle.payload,
         &bundle.signature,
         &req.trust.sigstore,
     ) {
         Ok(s) => s,
-        Err((code, message)) => {
+        Err(KeylessError::Refused(code, message)) => {
             report.fail(OmsStep::Certificate, code, message);
+            return;
+        }
+        Err(KeylessError::Chain { root, error }) => {
+            report.fail(
+                OmsStep::Certificate,
+                chain_code(&error),
+                format!("{root}: {error}"),
+            );
             return;
         }
     };

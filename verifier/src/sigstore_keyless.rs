@@ -27,11 +27,17 @@ pub struct KeylessSigner {
     pub log_index: String,
 }
 
-/// Why a keyless bundle is refused: the reason code and what is wrong.
-pub type KeylessError = (ReasonCode, String);
+/// Why a keyless bundle is refused.
+#[derive(Debug, Clone)]
+pub enum KeylessError {
+    /// The Fulcio certificate does not chain to the named root's CAs.
+    Chain { root: String, error: ChainError },
+    /// Any other check, with its reason code.
+    Refused(ReasonCode, String),
+}
 
 fn tlog_error(m: impl Into<String>) -> KeylessError {
-    (ReasonCode::OmsSigstoreTlog, m.into())
+    KeylessError::Refused(ReasonCode::OmsSigstoreTlog, m.into())
 }
 
 fn b64(s: Option<&str>, what: &str) -> Result<Vec<u8>, KeylessError> {
@@ -187,10 +193,7 @@ pub fn verify_keyless(
             }
         }
     }
-    Err(first_error.unwrap_or((
-        ReasonCode::OmsSigstoreTlog,
-        "no Sigstore trusted root configured".into(),
-    )))
+    Err(first_error.unwrap_or_else(|| tlog_error("no Sigstore trusted root configured")))
 }
 
 fn verify_with(
@@ -231,11 +234,11 @@ fn verify_with(
     }
     let Some((chain, issuer_der)) = verified else {
         return Err(match chain_error {
-            Some(e) => (
-                crate::model_sig::chain_code(&e),
-                format!("{}: {e}", root.name),
-            ),
-            None => (
+            Some(error) => KeylessError::Chain {
+                root: root.name.clone(),
+                error,
+            },
+            None => KeylessError::Refused(
                 ReasonCode::OmsCertificateUntrusted,
                 format!(
                     "no certificate authority of {} was valid when Rekor integrated the entry ({})",
@@ -251,16 +254,16 @@ fn verify_with(
         &issuer_der,
         &root.ct_keys_at(integrated_time),
     )
-    .map_err(|e| (ReasonCode::OmsSigstoreSct, e.to_string()))?;
+    .map_err(|e| KeylessError::Refused(ReasonCode::OmsSigstoreSct, e.to_string()))?;
     let issuer = fulcio_issuer(&material.certificate).unwrap_or_default();
     let identities = &trust.identities;
     let matched = identities
         .iter()
-        .find(|i| chain.alt_names.iter().any(|n| *n == i.identity) && i.issuer == issuer);
+        .find(|i| chain.alt_names.contains(&i.identity) && i.issuer == issuer);
     let Some(matched) = matched else {
         let san_ok = identities
             .iter()
-            .any(|i| chain.alt_names.iter().any(|n| *n == i.identity));
+            .any(|i| chain.alt_names.contains(&i.identity));
         let wanted = identities
             .iter()
             .map(|i| format!("{} from {}", i.identity, i.issuer))
@@ -277,7 +280,7 @@ fn verify_with(
                 format!("identity `{}`", chain.alt_names.join(", ")),
             )
         };
-        return Err((
+        return Err(KeylessError::Refused(
             code,
             format!("the Fulcio certificate names {what}, not one trusted ({wanted})"),
         ));

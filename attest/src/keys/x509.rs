@@ -511,8 +511,7 @@ impl PathSearch<'_> {
         // more intermediates under each issuer, so it cannot succeed where the shorter failed.
         let mut parent: HashMap<usize, usize> = HashMap::new();
         let mut layer = vec![0usize];
-        let mut reached = vec![false; self.nodes.len()];
-        reached[0] = true;
+        let mut reached = std::collections::HashSet::from([0usize]);
         for depth in 0..MAX_PATH - 1 {
             let mut next = Vec::new();
             for &child in &layer {
@@ -533,11 +532,11 @@ impl PathSearch<'_> {
                     continue;
                 }
                 for issuer in 1..self.nodes.len() {
-                    if reached[issuer] || !self.signed(child, Node::Bundle(issuer)) {
+                    if reached.contains(&issuer) || !self.signed(child, Node::Bundle(issuer)) {
                         continue;
                     }
                     if self.admit(Node::Bundle(issuer), depth) {
-                        reached[issuer] = true;
+                        reached.insert(issuer);
                         parent.insert(issuer, child);
                         next.push(issuer);
                     }
@@ -548,17 +547,11 @@ impl PathSearch<'_> {
             }
             layer = next;
         }
-        if layer.iter().any(|_| true) && self.refusals.is_empty() {
-            let deepest = layer
-                .iter()
-                .map(|&i| subject_of(&self.nodes[i]))
-                .collect::<Vec<_>>();
-            if deepest.len() > 1 || deepest.first() != Some(&subject_of(&self.nodes[0])) {
-                self.refusals.push(ChainError::NoPath(format!(
-                    "no anchor issued {} within {MAX_PATH} certificates",
-                    deepest.join(", ")
-                )));
-            }
+        if self.refusals.is_empty() && reached.len() > 1 {
+            self.refusals.push(ChainError::NoPath(format!(
+                "no anchor issued the signing certificate or any of the {} bundle certificates above it within {MAX_PATH} certificates",
+                reached.len() - 1
+            )));
         }
         None
     }
