@@ -11,8 +11,12 @@ use std::time::{Duration, Instant};
 
 use common::run;
 
-/// Peak memory allowed for refusing a hostile bundle: the threat model's 64 MiB.
+/// Peak memory allowed for refusing a hostile bundle: the threat model's 64 MiB (measured:
+/// 29-36 MiB for the debug binary).
 const BUDGET_KIB: u64 = 64 << 10;
+/// Time allowed: the debug binary takes 1.5-2.5 s alone (it walks 15 MiB of JSON twice); the
+/// bound leaves room for a loaded CI machine and still fails a search that blows up.
+const TIME_LIMIT: Duration = Duration::from_secs(30);
 
 /// `weightgate verify-oms MODEL --signature SIG --key PUB --json` under `/usr/bin/time -v`:
 /// (exit code, stdout, stderr, peak RSS in KiB, wall time).
@@ -94,10 +98,7 @@ fn hostile_model_sig_bundles_are_refused_quickly_in_bounded_memory() {
         stderr.contains("104857603 bytes is over the limit of 16777216 bytes"),
         "{stderr}"
     );
-    assert!(
-        rss < BUDGET_KIB && took < Duration::from_secs(5),
-        "{rss} KiB, {took:?}"
-    );
+    assert!(rss < BUDGET_KIB && took < TIME_LIMIT, "{rss} KiB, {took:?}");
 
     // Under the limit, hostile shapes: an unread member holding 7.5 MiB of zeros (skipped
     // unkept), and five million empty log entries (refused at the 17th).
@@ -132,7 +133,7 @@ fn hostile_model_sig_bundles_are_refused_quickly_in_bounded_memory() {
         let message = v["problems"][0]["message"].as_str().unwrap();
         assert!(message.contains(needle), "{name}: {message}");
         assert!(
-            rss < BUDGET_KIB && took < Duration::from_secs(5),
+            rss < BUDGET_KIB && took < TIME_LIMIT,
             "{name}: {rss} KiB, {took:?}"
         );
     }

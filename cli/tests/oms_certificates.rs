@@ -658,8 +658,10 @@ fn a_bundle_of_self_issued_certificates_is_refused_quickly() {
         (1, vec!["oms.certificate_untrusted".to_string()]),
         "{v}"
     );
-    assert!(took < Duration::from_secs(5), "took {took:?}");
-    // Past 16 certificates a bundle is refused before any signature is checked.
+    // Trying every ordering took minutes; the bound leaves room for a loaded machine.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    // Past 16 certificates a bundle is refused while it is read, before any signature is
+    // checked.
     let many: Vec<&str> = loop_refs.iter().chain(loop_refs.iter()).copied().collect();
     let chain = pki.bundle_file("many.pem", &many);
     let sig = work.path().join("many.sig");
@@ -676,9 +678,8 @@ fn a_bundle_of_self_issued_certificates_is_refused_quickly() {
         s(&sig),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let (code, problems, _) = verify_ours(&m, &sig, &pki.p("root.pem"), &[]);
-    assert_eq!(
-        (code, problems),
-        (1, vec!["oms.certificate_too_many".to_string()])
-    );
+    let (code, problems, v) = verify_ours(&m, &sig, &pki.p("root.pem"), &[]);
+    assert_eq!((code, problems), (1, vec!["oms.malformed".to_string()]));
+    let message = v["problems"][0]["message"].as_str().unwrap();
+    assert!(message.contains("more than 16 elements"), "{message}");
 }
