@@ -24,7 +24,10 @@ use weightgate_attest::reading::{
 use weightgate_attest::signing::{OmsCertificate, OmsSignRequest, SigningPurpose, sign_model};
 use weightgate_schemas::oms::{DEFAULT_SHARD_SIZE, MAX_BUNDLE_LEN, OmsHashType, OmsMethod};
 use weightgate_verifier::model_sig::{OmsRequest, check_oms};
-use weightgate_verifier::trust::{CertificateTrust, ModelSigningKey, ModelSigningTrust};
+use weightgate_verifier::trust::{
+    CertificateTrust, ModelSigningKey, ModelSigningTrust, SigstoreIdentity, SigstoreRoot,
+    SigstoreTrust,
+};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum HashTypeArg {
@@ -147,16 +150,27 @@ pub struct VerifyOmsArgs {
     #[arg(
         long,
         value_name = "PUB.pem",
-        required_unless_present = "certificate_chain"
+        required_unless_present_any = ["certificate_chain", "sigstore"]
     )]
     pub key: Vec<PathBuf>,
     /// Trust anchors (PEM certificates) for the `certificate` method; repeatable.
     #[arg(long, value_name = "PEM")]
     pub certificate_chain: Vec<PathBuf>,
-    /// Require the signing certificate to name this identity (its subject, common name or an
+    /// Require the signing certificate to name this identity (an alternative name, or its
+    /// common name when it has exactly one; with --sigstore, the Fulcio certificate's
     /// alternative name); repeatable: any one will do.
-    #[arg(long, value_name = "NAME", requires = "certificate_chain")]
+    #[arg(long, value_name = "NAME")]
     pub identity: Vec<String>,
+    /// Verify a Sigstore keyless bundle offline: Fulcio chain, CT timestamp and Rekor entry
+    /// against the trusted root, the identity (--identity) and OIDC issuer (--issuer).
+    #[arg(long, requires_all = ["identity", "issuer"], conflicts_with_all = ["key", "certificate_chain"])]
+    pub sigstore: bool,
+    /// The OIDC issuer that must have vouched for the --sigstore identity.
+    #[arg(long, value_name = "URL", requires = "sigstore")]
+    pub issuer: Option<String>,
+    /// A Sigstore `TrustedRoot` JSON file in place of the public-good root the build carries.
+    #[arg(long, value_name = "trusted_root.json", requires = "sigstore")]
+    pub trust_root: Option<PathBuf>,
     /// Check certificate validity at this time (RFC 3339, a date or Unix seconds) instead of now.
     #[arg(long, value_parser = parse_time)]
     pub now: Option<i64>,
@@ -192,6 +206,29 @@ pub fn run_verify(args: VerifyOmsArgs) -> anyhow::Result<Exit> {
     for p in &args.certificate_chain {
         anchors.extend(load_certificates(p)?);
     }
+    if !args.identity.is_empty() && anchors.is_empty() && !args.sigstore {
+        anyhow::bail!("--identity needs --certificate-chain or --sigstore");
+    }
+    let sigstore = if args.sigstore {
+        let root = match &args.trust_root {
+            Some(p) => SigstoreRoot::load(p)?,
+            None => SigstoreRoot::public_good(),
+        };
+        let issuer = args.issuer.clone().unwrap_or_default();
+        vec![SigstoreTrust {
+            root,
+            identities: args
+                .identity
+                .iter()
+                .map(|identity| SigstoreIdentity {
+                    identity: identity.clone(),
+                    issuer: issuer.clone(),
+                })
+                .collect(),
+        }]
+    } else {
+        Vec::new()
+    };
     let path = args
         .signature
         .clone()
@@ -213,6 +250,7 @@ pub fn run_verify(args: VerifyOmsArgs) -> anyhow::Result<Exit> {
                     identities: args.identity,
                 }]
             },
+            sigstore,
         },
         ignore,
         own_files: Vec::new(),

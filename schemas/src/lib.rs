@@ -47,6 +47,7 @@ pub mod lei;
 pub mod oms;
 mod ops;
 mod reference;
+pub mod sigstore_bundle;
 mod statement;
 
 pub use cbor::CborError;

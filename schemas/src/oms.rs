@@ -9,6 +9,9 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
+pub use crate::sigstore_bundle::TlogEntry;
+use crate::sigstore_bundle::{PredicateTypeOnly, RawBundle, RawMaterial};
+
 pub const SIGSTORE_BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 pub const IN_TOTO_STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
@@ -25,9 +28,10 @@ const OTHER_V0_2_PREDICATES: &[&str] = &[
     "https://model_signing/DigestOfShardDigests/v0.1",
     "https://model_signing/ShardDigests/v0.1",
 ];
-/// A bundle larger than this is refused before parsing (a million files fit in about 150 MB
-/// of JSON; 256 MiB leaves room and bounds memory).
-pub const MAX_BUNDLE_LEN: usize = 256 << 20;
+/// A bundle larger than this is refused before parsing. `model_signing` writes about 280
+/// bytes per resource (indented JSON, then base64): a sharded bundle of a 1,000-file model
+/// is 272 KiB, and 16 MiB holds about 60,000 resources (60 TB at the default shard size).
+pub const MAX_BUNDLE_LEN: usize = 16 << 20;
 
 /// A file-hashing algorithm of the OMS algorithm registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -240,8 +244,8 @@ pub enum OmsMaterial {
     },
     /// `certificate` method: DER certificates, leaf first.
     CertificateChain(Vec<Vec<u8>>),
-    /// `sigstore` method (Fulcio certificate + Rekor entries): recognised, not checked.
-    Sigstore,
+    /// `sigstore` method: a Fulcio certificate and transparency-log entries.
+    Sigstore(SigstoreMaterial),
 }
 
 impl OmsMaterial {
@@ -250,7 +254,7 @@ impl OmsMaterial {
         match self {
             OmsMaterial::PublicKey { .. } => "key",
             OmsMaterial::CertificateChain(_) => "certificate",
-            OmsMaterial::Sigstore => "sigstore",
+            OmsMaterial::Sigstore(_) => "sigstore",
         }
     }
 
@@ -259,9 +263,17 @@ impl OmsMaterial {
         match self {
             OmsMaterial::PublicKey { .. } => "publicKey",
             OmsMaterial::CertificateChain(_) => "x509CertificateChain",
-            OmsMaterial::Sigstore => "certificate",
+            OmsMaterial::Sigstore(_) => "certificate",
         }
     }
+}
+
+/// What a Sigstore keyless bundle carries to prove its signer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigstoreMaterial {
+    /// The Fulcio signing certificate, DER.
+    pub certificate: Vec<u8>,
+    pub tlog_entries: Vec<TlogEntry>,
 }
 
 /// A bundle decoded far enough to check its signature.
@@ -290,21 +302,6 @@ pub fn decode_base64_lenient(s: &str) -> Option<Vec<u8>> {
     [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
         .iter()
         .find_map(|e| e.decode(s).ok())
-}
-
-fn field<'a>(obj: &'a Map<String, Value>, name: &str, ctx: &str) -> Result<&'a Value, OmsError> {
-    obj.get(name)
-        .ok_or_else(|| OmsError::Malformed(format!("{ctx}: `{name}` is missing")))
-}
-
-fn object<'a>(v: &'a Value, ctx: &str) -> Result<&'a Map<String, Value>, OmsError> {
-    v.as_object()
-        .ok_or_else(|| OmsError::Malformed(format!("{ctx} is not an object")))
-}
-
-fn string<'a>(v: &'a Value, ctx: &str) -> Result<&'a str, OmsError> {
-    v.as_str()
-        .ok_or_else(|| OmsError::Malformed(format!("{ctx} is not a string")))
 }
 
 fn bundle_json(material: Value, payload: &[u8], signature_der: &[u8]) -> Vec<u8> {
@@ -348,60 +345,63 @@ pub fn encode_certificate_bundle(
     )
 }
 
-fn decode_material(material: &Map<String, Value>) -> Result<OmsMaterial, OmsError> {
-    if let Some(chain) = material.get("x509CertificateChain") {
-        let chain = object(chain, "verificationMaterial.x509CertificateChain")?;
-        let list = field(chain, "certificates", "x509CertificateChain")?
-            .as_array()
-            .ok_or_else(|| {
-                OmsError::Malformed("x509CertificateChain.certificates is not a list".into())
-            })?;
+fn base64_field(value: Option<&str>, ctx: &str) -> Result<Vec<u8>, OmsError> {
+    let text = value.ok_or_else(|| OmsError::Malformed(format!("`{ctx}` is missing")))?;
+    decode_base64_lenient(text)
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| OmsError::Malformed(format!("{ctx} is not base64")))
+}
+
+fn decode_material(material: RawMaterial) -> Result<OmsMaterial, OmsError> {
+    if let Some(chain) = material.x509_certificate_chain {
+        let list = chain.certificates.ok_or_else(|| {
+            OmsError::Malformed("x509CertificateChain: `certificates` is missing".into())
+        })?;
         if list.is_empty() {
             return Err(OmsError::Malformed(
                 "x509CertificateChain.certificates is empty".into(),
             ));
         }
-        let mut certs = Vec::with_capacity(list.len());
-        for (i, c) in list.iter().enumerate() {
-            let ctx = format!("x509CertificateChain.certificates[{i}]");
-            let raw = string(field(object(c, &ctx)?, "rawBytes", &ctx)?, &ctx)?;
-            certs.push(
-                decode_base64_lenient(raw)
-                    .filter(|d| !d.is_empty())
-                    .ok_or_else(|| OmsError::Malformed(format!("{ctx}.rawBytes is not base64")))?,
-            );
-        }
+        let certs = list
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                base64_field(
+                    c.raw_bytes.as_deref(),
+                    &format!("x509CertificateChain.certificates[{i}].rawBytes"),
+                )
+            })
+            .collect::<Result<_, _>>()?;
         return Ok(OmsMaterial::CertificateChain(certs));
     }
-    if material.contains_key("certificate") {
-        return Ok(OmsMaterial::Sigstore);
+    if let Some(cert) = material.certificate {
+        let certificate = base64_field(cert.raw_bytes.as_deref(), "certificate.rawBytes")?;
+        return Ok(OmsMaterial::Sigstore(SigstoreMaterial {
+            certificate,
+            tlog_entries: material.tlog_entries.unwrap_or_default(),
+        }));
     }
-    let pk = material.get("publicKey").ok_or_else(|| {
+    let pk = material.public_key.ok_or_else(|| {
         OmsError::Malformed(
             "verificationMaterial has none of `publicKey`, `x509CertificateChain`, `certificate`"
                 .into(),
         )
     })?;
-    let pk = object(pk, "verificationMaterial.publicKey")?;
-    let (mut hint, mut raw) = (None, None);
-    if let Some(h) = pk.get("hint").filter(|h| !h.is_null()) {
-        let h = string(h, "publicKey.hint")?;
-        if !h.is_empty() {
-            hint = Some(h.to_string());
-        }
-    }
-    if let Some(r) = pk.get("rawBytes").filter(|r| !r.is_null()) {
-        let r = string(r, "publicKey.rawBytes")?;
-        raw = Some(
-            decode_base64_lenient(r)
+    let hint = pk.hint.filter(|h| !h.is_empty());
+    let raw = match pk.raw_bytes {
+        Some(r) => Some(
+            decode_base64_lenient(&r)
                 .ok_or_else(|| OmsError::Malformed("publicKey.rawBytes is not base64".into()))?,
-        );
-    }
+        ),
+        None => None,
+    };
     Ok(OmsMaterial::PublicKey { hint, raw })
 }
 
 /// Reads a bundle; accepts what older releases and other writers produce (no hint, a hint
-/// or `rawBytes` in another form, `tlogEntries` and `keyid` missing, empty or null).
+/// or `rawBytes` in another form, `tlogEntries` and `keyid` missing, empty or null). The
+/// JSON is checked against the bundle's shape while it is parsed ([`crate::sigstore_bundle`]):
+/// members no check reads are skipped unkept, lists are bounded, nothing becomes a tree.
 pub fn decode_bundle(bytes: &[u8]) -> Result<OmsBundle, OmsError> {
     if bytes.len() > MAX_BUNDLE_LEN {
         return Err(OmsError::TooLarge {
@@ -412,45 +412,58 @@ pub fn decode_bundle(bytes: &[u8]) -> Result<OmsBundle, OmsError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(OmsError::Empty);
     }
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| OmsError::NotJson(e.to_string()))?;
-    let top = object(&v, "bundle")?;
-    let media_type = string(field(top, "mediaType", "bundle")?, "mediaType")?;
+    // Syntax first, walking the document without keeping any of it.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map_err(|e| OmsError::NotJson(e.to_string()))?;
+    // A struct would also read from a JSON array of its fields: only an object is a bundle.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(OmsError::Malformed("bundle is not a JSON object".into()));
+    }
+    let top: RawBundle =
+        serde_json::from_slice(bytes).map_err(|e| OmsError::Malformed(e.to_string()))?;
+    let media_type = top
+        .media_type
+        .ok_or_else(|| OmsError::Malformed("bundle: `mediaType` is missing".into()))?;
     if media_type != SIGSTORE_BUNDLE_V03 {
-        return Err(OmsError::MediaType(media_type.to_string()));
+        return Err(OmsError::MediaType(media_type));
     }
-    let material = decode_material(object(
-        field(top, "verificationMaterial", "bundle")?,
-        "verificationMaterial",
-    )?)?;
-    let dsse = object(
-        top.get("dsseEnvelope").ok_or_else(|| {
-            OmsError::Malformed(
-                "bundle has no `dsseEnvelope` (a message-signature bundle is not an OMS bundle)"
-                    .into(),
-            )
-        })?,
-        "dsseEnvelope",
-    )?;
-    let payload_type = string(field(dsse, "payloadType", "dsseEnvelope")?, "payloadType")?;
+    let material =
+        decode_material(top.verification_material.ok_or_else(|| {
+            OmsError::Malformed("bundle: `verificationMaterial` is missing".into())
+        })?)?;
+    let dsse = top.dsse_envelope.ok_or_else(|| {
+        let why = if top.message_signature.is_some() {
+            " (a message-signature bundle is not an OMS bundle)"
+        } else {
+            ""
+        };
+        OmsError::Malformed(format!("bundle has no `dsseEnvelope`{why}"))
+    })?;
+    let payload_type = dsse
+        .payload_type
+        .ok_or_else(|| OmsError::Malformed("dsseEnvelope: `payloadType` is missing".into()))?;
     if payload_type != IN_TOTO_PAYLOAD_TYPE {
-        return Err(OmsError::PayloadType(payload_type.to_string()));
+        return Err(OmsError::PayloadType(payload_type));
     }
-    let payload = decode_base64_lenient(string(
-        field(dsse, "payload", "dsseEnvelope")?,
-        "dsseEnvelope.payload",
-    )?)
+    let payload = decode_base64_lenient(
+        dsse.payload
+            .as_deref()
+            .ok_or_else(|| OmsError::Malformed("dsseEnvelope: `payload` is missing".into()))?,
+    )
     .ok_or_else(|| OmsError::Malformed("dsseEnvelope.payload is not base64".into()))?;
-    let sigs = field(dsse, "signatures", "dsseEnvelope")?
-        .as_array()
-        .ok_or_else(|| OmsError::Malformed("dsseEnvelope.signatures is not a list".into()))?;
-    let first = object(sigs.first().ok_or(OmsError::NoSignature)?, "signatures[0]")?;
-    let signature = decode_base64_lenient(string(
-        field(first, "sig", "signatures[0]")?,
-        "signatures[0].sig",
-    )?)
+    let sigs = dsse
+        .signatures
+        .ok_or_else(|| OmsError::Malformed("dsseEnvelope: `signatures` is missing".into()))?;
+    let first = sigs.into_iter().next().ok_or(OmsError::NoSignature)?;
+    let signature = decode_base64_lenient(
+        first
+            .sig
+            .as_deref()
+            .ok_or_else(|| OmsError::Malformed("signatures[0]: `sig` is missing".into()))?,
+    )
     .ok_or_else(|| OmsError::Malformed("signatures[0].sig is not base64".into()))?;
     Ok(OmsBundle {
-        payload_type: payload_type.to_string(),
+        payload_type,
         payload,
         signature,
         material,
@@ -672,8 +685,9 @@ pub fn decode_statement(payload: &[u8]) -> Result<OmsManifest, OmsError> {
 /// The `predicateType` of a DSSE payload, read only to pick the PAE its signature may use
 /// (nothing else is taken from the payload before the signature is checked).
 pub fn payload_predicate_type(payload: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(payload).ok()?;
-    Some(v.get("predicateType")?.as_str()?.to_string())
+    serde_json::from_slice::<PredicateTypeOnly>(payload)
+        .ok()?
+        .predicate_type
 }
 
 /// What `model_signing` 0.2.0 signed instead of the DSSE PAE: it formatted the payload bytes
@@ -1085,7 +1099,10 @@ mod tests {
             json!({ "certificate": { "rawBytes": "AQID" }, "tlogEntries": [{}] });
         assert_eq!(
             decode_bundle(v.to_string().as_bytes()).unwrap().material,
-            OmsMaterial::Sigstore
+            OmsMaterial::Sigstore(SigstoreMaterial {
+                certificate: vec![1, 2, 3],
+                tlog_entries: vec![TlogEntry::default()],
+            })
         );
         let mut v = good;
         v.as_object_mut().unwrap().remove("dsseEnvelope");
@@ -1094,5 +1111,38 @@ mod tests {
             Err(OmsError::Malformed(_))
         ));
         assert_eq!(decode_bundle(b""), Err(OmsError::Empty));
+    }
+
+    /// A bundle's shape is checked while it is read: hostile documents under the size limit
+    /// are refused at their first wrong member, long lists at their 17th element, and what no
+    /// check reads is skipped without being kept.
+    #[test]
+    fn hostile_bundles_are_refused_while_parsing() {
+        let zeros = format!("[{}0]", "0,".repeat(4 << 20));
+        assert!(zeros.len() < MAX_BUNDLE_LEN);
+        match decode_bundle(zeros.as_bytes()) {
+            Err(OmsError::Malformed(m)) => assert_eq!(m, "bundle is not a JSON object"),
+            other => panic!("{other:?}"),
+        }
+        let many_entries = format!(
+            "{{\"mediaType\":\"{SIGSTORE_BUNDLE_V03}\",\"verificationMaterial\":{{\"certificate\":{{\"rawBytes\":\"AQID\"}},\"tlogEntries\":[{}{{}}]}}}}",
+            "{},".repeat(1 << 20)
+        );
+        match decode_bundle(many_entries.as_bytes()) {
+            Err(OmsError::Malformed(m)) => assert!(m.contains("more than 16"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // An unread member holding a large array is skipped, not kept.
+        let payload = STANDARD.encode(b"{}");
+        let ignored = format!(
+            "{{\"mediaType\":\"{SIGSTORE_BUNDLE_V03}\",\"extra\":{zeros},\"verificationMaterial\":{{\"publicKey\":{{}}}},\"dsseEnvelope\":{{\"payload\":\"{payload}\",\"payloadType\":\"{IN_TOTO_PAYLOAD_TYPE}\",\"signatures\":[{{\"sig\":\"AQID\"}}]}}}}"
+        );
+        assert_eq!(decode_bundle(ignored.as_bytes()).unwrap().payload, b"{}");
+        let over = vec![b' '; MAX_BUNDLE_LEN + 1];
+        assert!(matches!(
+            decode_bundle(&over),
+            Err(OmsError::TooLarge { .. })
+        ));
+        assert_eq!(payload_predicate_type(zeros.as_bytes()), None);
     }
 }

@@ -24,6 +24,7 @@ pub mod model_sig;
 pub mod policy;
 pub mod reason;
 pub mod render;
+pub mod sigstore_keyless;
 pub mod stages;
 pub mod trust;
 mod verify;

@@ -247,6 +247,25 @@ fn code_of(e: &OmsError) -> ReasonCode {
     }
 }
 
+/// The reason code of each way a certificate chain fails.
+fn chain_code(e: &ChainError) -> ReasonCode {
+    match e {
+        ChainError::Expired { .. } | ChainError::NotYetValid { .. } => {
+            ReasonCode::OmsCertificateValidity
+        }
+        ChainError::NotForSigning(..) => ReasonCode::OmsCertificateUsage,
+        ChainError::NotForCodeSigning { .. } => ReasonCode::OmsCertificateCodeSigning,
+        ChainError::NotCa { .. } => ReasonCode::OmsCertificateNotCa,
+        ChainError::NoCertSign { .. } => ReasonCode::OmsCertificateIssuerUsage,
+        ChainError::PathLength { .. } => ReasonCode::OmsCertificatePathLength,
+        ChainError::Algorithm { .. } => ReasonCode::OmsCertificateAlgorithm,
+        ChainError::CriticalExtension { .. } => ReasonCode::OmsCertificateCriticalExtension,
+        ChainError::TooManyCertificates { .. } => ReasonCode::OmsCertificateTooMany,
+        ChainError::Parse { .. } => ReasonCode::OmsMalformed,
+        ChainError::NoPath(_) => ReasonCode::OmsCertificateUntrusted,
+    }
+}
+
 /// Whether `bytes` (PEM text or SPKI DER) hold `key`.
 fn same_key(bytes: &[u8], key: &EcVerifyingKey) -> bool {
     let parsed = match std::str::from_utf8(bytes) {
@@ -344,7 +363,10 @@ fn check_signature(bundle: &OmsBundle, req: &OmsRequest, report: &mut OmsReport)
         expected,
     };
     match &bundle.material {
-        OmsMaterial::Sigstore => {
+        OmsMaterial::Sigstore(material) if !req.trust.sigstore.is_empty() => {
+            check_keyless_signature(bundle, material, req, report)
+        }
+        OmsMaterial::Sigstore(_) => {
             let e = OmsError::SigstoreKeyless;
             report.fail(OmsStep::Key, code_of(&e), e.to_string());
         }
@@ -409,16 +431,7 @@ fn check_certificate_signature(
                 ));
             }
             Err(e) => {
-                let code = match &e {
-                    ChainError::Expired { .. } | ChainError::NotYetValid { .. } => {
-                        ReasonCode::OmsCertificateValidity
-                    }
-                    ChainError::NotForSigning(_) => ReasonCode::OmsCertificateUsage,
-                    ChainError::Parse { .. } => ReasonCode::OmsMalformed,
-                    ChainError::Unsupported(_) | ChainError::NoPath(_) => {
-                        ReasonCode::OmsCertificateUntrusted
-                    }
-                };
+                let code = chain_code(&e);
                 // A validity, usage or parse failure says more than "no path" elsewhere.
                 if failure.is_none() || code != ReasonCode::OmsCertificateUntrusted {
                     failure = Some((code, format!("{}: {e}", trust.name)));
@@ -447,6 +460,71 @@ fn check_certificate_signature(
                 format!("{} by {signer}", signed.describe(key)),
             );
             report.signer = Some(signer);
+        }
+        Err(e @ EcSignatureError::NotDer { .. }) => report.fail(
+            OmsStep::Signature,
+            ReasonCode::OmsSignatureNotDer,
+            e.to_string(),
+        ),
+        Err(e) => report.fail(
+            OmsStep::Signature,
+            ReasonCode::OmsSignatureInvalid,
+            e.to_string(),
+        ),
+    }
+}
+
+/// The certificate and signature steps for a Sigstore keyless bundle.
+fn check_keyless_signature(
+    bundle: &OmsBundle,
+    material: &weightgate_schemas::oms::SigstoreMaterial,
+    req: &OmsRequest,
+    report: &mut OmsReport,
+) {
+    use crate::sigstore_keyless::{KeylessError, verify_keyless};
+    let signer = match verify_keyless(
+        material,
+        &bundle.payload,
+        &bundle.signature,
+        &req.trust.sigstore,
+    ) {
+        Ok(s) => s,
+        Err(KeylessError::Refused(code, message)) => {
+            report.fail(OmsStep::Certificate, code, message);
+            return;
+        }
+        Err(KeylessError::Chain { root, error }) => {
+            report.fail(
+                OmsStep::Certificate,
+                chain_code(&error),
+                format!("{root}: {error}"),
+            );
+            return;
+        }
+    };
+    let when = jiff::Timestamp::from_second(signer.integrated_time)
+        .map_or(signer.integrated_time.to_string(), |t| t.to_string());
+    report.pass(
+        OmsStep::Certificate,
+        format!(
+            "Fulcio chain valid at Rekor's integrated time {when} (entry {}): {}; CT timestamp verified; {} from {}",
+            signer.log_index,
+            signer.path.join(" <- "),
+            signer.identity,
+            signer.issuer
+        ),
+    );
+    match verify_payload(bundle, &signer.key) {
+        Ok(signed) => {
+            let who = format!(
+                "{} from {} (Sigstore keyless)",
+                signer.identity, signer.issuer
+            );
+            report.pass(
+                OmsStep::Signature,
+                format!("{} by {who}", signed.describe(&signer.key)),
+            );
+            report.signer = Some(who);
         }
         Err(e @ EcSignatureError::NotDer { .. }) => report.fail(
             OmsStep::Signature,

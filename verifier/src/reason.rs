@@ -142,6 +142,17 @@ reason_codes! {
         OmsCertificateValidity = "certificate_validity",
         OmsCertificateUsage = "certificate_usage",
         OmsCertificateIdentity = "certificate_identity",
+        OmsCertificateCodeSigning = "certificate_code_signing",
+        OmsCertificateNotCa = "certificate_not_ca",
+        OmsCertificateIssuerUsage = "certificate_issuer_usage",
+        OmsCertificatePathLength = "certificate_path_length",
+        OmsCertificateAlgorithm = "certificate_algorithm",
+        OmsCertificateCriticalExtension = "certificate_critical_extension",
+        OmsCertificateTooMany = "certificate_too_many",
+        OmsSigstoreTlog = "sigstore_tlog",
+        OmsSigstoreSct = "sigstore_sct",
+        OmsSigstoreIdentity = "sigstore_identity",
+        OmsSigstoreIssuer = "sigstore_issuer",
     }
     Store = "store" {
         StoreBlobChanged = "blob_changed",

@@ -1,8 +1,10 @@
 //! Public keys and key files: what both signing and verifying need. Private keys live in
 //! [`crate::signing`], compiled only with the `signing` feature.
 
+mod certificate_signature;
 pub(crate) mod ecdsa;
 mod ed25519;
+mod fulcio;
 mod x509;
 
 use std::path::{Path, PathBuf};
@@ -11,11 +13,16 @@ use ed25519_dalek::pkcs8::spki::der::pem;
 
 use crate::io::{MAX_KEY_FILE_LEN, read_capped_to_string};
 
+pub use certificate_signature::RSA_BITS;
 pub use ecdsa::{EcCurve, EcSignatureError, EcVerifyingKey};
 #[cfg(feature = "signing")]
 pub(crate) use ecdsa::{ONLY_CURVES, curve_of};
 pub use ed25519::{key_id, load_verifying_key, parse_verifying_key};
-pub use x509::{ChainError, VerifiedChain, certificate_key, load_certificates, verify_chain};
+pub use fulcio::{CtLogKey, SctError, fulcio_issuer, verify_embedded_sct};
+pub use x509::{
+    ChainError, MAX_BUNDLE_CERTIFICATES, MAX_PATH, VerifiedChain, certificate_key,
+    load_certificates, verify_chain,
+};
 
 /// What is wrong with a key file.
 #[derive(Debug, thiserror::Error)]

@@ -1,40 +1,52 @@
 //! X.509 for the OpenSSF model-signing `certificate` method: reading PEM certificates, and
 //! validating a bundle's chain (signing certificate first) up to trusted anchors.
 //!
-//! Path validation (RFC 5280 section 6, the parts a private PKI for model signing uses):
-//! each certificate signed by the next (ECDSA P-256/P-384/P-521 with SHA-256/384/512), names
+//! Path validation (RFC 5280 section 6, the parts a PKI for model signing uses): each
+//! certificate signed by the next (ECDSA or RSA, [`super::certificate_signature`]), names
 //! chained, every certificate on the path within its validity period at the given time,
-//! issuers marked CA (basicConstraints) with keyCertSign when they state a key usage and
-//! their path length respected, and no critical extension left unprocessed. The signing
-//! certificate must allow signing as `model_signing` requires: key usage digitalSignature or
-//! extended key usage codeSigning.
+//! issuers marked CA (basicConstraints) with keyCertSign when they state a key usage and their
+//! path length respected, and no critical extension left unprocessed. The signing certificate
+//! must allow signing: key usage digitalSignature where it lists key usages, extended key usage
+//! codeSigning where it lists extended key usages (RFC 5280 4.2.1.12), and at least one of the
+//! two, as `model_signing` requires. A signing certificate identical to an anchor is trusted
+//! directly. The search is breadth-first over the bundle's certificates, each reached once at
+//! its shortest depth (every constraint only tightens with depth), with every candidate
+//! issuer tried and each signature checked at most once, so a hostile bundle costs at most
+//! (certificates + anchors) squared signature checks.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use x509_cert::Certificate;
 use x509_cert::der::oid::ObjectIdentifier;
 use x509_cert::der::{Decode, Encode};
-use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::name::{DirectoryString, GeneralName};
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName};
 
+use super::certificate_signature::IssuerKey;
 use super::{EcVerifyingKey, KeyError};
 
-const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-const ECDSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
 const CODE_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
+const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
 const EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
 const SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
-/// Longest chain tried: leaf, intermediates, anchor.
-const MAX_PATH: usize = 8;
+/// Most certificates a bundle may carry (signing certificate and intermediates). Real chains
+/// have one to four; Fulcio's has two or three.
+pub const MAX_BUNDLE_CERTIFICATES: usize = 16;
+/// Longest path tried: signing certificate, intermediates, anchor.
+pub const MAX_PATH: usize = 8;
 
-/// Why a chain is not trusted.
+/// Why a chain is not trusted; each kind has its own reason code in the verifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
     #[error("certificate {which}: not a DER X.509 certificate: {problem}")]
     Parse { which: String, problem: String },
+    #[error(
+        "the bundle carries {count} certificates; weightgate reads at most {MAX_BUNDLE_CERTIFICATES}"
+    )]
+    TooManyCertificates { count: usize },
     #[error("certificate {which} ({subject}) expired at {not_after}")]
     Expired {
         which: String,
@@ -47,10 +59,39 @@ pub enum ChainError {
         subject: String,
         not_before: String,
     },
-    #[error("the signing certificate ({0}) allows neither digitalSignature nor codeSigning")]
-    NotForSigning(String),
-    #[error("{0}")]
-    Unsupported(String),
+    #[error("the signing certificate ({0}) {1}")]
+    NotForSigning(String, &'static str),
+    #[error(
+        "the signing certificate ({subject}) lists extended key usages without codeSigning ({listed})"
+    )]
+    NotForCodeSigning { subject: String, listed: String },
+    #[error(
+        "certificate {which} ({subject}) has critical extension {oid} that weightgate does not process"
+    )]
+    CriticalExtension {
+        which: String,
+        subject: String,
+        oid: String,
+    },
+    #[error("certificate {which} ({subject}): {problem}")]
+    Algorithm {
+        which: String,
+        subject: String,
+        problem: String,
+    },
+    #[error("certificate {which} ({subject}) is not a CA certificate (basicConstraints cA)")]
+    NotCa { which: String, subject: String },
+    #[error("certificate {which} ({subject}) lacks key usage keyCertSign")]
+    NoCertSign { which: String, subject: String },
+    #[error(
+        "certificate {which} ({subject}) allows {max} intermediates below it, the path has {below}"
+    )]
+    PathLength {
+        which: String,
+        subject: String,
+        max: u8,
+        below: usize,
+    },
     #[error("the chain does not reach a trusted anchor: {0}")]
     NoPath(String),
 }
@@ -60,8 +101,10 @@ pub enum ChainError {
 pub struct VerifiedChain {
     /// The signing certificate's key: the one that must have signed the payload.
     pub signing_key: EcVerifyingKey,
-    /// The signing certificate's subject (RFC 4514 text).
+    /// The signing certificate's subject (RFC 4514 text, for messages only).
     pub subject: String,
+    /// The values of its subject's common name attributes.
+    pub common_names: Vec<String>,
     /// Its subject alternative names (email, URI, DNS).
     pub alt_names: Vec<String>,
     /// Subjects from the signing certificate up to the anchor.
@@ -69,15 +112,13 @@ pub struct VerifiedChain {
 }
 
 impl VerifiedChain {
-    /// Whether `identity` names the signing certificate: its subject, its common name or one of
-    /// its alternative names, exactly.
+    /// Whether `identity` names the signing certificate: exactly one of its alternative names,
+    /// or the value of its common name when the subject has exactly one. Compared on the
+    /// parsed attributes, never on the subject's text, so an `O` or `CN` holding `,CN=alice`
+    /// is not `alice`.
     pub fn has_identity(&self, identity: &str) -> bool {
-        self.subject == identity
-            || self.alt_names.iter().any(|n| n == identity)
-            || self
-                .subject
-                .split(',')
-                .any(|rdn| rdn.strip_prefix("CN=") == Some(identity))
+        self.alt_names.iter().any(|n| n == identity)
+            || matches!(self.common_names.as_slice(), [cn] if cn == identity)
     }
 }
 
@@ -127,13 +168,20 @@ fn subject_key(cert: &Certificate, which: &str) -> Result<EcVerifyingKey, ChainE
         .tbs_certificate()
         .subject_public_key_info()
         .to_der()
-        .map_err(|e| ChainError::Unsupported(e.to_string()))?;
-    EcVerifyingKey::from_spki_der(&spki, which).map_err(|e| {
-        ChainError::Unsupported(format!(
-            "certificate {which} ({}): {e}",
-            cert.tbs_certificate().subject()
-        ))
-    })
+        .map_err(|e| algorithm(cert, which, e.to_string()))?;
+    EcVerifyingKey::from_spki_der(&spki, which).map_err(|e| algorithm(cert, which, e.to_string()))
+}
+
+fn subject_of(cert: &Certificate) -> String {
+    cert.tbs_certificate().subject().to_string()
+}
+
+fn algorithm(cert: &Certificate, which: &str, problem: String) -> ChainError {
+    ChainError::Algorithm {
+        which: which.into(),
+        subject: subject_of(cert),
+        problem,
+    }
 }
 
 fn seconds_text(secs: i64) -> String {
@@ -143,35 +191,35 @@ fn seconds_text(secs: i64) -> String {
 /// One certificate's own checks: validity at `now` and no unknown critical extension.
 fn check_alone(cert: &Certificate, which: &str, now: i64) -> Result<(), ChainError> {
     let tbs = cert.tbs_certificate();
-    let subject = tbs.subject().to_string();
     let not_before = tbs.validity().not_before.to_unix_duration().as_secs() as i64;
     let not_after = tbs.validity().not_after.to_unix_duration().as_secs() as i64;
     if now < not_before {
         return Err(ChainError::NotYetValid {
             which: which.into(),
-            subject,
+            subject: subject_of(cert),
             not_before: seconds_text(not_before),
         });
     }
     if now > not_after {
         return Err(ChainError::Expired {
             which: which.into(),
-            subject,
+            subject: subject_of(cert),
             not_after: seconds_text(not_after),
         });
     }
+    let known = [
+        BASIC_CONSTRAINTS,
+        KEY_USAGE,
+        EXT_KEY_USAGE,
+        SUBJECT_ALT_NAME,
+    ];
     for e in tbs.extensions().map(|e| e.as_slice()).unwrap_or(&[]) {
-        let known = [
-            BASIC_CONSTRAINTS,
-            KEY_USAGE,
-            EXT_KEY_USAGE,
-            SUBJECT_ALT_NAME,
-        ];
         if e.critical && !known.contains(&e.extn_id) {
-            return Err(ChainError::Unsupported(format!(
-                "certificate {which} ({subject}) has critical extension {} that weightgate does not process",
-                e.extn_id
-            )));
+            return Err(ChainError::CriticalExtension {
+                which: which.into(),
+                subject: subject_of(cert),
+                oid: e.extn_id.to_string(),
+            });
         }
     }
     Ok(())
@@ -185,95 +233,46 @@ fn bad_extension(which: &str, what: &str, e: impl std::fmt::Display) -> ChainErr
 }
 
 /// Whether `issuer` may issue certificates with `below` intermediates under it.
-fn check_issuer(issuer: &Certificate, which: &str, below: usize) -> Result<(), String> {
+fn check_issuer(issuer: &Certificate, which: &str, below: usize) -> Result<(), ChainError> {
     let tbs = issuer.tbs_certificate();
     let bc = tbs
         .get_extension::<BasicConstraints>()
-        .map_err(|e| format!("{which}: basicConstraints: {e}"))?;
+        .map_err(|e| bad_extension(which, "basicConstraints", e))?;
     match bc {
         Some((_, bc)) if bc.ca => {
             if let Some(max) = bc.path_len_constraint
                 && below > max as usize
             {
-                return Err(format!(
-                    "{which} ({}) allows {max} intermediates below it, the path has {below}",
-                    tbs.subject()
-                ));
+                return Err(ChainError::PathLength {
+                    which: which.into(),
+                    subject: subject_of(issuer),
+                    max,
+                    below,
+                });
             }
         }
         _ => {
-            return Err(format!(
-                "{which} ({}) is not a CA certificate (basicConstraints cA)",
-                tbs.subject()
-            ));
+            return Err(ChainError::NotCa {
+                which: which.into(),
+                subject: subject_of(issuer),
+            });
         }
     }
     if let Some((_, ku)) = tbs
         .get_extension::<KeyUsage>()
-        .map_err(|e| format!("{which}: keyUsage: {e}"))?
+        .map_err(|e| bad_extension(which, "keyUsage", e))?
         && !ku.key_cert_sign()
     {
-        return Err(format!(
-            "{which} ({}) lacks key usage keyCertSign",
-            tbs.subject()
-        ));
+        return Err(ChainError::NoCertSign {
+            which: which.into(),
+            subject: subject_of(issuer),
+        });
     }
     Ok(())
 }
 
-/// Whether `issuer`'s key signed `cert`.
-fn signed_by(cert: &Certificate, issuer: &Certificate) -> Result<bool, ChainError> {
-    if cert.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
-        return Ok(false);
-    }
-    let key = subject_key(issuer, "issuer")?;
-    let tbs = cert
-        .tbs_certificate()
-        .to_der()
-        .map_err(|e| ChainError::Unsupported(e.to_string()))?;
-    let alg = cert.signature_algorithm().oid;
-    let digest: Vec<u8> = if alg == ECDSA_SHA256 {
-        <sha2::Sha256 as sha2::Digest>::digest(&tbs).to_vec()
-    } else if alg == ECDSA_SHA384 {
-        <sha2::Sha384 as sha2::Digest>::digest(&tbs).to_vec()
-    } else if alg == ECDSA_SHA512 {
-        <sha2::Sha512 as sha2::Digest>::digest(&tbs).to_vec()
-    } else {
-        return Err(ChainError::Unsupported(format!(
-            "certificate {} is signed with algorithm {alg}; weightgate checks ECDSA with SHA-256/384/512",
-            cert.tbs_certificate().subject()
-        )));
-    };
-    let sig = cert.signature().as_bytes().unwrap_or_default();
-    Ok(key.verify_prehash_der(&digest, sig).is_ok())
-}
-
-/// Validates `chain` (DER, the signing certificate first, then intermediates in any order) up
-/// to one of `anchors` (DER) at Unix time `now`.
-pub fn verify_chain(
-    chain: &[Vec<u8>],
-    anchors: &[Vec<u8>],
-    now: i64,
-) -> Result<VerifiedChain, ChainError> {
-    let leaf_der = chain
-        .first()
-        .ok_or_else(|| ChainError::NoPath("the bundle has no certificate".into()))?;
-    let leaf = parse(leaf_der, "1 (signing)")?;
-    let intermediates = chain[1..]
-        .iter()
-        .enumerate()
-        .map(|(i, d)| parse(d, &format!("{} (bundle chain)", i + 2)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let anchors_parsed = anchors
-        .iter()
-        .enumerate()
-        .map(|(i, d)| parse(d, &format!("anchor {}", i + 1)))
-        .collect::<Result<Vec<_>, _>>()?;
-    if anchors_parsed.is_empty() {
-        return Err(ChainError::NoPath("no trust anchor was given".into()));
-    }
-    check_alone(&leaf, "1 (signing)", now)?;
-    let signing_key = subject_key(&leaf, "1 (signing)")?;
+/// The signing certificate's own uses: RFC 5280 4.2.1.3 and 4.2.1.12.
+fn check_signing_use(leaf: &Certificate) -> Result<(), ChainError> {
     let tbs = leaf.tbs_certificate();
     let ku = tbs
         .get_extension::<KeyUsage>()
@@ -281,12 +280,72 @@ pub fn verify_chain(
     let eku = tbs
         .get_extension::<ExtendedKeyUsage>()
         .map_err(|e| bad_extension("1", "extKeyUsage", e))?;
-    let may_sign = ku.is_some_and(|(_, k)| k.digital_signature())
-        || eku.is_some_and(|(_, e)| e.0.contains(&CODE_SIGNING));
-    if !may_sign {
-        return Err(ChainError::NotForSigning(tbs.subject().to_string()));
+    if let Some((_, ku)) = &ku
+        && !ku.digital_signature()
+    {
+        return Err(ChainError::NotForSigning(
+            subject_of(leaf),
+            "lists key usages without digitalSignature",
+        ));
     }
-    let alt_names = tbs
+    if let Some((_, eku)) = &eku
+        && !eku.0.contains(&CODE_SIGNING)
+    {
+        return Err(ChainError::NotForCodeSigning {
+            subject: subject_of(leaf),
+            listed: eku
+                .0
+                .iter()
+                .map(|o| eku_name(*o))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    if ku.is_none() && eku.is_none() {
+        return Err(ChainError::NotForSigning(
+            subject_of(leaf),
+            "states neither key usage digitalSignature nor extended key usage codeSigning",
+        ));
+    }
+    Ok(())
+}
+
+fn eku_name(oid: ObjectIdentifier) -> String {
+    const NAMES: &[(&str, &str)] = &[
+        ("1.3.6.1.5.5.7.3.1", "serverAuth"),
+        ("1.3.6.1.5.5.7.3.2", "clientAuth"),
+        ("1.3.6.1.5.5.7.3.3", "codeSigning"),
+        ("1.3.6.1.5.5.7.3.4", "emailProtection"),
+        ("1.3.6.1.5.5.7.3.8", "timeStamping"),
+        ("1.3.6.1.5.5.7.3.9", "OCSPSigning"),
+        ("2.5.29.37.0", "anyExtendedKeyUsage"),
+    ];
+    let text = oid.to_string();
+    NAMES
+        .iter()
+        .find(|(o, _)| *o == text)
+        .map_or(text, |(_, n)| n.to_string())
+}
+
+/// The values of the subject's common-name attributes (as many as the subject has).
+fn common_names(cert: &Certificate) -> Vec<String> {
+    cert.tbs_certificate()
+        .subject()
+        .iter()
+        .filter(|atv| atv.oid == COMMON_NAME)
+        // A value that is no directory string names nobody: it cannot match an identity.
+        .map(|atv| {
+            atv.value
+                .decode_as::<DirectoryString>()
+                .map(|d| d.value().into_owned())
+                .unwrap_or_else(|_| "\u{fffd}".into())
+        })
+        .collect()
+}
+
+fn alt_names(cert: &Certificate) -> Result<Vec<String>, ChainError> {
+    Ok(cert
+        .tbs_certificate()
         .get_extension::<SubjectAltName>()
         .map_err(|e| bad_extension("1", "subjectAltName", e))?
         .map(|(_, san)| {
@@ -300,90 +359,200 @@ pub fn verify_chain(
                 })
                 .collect()
         })
-        .unwrap_or_default();
-
-    // Depth-first over the bundle's intermediates until an anchor signs the current one.
-    let mut reasons = Vec::new();
-    let mut path = vec![&leaf];
-    if !extend(
-        &mut path,
-        &intermediates,
-        &anchors_parsed,
-        now,
-        &mut reasons,
-    )? {
-        reasons.dedup();
-        let why = if reasons.is_empty() {
-            format!(
-                "no anchor or bundle certificate is the issuer ({}) of {}",
-                path.last()
-                    .map_or(String::new(), |c| c.tbs_certificate().issuer().to_string()),
-                tbs.subject()
-            )
-        } else {
-            reasons.join("; ")
-        };
-        return Err(ChainError::NoPath(why));
-    }
-    Ok(VerifiedChain {
-        signing_key,
-        subject: tbs.subject().to_string(),
-        alt_names,
-        path: path
-            .iter()
-            .map(|c| c.tbs_certificate().subject().to_string())
-            .collect(),
-    })
+        .unwrap_or_default())
 }
 
-/// Extends `path` to an anchor; `true` when one was reached (the anchor is appended).
-fn extend<'a>(
-    path: &mut Vec<&'a Certificate>,
-    intermediates: &'a [Certificate],
+/// Validates `chain` (DER, the signing certificate first, then intermediates in any order) up
+/// to one of `anchors` (DER) at Unix time `now`.
+pub fn verify_chain(
+    chain: &[Vec<u8>],
+    anchors: &[Vec<u8>],
+    now: i64,
+) -> Result<VerifiedChain, ChainError> {
+    if chain.len() > MAX_BUNDLE_CERTIFICATES {
+        return Err(ChainError::TooManyCertificates { count: chain.len() });
+    }
+    let leaf_der = chain
+        .first()
+        .ok_or_else(|| ChainError::NoPath("the bundle has no certificate".into()))?;
+    let leaf = parse(leaf_der, "1 (signing)")?;
+    let bundle = chain
+        .iter()
+        .enumerate()
+        .map(|(i, d)| parse(d, &format!("{} (bundle chain)", i + 1)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let anchors_parsed = anchors
+        .iter()
+        .enumerate()
+        .map(|(i, d)| parse(d, &format!("anchor {}", i + 1)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if anchors_parsed.is_empty() {
+        return Err(ChainError::NoPath("no trust anchor was given".into()));
+    }
+    check_alone(&leaf, "1 (signing)", now)?;
+    let signing_key = subject_key(&leaf, "1 (signing)")?;
+    check_signing_use(&leaf)?;
+    let verified = |path: Vec<String>| -> Result<VerifiedChain, ChainError> {
+        Ok(VerifiedChain {
+            signing_key: signing_key.clone(),
+            subject: subject_of(&leaf),
+            common_names: common_names(&leaf),
+            alt_names: alt_names(&leaf)?,
+            path,
+        })
+    };
+    // A signing certificate the trust list names itself is trusted as it is (RFC 5280 6.1: a
+    // trust anchor's own extensions are not checked).
+    if anchors.iter().any(|a| a == leaf_der) {
+        return verified(vec![subject_of(&leaf)]);
+    }
+    let mut search = PathSearch {
+        nodes: bundle,
+        anchors: &anchors_parsed,
+        now,
+        signatures: HashMap::new(),
+        keys: HashMap::new(),
+        refusals: Vec::new(),
+    };
+    match search.run() {
+        Some(path) => verified(path),
+        None => Err(search.refusals.into_iter().next().unwrap_or_else(|| {
+            ChainError::NoPath(format!(
+                "no anchor or bundle certificate is the issuer ({}) of {}",
+                leaf.tbs_certificate().issuer(),
+                subject_of(&leaf)
+            ))
+        })),
+    }
+}
+
+/// A certificate on a path: one of the bundle's, or an anchor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Node {
+    Bundle(usize),
+    Anchor(usize),
+}
+
+/// Breadth-first path search from the signing certificate (`nodes[0]`) to an anchor.
+struct PathSearch<'a> {
+    nodes: Vec<Certificate>,
     anchors: &'a [Certificate],
     now: i64,
-    reasons: &mut Vec<String>,
-) -> Result<bool, ChainError> {
-    let Some(&current) = path.last() else {
-        return Ok(false);
-    };
-    // Intermediates between the leaf and the issuer being tried.
-    let below = path.len() - 1;
-    for (i, anchor) in anchors.iter().enumerate() {
-        if anchor == current && path.len() > 1 {
-            return Ok(true);
+    /// (child, issuer) -> whether the issuer's key signed the child.
+    signatures: HashMap<(usize, Node), bool>,
+    keys: HashMap<Node, Result<IssuerKey, String>>,
+    /// Why a certificate that signed the one below it could not be its issuer, first first.
+    refusals: Vec<ChainError>,
+}
+
+impl PathSearch<'_> {
+    fn cert(&self, n: Node) -> &Certificate {
+        match n {
+            Node::Bundle(i) => &self.nodes[i],
+            Node::Anchor(i) => &self.anchors[i],
         }
-        if signed_by(current, anchor)? {
-            let which = format!("anchor {}", i + 1);
-            check_alone(anchor, &which, now)?;
-            match check_issuer(anchor, &which, below) {
-                Ok(()) => {
-                    path.push(anchor);
-                    return Ok(true);
-                }
-                Err(why) => reasons.push(why),
+    }
+
+    fn which(n: Node) -> String {
+        match n {
+            Node::Bundle(i) => format!("{} (bundle chain)", i + 1),
+            Node::Anchor(i) => format!("anchor {}", i + 1),
+        }
+    }
+
+    /// Whether `issuer` names and signed bundle certificate `child`; each pair checked once.
+    /// An issuer key or algorithm weightgate does not check is a refusal, not an abort: the
+    /// next candidate is tried.
+    fn signed(&mut self, child: usize, issuer: Node) -> bool {
+        if self.nodes[child].tbs_certificate().issuer()
+            != self.cert(issuer).tbs_certificate().subject()
+        {
+            return false;
+        }
+        if let Some(&known) = self.signatures.get(&(child, issuer)) {
+            return known;
+        }
+        if !self.keys.contains_key(&issuer) {
+            let key = IssuerKey::of(self.cert(issuer));
+            self.keys.insert(issuer, key);
+        }
+        let outcome = match &self.keys[&issuer] {
+            Ok(key) => key.signed(&self.nodes[child]),
+            Err(e) => Err(e.clone()),
+        };
+        let ok = match outcome {
+            Ok(ok) => ok,
+            Err(problem) => {
+                let e = algorithm(self.cert(issuer), &Self::which(issuer), problem);
+                self.refusals.push(e);
+                false
+            }
+        };
+        self.signatures.insert((child, issuer), ok);
+        ok
+    }
+
+    /// `issuer` may sign for a path with `below` intermediates under it.
+    fn admit(&mut self, issuer: Node, below: usize) -> bool {
+        let which = Self::which(issuer);
+        let cert = self.cert(issuer);
+        match check_alone(cert, &which, self.now).and_then(|()| check_issuer(cert, &which, below)) {
+            Ok(()) => true,
+            Err(e) => {
+                self.refusals.push(e);
+                false
             }
         }
     }
-    if path.len() >= MAX_PATH {
-        reasons.push(format!("no anchor within {MAX_PATH} certificates"));
-        return Ok(false);
+
+    /// The subjects from the signing certificate to an anchor, when a path exists.
+    fn run(&mut self) -> Option<Vec<String>> {
+        // Each bundle certificate is reached once, at its least depth: a deeper path only has
+        // more intermediates under each issuer, so it cannot succeed where the shorter failed.
+        let mut parent: HashMap<usize, usize> = HashMap::new();
+        let mut layer = vec![0usize];
+        let mut reached = std::collections::HashSet::from([0usize]);
+        for depth in 0..MAX_PATH - 1 {
+            let mut next = Vec::new();
+            for &child in &layer {
+                for a in 0..self.anchors.len() {
+                    let anchor = Node::Anchor(a);
+                    if self.signed(child, anchor) && self.admit(anchor, depth) {
+                        let mut path = vec![subject_of(&self.anchors[a])];
+                        let mut at = Some(child);
+                        while let Some(i) = at {
+                            path.push(subject_of(&self.nodes[i]));
+                            at = parent.get(&i).copied();
+                        }
+                        path.reverse();
+                        return Some(path);
+                    }
+                }
+                if depth + 2 >= MAX_PATH {
+                    continue;
+                }
+                for issuer in 1..self.nodes.len() {
+                    if reached.contains(&issuer) || !self.signed(child, Node::Bundle(issuer)) {
+                        continue;
+                    }
+                    if self.admit(Node::Bundle(issuer), depth) {
+                        reached.insert(issuer);
+                        parent.insert(issuer, child);
+                        next.push(issuer);
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            layer = next;
+        }
+        if self.refusals.is_empty() && reached.len() > 1 {
+            self.refusals.push(ChainError::NoPath(format!(
+                "no anchor issued the signing certificate or any of the {} bundle certificates above it within {MAX_PATH} certificates",
+                reached.len() - 1
+            )));
+        }
+        None
     }
-    for (i, next) in intermediates.iter().enumerate() {
-        if path.contains(&next) || !signed_by(current, next)? {
-            continue;
-        }
-        let which = format!("{} (bundle chain)", i + 2);
-        check_alone(next, &which, now)?;
-        if let Err(why) = check_issuer(next, &which, below) {
-            reasons.push(why);
-            continue;
-        }
-        path.push(next);
-        if extend(path, intermediates, anchors, now, reasons)? {
-            return Ok(true);
-        }
-        path.pop();
-    }
-    Ok(false)
 }

@@ -11,7 +11,10 @@ use weightgate_schemas::{Ops, ReferenceKind, country};
 
 mod regime;
 
-use crate::trust::{CertificateTrust, Issuer, ModelSigningKey, ModelSigningTrust, TrustedKey};
+use crate::trust::{
+    CertificateTrust, Issuer, ModelSigningKey, ModelSigningTrust, SigstoreIdentity, SigstoreRoot,
+    SigstoreTrust, TrustedKey,
+};
 pub use regime::{
     Comparator, Component, Context, Evaluation, Holder, OpenWeightsRule, ProviderRule,
     ReferenceLabel, Regime, RegimeDenial, RegimeOutcome, Requirement, Transitional, VerifiedGrant,
@@ -172,6 +175,21 @@ struct RawPolicy {
     known_base_model: Vec<RawKnownBase>,
     #[serde(default)]
     model_signing_certificate: Vec<RawCertificateTrust>,
+    #[serde(default)]
+    model_signing_sigstore: Vec<RawSigstoreTrust>,
+}
+
+/// `[[model_signing_sigstore]]`: Sigstore keyless signers of `model.sig`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigstoreTrust {
+    name: Spanned<String>,
+    /// The Fulcio certificate's subject alternative name (email or URI), exact.
+    identity: Spanned<String>,
+    /// The OIDC issuer that vouched for it, exact.
+    issuer: Spanned<String>,
+    /// A `TrustedRoot` JSON file relative to the policy; the public-good root when absent.
+    trust_root: Option<Spanned<String>>,
 }
 
 /// `[[model_signing_certificate]]`: trust anchors for the OMS `certificate` method.
@@ -181,7 +199,7 @@ struct RawCertificateTrust {
     name: Spanned<String>,
     /// PEM file of anchor certificates, relative to the policy file.
     path: Spanned<String>,
-    /// Signing-certificate identities (subject, common name or alternative name) allowed.
+    /// Signing-certificate identities (alternative name, or the one common name) allowed.
     #[serde(default)]
     identities: Vec<String>,
 }
@@ -981,9 +999,48 @@ impl Policy {
                 identities: c.identities.clone(),
             });
         }
+        let mut sigstore: Vec<SigstoreTrust> = Vec::new();
+        for t in &raw.model_signing_sigstore {
+            for (field, v) in [
+                ("name", &t.name),
+                ("identity", &t.identity),
+                ("issuer", &t.issuer),
+            ] {
+                if v.get_ref().is_empty() {
+                    return Err(cx.err(
+                        Some(v.span()),
+                        &format!("model_signing_sigstore.{field}"),
+                        "is empty",
+                    ));
+                }
+            }
+            let root = match &t.trust_root {
+                Some(p) => SigstoreRoot::load(&base.join(p.get_ref())).map_err(|e| {
+                    cx.err(
+                        Some(p.span()),
+                        "model_signing_sigstore.trust_root",
+                        e.to_string(),
+                    )
+                })?,
+                None => SigstoreRoot::public_good(),
+            };
+            let identity = SigstoreIdentity {
+                identity: t.identity.get_ref().clone(),
+                issuer: t.issuer.get_ref().clone(),
+            };
+            // Entries sharing a root are one trust with several identities.
+            match sigstore.iter_mut().find(|s| s.root.name == root.name) {
+                Some(existing) => existing.identities.push(identity),
+                None => sigstore.push(SigstoreTrust {
+                    root,
+                    identities: vec![identity],
+                }),
+            }
+        }
         let model_signing = ModelSigningTrust {
             keys: model_signing_keys,
             certificates: model_signing_certificates,
+            sigstore,
         };
         let require_model_signature = s
             .require_model_signature
@@ -996,7 +1053,7 @@ impl Policy {
             return Err(cx.err(
                 Some(r.span()),
                 "policy.require_model_signature",
-                "needs at least one [[model_signing_key]] (an ECDSA P-256/P-384/P-521 public key) or [[model_signing_certificate]]",
+                "needs at least one [[model_signing_key]] (an ECDSA P-256/P-384/P-521 public key), [[model_signing_certificate]] or [[model_signing_sigstore]]",
             ));
         }
         let min_signatures = s
@@ -1139,6 +1196,12 @@ impl Policy {
             })).collect::<Vec<_>>(),
             "model_signing_certificates": self.model_signing.certificates.iter().map(|c| serde_json::json!({
                 "name": c.name, "anchors": c.anchors.len(), "identities": c.identities,
+            })).collect::<Vec<_>>(),
+            "model_signing_sigstore": self.model_signing.sigstore.iter().map(|t| serde_json::json!({
+                "trust_root": t.root.name,
+                "identities": t.identities.iter().map(|i| serde_json::json!({
+                    "identity": i.identity, "issuer": i.issuer,
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "require_model_signature": self.require_model_signature,
             "require_lei": self.require_lei,

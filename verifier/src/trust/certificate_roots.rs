@@ -7,7 +7,7 @@ pub struct CertificateTrust {
     pub name: String,
     /// DER certificates.
     pub anchors: Vec<Vec<u8>>,
-    /// When not empty, the signing certificate must name one of these (its subject, common
-    /// name or an alternative name).
+    /// When not empty, the signing certificate must name one of these (an alternative name,
+    /// or its common name when it has exactly one).
     pub identities: Vec<String>,
 }
