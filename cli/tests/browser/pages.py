@@ -183,7 +183,13 @@ def main():
         said = v.page.inner_text("#refusal .refusal-message")
         check(said == json.loads(body)["error"], f"the refused page says what the 451 says: {said!r}")
         check(v.page.query_selector("#withheld") is not None and v.page.query_selector("table.references") is None, "the refused page withholds references and grants")
-        compute_picture_agrees(v, "refused model")
+        # What every route shows of a refused revision (docs/threat-model.md): names, sizes and
+        # why; no claim, entity, signer or digest.
+        check(v.page.query_selector("svg.compute-axis g.claim") is None, "the refused page draws no claim")
+        check(len(v.page.query_selector_all("svg.compute-axis g.threshold")) >= 1, "the refused page still marks the thresholds")
+        check(v.page.query_selector("#entity") is None and v.page.query_selector("#who-withheld") is not None, "the refused page withholds the entity and signers")
+        check(v.page.query_selector("#files code.digest") is None, "the refused page lists no file digests")
+        check(v.page.locator("#files tbody tr").count() >= 1, "the refused page lists the file names")
         v.inert("refused model")
         v.axe("refused model")
         v.shot("pages-refused.png")

@@ -64,6 +64,11 @@ pub fn public_refusal_message(decision: &Decision) -> String {
     format!("weightgate refused this release: {}", reasons.join("; "))
 }
 
+/// One reason's sentence as a client of a refused revision may read it.
+pub fn public_reason(problem: &Problem) -> String {
+    withheld(problem).to_string()
+}
+
 /// `problem` with every reference number replaced, and a regime's notes (which may quote one)
 /// left out.
 fn withheld(problem: &Problem) -> Problem {

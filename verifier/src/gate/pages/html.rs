@@ -13,6 +13,7 @@ use super::facts::ClaimFacts;
 use super::{ICON_PATH, STYLESHEET_PATH};
 use crate::decision::{Decision, RegimeResult};
 use crate::gate::decision::Verdict;
+use crate::gate::disclosure;
 use crate::gate::store::RevisionRecord;
 use crate::policy::Policy;
 
@@ -198,7 +199,10 @@ fn result_words(r: RegimeResult) -> &'static str {
     }
 }
 
-fn regime_table(d: &Decision, policy: &Policy, caption: &str, id: &str) -> Markup {
+/// The regimes' verdicts; their reasons only where the requester may see the revision's facts
+/// (`full`): a refused revision's notes and details quote compute figures and reference numbers,
+/// which the gate withholds on every route (`disclosure.rs`).
+fn regime_table(d: &Decision, policy: &Policy, caption: &str, id: &str, full: bool) -> Markup {
     html! {
         table class="regimes" id=(id) {
             caption { (caption) }
@@ -210,8 +214,14 @@ fn regime_table(d: &Decision, policy: &Policy, caption: &str, id: &str) -> Marku
                         th scope="row" { (r.id) @if let Some(t) = title { br; span class="regime-title" { (t) } } }
                         td class={ "verdict " (if r.result == RegimeResult::Denied { "refused" } else { "ok" }) } { (result_words(r.result)) }
                         td {
-                            (untrusted(&r.detail))
-                            @for n in &r.notes { br; span class="note" { (untrusted(n)) } }
+                            @if full {
+                                (untrusted(&r.detail))
+                                @for n in &r.notes { br; span class="note" { (untrusted(n)) } }
+                            } @else if r.result == RegimeResult::Denied {
+                                "refused: the reasons are listed above"
+                            } @else {
+                                "withheld for a refused revision"
+                            }
                         }
                     }
                 }
@@ -240,12 +250,12 @@ fn decision_section(v: &RevisionView) -> Markup {
                     p class="refusal-message" { (untrusted(&r.message)) }
                     ul {
                         @for reason in &d.reasons {
-                            li { code { (reason.code) } ": " (untrusted(&reason.problem.to_string())) }
+                            li { code { (reason.code) } ": " (untrusted(&disclosure::public_reason(&reason.problem))) }
                         }
                     }
                 }
             }
-            (regime_table(d, v.policy, &format!("Regimes for {}", where_to(v.destination)), "regimes-requester"))
+            (regime_table(d, v.policy, &format!("Regimes for {}", where_to(v.destination)), "regimes-requester", d.allowed))
             form class="picker" method="get" action="" {
                 label for="destination" { "Check another destination" }
                 select id="destination" name="destination" {
@@ -262,7 +272,7 @@ fn decision_section(v: &RevisionView) -> Markup {
                     @if let Some(r) = &verdict.refusal {
                         p class="refusal-message" { (untrusted(&r.message)) }
                     }
-                    (regime_table(&verdict.decision, v.policy, &format!("Regimes for destination {dest}"), "regimes-picked"))
+                    (regime_table(&verdict.decision, v.policy, &format!("Regimes for destination {dest}"), "regimes-picked", d.allowed))
                 }
             }
         }
@@ -275,7 +285,8 @@ fn parse_ops(s: Option<&str>) -> Option<Ops> {
 
 fn compute_section(v: &RevisionView) -> Markup {
     let f = &v.verdict.decision.facts;
-    let claimed = parse_ops(f.total_ops.as_deref());
+    let full = v.verdict.decision.allowed;
+    let claimed = parse_ops(f.total_ops.as_deref()).filter(|_| full);
     let implied = v.claims.and_then(|c| {
         let low = c.estimates.iter().map(|e| e.ops).min()?;
         let high = c.estimates.iter().map(|e| e.ops).max()?;
@@ -305,6 +316,7 @@ fn compute_section(v: &RevisionView) -> Markup {
                             (if c.0 > m.ops.0 { "above" } else if c.0 < m.ops.0 { "below" } else { "at" }) "."
                         }
                     }
+                    None if !full => { "The claim is withheld for a refused revision; the thresholds are the policy's." }
                     None => { "No compute claim was read." }
                 }
             }
@@ -471,8 +483,10 @@ fn claims_section(v: &RevisionView, c: &ClaimFacts) -> Markup {
     }
 }
 
+/// Names and sizes; the SHA-256 only where the revision would be served (`disclosure.rs`).
 fn files_section(v: &RevisionView) -> Markup {
     let m = v.record;
+    let full = v.verdict.decision.allowed;
     let files = m.files.iter().map(|f| (&f.path, f.size, &f.sha256)).chain(
         m.signature_files
             .iter()
@@ -483,13 +497,13 @@ fn files_section(v: &RevisionView) -> Markup {
             h2 id="files-heading" { "Files" }
             table class="files" id="files" {
                 caption { (m.files.len()) " attested files and the signature files served beside them" }
-                thead { tr { th scope="col" { "Path" } th scope="col" { "Size" } th scope="col" { "SHA-256" } } }
+                thead { tr { th scope="col" { "Path" } th scope="col" { "Size" } @if full { th scope="col" { "SHA-256" } } } }
                 tbody {
                     @for (path, bytes, sha256) in files {
                         tr {
                             td class="path" { (untrusted(path)) }
                             td class="size" data-bytes=(bytes) { (size(bytes)) }
-                            td { code class="digest" { (sha256) } }
+                            @if full { td { code class="digest" { (sha256) } } }
                         }
                     }
                 }
@@ -515,24 +529,34 @@ fn check_yourself(v: &RevisionView) -> Markup {
 pub fn revision(v: &RevisionView) -> Markup {
     let m = v.record;
     let f = &v.verdict.decision.facts;
+    // A refused revision shows what every route shows of it: names, sizes, the revision and
+    // its date, and why (`disclosure.rs`); none of the statement's facts.
+    let full = v.verdict.decision.allowed;
     layout(
         v.repo,
         html! {
             h1 {
                 (v.repo)
-                @if let Some(name) = &f.model { " " span class="model-name" { "(" (untrusted(name))
+                @if let Some(name) = f.model.as_ref().filter(|_| full) { " " span class="model-name" { "(" (untrusted(name))
                     @if let Some(ver) = &f.version { " " (untrusted(ver)) } ")" } }
             }
             p class="small" {
                 "Revision " code { (m.revision) }
                 @if v.rev_asked != m.revision { " (" (untrusted(v.rev_asked)) ")" }
                 ", admitted " (date(m.admitted_at))
-                @if let Some(t) = f.issued_at { ", attested " (date(t)) }
-                @if let Some(t) = f.expires_at { ", attestation expires " (date(t)) }
+                @if let Some(t) = f.issued_at.filter(|_| full) { ", attested " (date(t)) }
+                @if let Some(t) = f.expires_at.filter(|_| full) { ", attestation expires " (date(t)) }
                 "."
             }
             (decision_section(v))
-            (who_section(v))
+            @if full {
+                (who_section(v))
+            } @else {
+                section aria-labelledby="who-heading" {
+                    h2 id="who-heading" { "Who answers for it" }
+                    p id="who-withheld" { "The responsible entity, the signers and the model signature are shown only where this gate would serve the revision." }
+                }
+            }
             (compute_section(v))
             @match v.claims {
                 Some(c) => { (claims_section(v, c)) }
