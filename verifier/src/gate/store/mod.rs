@@ -241,6 +241,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The repository ids under `namespace` (`ORG`) that have any ref.
     async fn repos_in(&self, namespace: &str) -> Result<Vec<String>, StoreError>;
 
+    /// The small record `id` of `kind` (at most [`MAX_META_LEN`] bytes); `Ok(None)` if absent.
+    /// Kept in the store so every gate over it sees the same ones.
+    async fn meta(&self, kind: MetaKind, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Writes the record `id` of `kind`, replacing it.
+    async fn put_meta(&self, kind: MetaKind, id: &str, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// Removes the record `id` of `kind`; `Ok(false)` if there was none.
+    async fn remove_meta(&self, kind: MetaKind, id: &str) -> Result<bool, StoreError>;
+
+    /// The ids of every record of `kind`.
+    async fn meta_ids(&self, kind: MetaKind) -> Result<Vec<String>, StoreError>;
+
     /// Removes what no revision record names once older than `grace`, and what killed
     /// admissions left behind.
     async fn gc(&self, grace: Duration) -> Result<GcReport, StoreError>;
@@ -262,6 +275,38 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             return Ok(blob_problem(f, None));
         }
         Ok(blob_problem(f, self.blob_state(&f.sha256).await?.as_ref()))
+    }
+}
+
+/// Largest small record ([`Store::meta`]).
+pub const MAX_META_LEN: u64 = 64 << 10;
+
+/// Kinds of small records the gate keeps in its store, each in its own folder or prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaKind {
+    /// Write tokens, by the SHA-256 of the token.
+    Tokens,
+    /// LFS upload tickets (the URL a client PUTs an object to), by the SHA-256 of the ticket.
+    UploadTickets,
+}
+
+impl MetaKind {
+    pub fn dir(self) -> &'static str {
+        match self {
+            MetaKind::Tokens => "tokens",
+            MetaKind::UploadTickets => "upload-tickets",
+        }
+    }
+}
+
+/// Record ids are SHA-256 hex: nothing else becomes a path or key.
+pub(crate) fn check_meta_id(id: &str) -> Result<(), StoreError> {
+    if is_sha256_hex(id) {
+        Ok(())
+    } else {
+        Err(StoreError::BadName(format!(
+            "`{id}` is not a record id (64 hex digits)"
+        )))
     }
 }
 
