@@ -15,7 +15,8 @@ use weightgate_attest::reading::{
 };
 
 use super::{Admission, blocks_admission, header_of, stored_header};
-use crate::decision::Decision;
+use crate::decision::{CheckName, Decision};
+use crate::finding::Problem;
 use crate::gate::store::{
     BlobSource, Hashes, Publication, PublishedFile, StagedFile, Staging, Store, StoreError,
     check_ref, check_repo_id,
@@ -67,6 +68,13 @@ pub async fn admit_commit(
     let Some(auth) = authenticate(req.envelope, req.policy, req.now, &mut d) else {
         return Ok(Admission::Refused(d));
     };
+    if let Some(why) = req
+        .policy
+        .namespace_refusal(namespace_of(req.repo), auth.signers())
+    {
+        d.fail(CheckName::Signatures, Problem::WrongNamespace { why });
+        return Ok(Admission::Refused(d));
+    }
     let mut staging = store.begin(req.now).await?;
     let received = match receive(store, staging.as_mut(), req).await {
         Ok(r) => r,
