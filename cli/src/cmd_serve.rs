@@ -148,6 +148,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
             ),
             idle_timeout: std::time::Duration::from_secs_f64(args.upload_idle_timeout),
         },
+        ..Limits::default()
     };
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)

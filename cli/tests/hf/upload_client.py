@@ -154,8 +154,8 @@ for body, want in [
     assert status == 400 and want in got, (status, got)
 data = b"x" * 1000
 oid = hashlib.sha256(data).hexdigest()
-batch = lambda token, objs: request(
-    "POST", "/lab/tiny.git/info/lfs/objects/batch", {"operation": "upload", "transfers": ["basic"], "objects": objs}, token=token
+batch = lambda token, objs, repo="lab/tiny": request(
+    "POST", f"/{repo}.git/info/lfs/objects/batch", {"operation": "upload", "transfers": ["basic"], "objects": objs}, token=token
 )
 status, got, _ = batch(lab_token, [{"oid": oid, "size": 1000}])
 href = json.loads(got)["objects"][0]["actions"]["upload"]["href"]
@@ -174,7 +174,7 @@ ok("bad input: malformed NDJSON, escaping path, missing bytes, lying size or dig
 shard = next(pathlib.Path(good).glob("*.safetensors"))
 shard_oid = hashlib.sha256(shard.read_bytes()).hexdigest()
 size = shard.stat().st_size
-status, got, _ = batch(other_token, [{"oid": shard_oid, "size": size}])
+status, got, _ = batch(other_token, [{"oid": shard_oid, "size": size}], "other/steal")
 obj = json.loads(got)["objects"][0]
 assert "upload" in obj.get("actions", {}), obj  # lab holds it; other is not told so
 status, got, _ = request("PUT", obj["actions"]["upload"]["href"][len(endpoint):], b"\0" * size)
@@ -202,7 +202,8 @@ s.settimeout(10)
 answer = s.recv(4096)
 assert answer.startswith(b"HTTP/1.1 408"), answer
 s.close()
-nothing_pending()
+assert not list((store / "uploads" / "lab").glob(".recv-*"))
+assert not (store / "uploads" / "lab" / ("cd" * 32)).exists()
 ok("a stalled upload is cut off and leaves nothing")
 
 # 9. Repeated failed authentications are rate-limited.
