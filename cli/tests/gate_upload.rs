@@ -85,7 +85,7 @@ fn hf_upload_through_the_gate_is_judged_at_the_commit() {
     let out = std::process::Command::new(common::python())
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hf/upload_client.py"))
         .args([&server.url(), store.to_str().unwrap()])
-        .args(["good", "tampered", "unattested", "other-lab"].map(|d| p(d)))
+        .args(["good", "tampered", "unattested", "other-lab"].map(&p))
         .args([&lab, &other, p("work").to_str().unwrap()])
         .output()
         .unwrap();
