@@ -181,3 +181,45 @@ fn weightgate_push_is_judged_at_the_commit() {
     assert_eq!(none.code, 2);
     assert!(none.stderr.contains("HF_TOKEN"), "{}", none.stderr);
 }
+
+/// `weightgate admit` follows the policy's `[[namespace]]` binding as the commit route does.
+#[test]
+fn admit_follows_the_namespace_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s);
+    copy_dir(&testdata().join("checkpoints/tiny"), &p("other-lab"));
+    attest(&p("other-lab"), "test-other");
+    let policy = format!(
+        "[policy]\nname = \"ns\"\n\
+         [[trusted_key]]\nname = \"lab\"\npath = \"{}\"\n\
+         [[trusted_key]]\nname = \"other\"\npath = \"{}\"\n\
+         [[namespace]]\nname = \"lab\"\nkeys = [\"lab\"]\n\
+         [[namespace]]\nname = \"other\"\nkeys = [\"other\"]\n",
+        td("keys/test-lab.pub"),
+        td("keys/test-other.pub")
+    );
+    fs::write(p("policy.toml"), policy).unwrap();
+    let admit = |repo: &str| {
+        run([
+            "admit",
+            p("other-lab").to_str().unwrap(),
+            "--repo",
+            repo,
+            "--store",
+            p("store").to_str().unwrap(),
+            "--policy",
+            p("policy.toml").to_str().unwrap(),
+        ])
+    };
+    let refused = admit("lab/impostor");
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    let out = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(out.contains("signature.wrong_namespace"), "{out}");
+    assert!(!p("store/repos/lab").exists());
+    // Undeclared organisations take nothing once any is declared.
+    let undeclared = admit("third/x");
+    assert_eq!(undeclared.code, 1);
+    assert!(format!("{}{}", undeclared.stdout, undeclared.stderr).contains("no [[namespace]]"));
+    let own = admit("other/tiny");
+    assert_eq!(own.code, 0, "{}{}", own.stdout, own.stderr);
+}
