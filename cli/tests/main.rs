@@ -18,6 +18,7 @@ mod gate_bucket_policy;
 mod gate_refusals;
 mod gate_server;
 mod gate_tenants;
+mod gate_upload;
 mod hf_cache;
 mod hf_loaded;
 mod hostile_corpus;

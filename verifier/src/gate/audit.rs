@@ -33,6 +33,9 @@ pub struct AuditRecord {
     pub reasons: Vec<ReasonCode>,
     pub status: u16,
     pub bytes: u64,
+    /// The name of the write token that made the request (never the token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Where records go; cheap to clone.
@@ -591,6 +594,7 @@ mod tests {
                 reasons: vec![ReasonCode::TimeExpired],
                 status: 451,
                 bytes: i,
+                token: None,
             })
             .unwrap();
         }
@@ -630,6 +634,7 @@ mod bounded_tests {
             reasons: vec![],
             status: 400,
             bytes: 0,
+            token: None,
         }
     }
 

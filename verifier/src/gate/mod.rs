@@ -13,6 +13,7 @@ pub mod listener;
 pub mod listing;
 pub mod pages;
 pub mod store;
+pub mod upload;
 pub mod upstream_body;
 pub mod zero_copy;
 
