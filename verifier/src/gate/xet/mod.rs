@@ -3,7 +3,10 @@
 //! routes with their access tokens, the per-namespace xorb storage, and reconstruction of each
 //! uploaded file into the upload area, where the commit finds it by SHA-256.
 
+pub mod access;
+pub mod cas;
 pub mod hash;
+pub mod reconstruct;
 pub mod shard;
 pub mod xorb;
 

@@ -160,6 +160,38 @@ fn bg4_regroup(grouped: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Bytes of one chunk in a stored chunk index: hash, length, offset.
+const INDEX_ENTRY_LEN: usize = 40;
+
+/// The chunk index kept beside a checked xorb, so that a shard is checked without decoding
+/// the xorbs it names again.
+pub fn encode_index(chunks: &[ChunkEntry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(chunks.len() * INDEX_ENTRY_LEN);
+    for c in chunks {
+        out.extend_from_slice(&c.hash.0);
+        out.extend_from_slice(&c.len.to_le_bytes());
+        out.extend_from_slice(&c.offset.to_le_bytes());
+    }
+    out
+}
+
+/// Reads back [`encode_index`]; `None` if the bytes are not an index.
+pub fn decode_index(bytes: &[u8]) -> Option<Vec<ChunkEntry>> {
+    if bytes.is_empty() || bytes.len() % INDEX_ENTRY_LEN != 0 {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(INDEX_ENTRY_LEN)
+            .map(|e| ChunkEntry {
+                hash: XetHash(e[..32].try_into().expect("32 bytes")),
+                len: u32::from_le_bytes(e[32..36].try_into().expect("4 bytes")),
+                offset: u32::from_le_bytes(e[36..40].try_into().expect("4 bytes")),
+            })
+            .collect(),
+    )
+}
+
 /// Builds a xorb body from chunks stored uncompressed (tests and fixtures).
 #[cfg(test)]
 pub fn build_uncompressed(chunks: &[&[u8]]) -> Vec<u8> {
@@ -243,6 +275,13 @@ mod tests {
             let e = parse(&body).unwrap_err().to_string();
             assert!(e.contains(want), "{want}: {e}");
         }
+    }
+
+    #[test]
+    fn an_index_reads_back() {
+        let (chunks, _) = parse(&build_uncompressed(&[b"abc", b"defg"])).unwrap();
+        assert_eq!(decode_index(&encode_index(&chunks)), Some(chunks));
+        assert_eq!(decode_index(b"short"), None);
     }
 
     #[test]
