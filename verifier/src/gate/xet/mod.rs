@@ -123,3 +123,6 @@ mod client_fixture_tests {
         assert_eq!(shard::parse(&shard::build(&s.files, &s.xorbs)).unwrap(), s);
     }
 }
+
+#[cfg(test)]
+mod cas_tests;
