@@ -284,3 +284,123 @@ async fn another_namespace_learns_nothing_of_a_tenants_xorbs() {
     assert!(body.contains("never uploaded"), "{body}");
     assert!(f.received.0.lock().unwrap().is_empty());
 }
+
+/// The unchanged hf_xet client (the pinned venv's, as `.ci/run` installs it) uploading through
+/// the write-token route to the CAS over TCP: files reconstructed byte-identical, and a second
+/// upload of the same files sends no xorb.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hf_xet_client_uploads_and_a_second_upload_sends_no_xorb() {
+    let f = fixture();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let app = f.app.clone().layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let log = log.clone();
+            async move {
+                log.lock()
+                    .unwrap()
+                    .push(format!("{} {}", request.method(), request.uri().path()));
+                next.run(request).await
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // A float32 tensor (byte-grouped by the client), incompressible bytes, and text (LZ4).
+    let work = tempfile::tempdir().unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let floats: Vec<u8> = (0..150_000)
+        .flat_map(|_| (((next() % 2000) as f32 - 1000.0) / 40_000.0).to_le_bytes())
+        .collect();
+    let noise: Vec<u8> = (0..400_000).map(|_| next() as u8).collect();
+    let text: Vec<u8> = (0..20_000)
+        .flat_map(|i| format!("line {i} of a tokenizer-like file\n").into_bytes())
+        .collect();
+    let mut paths = Vec::new();
+    for (name, bytes) in [("w.bin", &floats), ("n.bin", &noise), ("t.txt", &text)] {
+        let p = work.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        paths.push(p.to_str().unwrap().to_string());
+    }
+    let script = r#"
+import sys
+from hf_xet import XetSession
+url, files = sys.argv[1], sys.argv[2:]
+with XetSession().new_upload_commit(token_refresh_url=url,
+        token_refresh_headers={"authorization": "Bearer hub-lab-a"},
+        custom_headers={}, progress_callback=None) as commit:
+    handles = [commit.start_upload_file(f, sha256="compute") for f in files]
+for h in handles:
+    print(h.result().xet_info.sha256)
+"#;
+    let url = format!("http://127.0.0.1:{port}/api/models/lab-a/m/xet-write-token/main");
+    let hf_home = work.path().join("hf-home");
+    let python = std::env::var_os("WEIGHTGATE_PYTHON").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python"),
+        std::path::PathBuf::from,
+    );
+    let upload = move || {
+        let out = std::process::Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .arg(&url)
+            .args(&paths)
+            .env("HF_HOME", &hf_home)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (run .ci/run to install the venv)",
+                    python.display()
+                )
+            });
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let printed = tokio::task::spawn_blocking(upload.clone()).await.unwrap();
+    let xorb_posts = |seen: &[String]| {
+        seen.iter()
+            .filter(|s| s.starts_with("POST /xet-cas/v1/xorbs/"))
+            .count()
+    };
+    assert!(xorb_posts(&seen.lock().unwrap()) >= 1);
+    {
+        let got = f.received.0.lock().unwrap();
+        for (bytes, sha) in [&floats, &noise, &text].into_iter().zip(printed.lines()) {
+            let digest: [u8; 32] = Sha256::digest(bytes).into();
+            assert_eq!(hex::encode(digest), sha);
+            assert_eq!(got.get(&("lab-a".to_string(), digest)), Some(bytes));
+        }
+    }
+    // The client compressed with each scheme: byte-grouped LZ4 (the floats), LZ4 (the text)
+    // and none (the noise).
+    let mut schemes = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir(f._dir.path().join("xet/lab-a/xorbs")).unwrap() {
+        let body = std::fs::read(e.unwrap().path()).unwrap();
+        let mut at = 0;
+        while at + 8 <= body.len() {
+            schemes.insert(body[at + 4]);
+            at += 8 + u32::from_le_bytes([body[at + 1], body[at + 2], body[at + 3], 0]) as usize;
+        }
+    }
+    assert_eq!(schemes.into_iter().collect::<Vec<_>>(), [0, 1, 2]);
+    seen.lock().unwrap().clear();
+    tokio::task::spawn_blocking(upload).await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(xorb_posts(&seen), 0, "{seen:?}");
+    assert!(
+        seen.iter().any(|s| s == "POST /xet-cas/v1/shards"),
+        "{seen:?}"
+    );
+}
