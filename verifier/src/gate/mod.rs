@@ -10,6 +10,7 @@ pub mod decision;
 pub mod hub_api;
 pub mod listener;
 pub mod store;
+pub mod upload;
 pub mod xet;
 
 /// Runs CPU- or disk-bound work from async code: in `block_in_place` on a multi-threaded

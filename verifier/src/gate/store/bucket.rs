@@ -546,6 +546,24 @@ impl Store for BucketStore {
         Ok(Box::new(BucketStaging::new(self, now)))
     }
 
+    async fn repos_in(&self, namespace: &str) -> Result<Vec<String>, StoreError> {
+        check_repo_id(&format!("{namespace}/x"))?;
+        let mut repos: Vec<String> = Vec::new();
+        for meta in self.list(&format!("repos/{namespace}")).await? {
+            // repos/ORG/NAME/refs/REF
+            let parts: Vec<&str> = meta.location.as_ref().rsplit('/').take(4).collect();
+            if let [_, "refs", name, org] = parts.as_slice()
+                && *org == namespace
+                && check_repo_id(&format!("{org}/{name}")).is_ok()
+            {
+                repos.push(format!("{org}/{name}"));
+            }
+        }
+        repos.sort();
+        repos.dedup();
+        Ok(repos)
+    }
+
     async fn gc(&self, grace: Duration) -> Result<GcReport, StoreError> {
         BucketStore::gc(self, grace).await
     }

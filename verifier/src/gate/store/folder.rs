@@ -22,9 +22,10 @@ use weightgate_attest::io::{Replace, write_atomically};
 
 use super::folder_staging::FolderStaging;
 use super::{
-    AdmittedFile, BlobIdentity, BlobState, ByteRange, ByteSource, GcReport, Hashes, MAX_RECORD_LEN,
-    MAX_REF_LEN, OpenRefusal, RevisionRecord, Staging, Store, StoreError, StoredObject, check_ref,
-    check_repo_id, io_at as io, is_revision_id, is_short_revision_id,
+    AdmittedFile, BlobIdentity, BlobState, ByteRange, ByteSource, ByteStream, ExpectedObject,
+    GcReport, Hashes, MAX_RECORD_LEN, MAX_REF_LEN, OpenRefusal, PendingError, PendingObject,
+    RevisionRecord, Staging, Store, StoreError, StoredObject, check_ref, check_repo_id,
+    io_at as io, is_revision_id, is_short_revision_id,
 };
 
 /// A store folder.
@@ -384,6 +385,46 @@ impl Store for FolderStore {
 
     async fn gc(&self, grace: std::time::Duration) -> Result<GcReport, StoreError> {
         FolderStore::gc(self, grace)
+    }
+
+    async fn put_pending(
+        &self,
+        namespace: &str,
+        expected: &ExpectedObject,
+        body: ByteStream<'_>,
+        now: i64,
+    ) -> Result<PendingObject, PendingError> {
+        self.put_pending_now(namespace, expected, body, now).await
+    }
+
+    async fn pending_object(
+        &self,
+        namespace: &str,
+        sha256: &str,
+    ) -> Result<Option<PendingObject>, StoreError> {
+        crate::gate::blocking(|| self.pending_object_now(namespace, sha256))
+    }
+
+    async fn pending_bytes(&self, namespace: &str) -> Result<u64, StoreError> {
+        crate::gate::blocking(|| self.pending_bytes_now(namespace))
+    }
+
+    async fn repos_in(&self, namespace: &str) -> Result<Vec<String>, StoreError> {
+        let dir = self
+            .pending_dir(namespace)
+            .map(|_| self.root.join("repos").join(namespace))?;
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&dir)(e)),
+        };
+        let mut repos: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(|n| format!("{namespace}/{n}")))
+            .filter(|r| check_repo_id(r).is_ok())
+            .collect();
+        repos.sort();
+        Ok(repos)
     }
 
     fn default_audit_log(&self) -> Option<PathBuf> {

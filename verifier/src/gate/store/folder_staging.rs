@@ -16,8 +16,8 @@ use weightgate_attest::reading::FileIdentity;
 
 use super::folder::state_of;
 use super::{
-    AdmittedFile, BlobIdentity, BlobSource, FolderStore, Hashes, Publication, RevisionRecord,
-    SourceFile, StagedFile, Staging, StoreError, io_at as io,
+    AdmittedFile, BlobIdentity, BlobSource, FolderStore, Hashes, PendingObject, Publication,
+    RevisionRecord, SourceFile, StagedFile, Staging, StoreError, io_at as io,
 };
 
 /// Files copied per call of `copy_and_hash`: each holds two descriptors until it is synced.
@@ -223,6 +223,20 @@ impl Staging for FolderStaging<'_> {
         publication: Publication<'_>,
     ) -> Result<RevisionRecord, StoreError> {
         crate::gate::blocking(|| self.commit_now(publication))
+    }
+
+    async fn adopt_pending(
+        &mut self,
+        namespace: &str,
+        object: &PendingObject,
+        staged_path: &str,
+        head_len: usize,
+    ) -> Result<StagedFile, StoreError> {
+        let dest = self.dir.join(staged_path);
+        crate::gate::blocking(|| {
+            self.store
+                .adopt_pending_now(namespace, object, &dest, head_len)
+        })
     }
 
     async fn abort(self: Box<Self>) {

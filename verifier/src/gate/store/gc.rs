@@ -23,7 +23,8 @@ pub struct GcReport {
     pub removed: Vec<String>,
     /// Unreferenced objects kept because they are younger than the grace period.
     pub kept_recent: usize,
-    /// Unfinished multipart uploads aborted (bucket) or staging folders removed (folder).
+    /// Unfinished multipart uploads aborted (bucket), staging folders removed (folder), and
+    /// expired or abandoned pending uploads removed.
     pub abandoned: usize,
 }
 
@@ -128,6 +129,12 @@ impl FolderStore {
                 report.abandoned += 1;
             }
         }
+        let expired_before = now
+            .checked_sub(grace)
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs() as i64);
+        report.abandoned +=
+            super::folder_pending::expire_pending(&self.root.join("uploads"), expired_before)?;
         Ok(report)
     }
 }

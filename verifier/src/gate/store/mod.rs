@@ -12,6 +12,7 @@
 
 mod error;
 pub mod folder;
+mod folder_pending;
 mod folder_staging;
 mod folder_xet;
 pub mod gc;
@@ -210,6 +211,39 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Starts writing an admission: nothing it stages is visible until [`Staging::commit`].
     async fn begin(&self, now: i64) -> Result<Box<dyn Staging + '_>, StoreError>;
 
+    /// Receives an uploaded object into `namespace`'s pending area, hashing (SHA-256, BLAKE3)
+    /// the bytes as they arrive and are written; kept only if they are `expected`. The
+    /// contract is in [`crate::gate::upload`].
+    async fn put_pending(
+        &self,
+        namespace: &str,
+        expected: &ExpectedObject,
+        body: ByteStream<'_>,
+        now: i64,
+    ) -> Result<PendingObject, PendingError> {
+        let _ = (expected, body, now);
+        Err(PendingError::Store(uploads_unsupported(self, namespace)))
+    }
+
+    /// The pending object `sha256` of `namespace`, if one was received and not yet adopted or
+    /// expired.
+    async fn pending_object(
+        &self,
+        namespace: &str,
+        sha256: &str,
+    ) -> Result<Option<PendingObject>, StoreError> {
+        let _ = sha256;
+        Err(uploads_unsupported(self, namespace))
+    }
+
+    /// Bytes held in `namespace`'s pending area (received and being received).
+    async fn pending_bytes(&self, namespace: &str) -> Result<u64, StoreError> {
+        Err(uploads_unsupported(self, namespace))
+    }
+
+    /// The repository ids under `namespace` (`ORG`) that have any ref.
+    async fn repos_in(&self, namespace: &str) -> Result<Vec<String>, StoreError>;
+
     /// Removes what no revision record names once older than `grace`, and what killed
     /// admissions left behind.
     async fn gc(&self, grace: Duration) -> Result<GcReport, StoreError>;
@@ -298,6 +332,73 @@ fn xet_unsupported(location: &str, namespace: &str) -> StoreError {
     StoreError::Config(format!(
         "{location}: this store keeps no Xet objects (namespace {namespace})"
     ))
+}
+
+fn uploads_unsupported(store: &(impl Store + ?Sized), namespace: &str) -> StoreError {
+    StoreError::Config(format!(
+        "{}: this store does not receive uploads (namespace {namespace})",
+        store.location()
+    ))
+}
+
+/// The bytes of an upload as they arrive; an `Err` is the connection failing.
+pub type ByteStream<'a> = std::pin::Pin<
+    Box<dyn futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send + 'a>,
+>;
+
+/// What an uploader said an object is: received bytes of another size or digest are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpectedObject {
+    pub sha256: [u8; 32],
+    pub size: u64,
+    /// Refuse the object if it is larger than this (a file-size cap).
+    pub max_size: u64,
+    /// Abandon the receipt when no byte arrives for this long.
+    pub idle_timeout: Duration,
+}
+
+/// An object received whole and checked, waiting in its namespace's pending area for a commit
+/// to name it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingObject {
+    /// Lowercase hex, as blobs are named.
+    pub sha256: String,
+    pub blake3: String,
+    pub size: u64,
+    /// Bytes a safetensors header takes at its start (the 8-byte length and the JSON it
+    /// declares), 0 if its first bytes do not declare one that fits.
+    pub header_len: u64,
+    /// When it was received (seconds since the epoch); expires after the pending lifetime.
+    pub received_at: i64,
+}
+
+impl PendingObject {
+    pub fn hashes(&self) -> Option<Hashes> {
+        let decode = |h: &str| <[u8; 32]>::try_from(hex::decode(h).ok()?).ok();
+        Some(Hashes {
+            sha256: decode(&self.sha256)?,
+            blake3: decode(&self.blake3)?,
+        })
+    }
+}
+
+/// Why a received object was not kept. Nothing of it stays in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum PendingError {
+    #[error("the object is {got} bytes or more, declared {declared}")]
+    TooLong { declared: u64, got: u64 },
+    #[error("the object ended after {got} bytes, declared {declared}")]
+    TooShort { declared: u64, got: u64 },
+    #[error("the object is declared {declared} bytes, over the {cap}-byte cap on a file")]
+    OverFileCap { declared: u64, cap: u64 },
+    #[error("the received bytes have SHA-256 {got}, declared {declared}")]
+    DigestMismatch { declared: String, got: String },
+    #[error("no bytes arrived for {0:?}: the upload was abandoned")]
+    Idle(Duration),
+    #[error("the upload connection failed: {0}")]
+    Connection(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Why the blob of `f`, found as `now`, is no longer what was admitted; `None` if it still is.
@@ -449,6 +550,23 @@ pub trait Staging: Send {
         self: Box<Self>,
         publication: Publication<'_>,
     ) -> Result<RevisionRecord, StoreError>;
+
+    /// Takes the pending object `object` of `namespace` into this admission under
+    /// `staged_path`, as if [`Staging::put_files`] had written it (its bytes were hashed when
+    /// received; they are not read again, except its first `head_len`). A commit publishes
+    /// it; an abort releases it, and it is no longer pending either way.
+    async fn adopt_pending(
+        &mut self,
+        namespace: &str,
+        object: &PendingObject,
+        staged_path: &str,
+        head_len: usize,
+    ) -> Result<StagedFile, StoreError> {
+        let _ = (object, staged_path, head_len);
+        Err(StoreError::Config(format!(
+            "this store does not receive uploads (namespace {namespace})"
+        )))
+    }
 
     /// Discards everything staged.
     async fn abort(self: Box<Self>);

@@ -1,0 +1,335 @@
+//! The folder store's pending area: `STORE/uploads/<namespace>/<sha256>` (the bytes, 0444) and
+//! `<sha256>.json` (its [`PendingObject`]), one folder per namespace. An object is received
+//! into `.recv-*` beside them, hashed (SHA-256, BLAKE3) from the buffers it is written from,
+//! made durable, and renamed to its digest only when its size and SHA-256 are the declared
+//! ones. Its description is written first: an object counts as pending only while both exist,
+//! and a description without bytes just expires.
+//! A receipt cut off (disconnect, idle, refusal) removes its `.recv-*` file; one a killed gate
+//! left behind is removed by `store gc` with expired objects.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::StreamExt as _;
+use sha2::{Digest as _, Sha256};
+use weightgate_attest::io::{Replace, write_atomically};
+use weightgate_attest::reading::SafetensorsHeader;
+
+use super::{
+    ByteStream, ExpectedObject, FolderStore, Hashes, PendingError, PendingObject, StagedFile,
+    StoreError, check_repo_id, io_at as io, is_sha256_hex,
+};
+
+/// Bytes gathered before hashing and writing them in one blocking step.
+const WRITE_BATCH: usize = 4 << 20;
+/// Prefix of a file still being received.
+pub(super) const RECEIVING: &str = ".recv-";
+
+impl FolderStore {
+    /// The pending folder of `namespace`, once the name is checked.
+    pub(super) fn pending_dir(&self, namespace: &str) -> Result<PathBuf, StoreError> {
+        check_namespace(namespace)?;
+        Ok(self.root.join("uploads").join(namespace))
+    }
+
+    pub(super) async fn put_pending_now(
+        &self,
+        namespace: &str,
+        expected: &ExpectedObject,
+        mut body: ByteStream<'_>,
+        now: i64,
+    ) -> Result<PendingObject, PendingError> {
+        if expected.size > expected.max_size {
+            return Err(PendingError::OverFileCap {
+                declared: expected.size,
+                cap: expected.max_size,
+            });
+        }
+        let dir = self.pending_dir(namespace)?;
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let mut receipt = Receipt::create(&dir)?;
+        let mut batch: Vec<u8> = Vec::with_capacity(WRITE_BATCH.min(expected.size as usize + 1));
+        loop {
+            let chunk = match tokio::time::timeout(expected.idle_timeout, body.next()).await {
+                Err(_) => return Err(PendingError::Idle(expected.idle_timeout)),
+                Ok(None) => None,
+                Ok(Some(Err(e))) => return Err(PendingError::Connection(e)),
+                Ok(Some(Ok(c))) => Some(c),
+            };
+            let ended = chunk.is_none();
+            if let Some(c) = chunk {
+                let got = receipt.written + (batch.len() + c.len()) as u64;
+                if got > expected.size {
+                    return Err(PendingError::TooLong {
+                        declared: expected.size,
+                        got,
+                    });
+                }
+                batch.extend_from_slice(&c);
+            }
+            if batch.len() >= WRITE_BATCH || (ended && !batch.is_empty()) {
+                crate::gate::blocking(|| receipt.write(&batch))?;
+                batch.clear();
+            }
+            if ended {
+                break;
+            }
+        }
+        if receipt.written != expected.size {
+            return Err(PendingError::TooShort {
+                declared: expected.size,
+                got: receipt.written,
+            });
+        }
+        crate::gate::blocking(|| receipt.keep(&dir, expected, now))
+    }
+
+    pub(super) fn pending_object_now(
+        &self,
+        namespace: &str,
+        sha256: &str,
+    ) -> Result<Option<PendingObject>, StoreError> {
+        if !is_sha256_hex(sha256) {
+            return Ok(None);
+        }
+        let dir = self.pending_dir(namespace)?;
+        let meta = dir.join(format!("{sha256}.json"));
+        let bytes = match weightgate_attest::io::read_capped(&meta, 4096) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&meta)(e)),
+        };
+        let object: PendingObject =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                location: meta.display().to_string(),
+                why: e.to_string(),
+            })?;
+        // The bytes must still be the ones received: read-only, of the recorded size.
+        let data = dir.join(sha256);
+        match fs::symlink_metadata(&data) {
+            Ok(m) if m.is_file() && m.len() == object.size && object.sha256 == sha256 => {
+                Ok(Some(object))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&data)(e)),
+        }
+    }
+
+    pub(super) fn pending_bytes_now(&self, namespace: &str) -> Result<u64, StoreError> {
+        let dir = self.pending_dir(namespace)?;
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io(&dir)(e)),
+        };
+        Ok(entries
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum())
+    }
+
+    /// Moves the pending object into the staging folder `dir` as `staged_path` and reads its
+    /// first `head_len` bytes; its description goes, so it is no longer pending.
+    pub(super) fn adopt_pending_now(
+        &self,
+        namespace: &str,
+        object: &PendingObject,
+        dest: &Path,
+        head_len: usize,
+    ) -> Result<StagedFile, StoreError> {
+        let hashes = object.hashes().ok_or_else(|| StoreError::Corrupt {
+            location: format!("{namespace}/{}", object.sha256),
+            why: "not a pending object's digests".into(),
+        })?;
+        let dir = self.pending_dir(namespace)?;
+        let data = dir.join(&object.sha256);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        fs::rename(&data, dest).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::NotFound {
+                location: data.display().to_string(),
+                why: "the pending object was taken by another commit or expired",
+            },
+            _ => io(&data)(e),
+        })?;
+        let _ = fs::remove_file(dir.join(format!("{}.json", object.sha256)));
+        let file = File::open(dest).map_err(io(dest))?;
+        if file.metadata().map_err(io(dest))?.len() != object.size {
+            return Err(StoreError::BlobChanged {
+                location: dest.display().to_string(),
+                why: "its size changed while it was pending".into(),
+            });
+        }
+        let mut head = vec![0u8; head_len.min(object.size as usize)];
+        file.read_exact_at(&mut head, 0).map_err(io(dest))?;
+        Ok(StagedFile { hashes, head })
+    }
+}
+
+/// A namespace names a folder: one component, as the first part of a repository id.
+pub(super) fn check_namespace(namespace: &str) -> Result<(), StoreError> {
+    check_repo_id(&format!("{namespace}/x")).map_err(|_| {
+        StoreError::BadName(format!(
+            "namespace `{namespace}` is not a valid organisation name ([A-Za-z0-9._-], max 96)"
+        ))
+    })
+}
+
+/// One object being received: its `.recv-*` file (removed when dropped unless kept) and the
+/// hashes of what was written to it.
+struct Receipt {
+    path: PathBuf,
+    file: File,
+    sha256: Sha256,
+    blake3: blake3::Hasher,
+    written: u64,
+    /// The first 8 bytes, which declare a safetensors header's length.
+    first: Vec<u8>,
+    kept: bool,
+}
+
+impl Receipt {
+    fn create(dir: &Path) -> Result<Self, StoreError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        // Two receipts of one object may run at once in one process.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("{RECEIVING}{}-{nanos}-{n}", std::process::id()));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io(&path))?;
+        Ok(Receipt {
+            path,
+            file,
+            sha256: Sha256::new(),
+            blake3: blake3::Hasher::new(),
+            written: 0,
+            first: Vec::with_capacity(8),
+            kept: false,
+        })
+    }
+
+    /// Hashes `bytes` and appends them, from the same buffer.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.sha256.update(bytes);
+        if bytes.len() >= 1 << 20 {
+            self.blake3.update_rayon(bytes);
+        } else {
+            self.blake3.update(bytes);
+        }
+        let need = 8 - self.first.len().min(8);
+        self.first
+            .extend_from_slice(&bytes[..need.min(bytes.len())]);
+        self.file.write_all(bytes).map_err(io(&self.path))?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Checks the digest, makes the bytes durable and read-only, and names them by it.
+    fn keep(
+        mut self,
+        dir: &Path,
+        expected: &ExpectedObject,
+        now: i64,
+    ) -> Result<PendingObject, PendingError> {
+        let sha256: [u8; 32] = self.sha256.clone().finalize().into();
+        if sha256 != expected.sha256 {
+            return Err(PendingError::DigestMismatch {
+                declared: hex::encode(expected.sha256),
+                got: hex::encode(sha256),
+            });
+        }
+        let hashes = Hashes {
+            sha256,
+            blake3: self.blake3.finalize().into(),
+        };
+        self.file
+            .set_permissions(fs::Permissions::from_mode(0o444))
+            .and_then(|()| self.file.sync_all())
+            .map_err(io(&self.path))?;
+        let name = hex::encode(hashes.sha256);
+        let header_len = <[u8; 8]>::try_from(self.first.as_slice())
+            .ok()
+            .and_then(|b| SafetensorsHeader::declared_len(b, self.written, "upload").ok())
+            .map_or(0, |n| 8 + n as u64);
+        let object = PendingObject {
+            sha256: name.clone(),
+            blake3: hex::encode(hashes.blake3),
+            size: self.written,
+            header_len,
+            received_at: now,
+        };
+        let meta = dir.join(format!("{name}.json"));
+        let json = serde_json::to_vec(&object).map_err(|e| StoreError::Corrupt {
+            location: meta.display().to_string(),
+            why: e.to_string(),
+        })?;
+        write_atomically(&meta, &json, 0o644, Replace::Allowed).map_err(io(&meta))?;
+        let data = dir.join(&name);
+        fs::rename(&self.path, &data).map_err(io(&data))?;
+        self.kept = true;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))?;
+        Ok(object)
+    }
+}
+
+impl Drop for Receipt {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Removes pending objects received at or before `expired_before` (seconds) and receipts of
+/// gates no longer running; returns how many were removed.
+pub(super) fn expire_pending(uploads: &Path, expired_before: i64) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    let Ok(namespaces) = fs::read_dir(uploads) else {
+        return Ok(0);
+    };
+    for ns in namespaces.flatten() {
+        let Ok(entries) = fs::read_dir(ns.path()) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            if let Some(rest) = name.strip_prefix(RECEIVING) {
+                let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+                let running = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+                if !running && fs::remove_file(&path).is_ok() {
+                    removed += 1;
+                }
+                continue;
+            }
+            let Some(sha) = name.strip_suffix(".json") else {
+                continue;
+            };
+            let received_at = weightgate_attest::io::read_capped(&path, 4096)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<PendingObject>(&b).ok())
+                .map(|o| o.received_at);
+            if received_at.is_none_or(|t| t <= expired_before) {
+                let _ = fs::remove_file(ns.path().join(sha));
+                fs::remove_file(&path).map_err(io(&path))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}

@@ -1,0 +1,272 @@
+//! Uploads: the bytes a client sends before the commit that names them. This module is the
+//! seam every way of receiving bytes feeds (the LFS PUT, a Xet file reconstructed from its
+//! chunks, the small files of a commit) and the one a commit resolves its files through.
+//!
+//! Contract of the pending area:
+//! - **Per namespace.** An object is received into the pending area of one namespace (the
+//!   `ORG` of the repository it is uploaded for, which the token must be allowed to write).
+//!   [`Uploads::has_object`] answers only for that namespace: for objects it has pending, and
+//!   for blobs that the current revisions of its own repositories name. Whether another
+//!   namespace holds some bytes is never revealed (no cross-tenant oracle), so the same bytes
+//!   uploaded by two namespaces are received twice, and each proves it has them.
+//! - **Hashed while received.** [`Uploads::put_object`] writes the body through the store's
+//!   write side ([`Store::put_pending`]), hashing SHA-256 and BLAKE3 from the buffers it
+//!   writes; the bytes are never read back to hash. The object is kept only if it is exactly
+//!   the declared size and SHA-256; otherwise, or if the body fails or stalls past the idle
+//!   timeout, nothing of it remains.
+//! - **Invisible until a commit is admitted.** A pending object is served by no route. A
+//!   commit adopts the pending objects its `lfsFile` lines name into its admission
+//!   ([`crate::gate::store::Staging::adopt_pending`]): admitted, they become blobs; refused,
+//!   they are released. Either way they are no longer pending.
+//! - **Bounded.** A file's size, and the bytes a namespace holds pending, are capped
+//!   ([`UploadLimits`]); pending objects older than the pending lifetime count as absent and
+//!   are removed by `store gc`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+
+use crate::gate::store::{
+    AdmittedFile, ByteStream, ExpectedObject, PendingError, PendingObject, RevisionRecord, Store,
+    StoreError, is_sha256_hex,
+};
+
+/// Caps on what uploads may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// Largest file accepted.
+    pub max_file_size: u64,
+    /// Most files one commit may add, change or delete.
+    pub max_commit_files: usize,
+    /// Most bytes one namespace may hold pending (received, not yet committed).
+    pub max_namespace_pending: u64,
+    /// How long a received object waits for a commit.
+    pub pending_lifetime: Duration,
+    /// How long a receipt may wait for its next bytes.
+    pub idle_timeout: Duration,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        UploadLimits {
+            max_file_size: 64 << 30,
+            max_commit_files: 10_000,
+            max_namespace_pending: 512 << 30,
+            pending_lifetime: Duration::from_secs(24 * 3600),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why an upload was refused; nothing of it was kept.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("{0}")]
+    Object(#[from] PendingError),
+    #[error(
+        "namespace {namespace} already holds {held} bytes of uploads not yet committed; {size} \
+         more would pass its cap of {cap}: commit or let them expire first"
+    )]
+    NamespaceFull {
+        namespace: String,
+        held: u64,
+        size: u64,
+        cap: u64,
+    },
+    #[error("`{0}` is not a SHA-256 (64 lowercase hex digits)")]
+    BadOid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl UploadError {
+    /// The HTTP status that tells the uploader what to do.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UploadError::Object(PendingError::OverFileCap { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            UploadError::Object(PendingError::Idle(_)) => StatusCode::REQUEST_TIMEOUT,
+            UploadError::Object(PendingError::Store(e)) | UploadError::Store(e) => store_status(e),
+            UploadError::Object(_) | UploadError::BadOid(_) => StatusCode::BAD_REQUEST,
+            UploadError::NamespaceFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
+        }
+    }
+}
+
+/// 503 for a backend that could not be asked, 400 for a bad name, 500 otherwise.
+pub(crate) fn store_status(e: &StoreError) -> StatusCode {
+    match e {
+        StoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        StoreError::BadName(_) => StatusCode::BAD_REQUEST,
+        StoreError::Io { error, .. } if error.raw_os_error() == Some(libc::ENOSPC) => {
+            StatusCode::INSUFFICIENT_STORAGE
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Where the bytes of a committed file come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectSource {
+    /// Received for this namespace and not yet committed.
+    Pending(PendingObject),
+    /// A blob a current revision of this namespace's repositories names (this record entry).
+    Held(AdmittedFile),
+}
+
+/// The blobs a namespace's current revisions name, by SHA-256.
+#[derive(Debug, Default)]
+pub struct Holdings(HashMap<String, AdmittedFile>);
+
+impl Holdings {
+    pub fn get(&self, sha256: &str, size: u64) -> Option<&AdmittedFile> {
+        self.0.get(sha256).filter(|f| f.size == size)
+    }
+}
+
+/// The upload side of one store.
+#[derive(Debug, Clone)]
+pub struct Uploads {
+    store: Arc<dyn Store>,
+    limits: UploadLimits,
+}
+
+impl Uploads {
+    pub fn new(store: Arc<dyn Store>, limits: UploadLimits) -> Self {
+        Uploads { store, limits }
+    }
+
+    pub fn limits(&self) -> &UploadLimits {
+        &self.limits
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Receives `body` as the object `expected_sha256` of `expected_size` bytes for
+    /// `namespace` (see the module's contract).
+    pub async fn put_object(
+        &self,
+        namespace: &str,
+        expected_sha256: [u8; 32],
+        expected_size: u64,
+        body: ByteStream<'_>,
+        now: i64,
+    ) -> Result<PendingObject, UploadError> {
+        if expected_size > self.limits.max_file_size {
+            return Err(PendingError::OverFileCap {
+                declared: expected_size,
+                cap: self.limits.max_file_size,
+            }
+            .into());
+        }
+        let held = self.store.pending_bytes(namespace).await?;
+        if held.saturating_add(expected_size) > self.limits.max_namespace_pending {
+            return Err(UploadError::NamespaceFull {
+                namespace: namespace.to_string(),
+                held,
+                size: expected_size,
+                cap: self.limits.max_namespace_pending,
+            });
+        }
+        let expected = ExpectedObject {
+            sha256: expected_sha256,
+            size: expected_size,
+            max_size: self.limits.max_file_size,
+            idle_timeout: self.limits.idle_timeout,
+        };
+        Ok(self
+            .store
+            .put_pending(namespace, &expected, body, now)
+            .await?)
+    }
+
+    /// The pending object `sha256` of `namespace`, unless it expired.
+    pub async fn pending(
+        &self,
+        namespace: &str,
+        sha256: &str,
+        now: i64,
+    ) -> Result<Option<PendingObject>, UploadError> {
+        if !is_sha256_hex(sha256) {
+            return Err(UploadError::BadOid(sha256.to_string()));
+        }
+        let lifetime = self.limits.pending_lifetime.as_secs() as i64;
+        Ok(self
+            .store
+            .pending_object(namespace, sha256)
+            .await?
+            .filter(|o| o.received_at.saturating_add(lifetime) > now))
+    }
+
+    /// The blobs the current revisions of `namespace`'s repositories name.
+    pub async fn holdings(&self, namespace: &str) -> Result<Holdings, UploadError> {
+        let mut held = HashMap::new();
+        for repo in self.store.repos_in(namespace).await? {
+            for r in current_records(self.store.as_ref(), &repo).await? {
+                for f in r.files {
+                    held.entry(f.sha256.clone()).or_insert(f);
+                }
+            }
+        }
+        Ok(Holdings(held))
+    }
+
+    /// True if `namespace` holds the object `sha256` of `size` bytes, pending or in a current
+    /// revision of its repositories; never for bytes only another namespace holds.
+    pub async fn has_object(
+        &self,
+        namespace: &str,
+        sha256: &str,
+        size: u64,
+        holdings: &Holdings,
+        now: i64,
+    ) -> Result<bool, UploadError> {
+        Ok(self
+            .resolve(namespace, sha256, size, holdings, now)
+            .await?
+            .is_some())
+    }
+
+    /// Where the bytes of the object `sha256` of `size` bytes come from for a commit in
+    /// `namespace`, if it holds them.
+    pub async fn resolve(
+        &self,
+        namespace: &str,
+        sha256: &str,
+        size: u64,
+        holdings: &Holdings,
+        now: i64,
+    ) -> Result<Option<ObjectSource>, UploadError> {
+        if let Some(f) = holdings.get(sha256, size) {
+            return Ok(Some(ObjectSource::Held(f.clone())));
+        }
+        Ok(self
+            .pending(namespace, sha256, now)
+            .await?
+            .filter(|o| o.size == size)
+            .map(ObjectSource::Pending))
+    }
+}
+
+/// The records every ref of `repo` points at now.
+pub(crate) async fn current_records(
+    store: &dyn Store,
+    repo: &str,
+) -> Result<Vec<RevisionRecord>, StoreError> {
+    let mut records: Vec<RevisionRecord> = Vec::new();
+    for (_, revision) in store.refs(repo).await? {
+        if records.iter().any(|r| r.revision == revision) {
+            continue;
+        }
+        if let Some(r) = store.manifest(repo, &revision).await? {
+            records.push(r);
+        }
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests;

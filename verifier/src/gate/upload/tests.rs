@@ -1,0 +1,219 @@
+use super::*;
+use crate::gate::store::FolderStore;
+use axum::body::Bytes;
+use sha2::{Digest as _, Sha256};
+
+fn body(parts: Vec<Result<Bytes, std::io::Error>>) -> ByteStream<'static> {
+    Box::pin(futures::stream::iter(parts))
+}
+
+fn bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+fn setup() -> (tempfile::TempDir, Uploads) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FolderStore::open(dir.path()).unwrap());
+    (dir, Uploads::new(store, UploadLimits::default()))
+}
+
+/// Everything under STORE/uploads, receipts included.
+fn pending_files(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for ns in std::fs::read_dir(dir.join("uploads"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for f in std::fs::read_dir(ns.path()).unwrap().flatten() {
+            out.push(f.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_is_hashed_while_received_and_held_only_by_its_namespace() {
+    let (dir, up) = setup();
+    let data = bytes((5 << 20) + 17);
+    let sha: [u8; 32] = Sha256::digest(&data).into();
+    let parts = data
+        .chunks(65536)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let got = up
+        .put_object("lab-a", sha, data.len() as u64, body(parts), 100)
+        .await
+        .unwrap();
+    assert_eq!(got.sha256, hex::encode(sha));
+    assert_eq!(got.blake3, blake3::hash(&data).to_hex().to_string());
+    assert_eq!(got.size, data.len() as u64);
+    let name = hex::encode(sha);
+    assert_eq!(
+        std::fs::read(dir.path().join("uploads/lab-a").join(&name)).unwrap(),
+        data
+    );
+    let none = Holdings::default();
+    let size = data.len() as u64;
+    assert!(
+        up.has_object("lab-a", &name, size, &none, 101)
+            .await
+            .unwrap()
+    );
+    // Another namespace, another size, or after the pending lifetime: absent.
+    assert!(
+        !up.has_object("lab-b", &name, size, &none, 101)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !up.has_object("lab-a", &name, size + 1, &none, 101)
+            .await
+            .unwrap()
+    );
+    let later = 100 + UploadLimits::default().pending_lifetime.as_secs() as i64;
+    assert!(
+        !up.has_object("lab-a", &name, size, &none, later)
+            .await
+            .unwrap()
+    );
+    // Not a blob: nothing serves it before a commit.
+    assert!(up.store().blob_state(&name).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_lying_size_a_wrong_digest_or_a_failed_body_leaves_nothing() {
+    let (dir, up) = setup();
+    let data = bytes(1000);
+    let sha: [u8; 32] = Sha256::digest(&data).into();
+    let whole = || vec![Ok(Bytes::from(data.clone()))];
+    type Parts = Vec<Result<Bytes, std::io::Error>>;
+    let cases: Vec<(&str, u64, [u8; 32], Parts)> = vec![
+        ("is 1000 bytes or more, declared 999", 999, sha, whole()),
+        ("ended after 1000 bytes, declared 1001", 1001, sha, whole()),
+        ("have SHA-256", 1000, [7; 32], whole()),
+        (
+            "connection failed",
+            1000,
+            sha,
+            vec![
+                Ok(Bytes::from(data[..500].to_vec())),
+                Err(std::io::Error::other("reset by peer")),
+            ],
+        ),
+    ];
+    for (want, size, oid, parts) in cases {
+        let e = up
+            .put_object("lab-a", oid, size, body(parts), 1)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(want), "{want}: {e}");
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{want}");
+        assert_eq!(pending_files(dir.path()), Vec::<String>::new(), "{want}");
+    }
+}
+
+#[tokio::test]
+async fn the_file_and_namespace_caps_refuse_before_any_byte_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FolderStore::open(dir.path()).unwrap());
+    let limits = UploadLimits {
+        max_file_size: 1500,
+        max_namespace_pending: 2500,
+        ..UploadLimits::default()
+    };
+    let up = Uploads::new(store, limits);
+    let data = bytes(1000);
+    let sha: [u8; 32] = Sha256::digest(&data).into();
+    let e = up
+        .put_object("lab-a", sha, 1501, body(vec![]), 1)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+    let one = |d: &[u8]| body(vec![Ok(Bytes::copy_from_slice(d))]);
+    up.put_object("lab-a", sha, 1000, one(&data), 1)
+        .await
+        .unwrap();
+    let other = bytes(1400);
+    let sha2: [u8; 32] = Sha256::digest(&other).into();
+    let e = up
+        .put_object("lab-a", sha2, 1400, one(&other), 1)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), StatusCode::INSUFFICIENT_STORAGE, "{e}");
+    // Another namespace has its own space.
+    up.put_object("lab-b", sha2, 1400, one(&other), 1)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_idle_upload_is_abandoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FolderStore::open(dir.path()).unwrap());
+    let limits = UploadLimits {
+        idle_timeout: Duration::from_millis(50),
+        ..UploadLimits::default()
+    };
+    let up = Uploads::new(store, limits);
+    let stalled: ByteStream = Box::pin(futures::stream::pending());
+    let e = up
+        .put_object("lab-a", [1; 32], 10, stalled, 1)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), StatusCode::REQUEST_TIMEOUT, "{e}");
+    assert_eq!(pending_files(dir.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_adopted_object_is_no_longer_pending_and_an_abort_releases_it() {
+    let (dir, up) = setup();
+    let data = bytes(3000);
+    let sha: [u8; 32] = Sha256::digest(&data).into();
+    let name = hex::encode(sha);
+    let obj = up
+        .put_object(
+            "lab-a",
+            sha,
+            3000,
+            body(vec![Ok(Bytes::from(data.clone()))]),
+            1,
+        )
+        .await
+        .unwrap();
+    let mut staging = up.store().begin(1).await.unwrap();
+    let staged = staging
+        .adopt_pending("lab-a", &obj, "sub/model.bin", 10)
+        .await
+        .unwrap();
+    assert_eq!(staged.hashes.sha256, sha);
+    assert_eq!(staged.head, data[..10]);
+    assert!(up.pending("lab-a", &name, 2).await.unwrap().is_none());
+    // A second commit naming it finds nothing to adopt.
+    let mut other = up.store().begin(1).await.unwrap();
+    let e = other
+        .adopt_pending("lab-a", &obj, "model.bin", 0)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("taken by another commit"), "{e}");
+    staging.abort().await;
+    other.abort().await;
+    assert!(up.store().blob_state(&name).await.unwrap().is_none());
+    assert_eq!(pending_files(dir.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn store_gc_removes_expired_uploads_and_dead_receipts() {
+    let (dir, up) = setup();
+    let data = bytes(100);
+    let sha: [u8; 32] = Sha256::digest(&data).into();
+    // Received long ago (seconds since the epoch).
+    up.put_object("lab-a", sha, 100, body(vec![Ok(Bytes::from(data))]), 1)
+        .await
+        .unwrap();
+    // A receipt of a gate that is gone.
+    std::fs::write(dir.path().join("uploads/lab-a/.recv-999999999-1-0"), b"x").unwrap();
+    let report = up.store().gc(Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(report.abandoned, 2);
+    assert_eq!(pending_files(dir.path()), Vec::<String>::new());
+}
