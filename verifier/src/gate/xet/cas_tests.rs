@@ -16,7 +16,8 @@ use super::hash::{XetHash, file_hash, range_hash};
 use super::reconstruct::FileBody;
 use super::shard::{self, FileInfo, Term, XorbInfo};
 use super::xorb;
-use crate::gate::store::FolderStore;
+use crate::gate::store::{FolderStore, Store};
+use crate::gate::upload::{UploadLimits, Uploads};
 
 /// Hub tokens `hub-<org>` write `<org>/*`.
 struct OrgTokens;
@@ -77,18 +78,32 @@ struct Fixture {
     _dir: tempfile::TempDir,
     app: axum::Router,
     received: Arc<Received>,
+    uploads: Uploads,
 }
 
-fn fixture() -> Fixture {
+/// The CAS over a folder store, its files going to `received`, or to the store's real upload
+/// area with `real_uploads`.
+fn fixture_with(real_uploads: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FolderStore::open(dir.path()).unwrap());
+    let store: Arc<dyn Store> = Arc::new(FolderStore::open(dir.path()).unwrap());
     let received = Arc::new(Received::default());
-    let cas = Arc::new(XetCas::new(store, received.clone(), Arc::new(OrgTokens)));
+    let uploads = Uploads::new(store.clone(), UploadLimits::default());
+    let sink: Arc<dyn FileSink> = if real_uploads {
+        Arc::new(uploads.clone())
+    } else {
+        received.clone()
+    };
+    let cas = Arc::new(XetCas::new(store, sink, Arc::new(OrgTokens)));
     Fixture {
         _dir: dir,
         app: router(cas),
         received,
+        uploads,
     }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(false)
 }
 
 async fn call(
@@ -290,7 +305,7 @@ async fn another_namespace_learns_nothing_of_a_tenants_xorbs() {
 /// upload of the same files sends no xorb.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hf_xet_client_uploads_and_a_second_upload_sends_no_xorb() {
-    let f = fixture();
+    let f = fixture_with(true);
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let log = seen.clone();
     let app = f.app.clone().layer(axum::middleware::from_fn(
@@ -375,13 +390,22 @@ for h in handles:
             .count()
     };
     assert!(xorb_posts(&seen.lock().unwrap()) >= 1);
-    {
-        let got = f.received.0.lock().unwrap();
-        for (bytes, sha) in [&floats, &noise, &text].into_iter().zip(printed.lines()) {
-            let digest: [u8; 32] = Sha256::digest(bytes).into();
-            assert_eq!(hex::encode(digest), sha);
-            assert_eq!(got.get(&("lab-a".to_string(), digest)), Some(bytes));
-        }
+    // Each file waits in lab-a's upload area under its SHA-256, its bytes the original's.
+    let now = jiff::Timestamp::now().as_second();
+    for (bytes, sha) in [&floats, &noise, &text].into_iter().zip(printed.lines()) {
+        assert_eq!(hex::encode(Sha256::digest(bytes)), sha);
+        let pending = f.uploads.pending("lab-a", sha, now).await.unwrap().unwrap();
+        assert_eq!(pending.size, bytes.len() as u64);
+        assert_eq!(pending.blake3, blake3::hash(bytes).to_hex().as_str());
+        let stored = f._dir.path().join("uploads/lab-a").join(sha);
+        assert_eq!(&std::fs::read(stored).unwrap(), bytes);
+        assert!(
+            f.uploads
+                .pending("lab-b", sha, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
     // The client compressed with each scheme: byte-grouped LZ4 (the floats), LZ4 (the text)
     // and none (the noise).

@@ -8,6 +8,7 @@ pub mod cas;
 pub mod hash;
 pub mod reconstruct;
 pub mod shard;
+mod upload_sink;
 pub mod xorb;
 
 #[cfg(test)]

@@ -10,11 +10,10 @@ use axum::body::Bytes;
 use super::hash::{XetHash, chunk_hash};
 use super::shard::FileInfo;
 use super::xorb::{ChunkEntry, decode_chunk};
-use crate::gate::store::{Store, XetObjectKind};
+use crate::gate::store::{ByteStream, Store, XetObjectKind};
 
 /// The bytes of a file as they are reconstructed; an `Err` names what went wrong.
-pub type FileBody =
-    std::pin::Pin<Box<dyn futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>>;
+pub type FileBody = ByteStream<'static>;
 
 struct State {
     store: Arc<dyn Store>,
