@@ -39,7 +39,10 @@ impl WriteAuthority for OrgTokens {
 
 /// Files received whole, by namespace and SHA-256, checked like the upload area checks them.
 #[derive(Default)]
-struct Received(Mutex<HashMap<(String, [u8; 32]), Vec<u8>>>);
+struct Received(Mutex<HashMap<NamespacedFile, Vec<u8>>>);
+
+/// A namespace and a SHA-256.
+type NamespacedFile = (String, [u8; 32]);
 
 #[async_trait::async_trait]
 impl FileSink for Received {

@@ -111,7 +111,7 @@ fn next_cut(level: &[(XetHash, u64)]) -> usize {
     }
     let end = MAX_GROUP.min(level.len());
     (2..end)
-        .find(|&i| level[i].0.tail_u64() % MEAN_BRANCHING == 0)
+        .find(|&i| level[i].0.tail_u64().is_multiple_of(MEAN_BRANCHING))
         .map_or(end, |i| i + 1)
 }
 

@@ -177,7 +177,7 @@ pub fn encode_index(chunks: &[ChunkEntry]) -> Vec<u8> {
 
 /// Reads back [`encode_index`]; `None` if the bytes are not an index.
 pub fn decode_index(bytes: &[u8]) -> Option<Vec<ChunkEntry>> {
-    if bytes.is_empty() || bytes.len() % INDEX_ENTRY_LEN != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(INDEX_ENTRY_LEN) {
         return None;
     }
     Some(
