@@ -21,6 +21,7 @@ mod cmd_oms;
 mod cmd_policy;
 mod cmd_serve;
 mod cmd_store;
+mod cmd_token;
 mod cmd_verify;
 mod logging;
 mod progress;
@@ -69,6 +70,8 @@ enum Command {
     Serve(cmd_serve::ServeArgs),
     /// Maintain the gate's store: `store gc` removes what no admitted revision names.
     Store(cmd_store::StoreArgs),
+    /// Create, list or revoke the write tokens the gate's upload routes accept.
+    Token(cmd_token::TokenArgs),
     /// Write the attestation as a CycloneDX 1.6 ML-BOM or an in-toto Statement (DSSE JSON).
     Export(cmd_export::ExportArgs),
     /// The same as `export --format intoto` (its former name).
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
         Command::Admit(args) => cmd_admit::run(args),
         Command::Serve(args) => cmd_serve::run(args),
         Command::Store(args) => cmd_store::run(args),
+        Command::Token(args) => cmd_token::run(args),
         Command::Completions(args) => cmd_completions::completions(args),
         Command::Manpage(args) => cmd_completions::manpage(args),
     };

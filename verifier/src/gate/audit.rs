@@ -24,6 +24,9 @@ pub struct AuditRecord {
     pub reasons: Vec<ReasonCode>,
     pub status: u16,
     pub bytes: u64,
+    /// The name of the write token that made the request (never the token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Where records go; cheap to clone.
@@ -306,6 +309,7 @@ mod tests {
                 reasons: vec![ReasonCode::TimeExpired],
                 status: 451,
                 bytes: i,
+                token: None,
             })
             .unwrap();
         }
@@ -345,6 +349,7 @@ mod bounded_tests {
             reasons: vec![],
             status: 400,
             bytes: 0,
+            token: None,
         }
     }
 

@@ -22,7 +22,12 @@ use super::store::{
 };
 use crate::reason::ReasonCode;
 
-fn hub_error(status: StatusCode, code: &str, message: &str, commit: Option<&str>) -> Response {
+pub(crate) fn hub_error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    commit: Option<&str>,
+) -> Response {
     let body = json!({ "error": message }).to_string();
     hub_response(status, code, header_safe(message), body.into(), commit)
 }
@@ -54,7 +59,7 @@ fn hub_response(
 }
 
 /// Header values must be visible ASCII; reasons are ours, but stay safe.
-fn header_safe(message: &str) -> Option<HeaderValue> {
+pub(crate) fn header_safe(message: &str) -> Option<HeaderValue> {
     let clean: String = message
         .chars()
         .map(|c| {
@@ -434,6 +439,7 @@ async fn resolve(
         reasons,
         status,
         bytes,
+        token: None,
     };
     // A request that is not served is recorded without waiting: if the writer is behind, the
     // loss is counted and reported, and no bytes went out.

@@ -27,6 +27,8 @@ pub struct Limits {
     /// Connections open at once. Each holds a socket and, while downloading, one blob: the
     /// server also keeps this under half the process's open-file limit.
     pub max_connections: usize,
+    /// Caps on uploads (the write routes).
+    pub uploads: crate::gate::upload::UploadLimits,
 }
 
 impl Default for Limits {
@@ -36,9 +38,14 @@ impl Default for Limits {
             max_header_bytes: 64 * 1024,
             write_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            uploads: Default::default(),
         }
     }
 }
+
+/// The address a request came from (a request extension the listener adds).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
 
 /// Descriptors kept free for the listener, the audit log, the store and the runtime.
 const RESERVED_FILES: u64 = 64;
@@ -156,10 +163,15 @@ pub async fn serve(
     let max_connections = effective_max_connections(limits.max_connections);
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let connections = Arc::new(Mutex::new(Connections::default()));
-    let app = router(gate).layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        Duration::from_secs(30),
-    ));
+    // Uploads stream for as long as bytes keep coming (they have an idle timeout of their
+    // own), so the whole-request timeout covers the read routes only.
+    let uploads = crate::gate::upload::Uploads::new(gate.store.clone(), limits.uploads);
+    let app = router(gate.clone())
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .merge(crate::gate::upload::routes::router(gate, uploads));
     loop {
         // A slot before accepting: when all are taken, make room by closing the oldest idle
         // connection; when every connection is busy, wait (new clients queue in the backlog).
@@ -176,7 +188,7 @@ pub async fn serve(
                 }
             }
         };
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
                 // Out of file descriptors and the like: wait instead of spinning.
@@ -200,6 +212,7 @@ pub async fn serve(
                 let app = app.clone();
                 let mut req = req;
                 req.extensions_mut().insert(zero_copy.clone());
+                req.extensions_mut().insert(PeerAddr(peer));
                 async move {
                     let resp = app.oneshot(req.map(Body::new)).await?;
                     Ok::<_, std::convert::Infallible>(

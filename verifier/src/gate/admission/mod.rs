@@ -13,7 +13,10 @@
 //! A file set that does not match is verified in place instead, which names every problem as
 //! `verify --full` does, and nothing is copied.
 
+mod commit;
 mod plan;
+
+pub use commit::{CommitRequest, CommittedFile, admit_commit, namespace_of};
 
 use weightgate_attest::hashing::{
     CheckpointDigests, FileDigests, HashOptions, Progress, hash_checkpoint, root_digest,

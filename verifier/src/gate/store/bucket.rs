@@ -32,9 +32,10 @@ use weightgate_attest::hashing::Progress;
 use super::bucket_download::BucketDownloads;
 use super::bucket_staging::BucketStaging;
 use super::{
-    BlobIdentity, BlobState, ByteRange, ByteSource, GcReport, Hashes, MAX_RECORD_LEN, MAX_REF_LEN,
-    OpenRefusal, RevisionRecord, Staging, Store, StoreError, StoreOptions, StoredObject, check_ref,
-    check_repo_id, is_revision_id, is_short_revision_id,
+    BlobIdentity, BlobState, ByteRange, ByteSource, GcReport, Hashes, MAX_META_LEN, MAX_RECORD_LEN,
+    MAX_REF_LEN, MetaKind, OpenRefusal, RevisionRecord, Staging, Store, StoreError, StoreOptions,
+    StoredObject, check_meta_id, check_ref, check_repo_id, is_revision_id, is_sha256_hex,
+    is_short_revision_id,
 };
 
 /// A bucket store: the S3 client and where under the bucket the store lives.
@@ -544,6 +545,46 @@ impl Store for BucketStore {
 
     async fn begin(&self, now: i64) -> Result<Box<dyn Staging + '_>, StoreError> {
         Ok(Box::new(BucketStaging::new(self, now)))
+    }
+
+    async fn meta(&self, kind: MetaKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_meta_id(id)?;
+        let key = self.key(&format!("{}/{id}.json", kind.dir()));
+        self.read_capped(&key, MAX_META_LEN).await
+    }
+
+    async fn put_meta(&self, kind: MetaKind, id: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        check_meta_id(id)?;
+        let key = self.key(&format!("{}/{id}.json", kind.dir()));
+        self.s3
+            .put(&key, object_store::PutPayload::from(bytes.to_vec()))
+            .await
+            .map(|_| ())
+            .map_err(|e| self.storage(&key, e))
+    }
+
+    async fn remove_meta(&self, kind: MetaKind, id: &str) -> Result<bool, StoreError> {
+        check_meta_id(id)?;
+        let key = self.key(&format!("{}/{id}.json", kind.dir()));
+        let existed = self.read_capped(&key, MAX_META_LEN).await?.is_some();
+        match self.s3.delete(&key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(existed),
+            Err(e) => Err(self.storage(&key, e)),
+        }
+    }
+
+    async fn meta_ids(&self, kind: MetaKind) -> Result<Vec<String>, StoreError> {
+        let mut ids: Vec<String> = self
+            .list(kind.dir())
+            .await?
+            .into_iter()
+            .filter_map(|m| {
+                let id = m.location.filename()?.strip_suffix(".json")?.to_string();
+                is_sha256_hex(&id).then_some(id)
+            })
+            .collect();
+        ids.sort();
+        Ok(ids)
     }
 
     async fn repos_in(&self, namespace: &str) -> Result<Vec<String>, StoreError> {

@@ -23,9 +23,10 @@ use weightgate_attest::io::{Replace, write_atomically};
 use super::folder_staging::FolderStaging;
 use super::{
     AdmittedFile, BlobIdentity, BlobState, ByteRange, ByteSource, ByteStream, ExpectedObject,
-    GcReport, Hashes, MAX_RECORD_LEN, MAX_REF_LEN, OpenRefusal, PendingError, PendingObject,
-    RevisionRecord, Staging, Store, StoreError, StoredObject, check_ref, check_repo_id,
-    io_at as io, is_revision_id, is_short_revision_id,
+    GcReport, Hashes, MAX_META_LEN, MAX_RECORD_LEN, MAX_REF_LEN, MetaKind, OpenRefusal,
+    PendingError, PendingObject, RevisionRecord, Staging, Store, StoreError, StoredObject,
+    check_meta_id, check_ref, check_repo_id, io_at as io, is_revision_id, is_sha256_hex,
+    is_short_revision_id,
 };
 
 /// A store folder.
@@ -407,6 +408,53 @@ impl Store for FolderStore {
 
     async fn pending_bytes(&self, namespace: &str) -> Result<u64, StoreError> {
         crate::gate::blocking(|| self.pending_bytes_now(namespace))
+    }
+
+    async fn meta(&self, kind: MetaKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_meta_id(id)?;
+        let path = self.root.join(kind.dir()).join(format!("{id}.json"));
+        match weightgate_attest::io::read_capped(&path, MAX_META_LEN) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    async fn put_meta(&self, kind: MetaKind, id: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        check_meta_id(id)?;
+        let dir = self.root.join(kind.dir());
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join(format!("{id}.json"));
+        write_atomically(&path, bytes, 0o600, Replace::Allowed).map_err(io(&path))
+    }
+
+    async fn remove_meta(&self, kind: MetaKind, id: &str) -> Result<bool, StoreError> {
+        check_meta_id(id)?;
+        let path = self.root.join(kind.dir()).join(format!("{id}.json"));
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    async fn meta_ids(&self, kind: MetaKind) -> Result<Vec<String>, StoreError> {
+        let dir = self.root.join(kind.dir());
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&dir)(e)),
+        };
+        let mut ids: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let id = name.strip_suffix(".json")?;
+                is_sha256_hex(id).then(|| id.to_string())
+            })
+            .collect();
+        ids.sort();
+        Ok(ids)
     }
 
     async fn repos_in(&self, namespace: &str) -> Result<Vec<String>, StoreError> {

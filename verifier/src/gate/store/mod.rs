@@ -244,6 +244,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The repository ids under `namespace` (`ORG`) that have any ref.
     async fn repos_in(&self, namespace: &str) -> Result<Vec<String>, StoreError>;
 
+    /// The small record `id` of `kind` (at most [`MAX_META_LEN`] bytes); `Ok(None)` if absent.
+    /// Kept in the store so every gate over it sees the same ones.
+    async fn meta(&self, kind: MetaKind, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Writes the record `id` of `kind`, replacing it.
+    async fn put_meta(&self, kind: MetaKind, id: &str, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// Removes the record `id` of `kind`; `Ok(false)` if there was none.
+    async fn remove_meta(&self, kind: MetaKind, id: &str) -> Result<bool, StoreError>;
+
+    /// The ids of every record of `kind`.
+    async fn meta_ids(&self, kind: MetaKind) -> Result<Vec<String>, StoreError>;
+
     /// Removes what no revision record names once older than `grace`, and what killed
     /// admissions left behind.
     async fn gc(&self, grace: Duration) -> Result<GcReport, StoreError>;
@@ -312,6 +325,27 @@ impl XetObjectKind {
     }
 }
 
+/// Largest small record ([`Store::meta`]).
+pub const MAX_META_LEN: u64 = 64 << 10;
+
+/// Kinds of small records the gate keeps in its store, each in its own folder or prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaKind {
+    /// Write tokens, by the SHA-256 of the token.
+    Tokens,
+    /// LFS upload tickets (the URL a client PUTs an object to), by the SHA-256 of the ticket.
+    UploadTickets,
+}
+
+impl MetaKind {
+    pub fn dir(self) -> &'static str {
+        match self {
+            MetaKind::Tokens => "tokens",
+            MetaKind::UploadTickets => "upload-tickets",
+        }
+    }
+}
+
 /// The `xet/<namespace>/<kind>/<hash>` name of a Xet object, once namespace and hash are
 /// checked (a namespace is one `ORG` component; a hash is 64 lowercase hex digits).
 pub(crate) fn xet_object_name(
@@ -319,9 +353,9 @@ pub(crate) fn xet_object_name(
     kind: XetObjectKind,
     hash: &str,
 ) -> Result<String, StoreError> {
-    check_repo_id(&format!("{namespace}/x")).map_err(|e| StoreError::Config(e.to_string()))?;
+    check_repo_id(&format!("{namespace}/x")).map_err(|e| StoreError::BadName(e.to_string()))?;
     if !is_sha256_hex(hash) {
-        return Err(StoreError::Config(format!(
+        return Err(StoreError::BadName(format!(
             "Xet object name `{hash}` is not 64 lowercase hex digits"
         )));
     }
@@ -332,6 +366,17 @@ fn xet_unsupported(location: &str, namespace: &str) -> StoreError {
     StoreError::Config(format!(
         "{location}: this store keeps no Xet objects (namespace {namespace})"
     ))
+}
+
+/// Record ids are SHA-256 hex: nothing else becomes a path or key.
+pub(crate) fn check_meta_id(id: &str) -> Result<(), StoreError> {
+    if is_sha256_hex(id) {
+        Ok(())
+    } else {
+        Err(StoreError::BadName(format!(
+            "`{id}` is not a record id (64 hex digits)"
+        )))
+    }
 }
 
 fn uploads_unsupported(store: &(impl Store + ?Sized), namespace: &str) -> StoreError {

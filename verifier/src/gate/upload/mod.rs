@@ -22,6 +22,10 @@
 //!   ([`UploadLimits`]); pending objects older than the pending lifetime count as absent and
 //!   are removed by `store gc`.
 
+pub mod commit_request;
+pub mod routes;
+pub mod tokens;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
