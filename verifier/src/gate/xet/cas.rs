@@ -44,7 +44,12 @@ pub const CAS_PATH: &str = "/xet-cas";
 pub trait WriteAuthority: Send + Sync {
     /// The namespace (`ORG`) a request with `headers` may write `repo` in, or the answer
     /// refusing it (401 without a valid token, 403 outside the token's namespaces).
-    async fn authorize_write(&self, headers: &HeaderMap, repo: &str) -> Result<String, Response>;
+    async fn authorize_write(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<std::net::IpAddr>,
+        repo: &str,
+    ) -> Result<String, Response>;
 }
 
 /// Where reconstructed files go: the upload area a commit resolves its `lfsFile` lines from.
@@ -159,6 +164,8 @@ impl XetCas {
     }
 
     /// Checks and stores a xorb for the token's namespace; `Ok(false)` if it already had it.
+    /// A xorb is checked even then: bytes that are not what they claim are refused, not
+    /// silently dropped.
     pub async fn put_xorb(
         &self,
         namespace: &str,
@@ -166,6 +173,8 @@ impl XetCas {
         body: &[u8],
     ) -> Result<bool, Refusal> {
         let hex = claimed.to_hex();
+        let chunks = crate::gate::blocking(|| xorb::parse_claimed(body, claimed))
+            .map_err(|e| Refusal::bad(format!("xorb {claimed}: {e}")))?;
         if self
             .store
             .xet_object(namespace, XetObjectKind::XorbIndex, &hex)
@@ -174,8 +183,6 @@ impl XetCas {
         {
             return Ok(false);
         }
-        let chunks = crate::gate::blocking(|| xorb::parse_claimed(body, claimed))
-            .map_err(|e| Refusal::bad(format!("xorb {claimed}: {e}")))?;
         // The xorb first, its index last: an index means its xorb is there and was checked.
         self.store
             .put_xet_object(namespace, XetObjectKind::Xorb, &hex, body)
@@ -287,14 +294,19 @@ fn cas_url(headers: &HeaderMap) -> Result<String, Refusal> {
 async fn write_token(
     State(cas): State<Arc<XetCas>>,
     UrlPath((org, name, _rev)): UrlPath<(String, String, String)>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
     let repo = format!("{org}/{name}");
-    let namespace = match cas.authority.authorize_write(&headers, &repo).await {
+    let peer = request
+        .extensions()
+        .get::<crate::gate::listener::PeerAddr>()
+        .map(|p| p.0.ip());
+    let headers = request.headers();
+    let namespace = match cas.authority.authorize_write(headers, peer, &repo).await {
         Ok(ns) => ns,
         Err(refused) => return refused,
     };
-    let url = match cas_url(&headers) {
+    let url = match cas_url(headers) {
         Ok(u) => u,
         Err(r) => return r.into_response(),
     };
@@ -356,6 +368,7 @@ async fn post_xorb(
     let claimed = xorb_key(&prefix, &hash)?;
     let body = read_body(request, MAX_XORB_LEN, "xorb").await?;
     let inserted = cas.put_xorb(&grant.namespace, claimed, &body).await?;
+    tracing::info!(namespace = %grant.namespace, xorb = %claimed, bytes = body.len(), inserted, "xet: xorb received");
     Ok(axum::Json(json!({ "was_inserted": inserted })).into_response())
 }
 
@@ -376,6 +389,7 @@ async fn post_shard(State(cas): State<Arc<XetCas>>, request: Request) -> Result<
     let grant = cas.grant(request.headers())?;
     let body = read_body(request, MAX_SHARD_LEN, "shard").await?;
     let stored = cas.put_shard(&grant.namespace, &body).await?;
+    tracing::info!(namespace = %grant.namespace, bytes = body.len(), "xet: shard received");
     // 1: "sync performed", 0: "exists" (the client treats both as success).
     Ok(axum::Json(json!({ "result": u8::from(stored) })).into_response())
 }

@@ -24,7 +24,12 @@ struct OrgTokens;
 
 #[async_trait::async_trait]
 impl WriteAuthority for OrgTokens {
-    async fn authorize_write(&self, headers: &HeaderMap, repo: &str) -> Result<String, Response> {
+    async fn authorize_write(
+        &self,
+        headers: &HeaderMap,
+        _: Option<std::net::IpAddr>,
+        repo: &str,
+    ) -> Result<String, Response> {
         let token = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())

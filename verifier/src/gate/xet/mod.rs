@@ -4,6 +4,7 @@
 //! uploaded file into the upload area, where the commit finds it by SHA-256.
 
 pub mod access;
+mod authority;
 pub mod cas;
 pub mod hash;
 pub mod reconstruct;
