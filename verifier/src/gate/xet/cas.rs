@@ -341,22 +341,53 @@ fn xorb_key(prefix: &str, hash: &str) -> Result<XetHash, Refusal> {
     })
 }
 
+/// How long a xorb or shard body may wait for its next bytes before the upload is abandoned.
+const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The whole body, at most `cap` bytes, each part arriving within [`BODY_IDLE_TIMEOUT`].
 async fn read_body(request: Request, cap: usize, what: &str) -> Result<Vec<u8>, Refusal> {
-    if let Some(len) = request
+    use futures::StreamExt as _;
+    let too_large = |len: u64| {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{what} of {len} bytes or more, more than the {cap} accepted"),
+        )
+    };
+    let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(len) = declared
         && len > cap as u64
     {
-        return Err(Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("{what} of {len} bytes, more than the {cap} accepted"),
-        ));
+        return Err(too_large(len));
     }
-    axum::body::to_bytes(request.into_body(), cap)
-        .await
-        .map(|b| b.to_vec())
-        .map_err(|e| Refusal::bad(format!("{what}: the body could not be read whole ({e})")))
+    let mut body = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    let mut parts = request.into_body().into_data_stream();
+    loop {
+        let part = tokio::time::timeout(BODY_IDLE_TIMEOUT, parts.next())
+            .await
+            .map_err(|_| {
+                Refusal::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("{what}: no bytes for {BODY_IDLE_TIMEOUT:?}; the upload was abandoned"),
+                )
+            })?;
+        match part {
+            None => return Ok(body),
+            Some(Err(e)) => {
+                return Err(Refusal::bad(format!(
+                    "{what}: the body could not be read whole ({e})"
+                )));
+            }
+            Some(Ok(bytes)) => {
+                if body.len() + bytes.len() > cap {
+                    return Err(too_large((body.len() + bytes.len()) as u64));
+                }
+                body.extend_from_slice(&bytes);
+            }
+        }
+    }
 }
 
 async fn post_xorb(
