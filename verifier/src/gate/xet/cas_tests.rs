@@ -263,6 +263,15 @@ async fn a_tampered_xorb_a_bad_shard_and_a_missing_token_are_refused() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    let oversized = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/xet-cas/v1/xorbs/default/{hash}"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-length", "100000000")
+        .body(Body::empty())
+        .unwrap();
+    let response = f.app.clone().oneshot(oversized).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let (status, body, _) = call(
         &f.app,
         Method::POST,
