@@ -14,6 +14,7 @@ use weightgate_verifier::gate::audit::{AuditLog, Rotation};
 use weightgate_verifier::gate::decision::Gate;
 use weightgate_verifier::gate::listener::{Limits, serve};
 use weightgate_verifier::gate::store::{self, DownloadMode, StoreOptions};
+use weightgate_verifier::gate::upload::UploadLimits;
 use weightgate_verifier::policy::Policy;
 
 #[derive(Args, Debug)]
@@ -64,6 +65,22 @@ pub struct ServeArgs {
     /// revocations reach every instance over the bucket. 0: off.
     #[arg(long, default_value_t = 0)]
     pub policy_poll: u64,
+    /// Largest file an upload may hold, in MiB.
+    #[arg(long, default_value_t = 64 << 10)]
+    pub max_upload_mib: u64,
+    /// Most files one commit may add, change or delete.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_commit_files: usize,
+    /// Most bytes one namespace may hold uploaded but not yet committed, in MiB.
+    #[arg(long, default_value_t = 512 << 10)]
+    pub max_staging_mib: u64,
+    /// Seconds an upload may send nothing before it is abandoned.
+    #[arg(long, default_value_t = 60.0)]
+    pub upload_idle_timeout: f64,
+    /// Hours an uploaded object waits for the commit that names it (then `store gc` removes
+    /// it).
+    #[arg(long, default_value_t = 24)]
+    pub upload_lifetime_hours: u64,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +129,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     if !(args.header_timeout > 0.0 && args.header_timeout < 3600.0) {
         anyhow::bail!("--header-timeout must be between 0 and 3600 seconds");
     }
+    if !(args.upload_idle_timeout > 0.0 && args.upload_idle_timeout < 3600.0) {
+        anyhow::bail!("--upload-idle-timeout must be between 0 and 3600 seconds");
+    }
     if !(args.write_timeout > 0.0 && args.write_timeout < 3600.0) {
         anyhow::bail!("--write-timeout must be between 0 and 3600 seconds");
     }
@@ -119,6 +139,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
         header_read_timeout: std::time::Duration::from_secs_f64(args.header_timeout),
         write_timeout: std::time::Duration::from_secs_f64(args.write_timeout),
         max_connections: args.max_connections,
+        uploads: UploadLimits {
+            max_file_size: args.max_upload_mib.saturating_mul(1 << 20),
+            max_commit_files: args.max_commit_files,
+            max_namespace_pending: args.max_staging_mib.saturating_mul(1 << 20),
+            pending_lifetime: std::time::Duration::from_secs(
+                args.upload_lifetime_hours.saturating_mul(3600),
+            ),
+            idle_timeout: std::time::Duration::from_secs_f64(args.upload_idle_timeout),
+        },
         ..Limits::default()
     };
     rt.block_on(async {

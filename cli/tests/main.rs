@@ -15,6 +15,7 @@ mod fuzz_properties;
 mod gate_bucket;
 mod gate_server;
 mod gate_tenants;
+mod gate_upload;
 mod hf_cache;
 mod hostile_corpus;
 mod oms;

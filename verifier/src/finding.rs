@@ -150,6 +150,10 @@ pub enum Problem {
         valid: usize,
         required: usize,
     },
+    /// Admission under an organisation whose `[[namespace]]` binds other keys.
+    WrongNamespace {
+        why: String,
+    },
     AttestationRevoked {
         attestation: String,
     },
@@ -315,6 +319,7 @@ impl Problem {
             Problem::SignatureInvalid { .. } => C::SignatureInvalid,
             Problem::SignedByUntrustedKey { .. } => C::SignatureUntrustedKey,
             Problem::TooFewSignatures { .. } => C::SignatureTooFew,
+            Problem::WrongNamespace { .. } => C::SignatureWrongNamespace,
             Problem::AttestationRevoked { .. } => C::AttestationRevoked,
             Problem::StatementMalformed { .. } => C::StatementMalformed,
             Problem::StatementUnknownVersion { .. } => C::StatementUnknownVersion,

@@ -65,6 +65,7 @@ reason_codes! {
         SignatureKeyNotYetValid = "key_not_yet_valid",
         SignatureKeyExpired = "key_expired",
         SignatureTooFew = "too_few",
+        SignatureWrongNamespace = "wrong_namespace",
     }
     Attestation = "attestation" {
         AttestationRevoked = "revoked",

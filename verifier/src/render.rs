@@ -395,6 +395,7 @@ impl Display for Problem {
                 f,
                 "{valid} distinct trusted key(s) signed; the policy needs {required}"
             ),
+            Problem::WrongNamespace { why } => f.write_str(why),
             Problem::AttestationRevoked { attestation } => {
                 write!(f, "attestation {attestation} is revoked")
             }
@@ -691,6 +692,7 @@ mod tests {
                 valid: 1,
                 required: 2,
             },
+            Problem::WrongNamespace { why: s("w") },
             Problem::AttestationRevoked {
                 attestation: s("ab"),
             },

@@ -130,6 +130,40 @@ pub struct Policy {
     pub model_signing: ModelSigningTrust,
     /// Deny unless a `model.sig` trusted by [`Policy::model_signing`] checks out too.
     pub require_model_signature: bool,
+    /// `[[namespace]]`: which trusted keys may attest the releases of each organisation. When
+    /// any is declared, admission under an organisation not listed is refused too.
+    pub namespaces: Vec<NamespaceBinding>,
+}
+
+/// One organisation and the trusted keys (by key id) whose signatures may admit under it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NamespaceBinding {
+    pub name: String,
+    /// Names of `[[trusted_key]]` entries, as written.
+    pub key_names: Vec<String>,
+    pub keyids: Vec<String>,
+}
+
+impl Policy {
+    /// Why a release signed by `signers` (key ids) may not be admitted under `namespace`;
+    /// `None` if it may (or the policy binds no namespaces).
+    pub fn namespace_refusal(&self, namespace: &str, signers: &[String]) -> Option<String> {
+        if self.namespaces.is_empty() {
+            return None;
+        }
+        let Some(b) = self.namespaces.iter().find(|b| b.name == namespace) else {
+            return Some(format!(
+                "the policy binds no keys to namespace {namespace} (no [[namespace]] for it)"
+            ));
+        };
+        if signers.iter().any(|s| b.keyids.contains(s)) {
+            return None;
+        }
+        Some(format!(
+            "namespace {namespace} takes releases signed by {}; this one is signed by none of them",
+            b.key_names.join(", ")
+        ))
+    }
 }
 
 /// Near a threshold (within `band` either way), the 6·N·D and hardware estimates must both be
@@ -168,6 +202,16 @@ struct RawPolicy {
     known_base_model: Vec<RawKnownBase>,
     #[serde(default)]
     model_signing_certificate: Vec<RawCertificateTrust>,
+    #[serde(default)]
+    namespace: Vec<RawNamespace>,
+}
+
+/// `[[namespace]]`: an organisation and the `[[trusted_key]]` names that may attest under it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNamespace {
+    name: Spanned<String>,
+    keys: Spanned<Vec<String>>,
 }
 
 /// `[[model_signing_certificate]]`: trust anchors for the OMS `certificate` method.
@@ -731,6 +775,7 @@ impl Policy {
             destination_header: None,
             model_signing: ModelSigningTrust::default(),
             require_model_signature: false,
+            namespaces: Vec::new(),
         }
     }
 
@@ -902,6 +947,55 @@ impl Policy {
                 ));
             }
             trusted_keys.push(cx.key(k, &format!("trusted_key[{i}]"), base)?);
+        }
+        let mut namespaces: Vec<NamespaceBinding> = Vec::new();
+        for (i, n) in raw.namespace.iter().enumerate() {
+            let key = format!("namespace[{i}]");
+            let name = n.name.get_ref();
+            let valid = !name.is_empty()
+                && name.len() <= 96
+                && !name.starts_with(['.', '-'])
+                && !name.contains("..")
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !valid {
+                return Err(cx.err(
+                    Some(n.name.span()),
+                    &format!("{key}.name"),
+                    format!("`{name}` is not an organisation name ([A-Za-z0-9._-], max 96)"),
+                ));
+            }
+            if namespaces.iter().any(|b| &b.name == name) {
+                return Err(cx.err(
+                    Some(n.name.span()),
+                    &format!("{key}.name"),
+                    format!("namespace {name} is declared twice"),
+                ));
+            }
+            if n.keys.get_ref().is_empty() {
+                return Err(cx.err(
+                    Some(n.keys.span()),
+                    &format!("{key}.keys"),
+                    "name at least one trusted key",
+                ));
+            }
+            let mut keyids = Vec::new();
+            for k in n.keys.get_ref() {
+                let Some(t) = trusted_keys.iter().find(|t: &&TrustedKey| &t.name == k) else {
+                    return Err(cx.err(
+                        Some(n.keys.span()),
+                        &format!("{key}.keys"),
+                        format!("no [[trusted_key]] is named `{k}`"),
+                    ));
+                };
+                keyids.push(t.keyid.clone());
+            }
+            namespaces.push(NamespaceBinding {
+                name: name.clone(),
+                key_names: n.keys.get_ref().clone(),
+                keyids,
+            });
         }
         let mut issuers = Vec::new();
         for (i, k) in raw.issuer.iter().enumerate() {
@@ -1085,6 +1179,7 @@ impl Policy {
             destination_header: s.destination_header.clone(),
             model_signing,
             require_model_signature,
+            namespaces,
         })
     }
 
@@ -1122,6 +1217,9 @@ impl Policy {
                 "name": c.name, "anchors": c.anchors.len(), "identities": c.identities,
             })).collect::<Vec<_>>(),
             "require_model_signature": self.require_model_signature,
+            "namespaces": self.namespaces.iter().map(|n| serde_json::json!({
+                "name": n.name, "keys": n.key_names,
+            })).collect::<Vec<_>>(),
         })
     }
 }

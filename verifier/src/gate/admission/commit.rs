@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use sha2::Digest as _;
+
 use weightgate_attest::hashing::{CheckpointDigests, FileDigests, root_digest};
 use weightgate_attest::reading::{
     Checkpoint, CheckpointError, CheckpointFile, FileKind, SafetensorsHeader, ShardIndex,
@@ -15,7 +17,8 @@ use weightgate_attest::reading::{
 };
 
 use super::{Admission, blocks_admission, header_of, stored_header};
-use crate::decision::Decision;
+use crate::decision::{CheckName, Decision};
+use crate::finding::Problem;
 use crate::gate::store::{
     BlobSource, Hashes, Publication, PublishedFile, StagedFile, Staging, Store, StoreError,
     check_ref, check_repo_id,
@@ -67,6 +70,13 @@ pub async fn admit_commit(
     let Some(auth) = authenticate(req.envelope, req.policy, req.now, &mut d) else {
         return Ok(Admission::Refused(d));
     };
+    if let Some(why) = req
+        .policy
+        .namespace_refusal(namespace_of(req.repo), auth.signers())
+    {
+        d.fail(CheckName::Signatures, Problem::WrongNamespace { why });
+        return Ok(Admission::Refused(d));
+    }
     let mut staging = store.begin(req.now).await?;
     let received = match receive(store, staging.as_mut(), req).await {
         Ok(r) => r,
@@ -195,6 +205,7 @@ async fn receive(
         let sha256 = match &f.source {
             ObjectSource::Pending(o) => o.sha256.clone(),
             ObjectSource::Held(a) => a.sha256.clone(),
+            ObjectSource::Inline(b) => hex::encode(sha2::Sha256::digest(b)),
         };
         if !by_digest.contains_key(&sha256) {
             let got = match &f.source {
@@ -222,14 +233,23 @@ async fn receive(
                     };
                     (hashes, BlobSource::Stored(identity), head)
                 }
+                ObjectSource::Inline(bytes) => {
+                    let hashes = staging.put_bytes(&sha256, bytes).await?;
+                    let blob = BlobSource::Staged {
+                        staged_path: sha256.clone(),
+                    };
+                    (hashes, blob, bytes.clone())
+                }
             };
             by_digest.insert(sha256.clone(), got);
         }
         let (hashes, blob, head) = &by_digest[&sha256];
         let header = match kind {
             FileKind::Safetensors => Some(match &f.source {
-                ObjectSource::Pending(_) => header_of(head, f.size, &f.path)
-                    .ok_or_else(|| bad_header(&f.path, head, f.size))?,
+                ObjectSource::Pending(_) | ObjectSource::Inline(_) => {
+                    header_of(head, f.size, &f.path)
+                        .ok_or_else(|| bad_header(&f.path, head, f.size))?
+                }
                 ObjectSource::Held(_) => {
                     stored_header(store, hashes.sha256, f.size, &f.path).await?
                 }

@@ -24,7 +24,8 @@ use weightgate_attest::hashing::{
 use weightgate_attest::reading::{Checkpoint, OpenOptions, SafetensorsHeader};
 use weightgate_schemas::Statement;
 
-use crate::decision::Decision;
+use crate::decision::{CheckName, Decision};
+use crate::finding::Problem;
 use crate::gate::store::{
     BlobSource, Hashes, Publication, PublishedFile, RevisionRecord, SourceFile, StagedFile,
     Staging, Store, StoreError, check_ref, check_repo_id,
@@ -88,6 +89,13 @@ pub async fn admit(
     let Some(auth) = authenticate(req.envelope, req.policy, req.now, &mut d) else {
         return Ok(Admission::Refused(d));
     };
+    if let Some(why) = req
+        .policy
+        .namespace_refusal(namespace_of(req.repo), auth.signers())
+    {
+        d.fail(CheckName::Signatures, Problem::WrongNamespace { why });
+        return Ok(Admission::Refused(d));
+    }
     let st = auth.statement();
 
     // Names and sizes first: a mismatch is judged in place, without copying anything.

@@ -208,6 +208,29 @@ impl Staging for BucketStaging<'_> {
         }
     }
 
+    async fn put_bytes(&mut self, staged_path: &str, bytes: &[u8]) -> Result<Hashes, StoreError> {
+        let store = self.store;
+        let hashes = Hashes {
+            sha256: Sha256::digest(bytes).into(),
+            blake3: blake3::hash(bytes).into(),
+        };
+        let key = store.blob_key(&hex::encode(hashes.sha256));
+        let id = store
+            .client()
+            .create_multipart(&key)
+            .await
+            .map_err(|e| store.storage(&key, e))?;
+        self.pending.add(key.clone(), id.clone()).await?;
+        let part = store
+            .client()
+            .put_part(&key, &id, 0, PutPayload::from(bytes.to_vec()))
+            .await
+            .map_err(|e| store.storage(&key, e))?;
+        self.uploads
+            .insert(staged_path.to_string(), (key, id, vec![part]));
+        Ok(hashes)
+    }
+
     async fn abort(self: Box<Self>) {
         self.pending.abort_all().await;
     }

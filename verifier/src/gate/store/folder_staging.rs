@@ -10,6 +10,7 @@ use std::fs::{self, File};
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use sha2::Digest as _;
 use weightgate_attest::hashing::{FileCopy, Progress, copy_and_hash};
 use weightgate_attest::io::{Replace, write_atomically};
 use weightgate_attest::reading::FileIdentity;
@@ -236,6 +237,30 @@ impl Staging for FolderStaging<'_> {
         crate::gate::blocking(|| {
             self.store
                 .adopt_pending_now(namespace, object, &dest, head_len)
+        })
+    }
+
+    async fn put_bytes(&mut self, staged_path: &str, bytes: &[u8]) -> Result<Hashes, StoreError> {
+        let dest = self.dir.join(staged_path);
+        crate::gate::blocking(|| {
+            let hashes = Hashes {
+                sha256: sha2::Sha256::digest(bytes).into(),
+                blake3: blake3::hash(bytes).into(),
+            };
+            if let Some(parent) = dest.parent() {
+                fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            let mut out = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o444)
+                .open(&dest)
+                .map_err(io(&dest))?;
+            std::io::Write::write_all(&mut out, bytes)
+                .and_then(|()| out.set_permissions(fs::Permissions::from_mode(0o444)))
+                .and_then(|()| out.sync_all())
+                .map_err(io(&dest))?;
+            Ok(hashes)
         })
     }
 

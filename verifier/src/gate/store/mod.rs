@@ -613,6 +613,10 @@ pub trait Staging: Send {
         )))
     }
 
+    /// Stages `bytes` (a small file that came whole in a request) under `staged_path`, hashing
+    /// them as they are written.
+    async fn put_bytes(&mut self, staged_path: &str, bytes: &[u8]) -> Result<Hashes, StoreError>;
+
     /// Discards everything staged.
     async fn abort(self: Box<Self>);
 }

@@ -117,6 +117,19 @@ pub enum ObjectSource {
     Pending(PendingObject),
     /// A blob a current revision of this namespace's repositories names (this record entry).
     Held(AdmittedFile),
+    /// A small file whose bytes came in the commit itself.
+    Inline(Vec<u8>),
+}
+
+impl ObjectSource {
+    /// The file's size.
+    pub fn size(&self) -> u64 {
+        match self {
+            ObjectSource::Pending(o) => o.size,
+            ObjectSource::Held(f) => f.size,
+            ObjectSource::Inline(b) => b.len() as u64,
+        }
+    }
 }
 
 /// The blobs a namespace's current revisions name, by SHA-256.

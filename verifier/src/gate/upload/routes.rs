@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -787,17 +786,7 @@ async fn judge_commit(
                     continue;
                 }
                 refuse_signature_upload(&path)?;
-                let sha: [u8; 32] = Sha256::digest(&content).into();
-                let size = content.len() as u64;
-                let body: ByteStream = Box::pin(futures::stream::iter([Ok(Bytes::from(content))]));
-                match api
-                    .uploads
-                    .put_object(namespace, sha, size, body, now)
-                    .await
-                {
-                    Ok(o) => files.insert(path, ObjectSource::Pending(o)),
-                    Err(e) => return Err(upload_answer(&e)),
-                };
+                files.insert(path, ObjectSource::Inline(content));
             }
             CommitLine::LfsFile { path, oid, size } => {
                 if path == ATTESTATION_FILE_NAME {
@@ -844,10 +833,7 @@ async fn judge_commit(
     let committed: Vec<CommittedFile> = files
         .into_iter()
         .map(|(path, source)| CommittedFile {
-            size: match &source {
-                ObjectSource::Pending(o) => o.size,
-                ObjectSource::Held(f) => f.size,
-            },
+            size: source.size(),
             path,
             source,
         })
