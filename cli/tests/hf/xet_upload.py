@@ -37,7 +37,17 @@ run = subprocess.run([str(hf), "upload", "lab-a/tiny", str(checkpoint), "."],
 assert run.returncode == 0, run.stdout + run.stderr
 head = api_a.list_repo_refs("lab-a/tiny").branches[0].target_commit
 downloaded_identical(token_a, "lab-a/tiny", head)
-print("ok: hf upload through Xet admitted, downloads byte-identical")
+# Reads stay plain HTTP: no Xet header or `xetHash` anywhere a client reads.
+for r in [requests.get(f"{url}/lab-a/tiny/resolve/{head}/{name}") for name in files] + [
+    requests.head(f"{url}/lab-a/tiny/resolve/{head}/{files[0]}"),
+    requests.get(f"{url}/api/models/lab-a/tiny/tree/{head}"),
+    requests.get(f"{url}/api/models/lab-a/tiny/revision/{head}"),
+    requests.post(f"{url}/api/models/lab-a/tiny/paths-info/{head}", data={"paths": files}),
+]:
+    assert r.status_code == 200, (r.url, r.status_code)
+    assert not [k for k in r.headers if k.lower().startswith("x-xet")], (r.url, r.headers)
+    assert b"xetHash" not in r.content and b"xet_hash" not in r.content, r.url
+print("ok: hf upload through Xet admitted, downloads byte-identical, reads carry nothing of Xet")
 
 # 2. HfApi.upload_folder of the same shards to another repository of the namespace: the client
 #    finds every chunk in its own shard cache and sends no xorb (the Rust side counts them).

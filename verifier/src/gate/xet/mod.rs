@@ -120,6 +120,16 @@ mod client_fixture_tests {
     }
 
     #[test]
+    fn a_shard_of_too_many_files_is_refused() {
+        let s = shard::parse(SHARD).unwrap();
+        let many = vec![s.files[0].clone(); shard::MAX_SHARD_FILES + 1];
+        let e = shard::parse(&shard::build(&many, &s.xorbs))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than 10000 files"), "{e}");
+    }
+
+    #[test]
     fn a_built_shard_parses_back() {
         let s = shard::parse(SHARD).unwrap();
         assert_eq!(shard::parse(&shard::build(&s.files, &s.xorbs)).unwrap(), s);

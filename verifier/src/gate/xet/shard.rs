@@ -20,6 +20,9 @@ const FLAG_METADATA_EXT: u32 = 1 << 30;
 
 /// Largest shard accepted.
 pub const MAX_SHARD_LEN: usize = 64 * 1024 * 1024;
+/// Most files one shard may describe (each is reconstructed into the upload area; a commit
+/// takes at most as many by default).
+pub const MAX_SHARD_FILES: usize = 10_000;
 
 /// One term of a file: chunks `start..end` of a xorb, `len` bytes uncompressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +128,11 @@ pub fn parse(bytes: &[u8]) -> Result<Shard, ShardError> {
         let hash = hash_at(e);
         if hash == XetHash::BOOKEND {
             break;
+        }
+        if files.len() == MAX_SHARD_FILES {
+            return Err(ShardError::Malformed(format!(
+                "describes more than {MAX_SHARD_FILES} files"
+            )));
         }
         let flags = u32_at(e, 32);
         let n = u32_at(e, 36) as usize;
