@@ -53,9 +53,15 @@ impl Demo {
 
     /// Runs `weightgate ARGS` in the demo folder, shows it, and insists on the expected exit code.
     fn run(&self, args: &[&str], expect: i32) -> anyhow::Result<String> {
+        self.run_env(args, expect, &[])
+    }
+
+    /// [`Demo::run`] with environment variables set (not shown: they hold secrets).
+    fn run_env(&self, args: &[&str], expect: i32, env: &[(&str, &str)]) -> anyhow::Result<String> {
         println!("$ weightgate {}", args.join(" "));
         let out = Command::new(&self.exe)
             .args(args)
+            .envs(env.iter().copied())
             .env_remove("WEIGHTGATE_KEY")
             .current_dir(&self.dir)
             .output()
@@ -302,31 +308,58 @@ fn gate_story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {
             0,
         )?;
     }
-    demo.say("The hub admits both into its store: each file is copied while it is hashed and checked. Regimes are judged per download, so the unlicensed release is admitted but will be refused.");
-    for (folder, repo) in [
-        ("release", "lab/tiny-lm"),
-        ("unlicensed", "lab/frontier-lm"),
-    ] {
-        demo.run(
-            &[
-                "admit",
-                folder,
-                "--repo",
-                repo,
-                "--store",
-                "store",
-                "--policy",
-                "policy.toml",
-                "--quiet",
-            ],
-            0,
-        )?;
+    copy_dir(&dir.join("release"), &dir.join("tampered"))?;
+    let shard = dir.join("tampered/model-00002-of-00002.safetensors");
+    let mut bytes = std::fs::read(&shard)?;
+    if let Some(last) = bytes.last_mut() {
+        *last ^= 1;
     }
+    std::fs::write(&shard, bytes)?;
+    demo.say("The hub gives the lab's release job a write token for its organisation (only its hash is stored).");
+    let token = demo.run(
+        &[
+            "token",
+            "create",
+            "--store",
+            "store",
+            "--name",
+            "lab-release",
+            "--write",
+            "lab",
+        ],
+        0,
+    )?;
+    let token = token.trim().to_string();
     demo.say("The hub starts the gate on a free loopback port (Hugging Face clients use it with HF_ENDPOINT).");
     println!("$ weightgate serve --store store --policy policy.toml --listen 127.0.0.1:0");
     let mut gate = Gate::start(demo)?;
     let result = (|| -> anyhow::Result<()> {
         println!("  listening on http://{}", gate.addr);
+        let endpoint = format!("http://{}", gate.addr);
+        demo.say("The lab pushes both releases with `weightgate push` (the Hugging Face LFS upload path, token in HF_TOKEN). The gate judges each commit like `admit`: every byte hashed as it arrives, the attestation checked against exactly the files committed. Regimes depend on each download's destination, so the unlicensed release is admitted and will be refused per download.");
+        for (folder, repo) in [
+            ("release", "lab/tiny-lm"),
+            ("unlicensed", "lab/frontier-lm"),
+        ] {
+            demo.run_env(
+                &["push", folder, "--repo", repo, "--endpoint", &endpoint],
+                0,
+                &[("HF_TOKEN", token.as_str())],
+            )?;
+        }
+        demo.say("A tampered copy pushed over the release is refused at the commit with its reason; the branch does not move and nothing of it is kept.");
+        demo.run_env(
+            &[
+                "push",
+                "tampered",
+                "--repo",
+                "lab/tiny-lm",
+                "--endpoint",
+                &endpoint,
+            ],
+            1,
+            &[("HF_TOKEN", token.as_str())],
+        )?;
         demo.say("A user downloads the allowed release, file by file as the Hub client does, with its attestation.");
         let listing = http_get(&gate.addr, "/api/models/lab/tiny-lm/tree/main")?;
         show_status("GET /api/models/lab/tiny-lm/tree/main", &listing);

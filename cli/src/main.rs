@@ -19,6 +19,7 @@ mod cmd_inspect;
 mod cmd_keygen;
 mod cmd_oms;
 mod cmd_policy;
+mod cmd_push;
 mod cmd_serve;
 mod cmd_store;
 mod cmd_token;
@@ -66,6 +67,8 @@ enum Command {
     Policy(cmd_policy::PolicyArgs),
     /// Verify a checkpoint and copy it into the gate server's content-addressed store.
     Admit(cmd_admit::AdmitArgs),
+    /// Upload an attested checkpoint to a Hub or gate on the LFS path (token from HF_TOKEN).
+    Push(cmd_push::PushArgs),
     /// Serve admitted weights to Hugging Face clients, refusing (451) what the policy denies.
     Serve(cmd_serve::ServeArgs),
     /// Maintain the gate's store: `store gc` removes what no admitted revision names.
@@ -138,6 +141,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd_export::run(args),
         Command::ExportIntoto(args) => cmd_export_intoto::run(args),
         Command::Admit(args) => cmd_admit::run(args),
+        Command::Push(args) => cmd_push::run(args),
         Command::Serve(args) => cmd_serve::run(args),
         Command::Store(args) => cmd_store::run(args),
         Command::Token(args) => cmd_token::run(args),

@@ -85,7 +85,7 @@ fn hf_upload_through_the_gate_is_judged_at_the_commit() {
     let out = std::process::Command::new(common::python())
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hf/upload_client.py"))
         .args([&server.url(), store.to_str().unwrap()])
-        .args(["good", "tampered", "unattested", "other-lab"].map(|d| p(d)))
+        .args(["good", "tampered", "unattested", "other-lab"].map(&p))
         .args([&lab, &other, p("work").to_str().unwrap()])
         .output()
         .unwrap();
@@ -98,4 +98,86 @@ fn hf_upload_through_the_gate_is_judged_at_the_commit() {
     assert!(!audit.contains(&lab) && !audit.contains(&other));
     assert!(audit.contains("\"token\":\"lab-ci\""));
     assert!(!server.log_has(&lab[3..]));
+}
+
+/// `weightgate push`: the LFS path without Python; the second push of the same shards sends no
+/// bytes; a refusal exits 1 with the reason code.
+#[test]
+fn weightgate_push_is_judged_at_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s);
+    copy_dir(&testdata().join("checkpoints/tiny"), &p("good"));
+    attest(&p("good"), "test-lab");
+    copy_dir(&p("good"), &p("tampered"));
+    let shard = p("tampered/model-00001-of-00002.safetensors");
+    let mut bytes = fs::read(&shard).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    fs::write(&shard, bytes).unwrap();
+    let policy = common::policy_trusting(dir.path(), &["test-lab"], "");
+    let store = p("store");
+    let lab = token(&store, "release-job", "lab/tiny");
+    let mut cmd = common::bin();
+    cmd.args(["serve", "--store", store.to_str().unwrap()])
+        .args([
+            "--policy",
+            policy.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+    let server = Server::spawn(cmd);
+    let push = |folder: &str, repo: &str, token: &str| {
+        common::run_env(
+            &[("HF_TOKEN", token)],
+            [
+                "push",
+                p(folder).to_str().unwrap(),
+                "--repo",
+                repo,
+                "--endpoint",
+                &server.url(),
+            ],
+        )
+    };
+    let first = push("good", "lab/tiny", &lab);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(
+        first.stdout.contains("1424 bytes uploaded"),
+        "{}",
+        first.stdout
+    );
+    let again = push("good", "lab/tiny", &lab);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stdout.contains(" 0 bytes uploaded"),
+        "{}",
+        again.stdout
+    );
+    let (status, body) = common::http_get(
+        &server.addr,
+        "/lab/tiny/resolve/main/model-00001-of-00002.safetensors",
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        fs::read(p("good/model-00001-of-00002.safetensors")).unwrap()
+    );
+    let refused = push("tampered", "lab/tiny", &lab);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("subject.digest_mismatch"),
+        "{}",
+        refused.stderr
+    );
+    // Its scope is one repository.
+    let outside = push("good", "lab/other", &lab);
+    assert_eq!(outside.code, 1, "{}", outside.stderr);
+    assert!(
+        outside.stderr.contains("may not write lab/other"),
+        "{}",
+        outside.stderr
+    );
+    let none = push("good", "lab/tiny", "");
+    assert_eq!(none.code, 2);
+    assert!(none.stderr.contains("HF_TOKEN"), "{}", none.stderr);
 }

@@ -765,7 +765,12 @@ fn demo_plays_the_whole_story() {
         "changed tensor(s): lm_head.weight",
         "regime.reference_missing",
         "destination_not_covered",
-        // The distribution side: served, refused with its reason, verified downstream.
+        // The distribution side: pushed and judged at the commit (a tampered push refused with
+        // its reason), served, refused per download with its reason, verified downstream.
+        "pushed lab/tiny-lm",
+        "pushed lab/frontier-lm",
+        "the commit: 403 Forbidden: weightgate refused the commit to lab/tiny-lm@main",
+        "subject.digest_mismatch",
         "GET /lab/tiny-lm/resolve/main/weightgate.att\n  HTTP 200",
         "HTTP 451",
         "x-error-code: GatedRepo",

@@ -70,8 +70,11 @@ pub struct UploadApi {
     uploads: Uploads,
     failures: Mutex<HashMap<Option<IpAddr>, (Instant, u32)>>,
     /// One commit at a time per branch of a repository in this process.
-    branches: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    branches: Mutex<HashMap<(String, String), BranchLock>>,
 }
+
+/// Held while a commit to one branch is judged and published.
+type BranchLock = Arc<tokio::sync::Mutex<()>>;
 
 type Api = Arc<UploadApi>;
 
@@ -190,7 +193,7 @@ impl UploadApi {
         Ok(w)
     }
 
-    fn branch_lock(&self, repo: &str, branch: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn branch_lock(&self, repo: &str, branch: &str) -> BranchLock {
         let mut locks = self.branches.lock().unwrap_or_else(|e| e.into_inner());
         locks.retain(|_, l| Arc::strong_count(l) > 1);
         locks
