@@ -41,3 +41,4 @@ mod transcripts;
 mod vectors;
 mod verify_cli;
 mod work_before_authentication;
+mod xet_upload;

@@ -49,6 +49,11 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
+    /// Every line logged so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
     /// Waits up to 10 s for a logged line containing every one of `parts`, and returns it.
     pub fn wait_for_log(&self, parts: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);

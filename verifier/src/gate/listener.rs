@@ -166,12 +166,16 @@ pub async fn serve(
     // Uploads stream for as long as bytes keep coming (they have an idle timeout of their
     // own), so the whole-request timeout covers the read routes only.
     let uploads = crate::gate::upload::Uploads::new(gate.store.clone(), limits.uploads);
+    let writes = crate::gate::upload::routes::UploadApi::new(gate.clone(), uploads.clone());
+    let xet =
+        crate::gate::xet::cas::XetCas::new(gate.store.clone(), Arc::new(uploads), writes.clone());
     let app = router(gate.clone())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
-        .merge(crate::gate::upload::routes::router(gate, uploads));
+        .merge(crate::gate::upload::routes::routes(writes))
+        .merge(crate::gate::xet::cas::router(Arc::new(xet)));
     loop {
         // A slot before accepting: when all are taken, make room by closing the oldest idle
         // connection; when every connection is busy, wait (new clients queue in the backlog).

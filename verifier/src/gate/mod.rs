@@ -15,6 +15,7 @@ pub mod pages;
 pub mod store;
 pub mod upload;
 pub mod upstream_body;
+pub mod xet;
 pub mod zero_copy;
 
 /// Runs CPU- or disk-bound work from async code: in `block_in_place` on a multi-threaded

@@ -643,6 +643,25 @@ impl Store for BucketStore {
         )
         .await
     }
+
+    async fn put_xet_object(
+        &self,
+        namespace: &str,
+        kind: super::XetObjectKind,
+        hash: &str,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.put_xet_object_now(namespace, kind, hash, bytes).await
+    }
+
+    async fn xet_object(
+        &self,
+        namespace: &str,
+        kind: super::XetObjectKind,
+        hash: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.xet_object_now(namespace, kind, hash).await
+    }
 }
 
 /// The object every gate over the bucket may poll for the policy, at the store's prefix.

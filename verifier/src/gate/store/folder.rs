@@ -554,4 +554,23 @@ impl Store for FolderStore {
     async fn shared_policy(&self) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(None)
     }
+
+    async fn put_xet_object(
+        &self,
+        namespace: &str,
+        kind: super::XetObjectKind,
+        hash: &str,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.put_xet_object_now(namespace, kind, hash, bytes)
+    }
+
+    async fn xet_object(
+        &self,
+        namespace: &str,
+        kind: super::XetObjectKind,
+        hash: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.xet_object_now(namespace, kind, hash)
+    }
 }

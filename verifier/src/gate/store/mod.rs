@@ -14,6 +14,7 @@ mod error;
 pub mod folder;
 mod folder_pending;
 mod folder_staging;
+mod folder_xet;
 pub mod gc;
 mod names;
 mod record;
@@ -24,6 +25,8 @@ pub mod bucket;
 mod bucket_download;
 #[cfg(feature = "bucket")]
 mod bucket_staging;
+#[cfg(feature = "bucket")]
+mod bucket_xet;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -277,6 +280,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The shared policy's bytes if it exists (see [`Store::shared_policy_location`]).
     async fn shared_policy(&self) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Keeps a checked Xet object of `namespace` under its hash (64 hex digits, Xet string
+    /// form); `Ok(false)` if one was already there (it is kept: same hash, same checked bytes).
+    async fn put_xet_object(
+        &self,
+        namespace: &str,
+        kind: XetObjectKind,
+        hash: &str,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        let _ = (kind, hash, bytes);
+        Err(xet_unsupported(&self.location(), namespace))
+    }
+
+    /// The Xet object `hash` of `namespace`, whole; `Ok(None)` if it has none of that hash.
+    async fn xet_object(
+        &self,
+        namespace: &str,
+        kind: XetObjectKind,
+        hash: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = (kind, hash);
+        Err(xet_unsupported(&self.location(), namespace))
+    }
+
     /// Checks that a blob is still what was admitted: `Ok(Some(reason))` if it changed or is
     /// gone, `Err` if the storage could not be asked.
     async fn blob_problem(&self, f: &AdmittedFile) -> Result<Option<String>, StoreError> {
@@ -284,6 +311,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             return Ok(blob_problem(f, None));
         }
         Ok(blob_problem(f, self.blob_state(&f.sha256).await?.as_ref()))
+    }
+}
+
+/// What a Xet object is: a xorb (chunks) or a shard (files as terms over xorbs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XetObjectKind {
+    Xorb,
+    /// The chunk index of a checked xorb (hash, length, offset of each chunk).
+    XorbIndex,
+    Shard,
+}
+
+impl XetObjectKind {
+    /// Its folder (or key prefix) under the namespace's `xet/` area.
+    pub fn dir(self) -> &'static str {
+        match self {
+            XetObjectKind::Xorb => "xorbs",
+            XetObjectKind::XorbIndex => "xorb-indexes",
+            XetObjectKind::Shard => "shards",
+        }
     }
 }
 
@@ -306,6 +353,28 @@ impl MetaKind {
             MetaKind::UploadTickets => "upload-tickets",
         }
     }
+}
+
+/// The `xet/<namespace>/<kind>/<hash>` name of a Xet object, once namespace and hash are
+/// checked (a namespace is one `ORG` component; a hash is 64 lowercase hex digits).
+pub(crate) fn xet_object_name(
+    namespace: &str,
+    kind: XetObjectKind,
+    hash: &str,
+) -> Result<String, StoreError> {
+    check_repo_id(&format!("{namespace}/x")).map_err(|e| StoreError::BadName(e.to_string()))?;
+    if !is_sha256_hex(hash) {
+        return Err(StoreError::BadName(format!(
+            "Xet object name `{hash}` is not 64 lowercase hex digits"
+        )));
+    }
+    Ok(format!("xet/{namespace}/{}/{hash}", kind.dir()))
+}
+
+fn xet_unsupported(location: &str, namespace: &str) -> StoreError {
+    StoreError::Config(format!(
+        "{location}: this store keeps no Xet objects (namespace {namespace})"
+    ))
 }
 
 /// Record ids are SHA-256 hex: nothing else becomes a path or key.

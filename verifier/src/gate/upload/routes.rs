@@ -80,12 +80,22 @@ type Api = Arc<UploadApi>;
 
 /// The write routes, over the gate's store, with `uploads`' limits.
 pub fn router(gate: Arc<Gate>, uploads: Uploads) -> Router {
-    let api = Arc::new(UploadApi {
-        gate,
-        uploads,
-        failures: Mutex::new(HashMap::new()),
-        branches: Mutex::new(HashMap::new()),
-    });
+    routes(UploadApi::new(gate, uploads))
+}
+
+impl UploadApi {
+    pub fn new(gate: Arc<Gate>, uploads: Uploads) -> Arc<Self> {
+        Arc::new(UploadApi {
+            gate,
+            uploads,
+            failures: Mutex::new(HashMap::new()),
+            branches: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// The write routes of `api` (which the Xet CAS shares for its token check).
+pub fn routes(api: Arc<UploadApi>) -> Router {
     Router::new()
         .route("/api/whoami-v2", get(whoami))
         .route("/api/repos/create", post(create_repo))
@@ -98,7 +108,7 @@ pub fn router(gate: Arc<Gate>, uploads: Uploads) -> Router {
 }
 
 /// Who is writing: the token's record, and the failure answer otherwise.
-struct Writer {
+pub(crate) struct Writer {
     token: TokenRecord,
 }
 
@@ -158,7 +168,7 @@ impl UploadApi {
 
     /// The writer, allowed to write `repo`: 403 outside its namespaces.
     #[allow(clippy::result_large_err)]
-    async fn writer_for(
+    pub(crate) async fn writer_for(
         &self,
         headers: &HeaderMap,
         peer: Option<IpAddr>,

@@ -1,0 +1,42 @@
+//! The folder store's Xet objects: `STORE/xet/<namespace>/{xorbs,shards}/<hash>`, each checked
+//! before it is written (temp file, fsync, rename), read-only, never replaced.
+
+use weightgate_attest::io::{Replace, read_capped, write_atomically};
+
+use super::{FolderStore, StoreError, XetObjectKind, io_at as io, xet_object_name};
+
+/// Largest Xet object read back (a xorb is at most 64 MiB of chunks plus headers).
+pub(crate) const MAX_XET_OBJECT_LEN: u64 = 80 << 20;
+
+impl FolderStore {
+    pub(super) fn put_xet_object_now(
+        &self,
+        namespace: &str,
+        kind: XetObjectKind,
+        hash: &str,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        let path = self.root.join(xet_object_name(namespace, kind, hash)?);
+        if path.exists() {
+            return Ok(false);
+        }
+        let dir = path.parent().expect("a parent folder");
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        write_atomically(&path, bytes, 0o444, Replace::Allowed).map_err(io(&path))?;
+        Ok(true)
+    }
+
+    pub(super) fn xet_object_now(
+        &self,
+        namespace: &str,
+        kind: XetObjectKind,
+        hash: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.root.join(xet_object_name(namespace, kind, hash)?);
+        match read_capped(&path, MAX_XET_OBJECT_LEN) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! The CAS routes `hf_xet` uploads through, and the `xet-write-token` route that hands it the
+//! CAS URL and an access token (Xet Protocol Specification 1.1, "CAS API" and
+//! "Authentication"; observed with hf_xet 1.8 in docs/gate.md):
+//!
+//! - `GET /api/models/{org}/{name}/xet-write-token/{rev}`: the Hub token must allow writing the
+//!   repository; answers `X-Xet-Cas-Url`, `X-Xet-Access-Token`, `X-Xet-Token-Expiration` and
+//!   the same as JSON (`casUrl`, `accessToken`, `exp`), which hf_xet reads.
+//! - `GET {cas}/v1/chunks/default/{hash}` (global dedupe): always 404. Answering from any
+//!   other namespace's uploads would tell one tenant whether another's bytes exist; the
+//!   client's own shard cache still deduplicates what it uploaded before.
+//! - `POST {cas}/v1/xorb-grants/default/{hash}` and `POST {cas}/v2/shards`: 404, so the client
+//!   uses the direct routes below, as it does against a CAS without them.
+//! - `POST {cas}/v1/xorbs/default/{hash}`: every chunk decoded and hashed, the xorb hash
+//!   checked, then stored in the token's namespace; `HEAD` tells whether that namespace has it.
+//! - `POST {cas}/v1/shards`: the shard checked against the namespace's xorbs, each file it
+//!   describes reconstructed into the upload area under its SHA-256, then the shard stored.
+//!
+//! The CAS URL is `{the gate's URL}/xet-cas`; every CAS route needs an access token, which
+//! reaches only its namespace's xorbs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use super::access::{AccessTokens, Grant};
+use super::hash::XetHash;
+use super::reconstruct::{FileBody, file_body};
+use super::shard::{self, MAX_SHARD_LEN};
+use super::xorb::{self, ChunkEntry, MAX_XORB_LEN};
+use crate::gate::store::{Store, StoreError, XetObjectKind};
+
+/// Where the CAS routes live under the gate's URL.
+pub const CAS_PATH: &str = "/xet-cas";
+
+/// Who may write a repository: the Hub token check of the write routes.
+#[async_trait::async_trait]
+pub trait WriteAuthority: Send + Sync {
+    /// The namespace (`ORG`) a request with `headers` may write `repo` in, or the answer
+    /// refusing it (401 without a valid token, 403 outside the token's namespaces).
+    async fn authorize_write(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<std::net::IpAddr>,
+        repo: &str,
+    ) -> Result<String, Response>;
+}
+
+/// Where reconstructed files go: the upload area a commit resolves its `lfsFile` lines from.
+#[async_trait::async_trait]
+pub trait FileSink: Send + Sync {
+    /// True if `namespace` already holds the file `sha256` of `size` bytes for a commit.
+    async fn has_file(
+        &self,
+        namespace: &str,
+        sha256: &[u8; 32],
+        size: u64,
+        now: i64,
+    ) -> Result<bool, Refusal>;
+
+    /// Receives `body` as the file `sha256` of `size` bytes for `namespace`, hashing it as
+    /// it is written; kept only if the bytes are that size and digest.
+    async fn put_file(
+        &self,
+        namespace: &str,
+        sha256: [u8; 32],
+        size: u64,
+        body: FileBody,
+        now: i64,
+    ) -> Result<(), Refusal>;
+}
+
+/// A CAS request refused: the status and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> Refusal {
+        Refusal::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Refusal {
+        let status = match &e {
+            StoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Refusal::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        // The Hub's error shape: `huggingface_hub` prints `X-Error-Message`; hf_xet the body.
+        let mut response =
+            (self.status, axum::Json(json!({ "error": self.message }))).into_response();
+        if let Ok(v) = HeaderValue::from_str(&self.message.replace(['\r', '\n'], " ")) {
+            response.headers_mut().insert("x-error-message", v);
+        }
+        response
+    }
+}
+
+/// The Xet CAS of one store.
+pub struct XetCas {
+    store: Arc<dyn Store>,
+    files: Arc<dyn FileSink>,
+    authority: Arc<dyn WriteAuthority>,
+    tokens: AccessTokens,
+    clock: fn() -> i64,
+}
+
+impl std::fmt::Debug for XetCas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XetCas")
+            .field("store", &self.store.location())
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+impl XetCas {
+    pub fn new(
+        store: Arc<dyn Store>,
+        files: Arc<dyn FileSink>,
+        authority: Arc<dyn WriteAuthority>,
+    ) -> XetCas {
+        XetCas {
+            store,
+            files,
+            authority,
+            tokens: AccessTokens::default(),
+            clock: unix_now,
+        }
+    }
+
+    fn grant(&self, headers: &HeaderMap) -> Result<Grant, Refusal> {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        self.tokens
+            .check(authorization, (self.clock)())
+            .map_err(|e| Refusal::new(StatusCode::UNAUTHORIZED, e.to_string()))
+    }
+
+    /// Checks and stores a xorb for the token's namespace; `Ok(false)` if it already had it.
+    /// A xorb is checked even then: bytes that are not what they claim are refused, not
+    /// silently dropped.
+    pub async fn put_xorb(
+        &self,
+        namespace: &str,
+        claimed: XetHash,
+        body: &[u8],
+    ) -> Result<bool, Refusal> {
+        let hex = claimed.to_hex();
+        let chunks = crate::gate::blocking(|| xorb::parse_claimed(body, claimed))
+            .map_err(|e| Refusal::bad(format!("xorb {claimed}: {e}")))?;
+        if self
+            .store
+            .xet_object(namespace, XetObjectKind::XorbIndex, &hex)
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        // The xorb first, its index last: an index means its xorb is there and was checked.
+        self.store
+            .put_xet_object(namespace, XetObjectKind::Xorb, &hex, body)
+            .await?;
+        self.store
+            .put_xet_object(
+                namespace,
+                XetObjectKind::XorbIndex,
+                &hex,
+                &xorb::encode_index(&chunks),
+            )
+            .await?;
+        Ok(true)
+    }
+
+    async fn chunk_index(
+        &self,
+        namespace: &str,
+        xorb: &XetHash,
+    ) -> Result<Option<Vec<ChunkEntry>>, Refusal> {
+        let hex = xorb.to_hex();
+        let Some(bytes) = self
+            .store
+            .xet_object(namespace, XetObjectKind::XorbIndex, &hex)
+            .await?
+        else {
+            return Ok(None);
+        };
+        xorb::decode_index(&bytes).map(Some).ok_or_else(|| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the stored chunk index of xorb {xorb} is damaged"),
+            )
+        })
+    }
+
+    /// Checks a shard against the namespace's xorbs, reconstructs each file it describes into
+    /// the upload area, then keeps the shard. `Ok(false)` if the shard was already stored.
+    pub async fn put_shard(&self, namespace: &str, body: &[u8]) -> Result<bool, Refusal> {
+        let parsed = shard::parse(body).map_err(|e| Refusal::bad(format!("shard: {e}")))?;
+        let mut indexes = HashMap::new();
+        let mut named: Vec<XetHash> = parsed.xorbs.iter().map(|x| x.hash).collect();
+        for file in &parsed.files {
+            named.extend(file.terms.iter().map(|t| t.xorb));
+        }
+        for xorb in named {
+            if !indexes.contains_key(&xorb)
+                && let Some(index) = self.chunk_index(namespace, &xorb).await?
+            {
+                indexes.insert(xorb, index);
+            }
+        }
+        parsed
+            .check(|x| indexes.get(x).cloned())
+            .map_err(|e| Refusal::bad(format!("shard: {e}")))?;
+        let indexes = Arc::new(indexes);
+        let now = (self.clock)();
+        for file in &parsed.files {
+            let sha256 = file.sha256.ok_or_else(|| {
+                Refusal::bad(format!(
+                    "shard: file {} has no SHA-256 (metadata extension); a commit names files \
+                     by SHA-256",
+                    file.hash
+                ))
+            })?;
+            let size = file.size();
+            if self.files.has_file(namespace, &sha256, size, now).await? {
+                continue;
+            }
+            let body = file_body(self.store.clone(), namespace, file, indexes.clone());
+            self.files
+                .put_file(namespace, sha256, size, body, now)
+                .await
+                .map_err(|r| Refusal {
+                    status: r.status,
+                    message: format!(
+                        "file {} (SHA-256 {}): {}",
+                        file.hash,
+                        hex::encode(sha256),
+                        r.message
+                    ),
+                })?;
+        }
+        let shard_id = XetHash(*blake3::hash(body).as_bytes()).to_hex();
+        Ok(self
+            .store
+            .put_xet_object(namespace, XetObjectKind::Shard, &shard_id, body)
+            .await?)
+    }
+}
+
+/// The CAS URL of a request's gate: its `Host`, over `https` when a proxy says so.
+fn cas_url(headers: &HeaderMap) -> Result<String, Refusal> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()) && !h.contains('/'))
+        .ok_or_else(|| Refusal::bad("the request has no usable Host header"))?;
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    Ok(format!("{scheme}://{host}{CAS_PATH}"))
+}
+
+async fn write_token(
+    State(cas): State<Arc<XetCas>>,
+    UrlPath((org, name, _rev)): UrlPath<(String, String, String)>,
+    request: Request,
+) -> Response {
+    let repo = format!("{org}/{name}");
+    let peer = request
+        .extensions()
+        .get::<crate::gate::listener::PeerAddr>()
+        .map(|p| p.0.ip());
+    let headers = request.headers();
+    let namespace = match cas.authority.authorize_write(headers, peer, &repo).await {
+        Ok(ns) => ns,
+        Err(refused) => return refused,
+    };
+    let url = match cas_url(headers) {
+        Ok(u) => u,
+        Err(r) => return r.into_response(),
+    };
+    let (token, grant) = match cas.tokens.issue(&namespace, &repo, (cas.clock)()) {
+        Ok(t) => t,
+        Err(why) => return Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, why).into_response(),
+    };
+    let body = json!({ "casUrl": url, "accessToken": token, "exp": grant.expires_at });
+    let mut response = axum::Json(body).into_response();
+    let h = response.headers_mut();
+    for (name, value) in [
+        ("x-xet-cas-url", url),
+        ("x-xet-access-token", token),
+        ("x-xet-token-expiration", grant.expires_at.to_string()),
+    ] {
+        h.insert(name, HeaderValue::from_str(&value).expect("ASCII"));
+    }
+    response
+}
+
+fn xorb_key(prefix: &str, hash: &str) -> Result<XetHash, Refusal> {
+    if prefix != "default" {
+        return Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            format!("no xorb prefix `{prefix}` (only `default`)"),
+        ));
+    }
+    XetHash::from_hex(hash).ok_or_else(|| {
+        Refusal::bad(format!(
+            "`{hash}` is not a Xet hash (64 lowercase hex digits)"
+        ))
+    })
+}
+
+/// How long a xorb or shard body may wait for its next bytes before the upload is abandoned.
+const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The whole body, at most `cap` bytes, each part arriving within [`BODY_IDLE_TIMEOUT`].
+async fn read_body(request: Request, cap: usize, what: &str) -> Result<Vec<u8>, Refusal> {
+    use futures::StreamExt as _;
+    let too_large = |len: u64| {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{what} of {len} bytes or more, more than the {cap} accepted"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(len) = declared
+        && len > cap as u64
+    {
+        return Err(too_large(len));
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    let mut parts = request.into_body().into_data_stream();
+    loop {
+        let part = tokio::time::timeout(BODY_IDLE_TIMEOUT, parts.next())
+            .await
+            .map_err(|_| {
+                Refusal::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("{what}: no bytes for {BODY_IDLE_TIMEOUT:?}; the upload was abandoned"),
+                )
+            })?;
+        match part {
+            None => return Ok(body),
+            Some(Err(e)) => {
+                return Err(Refusal::bad(format!(
+                    "{what}: the body could not be read whole ({e})"
+                )));
+            }
+            Some(Ok(bytes)) => {
+                if body.len() + bytes.len() > cap {
+                    return Err(too_large((body.len() + bytes.len()) as u64));
+                }
+                body.extend_from_slice(&bytes);
+            }
+        }
+    }
+}
+
+async fn post_xorb(
+    State(cas): State<Arc<XetCas>>,
+    UrlPath((prefix, hash)): UrlPath<(String, String)>,
+    request: Request,
+) -> Result<Response, Refusal> {
+    let grant = cas.grant(request.headers())?;
+    let claimed = xorb_key(&prefix, &hash)?;
+    let body = read_body(request, MAX_XORB_LEN, "xorb").await?;
+    let inserted = cas.put_xorb(&grant.namespace, claimed, &body).await?;
+    tracing::info!(namespace = %grant.namespace, xorb = %claimed, bytes = body.len(), inserted, "xet: xorb received");
+    Ok(axum::Json(json!({ "was_inserted": inserted })).into_response())
+}
+
+async fn head_xorb(
+    State(cas): State<Arc<XetCas>>,
+    UrlPath((prefix, hash)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Refusal> {
+    let grant = cas.grant(&headers)?;
+    let xorb = xorb_key(&prefix, &hash)?;
+    Ok(match cas.chunk_index(&grant.namespace, &xorb).await? {
+        Some(_) => StatusCode::OK,
+        None => StatusCode::NOT_FOUND,
+    })
+}
+
+async fn post_shard(State(cas): State<Arc<XetCas>>, request: Request) -> Result<Response, Refusal> {
+    let grant = cas.grant(request.headers())?;
+    let body = read_body(request, MAX_SHARD_LEN, "shard").await?;
+    let stored = cas.put_shard(&grant.namespace, &body).await?;
+    tracing::info!(namespace = %grant.namespace, bytes = body.len(), "xet: shard received");
+    // 1: "sync performed", 0: "exists" (the client treats both as success).
+    Ok(axum::Json(json!({ "result": u8::from(stored) })).into_response())
+}
+
+/// Routes the client should find absent (it falls back), after the token check.
+async fn absent(State(cas): State<Arc<XetCas>>, headers: HeaderMap) -> Result<Response, Refusal> {
+    cas.grant(&headers)?;
+    Ok((StatusCode::NOT_FOUND, Body::empty()).into_response())
+}
+
+/// The write-token route and the CAS routes, to merge into the gate's router.
+pub fn router(cas: Arc<XetCas>) -> Router {
+    let v1 = Router::new()
+        .route("/v1/chunks/{prefix}/{hash}", get(absent))
+        .route("/v1/xorb-grants/{prefix}/{hash}", post(absent))
+        .route("/v1/xorbs/{prefix}/{hash}", post(post_xorb).head(head_xorb))
+        .route("/v1/shards", post(post_shard))
+        .route("/v2/shards", post(absent));
+    Router::new()
+        .route(
+            "/api/models/{org}/{name}/xet-write-token/{rev}",
+            get(write_token),
+        )
+        .nest(CAS_PATH, v1)
+        .with_state(cas)
+}

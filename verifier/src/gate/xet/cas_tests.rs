@@ -1,0 +1,447 @@
+//! The CAS routes through the router, over a folder store: what reaches the upload sink, and
+//! what is refused with which message.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
+use sha2::{Digest as _, Sha256};
+use tower::ServiceExt as _;
+
+use super::cas::{FileSink, Refusal, WriteAuthority, XetCas, router};
+use super::hash::{XetHash, file_hash, range_hash};
+use super::reconstruct::FileBody;
+use super::shard::{self, FileInfo, Term, XorbInfo};
+use super::xorb;
+use crate::gate::store::{FolderStore, Store};
+use crate::gate::upload::{UploadLimits, Uploads};
+
+/// Hub tokens `hub-<org>` write `<org>/*`.
+struct OrgTokens;
+
+#[async_trait::async_trait]
+impl WriteAuthority for OrgTokens {
+    async fn authorize_write(
+        &self,
+        headers: &HeaderMap,
+        _: Option<std::net::IpAddr>,
+        repo: &str,
+    ) -> Result<String, Response> {
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer hub-"));
+        match token {
+            Some(org) if repo.starts_with(&format!("{org}/")) => Ok(org.to_string()),
+            Some(_) => Err(StatusCode::FORBIDDEN.into_response()),
+            None => Err(StatusCode::UNAUTHORIZED.into_response()),
+        }
+    }
+}
+
+/// Files received whole, by namespace and SHA-256, checked like the upload area checks them.
+#[derive(Default)]
+struct Received(Mutex<HashMap<NamespacedFile, Vec<u8>>>);
+
+/// A namespace and a SHA-256.
+type NamespacedFile = (String, [u8; 32]);
+
+#[async_trait::async_trait]
+impl FileSink for Received {
+    async fn has_file(&self, ns: &str, sha: &[u8; 32], _: u64, _: i64) -> Result<bool, Refusal> {
+        Ok(self.0.lock().unwrap().contains_key(&(ns.to_string(), *sha)))
+    }
+
+    async fn put_file(
+        &self,
+        ns: &str,
+        sha256: [u8; 32],
+        size: u64,
+        mut body: FileBody,
+        _: i64,
+    ) -> Result<(), Refusal> {
+        let mut bytes = Vec::new();
+        while let Some(part) = body.next().await {
+            let part = part.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+            bytes.extend_from_slice(&part);
+        }
+        if bytes.len() as u64 != size || <[u8; 32]>::from(Sha256::digest(&bytes)) != sha256 {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "the SHA-256 does not match",
+            ));
+        }
+        self.0
+            .lock()
+            .unwrap()
+            .insert((ns.to_string(), sha256), bytes);
+        Ok(())
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    app: axum::Router,
+    received: Arc<Received>,
+    uploads: Uploads,
+}
+
+/// The CAS over a folder store, its files going to `received`, or to the store's real upload
+/// area with `real_uploads`.
+fn fixture_with(real_uploads: bool) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(FolderStore::open(dir.path()).unwrap());
+    let received = Arc::new(Received::default());
+    let uploads = Uploads::new(store.clone(), UploadLimits::default());
+    let sink: Arc<dyn FileSink> = if real_uploads {
+        Arc::new(uploads.clone())
+    } else {
+        received.clone()
+    };
+    let cas = Arc::new(XetCas::new(store, sink, Arc::new(OrgTokens)));
+    Fixture {
+        _dir: dir,
+        app: router(cas),
+        received,
+        uploads,
+    }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(false)
+}
+
+async fn call(
+    app: &axum::Router,
+    method: Method,
+    uri: &str,
+    token: &str,
+    body: Vec<u8>,
+) -> (StatusCode, String, HeaderMap) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "gate.test")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::from(body))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        String::from_utf8_lossy(&bytes).into_owned(),
+        headers,
+    )
+}
+
+/// An access token for `org/m`.
+async fn access_token(app: &axum::Router, org: &str) -> String {
+    let uri = format!("/api/models/{org}/m/xet-write-token/main");
+    let (status, body, headers) =
+        call(app, Method::GET, &uri, &format!("hub-{org}"), Vec::new()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["casUrl"], "http://gate.test/xet-cas");
+    assert_eq!(headers["x-xet-cas-url"], "http://gate.test/xet-cas");
+    let token = json["accessToken"].as_str().unwrap().to_string();
+    assert_eq!(headers["x-xet-access-token"].to_str().unwrap(), token);
+    token
+}
+
+/// A file of two chunks in one xorb, and the shard describing both.
+fn upload_of(data: &[&[u8]]) -> (Vec<u8>, XetHash, Vec<u8>, Vec<u8>) {
+    let body = xorb::build_uncompressed(data);
+    let (chunks, hash) = xorb::parse(&body).unwrap();
+    let leaves: Vec<_> = chunks.iter().map(|c| (c.hash, u64::from(c.len))).collect();
+    let bytes = data.concat();
+    let file = FileInfo {
+        hash: file_hash(&leaves),
+        terms: vec![Term {
+            xorb: hash,
+            start: 0,
+            end: chunks.len() as u32,
+            len: bytes.len() as u32,
+            verification: Some(range_hash(chunks.iter().map(|c| c.hash))),
+        }],
+        sha256: Some(Sha256::digest(&bytes).into()),
+    };
+    let info = XorbInfo {
+        hash,
+        chunks: chunks.iter().map(|c| (c.hash, c.len)).collect(),
+    };
+    (body, hash, shard::build(&[file], &[info]), bytes)
+}
+
+#[tokio::test]
+async fn a_file_is_reconstructed_from_checked_xorbs_into_its_namespace() {
+    let f = fixture();
+    let token = access_token(&f.app, "lab-a").await;
+    let (xorb, hash, shard, bytes) = upload_of(&[b"first chunk ", b"second chunk"]);
+    let uri = format!("/xet-cas/v1/xorbs/default/{hash}");
+    let (status, body, _) = call(&f.app, Method::POST, &uri, &token, xorb.clone()).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"was_inserted":true}"#)
+    );
+    let (_, body, _) = call(&f.app, Method::POST, &uri, &token, xorb).await;
+    assert_eq!(body, r#"{"was_inserted":false}"#);
+    assert_eq!(
+        call(&f.app, Method::HEAD, &uri, &token, vec![]).await.0,
+        StatusCode::OK
+    );
+
+    let (status, body, _) = call(&f.app, Method::POST, "/xet-cas/v1/shards", &token, shard).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"result":1}"#));
+    let got = f.received.0.lock().unwrap();
+    let sha: [u8; 32] = Sha256::digest(&bytes).into();
+    assert_eq!(got.get(&("lab-a".to_string(), sha)), Some(&bytes));
+}
+
+#[tokio::test]
+async fn a_tampered_xorb_a_bad_shard_and_a_missing_token_are_refused() {
+    let f = fixture();
+    let token = access_token(&f.app, "lab-a").await;
+    let (mut xorb, hash, shard, _) = upload_of(&[b"first chunk ", b"second chunk"]);
+    *xorb.last_mut().unwrap() ^= 1;
+    let uri = format!("/xet-cas/v1/xorbs/default/{hash}");
+    let (status, body, headers) = call(&f.app, Method::POST, &uri, &token, xorb).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains(&format!("not the {hash} it was uploaded as")),
+        "{body}"
+    );
+    assert!(
+        headers["x-error-message"]
+            .to_str()
+            .unwrap()
+            .contains("xorb hash is")
+    );
+    assert_eq!(
+        call(&f.app, Method::HEAD, &uri, &token, vec![]).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let (status, body, _) = call(&f.app, Method::POST, "/xet-cas/v1/shards", &token, shard).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains(&format!("names xorb {hash}, which was never uploaded")),
+        "{body}"
+    );
+    let (status, body, _) = call(
+        &f.app,
+        Method::POST,
+        "/xet-cas/v1/shards",
+        &token,
+        b"junk".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("header tag"), "{body}");
+    assert!(f.received.0.lock().unwrap().is_empty());
+
+    for (t, want) in [
+        ("", "no `Authorization: Bearer`"),
+        ("xet_00", "not one this gate issued"),
+    ] {
+        let (status, body, _) = call(&f.app, Method::POST, "/xet-cas/v1/shards", t, vec![]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(body.contains(want), "{body}");
+    }
+    let (status, _, _) = call(
+        &f.app,
+        Method::GET,
+        "/api/models/lab-b/m/xet-write-token/main",
+        "hub-lab-a",
+        vec![],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let oversized = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/xet-cas/v1/xorbs/default/{hash}"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-length", "100000000")
+        .body(Body::empty())
+        .unwrap();
+    let response = f.app.clone().oneshot(oversized).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, body, _) = call(
+        &f.app,
+        Method::POST,
+        "/xet-cas/v1/xorbs/default/nothex",
+        &token,
+        vec![],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("not a Xet hash"), "{body}");
+}
+
+#[tokio::test]
+async fn another_namespace_learns_nothing_of_a_tenants_xorbs() {
+    let f = fixture();
+    let a = access_token(&f.app, "lab-a").await;
+    let b = access_token(&f.app, "lab-b").await;
+    let (xorb, hash, shard, _) = upload_of(&[b"lab a's secret chunk"]);
+    let uri = format!("/xet-cas/v1/xorbs/default/{hash}");
+    assert_eq!(
+        call(&f.app, Method::POST, &uri, &a, xorb).await.0,
+        StatusCode::OK
+    );
+
+    // The dedupe query answers the same whoever holds the chunk; HEAD and shards see only
+    // the caller's namespace.
+    let chunk = format!("/xet-cas/v1/chunks/default/{hash}");
+    assert_eq!(
+        call(&f.app, Method::GET, &chunk, &a, vec![]).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&f.app, Method::GET, &chunk, &b, vec![]).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&f.app, Method::HEAD, &uri, &b, vec![]).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, body, _) = call(&f.app, Method::POST, "/xet-cas/v1/shards", &b, shard).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("never uploaded"), "{body}");
+    assert!(f.received.0.lock().unwrap().is_empty());
+}
+
+/// The unchanged hf_xet client (the pinned venv's, as `.ci/run` installs it) uploading through
+/// the write-token route to the CAS over TCP: files reconstructed byte-identical, and a second
+/// upload of the same files sends no xorb.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hf_xet_client_uploads_and_a_second_upload_sends_no_xorb() {
+    let f = fixture_with(true);
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let app = f.app.clone().layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let log = log.clone();
+            async move {
+                log.lock()
+                    .unwrap()
+                    .push(format!("{} {}", request.method(), request.uri().path()));
+                next.run(request).await
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // A float32 tensor (byte-grouped by the client), incompressible bytes, and text (LZ4).
+    let work = tempfile::tempdir().unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let floats: Vec<u8> = (0..150_000)
+        .flat_map(|_| (((next() % 2000) as f32 - 1000.0) / 40_000.0).to_le_bytes())
+        .collect();
+    let noise: Vec<u8> = (0..400_000).map(|_| next() as u8).collect();
+    let text: Vec<u8> = (0..20_000)
+        .flat_map(|i| format!("line {i} of a tokenizer-like file\n").into_bytes())
+        .collect();
+    let mut paths = Vec::new();
+    for (name, bytes) in [("w.bin", &floats), ("n.bin", &noise), ("t.txt", &text)] {
+        let p = work.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        paths.push(p.to_str().unwrap().to_string());
+    }
+    let script = r#"
+import sys
+from hf_xet import XetSession
+url, files = sys.argv[1], sys.argv[2:]
+with XetSession().new_upload_commit(token_refresh_url=url,
+        token_refresh_headers={"authorization": "Bearer hub-lab-a"},
+        custom_headers={}, progress_callback=None) as commit:
+    handles = [commit.start_upload_file(f, sha256="compute") for f in files]
+for h in handles:
+    print(h.result().xet_info.sha256)
+"#;
+    let url = format!("http://127.0.0.1:{port}/api/models/lab-a/m/xet-write-token/main");
+    let hf_home = work.path().join("hf-home");
+    let python = std::env::var_os("WEIGHTGATE_PYTHON").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python"),
+        std::path::PathBuf::from,
+    );
+    let upload = move || {
+        let out = std::process::Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .arg(&url)
+            .args(&paths)
+            .env("HF_HOME", &hf_home)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (run .ci/run to install the venv)",
+                    python.display()
+                )
+            });
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let printed = tokio::task::spawn_blocking(upload.clone()).await.unwrap();
+    let xorb_posts = |seen: &[String]| {
+        seen.iter()
+            .filter(|s| s.starts_with("POST /xet-cas/v1/xorbs/"))
+            .count()
+    };
+    assert!(xorb_posts(&seen.lock().unwrap()) >= 1);
+    // Each file waits in lab-a's upload area under its SHA-256, its bytes the original's.
+    let now = jiff::Timestamp::now().as_second();
+    for (bytes, sha) in [&floats, &noise, &text].into_iter().zip(printed.lines()) {
+        assert_eq!(hex::encode(Sha256::digest(bytes)), sha);
+        let pending = f.uploads.pending("lab-a", sha, now).await.unwrap().unwrap();
+        assert_eq!(pending.size, bytes.len() as u64);
+        assert_eq!(pending.blake3, blake3::hash(bytes).to_hex().as_str());
+        let stored = f._dir.path().join("uploads/lab-a").join(sha);
+        assert_eq!(&std::fs::read(stored).unwrap(), bytes);
+        assert!(
+            f.uploads
+                .pending("lab-b", sha, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    // The client compressed with each scheme: byte-grouped LZ4 (the floats), LZ4 (the text)
+    // and none (the noise).
+    let mut schemes = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir(f._dir.path().join("xet/lab-a/xorbs")).unwrap() {
+        let body = std::fs::read(e.unwrap().path()).unwrap();
+        let mut at = 0;
+        while at + 8 <= body.len() {
+            schemes.insert(body[at + 4]);
+            at += 8 + u32::from_le_bytes([body[at + 1], body[at + 2], body[at + 3], 0]) as usize;
+        }
+    }
+    assert_eq!(schemes.into_iter().collect::<Vec<_>>(), [0, 1, 2]);
+    seen.lock().unwrap().clear();
+    tokio::task::spawn_blocking(upload).await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(xorb_posts(&seen), 0, "{seen:?}");
+    assert!(
+        seen.iter().any(|s| s == "POST /xet-cas/v1/shards"),
+        "{seen:?}"
+    );
+}
