@@ -127,8 +127,10 @@ impl Pipe {
     }
 }
 
-/// One `splice(2)` of up to `count` bytes from `from` to `to`, neither side blocking.
-fn splice(from: RawFd, to: RawFd, count: usize) -> io::Result<usize> {
+/// One `splice(2)` of up to `count` bytes from `from` to `to`, neither side blocking; `more`
+/// tells a socket that more bytes follow, so it sends full segments rather than each piece.
+fn splice(from: RawFd, to: RawFd, count: usize, more: bool) -> io::Result<usize> {
+    let more = if more { libc::SPLICE_F_MORE } else { 0 };
     loop {
         // SAFETY: the caller holds both descriptors open; null offsets mean "the current
         // position", which pipes and sockets require.
@@ -139,7 +141,7 @@ fn splice(from: RawFd, to: RawFd, count: usize) -> io::Result<usize> {
                 to,
                 std::ptr::null_mut(),
                 count,
-                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK | more,
             )
         };
         if n >= 0 {
@@ -200,7 +202,9 @@ impl ZeroCopyStream {
             Segment::File { file, offset, .. } => {
                 ready!(self.poll_send_file(cx, &file, offset, count))
             }
-            Segment::Socket { upstream, .. } => ready!(self.poll_splice(cx, &upstream, count)),
+            Segment::Socket { upstream, len } => {
+                ready!(self.poll_splice(cx, &upstream, count, len))
+            }
         };
         match sent {
             Ok(0) => Poll::Ready(Err(io::Error::new(
@@ -247,14 +251,16 @@ impl ZeroCopyStream {
         }
     }
 
-    /// Moves up to `count` bytes from `upstream` to the client: into the pipe when it is
-    /// empty, then from the pipe to the client's socket. Returns the bytes the client's socket
-    /// took; 0 only when the upstream ended.
+    /// Moves up to `count` of the `remaining` bytes of a socket segment from `upstream` to the
+    /// client: into the pipe (waiting only while it is empty, then taking whatever else has
+    /// arrived), then from the pipe to the client's socket. Returns the bytes the client's
+    /// socket took; 0 only when the upstream ended.
     fn poll_splice(
         &mut self,
         cx: &mut Context<'_>,
         upstream: &TcpStream,
         count: usize,
+        remaining: u64,
     ) -> Poll<io::Result<usize>> {
         if self.pipe.is_none() {
             self.pipe = Some(Pipe::new()?);
@@ -262,24 +268,31 @@ impl ZeroCopyStream {
         let Some(pipe) = self.pipe.as_mut() else {
             unreachable!("the pipe was made above")
         };
-        while pipe.held == 0 {
-            ready!(upstream.poll_read_ready(cx))?;
+        let fill = count.min(PIPE_BYTES as usize);
+        while pipe.held < fill {
+            if pipe.held == 0 {
+                ready!(upstream.poll_read_ready(cx))?;
+            }
             let (from, to) = (upstream.as_raw_fd(), pipe.write.as_raw_fd());
-            let want = count.min(PIPE_BYTES as usize);
-            match upstream.try_io(Interest::READABLE, || splice(from, to, want)) {
-                Ok(0) => return Poll::Ready(Ok(0)),
-                Ok(n) => pipe.held = n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            let want = fill - pipe.held;
+            match upstream.try_io(Interest::READABLE, || splice(from, to, want, false)) {
+                Ok(0) if pipe.held == 0 => return Poll::Ready(Ok(0)),
+                Ok(0) => break,
+                Ok(n) => pipe.held += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && pipe.held == 0 => continue,
+                // What is in the pipe goes out first; the upstream's error shows at the next call.
+                Err(_) if pipe.held > 0 => break,
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
         let (from, to) = (pipe.read.as_raw_fd(), self.tcp.as_raw_fd());
         let want = count.min(pipe.held);
+        let more = remaining > want as u64;
         loop {
             ready!(self.tcp.poll_write_ready(cx))?;
             match self
                 .tcp
-                .try_io(Interest::WRITABLE, || splice(from, to, want))
+                .try_io(Interest::WRITABLE, || splice(from, to, want, more))
             {
                 Ok(n) => {
                     pipe.held -= n;
