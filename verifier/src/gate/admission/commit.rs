@@ -16,16 +16,13 @@ use weightgate_attest::reading::{
     component_order,
 };
 
-use super::{Admission, blocks_admission, header_of, stored_header};
-use crate::decision::{CheckName, Decision};
-use crate::finding::Problem;
+use super::{Admission, authenticate_under, blocks_admission, header_of, stored_header};
 use crate::gate::store::{
     BlobSource, Hashes, Publication, PublishedFile, StagedFile, Staging, Store, StoreError,
-    check_ref, check_repo_id,
 };
 use crate::gate::upload::ObjectSource;
 use crate::policy::{Context, Policy};
-use crate::stages::{SubjectSource, authenticate, bind, judge};
+use crate::stages::{SubjectSource, bind, judge};
 
 /// Largest shard index read (as `attest` caps them when reading a checkpoint folder).
 const MAX_INDEX_LEN: u64 = 16 << 20;
@@ -64,19 +61,11 @@ pub async fn admit_commit(
     store: &dyn Store,
     req: &CommitRequest<'_>,
 ) -> Result<Admission, StoreError> {
-    check_repo_id(req.repo)?;
-    check_ref(req.ref_name)?;
-    let mut d = Decision::new(req.now);
-    let Some(auth) = authenticate(req.envelope, req.policy, req.now, &mut d) else {
-        return Ok(Admission::Refused(d));
-    };
-    if let Some(why) = req
-        .policy
-        .namespace_refusal(namespace_of(req.repo), auth.signers())
-    {
-        d.fail(CheckName::Signatures, Problem::WrongNamespace { why });
-        return Ok(Admission::Refused(d));
-    }
+    let (auth, mut d) =
+        match authenticate_under(req.repo, req.ref_name, req.envelope, req.policy, req.now)? {
+            Ok(opened) => opened,
+            Err(refused) => return Ok(Admission::Refused(refused)),
+        };
     let mut staging = store.begin(req.now).await?;
     let received = match receive(store, staging.as_mut(), req).await {
         Ok(r) => r,

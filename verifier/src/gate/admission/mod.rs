@@ -75,6 +75,29 @@ pub fn blocks_admission(code: ReasonCode) -> bool {
     code.family() != crate::reason::Family::Regime
 }
 
+/// The opening every entrance to admission shares: the repository and ref names checked, the
+/// envelope authenticated, and the policy's `[[namespace]]` binding applied to its signers.
+/// `Ok(Err(decision))` when the release is refused there.
+pub(crate) fn authenticate_under(
+    repo: &str,
+    ref_name: &str,
+    envelope: &[u8],
+    policy: &Policy,
+    now: i64,
+) -> Result<Result<(Authenticated, Decision), Decision>, StoreError> {
+    check_repo_id(repo)?;
+    check_ref(ref_name)?;
+    let mut d = Decision::new(now);
+    let Some(auth) = authenticate(envelope, policy, now, &mut d) else {
+        return Ok(Err(d));
+    };
+    if let Some(why) = policy.namespace_refusal(namespace_of(repo), auth.signers()) {
+        d.fail(CheckName::Signatures, Problem::WrongNamespace { why });
+        return Ok(Err(d));
+    }
+    Ok(Ok((auth, d)))
+}
+
 /// Admits a checkpoint into `store` if every check but the per-request regimes passes. Copying
 /// and judging block their thread ([`crate::gate::blocking`]): on a multi-threaded runtime,
 /// other tasks move to other workers meanwhile.
@@ -83,19 +106,11 @@ pub async fn admit(
     req: &AdmitRequest<'_>,
     progress: Progress<'_>,
 ) -> Result<Admission, StoreError> {
-    check_repo_id(req.repo)?;
-    check_ref(req.ref_name)?;
-    let mut d = Decision::new(req.now);
-    let Some(auth) = authenticate(req.envelope, req.policy, req.now, &mut d) else {
-        return Ok(Admission::Refused(d));
-    };
-    if let Some(why) = req
-        .policy
-        .namespace_refusal(namespace_of(req.repo), auth.signers())
-    {
-        d.fail(CheckName::Signatures, Problem::WrongNamespace { why });
-        return Ok(Admission::Refused(d));
-    }
+    let (auth, mut d) =
+        match authenticate_under(req.repo, req.ref_name, req.envelope, req.policy, req.now)? {
+            Ok(opened) => opened,
+            Err(refused) => return Ok(Admission::Refused(refused)),
+        };
     let st = auth.statement();
 
     // Names and sizes first: a mismatch is judged in place, without copying anything.
