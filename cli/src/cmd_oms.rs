@@ -195,30 +195,40 @@ pub struct VerifyOmsArgs {
     pub threads: usize,
 }
 
-pub fn run_verify(args: VerifyOmsArgs) -> anyhow::Result<Exit> {
-    std::fs::symlink_metadata(&args.model)
-        .with_context(|| format!("{}: cannot read the model", args.model.display()))?;
+/// What the command line trusts for `model.sig`, whichever command it was given to.
+pub struct ModelSigningFlags<'a> {
+    pub keys: &'a [PathBuf],
+    pub certificate_chains: &'a [PathBuf],
+    pub identities: &'a [String],
+    pub sigstore: bool,
+    pub issuer: Option<&'a str>,
+    pub trust_root: Option<&'a std::path::Path>,
+}
+
+/// The keys, certificate anchors and Sigstore identities the flags name: `--identity` applies
+/// to the certificate anchors, or with `--sigstore` to the Fulcio certificate with `--issuer`.
+pub fn model_signing_trust(f: &ModelSigningFlags) -> anyhow::Result<ModelSigningTrust> {
     let mut keys = Vec::new();
-    for p in &args.key {
+    for p in f.keys {
         keys.push(ModelSigningKey::load(p)?);
     }
     let mut anchors = Vec::new();
-    for p in &args.certificate_chain {
+    for p in f.certificate_chains {
         anchors.extend(load_certificates(p)?);
     }
-    if !args.identity.is_empty() && anchors.is_empty() && !args.sigstore {
-        anyhow::bail!("--identity needs --certificate-chain or --sigstore");
+    if !f.identities.is_empty() && anchors.is_empty() && !f.sigstore {
+        anyhow::bail!("an identity needs a certificate chain or a Sigstore keyless check");
     }
-    let sigstore = if args.sigstore {
-        let root = match &args.trust_root {
+    let sigstore = if f.sigstore {
+        let root = match f.trust_root {
             Some(p) => SigstoreRoot::load(p)?,
             None => SigstoreRoot::public_good(),
         };
-        let issuer = args.issuer.clone().unwrap_or_default();
+        let issuer = f.issuer.unwrap_or_default().to_string();
         vec![SigstoreTrust {
             root,
-            identities: args
-                .identity
+            identities: f
+                .identities
                 .iter()
                 .map(|identity| SigstoreIdentity {
                     identity: identity.clone(),
@@ -229,6 +239,33 @@ pub fn run_verify(args: VerifyOmsArgs) -> anyhow::Result<Exit> {
     } else {
         Vec::new()
     };
+    let certificates = if anchors.is_empty() {
+        Vec::new()
+    } else {
+        vec![CertificateTrust {
+            name: "--certificate-chain".into(),
+            anchors,
+            identities: f.identities.to_vec(),
+        }]
+    };
+    Ok(ModelSigningTrust {
+        keys,
+        certificates,
+        sigstore,
+    })
+}
+
+pub fn run_verify(args: VerifyOmsArgs) -> anyhow::Result<Exit> {
+    std::fs::symlink_metadata(&args.model)
+        .with_context(|| format!("{}: cannot read the model", args.model.display()))?;
+    let trust = model_signing_trust(&ModelSigningFlags {
+        keys: &args.key,
+        certificate_chains: &args.certificate_chain,
+        identities: &args.identity,
+        sigstore: args.sigstore,
+        issuer: args.issuer.as_deref(),
+        trust_root: args.trust_root.as_deref(),
+    })?;
     let path = args
         .signature
         .clone()
@@ -239,19 +276,7 @@ pub fn run_verify(args: VerifyOmsArgs) -> anyhow::Result<Exit> {
     ignore.extend(relative_inside(&args.model, &path));
     let req = OmsRequest {
         bundle,
-        trust: ModelSigningTrust {
-            keys,
-            certificates: if anchors.is_empty() {
-                Vec::new()
-            } else {
-                vec![CertificateTrust {
-                    name: "--certificate-chain".into(),
-                    anchors,
-                    identities: args.identity,
-                }]
-            },
-            sigstore,
-        },
+        trust,
         ignore,
         own_files: Vec::new(),
         ignore_unsigned: args.ignore_unsigned_files,

@@ -102,16 +102,42 @@ pub struct OmsArgs {
     /// Files the bundle does not sign are not an error.
     #[arg(long)]
     pub oms_ignore_unsigned: bool,
+    /// Check model.sig too, trusting these anchors (PEM certificates) for the `certificate`
+    /// method besides the policy's; repeatable.
+    #[arg(long, value_name = "PEM")]
+    pub oms_certificate_chain: Vec<PathBuf>,
+    /// The identity the model.sig signing certificate must name (with --oms-certificate-chain
+    /// or --oms-sigstore); repeatable: any one will do.
+    #[arg(long, value_name = "NAME")]
+    pub oms_identity: Vec<String>,
+    /// Check a Sigstore keyless model.sig offline (as `verify-oms --sigstore`): the Fulcio
+    /// certificate must name --oms-identity, vouched for by --oms-issuer.
+    #[arg(long, requires_all = ["oms_identity", "oms_issuer"])]
+    pub oms_sigstore: bool,
+    /// The OIDC issuer that must have vouched for the --oms-sigstore identity.
+    #[arg(long, value_name = "URL", requires = "oms_sigstore")]
+    pub oms_issuer: Option<String>,
+    /// A Sigstore `TrustedRoot` JSON file in place of the public-good root the build carries.
+    #[arg(long, value_name = "trusted_root.json", requires = "oms_sigstore")]
+    pub oms_trust_root: Option<PathBuf>,
 }
 
 impl OmsArgs {
-    pub fn options(&self) -> OmsOptions {
-        OmsOptions {
-            keys: self.oms_key.clone(),
+    pub fn options(&self) -> anyhow::Result<OmsOptions> {
+        let extra = crate::cmd_oms::model_signing_trust(&crate::cmd_oms::ModelSigningFlags {
+            keys: &self.oms_key,
+            certificate_chains: &self.oms_certificate_chain,
+            identities: &self.oms_identity,
+            sigstore: self.oms_sigstore,
+            issuer: self.oms_issuer.as_deref(),
+            trust_root: self.oms_trust_root.as_deref(),
+        })?;
+        Ok(OmsOptions {
+            extra,
             bundle: self.oms_bundle.clone(),
             ignore: self.oms_ignore.clone(),
             ignore_unsigned: self.oms_ignore_unsigned,
-        }
+        })
     }
 }
 
@@ -124,7 +150,7 @@ pub fn oms_request(
     now: i64,
 ) -> anyhow::Result<Option<OmsRequest>> {
     Ok(OmsRequest::for_checkpoint(
-        &args.options(),
+        &args.options()?,
         &policy.model_signing,
         &checkpoint.path,
         checkpoint.allow_symlinks,

@@ -301,4 +301,42 @@ fn a_policy_can_trust_a_sigstore_identity_for_model_sig() {
     let (code, v, _) = verdict("someone-else@lab.example");
     assert_eq!(code, 1, "{v}");
     assert_eq!(v["reasons"][0]["code"], "oms.sigstore_identity", "{v}");
+
+    // The same trust from `verify`'s own flags, with a policy that names no Sigstore signer.
+    let keys_only = dir.join("keys-only.toml");
+    fs::write(
+        &keys_only,
+        format!(
+            "[policy]\nname = \"keys\"\n[[trusted_key]]\nname = \"lab\"\npath = \"{}\"\n",
+            common::td("keys/test-lab.pub")
+        ),
+    )
+    .unwrap();
+    let root = instance.join("trusted_root.json");
+    let flagged = |identity: &str| {
+        let r = run([
+            "verify",
+            s(&checkpoint),
+            "--policy",
+            s(&keys_only),
+            "--oms-sigstore",
+            "--oms-identity",
+            identity,
+            "--oms-issuer",
+            ISSUER,
+            "--oms-trust-root",
+            s(&root),
+            "--json",
+        ]);
+        (
+            r.code,
+            serde_json::from_str::<Value>(&r.stdout).unwrap_or(Value::Null),
+            r.stderr,
+        )
+    };
+    let (code, v, err) = flagged(IDENTITY);
+    assert_eq!(code, 0, "{v}{err}");
+    let (code, v, _) = flagged("someone-else@lab.example");
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["reasons"][0]["code"], "oms.sigstore_identity", "{v}");
 }

@@ -45,8 +45,9 @@ pub struct OmsRequest {
 /// Which `model.sig` to check and with which keys, as the user asked.
 #[derive(Debug, Clone, Default)]
 pub struct OmsOptions {
-    /// Public keys given besides the policy's `[[model_signing_key]]`s.
-    pub keys: Vec<std::path::PathBuf>,
+    /// What the caller trusts besides the policy (keys, certificate anchors, Sigstore
+    /// identities given on the command line).
+    pub extra: ModelSigningTrust,
     /// The bundle; default `CHECKPOINT/model.sig` (or `FILE.sig`).
     pub bundle: Option<std::path::PathBuf>,
     /// Relative paths to leave out of the check.
@@ -59,11 +60,9 @@ pub struct OmsOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum OmsRequestError {
     #[error(
-        "--oms-bundle needs a key to check it with: --oms-key PUB.pem, or a [[model_signing_key]] or [[model_signing_certificate]] in the policy"
+        "--oms-bundle needs something to check it with: --oms-key PUB.pem, --oms-certificate-chain, --oms-sigstore, or a [[model_signing_key]], [[model_signing_certificate]] or [[model_signing_sigstore]] in the policy"
     )]
     NoKey,
-    #[error(transparent)]
-    Key(#[from] weightgate_attest::keys::KeyError),
     #[error("{}: cannot read the model signature: {error}", path.display())]
     Read {
         path: std::path::PathBuf,
@@ -72,8 +71,8 @@ pub enum OmsRequestError {
 }
 
 impl OmsRequest {
-    /// What to check model.sig with for `checkpoint`, trusting `trusted` (the policy's) and the
-    /// keys of `options`: `None` when nothing is trusted, or when only the policy trusts
+    /// What to check model.sig with for `checkpoint`, trusting `trusted` (the policy's) and
+    /// what `options` adds: `None` when nothing is trusted, or when only the policy trusts
     /// something and no bundle is there (whether one is required is the bind stage's call).
     /// `own_files` are weightgate's files beside the weights (attestation, grants), left out
     /// unless the bundle signs them.
@@ -87,9 +86,13 @@ impl OmsRequest {
     ) -> Result<Option<OmsRequest>, OmsRequestError> {
         use weightgate_attest::reading::{default_oms_signature_path, relative_inside};
         let mut trust = trusted.clone();
-        for p in &options.keys {
-            trust.keys.push(ModelSigningKey::load(p)?);
-        }
+        trust.keys.extend(options.extra.keys.iter().cloned());
+        trust
+            .certificates
+            .extend(options.extra.certificates.iter().cloned());
+        trust
+            .sigstore
+            .extend(options.extra.sigstore.iter().cloned());
         if trust.is_empty() {
             if options.bundle.is_some() {
                 return Err(OmsRequestError::NoKey);
@@ -100,7 +103,7 @@ impl OmsRequest {
             .bundle
             .clone()
             .unwrap_or_else(|| default_oms_signature_path(checkpoint));
-        let explicit = !options.keys.is_empty() || options.bundle.is_some();
+        let explicit = !options.extra.is_empty() || options.bundle.is_some();
         let bundle = match weightgate_attest::io::read_capped(
             &path,
             weightgate_schemas::oms::MAX_BUNDLE_LEN as u64,

@@ -5,13 +5,17 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use weightgate_verifier::model_sig::{OmsOptions, OmsReport, OmsRequest, check_oms};
+use weightgate_verifier::trust::{ModelSigningKey, ModelSigningTrust};
 
 use crate::support::{at, copy_dir, policy, testdata};
 
 /// Checks `bundle` over `model` with the public key `key` (a file of testdata/oms-v0.2/keys).
 fn check(model: &Path, bundle: PathBuf, key: &str) -> OmsReport {
     let options = OmsOptions {
-        keys: vec![testdata("oms-v0.2/keys").join(key)],
+        extra: ModelSigningTrust {
+            keys: vec![ModelSigningKey::load(&testdata("oms-v0.2/keys").join(key)).expect("key")],
+            ..ModelSigningTrust::default()
+        },
         bundle: Some(bundle),
         ..OmsOptions::default()
     };
