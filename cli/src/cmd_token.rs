@@ -48,6 +48,7 @@ pub struct CreateArgs {
 pub struct RevokeArgs {
     #[command(flatten)]
     pub store: StoreArg,
+    /// The name the token was created with (`token list` shows them).
     #[arg(long)]
     pub name: String,
 }
