@@ -25,6 +25,16 @@ pub struct FulcioCa {
     pub valid_until: Option<i64>,
 }
 
+/// A timestamping authority (RFC 3161): its chain (the TSA certificate first, root last), a
+/// name for messages, and when its timestamps count (Unix seconds, end exclusive).
+#[derive(Debug, Clone)]
+pub struct TimestampAuthority {
+    pub name: String,
+    pub chain: Vec<Vec<u8>>,
+    pub valid_from: i64,
+    pub valid_until: Option<i64>,
+}
+
 /// A transparency log's key, by log id.
 #[derive(Debug, Clone)]
 pub struct LogKey {
@@ -55,6 +65,7 @@ pub struct SigstoreRoot {
     pub certificate_authorities: Vec<FulcioCa>,
     pub tlogs: Vec<LogKey>,
     pub ctlogs: Vec<LogKey>,
+    pub timestamp_authorities: Vec<TimestampAuthority>,
 }
 
 /// One identity a keyless bundle may be signed by: the certificate's subject alternative name
@@ -81,6 +92,8 @@ struct RawRoot {
     certificate_authorities: Vec<RawCa>,
     #[serde(default)]
     ctlogs: Vec<RawLog>,
+    #[serde(default)]
+    timestamp_authorities: Vec<RawCa>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +128,17 @@ struct RawValidity {
 struct RawCa {
     cert_chain: RawChain,
     valid_for: Option<RawValidity>,
+    #[serde(default)]
+    uri: Option<String>,
+    #[serde(default)]
+    subject: Option<RawSubject>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSubject {
+    organization: Option<String>,
+    common_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -187,7 +211,13 @@ impl SigstoreRoot {
         let raw: RawRoot = serde_json::from_str(text)
             .map_err(|e| format(format!("not a Sigstore trusted root: {e}")))?;
         let mut cas = Vec::new();
-        for ca in &raw.certificate_authorities {
+        let mut tsas = Vec::new();
+        for (i, ca) in raw
+            .certificate_authorities
+            .iter()
+            .chain(&raw.timestamp_authorities)
+            .enumerate()
+        {
             let chain = ca
                 .cert_chain
                 .certificates
@@ -201,7 +231,21 @@ impl SigstoreRoot {
                 return Err(format("a certificate authority has no certificate".into()));
             }
             let (valid_from, valid_until) = window(ca.valid_for.as_ref(), name)?;
-            cas.push(FulcioCa {
+            if i < raw.certificate_authorities.len() {
+                cas.push(FulcioCa {
+                    chain,
+                    valid_from,
+                    valid_until,
+                });
+                continue;
+            }
+            let subject = ca.subject.as_ref();
+            let tsa_name = subject
+                .and_then(|s| s.common_name.clone().or(s.organization.clone()))
+                .or(ca.uri.clone())
+                .unwrap_or_else(|| format!("timestamp authority {}", tsas.len() + 1));
+            tsas.push(TimestampAuthority {
+                name: tsa_name,
                 chain,
                 valid_from,
                 valid_until,
@@ -221,6 +265,7 @@ impl SigstoreRoot {
             certificate_authorities: cas,
             tlogs: logs(&raw.tlogs)?,
             ctlogs: logs(&raw.ctlogs)?,
+            timestamp_authorities: tsas,
         })
     }
 
