@@ -28,6 +28,7 @@ mod oms_bundle_limits;
 mod oms_certificates;
 mod oms_older_releases;
 mod oms_sigstore;
+mod oms_sigstore_public;
 mod pages;
 mod pkcs11;
 mod readmission;

@@ -2,7 +2,7 @@
 //! cosign ship it): the Fulcio certificate authorities, the Rekor transparency-log keys and the
 //! certificate-transparency log keys, each with its validity window; and the identities a
 //! keyless `model.sig` may be signed by. The build carries the public-good root; a file given
-//! instead replaces it.
+//! instead (a `TrustedRoot`, or a `ClientTrustConfig` holding one) replaces it.
 
 use std::path::Path;
 
@@ -208,7 +208,14 @@ impl SigstoreRoot {
             source_name: name.to_string(),
             problem,
         };
-        let raw: RawRoot = serde_json::from_str(text)
+        // A `ClientTrustConfig` (what `model_signing --trust_config` and cosign take) wraps
+        // the trusted root under `trustedRoot`; either document is accepted.
+        let mut value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| format(format!("not a Sigstore trusted root: {e}")))?;
+        if let Some(inner) = value.get_mut("trustedRoot") {
+            value = inner.take();
+        }
+        let raw: RawRoot = serde_json::from_value(value)
             .map_err(|e| format(format!("not a Sigstore trusted root: {e}")))?;
         let mut cas = Vec::new();
         let mut tsas = Vec::new();
