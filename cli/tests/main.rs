@@ -31,6 +31,7 @@ mod oms_sigstore;
 mod oms_sigstore_public;
 mod pages;
 mod pkcs11;
+mod pkcs11_removed_token;
 mod readmission;
 mod regimes;
 mod store_bucket;

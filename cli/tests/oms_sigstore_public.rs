@@ -150,7 +150,8 @@ fn public_good_keyless_bundles_verify_offline_and_agree_with_model_signing() {
         ));
         let proof = dir.path().join(format!("{version}-proof.sig"));
         edit_bundle(&sig, &proof, |v| {
-            let hashes = &mut v["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"];
+            let hashes =
+                &mut v["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"];
             hashes[0] = hashes[1].clone();
         });
         cases.push(case(
@@ -202,7 +203,12 @@ fn public_good_keyless_bundles_verify_offline_and_agree_with_model_signing() {
             .map(|p| p["code"].as_str().unwrap())
             .collect();
         match case.expect {
-            None => assert_eq!((r.code, codes.as_slice()), (0, &[][..]), "{}: {v}", case.name),
+            None => assert_eq!(
+                (r.code, codes.as_slice()),
+                (0, &[][..]),
+                "{}: {v}",
+                case.name
+            ),
             Some(code) => assert_eq!(
                 (r.code, codes.as_slice()),
                 (1, &[code][..]),
@@ -267,7 +273,11 @@ fn public_good_keyless_bundles_verify_offline_and_agree_with_model_signing() {
         .collect();
     assert_eq!(verdicts.len(), cases.len(), "{verdicts:?}");
     for (case, verdict) in cases.iter().zip(&verdicts) {
-        let expected = if case.expect.is_none() { "ok" } else { "refused" };
+        let expected = if case.expect.is_none() {
+            "ok"
+        } else {
+            "refused"
+        };
         assert_eq!(verdict, expected, "model_signing on {}", case.name);
     }
 }

@@ -116,7 +116,9 @@ pub fn verify_inclusion(
         .checkpoint
         .as_ref()
         .and_then(|c| c.envelope.as_deref())
-        .ok_or_else(|| InclusionError::Checkpoint("the inclusion proof has no checkpoint".into()))?;
+        .ok_or_else(|| {
+            InclusionError::Checkpoint("the inclusion proof has no checkpoint".into())
+        })?;
     let checkpoint = verify_checkpoint(envelope, log)?;
     if checkpoint.size != size || checkpoint.root != root {
         return Err(InclusionError::Checkpoint(format!(
@@ -241,7 +243,10 @@ mod tests {
                 }
                 let mut long = p.clone();
                 long.push(r);
-                assert_ne!(root_from_path(i as u64, n as u64, leaves[i], &long), Some(r));
+                assert_ne!(
+                    root_from_path(i as u64, n as u64, leaves[i], &long),
+                    Some(r)
+                );
             }
         }
         assert_eq!(root_from_path(3, 3, hash_leaf(b"x"), &[]), None);

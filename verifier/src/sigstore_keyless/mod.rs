@@ -276,7 +276,8 @@ fn verify_with(
         None if logged.is_empty() => {
             return Err(KeylessError::Refused(
                 ReasonCode::OmsSigstoreInclusionProof,
-                "the Rekor entry has neither a signed entry timestamp nor an inclusion proof".into(),
+                "the Rekor entry has neither a signed entry timestamp nor an inclusion proof"
+                    .into(),
             ));
         }
         None => {}
@@ -338,8 +339,12 @@ fn verify_with(
     }
     let (chain, issuer_der) = verified.expect("times is not empty");
     // (2) The embedded SCT.
-    verify_embedded_sct(&material.certificate, &issuer_der, &root.ct_keys_at(signed_at))
-        .map_err(|e| KeylessError::Refused(ReasonCode::OmsSigstoreSct, e.to_string()))?;
+    verify_embedded_sct(
+        &material.certificate,
+        &issuer_der,
+        &root.ct_keys_at(signed_at),
+    )
+    .map_err(|e| KeylessError::Refused(ReasonCode::OmsSigstoreSct, e.to_string()))?;
     // (3) Identity and issuer.
     let issuer = fulcio_issuer(&material.certificate).unwrap_or_default();
     let identities = &trust.identities;

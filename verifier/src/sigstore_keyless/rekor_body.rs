@@ -176,7 +176,8 @@ pub fn check_body(
         EntryKind::DsseV001 => {
             let payload_hash = hex::encode(Sha256::digest(payload));
             match &body.spec.payload_hash {
-                Some(h) if h.algorithm == "sha256" && h.value.eq_ignore_ascii_case(&payload_hash) => {}
+                Some(h)
+                    if h.algorithm == "sha256" && h.value.eq_ignore_ascii_case(&payload_hash) => {}
                 _ => return Err(other_payload()),
             }
             let recorded = body.spec.signatures.iter().any(|s| {

@@ -81,8 +81,7 @@ fn a_rekor_v2_bundle_is_proven_by_its_inclusion_proof_and_rfc3161_timestamp() {
 
     // A timestamp whose signature bytes were altered proves no time.
     let mut b = bundle();
-    let ts = &mut b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]
-        ["signedTimestamp"];
+    let ts = &mut b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"];
     let mut text = ts.as_str().unwrap().to_string();
     let at = text.len() - 12;
     let flipped = if &text[at..at + 1] == "A" { "B" } else { "A" };
@@ -147,15 +146,23 @@ fn a_rekor_v2_bundle_is_proven_by_its_inclusion_proof_and_rfc3161_timestamp() {
         .to_string();
     let mut altered = log_line.clone();
     let at = altered.len() - 8;
-    let flipped = if &altered[at..at + 1] == "A" { "B" } else { "A" };
+    let flipped = if &altered[at..at + 1] == "A" {
+        "B"
+    } else {
+        "A"
+    };
     altered.replace_range(at..at + 1, flipped);
     for replacement in [altered, String::new()] {
-        let text = checkpoint.replace(&format!("{log_line}\n"), &if replacement.is_empty() {
-            String::new()
-        } else {
-            format!("{replacement}\n")
-        });
-        let (code, message) = entry(&|e| e["inclusionProof"]["checkpoint"]["envelope"] = json!(text));
+        let text = checkpoint.replace(
+            &format!("{log_line}\n"),
+            &if replacement.is_empty() {
+                String::new()
+            } else {
+                format!("{replacement}\n")
+            },
+        );
+        let (code, message) =
+            entry(&|e| e["inclusionProof"]["checkpoint"]["envelope"] = json!(text));
         assert_eq!(code, ReasonCode::OmsSigstoreCheckpoint, "{message}");
     }
     // A checkpoint for another tree size.
