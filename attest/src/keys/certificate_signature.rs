@@ -121,7 +121,7 @@ impl IssuerKey {
                     ECDSA_SHA384 => Hash::Sha384,
                     _ => Hash::Sha512,
                 };
-                Ok(key.verify_prehash_der(&hash.digest(&tbs), sig).is_ok())
+                Ok(key.verify_prehash_der(&hash.digest(tbs), sig).is_ok())
             }
             (IssuerKey::Rsa(key), oid @ (RSA_SHA256 | RSA_SHA384 | RSA_SHA512)) => {
                 if !null_or_absent() {
@@ -133,13 +133,13 @@ impl IssuerKey {
                 let key = key.clone();
                 let ok = match oid {
                     RSA_SHA256 => rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key)
-                        .verify(&tbs, &sig)
+                        .verify(tbs, &sig)
                         .is_ok(),
                     RSA_SHA384 => rsa::pkcs1v15::VerifyingKey::<Sha384>::new(key)
-                        .verify(&tbs, &sig)
+                        .verify(tbs, &sig)
                         .is_ok(),
                     _ => rsa::pkcs1v15::VerifyingKey::<Sha512>::new(key)
-                        .verify(&tbs, &sig)
+                        .verify(tbs, &sig)
                         .is_ok(),
                 };
                 Ok(ok)
@@ -153,17 +153,17 @@ impl IssuerKey {
                 let ok = match hash {
                     Hash::Sha256 => {
                         rsa::pss::VerifyingKey::<Sha256>::new_with_salt_len(key, salt_len)
-                            .verify(&tbs, &sig)
+                            .verify(tbs, &sig)
                             .is_ok()
                     }
                     Hash::Sha384 => {
                         rsa::pss::VerifyingKey::<Sha384>::new_with_salt_len(key, salt_len)
-                            .verify(&tbs, &sig)
+                            .verify(tbs, &sig)
                             .is_ok()
                     }
                     Hash::Sha512 => {
                         rsa::pss::VerifyingKey::<Sha512>::new_with_salt_len(key, salt_len)
-                            .verify(&tbs, &sig)
+                            .verify(tbs, &sig)
                             .is_ok()
                     }
                 };

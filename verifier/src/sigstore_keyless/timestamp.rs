@@ -207,11 +207,11 @@ fn generalized_time(text: &[u8]) -> Result<i64, String> {
         return Err(bad());
     }
     let n = |r: std::ops::Range<usize>| whole[r].parse::<i16>().map_err(|_| bad());
-    let date = jiff::civil::date(n(0..4)?, n(4..6)? as i8, n(6..8)? as i8);
+    // Every field is at most two digits but the year, so the narrowing casts are exact.
     let civil = jiff::civil::DateTime::new(
-        date.year(),
-        date.month(),
-        date.day(),
+        n(0..4)?,
+        n(4..6)? as i8,
+        n(6..8)? as i8,
         n(8..10)? as i8,
         n(10..12)? as i8,
         n(12..14)? as i8,
@@ -289,4 +289,40 @@ pub fn verify_timestamp(
     } else {
         format!("the timestamp is {}", problems.join("; "))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gen_times_parse_strictly() {
+        assert_eq!(generalized_time(b"20260513192333Z"), Ok(1_778_700_213));
+        assert_eq!(generalized_time(b"20260513192333.25Z"), Ok(1_778_700_213));
+        for bad in [
+            &b"20261313192333Z"[..],
+            b"20260230000000Z",
+            b"20260513192333",
+            b"2026051319233Z",
+            b"2026-5-13192333Z",
+            b"\xff",
+        ] {
+            assert!(generalized_time(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hostile_responses_are_errors_not_panics() {
+        let real = [0x30, 0x03, 0x02, 0x01, 0x00];
+        for input in [
+            &[][..],
+            &[0x30],
+            &[0x30, 0x84, 0xFF, 0xFF, 0xFF, 0xFF],
+            &[0x30, 0x80, 0x00, 0x00],
+            &[0x1F, 0x01, 0x00],
+            &real,
+        ] {
+            assert!(verify_timestamp(input, b"sig", &[]).is_err());
+        }
+    }
 }
