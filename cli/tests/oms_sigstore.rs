@@ -472,6 +472,23 @@ fn a_rekor_v2_bundle_is_proven_by_inclusion_proof_checkpoint_and_rfc3161_timesta
         &root,
     );
     assert_eq!(other, ["oms.sigstore_timestamp"]);
+    // The same timestamp twice; two log entries for one signature.
+    let twice = refused(
+        &|m| {
+            let ts = m["timestampVerificationData"]["rfc3161Timestamps"][0].clone();
+            m["timestampVerificationData"]["rfc3161Timestamps"] = json!([ts.clone(), ts]);
+        },
+        &root,
+    );
+    assert_eq!(twice, ["oms.sigstore_timestamp"]);
+    let two_entries = refused(
+        &|m| {
+            let e = m["tlogEntries"][0].clone();
+            m["tlogEntries"] = json!([e.clone(), e]);
+        },
+        &root,
+    );
+    assert_eq!(two_entries, ["oms.sigstore_tlog"]);
     // A root without the timestamp authority.
     let mut trusted: Value = serde_json::from_slice(&fs::read(&root).unwrap()).unwrap();
     trusted["timestampAuthorities"] = json!([]);
