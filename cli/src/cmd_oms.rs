@@ -161,14 +161,16 @@ pub struct VerifyOmsArgs {
     /// alternative name); repeatable: any one will do.
     #[arg(long, value_name = "NAME")]
     pub identity: Vec<String>,
-    /// Verify a Sigstore keyless bundle offline: Fulcio chain, CT timestamp and Rekor entry
-    /// against the trusted root, the identity (--identity) and OIDC issuer (--issuer).
+    /// Verify a Sigstore keyless bundle offline: Fulcio chain, CT timestamp, Rekor entry (signed
+    /// entry timestamp, inclusion proof and checkpoint) and RFC 3161 timestamps against the
+    /// trusted root, the identity (--identity) and OIDC issuer (--issuer).
     #[arg(long, requires_all = ["identity", "issuer"], conflicts_with_all = ["key", "certificate_chain"])]
     pub sigstore: bool,
     /// The OIDC issuer that must have vouched for the --sigstore identity.
     #[arg(long, value_name = "URL", requires = "sigstore")]
     pub issuer: Option<String>,
-    /// A Sigstore `TrustedRoot` JSON file in place of the public-good root the build carries.
+    /// A Sigstore `TrustedRoot` (or `ClientTrustConfig`) JSON file in place of the public-good
+    /// root the build carries.
     #[arg(long, value_name = "trusted_root.json", requires = "sigstore")]
     pub trust_root: Option<PathBuf>,
     /// Check certificate validity at this time (RFC 3339, a date or Unix seconds) instead of now.

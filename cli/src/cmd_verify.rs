@@ -117,7 +117,8 @@ pub struct OmsArgs {
     /// The OIDC issuer that must have vouched for the --oms-sigstore identity.
     #[arg(long, value_name = "URL", requires = "oms_sigstore")]
     pub oms_issuer: Option<String>,
-    /// A Sigstore `TrustedRoot` JSON file in place of the public-good root the build carries.
+    /// A Sigstore `TrustedRoot` (or `ClientTrustConfig`) JSON file in place of the public-good
+    /// root the build carries.
     #[arg(long, value_name = "trusted_root.json", requires = "oms_sigstore")]
     pub oms_trust_root: Option<PathBuf>,
 }

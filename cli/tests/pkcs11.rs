@@ -11,10 +11,10 @@ use serde_json::Value;
 
 use crate::common::{Run, copy_dir, python, run_env, td, testdata};
 
-const PIN: &str = "246810";
+pub(crate) const PIN: &str = "246810";
 
 /// SoftHSM's module where Debian installs it.
-fn module() -> &'static str {
+pub(crate) fn module() -> &'static str {
     const MODULES: &[&str] = &[
         "/usr/lib/softhsm/libsofthsm2.so",
         "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
@@ -27,13 +27,13 @@ fn module() -> &'static str {
 }
 
 /// A SoftHSM2 installation of its own: a config file and a token directory.
-struct SoftHsm {
-    dir: tempfile::TempDir,
+pub(crate) struct SoftHsm {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl SoftHsm {
     /// With one initialised token labelled `label`, user PIN [`PIN`].
-    fn with_token(label: &str) -> Self {
+    pub(crate) fn with_token(label: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("tokens")).unwrap();
         fs::write(
@@ -58,7 +58,7 @@ impl SoftHsm {
         hsm
     }
 
-    fn conf(&self) -> String {
+    pub(crate) fn conf(&self) -> String {
         self.dir
             .path()
             .join("softhsm2.conf")
@@ -72,7 +72,7 @@ impl SoftHsm {
     }
 
     /// `softhsm2-util ARGS` on this installation.
-    fn util(&self, args: &[&str]) {
+    pub(crate) fn util(&self, args: &[&str]) {
         let out = Command::new("softhsm2-util")
             .env("SOFTHSM2_CONF", self.conf())
             .args(args)
@@ -134,7 +134,7 @@ impl SoftHsm {
     }
 
     /// `weightgate ARGS` with the PIN from WEIGHTGATE_PKCS11_PIN.
-    fn run_with_pin(&self, args: &[&str]) -> Run {
+    pub(crate) fn run_with_pin(&self, args: &[&str]) -> Run {
         self.run(&[("WEIGHTGATE_PKCS11_PIN", PIN)], args)
     }
 }

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
-pub use crate::sigstore_bundle::TlogEntry;
+pub use crate::sigstore_bundle::{InclusionProof, TlogEntry};
 use crate::sigstore_bundle::{PredicateTypeOnly, RawBundle, RawMaterial};
 
 pub const SIGSTORE_BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -274,6 +274,8 @@ pub struct SigstoreMaterial {
     /// The Fulcio signing certificate, DER.
     pub certificate: Vec<u8>,
     pub tlog_entries: Vec<TlogEntry>,
+    /// `timestampVerificationData.rfc3161Timestamps[].signedTimestamp`, DER `TimeStampResp`s.
+    pub timestamps: Vec<Vec<u8>>,
 }
 
 /// A bundle decoded far enough to check its signature.
@@ -376,9 +378,23 @@ fn decode_material(material: RawMaterial) -> Result<OmsMaterial, OmsError> {
     }
     if let Some(cert) = material.certificate {
         let certificate = base64_field(cert.raw_bytes.as_deref(), "certificate.rawBytes")?;
+        let timestamps = material
+            .timestamp_verification_data
+            .and_then(|t| t.rfc3161_timestamps)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                base64_field(
+                    t.signed_timestamp.as_deref(),
+                    &format!("timestampVerificationData.rfc3161Timestamps[{i}].signedTimestamp"),
+                )
+            })
+            .collect::<Result<_, _>>()?;
         return Ok(OmsMaterial::Sigstore(SigstoreMaterial {
             certificate,
             tlog_entries: material.tlog_entries.unwrap_or_default(),
+            timestamps,
         }));
     }
     let pk = material.public_key.ok_or_else(|| {
@@ -1102,6 +1118,7 @@ mod tests {
             OmsMaterial::Sigstore(SigstoreMaterial {
                 certificate: vec![1, 2, 3],
                 tlog_entries: vec![TlogEntry::default()],
+                timestamps: vec![],
             })
         );
         let mut v = good;

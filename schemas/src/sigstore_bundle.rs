@@ -67,6 +67,22 @@ pub(crate) struct RawMaterial {
     pub certificate: Option<RawCertificate>,
     #[serde(default, deserialize_with = "at_most::<_, _, MAX_LIST>")]
     pub tlog_entries: Option<Vec<TlogEntry>>,
+    pub timestamp_verification_data: Option<RawTimestampData>,
+}
+
+/// `timestampVerificationData`: RFC 3161 timestamps over the signature.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RawTimestampData {
+    #[serde(default, deserialize_with = "at_most::<_, _, MAX_LIST>")]
+    pub rfc3161_timestamps: Option<Vec<RawTimestamp>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RawTimestamp {
+    /// Base64 of a DER `TimeStampResp` (RFC 3161 2.4.2).
+    pub signed_timestamp: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -487,6 +487,7 @@ fn check_keyless_signature(
     use crate::sigstore_keyless::{KeylessError, verify_keyless};
     let signer = match verify_keyless(
         material,
+        &bundle.payload_type,
         &bundle.payload,
         &bundle.signature,
         &req.trust.sigstore,
@@ -505,13 +506,13 @@ fn check_keyless_signature(
             return;
         }
     };
-    let when = jiff::Timestamp::from_second(signer.integrated_time)
-        .map_or(signer.integrated_time.to_string(), |t| t.to_string());
     report.pass(
         OmsStep::Certificate,
         format!(
-            "Fulcio chain valid at Rekor's integrated time {when} (entry {}): {}; CT timestamp verified; {} from {}",
+            "Fulcio chain valid at {} (Rekor entry {}: {}): {}; CT timestamp verified; {} from {}",
+            signer.times.join(" and "),
             signer.log_index,
+            signer.logged,
             signer.path.join(" <- "),
             signer.identity,
             signer.issuer

@@ -154,6 +154,9 @@ reason_codes! {
         OmsSigstoreSct = "sigstore_sct",
         OmsSigstoreIdentity = "sigstore_identity",
         OmsSigstoreIssuer = "sigstore_issuer",
+        OmsSigstoreInclusionProof = "sigstore_inclusion_proof",
+        OmsSigstoreCheckpoint = "sigstore_checkpoint",
+        OmsSigstoreTimestamp = "sigstore_timestamp",
     }
     Store = "store" {
         StoreBlobChanged = "blob_changed",

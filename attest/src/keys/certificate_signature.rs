@@ -96,9 +96,19 @@ impl IssuerKey {
     /// Whether this key signed `cert`: `Ok(false)` for a signature that does not verify, an
     /// error for an algorithm (or parameters) this key cannot have signed with.
     pub(crate) fn signed(&self, cert: &Certificate) -> Result<bool, String> {
-        let alg = cert.signature_algorithm();
         let tbs = cert.tbs_certificate().to_der().map_err(|e| e.to_string())?;
         let sig = cert.signature().as_bytes().unwrap_or_default();
+        self.verifies(cert.signature_algorithm(), &tbs, sig)
+    }
+
+    /// Whether `sig` is this key's signature over `tbs` with algorithm `alg`: `Ok(false)` for a
+    /// signature that does not verify, an error for an algorithm this key cannot sign with.
+    pub(crate) fn verifies(
+        &self,
+        alg: &x509_cert::spki::AlgorithmIdentifierOwned,
+        tbs: &[u8],
+        sig: &[u8],
+    ) -> Result<bool, String> {
         let null_or_absent = || {
             alg.parameters.as_ref().is_none_or(|p| {
                 x509_cert::der::Tagged::tag(p) == x509_cert::der::Tag::Null && p.value().is_empty()
@@ -111,7 +121,7 @@ impl IssuerKey {
                     ECDSA_SHA384 => Hash::Sha384,
                     _ => Hash::Sha512,
                 };
-                Ok(key.verify_prehash_der(&hash.digest(&tbs), sig).is_ok())
+                Ok(key.verify_prehash_der(&hash.digest(tbs), sig).is_ok())
             }
             (IssuerKey::Rsa(key), oid @ (RSA_SHA256 | RSA_SHA384 | RSA_SHA512)) => {
                 if !null_or_absent() {
@@ -123,13 +133,13 @@ impl IssuerKey {
                 let key = key.clone();
                 let ok = match oid {
                     RSA_SHA256 => rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key)
-                        .verify(&tbs, &sig)
+                        .verify(tbs, &sig)
                         .is_ok(),
                     RSA_SHA384 => rsa::pkcs1v15::VerifyingKey::<Sha384>::new(key)
-                        .verify(&tbs, &sig)
+                        .verify(tbs, &sig)
                         .is_ok(),
                     _ => rsa::pkcs1v15::VerifyingKey::<Sha512>::new(key)
-                        .verify(&tbs, &sig)
+                        .verify(tbs, &sig)
                         .is_ok(),
                 };
                 Ok(ok)
@@ -143,17 +153,17 @@ impl IssuerKey {
                 let ok = match hash {
                     Hash::Sha256 => {
                         rsa::pss::VerifyingKey::<Sha256>::new_with_salt_len(key, salt_len)
-                            .verify(&tbs, &sig)
+                            .verify(tbs, &sig)
                             .is_ok()
                     }
                     Hash::Sha384 => {
                         rsa::pss::VerifyingKey::<Sha384>::new_with_salt_len(key, salt_len)
-                            .verify(&tbs, &sig)
+                            .verify(tbs, &sig)
                             .is_ok()
                     }
                     Hash::Sha512 => {
                         rsa::pss::VerifyingKey::<Sha512>::new_with_salt_len(key, salt_len)
-                            .verify(&tbs, &sig)
+                            .verify(tbs, &sig)
                             .is_ok()
                     }
                 };
@@ -186,4 +196,19 @@ fn pss_parameters(params: Option<&x509_cert::der::Any>) -> Result<(Hash, usize),
         return Err("RSA-PSS whose mask generation is not MGF1 with the signature's hash".into());
     }
     Ok((hash, salt_len))
+}
+
+/// Whether the subject key of the certificate `cert_der` made `signature` over `message` with
+/// the signature algorithm `algorithm` (DER `AlgorithmIdentifier`, as CMS and X.509 name it).
+pub fn certificate_key_verifies(
+    cert_der: &[u8],
+    algorithm: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool, String> {
+    use x509_cert::der::Decode as _;
+    let cert = Certificate::from_der(cert_der).map_err(|e| format!("certificate: {e}"))?;
+    let alg = x509_cert::spki::AlgorithmIdentifierOwned::from_der(algorithm)
+        .map_err(|e| format!("signature algorithm: {e}"))?;
+    IssuerKey::of(&cert)?.verifies(&alg, message, signature)
 }

@@ -13,15 +13,15 @@ use ed25519_dalek::pkcs8::spki::der::pem;
 
 use crate::io::{MAX_KEY_FILE_LEN, read_capped_to_string};
 
-pub use certificate_signature::RSA_BITS;
+pub use certificate_signature::{RSA_BITS, certificate_key_verifies};
 pub use ecdsa::{EcCurve, EcSignatureError, EcVerifyingKey};
 #[cfg(feature = "signing")]
 pub(crate) use ecdsa::{ONLY_CURVES, curve_of};
 pub use ed25519::{key_id, load_verifying_key, parse_verifying_key};
 pub use fulcio::{CtLogKey, SctError, fulcio_issuer, verify_embedded_sct};
 pub use x509::{
-    ChainError, MAX_BUNDLE_CERTIFICATES, MAX_PATH, VerifiedChain, certificate_key,
-    load_certificates, verify_chain,
+    CertificatePurpose, ChainError, MAX_BUNDLE_CERTIFICATES, MAX_PATH, VerifiedChain,
+    certificate_key, load_certificates, verify_chain, verify_chain_for,
 };
 
 /// What is wrong with a key file.

@@ -27,6 +27,16 @@ use super::certificate_signature::IssuerKey;
 use super::{EcVerifyingKey, KeyError};
 
 const CODE_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
+const TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
+
+/// What the end certificate of a chain signs, which decides the extended key usage it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificatePurpose {
+    /// Models and statements: codeSigning where it lists extended key usages.
+    CodeSigning,
+    /// RFC 3161 timestamps: timeStamping, which RFC 3161 2.3 makes mandatory.
+    TimeStamping,
+}
 const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
@@ -272,7 +282,7 @@ fn check_issuer(issuer: &Certificate, which: &str, below: usize) -> Result<(), C
 }
 
 /// The signing certificate's own uses: RFC 5280 4.2.1.3 and 4.2.1.12.
-fn check_signing_use(leaf: &Certificate) -> Result<(), ChainError> {
+fn check_signing_use(leaf: &Certificate, purpose: CertificatePurpose) -> Result<(), ChainError> {
     let tbs = leaf.tbs_certificate();
     let ku = tbs
         .get_extension::<KeyUsage>()
@@ -288,9 +298,25 @@ fn check_signing_use(leaf: &Certificate) -> Result<(), ChainError> {
             "lists key usages without digitalSignature",
         ));
     }
+    let (wanted, required) = match purpose {
+        CertificatePurpose::CodeSigning => (CODE_SIGNING, false),
+        CertificatePurpose::TimeStamping => (TIME_STAMPING, true),
+    };
+    if required && eku.is_none() {
+        return Err(ChainError::NotForSigning(
+            subject_of(leaf),
+            "has no extended key usage timeStamping",
+        ));
+    }
     if let Some((_, eku)) = &eku
-        && !eku.0.contains(&CODE_SIGNING)
+        && !eku.0.contains(&wanted)
     {
+        if purpose == CertificatePurpose::TimeStamping {
+            return Err(ChainError::NotForSigning(
+                subject_of(leaf),
+                "lists extended key usages without timeStamping",
+            ));
+        }
         return Err(ChainError::NotForCodeSigning {
             subject: subject_of(leaf),
             listed: eku
@@ -363,11 +389,21 @@ fn alt_names(cert: &Certificate) -> Result<Vec<String>, ChainError> {
 }
 
 /// Validates `chain` (DER, the signing certificate first, then intermediates in any order) up
-/// to one of `anchors` (DER) at Unix time `now`.
+/// to one of `anchors` (DER) at Unix time `now`, for signing code.
 pub fn verify_chain(
     chain: &[Vec<u8>],
     anchors: &[Vec<u8>],
     now: i64,
+) -> Result<VerifiedChain, ChainError> {
+    verify_chain_for(chain, anchors, now, CertificatePurpose::CodeSigning)
+}
+
+/// [`verify_chain`] for the end certificate's `purpose`.
+pub fn verify_chain_for(
+    chain: &[Vec<u8>],
+    anchors: &[Vec<u8>],
+    now: i64,
+    purpose: CertificatePurpose,
 ) -> Result<VerifiedChain, ChainError> {
     if chain.len() > MAX_BUNDLE_CERTIFICATES {
         return Err(ChainError::TooManyCertificates { count: chain.len() });
@@ -391,7 +427,7 @@ pub fn verify_chain(
     }
     check_alone(&leaf, "1 (signing)", now)?;
     let signing_key = subject_key(&leaf, "1 (signing)")?;
-    check_signing_use(&leaf)?;
+    check_signing_use(&leaf, purpose)?;
     let verified = |path: Vec<String>| -> Result<VerifiedChain, ChainError> {
         Ok(VerifiedChain {
             signing_key: signing_key.clone(),

@@ -17,7 +17,7 @@ pub use envelope_keys::{Issuer, TrustedKey};
 pub use model_signing_keys::ModelSigningKey;
 pub use sigstore_root::{
     FulcioCa, LogKey, LogVerifyingKey, PUBLIC_GOOD_DATE, SigstoreIdentity, SigstoreRoot,
-    SigstoreTrust,
+    SigstoreTrust, TimestampAuthority,
 };
 
 /// Everything a `model.sig` bundle may be signed with: any one of these will do.

@@ -2,7 +2,7 @@
 //! cosign ship it): the Fulcio certificate authorities, the Rekor transparency-log keys and the
 //! certificate-transparency log keys, each with its validity window; and the identities a
 //! keyless `model.sig` may be signed by. The build carries the public-good root; a file given
-//! instead replaces it.
+//! instead (a `TrustedRoot`, or a `ClientTrustConfig` holding one) replaces it.
 
 use std::path::Path;
 
@@ -20,6 +20,16 @@ pub const PUBLIC_GOOD_DATE: &str = "2025-09-23";
 /// it issued certificates (Unix seconds, end inclusive).
 #[derive(Debug, Clone)]
 pub struct FulcioCa {
+    pub chain: Vec<Vec<u8>>,
+    pub valid_from: i64,
+    pub valid_until: Option<i64>,
+}
+
+/// A timestamping authority (RFC 3161): its chain (the TSA certificate first, root last), a
+/// name for messages, and when its timestamps count (Unix seconds, end exclusive).
+#[derive(Debug, Clone)]
+pub struct TimestampAuthority {
+    pub name: String,
     pub chain: Vec<Vec<u8>>,
     pub valid_from: i64,
     pub valid_until: Option<i64>,
@@ -55,6 +65,7 @@ pub struct SigstoreRoot {
     pub certificate_authorities: Vec<FulcioCa>,
     pub tlogs: Vec<LogKey>,
     pub ctlogs: Vec<LogKey>,
+    pub timestamp_authorities: Vec<TimestampAuthority>,
 }
 
 /// One identity a keyless bundle may be signed by: the certificate's subject alternative name
@@ -81,6 +92,8 @@ struct RawRoot {
     certificate_authorities: Vec<RawCa>,
     #[serde(default)]
     ctlogs: Vec<RawLog>,
+    #[serde(default)]
+    timestamp_authorities: Vec<RawCa>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +128,17 @@ struct RawValidity {
 struct RawCa {
     cert_chain: RawChain,
     valid_for: Option<RawValidity>,
+    #[serde(default)]
+    uri: Option<String>,
+    #[serde(default)]
+    subject: Option<RawSubject>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSubject {
+    organization: Option<String>,
+    common_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -184,10 +208,23 @@ impl SigstoreRoot {
             source_name: name.to_string(),
             problem,
         };
-        let raw: RawRoot = serde_json::from_str(text)
+        // A `ClientTrustConfig` (what `model_signing --trust_config` and cosign take) wraps
+        // the trusted root under `trustedRoot`; either document is accepted.
+        let mut value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| format(format!("not a Sigstore trusted root: {e}")))?;
+        if let Some(inner) = value.get_mut("trustedRoot") {
+            value = inner.take();
+        }
+        let raw: RawRoot = serde_json::from_value(value)
             .map_err(|e| format(format!("not a Sigstore trusted root: {e}")))?;
         let mut cas = Vec::new();
-        for ca in &raw.certificate_authorities {
+        let mut tsas = Vec::new();
+        for (i, ca) in raw
+            .certificate_authorities
+            .iter()
+            .chain(&raw.timestamp_authorities)
+            .enumerate()
+        {
             let chain = ca
                 .cert_chain
                 .certificates
@@ -201,7 +238,21 @@ impl SigstoreRoot {
                 return Err(format("a certificate authority has no certificate".into()));
             }
             let (valid_from, valid_until) = window(ca.valid_for.as_ref(), name)?;
-            cas.push(FulcioCa {
+            if i < raw.certificate_authorities.len() {
+                cas.push(FulcioCa {
+                    chain,
+                    valid_from,
+                    valid_until,
+                });
+                continue;
+            }
+            let subject = ca.subject.as_ref();
+            let tsa_name = subject
+                .and_then(|s| s.common_name.clone().or(s.organization.clone()))
+                .or(ca.uri.clone())
+                .unwrap_or_else(|| format!("timestamp authority {}", tsas.len() + 1));
+            tsas.push(TimestampAuthority {
+                name: tsa_name,
                 chain,
                 valid_from,
                 valid_until,
@@ -221,6 +272,7 @@ impl SigstoreRoot {
             certificate_authorities: cas,
             tlogs: logs(&raw.tlogs)?,
             ctlogs: logs(&raw.ctlogs)?,
+            timestamp_authorities: tsas,
         })
     }
 

@@ -9,3 +9,4 @@ mod bind;
 mod judge;
 mod model_sig;
 mod policy;
+mod sigstore_rekor_v2;
