@@ -9,7 +9,7 @@ use axum::body::Bytes;
 
 use super::hash::{XetHash, chunk_hash};
 use super::shard::FileInfo;
-use super::xorb::{ChunkEntry, decode_chunk};
+use super::xorb::{ChunkEntry, decode_chunk_into};
 use crate::gate::store::{ByteStream, Store, XetObjectKind};
 
 /// The bytes of a file as they are reconstructed; an `Err` names what went wrong.
@@ -75,26 +75,32 @@ async fn next_term(s: &mut State) -> Result<Bytes, String> {
             body
         }
     };
-    let chunks = &index[term.start as usize..term.end as usize];
-    crate::gate::blocking(|| {
+    let chunks = index[term.start as usize..term.end as usize].to_vec();
+    // Decoded and hashed on the bulk pool, while the receiver hashes and writes the last term.
+    crate::gate::bulk::run(move || {
         let mut out = Vec::with_capacity(term.len as usize);
+        let mut scratch = Vec::new();
         for (i, chunk) in chunks.iter().enumerate() {
-            let (data, _) = decode_chunk(&body, chunk.offset as usize).map_err(|why| {
-                format!(
-                    "xorb {} chunk {}: {why}",
-                    term.xorb,
-                    term.start as usize + i
-                )
-            })?;
-            if chunk_hash(&data) != chunk.hash {
+            let from = out.len();
+            decode_chunk_into(&body, chunk.offset as usize, &mut out, &mut scratch).map_err(
+                |why| {
+                    format!(
+                        "xorb {} chunk {}: {why}",
+                        term.xorb,
+                        term.start as usize + i
+                    )
+                },
+            )?;
+            if chunk_hash(&out[from..]) != chunk.hash {
                 return Err(format!(
                     "xorb {} chunk {} no longer has the hash it was stored with",
                     term.xorb,
                     term.start as usize + i
                 ));
             }
-            out.extend_from_slice(&data);
         }
         Ok(Bytes::from(out))
     })
+    .await
+    .map_err(|e| e.to_string())?
 }
