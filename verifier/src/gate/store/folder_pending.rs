@@ -60,7 +60,7 @@ impl FolderStore {
                 got: receipt.written,
             });
         }
-        crate::gate::blocking(|| receipt.keep(&dir, expected, now))
+        crate::gate::blocking(|| (*receipt).keep(&dir, expected, now))
     }
 
     pub(super) fn pending_object_now(
@@ -151,15 +151,15 @@ impl FolderStore {
 
 /// Where the receipt is while an object is received.
 enum Writer {
-    Here(Receipt),
+    Here(Box<Receipt>),
     /// On the bulk pool with a batch; it comes back when the batch is written.
-    Away(bulk::Pending<Result<Receipt, StoreError>>),
+    Away(bulk::Pending<Result<Box<Receipt>, StoreError>>),
     /// Lost with a batch whose write failed (its file removed as it was dropped).
     Gone,
 }
 
 impl Writer {
-    async fn back(self, path: &Path) -> Result<Receipt, PendingError> {
+    async fn back(self, path: &Path) -> Result<Box<Receipt>, PendingError> {
         match self {
             Writer::Here(r) => Ok(r),
             Writer::Away(pending) => Ok(pending.await.map_err(|e| lost(path, e))??),
@@ -180,9 +180,9 @@ async fn receive(
     mut body: ByteStream<'_>,
     expected: &ExpectedObject,
     receipt: Receipt,
-) -> Result<Receipt, PendingError> {
+) -> Result<Box<Receipt>, PendingError> {
     let path = receipt.path.clone();
-    let mut writer = Writer::Here(receipt);
+    let mut writer = Writer::Here(Box::new(receipt));
     let mut batch: Vec<Bytes> = Vec::new();
     let mut batched = 0usize;
     let mut received = 0u64;
