@@ -7,10 +7,16 @@
 #     (judged, published). Target <= 1 s, growing with headers, not bytes.
 #  3. Refusal latency (a 451 on an embargoed destination) on other connections, idle and while
 #     a large upload runs. Target: p99 during the upload within 2x of idle.
-#  4. Xet vs LFS: not measured here until the Xet CAS lands (its own branch).
+#  4. Xet vs LFS, end to end with the unchanged client (huggingface_hub + hf_xet from .ci/venv):
+#     `hf upload` of the checkpoint on its default Xet path against `HF_HUB_DISABLE_XET=1 hf
+#     upload` (the LFS batch API), each from its start to its exit after the commit is
+#     answered, into namespaces of their own (nothing either sent is there for the other), with
+#     refusal latency probed during each. Target: Xet <= 1.3x LFS.
 # Not a test: timings vary by host. Default data: the 4 GiB 3-shard checkpoint of
 # bench/gen_checkpoint.py; `--checkpoint DIR` uses another (e.g. testdata/checkpoints/tiny for
-# a smoke run).
+# a smoke run). The copy uploaded has its tensor bytes replaced by random ones: the generated
+# checkpoint repeats one block in every tensor, which Xet's deduplication would not send at all.
+# Disk: about 6x the checkpoint under $WEIGHTGATE_BENCH_DATA/upload.
 # Usage: bench/upload.sh [--checkpoint DIR]
 set -euo pipefail
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,6 +37,18 @@ NGINX_PORT=18292
 rm -rf "$DATA" && mkdir -p "$DATA/nginx-root" "$DATA/nginx-tmp"
 cp -r "$CKPT" "$DATA/release"
 rm -f "$DATA/release/weightgate.att"
+python3 - "$DATA/release" <<'PY'
+import os, pathlib, struct, sys
+for p in sorted(pathlib.Path(sys.argv[1]).rglob("*.safetensors")):
+    with open(p, "r+b") as f:
+        (header,) = struct.unpack("<Q", f.read(8))
+        f.seek(8 + header)
+        left = p.stat().st_size - 8 - header
+        while left:
+            n = min(left, 16 << 20)
+            f.write(os.urandom(n))
+            left -= n
+PY
 cp -r "$TD/checkpoints/tiny" "$DATA/embargoed"
 cat > "$DATA/policy.toml" <<POLICY
 [policy]
@@ -47,6 +65,10 @@ POLICY
 "$WG" attest "$DATA/embargoed" --key "$TD/keys/test-lab.key" --claims "$TD/claims/tiny-above.toml" --quiet
 "$WG" admit "$DATA/embargoed" --repo lab/embargoed --store "$DATA/store" --policy "$DATA/policy.toml" >/dev/null
 TOKEN=$("$WG" token create --store "$DATA/store" --name bench --write bench)
+TOKEN_LFS=$("$WG" token create --store "$DATA/store" --name bench-lfs --write bench-lfs)
+TOKEN_XET=$("$WG" token create --store "$DATA/store" --name bench-xet --write bench-xet)
+HF="$REPO/.ci/venv/bin/hf"
+[[ -x "$HF" ]] || { echo "needs the client: $HF (.ci/run installs .ci/venv)" >&2; exit 1; }
 
 # Workers write as the user running the bench (as root, nginx would drop to nobody).
 NGINX_USER=""
@@ -81,10 +103,10 @@ trap 'kill $GATE_PID $NGINX_PID 2>/dev/null || true' EXIT
 sleep 1
 echo "machine: $(nproc) cores; weightgate: $("$WG" --version); $(/usr/sbin/nginx -v 2>&1)"
 
-python3 - "$DATA" "$GATE_PORT" "$NGINX_PORT" "$TOKEN" <<'PY'
+python3 - "$DATA" "$GATE_PORT" "$NGINX_PORT" "$TOKEN" "$TOKEN_LFS" "$TOKEN_XET" "$HF" <<'PY'
 import base64, hashlib, json, os, pathlib, statistics, subprocess, sys, threading, time, urllib.request
 
-data, gate_port, nginx_port, token = sys.argv[1:]
+data, gate_port, nginx_port, token, token_lfs, token_xet, hf = sys.argv[1:]
 data = pathlib.Path(data)
 gate = f"http://127.0.0.1:{gate_port}"
 nginx = f"http://127.0.0.1:{nginx_port}"
@@ -144,16 +166,28 @@ def gate_upload_urls():
                  {**auth, "Content-Type": "application/json"})
     return [(p, o["actions"]["upload"]["href"]) for p, o in zip(lfs, batch["objects"])]
 
+def probed(work):
+    """Runs work() while refusals are probed on other connections; (its result, latencies)."""
+    busy, stop = [], threading.Event()
+    def probe():
+        while not stop.is_set():
+            busy.extend(refusal_times(10))
+    th = threading.Thread(target=probe); th.start()
+    try:
+        return work(), busy
+    finally:
+        stop.set(); th.join()
+
+def report_refusals(what, busy, idle):
+    if busy:
+        ratio = p99(busy) / p99(idle)
+        print(f"refusal p50/p99 {what}: {statistics.median(busy) * 1000:.2f} / {p99(busy) * 1000:.2f} ms ({len(busy)} requests; p99 {ratio:.2f}x idle, target <= 2)")
+    else:
+        print(f"refusal during {what}: the upload ended before a probe finished (checkpoint too small)")
+
 idle = refusal_times(200)
 urls = gate_upload_urls()
-busy = []
-stop = threading.Event()
-def probe():
-    while not stop.is_set():
-        busy.extend(refusal_times(10))
-th = threading.Thread(target=probe); th.start()
-t_gate = put_all(urls)
-stop.set(); th.join()
+t_gate, busy = probed(lambda: put_all(urls))
 print(f"gate LFS PUT:      {t_gate:.3f} s  {total / t_gate / 1e6:.0f} MB/s  ({t_nginx / t_gate:.2f}x nginx; target >= 0.8)")
 
 lines = [json.dumps({"key": "header", "value": {"summary": "bench", "description": ""}})]
@@ -168,10 +202,32 @@ done = post(f"{gate}/api/models/bench/upload/commit/main", ("\n".join(lines) + "
 t_commit = time.monotonic() - t
 print(f"commit after the last byte: {t_commit * 1000:.0f} ms (target <= 1000)  revision {done['commitOid']}")
 print(f"refusal p50/p99 idle:   {statistics.median(idle) * 1000:.2f} / {p99(idle) * 1000:.2f} ms ({len(idle)} requests)")
-if busy:
-    ratio = p99(busy) / p99(idle)
-    print(f"refusal p50/p99 upload: {statistics.median(busy) * 1000:.2f} / {p99(busy) * 1000:.2f} ms ({len(busy)} requests; p99 {ratio:.2f}x idle, target <= 2)")
-else:
-    print("refusal during upload: the upload ended before a probe finished (checkpoint too small)")
-print("xet vs LFS: not measured (the Xet CAS is not in this build)")
+report_refusals("LFS PUTs", busy, idle)
+
+def hf_upload(namespace, tok, xet):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=gate, HF_TOKEN=tok, HF_HOME=str(data / f"hf-home-{namespace}"),
+               HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    if not xet:
+        env["HF_HUB_DISABLE_XET"] = "1"
+    t = time.monotonic()
+    run = subprocess.run([hf, "upload", f"{namespace}/upload", str(release), "."], env=env,
+                         capture_output=True, text=True)
+    took = time.monotonic() - t
+    if run.returncode != 0:
+        raise SystemExit(f"hf upload ({'Xet' if xet else 'LFS'}) failed:\n{run.stdout}{run.stderr}")
+    return took
+
+print("== end to end with the unchanged client (hf upload, start to exit after the commit)")
+t_lfs, busy_lfs = probed(lambda: hf_upload("bench-lfs", token_lfs, xet=False))
+print(f"hf upload, LFS:    {t_lfs:.3f} s  {total / t_lfs / 1e6:.0f} MB/s")
+report_refusals("hf upload LFS", busy_lfs, idle)
+t_xet, busy_xet = probed(lambda: hf_upload("bench-xet", token_xet, xet=True))
+xorbs = list((data / "store" / "xet" / "bench-xet" / "xorbs").glob("*"))
+if not xorbs:
+    raise SystemExit("the Xet upload stored no xorb: the client did not take the Xet path")
+sent = sum(p.stat().st_size for p in xorbs)
+print(f"hf upload, Xet:    {t_xet:.3f} s  {total / t_xet / 1e6:.0f} MB/s  ({len(xorbs)} xorbs, {sent / 1e9:.3f} GB)")
+report_refusals("hf upload Xet", busy_xet, idle)
+print(f"xet vs LFS: {t_xet / t_lfs:.2f}x (target <= 1.3)")
 PY

@@ -6,6 +6,7 @@
 pub mod admission;
 pub mod audit;
 pub mod blob_body;
+pub mod bulk;
 pub mod decision;
 pub mod disclosure;
 pub mod hub_api;

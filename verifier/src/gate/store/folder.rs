@@ -562,7 +562,7 @@ impl Store for FolderStore {
         hash: &str,
         bytes: &[u8],
     ) -> Result<bool, StoreError> {
-        self.put_xet_object_now(namespace, kind, hash, bytes)
+        crate::gate::blocking(|| self.put_xet_object_now(namespace, kind, hash, bytes))
     }
 
     async fn xet_object(
@@ -571,6 +571,6 @@ impl Store for FolderStore {
         kind: super::XetObjectKind,
         hash: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.xet_object_now(namespace, kind, hash)
+        crate::gate::blocking(|| self.xet_object_now(namespace, kind, hash))
     }
 }

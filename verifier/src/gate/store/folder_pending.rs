@@ -8,22 +8,25 @@
 //! left behind is removed by `store gc` with expired objects.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::body::Bytes;
 use futures::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 use weightgate_attest::io::{Replace, write_atomically};
 use weightgate_attest::reading::SafetensorsHeader;
+
+use crate::gate::bulk;
 
 use super::{
     ByteStream, ExpectedObject, FolderStore, Hashes, PendingError, PendingObject, StagedFile,
     StoreError, check_repo_id, io_at as io, is_sha256_hex,
 };
 
-/// Bytes gathered before hashing and writing them in one blocking step.
+/// Bytes gathered before they are hashed and written in one job on the bulk pool.
 const WRITE_BATCH: usize = 4 << 20;
 /// Prefix of a file still being received.
 pub(super) const RECEIVING: &str = ".recv-";
@@ -39,7 +42,7 @@ impl FolderStore {
         &self,
         namespace: &str,
         expected: &ExpectedObject,
-        mut body: ByteStream<'_>,
+        body: ByteStream<'_>,
         now: i64,
     ) -> Result<PendingObject, PendingError> {
         if expected.size > expected.max_size {
@@ -50,41 +53,14 @@ impl FolderStore {
         }
         let dir = self.pending_dir(namespace)?;
         fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let mut receipt = Receipt::create(&dir)?;
-        let mut batch: Vec<u8> = Vec::with_capacity(WRITE_BATCH.min(expected.size as usize + 1));
-        loop {
-            let chunk = match tokio::time::timeout(expected.idle_timeout, body.next()).await {
-                Err(_) => return Err(PendingError::Idle(expected.idle_timeout)),
-                Ok(None) => None,
-                Ok(Some(Err(e))) => return Err(PendingError::Connection(e)),
-                Ok(Some(Ok(c))) => Some(c),
-            };
-            let ended = chunk.is_none();
-            if let Some(c) = chunk {
-                let got = receipt.written + (batch.len() + c.len()) as u64;
-                if got > expected.size {
-                    return Err(PendingError::TooLong {
-                        declared: expected.size,
-                        got,
-                    });
-                }
-                batch.extend_from_slice(&c);
-            }
-            if batch.len() >= WRITE_BATCH || (ended && !batch.is_empty()) {
-                crate::gate::blocking(|| receipt.write(&batch))?;
-                batch.clear();
-            }
-            if ended {
-                break;
-            }
-        }
+        let receipt = receive(body, expected, Receipt::create(&dir)?).await?;
         if receipt.written != expected.size {
             return Err(PendingError::TooShort {
                 declared: expected.size,
                 got: receipt.written,
             });
         }
-        crate::gate::blocking(|| receipt.keep(&dir, expected, now))
+        crate::gate::blocking(|| (*receipt).keep(&dir, expected, now))
     }
 
     pub(super) fn pending_object_now(
@@ -173,6 +149,86 @@ impl FolderStore {
     }
 }
 
+/// Where the receipt is while an object is received.
+enum Writer {
+    Here(Box<Receipt>),
+    /// On the bulk pool with a batch; it comes back when the batch is written.
+    Away(bulk::Pending<Result<Box<Receipt>, StoreError>>),
+    /// Lost with a batch whose write failed (its file removed as it was dropped).
+    Gone,
+}
+
+impl Writer {
+    async fn back(self, path: &Path) -> Result<Box<Receipt>, PendingError> {
+        match self {
+            Writer::Here(r) => Ok(r),
+            Writer::Away(pending) => Ok(pending.await.map_err(|e| lost(path, e))??),
+            Writer::Gone => Err(lost(path, bulk::JobLost).into()),
+        }
+    }
+}
+
+fn lost(path: &Path, e: bulk::JobLost) -> StoreError {
+    io(path)(std::io::Error::other(e))
+}
+
+/// Reads `body` into `receipt` in batches of about [`WRITE_BATCH`] bytes, each hashed and
+/// written on the bulk pool while the next is read from the connection. Returns once the
+/// last batch is written, also on failure: a refused receipt's file is gone when the client
+/// hears of it.
+async fn receive(
+    mut body: ByteStream<'_>,
+    expected: &ExpectedObject,
+    receipt: Receipt,
+) -> Result<Box<Receipt>, PendingError> {
+    let path = receipt.path.clone();
+    let mut writer = Writer::Here(Box::new(receipt));
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batched = 0usize;
+    let mut received = 0u64;
+    let outcome = loop {
+        let chunk = match tokio::time::timeout(expected.idle_timeout, body.next()).await {
+            Err(_) => break Err(PendingError::Idle(expected.idle_timeout)),
+            Ok(None) => None,
+            Ok(Some(Err(e))) => break Err(PendingError::Connection(e)),
+            Ok(Some(Ok(c))) => Some(c),
+        };
+        let ended = chunk.is_none();
+        if let Some(c) = chunk {
+            received += c.len() as u64;
+            if received > expected.size {
+                break Err(PendingError::TooLong {
+                    declared: expected.size,
+                    got: received,
+                });
+            }
+            batched += c.len();
+            batch.push(c);
+        }
+        if batched >= WRITE_BATCH || (ended && batched > 0) {
+            let mut receipt = match std::mem::replace(&mut writer, Writer::Gone)
+                .back(&path)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => break Err(e),
+            };
+            let parts = std::mem::take(&mut batch);
+            batched = 0;
+            writer = Writer::Away(bulk::submit(move || {
+                receipt.write(&parts)?;
+                Ok(receipt)
+            }));
+        }
+        if ended {
+            break Ok(());
+        }
+    };
+    let receipt = writer.back(&path).await;
+    outcome?;
+    receipt
+}
+
 /// A namespace names a folder: one component, as the first part of a repository id.
 pub(super) fn check_namespace(namespace: &str) -> Result<(), StoreError> {
     check_repo_id(&format!("{namespace}/x")).map_err(|_| {
@@ -221,19 +277,29 @@ impl Receipt {
         })
     }
 
-    /// Hashes `bytes` and appends them, from the same buffer.
-    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.sha256.update(bytes);
-        if bytes.len() >= 1 << 20 {
-            self.blake3.update_rayon(bytes);
-        } else {
-            self.blake3.update(bytes);
+    /// Hashes `parts` and appends them, from the buffers they arrived in.
+    fn write(&mut self, parts: &[Bytes]) -> Result<(), StoreError> {
+        for part in parts {
+            // One thread per upload: the pool's other threads serve other uploads.
+            self.sha256.update(part);
+            self.blake3.update(part);
+            let need = 8 - self.first.len().min(8);
+            self.first.extend_from_slice(&part[..need.min(part.len())]);
         }
-        let need = 8 - self.first.len().min(8);
-        self.first
-            .extend_from_slice(&bytes[..need.min(bytes.len())]);
-        self.file.write_all(bytes).map_err(io(&self.path))?;
-        self.written += bytes.len() as u64;
+        let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let n = match self.file.write_vectored(rest) {
+                Ok(0) => {
+                    return Err(io(&self.path)(std::io::ErrorKind::WriteZero.into()));
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io(&self.path)(e)),
+            };
+            self.written += n as u64;
+            IoSlice::advance_slices(&mut rest, n);
+        }
         Ok(())
     }
 

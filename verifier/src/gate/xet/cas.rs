@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -170,10 +170,13 @@ impl XetCas {
         &self,
         namespace: &str,
         claimed: XetHash,
-        body: &[u8],
+        body: Bytes,
     ) -> Result<bool, Refusal> {
         let hex = claimed.to_hex();
-        let chunks = crate::gate::blocking(|| xorb::parse_claimed(body, claimed))
+        let parsed = body.clone();
+        let chunks = crate::gate::bulk::run(move || xorb::parse_claimed(&parsed, claimed))
+            .await
+            .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
             .map_err(|e| Refusal::bad(format!("xorb {claimed}: {e}")))?;
         if self
             .store
@@ -185,7 +188,7 @@ impl XetCas {
         }
         // The xorb first, its index last: an index means its xorb is there and was checked.
         self.store
-            .put_xet_object(namespace, XetObjectKind::Xorb, &hex, body)
+            .put_xet_object(namespace, XetObjectKind::Xorb, &hex, &body)
             .await?;
         self.store
             .put_xet_object(
@@ -345,7 +348,8 @@ fn xorb_key(prefix: &str, hash: &str) -> Result<XetHash, Refusal> {
 const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The whole body, at most `cap` bytes, each part arriving within [`BODY_IDLE_TIMEOUT`].
-async fn read_body(request: Request, cap: usize, what: &str) -> Result<Vec<u8>, Refusal> {
+/// The parts are kept as they arrived and joined once, on the bulk pool.
+async fn read_body(request: Request, cap: usize, what: &str) -> Result<Bytes, Refusal> {
     use futures::StreamExt as _;
     let too_large = |len: u64| {
         Refusal::new(
@@ -362,10 +366,11 @@ async fn read_body(request: Request, cap: usize, what: &str) -> Result<Vec<u8>, 
     {
         return Err(too_large(len));
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0) as usize);
-    let mut parts = request.into_body().into_data_stream();
+    let mut parts: Vec<Bytes> = Vec::new();
+    let mut len = 0usize;
+    let mut stream = request.into_body().into_data_stream();
     loop {
-        let part = tokio::time::timeout(BODY_IDLE_TIMEOUT, parts.next())
+        let part = tokio::time::timeout(BODY_IDLE_TIMEOUT, stream.next())
             .await
             .map_err(|_| {
                 Refusal::new(
@@ -374,20 +379,33 @@ async fn read_body(request: Request, cap: usize, what: &str) -> Result<Vec<u8>, 
                 )
             })?;
         match part {
-            None => return Ok(body),
+            None => break,
             Some(Err(e)) => {
                 return Err(Refusal::bad(format!(
                     "{what}: the body could not be read whole ({e})"
                 )));
             }
             Some(Ok(bytes)) => {
-                if body.len() + bytes.len() > cap {
-                    return Err(too_large((body.len() + bytes.len()) as u64));
+                if len + bytes.len() > cap {
+                    return Err(too_large((len + bytes.len()) as u64));
                 }
-                body.extend_from_slice(&bytes);
+                len += bytes.len();
+                parts.push(bytes);
             }
         }
     }
+    if parts.len() <= 1 {
+        return Ok(parts.pop().unwrap_or_default());
+    }
+    crate::gate::bulk::run(move || {
+        let mut body = Vec::with_capacity(len);
+        for p in &parts {
+            body.extend_from_slice(p);
+        }
+        Bytes::from(body)
+    })
+    .await
+    .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 async fn post_xorb(
@@ -398,8 +416,9 @@ async fn post_xorb(
     let grant = cas.grant(request.headers())?;
     let claimed = xorb_key(&prefix, &hash)?;
     let body = read_body(request, MAX_XORB_LEN, "xorb").await?;
-    let inserted = cas.put_xorb(&grant.namespace, claimed, &body).await?;
-    tracing::info!(namespace = %grant.namespace, xorb = %claimed, bytes = body.len(), inserted, "xet: xorb received");
+    let bytes = body.len();
+    let inserted = cas.put_xorb(&grant.namespace, claimed, body).await?;
+    tracing::info!(namespace = %grant.namespace, xorb = %claimed, bytes, inserted, "xet: xorb received");
     Ok(axum::Json(json!({ "was_inserted": inserted })).into_response())
 }
 

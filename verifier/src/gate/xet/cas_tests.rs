@@ -42,9 +42,10 @@ impl WriteAuthority for OrgTokens {
     }
 }
 
-/// Files received whole, by namespace and SHA-256, checked like the upload area checks them.
+/// Files received whole, by namespace and SHA-256, checked like the upload area checks them,
+/// and the largest part a file body gave.
 #[derive(Default)]
-struct Received(Mutex<HashMap<NamespacedFile, Vec<u8>>>);
+struct Received(Mutex<HashMap<NamespacedFile, Vec<u8>>>, Mutex<usize>);
 
 /// A namespace and a SHA-256.
 type NamespacedFile = (String, [u8; 32]);
@@ -66,6 +67,8 @@ impl FileSink for Received {
         let mut bytes = Vec::new();
         while let Some(part) = body.next().await {
             let part = part.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+            let mut largest = self.1.lock().unwrap();
+            *largest = (*largest).max(part.len());
             bytes.extend_from_slice(&part);
         }
         if bytes.len() as u64 != size || <[u8; 32]>::from(Sha256::digest(&bytes)) != sha256 {
@@ -202,6 +205,87 @@ async fn a_file_is_reconstructed_from_checked_xorbs_into_its_namespace() {
     let got = f.received.0.lock().unwrap();
     let sha: [u8; 32] = Sha256::digest(&bytes).into();
     assert_eq!(got.get(&("lab-a".to_string(), sha)), Some(&bytes));
+}
+
+/// A file of 80 chunks of 128 KiB (10 MiB, one xorb) then chunks 5..40 again: two terms, the
+/// first decoded in three pieces.
+fn large_upload() -> (Vec<u8>, XetHash, Vec<u8>, Vec<u8>) {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let data: Vec<Vec<u8>> = (0..80)
+        .map(|_| {
+            (0..xorb::MAX_CHUNK_LEN)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect()
+        })
+        .collect();
+    let parts: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+    let body = xorb::build_uncompressed(&parts);
+    let (chunks, hash) = xorb::parse(&body).unwrap();
+    let mut leaves = Vec::new();
+    let mut terms = Vec::new();
+    let mut bytes = Vec::new();
+    for (start, end) in [(0usize, 80usize), (5, 40)] {
+        let range = &chunks[start..end];
+        leaves.extend(range.iter().map(|c| (c.hash, u64::from(c.len))));
+        let len: usize = data[start..end].iter().map(Vec::len).sum();
+        bytes.extend(data[start..end].concat());
+        terms.push(Term {
+            xorb: hash,
+            start: start as u32,
+            end: end as u32,
+            len: len as u32,
+            verification: Some(range_hash(range.iter().map(|c| c.hash))),
+        });
+    }
+    let file = FileInfo {
+        hash: file_hash(&leaves),
+        terms,
+        sha256: Some(Sha256::digest(&bytes).into()),
+    };
+    let info = XorbInfo {
+        hash,
+        chunks: chunks.iter().map(|c| (c.hash, c.len)).collect(),
+    };
+    (body, hash, shard::build(&[file], &[info]), bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_file_is_reconstructed_in_bounded_pieces_into_the_upload_area() {
+    let (xorb, hash, shard, bytes) = large_upload();
+    let sha: [u8; 32] = Sha256::digest(&bytes).into();
+    for real_uploads in [false, true] {
+        let f = fixture_with(real_uploads);
+        let token = access_token(&f.app, "lab-a").await;
+        let uri = format!("/xet-cas/v1/xorbs/default/{hash}");
+        let (status, body, _) = call(&f.app, Method::POST, &uri, &token, xorb.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body, _) = call(
+            &f.app,
+            Method::POST,
+            "/xet-cas/v1/shards",
+            &token,
+            shard.clone(),
+        )
+        .await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"result":1}"#));
+        if real_uploads {
+            let now = jiff::Timestamp::now().as_second();
+            let pending = f.uploads.pending("lab-a", &hex::encode(sha), now).await;
+            let pending = pending.unwrap().unwrap();
+            assert_eq!(pending.size, bytes.len() as u64);
+            assert_eq!(pending.blake3, blake3::hash(&bytes).to_hex().as_str());
+            let stored = f._dir.path().join("uploads/lab-a").join(hex::encode(sha));
+            assert!(std::fs::read(stored).unwrap() == bytes);
+        } else {
+            assert!(f.received.0.lock().unwrap()[&("lab-a".to_string(), sha)] == bytes);
+            assert_eq!(*f.received.1.lock().unwrap(), 4 << 20);
+        }
+    }
 }
 
 #[tokio::test]

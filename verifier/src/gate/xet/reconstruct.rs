@@ -1,6 +1,9 @@
-//! Reconstruction: the bytes of a file a checked shard describes, streamed term by term from
-//! the namespace's stored xorbs, each chunk's hash checked again as it is decoded (the stored
-//! xorb must still be the one checked when it was uploaded).
+//! Reconstruction: the bytes of a file a checked shard describes, streamed from the
+//! namespace's stored xorbs in pieces of at most [`PIECE`] bytes, each chunk's hash checked
+//! again as it is decoded (the stored xorb must still be the one checked when it was
+//! uploaded). Pieces are decoded on the bulk pool while the receiver hashes and writes the
+//! last one, and stay small enough for the allocator to reuse their memory (a buffer the size
+//! of a whole term, up to a xorb's 64 MiB, is fresh pages, zeroed and faulted in each time).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +12,7 @@ use axum::body::Bytes;
 
 use super::hash::{XetHash, chunk_hash};
 use super::shard::FileInfo;
-use super::xorb::{ChunkEntry, decode_chunk};
+use super::xorb::{ChunkEntry, decode_chunk_into};
 use crate::gate::store::{ByteStream, Store, XetObjectKind};
 
 /// The bytes of a file as they are reconstructed; an `Err` names what went wrong.
@@ -21,6 +24,8 @@ struct State {
     file: FileInfo,
     indexes: Arc<HashMap<XetHash, Vec<ChunkEntry>>>,
     next_term: usize,
+    /// The first chunk of the next piece, counted from the term's start.
+    next_chunk: u32,
     /// The last xorb read, kept for the next term if it names the same one.
     xorb: Option<(XetHash, Arc<Vec<u8>>)>,
 }
@@ -39,23 +44,26 @@ pub fn file_body(
         file: file.clone(),
         indexes,
         next_term: 0,
+        next_chunk: 0,
         xorb: None,
     };
     Box::pin(futures::stream::unfold(state, |mut s| async move {
         if s.next_term == s.file.terms.len() {
             return None;
         }
-        let item = next_term(&mut s).await.map_err(std::io::Error::other);
-        s.next_term = if item.is_ok() {
-            s.next_term + 1
-        } else {
-            s.file.terms.len()
-        };
+        let item = next_piece(&mut s).await.map_err(std::io::Error::other);
+        if item.is_err() {
+            s.next_term = s.file.terms.len();
+        }
         Some((item, s))
     }))
 }
 
-async fn next_term(s: &mut State) -> Result<Bytes, String> {
+/// Most bytes decoded into one piece (unless one chunk is larger).
+const PIECE: u64 = 4 << 20;
+
+/// The next piece of the current term; moves to the next term after its last chunk.
+async fn next_piece(s: &mut State) -> Result<Bytes, String> {
     let term = s.file.terms[s.next_term].clone();
     let index = s
         .indexes
@@ -75,26 +83,39 @@ async fn next_term(s: &mut State) -> Result<Bytes, String> {
             body
         }
     };
-    let chunks = &index[term.start as usize..term.end as usize];
-    crate::gate::blocking(|| {
-        let mut out = Vec::with_capacity(term.len as usize);
+    let first = term.start + s.next_chunk;
+    let term_chunks = &index[first as usize..term.end as usize];
+    let mut take = 0;
+    let mut len = 0u64;
+    while take < term_chunks.len() && (take == 0 || len + u64::from(term_chunks[take].len) <= PIECE)
+    {
+        len += u64::from(term_chunks[take].len);
+        take += 1;
+    }
+    let chunks = term_chunks[..take].to_vec();
+    if first as usize + take == term.end as usize {
+        s.next_term += 1;
+        s.next_chunk = 0;
+    } else {
+        s.next_chunk += take as u32;
+    }
+    crate::gate::bulk::run(move || {
+        let mut out = Vec::with_capacity(len as usize);
+        let mut scratch = Vec::new();
         for (i, chunk) in chunks.iter().enumerate() {
-            let (data, _) = decode_chunk(&body, chunk.offset as usize).map_err(|why| {
-                format!(
-                    "xorb {} chunk {}: {why}",
-                    term.xorb,
-                    term.start as usize + i
-                )
-            })?;
-            if chunk_hash(&data) != chunk.hash {
+            let from = out.len();
+            decode_chunk_into(&body, chunk.offset as usize, &mut out, &mut scratch)
+                .map_err(|why| format!("xorb {} chunk {}: {why}", term.xorb, first as usize + i))?;
+            if chunk_hash(&out[from..]) != chunk.hash {
                 return Err(format!(
                     "xorb {} chunk {} no longer has the hash it was stored with",
                     term.xorb,
-                    term.start as usize + i
+                    first as usize + i
                 ));
             }
-            out.extend_from_slice(&data);
         }
         Ok(Bytes::from(out))
     })
+    .await
+    .map_err(|e| e.to_string())?
 }

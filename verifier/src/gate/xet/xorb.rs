@@ -53,6 +53,9 @@ pub fn parse(body: &[u8]) -> Result<(Vec<ChunkEntry>, XetHash), XorbError> {
     }
     let mut chunks = Vec::new();
     let mut offset = 0usize;
+    // One buffer for every chunk's bytes (and one for a byte-grouped chunk's groups).
+    let mut data = Vec::with_capacity(MAX_CHUNK_LEN);
+    let mut scratch = Vec::new();
     while offset < body.len() {
         if body[offset..].starts_with(FOOTER_IDENT) {
             break;
@@ -65,7 +68,8 @@ pub fn parse(body: &[u8]) -> Result<(Vec<ChunkEntry>, XetHash), XorbError> {
             offset,
             why,
         };
-        let (data, next) = decode_chunk(body, offset).map_err(bad)?;
+        data.clear();
+        let next = decode_chunk_into(body, offset, &mut data, &mut scratch).map_err(bad)?;
         chunks.push(ChunkEntry {
             hash: chunk_hash(&data),
             len: data.len() as u32,
@@ -90,9 +94,14 @@ pub fn parse_claimed(body: &[u8], claimed: XetHash) -> Result<Vec<ChunkEntry>, X
     Ok(chunks)
 }
 
-/// The uncompressed bytes of the chunk whose header starts at `offset`, and where the next
-/// chunk starts.
-pub fn decode_chunk(body: &[u8], offset: usize) -> Result<(Vec<u8>, usize), String> {
+/// Appends to `out` the uncompressed bytes of the chunk whose header starts at `offset`
+/// (`scratch` holds a byte-grouped chunk's groups); returns where the next chunk starts.
+pub fn decode_chunk_into(
+    body: &[u8],
+    offset: usize,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Result<usize, String> {
     let header = body
         .get(offset..offset + HEADER_LEN)
         .ok_or("truncated chunk header")?;
@@ -112,52 +121,60 @@ pub fn decode_chunk(body: &[u8], offset: usize) -> Result<(Vec<u8>, usize), Stri
     let stored = body
         .get(start..start + stored_len)
         .ok_or_else(|| format!("declares {stored_len} bytes, the xorb ends first"))?;
-    let data = match scheme {
-        0 if stored_len == len => stored.to_vec(),
+    match scheme {
+        0 if stored_len == len => out.extend_from_slice(stored),
         0 => {
             return Err(format!(
                 "uncompressed chunk of {stored_len} bytes declares {len}"
             ));
         }
-        1 => lz4_frame(stored, len)?,
-        2 => bg4_regroup(&lz4_frame(stored, len)?),
+        1 => lz4_frame(stored, len, out)?,
+        2 => {
+            scratch.clear();
+            lz4_frame(stored, len, scratch)?;
+            bg4_regroup(scratch, out);
+        }
         other => return Err(format!("compression scheme {other} is not defined")),
-    };
-    Ok((data, start + stored_len))
+    }
+    Ok(start + stored_len)
 }
 
-/// Decodes one LZ4 frame that must hold exactly `len` bytes (read no further: a frame that
-/// inflates past what its header declared is refused, not buffered).
-fn lz4_frame(stored: &[u8], len: usize) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(len);
+/// Appends to `out` one LZ4 frame that must hold exactly `len` bytes (read no further: a
+/// frame that inflates past what its header declared is refused, not buffered).
+fn lz4_frame(stored: &[u8], len: usize, out: &mut Vec<u8>) -> Result<(), String> {
+    let before = out.len();
+    out.reserve(len + 1);
     lz4_flex::frame::FrameDecoder::new(stored)
         .take(len as u64 + 1)
-        .read_to_end(&mut out)
+        .read_to_end(out)
         .map_err(|e| format!("LZ4 frame: {e}"))?;
-    if out.len() != len {
+    let got = out.len() - before;
+    if got != len {
+        out.truncate(before);
         return Err(format!(
             "decompresses to {}{} bytes, its header declares {len}",
-            out.len().min(len),
-            if out.len() > len { "+" } else { "" }
+            got.min(len),
+            if got > len { "+" } else { "" }
         ));
     }
-    Ok(out)
+    Ok(())
 }
 
-/// Undoes byte grouping: the input is four groups (byte 0, 1, 2, 3 of every 4-byte word, the
-/// first `len % 4` groups one byte longer); the output interleaves them again.
-fn bg4_regroup(grouped: &[u8]) -> Vec<u8> {
+/// Undoes byte grouping, appending to `out`: the input is four groups (byte 0, 1, 2, 3 of
+/// every 4-byte word, the first `len % 4` groups one byte longer); the output interleaves
+/// them again.
+fn bg4_regroup(grouped: &[u8], out: &mut Vec<u8>) {
     let n = grouped.len();
     let (split, rem) = (n / 4, n % 4);
     let mut starts = [0usize; 4];
     for g in 1..4 {
         starts[g] = starts[g - 1] + split + usize::from(g - 1 < rem);
     }
-    let mut out = vec![0u8; n];
-    for (i, byte) in out.iter_mut().enumerate() {
+    let from = out.len();
+    out.resize(from + n, 0);
+    for (i, byte) in out[from..].iter_mut().enumerate() {
         *byte = grouped[starts[i % 4] + i / 4];
     }
-    out
 }
 
 /// Bytes of one chunk in a stored chunk index: hash, length, offset.
