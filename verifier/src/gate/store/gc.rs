@@ -202,6 +202,13 @@ impl FolderStore {
             )?);
             let mut shards = Vec::new();
             for path in read_dir_or_empty(&ns_dir.join(K::Shard.dir()))? {
+                if !super::is_sha256_hex(&file_name(&path)) {
+                    // A write's temp file, which a killed gate left.
+                    if old(&path)? {
+                        garbage.push(path);
+                    }
+                    continue;
+                }
                 let bytes = weightgate_attest::io::read_capped(
                     &path,
                     crate::gate::xet::shard::MAX_SHARD_LEN as u64,
@@ -239,6 +246,7 @@ impl FolderStore {
                 if live.xorbs.contains(&hash) {
                     continue;
                 }
+                // Temp files of killed writes go too: only 64-hex names are objects.
                 let index = ns_dir.join(K::XorbIndex.dir()).join(&hash);
                 let xorb = ns_dir.join(K::Xorb.dir()).join(&hash);
                 if !(old(&index)? && old(&xorb)?) {
