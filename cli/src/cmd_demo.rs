@@ -23,6 +23,8 @@ const POLICY: &str = r#"# The hub's policy for the demo (see docs/policy.md).
 [policy]
 name = "demo hub"
 regimes = ["eu-ai-act-gpai", "us-ca-sb53", "us-bis-ai-diffusion-2025"]
+# The gate reads each download's destination from the header its CDN sets.
+destination_header = "CF-IPCountry"
 
 [[trusted_key]]
 name = "demo lab"
@@ -58,6 +60,21 @@ impl Demo {
 
     /// [`Demo::run`] with environment variables set (not shown: they hold secrets).
     fn run_env(&self, args: &[&str], expect: i32, env: &[(&str, &str)]) -> anyhow::Result<String> {
+        self.run_shown(args, expect, env, true)
+    }
+
+    /// [`Demo::run`] for a command whose standard output is a secret: only its stderr is shown.
+    fn run_secret(&self, args: &[&str], expect: i32) -> anyhow::Result<String> {
+        self.run_shown(args, expect, &[], false)
+    }
+
+    fn run_shown(
+        &self,
+        args: &[&str],
+        expect: i32,
+        env: &[(&str, &str)],
+        show_stdout: bool,
+    ) -> anyhow::Result<String> {
         println!("$ weightgate {}", args.join(" "));
         let out = Command::new(&self.exe)
             .args(args)
@@ -68,7 +85,11 @@ impl Demo {
             .context("running weightgate")?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        for line in stdout.lines().chain(stderr.lines()) {
+        if !show_stdout && !stdout.is_empty() {
+            println!("  (its output, a secret, is not shown)");
+        }
+        let shown = if show_stdout { stdout.as_ref() } else { "" };
+        for line in shown.lines().chain(stderr.lines()) {
             println!("  {line}");
         }
         let code = out.status.code().unwrap_or(-1);
@@ -316,7 +337,7 @@ fn gate_story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {
     }
     std::fs::write(&shard, bytes)?;
     demo.say("The hub gives the lab's release job a write token for its organisation (only its hash is stored).");
-    let token = demo.run(
+    let token = demo.run_secret(
         &[
             "token",
             "create",
@@ -330,23 +351,55 @@ fn gate_story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {
         0,
     )?;
     let token = token.trim().to_string();
+    demo.say("The hub's operator admits the licensed frontier release from its own disk, with the licensing authority's grant: served only where the licence and the regimes allow.");
+    demo.run(
+        &[
+            "admit",
+            "frontier",
+            "--repo",
+            "lab/frontier-licensed",
+            "--store",
+            "store",
+            "--policy",
+            "policy.toml",
+            "--grant",
+            "licence-D1234567.grant",
+            "--quiet",
+        ],
+        0,
+    )?;
     demo.say("The hub starts the gate on a free loopback port (Hugging Face clients use it with HF_ENDPOINT).");
     println!("$ weightgate serve --store store --policy policy.toml --listen 127.0.0.1:0");
     let mut gate = Gate::start(demo)?;
     let result = (|| -> anyhow::Result<()> {
         println!("  listening on http://{}", gate.addr);
         let endpoint = format!("http://{}", gate.addr);
-        demo.say("The lab pushes both releases with `weightgate push` (the Hugging Face LFS upload path, token in HF_TOKEN). The gate judges each commit like `admit`: every byte hashed as it arrives, the attestation checked against exactly the files committed. Regimes depend on each download's destination, so the unlicensed release is admitted and will be refused per download.");
-        for (folder, repo) in [
-            ("release", "lab/tiny-lm"),
-            ("unlicensed", "lab/frontier-lm"),
-        ] {
-            demo.run_env(
-                &["push", folder, "--repo", repo, "--endpoint", &endpoint],
-                0,
-                &[("HF_TOKEN", token.as_str())],
-            )?;
-        }
+        demo.say("The lab pushes both releases with `weightgate push` (the Hugging Face LFS upload path, token in HF_TOKEN). The gate judges each commit like `admit`: every byte hashed as it arrives, the attestation checked against exactly the files committed. The allowed release is published.");
+        demo.run_env(
+            &[
+                "push",
+                "release",
+                "--repo",
+                "lab/tiny-lm",
+                "--endpoint",
+                &endpoint,
+            ],
+            0,
+            &[("HF_TOKEN", token.as_str())],
+        )?;
+        demo.say("The unlicensed frontier release is refused at the commit: the regimes refuse it for every destination a download could name, so no request could ever be served. The reason codes are in the error; nothing of it is kept.");
+        demo.run_env(
+            &[
+                "push",
+                "unlicensed",
+                "--repo",
+                "lab/frontier-lm",
+                "--endpoint",
+                &endpoint,
+            ],
+            1,
+            &[("HF_TOKEN", token.as_str())],
+        )?;
         demo.say("A tampered copy pushed over the release is refused at the commit with its reason; the branch does not move and nothing of it is kept.");
         demo.run_env(
             &[
@@ -361,7 +414,7 @@ fn gate_story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {
             &[("HF_TOKEN", token.as_str())],
         )?;
         demo.say("A user downloads the allowed release, file by file as the Hub client does, with its attestation.");
-        let listing = http_get(&gate.addr, "/api/models/lab/tiny-lm/tree/main")?;
+        let listing = http_get(&gate.addr, "/api/models/lab/tiny-lm/tree/main", &[])?;
         show_status("GET /api/models/lab/tiny-lm/tree/main", &listing);
         let entries: Vec<serde_json::Value> =
             serde_json::from_slice(&listing.body).context("the gate's tree listing is not JSON")?;
@@ -370,7 +423,11 @@ fn gate_story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {
             let Some(path) = e["path"].as_str() else {
                 continue;
             };
-            let r = http_get(&gate.addr, &format!("/lab/tiny-lm/resolve/main/{path}"))?;
+            let r = http_get(
+                &gate.addr,
+                &format!("/lab/tiny-lm/resolve/main/{path}"),
+                &[],
+            )?;
             show_status(&format!("GET /lab/tiny-lm/resolve/main/{path}"), &r);
             if r.status != 200 {
                 bail!(
@@ -384,11 +441,17 @@ fn gate_story(demo: &Demo, testdata: &Path) -> anyhow::Result<()> {
             }
             std::fs::write(dest, &r.body)?;
         }
-        demo.say("The unlicensed release is refused with HTTP 451 and the reason, which the Hugging Face client raises as GatedRepoError.");
-        let r = http_get(&gate.addr, "/lab/frontier-lm/resolve/main/config.json")?;
-        show_status("GET /lab/frontier-lm/resolve/main/config.json", &r);
-        if r.status != 451 {
-            bail!("the unlicensed release answered {}, not 451", r.status);
+        demo.say("The licensed frontier release is served into Germany, and refused into Brazil (which its licence does not cover) with HTTP 451 and the reason, which the Hugging Face client raises as GatedRepoError.");
+        for (country, want) in [("DE", 200), ("BR", 451)] {
+            let path = "/lab/frontier-licensed/resolve/main/config.json";
+            let r = http_get(&gate.addr, path, &[("CF-IPCountry", country)])?;
+            show_status(&format!("GET {path} (CF-IPCountry: {country})"), &r);
+            if r.status != want {
+                bail!(
+                    "the licensed release answered {} into {country}, not {want}",
+                    r.status
+                );
+            }
         }
         demo.say("The user checks the provenance of what they downloaded, trusting only the lab's public key.");
         demo.run(
@@ -472,13 +535,17 @@ struct HttpResponse {
 }
 
 /// One HTTP/1.1 GET on a fresh connection (the demo needs no client library).
-fn http_get(addr: &str, path: &str) -> anyhow::Result<HttpResponse> {
+fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<HttpResponse> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).context("connecting to the gate")?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n"
     )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)

@@ -115,7 +115,22 @@ impl Setup {
             grant.to_str().unwrap(),
         ]);
         assert_eq!(r.code, 0, "{}", r.stderr);
+        // No request could be served lab/frontier under this policy, so admission would refuse
+        // it: it is admitted as before the EU and California regimes took effect (the BIS rule alone
+        // serves it in Tier 1 countries).
+        fs::write(
+            s.path("policy-before-regimes.toml"),
+            policy_text.replace(
+                r#"regimes = ["eu-ai-act-gpai", "us-ca-sb53", "us-bis-ai-diffusion-2025"]"#,
+                r#"regimes = ["us-bis-ai-diffusion-2025"]"#,
+            ),
+        )
+        .unwrap();
         for name in ["tiny", "frontier", "licensed"] {
+            let admit_policy = match name {
+                "frontier" => "policy-before-regimes.toml",
+                _ => "policy.toml",
+            };
             let mut args = vec![
                 "admit".to_string(),
                 cks.join(name).to_str().unwrap().into(),
@@ -124,7 +139,7 @@ impl Setup {
                 "--store".into(),
                 s.path("store").to_str().unwrap().into(),
                 "--policy".into(),
-                s.path("policy.toml").to_str().unwrap().into(),
+                s.path(admit_policy).to_str().unwrap().into(),
             ];
             if name == "licensed" {
                 args.extend(["--grant".into(), grant.to_str().unwrap().into()]);

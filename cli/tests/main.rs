@@ -7,6 +7,8 @@ mod support;
 
 mod attest_cli;
 mod checkpoint_cli;
+mod commit_faults;
+mod commit_rules;
 mod completions;
 mod crash_safety;
 mod duplicate_paths;
@@ -43,4 +45,5 @@ mod transcripts;
 mod vectors;
 mod verify_cli;
 mod work_before_authentication;
+mod xet_gc;
 mod xet_upload;

@@ -40,6 +40,15 @@ fn admit_models(dir: &Path) -> (PathBuf, PathBuf) {
     let keys = testdata().join("keys");
     let policy = dir.join("policy.toml");
     fs::write(&policy, POLICY.replace("KEYS", keys.to_str().unwrap())).unwrap();
+    let before_regimes = dir.join("policy-before-regimes.toml");
+    fs::write(
+        &before_regimes,
+        POLICY.replace("KEYS", keys.to_str().unwrap()).replace(
+            r#"regimes = ["eu-ai-act-gpai", "us-ca-sb53", "us-bis-ai-diffusion-2025"]"#,
+            r#"regimes = ["us-bis-ai-diffusion-2025"]"#,
+        ),
+    )
+    .unwrap();
     let below = fs::read_to_string(testdata().join("claims/tiny-below.toml")).unwrap();
     let above = fs::read_to_string(testdata().join("claims/tiny-above.toml")).unwrap();
     let claims = dir.join("claims");
@@ -132,6 +141,13 @@ fn admit_models(dir: &Path) -> (PathBuf, PathBuf) {
         ("evil/hostile", "hostile"),
         ("lab/derived", "derived"),
     ] {
+        // No request could be served lab/frontier under this policy, so admission would refuse
+        // it: it is admitted as before the EU and California regimes took effect (the BIS rule alone
+        // serves it in Tier 1 countries).
+        let admit_policy = match name {
+            "frontier" => &before_regimes,
+            _ => &policy,
+        };
         let mut args = vec![
             "admit".to_string(),
             cks.join(name).to_str().unwrap().into(),
@@ -140,7 +156,7 @@ fn admit_models(dir: &Path) -> (PathBuf, PathBuf) {
             "--store".into(),
             store.to_str().unwrap().into(),
             "--policy".into(),
-            policy.to_str().unwrap().into(),
+            admit_policy.to_str().unwrap().into(),
         ];
         if name == "licensed" {
             args.extend(["--grant".into(), grant.to_str().unwrap().into()]);

@@ -760,19 +760,25 @@ fn input_errors_exit_2_with_the_key_and_line() {
 fn demo_plays_the_whole_story() {
     let r = run(["demo"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // The write token is a secret: the demo never shows it.
+    assert!(!r.stdout.contains("wg_"), "the demo printed a token");
+    assert!(!r.stdout.contains("pushed lab/frontier-lm"));
     for want in [
         "ALLOWED",
         "changed tensor(s): lm_head.weight",
         "regime.reference_missing",
         "destination_not_covered",
-        // The distribution side: pushed and judged at the commit (a tampered push refused with
-        // its reason), served, refused per download with its reason, verified downstream.
+        // The distribution side: pushed and judged at the commit (the unlicensed release and a
+        // tampered push refused with their reasons), served, refused per download with its
+        // reason, verified downstream.
         "pushed lab/tiny-lm",
-        "pushed lab/frontier-lm",
+        "the commit: 403 Forbidden: weightgate refused the commit to lab/frontier-lm@main",
+        "regime.no_destination_served",
         "the commit: 403 Forbidden: weightgate refused the commit to lab/tiny-lm@main",
         "subject.digest_mismatch",
         "GET /lab/tiny-lm/resolve/main/weightgate.att\n  HTTP 200",
-        "HTTP 451",
+        "(CF-IPCountry: DE)\n  HTTP 200",
+        "(CF-IPCountry: BR)\n  HTTP 451",
         "x-error-code: GatedRepo",
         "downloaded: ALLOWED",
         "(the gate is stopped)",

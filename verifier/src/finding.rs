@@ -295,6 +295,12 @@ pub enum Problem {
         index: usize,
         reference: ReferenceLabel,
     },
+    /// At admission: the regimes refuse every destination a download request can carry
+    /// (`judged` of them), for these reasons, so no request could be served.
+    NoDestinationServed {
+        judged: usize,
+        codes: Vec<ReasonCode>,
+    },
     /// A regime refuses, above its threshold.
     RegimeDenied {
         threshold: Threshold,
@@ -372,6 +378,7 @@ impl Problem {
             | Problem::GrantUntrustedIssuer { .. } => C::GrantInvalid,
             Problem::GrantRevoked { .. } => C::GrantRevoked,
             Problem::RegimeDenied { denial, .. } => denial.code(),
+            Problem::NoDestinationServed { .. } => C::RegimeNoDestinationServed,
         }
     }
 }

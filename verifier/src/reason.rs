@@ -112,6 +112,7 @@ reason_codes! {
         RegimeAuthorityNotAccepted = "authority_not_accepted",
         RegimeGrantMissing = "grant_missing",
         RegimeReferenceWrongHolder = "reference_wrong_holder",
+        RegimeNoDestinationServed = "no_destination_served",
     }
     Grant = "grant" {
         GrantInvalid = "invalid",

@@ -567,6 +567,15 @@ impl Display for Problem {
                 margin_suffix(*margin),
                 notes_suffix(notes)
             ),
+            Problem::NoDestinationServed { judged, codes } => write!(
+                f,
+                "the regimes refuse every destination a download can name ({judged} judged: {}), so no request could be served",
+                codes
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 }
@@ -843,6 +852,10 @@ mod tests {
                 claimed: None,
             },
             Problem::ModelSigMissing,
+            Problem::NoDestinationServed {
+                judged: 251,
+                codes: vec![ReasonCode::RegimeReferenceMissing],
+            },
         ]
         .into_iter()
         .chain(

@@ -16,7 +16,7 @@ use weightgate_attest::reading::{
     component_order,
 };
 
-use super::{Admission, authenticate_under, blocks_admission, header_of, stored_header};
+use super::{Admission, authenticate_under, header_of, refuses, stored_header};
 use crate::gate::store::{
     BlobSource, Hashes, Publication, PublishedFile, StagedFile, Staging, Store, StoreError,
 };
@@ -97,7 +97,7 @@ pub async fn admit_commit(
             return Err(e.into());
         }
     };
-    if d.reasons.iter().any(|r| blocks_admission(r.code)) {
+    if refuses(&auth, req.policy, &[], req.now, &mut d) {
         staging.abort().await;
         return Ok(Admission::Refused(d));
     }

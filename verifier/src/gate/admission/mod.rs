@@ -14,9 +14,11 @@
 //! `verify --full` does, and nothing is copied.
 
 mod commit;
+mod destinations;
 mod plan;
 
 pub use commit::{CommitRequest, CommittedFile, admit_commit, namespace_of};
+pub use destinations::{no_destination_served, request_destinations};
 
 use weightgate_attest::hashing::{
     CheckpointDigests, FileDigests, HashOptions, Progress, hash_checkpoint, root_digest,
@@ -69,10 +71,37 @@ pub enum Admission {
     Refused(Decision),
 }
 
-/// Which failed checks keep a release out of the store. Regime results depend on the
-/// destination and date of each request, so they are judged when serving, not here.
+/// Which failed checks keep a release out of the store: all but the regimes' per-destination
+/// refusals (the gate judges those per request), and the regimes' refusal of every destination.
 pub fn blocks_admission(code: ReasonCode) -> bool {
-    code.family() != crate::reason::Family::Regime
+    code.family() != crate::reason::Family::Regime || code == ReasonCode::RegimeNoDestinationServed
+}
+
+/// Whether admission refuses the release `d` judged (destination-free): a check that blocks
+/// admission failed, or the regimes refuse every destination a request can carry (then that
+/// failure is added to `d`). Every entrance to admission decides here.
+pub(crate) fn refuses(
+    auth: &Authenticated,
+    policy: &Policy,
+    grants: &[Vec<u8>],
+    now: i64,
+    d: &mut Decision,
+) -> bool {
+    if d.reasons.iter().any(|r| blocks_admission(r.code)) {
+        return true;
+    }
+    let (verified, _) = crate::stages::authenticate_grants(policy, grants, now);
+    match no_destination_served(policy, auth.statement(), &verified, now) {
+        Some(problem) => {
+            d.fail(CheckName::Regimes, problem);
+            // First: it is why admission refused, and a client may show only the start of a
+            // long message (`X-Error-Message` is cut at 1000 characters).
+            d.reasons.rotate_right(1);
+            d.allowed = false;
+            true
+        }
+        None => false,
+    }
 }
 
 /// The opening every entrance to admission shares: the repository and ref names checked, the
@@ -192,7 +221,7 @@ pub async fn admit(
             return Err(e);
         }
     };
-    if d.reasons.iter().any(|r| blocks_admission(r.code)) {
+    if refuses(&auth, req.policy, &req.grants, req.now, &mut d) {
         staging.abort().await;
         return Ok(Admission::Refused(d));
     }

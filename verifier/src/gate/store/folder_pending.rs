@@ -361,6 +361,23 @@ impl Drop for Receipt {
     }
 }
 
+/// The SHA-256 (hex) of every object pending in the namespace folder `dir`: its description and
+/// its bytes both there.
+pub(super) fn pending_digests(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    Ok(entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.strip_suffix(".json")?.to_string();
+            (is_sha256_hex(&name) && dir.join(&name).exists()).then_some(name)
+        })
+        .collect())
+}
+
 /// Removes pending objects received at or before `expired_before` (seconds) and receipts of
 /// gates no longer running; returns how many were removed.
 pub(super) fn expire_pending(uploads: &Path, expired_before: i64) -> Result<usize, StoreError> {

@@ -1,5 +1,8 @@
 //! The folder store's Xet objects: `STORE/xet/<namespace>/{xorbs,shards}/<hash>`, each checked
-//! before it is written (temp file, fsync, rename), read-only, never replaced.
+//! before it is written (temp file, fsync, rename), read-only, never replaced. Writing one that
+//! is already stored refreshes its modification time instead: the upload relies on it now, so
+//! `store gc` keeps it for another grace period ([`super::xet_gc`]). Both happen under
+//! `gc.lock` held shared, so no gc runs between the check and the write or refresh.
 
 use weightgate_attest::io::{Replace, read_capped, write_atomically};
 
@@ -17,7 +20,12 @@ impl FolderStore {
         bytes: &[u8],
     ) -> Result<bool, StoreError> {
         let path = self.root.join(xet_object_name(namespace, kind, hash)?);
+        let _no_gc = self.lock(false)?;
         if path.exists() {
+            let now = std::fs::FileTimes::new().set_modified(std::time::SystemTime::now());
+            std::fs::File::open(&path)
+                .and_then(|f| f.set_times(now))
+                .map_err(io(&path))?;
             return Ok(false);
         }
         let dir = path.parent().expect("a parent folder");

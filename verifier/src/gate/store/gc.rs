@@ -11,8 +11,12 @@
 //! gc never runs beside one; in a bucket, gc lists the revision records again before each
 //! delete and keeps what a new record names, and the admission checks its blobs once more
 //! after publishing.
+//!
+//! Xet objects (folder store) follow [`super::xet_gc`]: a namespace's shards and xorbs stay
+//! while a file they describe is named by one of its revisions or pending uploads, and
+//! otherwise go once older than the grace period; uploads refresh the age of what they reuse.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -84,8 +88,15 @@ impl FolderStore {
         };
         let mut report = GcReport::default();
         let mut referenced = Referenced::default();
+        // The SHA-256 of every file each namespace's revisions name, for its Xet objects.
+        let mut published: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let repos = self.root.join("repos");
         for org in read_dir_or_empty(&repos)? {
+            let namespace = org
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
             for name in read_dir_or_empty(&org)? {
                 let revisions = name.join("revisions");
                 for rec in read_dir_or_empty(&revisions)? {
@@ -94,11 +105,24 @@ impl FolderStore {
                     }
                     let bytes = weightgate_attest::io::read_capped(&rec, MAX_RECORD_LEN)
                         .map_err(io(&rec))?;
-                    referenced.add(&parse_record(&bytes, &rec.display().to_string())?);
+                    let record = parse_record(&bytes, &rec.display().to_string())?;
+                    referenced.add(&record);
+                    published
+                        .entry(namespace.clone())
+                        .or_default()
+                        .extend(record.files.iter().map(|f| f.sha256.clone()));
                     report.revisions += 1;
                 }
             }
         }
+        let expired_before = now
+            .checked_sub(grace)
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs() as i64);
+        report.abandoned +=
+            super::folder_pending::expire_pending(&self.root.join("uploads"), expired_before)?;
+        // Read before anything is removed: a shard that cannot be read stops the collection.
+        let xet = self.xet_garbage(&published, grace, now, &mut report)?;
         for dir in COLLECTED {
             for path in read_dir_or_empty(&self.root.join(dir))? {
                 let Some(file) = path.file_name().and_then(|n| n.to_str()) else {
@@ -135,14 +159,111 @@ impl FolderStore {
                 report.abandoned += 1;
             }
         }
-        let expired_before = now
-            .checked_sub(grace)
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs() as i64);
-        report.abandoned +=
-            super::folder_pending::expire_pending(&self.root.join("uploads"), expired_before)?;
+        for path in xet {
+            fs::remove_file(&path).map_err(io(&path))?;
+            if let Ok(rel) = path.strip_prefix(&self.root) {
+                report.removed.push(rel.display().to_string());
+            }
+        }
         Ok(report)
     }
+
+    /// The Xet objects to remove, in removal order (a xorb's chunk index before the xorb: an
+    /// index means its xorb is there). A xorb is as young as the younger of it and its index.
+    fn xet_garbage(
+        &self,
+        published: &BTreeMap<String, BTreeSet<String>>,
+        grace: Duration,
+        now: SystemTime,
+        report: &mut GcReport,
+    ) -> Result<Vec<std::path::PathBuf>, StoreError> {
+        use super::XetObjectKind as K;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |error| StoreError::Io { path, error }
+        };
+        let old = |path: &Path| -> Result<bool, StoreError> {
+            match fs::symlink_metadata(path) {
+                Ok(meta) => Ok(older_than(meta.modified().map_err(io(path))?, grace, now)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+                Err(e) => Err(io(path)(e)),
+            }
+        };
+        let mut garbage = Vec::new();
+        for ns_dir in read_dir_or_empty(&self.root.join("xet"))? {
+            let namespace = ns_dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let mut live_files = published.get(&namespace).cloned().unwrap_or_default();
+            live_files.extend(super::folder_pending::pending_digests(
+                &self.root.join("uploads").join(&namespace),
+            )?);
+            let mut shards = Vec::new();
+            for path in read_dir_or_empty(&ns_dir.join(K::Shard.dir()))? {
+                if !super::is_sha256_hex(&file_name(&path)) {
+                    // A write's temp file, which a killed gate left.
+                    if old(&path)? {
+                        garbage.push(path);
+                    }
+                    continue;
+                }
+                let bytes = weightgate_attest::io::read_capped(
+                    &path,
+                    crate::gate::xet::shard::MAX_SHARD_LEN as u64,
+                )
+                .map_err(io(&path))?;
+                shards.push((file_name(&path), bytes));
+            }
+            let live = super::xet_gc::live_xet(
+                shards.iter().map(|(h, b)| (h.as_str(), b.as_slice())),
+                &live_files,
+            )
+            .map_err(|(hash, why)| StoreError::Corrupt {
+                location: ns_dir.join(K::Shard.dir()).join(hash).display().to_string(),
+                why: format!(
+                    "{why}; nothing was removed (a shard that cannot be read may name xorbs \
+                     that must stay)"
+                ),
+            })?;
+            for (hash, _) in &shards {
+                let path = ns_dir.join(K::Shard.dir()).join(hash);
+                if live.shards.contains(hash) {
+                    continue;
+                }
+                if old(&path)? {
+                    garbage.push(path);
+                } else {
+                    report.kept_recent += 1;
+                }
+            }
+            let xorbs = read_dir_or_empty(&ns_dir.join(K::Xorb.dir()))?;
+            let indexes = read_dir_or_empty(&ns_dir.join(K::XorbIndex.dir()))?;
+            let hashes: BTreeSet<String> =
+                xorbs.iter().chain(&indexes).map(|p| file_name(p)).collect();
+            for hash in hashes {
+                if live.xorbs.contains(&hash) {
+                    continue;
+                }
+                // Temp files of killed writes go too: only 64-hex names are objects.
+                let index = ns_dir.join(K::XorbIndex.dir()).join(&hash);
+                let xorb = ns_dir.join(K::Xorb.dir()).join(&hash);
+                if !(old(&index)? && old(&xorb)?) {
+                    report.kept_recent += 1;
+                    continue;
+                }
+                garbage.extend([index, xorb].into_iter().filter(|p| p.exists()));
+            }
+        }
+        Ok(garbage)
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The entries of `dir`, sorted; none if it does not exist.

@@ -18,6 +18,7 @@ mod folder_xet;
 pub mod gc;
 mod names;
 mod record;
+pub mod xet_gc;
 
 #[cfg(feature = "bucket")]
 pub mod bucket;
@@ -281,7 +282,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn shared_policy(&self) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Keeps a checked Xet object of `namespace` under its hash (64 hex digits, Xet string
-    /// form); `Ok(false)` if one was already there (it is kept: same hash, same checked bytes).
+    /// form); `Ok(false)` if one was already there (it is kept: same hash, same checked bytes),
+    /// and then its age is refreshed: the caller relies on it now, so `store gc` keeps it for
+    /// another grace period ([`xet_gc`]).
     async fn put_xet_object(
         &self,
         namespace: &str,

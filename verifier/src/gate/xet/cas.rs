@@ -165,7 +165,8 @@ impl XetCas {
 
     /// Checks and stores a xorb for the token's namespace; `Ok(false)` if it already had it.
     /// A xorb is checked even then: bytes that are not what they claim are refused, not
-    /// silently dropped.
+    /// silently dropped; and both its objects are put again, which refreshes their age, so
+    /// `store gc` does not remove what this upload's shard is about to name.
     pub async fn put_xorb(
         &self,
         namespace: &str,
@@ -178,27 +179,19 @@ impl XetCas {
             .await
             .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
             .map_err(|e| Refusal::bad(format!("xorb {claimed}: {e}")))?;
-        if self
-            .store
-            .xet_object(namespace, XetObjectKind::XorbIndex, &hex)
-            .await?
-            .is_some()
-        {
-            return Ok(false);
-        }
         // The xorb first, its index last: an index means its xorb is there and was checked.
         self.store
             .put_xet_object(namespace, XetObjectKind::Xorb, &hex, &body)
             .await?;
-        self.store
+        Ok(self
+            .store
             .put_xet_object(
                 namespace,
                 XetObjectKind::XorbIndex,
                 &hex,
                 &xorb::encode_index(&chunks),
             )
-            .await?;
-        Ok(true)
+            .await?)
     }
 
     async fn chunk_index(
@@ -235,6 +228,15 @@ impl XetCas {
             if !indexes.contains_key(&xorb)
                 && let Some(index) = self.chunk_index(namespace, &xorb).await?
             {
+                // Put again to refresh its age: gc keeps it while the files are rebuilt.
+                self.store
+                    .put_xet_object(
+                        namespace,
+                        XetObjectKind::XorbIndex,
+                        &xorb.to_hex(),
+                        &xorb::encode_index(&index),
+                    )
+                    .await?;
                 indexes.insert(xorb, index);
             }
         }
