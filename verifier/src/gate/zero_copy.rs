@@ -102,13 +102,15 @@ struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
     held: usize,
+    /// What the kernel granted: the size asked for, or the default where it refused.
+    capacity: usize,
 }
 
 /// A pipe's capacity: larger than the default 64 KiB, so fewer splice calls per gigabyte.
 const PIPE_BYTES: libc::c_int = 1 << 20;
 
 impl Pipe {
-    fn new() -> io::Result<Pipe> {
+    fn new(asked: libc::c_int) -> io::Result<Pipe> {
         let mut fds = [0 as RawFd; 2];
         // SAFETY: `fds` has room for the two descriptors pipe2 writes.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
@@ -116,13 +118,18 @@ impl Pipe {
         }
         // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        // A smaller pipe only costs more calls: the result is not checked.
+        // A smaller pipe only costs more calls; where the kernel refuses, the default stays.
         // SAFETY: `write` is an open pipe descriptor.
-        unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES) };
+        let mut granted = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, asked) };
+        if granted <= 0 {
+            // SAFETY: as above.
+            granted = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ) };
+        }
         Ok(Pipe {
             read,
             write,
             held: 0,
+            capacity: usize::try_from(granted).unwrap_or(0).max(4096),
         })
     }
 }
@@ -161,16 +168,22 @@ pub struct ZeroCopyStream {
     queue: ZeroCopy,
     /// Made at the first socket segment, kept for the connection's life.
     pipe: Option<Pipe>,
+    pipe_bytes: libc::c_int,
 }
 
 impl ZeroCopyStream {
     pub fn new(tcp: TcpStream) -> (Self, ZeroCopy) {
+        Self::with_pipe_bytes(tcp, PIPE_BYTES)
+    }
+
+    fn with_pipe_bytes(tcp: TcpStream, pipe_bytes: libc::c_int) -> (Self, ZeroCopy) {
         let queue = ZeroCopy::default();
         (
             ZeroCopyStream {
                 tcp,
                 queue: queue.clone(),
                 pipe: None,
+                pipe_bytes,
             },
             queue,
         )
@@ -263,19 +276,28 @@ impl ZeroCopyStream {
         remaining: u64,
     ) -> Poll<io::Result<usize>> {
         if self.pipe.is_none() {
-            self.pipe = Some(Pipe::new()?);
+            self.pipe = Some(Pipe::new(self.pipe_bytes)?);
         }
         let Some(pipe) = self.pipe.as_mut() else {
             unreachable!("the pipe was made above")
         };
-        let fill = count.min(PIPE_BYTES as usize);
+        let fill = count.min(pipe.capacity);
         while pipe.held < fill {
             if pipe.held == 0 {
                 ready!(upstream.poll_read_ready(cx))?;
             }
             let (from, to) = (upstream.as_raw_fd(), pipe.write.as_raw_fd());
             let want = fill - pipe.held;
-            match upstream.try_io(Interest::READABLE, || splice(from, to, want, false)) {
+            // With bytes in the pipe, a "would block" may mean the pipe is full (its slots hold
+            // pages, not bytes) rather than the socket empty: then the socket's readiness must
+            // survive, or the next wait would sleep until more bytes arrive on a socket that
+            // already holds them. Only an empty pipe's "would block" speaks for the socket.
+            let moved = if pipe.held == 0 {
+                upstream.try_io(Interest::READABLE, || splice(from, to, want, false))
+            } else {
+                splice(from, to, want, false)
+            };
+            match moved {
                 Ok(0) if pipe.held == 0 => return Poll::Ready(Ok(0)),
                 Ok(0) => break,
                 Ok(n) => pipe.held += n,
@@ -390,6 +412,14 @@ mod tests {
         upstream: TcpStream,
         frames: &[Result<usize, &[u8]>],
     ) -> (Vec<u8>, Option<io::Error>) {
+        through_zero_copy_with_pipe(upstream, frames, PIPE_BYTES).await
+    }
+
+    async fn through_zero_copy_with_pipe(
+        upstream: TcpStream,
+        frames: &[Result<usize, &[u8]>],
+        pipe_bytes: libc::c_int,
+    ) -> (Vec<u8>, Option<io::Error>) {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -399,7 +429,8 @@ mod tests {
             let _ = s.read_to_end(&mut got).await;
             got
         });
-        let (mut stream, queue) = ZeroCopyStream::new(TcpStream::connect(addr).await.unwrap());
+        let (mut stream, queue) =
+            ZeroCopyStream::with_pipe_bytes(TcpStream::connect(addr).await.unwrap(), pipe_bytes);
         let upstream = Arc::new(upstream);
         let mut error = None;
         for frame in frames {
@@ -444,6 +475,43 @@ mod tests {
         want.extend_from_slice(&body[FRAME + 100..]);
         assert_eq!(got.len(), want.len());
         assert!(got == want, "the spliced bytes differ from the upstream's");
+    }
+
+    /// An upstream that has sent its whole body before the gate starts, and then stays open:
+    /// a one-page pipe fills long before the frame does (a larger pipe fills the same way by
+    /// slots when the socket holds many small segments).
+    #[tokio::test]
+    async fn a_pipe_full_of_small_segments_does_not_stall_the_rest_of_the_body() {
+        use tokio::io::AsyncWriteExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let piece: Vec<u8> = (0..200u32).map(|i| i as u8).collect();
+        let pieces = 3_000;
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            s.set_nodelay(true).unwrap();
+            for _ in 0..pieces {
+                s.write_all(&piece).await.unwrap();
+                s.flush().await.unwrap();
+            }
+            let _ = sent_tx.send(());
+            let _ = done_rx.await; // open, silent, until the test ends
+        });
+        let upstream = TcpStream::connect(addr).await.unwrap();
+        sent_rx.await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await; // all of it queued
+        let len = 200 * pieces;
+        let (got, error) = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            through_zero_copy_with_pipe(upstream, &[Ok(len)], 4096),
+        )
+        .await
+        .expect("the body stalled with all its bytes already received");
+        drop(done_tx);
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(got.len(), len);
     }
 
     #[tokio::test]
