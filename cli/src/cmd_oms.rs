@@ -24,6 +24,7 @@ use weightgate_attest::reading::{
 use weightgate_attest::signing::{OmsCertificate, OmsSignRequest, SigningPurpose, sign_model};
 use weightgate_schemas::oms::{DEFAULT_SHARD_SIZE, MAX_BUNDLE_LEN, OmsHashType, OmsMethod};
 use weightgate_verifier::model_sig::{OmsRequest, check_oms};
+use weightgate_verifier::stages::SubjectScope;
 use weightgate_verifier::trust::{
     CertificateTrust, ModelSigningKey, ModelSigningTrust, SigstoreIdentity, SigstoreRoot,
     SigstoreTrust,
@@ -286,9 +287,14 @@ pub fn run_verify(args: VerifyOmsArgs) -> anyhow::Result<Exit> {
         now: args.now.unwrap_or_else(crate::time_arg::now),
     };
     let bar = Bar::new(model_bytes(&args.model), args.quiet || args.json);
-    let report = check_oms(&req, &args.model, &BTreeMap::new(), args.threads, &|n| {
-        bar.inc(n)
-    });
+    let report = check_oms(
+        &req,
+        &args.model,
+        &BTreeMap::new(),
+        SubjectScope::Whole,
+        args.threads,
+        &|n| bar.inc(n),
+    );
     bar.finish();
     let report = report?;
     let verified = report.problems.is_empty();

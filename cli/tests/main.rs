@@ -23,6 +23,7 @@ mod gate_tenants;
 mod gate_upload;
 mod hf_cache;
 mod hf_loaded;
+mod hf_partial_model_sig;
 mod hostile_corpus;
 mod inspect_revocation;
 mod oms;

@@ -381,16 +381,25 @@ def verified_snapshot(
     return folder
 
 
-def _loaded_source(model_or_path: Any) -> tuple[Optional[Path], Optional[str], Optional[str]]:
-    """(folder, repo id, commit) of what a model was loaded from: a path, an `ORG/NAME[@REV]`
-    string, or a transformers model or config (`config._name_or_path`, `config._commit_hash`)."""
+def _loaded_source(model_or_path: Any) -> tuple[Optional[Path], Optional[str], Optional[str], bool]:
+    """(folder, repo id, revision, whether it is a loaded model) of what a model was loaded
+    from: a path, an `ORG/NAME[@REV]` string, or a transformers model or config
+    (`config._name_or_path`, and `config._commit_hash` where transformers still sets it)."""
     if isinstance(model_or_path, os.PathLike) or (
         isinstance(model_or_path, str) and os.path.exists(model_or_path)
     ):
-        return Path(os.fspath(model_or_path)), None, None
+        return Path(os.fspath(model_or_path)), None, None, False
     if isinstance(model_or_path, str):
         repo, _, rev = model_or_path.partition("@")
-        return None, repo, rev or None
+        return None, repo, rev or None, False
+    if getattr(model_or_path, "peft_config", None):
+        # A base model with adapters loaded from other repositories: one decision would vouch
+        # for the base alone.
+        raise TypeError(
+            "a model with PEFT adapters was loaded from several repositories: call verify_loaded "
+            "once per repository: the base model's ('ORG/NAME') and each adapter's ('ORG/ADAPTER'), "
+            "or their folders"
+        )
     config = getattr(model_or_path, "config", model_or_path)
     name = getattr(config, "_name_or_path", None) or getattr(config, "name_or_path", None)
     if not isinstance(name, str) or not name:
@@ -399,9 +408,31 @@ def _loaded_source(model_or_path: Any) -> tuple[Optional[Path], Optional[str], O
             f"(with config._name_or_path); got {type(model_or_path).__name__}"
         )
     if os.path.exists(name):
-        return Path(name), None, None
+        return Path(name), None, None, True
+    # transformers 4 recorded the commit it loaded; 5 does not (it resolves the revision once
+    # per load and keeps it nowhere).
     commit = getattr(config, "_commit_hash", None)
-    return None, name, commit if isinstance(commit, str) else None
+    return None, name, commit if isinstance(commit, str) else None, True
+
+
+def _only_cached_commit(repo_id: str, cache_dir: Optional[PathLike]) -> Path:
+    """The one snapshot of `repo_id` in the cache: a model that does not say which commit it was
+    loaded from was loaded from it. Several are ambiguous (main may have moved since the load,
+    or another revision was loaded): an error asking for the commit."""
+    from huggingface_hub import constants
+
+    cache = Path(os.fspath(cache_dir)) if cache_dir is not None else Path(constants.HF_HUB_CACHE)
+    snapshots = cache / ("models--" + repo_id.replace("/", "--")) / "snapshots"
+    commits = sorted(p.name for p in snapshots.iterdir() if p.is_dir()) if snapshots.is_dir() else []
+    if not commits:
+        raise WeightgateError(f"{repo_id} is not in the Hugging Face cache (load or download it first)", 2)
+    if len(commits) > 1:
+        raise WeightgateError(
+            f"{repo_id} has {len(commits)} commits in the Hugging Face cache ({', '.join(commits)}) and the "
+            f"model does not say which it was loaded from: pass '{repo_id}@COMMIT'",
+            2,
+        )
+    return snapshots / commits[0]
 
 
 def verify_loaded(
@@ -416,25 +447,35 @@ def verify_loaded(
     **hub_kwargs: Any,
 ) -> Decision:
     """Verifies what a model was loaded from in the Hugging Face cache: a snapshot folder, an
-    `ORG/NAME[@REV]` id, or a transformers model (its `config._name_or_path` and
-    `config._commit_hash`). Loaders fetch only the files they load, never the attestation: when
+    `ORG/NAME[@REV]` id (without `@REV`, the commit the cache's `main` names), or a transformers
+    model (its `config._name_or_path`; transformers 5 records no commit, so the repository must
+    have one snapshot in the cache, else pass `ORG/NAME@COMMIT`; a model with PEFT adapters
+    raises `TypeError`: verify the base model's and each adapter's repository). Loaders fetch only the files they load, never the attestation: when
     it is absent and `fetch_attestation` is true, only `weightgate.att` of that very commit is
     fetched (`hf_hub_download`; `hub_kwargs` go to it, e.g. `cache_dir`, `token`). The snapshot
     is checked for what it holds (files never downloaded are listed in
     `facts["not_downloaded"]`). Returns the decision; `bool(decision)` is whether it allows."""
-    folder, repo_id, revision = _loaded_source(model_or_path)
-    if folder is None:
+    folder, repo_id, revision, loaded = _loaded_source(model_or_path)
+    if folder is None and loaded and revision is None:
+        assert repo_id is not None
+        try:
+            folder = _only_cached_commit(repo_id, hub_kwargs.get("cache_dir"))
+        except ImportError as e:  # pragma: no cover
+            raise ImportError(_HUB_ENV) from e
+        revision = folder.name
+    elif folder is None:
         assert repo_id is not None
         try:
             from huggingface_hub import try_to_load_from_cache
         except ImportError as e:  # pragma: no cover
             raise ImportError(_HUB_ENV) from e
         cache_dir = hub_kwargs.get("cache_dir")
-        found = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache_dir, revision=revision)
-        if not isinstance(found, str):
-            found = try_to_load_from_cache(
-                repo_id, "model.safetensors", cache_dir=cache_dir, revision=revision
-            )
+        found: Any = None
+        # A file every model (or adapter) of its kind has, to find the snapshot by.
+        for probe in ["config.json", "adapter_config.json", "model.safetensors"]:
+            found = try_to_load_from_cache(repo_id, probe, cache_dir=cache_dir, revision=revision)
+            if isinstance(found, str):
+                break
         if not isinstance(found, str):
             raise WeightgateError(
                 f"{repo_id}{'@' + revision if revision else ''} is not in the Hugging Face cache "

@@ -127,7 +127,8 @@ pub struct Facts {
     /// Root digest the checked `model.sig` names (OpenSSF model signing).
     pub oms_root_sha256: Option<String>,
     pub oms_signer: Option<String>,
-    /// Attested files absent from a downloaded snapshot, left out of the subject check.
+    /// Attested (or model.sig-signed) files absent from a download, left out of the subject
+    /// and model.sig checks.
     pub not_downloaded: Vec<String>,
 }
 

@@ -16,6 +16,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod decision;
+mod downloaded;
 pub mod finding;
 #[cfg(feature = "gate")]
 pub mod gate;

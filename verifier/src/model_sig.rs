@@ -20,6 +20,7 @@ use weightgate_schemas::oms::{
 };
 use weightgate_schemas::pae;
 
+use crate::downloaded::{SubjectScope, absent_files, shards_of_present_indexes};
 use crate::reason::ReasonCode;
 use crate::trust::{ModelSigningKey, ModelSigningTrust};
 
@@ -196,6 +197,8 @@ pub struct OmsReport {
     pub serialization: Option<String>,
     pub files: usize,
     pub bytes_hashed: u64,
+    /// Signed files absent from a [`SubjectScope::Downloaded`] check: never downloaded.
+    pub not_downloaded: Vec<String>,
 }
 
 impl OmsReport {
@@ -631,11 +634,13 @@ fn serialization_text(m: &OmsManifest) -> String {
     }
 }
 
-/// Runs the whole check. Errors only when the checkpoint root itself cannot be read.
+/// Runs the whole check; `scope` says which signed files must be present, as for the
+/// attestation. Errors only when the checkpoint root itself cannot be read.
 pub fn check_oms(
     req: &OmsRequest,
     root: &Path,
     known_sha256: &BTreeMap<String, [u8; 32]>,
+    scope: SubjectScope,
     threads: usize,
     progress: Progress,
 ) -> Result<OmsReport, CheckpointError> {
@@ -692,6 +697,7 @@ pub fn check_oms(
         root,
         &manifest,
         known_sha256,
+        scope,
         threads,
         progress,
         &mut report,
@@ -715,11 +721,13 @@ fn resource_file(name: &str, method: OmsMethod) -> &str {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check_files(
     req: &OmsRequest,
     root: &Path,
     manifest: &OmsManifest,
     known_sha256: &BTreeMap<String, [u8; 32]>,
+    scope: SubjectScope,
     threads: usize,
     progress: Progress,
     report: &mut OmsReport,
@@ -773,20 +781,41 @@ fn check_files(
         .retain(|f| signed_files.contains(f.path.as_str()) || !req.own_files.contains(&f.path));
     let on_disk: BTreeSet<String> = local.files.iter().map(|f| f.path.clone()).collect();
     let mut found = Vec::new();
-    for name in &signed_files {
-        if !on_disk.contains(*name) {
-            let top = name.split('/').next().unwrap_or_default();
-            let why = if single.is_none() && GIT_IGNORES.contains(&top) {
-                // Older signers (model_signing 0.2) signed git metadata; the spec's default
-                // exclusions still apply when verifying.
-                format!(
-                    "signed in model.sig, but `{top}` is one of the git paths every OpenSSF model-signing verifier leaves out"
-                )
-            } else {
-                "signed in model.sig but not in the model".to_string()
-            };
-            found.push((ReasonCode::OmsMissingFile, format!("{name}: {why}")));
-        }
+    let present: BTreeSet<&str> = on_disk.iter().map(String::as_str).collect();
+    let required = match scope {
+        SubjectScope::Downloaded => shards_of_present_indexes(root, &signed_files, &present),
+        SubjectScope::Whole => BTreeSet::new(),
+    };
+    let absent = absent_files(signed_files.iter().copied(), &present, &required, scope);
+    let git_path = |name: &str| {
+        let top = name.split('/').next().unwrap_or_default();
+        (single.is_none() && GIT_IGNORES.contains(&top)).then_some(top.to_string())
+    };
+    // A signed git path is never on disk for the check, downloaded or not: always reported.
+    let (git_paths, not_downloaded): (Vec<String>, Vec<String>) = absent
+        .not_downloaded
+        .into_iter()
+        .partition(|name| git_path(name).is_some());
+    match not_downloaded.len() {
+        0 => {}
+        1 => report
+            .notes
+            .push("1 signed file not downloaded, so not checked".into()),
+        n => report
+            .notes
+            .push(format!("{n} signed files not downloaded, so not checked")),
+    }
+    report.not_downloaded = not_downloaded;
+    for name in absent.missing.iter().chain(&git_paths) {
+        let why = match git_path(name) {
+            // Older signers (model_signing 0.2) signed git metadata; the spec's default
+            // exclusions still apply when verifying.
+            Some(top) => format!(
+                "signed in model.sig, but `{top}` is one of the git paths every OpenSSF model-signing verifier leaves out"
+            ),
+            None => "signed in model.sig but not in the model".to_string(),
+        };
+        found.push((ReasonCode::OmsMissingFile, format!("{name}: {why}")));
     }
     for f in &local.files {
         // A zero-byte file has no shard, so shard serialization cannot tell it is there.
@@ -877,12 +906,15 @@ fn check_files(
         }
     }
     if found.is_empty() {
+        let checked = signed
+            .keys()
+            .filter(|n| on_disk.contains(resource_file(n, method)))
+            .count();
         report.pass(
             OmsStep::Files,
             format!(
-                "{} files, {} resources match ({})",
+                "{} files, {checked} resources match ({})",
                 report.files,
-                signed.len(),
                 serialization_text(manifest)
             ),
         );

@@ -132,7 +132,7 @@ pub fn report(what: &str, decision: &Decision, policy_name: &str) -> Vec<String>
     let absent = &decision.facts.not_downloaded;
     if !absent.is_empty() {
         lines.push(format!(
-            "  note  {} attested file{} not downloaded, so not checked (`--complete` requires every file): {}",
+            "  note  {} file{} not downloaded, so not checked (`--complete` requires every file): {}",
             absent.len(),
             plural(absent.len()),
             absent.join(", ")

@@ -119,6 +119,25 @@ impl<'de> Visitor<'de> for WeightMapSeed {
 }
 
 impl ShardIndex {
+    /// Reads and parses the index at `root`/`path` (relative) with the caps an index opened
+    /// with its checkpoint gets, for a caller that needs only the shard names.
+    pub fn read(root: &std::path::Path, path: &str) -> Result<Self, CheckpointError> {
+        use std::io::Read as _;
+        let fs_path = root.join(path);
+        let file = std::fs::File::open(&fs_path).map_err(|e| CheckpointError::io(&fs_path, e))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_INDEX_LEN + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| CheckpointError::io(&fs_path, e))?;
+        if bytes.len() as u64 > MAX_INDEX_LEN {
+            return Err(CheckpointError::index(
+                path,
+                format!("more than the cap of {MAX_INDEX_LEN} bytes"),
+            ));
+        }
+        Self::parse(&bytes, path, super::checkpoint::MAX_TENSORS_PER_CHECKPOINT)
+    }
+
     /// Parses index bytes found at relative path `path`; shard names become root-relative.
     /// A `weight_map` longer than `max_entries` (the tensors the checkpoint's headers hold) is
     /// refused while it is read, so a hostile index cannot make us hold millions of entries.

@@ -11,6 +11,8 @@ use weightgate_schemas::Statement;
 
 use super::authenticate::Authenticated;
 use crate::decision::{CheckName, Decision};
+pub use crate::downloaded::SubjectScope;
+use crate::downloaded::{absent_files, is_weights};
 use crate::finding::{Binding, Finding, HashName, Problem};
 use crate::model_sig::{OmsRequest, check_oms};
 use crate::policy::{Policy, VerifyDigest};
@@ -26,27 +28,6 @@ pub enum DigestMode {
     /// SHA-256 only: what a `model.sig` check needs anyway, so one pass serves both.
     Sha256,
 }
-
-/// Which attested files must be on disk.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SubjectScope {
-    /// Every attested file (a checkpoint as published).
-    #[default]
-    Whole,
-    /// What a Hugging Face client downloaded: the files present are bound; attested files
-    /// never downloaded are listed as not downloaded, except the weights a model loads (the
-    /// default single weights file, and every shard a present index names), which must be
-    /// there. A present file that is not attested is still a failure.
-    Downloaded,
-}
-
-/// Weights file names the Hugging Face loaders take by default when there is no index
-/// (transformers, peft, diffusers): one of these attested in a folder must be present.
-const DEFAULT_WEIGHTS_FILES: &[&str] = &[
-    "model.safetensors",
-    "adapter_model.safetensors",
-    "diffusion_pytorch_model.safetensors",
-];
 
 /// What subject binding found.
 #[derive(Debug, Clone, Default)]
@@ -130,7 +111,7 @@ pub fn bind(
     progress: Progress,
 ) -> Result<Bound, CheckpointError> {
     let st = auth.statement();
-    let (subject, oms, root, threads, how) = match source {
+    let (subject, oms, root, threads, how, scope) = match source {
         SubjectSource::OnDisk {
             checkpoint,
             open,
@@ -158,7 +139,14 @@ pub fn bind(
                 bytes: report.bytes_hashed,
                 digests: d.facts.digest,
             };
-            (report, oms.as_ref(), Some(*checkpoint), *threads, how)
+            (
+                report,
+                oms.as_ref(),
+                Some(*checkpoint),
+                *threads,
+                how,
+                *scope,
+            )
         }
         SubjectSource::Stored {
             checkpoint,
@@ -186,7 +174,14 @@ pub fn bind(
                 bytes,
                 reused_files: *reused_files,
             };
-            (report, oms.as_ref(), Some(*oms_root), 0, how)
+            (
+                report,
+                oms.as_ref(),
+                Some(*oms_root),
+                0,
+                how,
+                SubjectScope::Whole,
+            )
         }
         SubjectSource::Admitted(facts) => {
             d.facts.digest = "admitted";
@@ -198,7 +193,14 @@ pub fn bind(
                 sha256: Default::default(),
                 not_downloaded: Vec::new(),
             };
-            (report, None, None, 0, Binding::Admitted)
+            (
+                report,
+                None,
+                None,
+                0,
+                Binding::Admitted,
+                SubjectScope::Whole,
+            )
         }
     };
     d.facts.header_parameters = subject.header_parameters;
@@ -223,8 +225,13 @@ pub fn bind(
         matches!(source, SubjectSource::Admitted(f) if f.model_sig_checked);
     match (oms, root) {
         (Some(oms), Some(root)) => {
-            let report = check_oms(oms, root, &subject.sha256, threads, progress)?;
+            let report = check_oms(oms, root, &subject.sha256, scope, threads, progress)?;
             d.facts.bytes_hashed += report.bytes_hashed;
+            for path in &report.not_downloaded {
+                if !d.facts.not_downloaded.contains(path) {
+                    d.facts.not_downloaded.push(path.clone());
+                }
+            }
             d.facts.oms_root_sha256 = report.root.map(hex::encode);
             d.facts.oms_signer = report.signer.clone();
             if report.problems.is_empty() {
@@ -372,30 +379,17 @@ fn check_subject_files(
     let attested: BTreeMap<&str, &weightgate_schemas::FileEntry> =
         subject.files.iter().map(|f| (f.path.as_str(), f)).collect();
     let on_disk: BTreeSet<&str> = checkpoint.files.iter().map(|f| f.path.as_str()).collect();
-    let loaded = loaded_weights(statement);
-    for f in &subject.files {
-        if on_disk.contains(f.path.as_str()) {
-            continue;
-        }
-        if scope == SubjectScope::Downloaded && !loaded.contains(f.path.as_str()) {
-            report.not_downloaded.push(f.path.clone());
-        } else {
-            report.problems.push(Problem::MissingFile {
-                path: f.path.clone(),
-            });
-        }
-    }
-    if scope == SubjectScope::Downloaded
-        && !checkpoint
-            .files
-            .iter()
-            .any(|f| f.header.is_some() && attested.contains_key(f.path.as_str()))
-        && let Some(weights) = subject.files.iter().find(|f| is_weights(&f.path))
-    {
-        // Nothing a model could load was downloaded: "allowed" would vouch for no weights.
-        report.problems.push(Problem::MissingFile {
-            path: weights.path.clone(),
-        });
+    // The shards a present index names need no listing here: the checkpoint reader refuses an
+    // index whose shards are absent.
+    let absent = absent_files(
+        subject.files.iter().map(|f| f.path.as_str()),
+        &on_disk,
+        &BTreeSet::new(),
+        scope,
+    );
+    report.not_downloaded = absent.not_downloaded;
+    for path in absent.missing {
+        report.problems.push(Problem::MissingFile { path });
     }
     for f in &checkpoint.files {
         if !attested.contains_key(f.path.as_str()) {
@@ -531,41 +525,4 @@ fn check_subject_files(
         }
     }
     Ok(())
-}
-
-fn is_weights(path: &str) -> bool {
-    path.ends_with(".safetensors")
-}
-
-/// The attested files a Hugging Face loader needs for the weights: in each folder, the
-/// default single weights file when attested, else its index when attested (the shards a
-/// present index names are required by the checkpoint reader itself, which refuses an index
-/// whose shards are absent).
-fn loaded_weights(statement: &Statement) -> BTreeSet<&str> {
-    let attested: BTreeSet<&str> = statement
-        .subject
-        .files
-        .iter()
-        .map(|f| f.path.as_str())
-        .collect();
-    attested
-        .iter()
-        .copied()
-        .filter(|p| {
-            let (folder, name) = p.rsplit_once('/').unwrap_or(("", p));
-            if DEFAULT_WEIGHTS_FILES.contains(&name) {
-                return true;
-            }
-            name.strip_suffix(".index.json").is_some_and(|single| {
-                DEFAULT_WEIGHTS_FILES.contains(&single) && {
-                    let single = if folder.is_empty() {
-                        single.to_string()
-                    } else {
-                        format!("{folder}/{single}")
-                    };
-                    !attested.contains(single.as_str())
-                }
-            })
-        })
-        .collect()
 }

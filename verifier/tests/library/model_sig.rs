@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use weightgate_verifier::model_sig::{OmsOptions, OmsReport, OmsRequest, check_oms};
+use weightgate_verifier::stages::SubjectScope;
 use weightgate_verifier::trust::{ModelSigningKey, ModelSigningTrust};
 
 use crate::support::{at, copy_dir, policy, testdata};
@@ -31,7 +32,15 @@ fn check(model: &Path, bundle: PathBuf, key: &str) -> OmsReport {
     )
     .expect("request")
     .expect("a key was given");
-    check_oms(&req, model, &BTreeMap::new(), 1, &|_| {}).expect("the model folder is readable")
+    check_oms(
+        &req,
+        model,
+        &BTreeMap::new(),
+        SubjectScope::Whole,
+        1,
+        &|_| {},
+    )
+    .expect("the model folder is readable")
 }
 
 fn codes(r: &OmsReport) -> Vec<&'static str> {
