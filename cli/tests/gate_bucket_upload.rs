@@ -47,12 +47,15 @@ fn keys(sw: &Seaweed, prefix: &str) -> String {
         .args(["-s", "--aws-sigv4", "aws:amz:us-east-1:s3"])
         .args(["--user", &format!("{ACCESS_KEY}:{SECRET_KEY}")])
         .arg(format!(
-            "{}/{BUCKET}?list-type=2&prefix={PREFIX}/{prefix}",
-            sw.endpoint()
+            "{}/{BUCKET}?list-type=2&prefix={}",
+            sw.endpoint(),
+            format!("{PREFIX}/{prefix}").replace('/', "%2F")
         ))
         .output()
         .unwrap();
-    String::from_utf8_lossy(&o.stdout).to_string()
+    let listing = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(listing.contains("<ListBucketResult"), "{listing}");
+    listing
 }
 
 fn run_ok(c: &mut Command) -> String {
