@@ -102,6 +102,7 @@ fn uploads_to_gates_over_one_bucket() {
             1_767_225_601 + i,
         );
     }
+    eprintln!("phase: cluster and envelopes {:?}", started.elapsed());
     let policy = common::policy_trusting(dir.path(), &["test-lab"], "");
     let url = sw.url(PREFIX);
     let token = run_ok(sw.command(env!("CARGO_BIN_EXE_weightgate")).args([
@@ -145,6 +146,7 @@ fn uploads_to_gates_over_one_bucket() {
     let pending = keys(&sw, "pending/");
     assert!(!pending.contains("<Key>"), "{pending}");
 
+    eprintln!("phase: client script {:?}\n{stdout}", started.elapsed());
     // A client that disconnects mid-upload: the multipart upload is aborted, nothing appears.
     let data: Vec<u8> = (0..20u32 << 20).map(|i| (i % 251) as u8).collect();
     let oid = hex::encode(sha2::Sha256::digest(&data));
@@ -189,6 +191,7 @@ fn uploads_to_gates_over_one_bucket() {
     );
     assert!(!keys(&sw, &format!("blobs/{oid}")).contains("<Key>"));
 
+    eprintln!("phase: disconnect {:?}", started.elapsed());
     // The bucket stopped mid-commit: the commit fails, no ref moves, nothing is published.
     let many = p("many");
     copy_dir(&good, &many);
@@ -232,6 +235,7 @@ fn uploads_to_gates_over_one_bucket() {
         status >= 500,
         "the commit finished before the bucket stopped ({took:?}): {status} {text}"
     );
+    eprintln!("phase: commit failed after {took:?}, at {:?}", started.elapsed());
     sw.spawn(Role::S3);
     assert!(
         wait(|| common::http_get(&b.addr, "/api/models/lab/tiny/revision/main", &[]).0 == 200),

@@ -140,6 +140,8 @@ for rnd in range(len(race) // 2 - 1):
     assert heads == (winner, winner), (heads, winner, [(r.status_code, r.text) for r in out])
     parent = winner
 print(f"store-level conflicts: {store_conflicts}", flush=True)
+# At least one loser passed its gate's own check and lost at the bucket's conditional write.
+assert store_conflicts >= 1, store_conflicts
 ok("racing commits with parentCommit: one wins per round, the other gets 412, no lost update")
 
 # 6. Without parentCommit, both apply: the one that lost the branch is judged again on the new

@@ -578,7 +578,9 @@ impl<'a> Pending<'a> {
         Ok(())
     }
 
-    /// Aborts every upload (best effort: what fails here is left for `store gc`).
+    /// Aborts every upload (best effort: what fails here is left for `store gc`, which finds
+    /// them in the list). The first failure stops it: a bucket that stopped answering would
+    /// otherwise hold the client for every upload's retries.
     async fn abort_all(&self) {
         let mut all_aborted = true;
         for u in &self.list.uploads {
@@ -591,6 +593,7 @@ impl<'a> Pending<'a> {
             {
                 tracing::warn!(key = %key, error = %e, "cannot abort an upload; `store gc` will");
                 all_aborted = false;
+                break;
             }
         }
         if all_aborted {
