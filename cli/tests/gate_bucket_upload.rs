@@ -192,6 +192,34 @@ fn uploads_to_gates_over_one_bucket() {
     assert!(!keys(&sw, &format!("blobs/{oid}")).contains("<Key>"));
 
     eprintln!("phase: disconnect {:?}", started.elapsed());
+
+    // An upload never committed: pending (its blob complete, named by nothing) until `store gc`
+    // past the grace period removes both.
+    let small = b"never committed\n".repeat(64);
+    let oid = hex::encode(sha2::Sha256::digest(&small));
+    let batch = format!(
+        r#"{{"operation":"upload","transfers":["basic"],"objects":[{{"oid":"{oid}","size":{}}}]}}"#,
+        small.len()
+    );
+    let (_, text) = request(
+        &b.addr,
+        "POST",
+        "/lab/later.git/info/lfs/objects/batch",
+        &token,
+        batch.as_bytes(),
+    );
+    let href = text.split("\"href\":\"").nth(1).unwrap();
+    let path = &href[href.find("/api/").unwrap()..href.find('"').unwrap()];
+    let (status, text) = request(&b.addr, "PUT", path, "", &small);
+    assert_eq!(status, 200, "{text}");
+    assert!(keys(&sw, &format!("pending/lab/{oid}.json")).contains("<Key>"));
+    assert!(keys(&sw, &format!("blobs/{oid}")).contains("<Key>"));
+    let gc = run_ok(
+        sw.command(env!("CARGO_BIN_EXE_weightgate"))
+            .args(["store", "gc", "--store", &url, "--grace", "0"]),
+    );
+    assert!(gc.contains(&format!("removed blobs/{oid}")), "{gc}");
+    assert!(!keys(&sw, "pending/").contains("<Key>"));
     // The bucket stopped mid-commit: the commit fails, no ref moves, nothing is published.
     let many = p("many");
     copy_dir(&good, &many);
@@ -235,7 +263,10 @@ fn uploads_to_gates_over_one_bucket() {
         status >= 500,
         "the commit finished before the bucket stopped ({took:?}): {status} {text}"
     );
-    eprintln!("phase: commit failed after {took:?}, at {:?}", started.elapsed());
+    eprintln!(
+        "phase: commit failed after {took:?}, at {:?}",
+        started.elapsed()
+    );
     sw.spawn(Role::S3);
     assert!(
         wait(|| common::http_get(&b.addr, "/api/models/lab/tiny/revision/main", &[]).0 == 200),
