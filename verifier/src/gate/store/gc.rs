@@ -11,6 +11,10 @@
 //! gc never runs beside one; in a bucket, gc lists the revision records again before each
 //! delete and keeps what a new record names, and the admission checks its blobs once more
 //! after publishing.
+//!
+//! Uploads received and never committed expire with the grace period (a bucket keeps the
+//! blobs of younger ones, which no record names yet), and expired upload tickets and Xet
+//! access tokens go whatever the grace period.
 
 use std::collections::BTreeSet;
 use std::fs;
