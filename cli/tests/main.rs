@@ -17,6 +17,7 @@ mod export_cli;
 mod fuzz_properties;
 mod gate_bucket;
 mod gate_bucket_policy;
+mod gate_bucket_upload;
 mod gate_refusals;
 mod gate_server;
 mod gate_tenants;

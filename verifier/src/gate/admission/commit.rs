@@ -18,7 +18,8 @@ use weightgate_attest::reading::{
 
 use super::{Admission, authenticate_under, header_of, refuses, stored_header};
 use crate::gate::store::{
-    BlobSource, Hashes, Publication, PublishedFile, StagedFile, Staging, Store, StoreError,
+    BlobSource, Hashes, Publication, PublishedFile, RefPrecondition, StagedFile, Staging, Store,
+    StoreError,
 };
 use crate::gate::upload::ObjectSource;
 use crate::policy::{Context, Policy};
@@ -32,6 +33,8 @@ pub struct CommitRequest<'a> {
     /// `ORG/NAME`; `ORG` is the namespace whose pending objects the files name.
     pub repo: &'a str,
     pub ref_name: &'a str,
+    /// What the branch pointed at when the commit was resolved against it.
+    pub ref_was: RefPrecondition,
     /// Every file of the resulting revision except its signature files, with where its bytes
     /// are.
     pub files: Vec<CommittedFile>,
@@ -121,6 +124,7 @@ pub async fn admit_commit(
     let publication = Publication {
         repo: req.repo,
         ref_name: req.ref_name,
+        ref_was: req.ref_was.clone(),
         revision: auth.payload_sha256()[..40].to_string(),
         now: req.now,
         envelope: req.envelope,

@@ -29,8 +29,8 @@ use weightgate_schemas::Statement;
 use crate::decision::{CheckName, Decision};
 use crate::finding::Problem;
 use crate::gate::store::{
-    BlobSource, Hashes, Publication, PublishedFile, RevisionRecord, SourceFile, StagedFile,
-    Staging, Store, StoreError, check_ref, check_repo_id,
+    BlobSource, Hashes, Publication, PublishedFile, RefPrecondition, RevisionRecord, SourceFile,
+    StagedFile, Staging, Store, StoreError, check_ref, check_repo_id,
 };
 use crate::model_sig::OmsRequest;
 use crate::policy::{Context, Policy};
@@ -241,6 +241,7 @@ pub async fn admit(
     let publication = Publication {
         repo: req.repo,
         ref_name: req.ref_name,
+        ref_was: RefPrecondition::Any,
         revision: auth.payload_sha256()[..40].to_string(),
         now: req.now,
         envelope: req.envelope,

@@ -9,11 +9,17 @@
 //! PREFIX/repos/<org>/<name>/revisions/<id>.json  what was admitted (40-hex revision id)
 //! PREFIX/repos/<org>/<name>/refs/<ref>           a revision id, e.g. refs/main
 //! PREFIX/uploads/<id>.json                       multipart uploads in progress (for `store gc`)
+//! PREFIX/pending/<org>/<sha256>.json             uploads received, not yet committed
+//! PREFIX/pending/<org>/receiving/<id>.json       uploads being received
+//! PREFIX/xet/<org>/{xorbs,xorb-indexes,shards}/  Xet objects uploaded to the CAS
+//! PREFIX/{tokens,upload-tickets,xet-tokens}/     write tokens, LFS tickets, Xet tokens (hashed)
 //! ```
 //!
 //! A single PUT is atomic and a multipart upload appears only when completed, so an object is
 //! either absent or whole. Admission writes the revision record after everything it names and
-//! the ref last: a revision is visible only once it is complete.
+//! the ref last: a revision is visible only once it is complete. A commit moves its branch with
+//! a conditional PUT of the ref (`If-Match` on the ETag it read, `If-None-Match: *` for a new
+//! branch), so of two gates racing on one branch exactly one wins (bucket_staging.rs).
 //!
 //! Endpoint, region and credentials come only from the standard `AWS_*` environment variables
 //! (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
@@ -625,7 +631,9 @@ impl Store for BucketStore {
     }
 
     async fn gc(&self, grace: Duration) -> Result<GcReport, StoreError> {
-        BucketStore::gc(self, grace).await
+        let mut report = BucketStore::gc(self, grace).await?;
+        report.abandoned += super::gc::expire_records(self).await?;
+        Ok(report)
     }
 
     fn default_audit_log(&self) -> Option<std::path::PathBuf> {
@@ -642,6 +650,28 @@ impl Store for BucketStore {
             weightgate_attest::io::MAX_CONFIG_FILE_LEN,
         )
         .await
+    }
+
+    async fn put_pending(
+        &self,
+        namespace: &str,
+        expected: &super::ExpectedObject,
+        body: super::ByteStream<'_>,
+        now: i64,
+    ) -> Result<super::PendingObject, super::PendingError> {
+        self.put_pending_now(namespace, expected, body, now).await
+    }
+
+    async fn pending_object(
+        &self,
+        namespace: &str,
+        sha256: &str,
+    ) -> Result<Option<super::PendingObject>, StoreError> {
+        self.pending_object_now(namespace, sha256).await
+    }
+
+    async fn pending_bytes(&self, namespace: &str) -> Result<u64, StoreError> {
+        self.pending_bytes_now(namespace).await
     }
 
     async fn put_xet_object(

@@ -17,15 +17,16 @@ use axum::body::Bytes;
 use object_store::aws::AmazonS3;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as Key;
-use object_store::{ObjectStoreExt as _, PutPayload};
+use object_store::{ObjectStore as _, ObjectStoreExt as _, PutMode, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use weightgate_attest::hashing::Progress;
 use weightgate_attest::reading::FileIdentity;
 
 use super::{
-    AdmittedFile, BlobIdentity, BlobSource, BucketStore, Hashes, Publication, RevisionRecord,
-    SourceFile, StagedFile, Staging, StoreError,
+    AdmittedFile, BlobIdentity, BlobSource, BucketStore, Hashes, PendingObject, Publication,
+    RefPrecondition, RevisionRecord, SourceFile, StagedFile, Staging, Store as _, StoreError,
+    ref_as_expected,
 };
 
 /// Bytes per part: over S3's 5 MiB minimum, few enough parts for a 10 GB shard (S3 allows
@@ -48,11 +49,21 @@ pub struct PendingUpload {
     pub upload_id: String,
 }
 
-/// An admission into a bucket: the multipart uploads it started, by staged path.
+/// An admission into a bucket: the multipart uploads it started, by staged path, and the
+/// pending uploads it adopted.
 pub(super) struct BucketStaging<'a> {
     store: &'a BucketStore,
     pending: Pending<'a>,
     uploads: HashMap<String, (Key, String, Vec<PartId>)>,
+    adopted: HashMap<String, Adopted>,
+}
+
+/// A pending upload taken into an admission: its blob is already complete under its final
+/// name, as it was when adopted.
+struct Adopted {
+    namespace: String,
+    sha256: String,
+    identity: BlobIdentity,
 }
 
 impl<'a> BucketStaging<'a> {
@@ -61,6 +72,7 @@ impl<'a> BucketStaging<'a> {
             store,
             pending: Pending::new(store, now),
             uploads: HashMap::new(),
+            adopted: HashMap::new(),
         }
     }
 
@@ -88,7 +100,12 @@ impl<'a> BucketStaging<'a> {
         for f in &p.files {
             let sha = hex::encode(f.hashes.sha256);
             let key = store.blob_key(&sha);
+            let adopted = match &f.blob {
+                BlobSource::Staged { staged_path } => self.adopted.get(staged_path),
+                BlobSource::Stored(_) => None,
+            };
             let etag = match &f.blob {
+                BlobSource::Staged { .. } if adopted.is_some() => None,
                 BlobSource::Staged { staged_path } => {
                     match self.uploads.remove(staged_path) {
                         Some((key, id, parts)) => {
@@ -119,8 +136,13 @@ impl<'a> BucketStaging<'a> {
                     why: format!("{} bytes after upload, admitted {}", now.size, f.size),
                 });
             }
-            let identity = match (&f.blob, now.identity) {
-                (BlobSource::Stored(found), now) if &now != found => {
+            let found = match (&f.blob, adopted) {
+                (BlobSource::Stored(found), _) => Some(found),
+                (_, Some(a)) => Some(&a.identity),
+                _ => None,
+            };
+            let identity = match (found, now.identity) {
+                (Some(found), now) if &now != found => {
                     return Err(StoreError::BlobChanged {
                         location: format!("s3://{}/{key}", store.bucket()),
                         why: "it was replaced while the admission was judged".into(),
@@ -160,20 +182,31 @@ impl<'a> BucketStaging<'a> {
             location: rkey.to_string(),
             why: e.to_string(),
         })?;
-        store
+        // A commit creates its record only if absent (the same revision id is the same signed
+        // payload), so a lost race removes only a record it created.
+        let mode = match p.ref_was {
+            RefPrecondition::Any => PutMode::Overwrite,
+            _ => PutMode::Create,
+        };
+        let created = match store
             .client()
-            .put(&rkey, PutPayload::from(json))
+            .put_opts(&rkey, PutPayload::from(json), mode.into())
             .await
-            .map_err(|e| store.storage(&rkey, e))?;
-        let refkey = store.ref_key(p.repo, p.ref_name);
-        store
-            .client()
-            .put(
-                &refkey,
-                PutPayload::from(format!("{}\n", p.revision).into_bytes()),
-            )
-            .await
-            .map_err(|e| store.storage(&refkey, e))?;
+        {
+            Ok(_) => true,
+            Err(object_store::Error::AlreadyExists { .. }) => false,
+            Err(e) => return Err(store.storage(&rkey, e)),
+        };
+        if let Err(e) = move_ref(store, &p).await {
+            if let StoreError::RefMoved { now, .. } = &e
+                && created
+                && *now != p.revision
+                && let Err(e) = store.client().delete(&rkey).await
+            {
+                tracing::warn!(key = %rkey, error = %e, "cannot remove the record of a commit that lost its branch");
+            }
+            return Err(e);
+        }
         // A `store gc` that listed the store before this record existed deletes what it found
         // unreferenced only after listing the records again (gc.rs); what it removed between
         // our checks above and this record shows here, and the admission is not reported done.
@@ -211,6 +244,7 @@ impl Staging for BucketStaging<'_> {
         match self.commit_now(publication).await {
             Ok(record) => {
                 self.pending.finish().await;
+                self.release_adopted().await;
                 Ok(record)
             }
             Err(e) => {
@@ -243,8 +277,97 @@ impl Staging for BucketStaging<'_> {
         Ok(hashes)
     }
 
+    async fn adopt_pending(
+        &mut self,
+        namespace: &str,
+        object: &PendingObject,
+        staged_path: &str,
+        head_len: usize,
+    ) -> Result<StagedFile, StoreError> {
+        let store = self.store;
+        let hashes = object.hashes().ok_or_else(|| StoreError::Corrupt {
+            location: format!("{namespace}/{}", object.sha256),
+            why: "not a pending object's digests".into(),
+        })?;
+        let identity = store.adopt_blob(namespace, object).await?;
+        let len = (head_len as u64).min(object.size);
+        let head = match len {
+            0 => Vec::new(),
+            len => store.read_blob(&object.sha256, 0, len).await?,
+        };
+        self.adopted.insert(
+            staged_path.to_string(),
+            Adopted {
+                namespace: namespace.to_string(),
+                sha256: object.sha256.clone(),
+                identity,
+            },
+        );
+        Ok(StagedFile { hashes, head })
+    }
+
     async fn abort(self: Box<Self>) {
         self.pending.abort_all().await;
+        self.release_adopted().await;
+    }
+}
+
+impl BucketStaging<'_> {
+    /// The adopted uploads are published or refused: no longer pending.
+    async fn release_adopted(&self) {
+        for a in self.adopted.values() {
+            self.store.release_pending(&a.namespace, &a.sha256).await;
+        }
+    }
+}
+
+/// Moves the ref of `p` to its revision, on the condition `p.ref_was` (a conditional PUT:
+/// `If-None-Match: *` or `If-Match` on the ETag read with the ref), so that of two gates racing
+/// on one branch exactly one moves it.
+async fn move_ref(store: &BucketStore, p: &Publication<'_>) -> Result<(), StoreError> {
+    let key = store.ref_key(p.repo, p.ref_name);
+    let payload = PutPayload::from(format!("{}\n", p.revision).into_bytes());
+    let current = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_string();
+    let mode = match &p.ref_was {
+        RefPrecondition::Any => PutMode::Overwrite,
+        RefPrecondition::Absent => PutMode::Create,
+        RefPrecondition::At(_) => {
+            let got = match store.client().get(&key).await {
+                Ok(g) => g,
+                Err(object_store::Error::NotFound { .. }) => {
+                    return ref_as_expected(p.repo, p.ref_name, &p.ref_was, None);
+                }
+                Err(e) => return Err(store.storage(&key, e)),
+            };
+            let version = UpdateVersion {
+                e_tag: got.meta.e_tag.clone(),
+                version: got.meta.version.clone(),
+            };
+            let bytes = got.bytes().await.map_err(|e| store.storage(&key, e))?;
+            ref_as_expected(p.repo, p.ref_name, &p.ref_was, Some(&current(&bytes)))?;
+            PutMode::Update(version)
+        }
+    };
+    match store.client().put_opts(&key, payload, mode.into()).await {
+        Ok(_) => Ok(()),
+        Err(
+            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+        ) => {
+            let now = store.read_capped(&key, super::MAX_REF_LEN).await?;
+            let now = now.map(|b| current(&b));
+            ref_as_expected(p.repo, p.ref_name, &p.ref_was, now.as_deref())?;
+            // Moved and moved back between our read and our write: still another commit's.
+            Err(StoreError::RefMoved {
+                repo: p.repo.to_string(),
+                ref_name: p.ref_name.to_string(),
+                judged_against: match &p.ref_was {
+                    RefPrecondition::At(r) => r.clone(),
+                    _ => "no commit".into(),
+                },
+                now: now.unwrap_or_else(|| "no commit".into()),
+            })
+        }
+        Err(e) => Err(store.storage(&key, e)),
     }
 }
 
@@ -455,7 +578,9 @@ impl<'a> Pending<'a> {
         Ok(())
     }
 
-    /// Aborts every upload (best effort: what fails here is left for `store gc`).
+    /// Aborts every upload (best effort: what fails here is left for `store gc`, which finds
+    /// them in the list). The first failure stops it: a bucket that stopped answering would
+    /// otherwise hold the client for every upload's retries.
     async fn abort_all(&self) {
         let mut all_aborted = true;
         for u in &self.list.uploads {
@@ -468,6 +593,7 @@ impl<'a> Pending<'a> {
             {
                 tracing::warn!(key = %key, error = %e, "cannot abort an upload; `store gc` will");
                 all_aborted = false;
+                break;
             }
         }
         if all_aborted {

@@ -39,6 +39,15 @@ pub enum StoreError {
     /// The store cannot be opened or used as asked (location, credentials, options).
     #[error("{0}")]
     Config(String),
+    /// The ref a commit was judged against moved before it was published (another commit won
+    /// the branch): nothing of this one became visible.
+    #[error("{repo}@{ref_name} is now at {now}, not at {judged_against}: another commit won")]
+    RefMoved {
+        repo: String,
+        ref_name: String,
+        judged_against: String,
+        now: String,
+    },
     /// The checkpoint being admitted cannot be read as a checkpoint.
     #[error(transparent)]
     Source(#[from] CheckpointError),

@@ -453,7 +453,9 @@ impl Store for FolderStore {
     }
 
     async fn gc(&self, grace: std::time::Duration) -> Result<GcReport, StoreError> {
-        FolderStore::gc(self, grace)
+        let mut report = crate::gate::blocking(|| FolderStore::gc(self, grace))?;
+        report.abandoned += super::gc::expire_records(self).await?;
+        Ok(report)
     }
 
     async fn put_pending(

@@ -18,7 +18,8 @@ use weightgate_attest::reading::FileIdentity;
 use super::folder::state_of;
 use super::{
     AdmittedFile, BlobIdentity, BlobSource, FolderStore, Hashes, PendingObject, Publication,
-    RevisionRecord, SourceFile, StagedFile, Staging, StoreError, io_at as io,
+    RefPrecondition, RevisionRecord, SourceFile, StagedFile, Staging, StoreError, io_at as io,
+    ref_as_expected,
 };
 
 /// Files copied per call of `copy_and_hash`: each holds two descriptors until it is synced.
@@ -152,6 +153,12 @@ impl<'a> FolderStaging<'a> {
             signature_files.push(file);
         }
         let record = p.record(files, attestation, grant_ids, signature_files);
+        // Held from the check of the ref to its move: two gates over this folder cannot both
+        // move a branch from the same head.
+        let _ref_lock = match &p.ref_was {
+            RefPrecondition::Any => None,
+            expected => Some(self.ref_lock_checked(p.repo, p.ref_name, expected)?),
+        };
         let dir = store.root.join("repos").join(p.repo);
         for d in ["revisions", "refs"] {
             fs::create_dir_all(dir.join(d)).map_err(io(&dir.join(d)))?;
@@ -171,6 +178,47 @@ impl<'a> FolderStaging<'a> {
         )
         .map_err(io(&rpath))?;
         Ok(record)
+    }
+
+    /// Locks `repo`'s ref `ref_name` (`STORE/locks/`, flock) and checks it is as `expected`.
+    fn ref_lock_checked(
+        &self,
+        repo: &str,
+        ref_name: &str,
+        expected: &RefPrecondition,
+    ) -> Result<File, StoreError> {
+        use std::os::fd::AsRawFd;
+        let locks = self.store.root.join("locks");
+        fs::create_dir_all(&locks).map_err(io(&locks))?;
+        let name = hex::encode(sha2::Sha256::digest(format!("{repo}\n{ref_name}")));
+        let path = locks.join(format!("ref-{name}.lock"));
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        // SAFETY: flock on a descriptor we own; released when the file is dropped.
+        while unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(io(&path)(e));
+            }
+        }
+        let rpath = self
+            .store
+            .root
+            .join("repos")
+            .join(repo)
+            .join("refs")
+            .join(ref_name);
+        let now = match weightgate_attest::io::read_capped(&rpath, super::MAX_REF_LEN) {
+            Ok(b) => Some(String::from_utf8_lossy(&b).trim().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(&rpath)(e)),
+        };
+        ref_as_expected(repo, ref_name, expected, now.as_deref())?;
+        Ok(lock)
     }
 
     /// Renames a staged file to its blob name. A blob of that name stored meanwhile (another

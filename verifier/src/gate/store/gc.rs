@@ -15,6 +15,9 @@
 //! Xet objects (folder store) follow [`super::xet_gc`]: a namespace's shards and xorbs stay
 //! while a file they describe is named by one of its revisions or pending uploads, and
 //! otherwise go once older than the grace period; uploads refresh the age of what they reuse.
+//! Uploads received and never committed expire with the grace period (a bucket keeps the
+//! blobs of younger ones, which no record names yet), and expired upload tickets and Xet
+//! access tokens go whatever the grace period.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -266,6 +269,29 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// Removes the expired records of every [`MetaKind::EXPIRING`] kind (LFS upload tickets, Xet
+/// access tokens), whatever the grace period: an expired one is refused anyway. A record that
+/// does not read as one with an expiry is removed too (nothing else writes there).
+pub(super) async fn expire_records(store: &dyn super::Store) -> Result<usize, StoreError> {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut removed = 0;
+    for kind in super::MetaKind::EXPIRING {
+        for id in store.meta_ids(kind).await? {
+            let Some(bytes) = store.meta(kind, &id).await? else {
+                continue;
+            };
+            let expired = serde_json::from_slice::<super::Expiring>(&bytes)
+                .map_or(true, |r| r.expires_at <= now);
+            if expired && store.remove_meta(kind, &id).await? {
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// The entries of `dir`, sorted; none if it does not exist.
 fn read_dir_or_empty(dir: &Path) -> Result<Vec<std::path::PathBuf>, StoreError> {
     match fs::read_dir(dir) {
@@ -301,6 +327,14 @@ impl super::BucketStore {
             key.as_ref().strip_prefix(&prefix).map(str::to_string)
         };
         let mut referenced = Referenced::default();
+        // Pending uploads past the grace period expire; the blobs of the others stay.
+        let expired_before = now
+            .checked_sub(grace)
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs() as i64);
+        let (pending_blobs, expired) = self.expire_pending(expired_before).await?;
+        referenced.0.extend(pending_blobs);
+        report.abandoned += expired;
         let mut records_read = BTreeSet::new();
         report.revisions += self
             .read_new_records(&all, &rel, &mut records_read, &mut referenced)

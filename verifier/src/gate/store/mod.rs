@@ -25,6 +25,8 @@ pub mod bucket;
 #[cfg(feature = "bucket")]
 mod bucket_download;
 #[cfg(feature = "bucket")]
+mod bucket_pending;
+#[cfg(feature = "bucket")]
 mod bucket_staging;
 #[cfg(feature = "bucket")]
 mod bucket_xet;
@@ -347,6 +349,8 @@ pub enum MetaKind {
     Tokens,
     /// LFS upload tickets (the URL a client PUTs an object to), by the SHA-256 of the ticket.
     UploadTickets,
+    /// Xet CAS access tokens, by the SHA-256 of the token.
+    XetTokens,
 }
 
 impl MetaKind {
@@ -354,8 +358,19 @@ impl MetaKind {
         match self {
             MetaKind::Tokens => "tokens",
             MetaKind::UploadTickets => "upload-tickets",
+            MetaKind::XetTokens => "xet-tokens",
         }
     }
+
+    /// Kinds whose records carry an `expires_at` (Unix seconds): `store gc` removes them once
+    /// expired.
+    pub const EXPIRING: [MetaKind; 2] = [MetaKind::UploadTickets, MetaKind::XetTokens];
+}
+
+/// The expiry every expiring record carries, whatever else it holds.
+#[derive(serde::Deserialize)]
+pub(crate) struct Expiring {
+    pub expires_at: i64,
 }
 
 /// The `xet/<namespace>/<kind>/<hash>` name of a Xet object, once namespace and hash are
@@ -511,10 +526,51 @@ pub struct StagedFile {
     pub head: Vec<u8>,
 }
 
+/// What the ref must point at for a publication to move it: a commit judged against the
+/// branch's head wins only if no other commit moved the branch meanwhile, in this gate or in
+/// another over the same store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefPrecondition {
+    /// Whatever it points at (`weightgate admit`: the operator's word is final).
+    Any,
+    /// The ref must not exist yet.
+    Absent,
+    /// The ref must still point at this revision id.
+    At(String),
+}
+
+/// `Err(RefMoved)` unless the ref `repo@ref_name`, found at `now`, is as `expected`.
+pub(crate) fn ref_as_expected(
+    repo: &str,
+    ref_name: &str,
+    expected: &RefPrecondition,
+    now: Option<&str>,
+) -> Result<(), StoreError> {
+    let holds = match (expected, now) {
+        (RefPrecondition::Any, _) | (RefPrecondition::Absent, None) => true,
+        (RefPrecondition::At(want), Some(now)) => want == now,
+        _ => false,
+    };
+    if holds {
+        return Ok(());
+    }
+    Err(StoreError::RefMoved {
+        repo: repo.to_string(),
+        ref_name: ref_name.to_string(),
+        judged_against: match expected {
+            RefPrecondition::At(r) => r.clone(),
+            _ => "no commit".into(),
+        },
+        now: now.unwrap_or("no commit").to_string(),
+    })
+}
+
 /// A judged admission to make visible.
 pub struct Publication<'a> {
     pub repo: &'a str,
     pub ref_name: &'a str,
+    /// Refused with [`StoreError::RefMoved`], nothing published, unless the ref is as this says.
+    pub ref_was: RefPrecondition,
     /// The 40-hex revision id.
     pub revision: String,
     pub now: i64,
@@ -611,7 +667,9 @@ pub trait Staging: Send {
     /// Takes the pending object `object` of `namespace` into this admission under
     /// `staged_path`, as if [`Staging::put_files`] had written it (its bytes were hashed when
     /// received; they are not read again, except its first `head_len`). A commit publishes
-    /// it; an abort releases it, and it is no longer pending either way.
+    /// it; an abort releases it, and it is no longer pending either way. A commit that fails in
+    /// the store or loses its branch to another ([`StoreError::RefMoved`]) may leave it pending
+    /// (the bucket does), so the client's retry finds it.
     async fn adopt_pending(
         &mut self,
         namespace: &str,

@@ -28,7 +28,7 @@ use crate::gate::decision::Gate;
 use crate::gate::hub_api::{header_safe, hub_error};
 use crate::gate::listener::PeerAddr;
 use crate::gate::store::{
-    ByteStream, MetaKind, StoreError, check_ref, check_repo_id, is_revision_id,
+    ByteStream, MetaKind, RefPrecondition, StoreError, check_ref, check_repo_id, is_revision_id,
 };
 use crate::gate::upload::ObjectSource;
 use weightgate_schemas::file_names::{ATTESTATION_FILE_NAME, OMS_SIGNATURE_FILE_NAME};
@@ -692,7 +692,29 @@ async fn commit(
     };
     let lock = api.branch_lock(&repo, &rev);
     let _held = lock.lock().await;
-    let answer = judge_commit(&api, &repo, &rev, &w, parsed, &headers).await;
+    // A commit without `parentCommit` applies to whatever the branch is at: one that lost the
+    // branch to another gate's commit is judged again on the new head. With one, the client
+    // named the head it expects, and a moved branch is its conflict.
+    let names_parent = parsed.iter().any(|l| {
+        matches!(
+            l,
+            CommitLine::Header {
+                parent_commit: Some(_)
+            }
+        )
+    });
+    let mut attempt = 1;
+    let answer = loop {
+        match judge_commit(&api, &repo, &rev, &w, parsed.clone(), &headers).await {
+            Err(Judged::LostBranch(moved)) if !names_parent && attempt < COMMIT_ATTEMPTS => {
+                tracing::info!(repo, branch = rev, attempt, why = %moved, "commit lost its branch; judging it again");
+                attempt += 1;
+            }
+            Err(Judged::LostBranch(moved)) => break Err(branch_moved(&moved)),
+            Err(Judged::Answer(r)) => break Err(r),
+            Ok(ok) => break Ok(ok),
+        }
+    };
     let (status, what) = match &answer {
         Ok((_, revision)) => (200, revision.clone()),
         Err(r) => (r.status().as_u16(), String::new()),
@@ -711,6 +733,33 @@ async fn commit(
     }
 }
 
+/// How many times a commit without `parentCommit` is judged when other commits keep winning its
+/// branch.
+const COMMIT_ATTEMPTS: u32 = 3;
+
+/// A commit not published: the answer to give, or the branch moved under it.
+enum Judged {
+    Answer(Response),
+    LostBranch(StoreError),
+}
+
+impl From<Response> for Judged {
+    fn from(r: Response) -> Self {
+        Judged::Answer(r)
+    }
+}
+
+/// The Hub's answer to a stale parent: 412, which `huggingface_hub` raises as an HTTP error
+/// naming the conflict.
+fn branch_moved(why: &dyn std::fmt::Display) -> Response {
+    hub_error(
+        StatusCode::PRECONDITION_FAILED,
+        "PreconditionFailed",
+        &format!("A commit has happened since. Please refresh and try again. ({why})"),
+        None,
+    )
+}
+
 async fn judge_commit(
     api: &UploadApi,
     repo: &str,
@@ -718,18 +767,18 @@ async fn judge_commit(
     w: &Writer,
     lines: Vec<CommitLine>,
     headers: &HeaderMap,
-) -> Result<(Response, String), Response> {
+) -> Result<(Response, String), Judged> {
     let store = api.gate.store.clone();
     let now = api.now();
     let namespace = namespace_of(repo);
     let current = match store.refs(repo).await {
         Ok(refs) => refs.into_iter().find(|(n, _)| n == branch).map(|(_, r)| r),
-        Err(e) => return Err(store_answer(&e)),
+        Err(e) => return Err(store_answer(&e).into()),
     };
     let parent = match &current {
         Some(rev) => match store.manifest(repo, rev).await {
             Ok(m) => m,
-            Err(e) => return Err(store_answer(&e)),
+            Err(e) => return Err(store_answer(&e).into()),
         },
         None => None,
     };
@@ -742,13 +791,13 @@ async fn judge_commit(
     let mut envelope = match &parent {
         Some(p) => match store.attestation(p).await {
             Ok(e) => Some(e),
-            Err(e) => return Err(store_answer(&e)),
+            Err(e) => return Err(store_answer(&e).into()),
         },
         None => None,
     };
     let holdings = match api.uploads.holdings(namespace).await {
         Ok(h) => h,
-        Err(e) => return Err(upload_answer(&e)),
+        Err(e) => return Err(upload_answer(&e).into()),
     };
     for line in lines {
         match line {
@@ -758,16 +807,11 @@ async fn judge_commit(
                         .as_deref()
                         .is_none_or(|c| !c.starts_with(&pc) || pc.len() < 7)
                 {
-                    return Err(hub_error(
-                        StatusCode::PRECONDITION_FAILED,
-                        "PreconditionFailed",
-                        &format!(
-                            "A commit has happened since. Please refresh and try again. \
-                             (parentCommit {pc}, {branch} is at {})",
-                            current.as_deref().unwrap_or("no commit")
-                        ),
-                        None,
-                    ));
+                    return Err(branch_moved(&format!(
+                        "parentCommit {pc}, {branch} is at {}",
+                        current.as_deref().unwrap_or("no commit")
+                    ))
+                    .into());
                 }
             }
             CommitLine::DeletedFile { path } => {
@@ -776,7 +820,8 @@ async fn judge_commit(
                 } else if files.remove(&path).is_none() {
                     return Err(bad_request(&format!(
                         "deletedFile {path}: not in {repo}@{branch}"
-                    )));
+                    ))
+                    .into());
                 }
             }
             CommitLine::DeletedFolder { path } => {
@@ -788,16 +833,17 @@ async fn judge_commit(
                     envelope = Some(content);
                     continue;
                 }
-                refuse_signature_upload(&path)?;
+                refuse_signature_upload(&path).map_err(Judged::Answer)?;
                 files.insert(path, ObjectSource::Inline(content));
             }
             CommitLine::LfsFile { path, oid, size } => {
                 if path == ATTESTATION_FILE_NAME {
                     return Err(bad_request(&format!(
                         "{ATTESTATION_FILE_NAME} must be sent in the commit (uploadMode regular)"
-                    )));
+                    ))
+                    .into());
                 }
-                refuse_signature_upload(&path)?;
+                refuse_signature_upload(&path).map_err(Judged::Answer)?;
                 let size = match size {
                     Some(s) => s,
                     None => match holdings.0.get(&oid) {
@@ -815,15 +861,16 @@ async fn judge_commit(
                         return Err(bad_request(&format!(
                             "lfsFile {path}: the bytes of {oid} ({size} bytes) never arrived \
                              (upload them through the LFS batch API first)"
-                        )));
+                        ))
+                        .into());
                     }
-                    Err(e) => return Err(upload_answer(&e)),
+                    Err(e) => return Err(upload_answer(&e).into()),
                 };
             }
         }
     }
     let Some(envelope) = envelope else {
-        return Err(hub_error(
+        return Err(Judged::Answer(hub_error(
             StatusCode::FORBIDDEN,
             "CommitRefused",
             &format!(
@@ -831,7 +878,7 @@ async fn judge_commit(
                  attestation covering exactly its files"
             ),
             None,
-        ));
+        )));
     };
     let committed: Vec<CommittedFile> = files
         .into_iter()
@@ -845,6 +892,10 @@ async fn judge_commit(
     let req = CommitRequest {
         repo,
         ref_name: branch,
+        ref_was: match current {
+            Some(rev) => RefPrecondition::At(rev),
+            None => RefPrecondition::Absent,
+        },
         files: committed,
         envelope: &envelope,
         policy: &policy,
@@ -880,21 +931,24 @@ async fn judge_commit(
             if let Some(v) = header_safe(&message) {
                 h.insert("x-error-message", v);
             }
-            Err(r)
+            Err(r.into())
         }
         Err(StoreError::Source(e)) => Err(hub_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "BadFile",
             &e.to_string(),
             None,
-        )),
+        )
+        .into()),
+        Err(e @ StoreError::RefMoved { .. }) => Err(Judged::LostBranch(e)),
         Err(StoreError::NotFound { location, why }) => Err(hub_error(
             StatusCode::CONFLICT,
             "Conflict",
             &format!("{location}: {why}; upload it again"),
             None,
-        )),
-        Err(e) => Err(store_answer(&e)),
+        )
+        .into()),
+        Err(e) => Err(store_answer(&e).into()),
     }
 }
 

@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
-use super::access::{AccessTokens, Grant};
+use super::access::{AccessTokens, Grant, TokenRefusal};
 use super::hash::XetHash;
 use super::reconstruct::{FileBody, file_body};
 use super::shard::{self, MAX_SHARD_LEN};
@@ -146,21 +146,28 @@ impl XetCas {
         authority: Arc<dyn WriteAuthority>,
     ) -> XetCas {
         XetCas {
-            store,
+            store: store.clone(),
             files,
             authority,
-            tokens: AccessTokens::default(),
+            tokens: AccessTokens::new(store.clone()),
             clock: unix_now,
         }
     }
 
-    fn grant(&self, headers: &HeaderMap) -> Result<Grant, Refusal> {
+    async fn grant(&self, headers: &HeaderMap) -> Result<Grant, Refusal> {
         let authorization = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         self.tokens
             .check(authorization, (self.clock)())
-            .map_err(|e| Refusal::new(StatusCode::UNAUTHORIZED, e.to_string()))
+            .await
+            .map_err(|e| match e {
+                TokenRefusal::Store(e) => Refusal::new(
+                    crate::gate::upload::store_status(&e),
+                    "the Xet access tokens cannot be read now; try again later".to_string(),
+                ),
+                e => Refusal::new(StatusCode::UNAUTHORIZED, e.to_string()),
+            })
     }
 
     /// Checks and stores a xorb for the token's namespace; `Ok(false)` if it already had it.
@@ -315,7 +322,7 @@ async fn write_token(
         Ok(u) => u,
         Err(r) => return r.into_response(),
     };
-    let (token, grant) = match cas.tokens.issue(&namespace, &repo, (cas.clock)()) {
+    let (token, grant) = match cas.tokens.issue(&namespace, &repo, (cas.clock)()).await {
         Ok(t) => t,
         Err(why) => return Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, why).into_response(),
     };
@@ -415,7 +422,7 @@ async fn post_xorb(
     UrlPath((prefix, hash)): UrlPath<(String, String)>,
     request: Request,
 ) -> Result<Response, Refusal> {
-    let grant = cas.grant(request.headers())?;
+    let grant = cas.grant(request.headers()).await?;
     let claimed = xorb_key(&prefix, &hash)?;
     let body = read_body(request, MAX_XORB_LEN, "xorb").await?;
     let bytes = body.len();
@@ -429,7 +436,7 @@ async fn head_xorb(
     UrlPath((prefix, hash)): UrlPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Refusal> {
-    let grant = cas.grant(&headers)?;
+    let grant = cas.grant(&headers).await?;
     let xorb = xorb_key(&prefix, &hash)?;
     Ok(match cas.chunk_index(&grant.namespace, &xorb).await? {
         Some(_) => StatusCode::OK,
@@ -438,7 +445,7 @@ async fn head_xorb(
 }
 
 async fn post_shard(State(cas): State<Arc<XetCas>>, request: Request) -> Result<Response, Refusal> {
-    let grant = cas.grant(request.headers())?;
+    let grant = cas.grant(request.headers()).await?;
     let body = read_body(request, MAX_SHARD_LEN, "shard").await?;
     let stored = cas.put_shard(&grant.namespace, &body).await?;
     tracing::info!(namespace = %grant.namespace, bytes = body.len(), "xet: shard received");
@@ -448,7 +455,7 @@ async fn post_shard(State(cas): State<Arc<XetCas>>, request: Request) -> Result<
 
 /// Routes the client should find absent (it falls back), after the token check.
 async fn absent(State(cas): State<Arc<XetCas>>, headers: HeaderMap) -> Result<Response, Refusal> {
-    cas.grant(&headers)?;
+    cas.grant(&headers).await?;
     Ok((StatusCode::NOT_FOUND, Body::empty()).into_response())
 }
 

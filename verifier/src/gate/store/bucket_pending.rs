@@ -1,0 +1,536 @@
+//! The bucket store's pending area. An uploaded object streams as an S3 multipart upload
+//! straight to its blob key `blobs/<sha256>`, each part hashed (SHA-256, BLAKE3) from the
+//! buffer it is sent from, several parts in flight; the upload is completed (the object
+//! appears, whole) only when the size and SHA-256 are the declared ones, and aborted otherwise
+//! or when the client goes away. So a commit that adopts it copies nothing.
+//!
+//! ```text
+//! PREFIX/pending/<namespace>/<sha256>.json            a received object: BucketPending
+//! PREFIX/pending/<namespace>/receiving/<id>.json      a receipt in progress: Receiving
+//! ```
+//!
+//! A blob is served only through a revision record, so a completed blob no record names is
+//! visible to nobody; `store gc` keeps the blobs of pending objects younger than its grace
+//! period and removes the rest, with expired pending records and receipts a killed gate left.
+//! A blob that already exists (a revision of any namespace, or an earlier upload) is never
+//! overwritten, which would change the ETag its records pin: the new upload is aborted and the
+//! existing object is read back and hashed once, so nothing altered is ever adopted.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::Bytes;
+use futures::StreamExt as _;
+use object_store::multipart::{MultipartStore as _, PartId};
+use object_store::path::Path as Key;
+use object_store::{ObjectStoreExt as _, PutPayload};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use weightgate_attest::reading::SafetensorsHeader;
+
+use super::{
+    BlobIdentity, BucketStore, ByteStream, ExpectedObject, Hashes, PendingError, PendingObject,
+    Store as _, StoreError, check_repo_id, is_sha256_hex,
+};
+
+/// Bytes per multipart part (S3's minimum is 5 MiB for all but the last).
+const PART: usize = 16 << 20;
+/// Parts uploading at once per receipt.
+const PARTS_IN_FLIGHT: usize = 4;
+/// Largest pending record read.
+const MAX_PENDING_RECORD: u64 = 4096;
+
+/// A received object and the blob it was completed as.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct BucketPending {
+    pub object: PendingObject,
+    /// The blob's ETag as a reader saw it once the object was complete and checked.
+    pub etag: Option<String>,
+}
+
+/// A receipt in progress: counted against its namespace's cap, aborted by `store gc` if its
+/// gate died.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Receiving {
+    pub key: String,
+    pub upload_id: String,
+    pub size: u64,
+    pub started_at: i64,
+}
+
+impl BucketStore {
+    fn pending_dir(&self, namespace: &str) -> Result<String, StoreError> {
+        check_repo_id(&format!("{namespace}/x")).map_err(|_| {
+            StoreError::BadName(format!(
+                "namespace `{namespace}` is not a valid organisation name ([A-Za-z0-9._-], max 96)"
+            ))
+        })?;
+        Ok(format!("pending/{namespace}"))
+    }
+
+    fn pending_key(&self, namespace: &str, sha256: &str) -> Result<Key, StoreError> {
+        Ok(self.key(&format!("{}/{sha256}.json", self.pending_dir(namespace)?)))
+    }
+
+    pub(super) async fn put_pending_now(
+        &self,
+        namespace: &str,
+        expected: &ExpectedObject,
+        mut body: ByteStream<'_>,
+        now: i64,
+    ) -> Result<PendingObject, PendingError> {
+        if expected.size > expected.max_size {
+            return Err(PendingError::OverFileCap {
+                declared: expected.size,
+                cap: expected.max_size,
+            });
+        }
+        let dir = self.pending_dir(namespace)?;
+        let sha_hex = hex::encode(expected.sha256);
+        let key = self.blob_key(&sha_hex);
+        let mut receipt = Receipt::start(self, &dir, key, expected.size, now).await?;
+        let mut buf: Vec<u8> = Vec::with_capacity(PART.min(expected.size as usize + 1));
+        loop {
+            let chunk = match tokio::time::timeout(expected.idle_timeout, body.next()).await {
+                Err(_) => return Err(PendingError::Idle(expected.idle_timeout)),
+                Ok(None) => None,
+                Ok(Some(Err(e))) => return Err(PendingError::Connection(e)),
+                Ok(Some(Ok(c))) => Some(c),
+            };
+            let ended = chunk.is_none();
+            if let Some(c) = chunk {
+                let got = receipt.received + (buf.len() + c.len()) as u64;
+                if got > expected.size {
+                    return Err(PendingError::TooLong {
+                        declared: expected.size,
+                        got,
+                    });
+                }
+                buf.extend_from_slice(&c);
+            }
+            // Every part but the last is exactly PART bytes (S3 wants equal-sized parts).
+            while buf.len() >= PART {
+                let rest = buf.split_off(PART);
+                let part = std::mem::replace(&mut buf, rest);
+                receipt.send(part).await?;
+            }
+            if ended {
+                if !buf.is_empty() || receipt.parts_sent == 0 {
+                    receipt.send(std::mem::take(&mut buf)).await?;
+                }
+                break;
+            }
+        }
+        if receipt.received != expected.size {
+            return Err(PendingError::TooShort {
+                declared: expected.size,
+                got: receipt.received,
+            });
+        }
+        receipt.keep(expected, now).await
+    }
+
+    /// The pending record of `sha256` in `namespace`, if any.
+    pub(super) async fn pending_record(
+        &self,
+        namespace: &str,
+        sha256: &str,
+    ) -> Result<Option<BucketPending>, StoreError> {
+        if !is_sha256_hex(sha256) {
+            return Ok(None);
+        }
+        let key = self.pending_key(namespace, sha256)?;
+        let Some(bytes) = self.read_capped(&key, MAX_PENDING_RECORD).await? else {
+            return Ok(None);
+        };
+        let record: BucketPending =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                location: format!("s3://{}/{key}", self.bucket()),
+                why: e.to_string(),
+            })?;
+        Ok((record.object.sha256 == sha256).then_some(record))
+    }
+
+    pub(super) async fn pending_object_now(
+        &self,
+        namespace: &str,
+        sha256: &str,
+    ) -> Result<Option<PendingObject>, StoreError> {
+        let Some(record) = self.pending_record(namespace, sha256).await? else {
+            return Ok(None);
+        };
+        // Its blob must still be there, of the recorded size.
+        match self.blob_state(sha256).await? {
+            Some(s) if s.size == record.object.size => Ok(Some(record.object)),
+            _ => Ok(None),
+        }
+    }
+
+    pub(super) async fn pending_bytes_now(&self, namespace: &str) -> Result<u64, StoreError> {
+        let dir = self.pending_dir(namespace)?;
+        let mut total = 0u64;
+        for meta in self.list(&dir).await? {
+            let Some(bytes) = self.read_capped(&meta.location, MAX_PENDING_RECORD).await? else {
+                continue; // taken or finished since listed
+            };
+            let size = if meta.location.as_ref().contains("/receiving/") {
+                serde_json::from_slice::<Receiving>(&bytes).map(|r| r.size)
+            } else {
+                serde_json::from_slice::<BucketPending>(&bytes).map(|r| r.object.size)
+            };
+            total = total.saturating_add(size.unwrap_or(0));
+        }
+        Ok(total)
+    }
+
+    /// Removes the pending record of `sha256` in `namespace` (adopted by a published commit, or
+    /// released by a refused one); its blob stays for the revision that names it, or for gc.
+    pub(super) async fn release_pending(&self, namespace: &str, sha256: &str) {
+        let Ok(key) = self.pending_key(namespace, sha256) else {
+            return;
+        };
+        if let Err(e) = self.client().delete(&key).await {
+            tracing::warn!(key = %key, error = %e, "cannot remove a pending record; it expires");
+        }
+    }
+
+    /// The blob of a pending object as a commit adopts it: still there, of its size, and the
+    /// bytes received (by ETag, or read back and hashed if the ETag changed).
+    pub(super) async fn adopt_blob(
+        &self,
+        namespace: &str,
+        object: &PendingObject,
+    ) -> Result<BlobIdentity, StoreError> {
+        let gone = || StoreError::NotFound {
+            location: format!("{namespace}/{}", object.sha256),
+            why: "the pending object was taken by another commit or expired",
+        };
+        let record = self
+            .pending_record(namespace, &object.sha256)
+            .await?
+            .ok_or_else(gone)?;
+        let state = self.blob_state(&object.sha256).await?.ok_or_else(gone)?;
+        let location = format!("s3://{}/{}", self.bucket(), self.blob_key(&object.sha256));
+        if state.size != object.size {
+            return Err(StoreError::BlobChanged {
+                location,
+                why: format!("{} bytes, received {}", state.size, object.size),
+            });
+        }
+        if state.identity == (BlobIdentity::Object { etag: record.etag }) {
+            return Ok(state.identity);
+        }
+        // Completed again by a concurrent upload of the same bytes, or altered: hash it.
+        let (hashes, state) = self.rehash_blob(&object.sha256, &|_| {}).await?;
+        if hex::encode(hashes.sha256) != object.sha256 {
+            return Err(StoreError::BlobChanged {
+                location,
+                why: format!("its SHA-256 is now {}", hex::encode(hashes.sha256)),
+            });
+        }
+        Ok(state.identity)
+    }
+}
+
+/// One object being received: its multipart upload (aborted when dropped unless kept), its
+/// `receiving/` record, the parts in flight and the hashes of what was sent.
+struct Receipt<'a> {
+    store: &'a BucketStore,
+    key: Key,
+    upload_id: String,
+    marker: Key,
+    sha256: Sha256,
+    blake3: blake3::Hasher,
+    first: Vec<u8>,
+    received: u64,
+    parts_sent: usize,
+    in_flight: VecDeque<tokio::task::JoinHandle<object_store::Result<PartId>>>,
+    parts: Vec<PartId>,
+    finished: bool,
+}
+
+impl<'a> Receipt<'a> {
+    async fn start(
+        store: &'a BucketStore,
+        dir: &str,
+        key: Key,
+        size: u64,
+        now: i64,
+    ) -> Result<Receipt<'a>, StoreError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let marker = store.key(&format!(
+            "{dir}/receiving/{nanos}-{}-{n}.json",
+            std::process::id()
+        ));
+        let upload_id = store
+            .client()
+            .create_multipart(&key)
+            .await
+            .map_err(|e| store.storage(&key, e))?;
+        let receiving = Receiving {
+            key: key.to_string(),
+            upload_id: upload_id.clone(),
+            size,
+            started_at: now,
+        };
+        let receipt = Receipt {
+            store,
+            key,
+            upload_id,
+            marker,
+            sha256: Sha256::new(),
+            blake3: blake3::Hasher::new(),
+            first: Vec::with_capacity(8),
+            received: 0,
+            parts_sent: 0,
+            in_flight: VecDeque::new(),
+            parts: Vec::new(),
+            finished: false,
+        };
+        let json = serde_json::to_vec(&receiving).expect("serialisable");
+        store
+            .client()
+            .put(&receipt.marker, PutPayload::from(json))
+            .await
+            .map_err(|e| store.storage(&receipt.marker, e))?;
+        Ok(receipt)
+    }
+
+    /// Hashes `part` (off the async workers) and sends it, waiting for the oldest part in
+    /// flight when too many are.
+    async fn send(&mut self, part: Vec<u8>) -> Result<(), StoreError> {
+        let part = Bytes::from(part);
+        let (sha, b3) = (&mut self.sha256, &mut self.blake3);
+        crate::gate::blocking(|| {
+            sha.update(&part);
+            if part.len() >= 1 << 20 {
+                b3.update_rayon(&part);
+            } else {
+                b3.update(&part);
+            }
+        });
+        let need = 8 - self.first.len().min(8);
+        self.first.extend_from_slice(&part[..need.min(part.len())]);
+        self.received += part.len() as u64;
+        if self.in_flight.len() >= PARTS_IN_FLIGHT {
+            self.join_oldest().await?;
+        }
+        let (s3, key, id, idx) = (
+            self.store.client().clone(),
+            self.key.clone(),
+            self.upload_id.clone(),
+            self.parts_sent,
+        );
+        self.in_flight.push_back(tokio::spawn(async move {
+            s3.put_part(&key, &id, idx, PutPayload::from(part)).await
+        }));
+        self.parts_sent += 1;
+        Ok(())
+    }
+
+    async fn join_oldest(&mut self) -> Result<(), StoreError> {
+        let Some(task) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let part = task
+            .await
+            .unwrap_or_else(|e| {
+                Err(object_store::Error::Generic {
+                    store: "S3",
+                    source: Box::new(e),
+                })
+            })
+            .map_err(|e| self.store.storage(&self.key, e))?;
+        self.parts.push(part);
+        Ok(())
+    }
+
+    /// Checks the digest, completes the upload (or keeps the blob already there), and records
+    /// the object as pending.
+    async fn keep(
+        mut self,
+        expected: &ExpectedObject,
+        now: i64,
+    ) -> Result<PendingObject, PendingError> {
+        while !self.in_flight.is_empty() {
+            self.join_oldest().await?;
+        }
+        let sha256: [u8; 32] = self.sha256.clone().finalize().into();
+        if sha256 != expected.sha256 {
+            return Err(PendingError::DigestMismatch {
+                declared: hex::encode(expected.sha256),
+                got: hex::encode(sha256),
+            });
+        }
+        let hashes = Hashes {
+            sha256,
+            blake3: self.blake3.finalize().into(),
+        };
+        let store = self.store;
+        let name = hex::encode(hashes.sha256);
+        let existing = store.blob_state(&name).await?;
+        let etag = match existing {
+            // Never overwritten: its ETag may be pinned by a revision record. The received
+            // bytes are the declared ones; the stored ones are hashed before they are adopted.
+            Some(state) => {
+                self.abort().await;
+                match state.identity {
+                    BlobIdentity::Object { etag } => etag,
+                    BlobIdentity::File { .. } => None,
+                }
+            }
+            None => {
+                let parts = std::mem::take(&mut self.parts);
+                store
+                    .client()
+                    .complete_multipart(&self.key, &self.upload_id, parts)
+                    .await
+                    .map_err(|e| store.storage(&self.key, e))?;
+                self.finished = true;
+                // The ETag as a reader sees it (HEAD), as commits compare it.
+                match store.blob_state(&name).await? {
+                    Some(s) if s.size == expected.size => match s.identity {
+                        BlobIdentity::Object { etag } => etag,
+                        BlobIdentity::File { .. } => None,
+                    },
+                    _ => {
+                        return Err(StoreError::NotFound {
+                            location: format!("s3://{}/{}", store.bucket(), self.key),
+                            why: "just after the upload completed",
+                        }
+                        .into());
+                    }
+                }
+            }
+        };
+        let header_len = <[u8; 8]>::try_from(self.first.as_slice())
+            .ok()
+            .and_then(|b| SafetensorsHeader::declared_len(b, self.received, "upload").ok())
+            .map_or(0, |n| 8 + n as u64);
+        let object = PendingObject {
+            sha256: name.clone(),
+            blake3: hex::encode(hashes.blake3),
+            size: self.received,
+            header_len,
+            received_at: now,
+        };
+        let record = BucketPending {
+            object: object.clone(),
+            etag,
+        };
+        let dir = store.pending_dir_of(&self.marker);
+        let key = store.key(&format!("{dir}/{name}.json"));
+        store
+            .client()
+            .put(
+                &key,
+                PutPayload::from(serde_json::to_vec(&record).expect("serialisable")),
+            )
+            .await
+            .map_err(|e| store.storage(&key, e))?;
+        self.finished = true;
+        let _ = store.client().delete(&self.marker).await;
+        Ok(object)
+    }
+
+    /// Aborts the upload and removes the receipt's record.
+    async fn abort(&mut self) {
+        self.finished = true;
+        for task in self.in_flight.drain(..) {
+            task.abort();
+        }
+        let s3 = self.store.client();
+        if let Err(e) = s3.abort_multipart(&self.key, &self.upload_id).await {
+            tracing::warn!(key = %self.key, error = %e, "cannot abort an upload; `store gc` will");
+            return; // the marker stays, for gc
+        }
+        let _ = s3.delete(&self.marker).await;
+    }
+}
+
+impl Drop for Receipt<'_> {
+    /// A receipt that ended without being kept (refused, disconnected, idle, or its request
+    /// dropped): its upload is aborted in the background; what that misses, gc aborts.
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        for task in self.in_flight.drain(..) {
+            task.abort();
+        }
+        let (s3, key, id, marker) = (
+            self.store.client().clone(),
+            self.key.clone(),
+            self.upload_id.clone(),
+            self.marker.clone(),
+        );
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if s3.abort_multipart(&key, &id).await.is_ok() {
+                    let _ = s3.delete(&marker).await;
+                }
+            });
+        }
+    }
+}
+
+impl BucketStore {
+    /// `pending/<namespace>` of a key under it.
+    fn pending_dir_of(&self, marker: &Key) -> String {
+        let prefix = match self.prefix_str() {
+            "" => String::new(),
+            p => format!("{p}/"),
+        };
+        let rel = marker
+            .as_ref()
+            .strip_prefix(&prefix)
+            .unwrap_or(marker.as_ref());
+        rel.split('/').take(2).collect::<Vec<_>>().join("/")
+    }
+
+    /// For `store gc`: removes pending records received at or before `expired_before` and
+    /// aborts receipts started then (a gate that died mid-upload); returns the blobs the
+    /// remaining pending records name, and how many were removed.
+    pub(super) async fn expire_pending(
+        &self,
+        expired_before: i64,
+    ) -> Result<(Vec<String>, usize), StoreError> {
+        let mut live = Vec::new();
+        let mut removed = 0;
+        for meta in self.list("pending").await? {
+            let Some(bytes) = self.read_capped(&meta.location, MAX_PENDING_RECORD).await? else {
+                continue;
+            };
+            let location = &meta.location;
+            if location.as_ref().contains("/receiving/") {
+                let r = serde_json::from_slice::<Receiving>(&bytes).ok();
+                if r.as_ref().is_some_and(|r| r.started_at > expired_before) {
+                    continue;
+                }
+                if let Some(r) = r {
+                    let key = Key::from(r.key.as_str());
+                    match self.client().abort_multipart(&key, &r.upload_id).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(self.storage(&key, e)),
+                    }
+                }
+            } else {
+                let r = serde_json::from_slice::<BucketPending>(&bytes).ok();
+                if let Some(r) = r.filter(|r| r.object.received_at > expired_before) {
+                    live.push(format!("blobs/{}", r.object.sha256));
+                    continue;
+                }
+            }
+            self.client()
+                .delete(location)
+                .await
+                .map_err(|e| self.storage(location, e))?;
+            removed += 1;
+        }
+        Ok((live, removed))
+    }
+}
