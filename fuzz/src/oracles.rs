@@ -212,7 +212,8 @@ pub fn oms_bundle(data: &[u8]) {
 /// `lab/tiny` and `other/tiny` (the same attestation, allowed except where the destination
 /// matters: a test regime above 1e9 operations embargoes CN and RU, so an unknown destination
 /// is refused too), `lab/refused` and `other/refused` (an above-threshold statement without its
-/// safety framework, refused per request with 451). The blobs are shared; the destination
+/// safety framework, admitted before the policy named the statutory regimes and refused per
+/// request with 451). The blobs are shared; the destination
 /// comes from `CF-IPCountry`. The audit log goes to /dev/null.
 pub struct Server {
     _dir: tempfile::TempDir,
@@ -232,17 +233,29 @@ impl Server {
         let policy_path = dir.path().join("policy.toml");
         let hostile = std::fs::read_to_string(td.join("hostile/policy.toml")).unwrap();
         let keys = td.join("keys");
-        std::fs::write(
-            &policy_path,
-            hostile.replace("../keys", keys.to_str().unwrap()).replace(
-                "regimes = [",
-                "destination_header = \"CF-IPCountry\"\nregimes = [\"fuzz-embargo\", ",
-            ) + "\n[[custom_regime]]\nid = \"fuzz-embargo\"\nthreshold = \"1e9\"\n\
-                   comparator = \">\"\nrequired = []\nembargoed = [\"CN\", \"RU\"]\n",
-        )
-        .unwrap();
+        let custom = "\n[[custom_regime]]\nid = \"fuzz-embargo\"\nthreshold = \"1e9\"\n\
+                      comparator = \">\"\nrequired = []\nembargoed = [\"CN\", \"RU\"]\n";
+        let hostile = hostile.replace("../keys", keys.to_str().unwrap()).replace(
+            "regimes = [",
+            "destination_header = \"CF-IPCountry\"\nregimes = [\"fuzz-embargo\", ",
+        );
+        std::fs::write(&policy_path, hostile.clone() + custom).unwrap();
         let policy = Policy::load(&policy_path).unwrap();
-        let admit = |repo: &str, att: &str| {
+        // The refused repositories were admitted before the policy gained the statutory
+        // regimes (admission refuses a release no destination could be served), so the gate
+        // refuses them per request.
+        let before_path = dir.path().join("policy-before.toml");
+        let before = hostile.replace(
+            "regimes = [\"fuzz-embargo\", \"eu-ai-act-gpai\", \"us-ca-sb53\", \"us-bis-ai-diffusion-2025\"]",
+            "regimes = [\"fuzz-embargo\"]",
+        );
+        assert_ne!(
+            before, hostile,
+            "fixture: the regimes line of hostile/policy.toml changed"
+        );
+        std::fs::write(&before_path, before + custom).unwrap();
+        let policy_before = Policy::load(&before_path).unwrap();
+        let admit = |repo: &str, att: &str, policy: &Policy| {
             let env = std::fs::read(td.join(att)).unwrap();
             let req = AdmitRequest {
                 repo,
@@ -251,7 +264,7 @@ impl Server {
                 open: OpenOptions::default(),
                 envelope: &env,
                 grants: Vec::new(),
-                policy: &policy,
+                policy,
                 oms: None,
                 now: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -266,15 +279,17 @@ impl Server {
                 Admission::Refused(d) => panic!("{repo} not admitted: {:?}", d.reasons),
             }
         };
-        admit("lab/tiny", "envelopes/golden_tiny.att");
-        admit("other/tiny", "envelopes/golden_tiny.att");
+        admit("lab/tiny", "envelopes/golden_tiny.att", &policy);
+        admit("other/tiny", "envelopes/golden_tiny.att", &policy);
         let refused = admit(
             "lab/refused",
             "hostile/statements/fail_framework_missing.att",
+            &policy_before,
         );
         admit(
             "other/refused",
             "hostile/statements/fail_framework_missing.att",
+            &policy_before,
         );
         let mut files = HashMap::new();
         for e in std::fs::read_dir(&ck).unwrap() {
