@@ -6,6 +6,7 @@ mod common;
 mod support;
 
 mod attest_cli;
+mod blob_identity_race;
 mod checkpoint_cli;
 mod completions;
 mod crash_safety;
