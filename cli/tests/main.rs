@@ -6,6 +6,7 @@ mod common;
 mod support;
 
 mod attest_cli;
+mod blob_identity_race;
 mod checkpoint_cli;
 mod commit_faults;
 mod commit_rules;
@@ -39,6 +40,7 @@ mod pkcs11_removed_token;
 mod readmission;
 mod regimes;
 mod store_bucket;
+mod store_bucket_gc_race;
 mod store_folder_gc;
 mod store_gc_reuse;
 mod temp_named_files;

@@ -19,6 +19,8 @@ pub struct Accelerator {
     pub vendor: String,
     pub source: String,
     pub confidence: String,
+    /// Where and when the figures were last compared with the vendor's (or a reproduction).
+    pub checked: String,
     pub peaks: BTreeMap<Precision, Ops>,
 }
 
@@ -52,6 +54,7 @@ struct RawAccelerator {
     vendor: String,
     source: String,
     confidence: String,
+    checked: String,
     peak: BTreeMap<Precision, String>,
 }
 
@@ -72,6 +75,7 @@ fn parse(text: &str) -> Result<Table, String> {
             vendor: a.vendor,
             source: a.source,
             confidence: a.confidence,
+            checked: a.checked,
             peaks,
         });
     }
@@ -120,7 +124,7 @@ mod tests {
         let mut keys = std::collections::BTreeSet::new();
         for a in &t.accelerators {
             assert!(
-                !a.source.is_empty() && !a.confidence.is_empty(),
+                !a.source.is_empty() && !a.confidence.is_empty() && !a.checked.is_empty(),
                 "{}",
                 a.name
             );

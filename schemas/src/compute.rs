@@ -30,6 +30,11 @@ pub struct Components {
     pub post_training: Ops,
     /// Generating non-public synthetic training data, discarded samples included.
     pub synthetic_data: Ops,
+    /// Per mille of the training operations (pre + post) spent on synthetic data that one
+    /// unpublished model generated (the largest such generator), when stated: the US BIS rule
+    /// counts synthetic-data generation only above 10 % of training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic_data_share_permille: Option<u16>,
 }
 
 impl Components {
@@ -226,6 +231,7 @@ mod tests {
             pre_training: Ops(3),
             post_training: Ops(4),
             synthetic_data: Ops(5),
+            synthetic_data_share_permille: None,
         };
         assert_eq!(c.sum(), Some(Ops(12)));
         c.base_model = Some(BaseModel {

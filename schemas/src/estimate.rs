@@ -291,6 +291,7 @@ mod tests {
                 pre_training: Ops(total),
                 post_training: Ops(0),
                 synthetic_data: Ops(0),
+                synthetic_data_share_permille: None,
             },
         }
     }

@@ -66,6 +66,9 @@ struct ComputeClaims {
     post_training: Option<Spanned<OpsValue>>,
     #[serde(default)]
     synthetic_data: Option<Spanned<OpsValue>>,
+    /// Per mille of training spent on synthetic data from one unpublished model.
+    #[serde(default)]
+    synthetic_data_share_permille: Option<Spanned<u32>>,
     #[serde(default)]
     base_model: Option<BaseModelClaims>,
     #[serde(default)]
@@ -322,6 +325,19 @@ impl Claims {
             pre_training: cx.ops(&c.pre_training, "compute.pre_training")?,
             post_training: cx.opt_ops(&c.post_training, "compute.post_training")?,
             synthetic_data: cx.opt_ops(&c.synthetic_data, "compute.synthetic_data")?,
+            synthetic_data_share_permille: match &c.synthetic_data_share_permille {
+                None => None,
+                Some(s) => match u16::try_from(*s.get_ref()) {
+                    Ok(permille) if permille <= 1000 => Some(permille),
+                    _ => {
+                        return cx.err(
+                            Some(s.span()),
+                            "compute.synthetic_data_share_permille",
+                            format!("{} is not a share in per mille (0-1000)", s.get_ref()),
+                        );
+                    }
+                },
+            },
             base_model,
         };
         let total = cx.ops(&c.total, "compute.total")?;

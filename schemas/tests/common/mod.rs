@@ -55,6 +55,7 @@ pub fn full_statement() -> Statement {
                 pre_training: Ops(2 * 10u128.pow(26)),
                 post_training: Ops(5),
                 synthetic_data: Ops(2),
+                synthetic_data_share_permille: None,
             },
         },
         subject: Subject {
@@ -125,6 +126,7 @@ pub fn minimal_statement() -> Statement {
             pre_training: Ops(1000),
             post_training: Ops(0),
             synthetic_data: Ops(0),
+            synthetic_data_share_permille: None,
         },
     };
     s.subject.files.truncate(1);

@@ -417,6 +417,8 @@ struct RawRegime {
     #[serde(default)]
     counting: String,
     #[serde(default)]
+    synthetic_data_counts_above_permille: Option<u16>,
+    #[serde(default)]
     large_developer_revenue_usd: Option<u64>,
     #[serde(default)]
     derived: Option<RawProviderRule>,
@@ -630,6 +632,9 @@ impl Cx<'_> {
                 r.counting.clone()
             },
             requires,
+            synthetic_data_counts_above_permille: r
+                .synthetic_data_counts_above_permille
+                .filter(|p| *p <= 1000),
             large_developer_revenue_usd: r.large_developer_revenue_usd,
             derived,
             transitional,
@@ -1321,6 +1326,7 @@ pub fn regime_json(r: &Regime) -> serde_json::Value {
         "margin": r.margin.to_decimal(),
         "counts": r.counts.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         "counting": r.counting,
+        "synthetic_data_counts_above_permille": r.synthetic_data_counts_above_permille,
         "requires": r.requires.iter().map(|q| serde_json::json!({
             "kind": q.kind.as_str(), "from": q.from.as_str(),
         })).collect::<Vec<_>>(),

@@ -139,6 +139,10 @@ pub struct Regime {
     pub counts: Vec<Component>,
     /// The counting rule, in words, with its confidence.
     pub counting: String,
+    /// Synthetic-data generation counts only when the claim says more than this per mille of
+    /// training was spent on one unpublished model's synthetic data (US BIS); a claim that
+    /// does not say counts it in full.
+    pub synthetic_data_counts_above_permille: Option<u16>,
     pub requires: Vec<Requirement>,
     /// Annual revenue (affiliates included) above which a developer is "large".
     pub large_developer_revenue_usd: Option<u64>,
@@ -178,6 +182,7 @@ impl Regime {
             .map(|k| match k {
                 Component::PreTraining => c.pre_training.0,
                 Component::PostTraining => c.post_training.0,
+                Component::SyntheticData if !self.synthetic_data_counted(st) => 0,
                 Component::SyntheticData => c.synthetic_data.0,
                 Component::BaseModel => {
                     c.base_model.as_ref().and_then(|b| b.ops).map_or(0, |o| o.0)
@@ -185,6 +190,18 @@ impl Regime {
             })
             .fold(0u128, u128::saturating_add);
         counted.saturating_add(self.training_shortfall(st).map_or(0, |(s, _)| s))
+    }
+
+    /// Whether the synthetic-data component counts: always, unless the regime has a share rule
+    /// and the claim states a share at or below it.
+    fn synthetic_data_counted(&self, st: &Statement) -> bool {
+        match (
+            self.synthetic_data_counts_above_permille,
+            st.compute.components.synthetic_data_share_permille,
+        ) {
+            (Some(limit), Some(share)) => share > limit,
+            _ => true,
+        }
     }
 
     /// What the inputs' highest estimate adds to the training components this regime counts.
@@ -606,6 +623,29 @@ pub fn evaluate(
     let effective = regime.margin.apply_ceil(counted);
     let mut notes = Vec::new();
     let outcome = judge(regime, statement, effective, ctx, grants, &mut notes);
+    let c = &statement.compute.components;
+    if let Some(limit) = regime.synthetic_data_counts_above_permille
+        && regime.counts.contains(&Component::SyntheticData)
+        && c.synthetic_data.0 > 0
+        && !matches!(outcome, RegimeOutcome::Skipped(_))
+    {
+        notes.push(match c.synthetic_data_share_permille {
+            Some(share) if share <= limit => format!(
+                "synthetic data not counted: {} % of training on one unpublished model's synthetic data, not more than {} %",
+                permille_percent(share),
+                permille_percent(limit)
+            ),
+            Some(share) => format!(
+                "synthetic data counted: {} % of training on one unpublished model's synthetic data, more than {} %",
+                permille_percent(share),
+                permille_percent(limit)
+            ),
+            None => format!(
+                "synthetic data counted in full: the claim does not state its share of training (counted only above {} %)",
+                permille_percent(limit)
+            ),
+        });
+    }
     if let Some((_, e)) = regime.training_shortfall(statement)
         && !matches!(outcome, RegimeOutcome::Skipped(_))
     {
@@ -624,6 +664,14 @@ pub fn evaluate(
         counted_ops: counted,
         effective_ops: effective,
         notes,
+    }
+}
+
+/// `125` as `12.5`, `100` as `10`.
+fn permille_percent(p: u16) -> String {
+    match p % 10 {
+        0 => format!("{}", p / 10),
+        d => format!("{}.{d}", p / 10),
     }
 }
 
@@ -909,6 +957,7 @@ mod tests {
                     pre_training: Ops(total),
                     post_training: Ops(0),
                     synthetic_data: Ops(0),
+                    synthetic_data_share_permille: None,
                 },
             },
             subject: Subject {

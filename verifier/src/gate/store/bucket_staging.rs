@@ -210,13 +210,30 @@ impl<'a> BucketStaging<'a> {
         // A `store gc` that listed the store before this record existed deletes what it found
         // unreferenced only after listing the records again (gc.rs); what it removed between
         // our checks above and this record shows here, and the admission is not reported done.
-        for f in &record.files {
-            if store.blob_state(&f.sha256).await?.is_none() {
-                return Err(StoreError::NotFound {
-                    location: format!("s3://{}/{}", store.bucket(), store.blob_key(&f.sha256)),
-                    why: "removed by a concurrent `store gc` after the revision was published; \
-                          admit it again",
-                });
+        // Every object the record names: blobs, and the reused envelope, grants and signatures.
+        let named = record
+            .files
+            .iter()
+            .map(|f| store.blob_key(&f.sha256))
+            .chain([store.attestation_key(&record.attestation)])
+            .chain(record.grants.iter().map(|g| store.grant_key(g)))
+            .chain(
+                record
+                    .signature_files
+                    .iter()
+                    .map(|s| store.signature_key(&s.sha256)),
+            );
+        for key in named {
+            match store.client().head(&key).await {
+                Ok(_) => {}
+                Err(object_store::Error::NotFound { .. }) => {
+                    return Err(StoreError::NotFound {
+                        location: format!("s3://{}/{key}", store.bucket()),
+                        why: "removed by a concurrent `store gc` after the revision was \
+                              published; admit it again",
+                    });
+                }
+                Err(e) => return Err(store.storage(&key, e)),
             }
         }
         Ok(record)

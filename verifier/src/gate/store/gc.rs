@@ -9,8 +9,8 @@
 //! admission may also reuse an old unreferenced blob or envelope: in a folder store, admissions
 //! hold a shared lock on `gc.lock` from staging to their ref and gc holds it exclusively, so
 //! gc never runs beside one; in a bucket, gc lists the revision records again before each
-//! delete and keeps what a new record names, and the admission checks its blobs once more
-//! after publishing.
+//! delete and keeps what a new record names, and the admission checks every object its record
+//! names (blobs, envelope, grants, signatures) once more after publishing.
 //!
 //! Xet objects (folder store) follow [`super::xet_gc`]: a namespace's shards and xorbs stay
 //! while a file they describe is named by one of its revisions or pending uploads, and
