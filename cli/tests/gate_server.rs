@@ -677,8 +677,9 @@ fn silent_slow_and_http2_clients_cannot_crowd_out_real_ones() {
              os.environ.update(HF_ENDPOINT=sys.argv[1], HF_HUB_DISABLE_XET='1', HF_HUB_DISABLE_TELEMETRY='1', HF_HUB_DISABLE_IMPLICIT_TOKEN='1', HF_HUB_ETAG_TIMEOUT='10')\n\
              from huggingface_hub import hf_hub_download\n\
              import tempfile\n\
-             p = hf_hub_download('lab/tiny', 'model-00001-of-00002.safetensors', cache_dir=tempfile.mkdtemp())\n\
-             print(open(p, 'rb').read().hex())",
+             with tempfile.TemporaryDirectory() as cache:\n\
+             \x20   p = hf_hub_download('lab/tiny', 'model-00001-of-00002.safetensors', cache_dir=cache)\n\
+             \x20   print(open(p, 'rb').read().hex())",
             &format!("http://{addr}"),
         ])
         .output()

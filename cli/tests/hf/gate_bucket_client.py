@@ -14,10 +14,11 @@ def same(path, name):
         assert a.read() == b.read(), f"{mode}: {name}: bytes differ from the admitted file"
 
 
-p = hf_hub_download("lab/model", "weights.bin", cache_dir=tempfile.mkdtemp())
-same(p, "weights.bin")
-snap = snapshot_download("lab/model", cache_dir=tempfile.mkdtemp())
-for name in ["config.json", "weights.bin", "model-00001-of-00002.safetensors"]:
-    same(os.path.join(snap, name), name)
-assert os.path.exists(os.path.join(snap, "weightgate.att")), os.listdir(snap)
+with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as whole:
+    p = hf_hub_download("lab/model", "weights.bin", cache_dir=one)
+    same(p, "weights.bin")
+    snap = snapshot_download("lab/model", cache_dir=whole)
+    for name in ["config.json", "weights.bin", "model-00001-of-00002.safetensors"]:
+        same(os.path.join(snap, name), name)
+    assert os.path.exists(os.path.join(snap, "weightgate.att")), os.listdir(snap)
 print(f"ok: {mode}: hf_hub_download and snapshot_download bring the admitted bytes")

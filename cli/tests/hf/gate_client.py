@@ -4,6 +4,7 @@ Driven by cli/tests/gate_server.rs, which admits the models, starts the server a
   argv: ENDPOINT SERVER_PID POLICY_PATH REVOKED_POLICY_PATH CHECKPOINTS_DIR STORE_DIR
 Every check is an assert; any failure exits non-zero with the traceback.
 """
+import atexit
 import os
 import shutil
 import signal
@@ -21,7 +22,10 @@ os.environ.update({
     "HF_HUB_DISABLE_UPDATE_CHECK": "1",
     "HF_HUB_ETAG_TIMEOUT": "10",
 })
-os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hf-home-")
+# Every cache and HF_HOME under one folder, removed at exit.
+SCRATCH = tempfile.mkdtemp(prefix="weightgate-gate-client-")
+atexit.register(shutil.rmtree, SCRATCH, True)
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hf-home-", dir=SCRATCH)
 
 import huggingface_hub  # noqa: E402  (constants are read at import time)
 from huggingface_hub import hf_hub_download, snapshot_download  # noqa: E402
@@ -29,7 +33,7 @@ from huggingface_hub.errors import GatedRepoError  # noqa: E402
 
 
 def fresh_cache():
-    return tempfile.mkdtemp(prefix="hf-cache-")
+    return tempfile.mkdtemp(prefix="hf-cache-", dir=SCRATCH)
 
 
 def same_bytes(a, b):
