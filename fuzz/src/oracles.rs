@@ -212,7 +212,7 @@ pub fn oms_bundle(data: &[u8]) {
 /// `lab/tiny` and `other/tiny` (the same attestation, allowed except where the destination
 /// matters: a test regime above 1e9 operations embargoes CN and RU, so an unknown destination
 /// is refused too), `lab/refused` and `other/refused` (an above-threshold statement without its
-/// safety framework, admitted before the policy named the statutory regimes and refused per
+/// safety framework, admitted before the policy named California's regime and refused per
 /// request with 451). The blobs are shared; the destination
 /// comes from `CF-IPCountry`. The audit log goes to /dev/null.
 pub struct Server {
@@ -241,13 +241,13 @@ impl Server {
         );
         std::fs::write(&policy_path, hostile.clone() + custom).unwrap();
         let policy = Policy::load(&policy_path).unwrap();
-        // The refused repositories were admitted before the policy gained the statutory
-        // regimes (admission refuses a release no destination could be served), so the gate
-        // refuses them per request.
+        // The refused repositories were admitted before the policy gained California's regime
+        // (admission refuses a release no destination could be served; the BIS licence covers
+        // some), so the gate refuses them per request.
         let before_path = dir.path().join("policy-before.toml");
         let before = hostile.replace(
             "regimes = [\"fuzz-embargo\", \"eu-ai-act-gpai\", \"us-ca-sb53\", \"us-bis-ai-diffusion-2025\"]",
-            "regimes = [\"fuzz-embargo\"]",
+            "regimes = [\"fuzz-embargo\", \"eu-ai-act-gpai\", \"us-bis-ai-diffusion-2025\"]",
         );
         assert_ne!(
             before, hostile,
