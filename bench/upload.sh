@@ -2,11 +2,14 @@
 # Uploads into the gate (issue 25), in one run on loopback:
 #  1. LFS ingestion: the checkpoint's LFS files PUT one after another (curl -T) to the gate's
 #     LFS upload URLs, against the same PUTs to Debian nginx with `dav_methods PUT` writing to
-#     the same disk. Target: gate >= 0.8x nginx.
+#     the same disk, each probed with refusals as in 3 (nginx answers `return 451`). Target:
+#     gate >= 0.8x nginx.
 #  2. Commit latency after the last byte: the NDJSON commit that makes the revision visible
 #     (judged, published). Target <= 1 s, growing with headers, not bytes.
 #  3. Refusal latency (a 451 on an embargoed destination) on other connections, idle and while
-#     a large upload runs. Target: p99 during the upload within 2x of idle.
+#     a large upload runs. Target: p99 during the upload within 2x of idle. nginx's 451 during
+#     its own PUTs is printed beside it. Dirty pages are written back (sync) before each phase,
+#     so no phase pays for the one before.
 #  4. Xet vs LFS, end to end with the unchanged client (huggingface_hub + hf_xet from .ci/venv):
 #     `hf upload` of the checkpoint on its default Xet path against `HF_HUB_DISABLE_XET=1 hf
 #     upload` (the LFS batch API), each from its start to its exit after the commit is
@@ -92,6 +95,8 @@ http {
     root $DATA/nginx-root;
     client_max_body_size 0;
     location / { dav_methods PUT; create_full_put_path on; }
+    # The same probe the gate gets during its upload, answered by nginx during its own.
+    location = /refused { return 451; }
   }
 }
 NGINX
@@ -129,15 +134,19 @@ def sha(p):
     return h.hexdigest()
 
 def put_all(urls):
+    os.sync()
     t = time.monotonic()
     for p, url in urls:
         subprocess.run(["curl", "-sf", "-o", "/dev/null", "-T", str(p), url], check=True)
     return time.monotonic() - t
 
-def refusal_times(n):
+GATE_REFUSAL = (f"{gate}/lab/embargoed/resolve/main/config.json", {"CF-IPCountry": "CN"})
+NGINX_REFUSAL = (f"{nginx}/refused", {})
+
+def refusal_times(n, target=GATE_REFUSAL):
     out = []
     for _ in range(n):
-        req = urllib.request.Request(f"{gate}/lab/embargoed/resolve/main/config.json", headers={"CF-IPCountry": "CN"})
+        req = urllib.request.Request(target[0], headers=target[1])
         t = time.monotonic()
         try:
             urllib.request.urlopen(req).read()
@@ -152,12 +161,6 @@ def p99(xs):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * 0.99))]
 
-oids = {p: sha(p) for p in files}
-print(f"== {len(lfs)} LFS files, {total / 1e9:.3f} GB")
-t_nginx = put_all([(p, f"{nginx}/{p.name}") for p in lfs])
-for p in lfs:
-    assert (data / "nginx-root" / p.name).stat().st_size == p.stat().st_size
-print(f"nginx dav PUT:     {t_nginx:.3f} s  {total / t_nginx / 1e6:.0f} MB/s")
 
 def gate_upload_urls():
     batch = post(f"{gate}/bench/upload.git/info/lfs/objects/batch",
@@ -166,12 +169,12 @@ def gate_upload_urls():
                  {**auth, "Content-Type": "application/json"})
     return [(p, o["actions"]["upload"]["href"]) for p, o in zip(lfs, batch["objects"])]
 
-def probed(work):
+def probed(work, target=GATE_REFUSAL):
     """Runs work() while refusals are probed on other connections; (its result, latencies)."""
     busy, stop = [], threading.Event()
     def probe():
         while not stop.is_set():
-            busy.extend(refusal_times(10))
+            busy.extend(refusal_times(10, target))
     th = threading.Thread(target=probe); th.start()
     try:
         return work(), busy
@@ -185,6 +188,16 @@ def report_refusals(what, busy, idle):
     else:
         print(f"refusal during {what}: the upload ended before a probe finished (checkpoint too small)")
 
+oids = {p: sha(p) for p in files}
+print(f"== {len(lfs)} LFS files, {total / 1e9:.3f} GB (each server probed with refusals on other connections while it ingests)")
+nginx_idle = refusal_times(200, NGINX_REFUSAL)
+t_nginx, nginx_busy = probed(lambda: put_all([(p, f"{nginx}/{p.name}") for p in lfs]), NGINX_REFUSAL)
+for p in lfs:
+    assert (data / "nginx-root" / p.name).stat().st_size == p.stat().st_size
+print(f"nginx dav PUT:     {t_nginx:.3f} s  {total / t_nginx / 1e6:.0f} MB/s")
+print(f"nginx 451 p50/p99 idle: {statistics.median(nginx_idle) * 1000:.2f} / {p99(nginx_idle) * 1000:.2f} ms; "
+      f"during its PUTs: {statistics.median(nginx_busy) * 1000:.2f} / {p99(nginx_busy) * 1000:.2f} ms "
+      f"(p99 {p99(nginx_busy) / p99(nginx_idle):.2f}x idle; one worker, so its 451s wait behind the PUTs)")
 idle = refusal_times(200)
 urls = gate_upload_urls()
 t_gate, busy = probed(lambda: put_all(urls))
@@ -210,6 +223,7 @@ def hf_upload(namespace, tok, xet):
                HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
     if not xet:
         env["HF_HUB_DISABLE_XET"] = "1"
+    os.sync()
     t = time.monotonic()
     run = subprocess.run([hf, "upload", f"{namespace}/upload", str(release), "."], env=env,
                          capture_output=True, text=True)
