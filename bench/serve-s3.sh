@@ -25,7 +25,18 @@ WEED="${WEIGHTGATE_WEED:-$REPO/.ci/venv/bin/weed}"
 S="$DATA/serve-s3"
 OUT="$RESULTS/serve-s3.txt"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# SeaweedFS's filer sometimes ignores SIGTERM: what is left after 5 s is killed.
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && break; p=""; done
+    [[ -z "$p" ]] && break
+    sleep 0.1
+  done
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
 trap cleanup EXIT
 rm -rf "$S" && mkdir -p "$S"/{big,master,volume,filer}
 
@@ -166,8 +177,13 @@ download_phases() {
   [[ "$direct" == "$AWS_ENDPOINT_URL"/* ]] || { echo "no presigned URL from the redirect gate: $direct" >&2; exit 1; }
   local via_nginx="http://127.0.0.1:18283${direct#"$AWS_ENDPOINT_URL"}"
   local via_haproxy="http://127.0.0.1:18284${direct#"$AWS_ENDPOINT_URL"}"
+  local url _
   for url in "$via_nginx" "$via_haproxy"; do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' -r 0-0 "$url") == 206 ]] || { echo "a peer proxy does not forward the presigned GET: $url" >&2; exit 1; }
+    for _ in $(seq 50); do
+      [[ $(curl -s -o /dev/null -w '%{http_code}' -r 0-0 "$url") == 206 ]] && continue 2
+      sleep 0.2
+    done
+    echo "a peer proxy does not forward the presigned GET: $url" >&2; exit 1
   done
   for i in 1 2; do
     download "gate (proxy)" "http://127.0.0.1:18281$resolve" "$RESULTS/serve-s3-proxy-$i.txt"
