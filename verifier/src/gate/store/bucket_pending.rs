@@ -25,12 +25,11 @@ use object_store::multipart::{MultipartStore as _, PartId};
 use object_store::path::Path as Key;
 use object_store::{ObjectStoreExt as _, PutPayload};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
-use weightgate_attest::reading::SafetensorsHeader;
 
+use super::received::ReceivedDigest;
 use super::{
-    BlobIdentity, BucketStore, ByteStream, ExpectedObject, Hashes, PendingError, PendingObject,
-    Store as _, StoreError, check_repo_id, is_sha256_hex,
+    BlobIdentity, BucketStore, ByteStream, ExpectedObject, PendingError, PendingObject, Store as _,
+    StoreError, check_repo_id, is_sha256_hex,
 };
 
 /// Bytes per multipart part (S3's minimum is 5 MiB for all but the last).
@@ -99,7 +98,7 @@ impl BucketStore {
             };
             let ended = chunk.is_none();
             if let Some(c) = chunk {
-                let got = receipt.received + (buf.len() + c.len()) as u64;
+                let got = receipt.digest.len() + (buf.len() + c.len()) as u64;
                 if got > expected.size {
                     return Err(PendingError::TooLong {
                         declared: expected.size,
@@ -121,10 +120,10 @@ impl BucketStore {
                 break;
             }
         }
-        if receipt.received != expected.size {
+        if receipt.digest.len() != expected.size {
             return Err(PendingError::TooShort {
                 declared: expected.size,
-                got: receipt.received,
+                got: receipt.digest.len(),
             });
         }
         receipt.keep(expected, now).await
@@ -239,10 +238,7 @@ struct Receipt<'a> {
     key: Key,
     upload_id: String,
     marker: Key,
-    sha256: Sha256,
-    blake3: blake3::Hasher,
-    first: Vec<u8>,
-    received: u64,
+    digest: ReceivedDigest,
     parts_sent: usize,
     in_flight: VecDeque<tokio::task::JoinHandle<object_store::Result<PartId>>>,
     parts: Vec<PartId>,
@@ -282,10 +278,7 @@ impl<'a> Receipt<'a> {
             key,
             upload_id,
             marker,
-            sha256: Sha256::new(),
-            blake3: blake3::Hasher::new(),
-            first: Vec::with_capacity(8),
-            received: 0,
+            digest: ReceivedDigest::new(),
             parts_sent: 0,
             in_flight: VecDeque::new(),
             parts: Vec::new(),
@@ -304,18 +297,8 @@ impl<'a> Receipt<'a> {
     /// flight when too many are.
     async fn send(&mut self, part: Vec<u8>) -> Result<(), StoreError> {
         let part = Bytes::from(part);
-        let (sha, b3) = (&mut self.sha256, &mut self.blake3);
-        crate::gate::blocking(|| {
-            sha.update(&part);
-            if part.len() >= 1 << 20 {
-                b3.update_rayon(&part);
-            } else {
-                b3.update(&part);
-            }
-        });
-        let need = 8 - self.first.len().min(8);
-        self.first.extend_from_slice(&part[..need.min(part.len())]);
-        self.received += part.len() as u64;
+        let digest = &mut self.digest;
+        crate::gate::blocking(|| digest.update(&part, true));
         if self.in_flight.len() >= PARTS_IN_FLIGHT {
             self.join_oldest().await?;
         }
@@ -359,19 +342,9 @@ impl<'a> Receipt<'a> {
         while !self.in_flight.is_empty() {
             self.join_oldest().await?;
         }
-        let sha256: [u8; 32] = self.sha256.clone().finalize().into();
-        if sha256 != expected.sha256 {
-            return Err(PendingError::DigestMismatch {
-                declared: hex::encode(expected.sha256),
-                got: hex::encode(sha256),
-            });
-        }
-        let hashes = Hashes {
-            sha256,
-            blake3: self.blake3.finalize().into(),
-        };
+        let object = self.digest.finish(expected, now)?;
         let store = self.store;
-        let name = hex::encode(hashes.sha256);
+        let name = object.sha256.clone();
         let existing = store.blob_state(&name).await?;
         let etag = match existing {
             // Never overwritten: its ETag may be pinned by a revision record. The received
@@ -406,17 +379,6 @@ impl<'a> Receipt<'a> {
                     }
                 }
             }
-        };
-        let header_len = <[u8; 8]>::try_from(self.first.as_slice())
-            .ok()
-            .and_then(|b| SafetensorsHeader::declared_len(b, self.received, "upload").ok())
-            .map_or(0, |n| 8 + n as u64);
-        let object = PendingObject {
-            sha256: name.clone(),
-            blake3: hex::encode(hashes.blake3),
-            size: self.received,
-            header_len,
-            received_at: now,
         };
         let record = BucketPending {
             object: object.clone(),

@@ -15,15 +15,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
 use futures::StreamExt as _;
-use sha2::{Digest as _, Sha256};
 use weightgate_attest::io::{Replace, write_atomically};
-use weightgate_attest::reading::SafetensorsHeader;
 
 use crate::gate::bulk;
 
+use super::received::ReceivedDigest;
 use super::{
-    ByteStream, ExpectedObject, FolderStore, Hashes, PendingError, PendingObject, StagedFile,
-    StoreError, check_repo_id, io_at as io, is_sha256_hex,
+    ByteStream, ExpectedObject, FolderStore, PendingError, PendingObject, StagedFile, StoreError,
+    check_repo_id, io_at as io, is_sha256_hex,
 };
 
 /// Bytes gathered before they are hashed and written in one job on the bulk pool.
@@ -54,10 +53,10 @@ impl FolderStore {
         let dir = self.pending_dir(namespace)?;
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         let receipt = receive(body, expected, Receipt::create(&dir)?).await?;
-        if receipt.written != expected.size {
+        if receipt.digest.len() != expected.size {
             return Err(PendingError::TooShort {
                 declared: expected.size,
-                got: receipt.written,
+                got: receipt.digest.len(),
             });
         }
         crate::gate::blocking(|| (*receipt).keep(&dir, expected, now))
@@ -243,11 +242,7 @@ pub(super) fn check_namespace(namespace: &str) -> Result<(), StoreError> {
 struct Receipt {
     path: PathBuf,
     file: File,
-    sha256: Sha256,
-    blake3: blake3::Hasher,
-    written: u64,
-    /// The first 8 bytes, which declare a safetensors header's length.
-    first: Vec<u8>,
+    digest: ReceivedDigest,
     kept: bool,
 }
 
@@ -269,10 +264,7 @@ impl Receipt {
         Ok(Receipt {
             path,
             file,
-            sha256: Sha256::new(),
-            blake3: blake3::Hasher::new(),
-            written: 0,
-            first: Vec::with_capacity(8),
+            digest: ReceivedDigest::new(),
             kept: false,
         })
     }
@@ -281,10 +273,7 @@ impl Receipt {
     fn write(&mut self, parts: &[Bytes]) -> Result<(), StoreError> {
         for part in parts {
             // One thread per upload: the pool's other threads serve other uploads.
-            self.sha256.update(part);
-            self.blake3.update(part);
-            let need = 8 - self.first.len().min(8);
-            self.first.extend_from_slice(&part[..need.min(part.len())]);
+            self.digest.update(part, false);
         }
         let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
         let mut rest = &mut slices[..];
@@ -297,7 +286,6 @@ impl Receipt {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(io(&self.path)(e)),
             };
-            self.written += n as u64;
             IoSlice::advance_slices(&mut rest, n);
         }
         Ok(())
@@ -310,33 +298,12 @@ impl Receipt {
         expected: &ExpectedObject,
         now: i64,
     ) -> Result<PendingObject, PendingError> {
-        let sha256: [u8; 32] = self.sha256.clone().finalize().into();
-        if sha256 != expected.sha256 {
-            return Err(PendingError::DigestMismatch {
-                declared: hex::encode(expected.sha256),
-                got: hex::encode(sha256),
-            });
-        }
-        let hashes = Hashes {
-            sha256,
-            blake3: self.blake3.finalize().into(),
-        };
+        let object = self.digest.finish(expected, now)?;
         self.file
             .set_permissions(fs::Permissions::from_mode(0o444))
             .and_then(|()| self.file.sync_all())
             .map_err(io(&self.path))?;
-        let name = hex::encode(hashes.sha256);
-        let header_len = <[u8; 8]>::try_from(self.first.as_slice())
-            .ok()
-            .and_then(|b| SafetensorsHeader::declared_len(b, self.written, "upload").ok())
-            .map_or(0, |n| 8 + n as u64);
-        let object = PendingObject {
-            sha256: name.clone(),
-            blake3: hex::encode(hashes.blake3),
-            size: self.written,
-            header_len,
-            received_at: now,
-        };
+        let name = object.sha256.clone();
         let meta = dir.join(format!("{name}.json"));
         let json = serde_json::to_vec(&object).map_err(|e| StoreError::Corrupt {
             location: meta.display().to_string(),

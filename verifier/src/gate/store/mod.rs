@@ -17,6 +17,7 @@ mod folder_staging;
 mod folder_xet;
 pub mod gc;
 mod names;
+mod received;
 mod record;
 pub mod xet_gc;
 
