@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The gate over a bucket (SeaweedFS on loopback: master, volume, filer and S3 gateway), in one run:
-#   downloads: the 1 GiB blob through the gate in proxy mode vs directly from SeaweedFS's S3
+#   downloads: the 1 GiB blob through the gate in proxy mode (its default relay, which copies
+#     for a client on this machine, and with --proxy-relay splice, what a remote client gets)
+#     vs directly from SeaweedFS's S3
 #     endpoint (a presigned URL the redirect-mode gate hands out), and, as the floor any proxy
 #     on this box pays, the same presigned GET through nginx (proxy_pass, unbuffered) and
 #     HAProxy (HTTP mode with kernel splicing); same load tool (wrk), same connection count,
@@ -91,7 +93,9 @@ start_gates() {
   PIDS+=($!)
   "$WG" serve --store "s3://$BUCKET/serve" --policy "$S/policy.toml" --audit-log "$S/redirect-audit.log" --audit-keep $AUDIT_KEEP --listen 127.0.0.1:18282 --download redirect --redirect-expiry 3600 2>"$S/redirect.log" &
   PIDS+=($!)
-  for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:18281/healthz && curl -sf -o /dev/null http://127.0.0.1:18282/healthz && return; sleep 0.2; done
+  "$WG" serve --store "s3://$BUCKET/serve" --policy "$S/policy.toml" --audit-log "$S/splice-audit.log" --audit-keep $AUDIT_KEEP --listen 127.0.0.1:18285 --proxy-relay splice 2>"$S/splice.log" &
+  PIDS+=($!)
+  for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:18285/healthz && curl -sf -o /dev/null http://127.0.0.1:18281/healthz && curl -sf -o /dev/null http://127.0.0.1:18282/healthz && return; sleep 0.2; done
   echo "gates did not start" >&2; exit 1
 }
 
@@ -162,8 +166,8 @@ download() { # NAME URL OUT
   /usr/bin/time -f "%U %S" -o "$3.cpu" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 60s --latency "$2" > "$3"
   grep -E "requests in|Transfer/sec" "$3" | tee -a "$OUT"
   # Where the two cores went: each process's CPU seconds during the phase (PIDS: master,
-  # volume, filer, s3, proxy gate, redirect gate, nginx, haproxy).
-  for name in master volume filer s3 "proxy gate" "redirect gate" nginx haproxy; do
+  # volume, filer, s3, proxy gate, redirect gate, splicing gate, nginx, haproxy).
+  for name in master volume filer s3 "proxy gate" "redirect gate" "splicing gate" nginx haproxy; do
     line+="$name $(awk -v a="$(cpu_s "${PIDS[$i]}")" -v b="${before[$i]}" 'BEGIN { printf "%.1f", a - b }'), "
     i=$((i + 1))
   done
@@ -185,18 +189,22 @@ download_phases() {
     done
     echo "a peer proxy does not forward the presigned GET: $url" >&2; exit 1
   done
+  # A first phase warms SeaweedFS's volume file and every process's memory; not counted.
+  download "warm-up (presigned GET)" "$direct" "$RESULTS/serve-s3-warmup.txt"
   for i in 1 2; do
     download "gate (proxy)" "http://127.0.0.1:18281$resolve" "$RESULTS/serve-s3-proxy-$i.txt"
+    download "gate (proxy, --proxy-relay splice)" "http://127.0.0.1:18285$resolve" "$RESULTS/serve-s3-splice-$i.txt"
     download "SeaweedFS S3 (presigned GET)" "$direct" "$RESULTS/serve-s3-direct-$i.txt"
     download "nginx proxy_pass (presigned GET)" "$via_nginx" "$RESULTS/serve-s3-nginx-$i.txt"
     download "HAProxy splice (presigned GET)" "$via_haproxy" "$RESULTS/serve-s3-haproxy-$i.txt"
   done
-  local n g x h
+  local n g x h sp
+  sp=$(( $(rate "$RESULTS/serve-s3-splice-1.txt") + $(rate "$RESULTS/serve-s3-splice-2.txt") ))
   n=$(( $(rate "$RESULTS/serve-s3-direct-1.txt") + $(rate "$RESULTS/serve-s3-direct-2.txt") ))
   g=$(( $(rate "$RESULTS/serve-s3-proxy-1.txt") + $(rate "$RESULTS/serve-s3-proxy-2.txt") ))
   x=$(( $(rate "$RESULTS/serve-s3-nginx-1.txt") + $(rate "$RESULTS/serve-s3-nginx-2.txt") ))
   h=$(( $(rate "$RESULTS/serve-s3-haproxy-1.txt") + $(rate "$RESULTS/serve-s3-haproxy-2.txt") ))
-  python3 -c "print(f'downloads: direct {$n/2e9:.2f} GB/s; gate {$g/2e9:.2f} GB/s = {$g/$n:.2f} x direct; nginx {$x/2e9:.2f} GB/s = {$x/$n:.2f} x; HAProxy {$h/2e9:.2f} GB/s = {$h/$n:.2f} x; gate / best peer proxy {$g/max($x,$h):.2f}')" | tee -a "$OUT"
+  python3 -c "print(f'downloads: direct {$n/2e9:.2f} GB/s; gate {$g/2e9:.2f} GB/s = {$g/$n:.2f} x direct; nginx {$x/2e9:.2f} GB/s = {$x/$n:.2f} x; HAProxy {$h/2e9:.2f} GB/s = {$h/$n:.2f} x; gate / best peer proxy {$g/max($x,$h):.2f}; gate spliced {$sp/2e9:.2f} GB/s = {$sp/$n:.2f} x')" | tee -a "$OUT"
 }
 
 # The redirect decision: HEAD -> 302 with a presigned URL (decision, object check, audit fsync).
@@ -222,5 +230,7 @@ echo "uptime after: $(uptime)" | tee -a "$OUT"
 cleanup
 python3 "$BENCH_DIR/audit_check.py" "$S/proxy-audit.log" --keep $AUDIT_KEEP --expect-status 200 \
   --wrk "$RESULTS"/serve-s3-proxy-{1,2}.txt | sed 's/^/proxy gate /' | tee -a "$OUT"
+python3 "$BENCH_DIR/audit_check.py" "$S/splice-audit.log" --keep $AUDIT_KEEP --expect-status 200 \
+  --wrk "$RESULTS"/serve-s3-splice-{1,2}.txt | sed 's/^/splicing gate /' | tee -a "$OUT"
 python3 "$BENCH_DIR/audit_check.py" "$S/redirect-audit.log" --keep $AUDIT_KEEP --expect-status 302 \
   --wrk "$RESULTS/serve-s3-redirect.txt" --also 1 | sed 's/^/redirect gate /' | tee -a "$OUT"

@@ -15,6 +15,7 @@ use weightgate_verifier::gate::decision::Gate;
 use weightgate_verifier::gate::listener::{Limits, serve};
 use weightgate_verifier::gate::store::{self, DownloadMode, StoreOptions};
 use weightgate_verifier::gate::upload::UploadLimits;
+use weightgate_verifier::gate::zero_copy::SocketRelay;
 use weightgate_verifier::policy::Policy;
 
 #[derive(Args, Debug)]
@@ -56,6 +57,12 @@ pub struct ServeArgs {
     /// docs/threat-model.md). A folder store always serves its files itself.
     #[arg(long, value_enum, default_value_t = DownloadArg::Proxy)]
     pub download: DownloadArg,
+    /// How `--download proxy` relays an object's body from the bucket's socket to the client's:
+    /// `splice` moves it in the kernel (least CPU for the gate), `copy` through a 64 KiB buffer
+    /// (least CPU in total when the client shares this machine), `auto` copies for clients on
+    /// this machine and splices for the others.
+    #[arg(long, value_enum, default_value_t = RelayArg::Auto)]
+    pub proxy_relay: RelayArg,
     /// Seconds a presigned URL of `--download redirect` stays valid (a download must start
     /// within it).
     #[arg(long, default_value_t = 60)]
@@ -87,6 +94,13 @@ pub struct ServeArgs {
 pub enum DownloadArg {
     Proxy,
     Redirect,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelayArg {
+    Auto,
+    Splice,
+    Copy,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
@@ -147,6 +161,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
                 args.upload_lifetime_hours.saturating_mul(3600),
             ),
             idle_timeout: std::time::Duration::from_secs_f64(args.upload_idle_timeout),
+        },
+        socket_relay: match args.proxy_relay {
+            RelayArg::Auto => SocketRelay::Auto,
+            RelayArg::Splice => SocketRelay::Splice,
+            RelayArg::Copy => SocketRelay::Copy,
         },
         ..Limits::default()
     };

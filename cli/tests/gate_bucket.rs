@@ -140,7 +140,16 @@ fn two_gates_over_one_bucket_proxy_redirect_revoke_and_refuse_a_replaced_object(
     let (ck, policy, policy_text) = admitted(&sw, dir.path(), "fleet", 6);
     let store = sw.url("fleet");
     let poll = ["--policy-poll", "1"];
+    // Clients on loopback get the copying relay by default; a remote client gets the splice,
+    // forced here so both relays serve the real client.
     let proxy = serve(&sw, &store, &policy, &dir.path().join("a.log"), &poll);
+    let spliced = serve(
+        &sw,
+        &store,
+        &policy,
+        &dir.path().join("c.log"),
+        &["--proxy-relay", "splice"],
+    );
     let redirect = serve(
         &sw,
         &store,
@@ -150,7 +159,11 @@ fn two_gates_over_one_bucket_proxy_redirect_revoke_and_refuse_a_replaced_object(
     );
 
     // The unchanged client through both modes gets the admitted bytes.
-    for (mode, server) in [("proxy", &proxy), ("redirect", &redirect)] {
+    for (mode, server) in [
+        ("proxy", &proxy),
+        ("proxy", &spliced),
+        ("redirect", &redirect),
+    ] {
         let o = Command::new(python())
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hf/gate_bucket_client.py"))
             .arg(mode)
@@ -177,12 +190,14 @@ fn two_gates_over_one_bucket_proxy_redirect_revoke_and_refuse_a_replaced_object(
         header(&h, "content-range"),
         Some(&*format!("bytes 100-199/{size}"))
     );
-    let o = Command::new("curl")
-        .args(["-s", "-H", "Range: bytes=100-199"])
-        .arg(format!("{}{path}", proxy.url()))
-        .output()
-        .unwrap();
-    assert_eq!(o.stdout, weights[100..200]);
+    for server in [&proxy, &spliced] {
+        let o = Command::new("curl")
+            .args(["-s", "-H", "Range: bytes=100-199"])
+            .arg(format!("{}{path}", server.url()))
+            .output()
+            .unwrap();
+        assert_eq!(o.stdout, weights[100..200]);
+    }
     let (s, _) = head(&proxy, path, &["-H", &format!("Range: bytes={size}-")]);
     assert_eq!(s, 416);
     let (s, h) = head(&proxy, path, &["-I"]);

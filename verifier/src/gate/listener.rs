@@ -11,7 +11,7 @@ use tower::ServiceExt;
 
 use super::decision::Gate;
 use super::hub_api::router;
-use super::zero_copy::ZeroCopyStream;
+use super::zero_copy::{SocketRelay, ZeroCopyStream};
 
 /// Connection limits against slow or hostile clients.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +29,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Caps on uploads (the write routes).
     pub uploads: crate::gate::upload::UploadLimits,
+    /// How a bucket object's body is relayed from the storage's socket to the client's.
+    pub socket_relay: SocketRelay,
 }
 
 impl Default for Limits {
@@ -39,6 +41,7 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(60),
             max_connections: 1024,
             uploads: Default::default(),
+            socket_relay: SocketRelay::Auto,
         }
     }
 }
@@ -204,7 +207,11 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         // File bodies go from the page cache to the socket with sendfile(2) (blob_body.rs);
         // the write timeout wraps it, so a client that stops reading is cut off all the same.
-        let (stream, zero_copy) = ZeroCopyStream::new(stream);
+        let copies = match stream.local_addr() {
+            Ok(local) => limits.socket_relay.copies(peer.ip(), local.ip()),
+            Err(_) => limits.socket_relay == SocketRelay::Copy,
+        };
+        let (stream, zero_copy) = ZeroCopyStream::new(stream, copies);
         let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
         stream.set_write_timeout(Some(limits.write_timeout));
         let state = Arc::new(ConnectionState::default());

@@ -1,7 +1,7 @@
 //! A connection whose response bodies can skip user space: a stored file goes from the page
 //! cache to the client's socket with `sendfile(2)`, and an object's body still in the socket
 //! it arrives on from object storage goes to the client's socket with `splice(2)` through a
-//! pipe.
+//! pipe, or, when the client is on this machine, through a small buffer ([`SocketRelay`]).
 //!
 //! hyper owns the connection and writes only byte slices it was given, so the zero-copy path
 //! works through the connection's I/O object, which this server owns ([`ZeroCopyStream`]): a
@@ -63,6 +63,46 @@ impl Segment {
             Segment::File { len, .. } | Segment::Socket { len, .. } => *len,
         }
     }
+}
+
+/// How the body of an object still in the storage's socket reaches the client's socket.
+///
+/// Splicing costs the gate least (no copy through user space), but the client then reads the
+/// storage's own socket pages, written long before, cold in the cache. When the client runs
+/// on this machine (a sidecar, a local load balancer, a benchmark) its copy is paid on the
+/// same cores, and copying through a buffer small enough to stay in the cache costs the
+/// machine less in total (docs/decisions.md, "Proxy bodies").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SocketRelay {
+    /// Copy for clients on this machine (a loopback peer, or the peer is one of the socket's
+    /// own addresses), splice for the others.
+    #[default]
+    Auto,
+    Splice,
+    Copy,
+}
+
+impl SocketRelay {
+    /// Whether a connection from `peer` accepted on `local` copies rather than splices.
+    pub fn copies(self, peer: std::net::IpAddr, local: std::net::IpAddr) -> bool {
+        match self {
+            SocketRelay::Splice => false,
+            SocketRelay::Copy => true,
+            SocketRelay::Auto => peer.is_loopback() || peer == local,
+        }
+    }
+}
+
+/// Bytes of a connection's copy buffer: a quarter of this machine's per-core L2, so the client
+/// reads what the gate wrote while it is still cached (64 KiB to 1 MiB measured: the smallest
+/// cost least; bench/serve-s3.sh).
+const COPY_BYTES: usize = 64 << 10;
+
+/// A connection's buffer for copied socket bodies, and the bytes in it not yet sent.
+struct CopyBuffer {
+    bytes: Box<[u8]>,
+    start: usize,
+    end: usize,
 }
 
 /// The ranges a connection's response bodies have handed to hyper and hyper has not yet
@@ -166,24 +206,31 @@ fn splice(from: RawFd, to: RawFd, count: usize, more: bool) -> io::Result<usize>
 pub struct ZeroCopyStream {
     tcp: TcpStream,
     queue: ZeroCopy,
+    /// Whether socket segments are copied through `copy` rather than spliced through `pipe`.
+    copies: bool,
     /// Made at the first socket segment, kept for the connection's life.
     pipe: Option<Pipe>,
     pipe_bytes: libc::c_int,
+    /// Made at the first copied socket segment, kept for the connection's life.
+    copy: Option<CopyBuffer>,
 }
 
 impl ZeroCopyStream {
-    pub fn new(tcp: TcpStream) -> (Self, ZeroCopy) {
-        Self::with_pipe_bytes(tcp, PIPE_BYTES)
+    /// A stream for `tcp`; socket segments are copied when `copies`, else spliced.
+    pub fn new(tcp: TcpStream, copies: bool) -> (Self, ZeroCopy) {
+        Self::with_pipe_bytes(tcp, copies, PIPE_BYTES)
     }
 
-    fn with_pipe_bytes(tcp: TcpStream, pipe_bytes: libc::c_int) -> (Self, ZeroCopy) {
+    fn with_pipe_bytes(tcp: TcpStream, copies: bool, pipe_bytes: libc::c_int) -> (Self, ZeroCopy) {
         let queue = ZeroCopy::default();
         (
             ZeroCopyStream {
                 tcp,
                 queue: queue.clone(),
+                copies,
                 pipe: None,
                 pipe_bytes,
+                copy: None,
             },
             queue,
         )
@@ -214,6 +261,9 @@ impl ZeroCopyStream {
         let sent = match front {
             Segment::File { file, offset, .. } => {
                 ready!(self.poll_send_file(cx, &file, offset, count))
+            }
+            Segment::Socket { upstream, .. } if self.copies => {
+                ready!(self.poll_copy(cx, &upstream, count))
             }
             Segment::Socket { upstream, len } => {
                 ready!(self.poll_splice(cx, &upstream, count, len))
@@ -260,6 +310,54 @@ impl ZeroCopyStream {
             match sent {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    /// Moves up to `count` bytes of a socket segment from `upstream` to the client through the
+    /// connection's buffer: one read when it is empty (waiting for bytes), then one write of
+    /// what it holds. Returns the bytes the client's socket took; 0 only when the upstream
+    /// ended.
+    fn poll_copy(
+        &mut self,
+        cx: &mut Context<'_>,
+        upstream: &TcpStream,
+        count: usize,
+    ) -> Poll<io::Result<usize>> {
+        let buffer = self.copy.get_or_insert_with(|| CopyBuffer {
+            bytes: vec![0; COPY_BYTES].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        });
+        if buffer.start == buffer.end {
+            // Never more than the segment's own bytes: what follows belongs to nobody.
+            let want = count.min(buffer.bytes.len());
+            loop {
+                ready!(upstream.poll_read_ready(cx))?;
+                match upstream.try_read(&mut buffer.bytes[..want]) {
+                    Ok(0) => return Poll::Ready(Ok(0)),
+                    Ok(n) => {
+                        (buffer.start, buffer.end) = (0, n);
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+        }
+        let want = count.min(buffer.end - buffer.start);
+        loop {
+            ready!(self.tcp.poll_write_ready(cx))?;
+            match self
+                .tcp
+                .try_write(&buffer.bytes[buffer.start..buffer.start + want])
+            {
+                Ok(n) => {
+                    buffer.start += n;
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
@@ -411,13 +509,15 @@ mod tests {
     async fn through_zero_copy(
         upstream: TcpStream,
         frames: &[Result<usize, &[u8]>],
+        copies: bool,
     ) -> (Vec<u8>, Option<io::Error>) {
-        through_zero_copy_with_pipe(upstream, frames, PIPE_BYTES).await
+        through_zero_copy_with_pipe(upstream, frames, copies, PIPE_BYTES).await
     }
 
     async fn through_zero_copy_with_pipe(
         upstream: TcpStream,
         frames: &[Result<usize, &[u8]>],
+        copies: bool,
         pipe_bytes: libc::c_int,
     ) -> (Vec<u8>, Option<io::Error>) {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -429,8 +529,11 @@ mod tests {
             let _ = s.read_to_end(&mut got).await;
             got
         });
-        let (mut stream, queue) =
-            ZeroCopyStream::with_pipe_bytes(TcpStream::connect(addr).await.unwrap(), pipe_bytes);
+        let (mut stream, queue) = ZeroCopyStream::with_pipe_bytes(
+            TcpStream::connect(addr).await.unwrap(),
+            copies,
+            pipe_bytes,
+        );
         let upstream = Arc::new(upstream);
         let mut error = None;
         for frame in frames {
@@ -454,27 +557,60 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn socket_segments_arrive_spliced_in_order_between_plain_bytes() {
+    async fn socket_segments_arrive_in_order_between_plain_bytes_spliced_or_copied() {
         let body: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
+        for copies in [false, true] {
+            let upstream = upstream_sending(body.clone()).await;
+            let (got, error) = through_zero_copy(
+                upstream,
+                &[
+                    Err(b"HEAD\r\n"),
+                    Ok(FRAME),
+                    Ok(100),
+                    Err(b"--"),
+                    Ok(body.len() - FRAME - 100),
+                ],
+                copies,
+            )
+            .await;
+            assert!(error.is_none(), "copies {copies}: {error:?}");
+            let mut want = b"HEAD\r\n".to_vec();
+            want.extend_from_slice(&body[..FRAME + 100]);
+            want.extend_from_slice(b"--");
+            want.extend_from_slice(&body[FRAME + 100..]);
+            assert_eq!(got.len(), want.len());
+            assert!(
+                got == want,
+                "copies {copies}: the bytes differ from the upstream's"
+            );
+        }
+    }
+
+    /// A segment shorter than the copy buffer takes only its own bytes from the upstream: the
+    /// plain bytes written after it come next, then the rest of the upstream's.
+    #[tokio::test]
+    async fn a_copied_segment_takes_no_bytes_beyond_its_length() {
+        let body: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
         let upstream = upstream_sending(body.clone()).await;
-        let (got, error) = through_zero_copy(
-            upstream,
-            &[
-                Err(b"HEAD\r\n"),
-                Ok(FRAME),
-                Ok(100),
-                Err(b"--"),
-                Ok(body.len() - FRAME - 100),
-            ],
-        )
-        .await;
+        let (got, error) =
+            through_zero_copy(upstream, &[Ok(10), Err(b"|"), Ok(body.len() - 10)], true).await;
         assert!(error.is_none(), "{error:?}");
-        let mut want = b"HEAD\r\n".to_vec();
-        want.extend_from_slice(&body[..FRAME + 100]);
-        want.extend_from_slice(b"--");
-        want.extend_from_slice(&body[FRAME + 100..]);
-        assert_eq!(got.len(), want.len());
-        assert!(got == want, "the spliced bytes differ from the upstream's");
+        let mut want = body[..10].to_vec();
+        want.push(b'|');
+        want.extend_from_slice(&body[10..]);
+        assert!(got == want, "a copied segment overran its length");
+    }
+
+    #[test]
+    fn auto_copies_only_for_clients_on_this_machine() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let auto = SocketRelay::Auto;
+        assert!(auto.copies(ip("127.0.0.1"), ip("127.0.0.1")));
+        assert!(auto.copies(ip("::1"), ip("::1")));
+        assert!(auto.copies(ip("10.0.0.5"), ip("10.0.0.5")));
+        assert!(!auto.copies(ip("10.0.0.6"), ip("10.0.0.5")));
+        assert!(SocketRelay::Copy.copies(ip("10.0.0.6"), ip("10.0.0.5")));
+        assert!(!SocketRelay::Splice.copies(ip("127.0.0.1"), ip("127.0.0.1")));
     }
 
     /// An upstream that has sent its whole body before the gate starts, and then stays open:
@@ -505,7 +641,7 @@ mod tests {
         let len = 200 * pieces;
         let (got, error) = tokio::time::timeout(
             std::time::Duration::from_secs(20),
-            through_zero_copy_with_pipe(upstream, &[Ok(len)], 4096),
+            through_zero_copy_with_pipe(upstream, &[Ok(len)], false, 4096),
         )
         .await
         .expect("the body stalled with all its bytes already received");
@@ -516,10 +652,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_upstream_that_ends_early_fails_the_write() {
-        let upstream = upstream_sending(vec![7u8; 1000]).await;
-        let (got, error) = through_zero_copy(upstream, &[Ok(5000)]).await;
-        let error = error.expect("a short upstream must fail the write");
-        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof, "{error}");
-        assert_eq!(got, vec![7u8; 1000]);
+        for copies in [false, true] {
+            let upstream = upstream_sending(vec![7u8; 1000]).await;
+            let (got, error) = through_zero_copy(upstream, &[Ok(5000)], copies).await;
+            let error = error.expect("a short upstream must fail the write");
+            assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof, "{error}");
+            assert_eq!(got, vec![7u8; 1000], "copies {copies}");
+        }
     }
 }
