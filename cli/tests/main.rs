@@ -41,6 +41,7 @@ mod readmission;
 mod regimes;
 mod store_bucket;
 mod store_bucket_gc_race;
+mod store_bucket_upload_gc;
 mod store_folder_gc;
 mod store_gc_reuse;
 mod temp_named_files;
