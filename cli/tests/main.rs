@@ -15,6 +15,7 @@ mod crash_safety;
 mod duplicate_paths;
 mod export_checked;
 mod export_cli;
+mod folder_commit_race;
 mod fuzz_properties;
 mod gate_bucket;
 mod gate_bucket_policy;
