@@ -7,7 +7,6 @@
 //! ```text
 //! PREFIX/pending/<namespace>/<sha256>.json            a received object: BucketPending
 //! PREFIX/pending/<namespace>/receiving/<id>.json      a receipt in progress: Receiving
-//!
 //! PREFIX/pending/<namespace>/refused/<sha256>.json    a refused commit's object: BucketPending
 //! ```
 //!
