@@ -11,7 +11,9 @@
 //! PREFIX/uploads/<id>.json                       multipart uploads in progress (for `store gc`)
 //! PREFIX/pending/<org>/<sha256>.json             uploads received, not yet committed
 //! PREFIX/pending/<org>/receiving/<id>.json       uploads being received
+//! PREFIX/pending/<org>/refused/<sha256>.json     a refused commit's uploads, counted until gc
 //! PREFIX/xet/<org>/{xorbs,xorb-indexes,shards}/  Xet objects uploaded to the CAS
+//! PREFIX/xet/<org>/refreshed/<kind>/<hash>       when an upload last relied on a Xet object
 //! PREFIX/{tokens,upload-tickets,xet-tokens}/     write tokens, LFS tickets, Xet tokens (hashed)
 //! ```
 //!

@@ -7,11 +7,16 @@
 //! ```text
 //! PREFIX/pending/<namespace>/<sha256>.json            a received object: BucketPending
 //! PREFIX/pending/<namespace>/receiving/<id>.json      a receipt in progress: Receiving
+//! PREFIX/pending/<namespace>/refused/<sha256>.json    a refused commit's object: BucketPending
 //! ```
 //!
 //! A blob is served only through a revision record, so a completed blob no record names is
 //! visible to nobody; `store gc` keeps the blobs of pending objects younger than its grace
 //! period and removes the rest, with expired pending records and receipts a killed gate left.
+//! A refused commit cannot delete the blobs it adopted (another namespace's upload of the same
+//! bytes may have adopted the same object, and a bucket has no lock to tell), so it moves their
+//! records to `refused/`: no longer pending (no commit resolves them), but still counted against
+//! the namespace's cap until `store gc` has removed the blob or found a revision naming it.
 //! A blob that already exists (a revision of any namespace, or an earlier upload) is never
 //! overwritten, which would change the ETag its records pin: the new upload is aborted and the
 //! existing object is read back and hashed once, so nothing altered is ever adopted.
@@ -38,6 +43,8 @@ const PART: usize = 16 << 20;
 const PARTS_IN_FLIGHT: usize = 4;
 /// Largest pending record read.
 const MAX_PENDING_RECORD: u64 = 4096;
+/// Where a refused commit's objects are recorded under the namespace's pending area.
+const REFUSED: &str = "refused";
 
 /// A received object and the blob it was completed as.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -182,8 +189,8 @@ impl BucketStore {
         Ok(total)
     }
 
-    /// Removes the pending record of `sha256` in `namespace` (adopted by a published commit, or
-    /// released by a refused one); its blob stays for the revision that names it, or for gc.
+    /// Removes the pending record of `sha256` in `namespace`, adopted by a published commit;
+    /// its blob stays for the revision that names it.
     pub(super) async fn release_pending(&self, namespace: &str, sha256: &str) {
         let Ok(key) = self.pending_key(namespace, sha256) else {
             return;
@@ -191,6 +198,35 @@ impl BucketStore {
         if let Err(e) = self.client().delete(&key).await {
             tracing::warn!(key = %key, error = %e, "cannot remove a pending record; it expires");
         }
+    }
+
+    /// Moves the pending record of `sha256` in `namespace`, adopted by a refused commit, to
+    /// `refused/`: the object is no longer pending, and its blob counts against the
+    /// namespace's cap until `store gc` settles it. Written before the pending record goes, so
+    /// the bytes are counted throughout.
+    pub(super) async fn refuse_pending(&self, namespace: &str, sha256: &str) {
+        let (Ok(key), Ok(dir)) = (
+            self.pending_key(namespace, sha256),
+            self.pending_dir(namespace),
+        ) else {
+            return;
+        };
+        let refused = self.key(&format!("{dir}/{REFUSED}/{sha256}.json"));
+        let moved = match self.read_capped(&key, MAX_PENDING_RECORD).await {
+            Ok(Some(bytes)) => self
+                .client()
+                .put(&refused, PutPayload::from(bytes))
+                .await
+                .map_err(|e| self.storage(&refused, e)),
+            Ok(None) => return, // taken by another commit
+            Err(e) => Err(e),
+        };
+        if let Err(e) = moved {
+            // Left pending: it still counts, and expires with the pending lifetime.
+            tracing::warn!(key = %key, error = %e, "cannot move a refused commit's pending record");
+            return;
+        }
+        self.release_pending(namespace, sha256).await;
     }
 
     /// The blob of a pending object as a commit adopts it: still there, of its size, and the
@@ -396,6 +432,9 @@ impl<'a> Receipt<'a> {
             .map_err(|e| store.storage(&key, e))?;
         self.finished = true;
         let _ = store.client().delete(&self.marker).await;
+        // Received again after a refusal: counted once, as pending.
+        let refused = store.key(&format!("{dir}/{REFUSED}/{name}.json"));
+        let _ = store.client().delete(&refused).await;
         Ok(object)
     }
 
@@ -455,44 +494,76 @@ impl BucketStore {
     }
 
     /// For `store gc`: removes pending records received at or before `expired_before` and
-    /// aborts receipts started then (a gate that died mid-upload); returns the blobs the
-    /// remaining pending records name, and how many were removed.
+    /// aborts receipts started then (a gate that died mid-upload). Returns the objects the
+    /// remaining pending records name, the refused commits' records (left for gc to settle
+    /// once it knows what became of their blobs), and how many were removed.
     pub(super) async fn expire_pending(
         &self,
         expired_before: i64,
-    ) -> Result<(Vec<String>, usize), StoreError> {
-        let mut live = Vec::new();
-        let mut removed = 0;
+    ) -> Result<PendingSweep, StoreError> {
+        let mut sweep = PendingSweep::default();
         for meta in self.list("pending").await? {
             let Some(bytes) = self.read_capped(&meta.location, MAX_PENDING_RECORD).await? else {
                 continue;
             };
             let location = &meta.location;
-            if location.as_ref().contains("/receiving/") {
-                let r = serde_json::from_slice::<Receiving>(&bytes).ok();
-                if r.as_ref().is_some_and(|r| r.started_at > expired_before) {
-                    continue;
-                }
-                if let Some(r) = r {
-                    let key = Key::from(r.key.as_str());
-                    match self.client().abort_multipart(&key, &r.upload_id).await {
-                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                        Err(e) => return Err(self.storage(&key, e)),
+            let rel = self.relative(location);
+            let parts: Vec<&str> = rel.split('/').collect();
+            match parts.as_slice() {
+                ["pending", _, "receiving", _] => {
+                    let r = serde_json::from_slice::<Receiving>(&bytes).ok();
+                    if r.as_ref().is_some_and(|r| r.started_at > expired_before) {
+                        continue;
+                    }
+                    if let Some(r) = r {
+                        let key = Key::from(r.key.as_str());
+                        match self.client().abort_multipart(&key, &r.upload_id).await {
+                            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                            Err(e) => return Err(self.storage(&key, e)),
+                        }
                     }
                 }
-            } else {
-                let r = serde_json::from_slice::<BucketPending>(&bytes).ok();
-                if let Some(r) = r.filter(|r| r.object.received_at > expired_before) {
-                    live.push(format!("blobs/{}", r.object.sha256));
+                ["pending", _, REFUSED, _] => {
+                    match serde_json::from_slice::<BucketPending>(&bytes) {
+                        Ok(r) => sweep.refused.push((location.clone(), r.object.sha256)),
+                        // Unreadable: it counts for nothing useful; removed.
+                        Err(_) => {
+                            self.client()
+                                .delete(location)
+                                .await
+                                .map_err(|e| self.storage(location, e))?;
+                        }
+                    }
                     continue;
                 }
+                ["pending", namespace, _] => {
+                    let r = serde_json::from_slice::<BucketPending>(&bytes).ok();
+                    if let Some(r) = r.filter(|r| r.object.received_at > expired_before) {
+                        sweep
+                            .live
+                            .push((namespace.to_string(), r.object.sha256.clone()));
+                        continue;
+                    }
+                }
+                _ => continue, // not written by the store
             }
             self.client()
                 .delete(location)
                 .await
                 .map_err(|e| self.storage(location, e))?;
-            removed += 1;
+            sweep.removed += 1;
         }
-        Ok((live, removed))
+        Ok(sweep)
     }
+}
+
+/// What [`BucketStore::expire_pending`] found.
+#[derive(Debug, Default)]
+pub(super) struct PendingSweep {
+    /// (namespace, SHA-256) of every pending object that stays.
+    pub live: Vec<(String, String)>,
+    /// The key and SHA-256 of every refused commit's record.
+    pub refused: Vec<(Key, String)>,
+    /// Records removed and receipts aborted.
+    pub removed: usize,
 }

@@ -261,7 +261,9 @@ impl Staging for BucketStaging<'_> {
         match self.commit_now(publication).await {
             Ok(record) => {
                 self.pending.finish().await;
-                self.release_adopted().await;
+                for a in self.adopted.values() {
+                    self.store.release_pending(&a.namespace, &a.sha256).await;
+                }
                 Ok(record)
             }
             Err(e) => {
@@ -325,15 +327,9 @@ impl Staging for BucketStaging<'_> {
 
     async fn abort(self: Box<Self>) {
         self.pending.abort_all().await;
-        self.release_adopted().await;
-    }
-}
-
-impl BucketStaging<'_> {
-    /// The adopted uploads are published or refused: no longer pending.
-    async fn release_adopted(&self) {
+        // Refused: no longer pending, but their blobs count until `store gc` settles them.
         for a in self.adopted.values() {
-            self.store.release_pending(&a.namespace, &a.sha256).await;
+            self.store.refuse_pending(&a.namespace, &a.sha256).await;
         }
     }
 }

@@ -12,12 +12,14 @@
 //! delete and keeps what a new record names, and the admission checks every object its record
 //! names (blobs, envelope, grants, signatures) once more after publishing.
 //!
-//! Xet objects (folder store) follow [`super::xet_gc`]: a namespace's shards and xorbs stay
+//! Xet objects follow [`super::xet_gc`] in both stores: a namespace's shards and xorbs stay
 //! while a file they describe is named by one of its revisions or pending uploads, and
-//! otherwise go once older than the grace period; uploads refresh the age of what they reuse.
-//! Uploads received and never committed expire with the grace period (a bucket keeps the
-//! blobs of younger ones, which no record names yet), and expired upload tickets and Xet
-//! access tokens go whatever the grace period.
+//! otherwise go once older than the grace period; uploads refresh the age of what they reuse
+//! (a folder store sets the file's modification time, a bucket writes a refresh marker:
+//! bucket_xet.rs). Uploads received and never committed expire with the grace period (a bucket
+//! keeps the blobs of younger ones, which no record names yet); a bucket's records of refused
+//! commits' objects go once their blob is removed or named by a revision; and expired upload
+//! tickets and Xet access tokens go whatever the grace period.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -40,26 +42,53 @@ pub struct GcReport {
     pub abandoned: usize,
 }
 
-/// Names every revision record refers to, by the store-relative name of the object.
+/// Names every revision record refers to, by the store-relative name of the object, and the
+/// files it names by namespace.
 #[derive(Default)]
-struct Referenced(BTreeSet<String>);
+struct Referenced {
+    names: BTreeSet<String>,
+    files: Vec<NamedFile>,
+}
+
+/// A file a revision names: its namespace (the repository's organisation) and SHA-256.
+struct NamedFile {
+    namespace: String,
+    sha256: String,
+}
 
 impl Referenced {
     fn add(&mut self, r: &RevisionRecord) {
+        let namespace = r.repo.split('/').next().unwrap_or_default();
         for f in &r.files {
-            self.0.insert(format!("blobs/{}", f.sha256));
+            self.names.insert(format!("blobs/{}", f.sha256));
+            self.files.push(NamedFile {
+                namespace: namespace.to_string(),
+                sha256: f.sha256.clone(),
+            });
         }
-        self.0.insert(format!("attestations/{}.att", r.attestation));
+        self.names
+            .insert(format!("attestations/{}.att", r.attestation));
         for g in &r.grants {
-            self.0.insert(format!("grants/{g}.grant"));
+            self.names.insert(format!("grants/{g}.grant"));
         }
         for s in &r.signature_files {
-            self.0.insert(format!("signatures/{}", s.sha256));
+            self.names.insert(format!("signatures/{}", s.sha256));
         }
     }
 
+    /// The SHA-256 of every file the records name, by namespace (for its Xet objects).
+    fn live_files(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for f in &self.files {
+            out.entry(f.namespace.clone())
+                .or_default()
+                .insert(f.sha256.clone());
+        }
+        out
+    }
+
     fn contains(&self, name: &str) -> bool {
-        self.0.contains(name)
+        self.names.contains(name)
     }
 }
 
@@ -76,7 +105,7 @@ fn parse_record(bytes: &[u8], name: &str) -> Result<RevisionRecord, StoreError> 
     })
 }
 
-fn older_than(modified: SystemTime, grace: Duration, now: SystemTime) -> bool {
+pub(super) fn older_than(modified: SystemTime, grace: Duration, now: SystemTime) -> bool {
     now.duration_since(modified).is_ok_and(|age| age >= grace)
 }
 
@@ -91,15 +120,8 @@ impl FolderStore {
         };
         let mut report = GcReport::default();
         let mut referenced = Referenced::default();
-        // The SHA-256 of every file each namespace's revisions name, for its Xet objects.
-        let mut published: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let repos = self.root.join("repos");
         for org in read_dir_or_empty(&repos)? {
-            let namespace = org
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_string();
             for name in read_dir_or_empty(&org)? {
                 let revisions = name.join("revisions");
                 for rec in read_dir_or_empty(&revisions)? {
@@ -110,10 +132,6 @@ impl FolderStore {
                         .map_err(io(&rec))?;
                     let record = parse_record(&bytes, &rec.display().to_string())?;
                     referenced.add(&record);
-                    published
-                        .entry(namespace.clone())
-                        .or_default()
-                        .extend(record.files.iter().map(|f| f.sha256.clone()));
                     report.revisions += 1;
                 }
             }
@@ -125,7 +143,7 @@ impl FolderStore {
         report.abandoned +=
             super::folder_pending::expire_pending(&self.root.join("uploads"), expired_before)?;
         // Read before anything is removed: a shard that cannot be read stops the collection.
-        let xet = self.xet_garbage(&published, grace, now, &mut report)?;
+        let xet = self.xet_garbage(&referenced.live_files(), grace, now, &mut report)?;
         for dir in COLLECTED {
             for path in read_dir_or_empty(&self.root.join(dir))? {
                 let Some(file) = path.file_name().and_then(|n| n.to_str()) else {
@@ -332,12 +350,27 @@ impl super::BucketStore {
             .checked_sub(grace)
             .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs() as i64);
-        let (pending_blobs, expired) = self.expire_pending(expired_before).await?;
-        referenced.0.extend(pending_blobs);
-        report.abandoned += expired;
+        let sweep = self.expire_pending(expired_before).await?;
+        report.abandoned += sweep.removed;
+        // The SHA-256 of every live file of each namespace, for its Xet objects.
+        let mut live_files: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (namespace, sha) in &sweep.live {
+            referenced.names.insert(format!("blobs/{sha}"));
+            live_files
+                .entry(namespace.clone())
+                .or_default()
+                .insert(sha.clone());
+        }
         let mut records_read = BTreeSet::new();
         report.revisions += self
             .read_new_records(&all, &rel, &mut records_read, &mut referenced)
+            .await?;
+        for (namespace, files) in referenced.live_files() {
+            live_files.entry(namespace).or_default().extend(files);
+        }
+        // Read before anything is removed: a shard that cannot be read stops the collection.
+        let xet = self
+            .xet_garbage(&all, &live_files, grace, now, &mut report)
             .await?;
         for meta in &all {
             let Some(name) = rel(&meta.location) else {
@@ -400,6 +433,27 @@ impl super::BucketStore {
                 .await
                 .map_err(|e| self.storage(&meta.location, e))?;
             report.removed.push(name);
+        }
+        for g in &xet {
+            if let Some(name) = self.remove_xet_garbage(g).await? {
+                report.removed.push(name);
+            }
+        }
+        // A refused commit's record counts its blob against the namespace's cap until the blob
+        // is removed, or turns out to be named by a revision or a pending upload.
+        let listed: BTreeSet<String> = all.iter().filter_map(|m| rel(&m.location)).collect();
+        for (key, sha) in &sweep.refused {
+            let blob = format!("blobs/{sha}");
+            let settled = !listed.contains(&blob)
+                || referenced.contains(&blob)
+                || report.removed.contains(&blob);
+            if settled {
+                match self.client().delete(key).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(self.storage(key, e)),
+                }
+                report.abandoned += 1;
+            }
         }
         Ok(report)
     }

@@ -21,7 +21,10 @@
 //!   to another gate or met a storage error may leave them pending for the retry.
 //! - **Bounded.** A file's size, and the bytes a namespace holds pending, are capped
 //!   ([`UploadLimits`]); pending objects older than the pending lifetime count as absent and
-//!   are removed by `store gc`.
+//!   are removed by `store gc`. What a refused commit released but the store could not remove
+//!   at once (a bucket's blobs, which another namespace's upload may share) still counts
+//!   against the cap until `store gc` removes it, so refused pushes cannot fill the store
+//!   between collections.
 
 pub mod commit_request;
 pub mod routes;
