@@ -17,8 +17,10 @@
 //! - **Invisible until a commit is admitted.** A pending object is served by no route. A
 //!   commit adopts the pending objects its `lfsFile` lines name into its admission
 //!   ([`crate::gate::store::Staging::adopt_pending`]): admitted, they become blobs; refused,
-//!   they are released. Either way they are no longer pending; a commit that lost its branch
-//!   to another gate or met a storage error may leave them pending for the retry.
+//!   they are released. Either way they are no longer pending. A commit refused before it
+//!   takes them in (its attestation does not authenticate, say), one that lost its branch to
+//!   another gate or one that met a storage error leaves them pending for a corrected retry;
+//!   they still count against the cap and expire.
 //! - **Bounded.** A file's size, and the bytes a namespace holds pending, are capped
 //!   ([`UploadLimits`]); pending objects older than the pending lifetime count as absent and
 //!   are removed by `store gc`. What a refused commit released but the store could not remove
