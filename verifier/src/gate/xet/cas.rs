@@ -239,7 +239,11 @@ impl XetCas {
             return Ok(());
         }
         let body = file_body(self.store.clone(), namespace, file, indexes.clone());
-        let Err(refused) = self.files.put_file(namespace, sha256, size, body, now).await else {
+        let Err(refused) = self
+            .files
+            .put_file(namespace, sha256, size, body, now)
+            .await
+        else {
             return Ok(());
         };
         let refused = match changed_chunk(self.store.clone(), namespace, file, indexes).await {

@@ -369,7 +369,12 @@ async fn a_tampered_xorb_a_bad_shard_and_a_missing_token_are_refused() {
 }
 
 /// Three files, each in a xorb of its own, and one shard describing all three.
-fn three_files() -> (Vec<(XetHash, Vec<u8>)>, Vec<FileInfo>, Vec<XorbInfo>, Vec<Vec<u8>>) {
+fn three_files() -> (
+    Vec<(XetHash, Vec<u8>)>,
+    Vec<FileInfo>,
+    Vec<XorbInfo>,
+    Vec<Vec<u8>>,
+) {
     let (mut xorbs, mut files, mut infos, mut contents) = (vec![], vec![], vec![], vec![]);
     for i in 0..3u8 {
         let first = vec![i; 1000 + usize::from(i)];
@@ -414,7 +419,10 @@ async fn a_shards_files_are_rebuilt_together_and_a_xorb_changed_on_disk_yields_n
     lying[1].sha256.as_mut().unwrap()[0] ^= 1;
     let (status, body, _) = post_shard(&lying[1..=1]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body.contains("SHA-256") && body.contains("declared"), "{body}");
+    assert!(
+        body.contains("SHA-256") && body.contains("declared"),
+        "{body}"
+    );
     assert_eq!(pending_in(&f, &contents[1]).await, None);
 
     // Stored xorbs replaced after their upload: the same length with other bytes, a body
