@@ -369,12 +369,14 @@ async fn a_tampered_xorb_a_bad_shard_and_a_missing_token_are_refused() {
 }
 
 /// Three files, each in a xorb of its own, and one shard describing all three.
-fn three_files() -> (
-    Vec<(XetHash, Vec<u8>)>,
-    Vec<FileInfo>,
-    Vec<XorbInfo>,
-    Vec<Vec<u8>>,
-) {
+struct ThreeFiles {
+    xorbs: Vec<(XetHash, Vec<u8>)>,
+    files: Vec<FileInfo>,
+    infos: Vec<XorbInfo>,
+    contents: Vec<Vec<u8>>,
+}
+
+fn three_files() -> ThreeFiles {
     let (mut xorbs, mut files, mut infos, mut contents) = (vec![], vec![], vec![], vec![]);
     for i in 0..3u8 {
         let first = vec![i; 1000 + usize::from(i)];
@@ -386,7 +388,12 @@ fn three_files() -> (
         infos.extend(parsed.xorbs);
         contents.push(bytes);
     }
-    (xorbs, files, infos, contents)
+    ThreeFiles {
+        xorbs,
+        files,
+        infos,
+        contents,
+    }
 }
 
 /// What the upload area holds for `lab-a` under the SHA-256 of `bytes`.
@@ -399,7 +406,12 @@ async fn pending_in(f: &Fixture, bytes: &[u8]) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shards_files_are_rebuilt_together_and_a_xorb_changed_on_disk_yields_no_file() {
-    let (xorbs, files, infos, contents) = three_files();
+    let ThreeFiles {
+        xorbs,
+        files,
+        infos,
+        contents,
+    } = three_files();
     let f = fixture_with(true);
     let token = access_token(&f.app, "lab-a").await;
     for (hash, body) in &xorbs {
