@@ -94,6 +94,19 @@ impl Refusal {
     fn bad(message: impl Into<String>) -> Refusal {
         Refusal::new(StatusCode::BAD_REQUEST, message)
     }
+
+    /// The refusal naming the shard's file it concerns.
+    fn for_file(self, file: &shard::FileInfo, sha256: &[u8; 32]) -> Refusal {
+        Refusal {
+            status: self.status,
+            message: format!(
+                "file {} (SHA-256 {}): {}",
+                file.hash,
+                hex::encode(sha256),
+                self.message
+            ),
+        }
+    }
 }
 
 impl From<StoreError> for Refusal {
@@ -223,9 +236,9 @@ impl XetCas {
     }
 
     /// Reconstructs `file`, whose SHA-256 the shard declares as `sha256`, into the upload
-    /// area unless it is there already. If the upload
-    /// area refuses the bytes, a stored xorb that changed since its upload is named (an
-    /// error of the gate's, 500) before a SHA-256 the shard declared wrongly (the client's).
+    /// area unless it is there already. If the upload area refuses the bytes themselves, a
+    /// stored xorb that changed since its upload is named (the gate's error, 500) before a
+    /// SHA-256 the shard declared wrongly (the client's, 400).
     async fn rebuild_file(
         &self,
         namespace: &str,
@@ -246,6 +259,14 @@ impl XetCas {
         else {
             return Ok(());
         };
+        // A cap, a timeout or an unreachable store refused the file, not its bytes.
+        let bytes_refused = matches!(
+            refused.status,
+            StatusCode::BAD_REQUEST | StatusCode::INTERNAL_SERVER_ERROR
+        );
+        if !bytes_refused {
+            return Err(refused.for_file(file, &sha256));
+        }
         let refused = match changed_chunk(self.store.clone(), namespace, file, indexes).await {
             Ok(Some(changed)) => Refusal::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -254,15 +275,7 @@ impl XetCas {
             Ok(None) => refused,
             Err(e) => Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e),
         };
-        Err(Refusal {
-            status: refused.status,
-            message: format!(
-                "file {} (SHA-256 {}): {}",
-                file.hash,
-                hex::encode(sha256),
-                refused.message
-            ),
-        })
+        Err(refused.for_file(file, &sha256))
     }
 
     /// Checks a shard against the namespace's xorbs, reconstructs each file it describes into
