@@ -14,7 +14,10 @@
 #     `hf upload` of the checkpoint on its default Xet path against `HF_HUB_DISABLE_XET=1 hf
 #     upload` (the LFS batch API), each from its start to its exit after the commit is
 #     answered, into namespaces of their own (nothing either sent is there for the other), with
-#     refusal latency probed during each. Target: Xet <= 1.3x LFS.
+#     refusal latency probed during each. Target: Xet <= 1.3x LFS. Beside each wall time: the
+#     CPU-seconds of the client (the `hf` process with hf_xet's threads) and of the gate (all
+#     its threads, less what the refusal probes cost it, measured on an idle gate), so the
+#     table says which side the cost is on.
 # Not a test: timings vary by host. Default data: the 4 GiB 3-shard checkpoint of
 # bench/gen_checkpoint.py; `--checkpoint DIR` uses another (e.g. testdata/checkpoints/tiny for
 # a smoke run). The copy uploaded has its tensor bytes replaced by random ones: the generated
@@ -108,10 +111,10 @@ trap 'kill $GATE_PID $NGINX_PID 2>/dev/null || true' EXIT
 sleep 1
 echo "machine: $(nproc) cores; weightgate: $("$WG" --version); $(/usr/sbin/nginx -v 2>&1)"
 
-python3 - "$DATA" "$GATE_PORT" "$NGINX_PORT" "$TOKEN" "$TOKEN_LFS" "$TOKEN_XET" "$HF" <<'PY'
-import base64, hashlib, json, os, pathlib, statistics, subprocess, sys, threading, time, urllib.request
+python3 - "$DATA" "$GATE_PORT" "$NGINX_PORT" "$TOKEN" "$TOKEN_LFS" "$TOKEN_XET" "$HF" "$GATE_PID" <<'PY'
+import base64, hashlib, json, os, pathlib, resource, statistics, subprocess, sys, threading, time, urllib.request
 
-data, gate_port, nginx_port, token, token_lfs, token_xet, hf = sys.argv[1:]
+data, gate_port, nginx_port, token, token_lfs, token_xet, hf, gate_pid = sys.argv[1:]
 data = pathlib.Path(data)
 gate = f"http://127.0.0.1:{gate_port}"
 nginx = f"http://127.0.0.1:{nginx_port}"
@@ -217,31 +220,58 @@ print(f"commit after the last byte: {t_commit * 1000:.0f} ms (target <= 1000)  r
 print(f"refusal p50/p99 idle:   {statistics.median(idle) * 1000:.2f} / {p99(idle) * 1000:.2f} ms ({len(idle)} requests)")
 report_refusals("LFS PUTs", busy, idle)
 
+def gate_cpu():
+    """CPU-seconds (user + system, every thread) the gate has used so far."""
+    fields = pathlib.Path(f"/proc/{gate_pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+def children_cpu():
+    """CPU-seconds of the children waited for so far (the hf processes, all their threads)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
 def hf_upload(namespace, tok, xet):
+    """(wall seconds, client CPU-seconds, gate CPU-seconds) of one `hf upload`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update(HF_ENDPOINT=gate, HF_TOKEN=tok, HF_HOME=str(data / f"hf-home-{namespace}"),
                HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
     if not xet:
         env["HF_HUB_DISABLE_XET"] = "1"
     os.sync()
+    client, gate_before = children_cpu(), gate_cpu()
     t = time.monotonic()
     run = subprocess.run([hf, "upload", f"{namespace}/upload", str(release), "."], env=env,
                          capture_output=True, text=True)
     took = time.monotonic() - t
     if run.returncode != 0:
         raise SystemExit(f"hf upload ({'Xet' if xet else 'LFS'}) failed:\n{run.stdout}{run.stderr}")
-    return took
+    return took, children_cpu() - client, gate_cpu() - gate_before
+
+def probe_cpu(n=500):
+    """The gate's CPU-seconds per refusal probe, measured idle (subtracted from upload figures)."""
+    before = gate_cpu()
+    refusal_times(n)
+    return (gate_cpu() - before) / n
+
+def cpu_report(wall, client, gate):
+    return (f"CPU-seconds: client {client:.1f}, gate {gate:.1f} ({client / total * 1e9:.2f} + "
+            f"{gate / total * 1e9:.2f} per GB; {(client + gate) / wall:.2f} cores busy)")
 
 print("== end to end with the unchanged client (hf upload, start to exit after the commit)")
-t_lfs, busy_lfs = probed(lambda: hf_upload("bench-lfs", token_lfs, xet=False))
-print(f"hf upload, LFS:    {t_lfs:.3f} s  {total / t_lfs / 1e6:.0f} MB/s")
+per_probe = probe_cpu()
+(t_lfs, *cpu_lfs), busy_lfs = probed(lambda: hf_upload("bench-lfs", token_lfs, xet=False))
+cpu_lfs[1] = max(0.0, cpu_lfs[1] - per_probe * len(busy_lfs))
+print(f"hf upload, LFS:    {t_lfs:.3f} s  {total / t_lfs / 1e6:.0f} MB/s  {cpu_report(t_lfs, *cpu_lfs)}")
 report_refusals("hf upload LFS", busy_lfs, idle)
-t_xet, busy_xet = probed(lambda: hf_upload("bench-xet", token_xet, xet=True))
+(t_xet, *cpu_xet), busy_xet = probed(lambda: hf_upload("bench-xet", token_xet, xet=True))
+cpu_xet[1] = max(0.0, cpu_xet[1] - per_probe * len(busy_xet))
 xorbs = list((data / "store" / "xet" / "bench-xet" / "xorbs").glob("*"))
 if not xorbs:
     raise SystemExit("the Xet upload stored no xorb: the client did not take the Xet path")
 sent = sum(p.stat().st_size for p in xorbs)
-print(f"hf upload, Xet:    {t_xet:.3f} s  {total / t_xet / 1e6:.0f} MB/s  ({len(xorbs)} xorbs, {sent / 1e9:.3f} GB)")
+print(f"hf upload, Xet:    {t_xet:.3f} s  {total / t_xet / 1e6:.0f} MB/s  ({len(xorbs)} xorbs, {sent / 1e9:.3f} GB)  {cpu_report(t_xet, *cpu_xet)}")
 report_refusals("hf upload Xet", busy_xet, idle)
-print(f"xet vs LFS: {t_xet / t_lfs:.2f}x (target <= 1.3)")
+ratio = lambda a, b: f"{a / b:.2f}x" if b > 0 else "n/a"
+print(f"xet vs LFS: {t_xet / t_lfs:.2f}x (target <= 1.3); CPU-seconds: client {ratio(cpu_xet[0], cpu_lfs[0])}, "
+      f"gate {ratio(cpu_xet[1], cpu_lfs[1])}; the Xet client alone is {ratio(cpu_xet[0], sum(cpu_lfs))} the LFS path's client + gate")
 PY

@@ -31,7 +31,7 @@ use serde_json::json;
 
 use super::access::{AccessTokens, Grant, TokenRefusal};
 use super::hash::XetHash;
-use super::reconstruct::{FileBody, file_body};
+use super::reconstruct::{FileBody, changed_chunk, file_body};
 use super::shard::{self, MAX_SHARD_LEN};
 use super::xorb::{self, ChunkEntry, MAX_XORB_LEN};
 use crate::gate::store::{Store, StoreError, XetObjectKind};
@@ -93,6 +93,19 @@ impl Refusal {
 
     fn bad(message: impl Into<String>) -> Refusal {
         Refusal::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// The refusal naming the shard's file it concerns.
+    fn for_file(self, file: &shard::FileInfo, sha256: &[u8; 32]) -> Refusal {
+        Refusal {
+            status: self.status,
+            message: format!(
+                "file {} (SHA-256 {}): {}",
+                file.hash,
+                hex::encode(sha256),
+                self.message
+            ),
+        }
     }
 }
 
@@ -222,6 +235,49 @@ impl XetCas {
         })
     }
 
+    /// Reconstructs `file`, whose SHA-256 the shard declares as `sha256`, into the upload
+    /// area unless it is there already. If the upload area refuses the bytes themselves, a
+    /// stored xorb that changed since its upload is named (the gate's error, 500) before a
+    /// SHA-256 the shard declared wrongly (the client's, 400).
+    async fn rebuild_file(
+        &self,
+        namespace: &str,
+        file: &shard::FileInfo,
+        sha256: [u8; 32],
+        indexes: Arc<HashMap<XetHash, Vec<ChunkEntry>>>,
+        now: i64,
+    ) -> Result<(), Refusal> {
+        let size = file.size();
+        if self.files.has_file(namespace, &sha256, size, now).await? {
+            return Ok(());
+        }
+        let body = file_body(self.store.clone(), namespace, file, indexes.clone());
+        let Err(refused) = self
+            .files
+            .put_file(namespace, sha256, size, body, now)
+            .await
+        else {
+            return Ok(());
+        };
+        // A cap, a timeout or an unreachable store refused the file, not its bytes.
+        let bytes_refused = matches!(
+            refused.status,
+            StatusCode::BAD_REQUEST | StatusCode::INTERNAL_SERVER_ERROR
+        );
+        if !bytes_refused {
+            return Err(refused.for_file(file, &sha256));
+        }
+        let refused = match changed_chunk(self.store.clone(), namespace, file, indexes).await {
+            Ok(Some(changed)) => Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reconstruction: {changed}"),
+            ),
+            Ok(None) => refused,
+            Err(e) => Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e),
+        };
+        Err(refused.for_file(file, &sha256))
+    }
+
     /// Checks a shard against the namespace's xorbs, reconstructs each file it describes into
     /// the upload area, then keeps the shard. `Ok(false)` if the shard was already stored.
     pub async fn put_shard(&self, namespace: &str, body: &[u8]) -> Result<bool, Refusal> {
@@ -250,8 +306,9 @@ impl XetCas {
         parsed
             .check(|x| indexes.get(x).cloned())
             .map_err(|e| Refusal::bad(format!("shard: {e}")))?;
-        let indexes = Arc::new(indexes);
-        let now = (self.clock)();
+        // Each SHA-256 once: two rebuilds of one file at once would race for its one place.
+        let mut files = Vec::with_capacity(parsed.files.len());
+        let mut seen = std::collections::HashSet::new();
         for file in &parsed.files {
             let sha256 = file.sha256.ok_or_else(|| {
                 Refusal::bad(format!(
@@ -260,23 +317,21 @@ impl XetCas {
                     file.hash
                 ))
             })?;
-            let size = file.size();
-            if self.files.has_file(namespace, &sha256, size, now).await? {
-                continue;
+            if seen.insert(sha256) {
+                files.push((file, sha256));
             }
-            let body = file_body(self.store.clone(), namespace, file, indexes.clone());
-            self.files
-                .put_file(namespace, sha256, size, body, now)
-                .await
-                .map_err(|r| Refusal {
-                    status: r.status,
-                    message: format!(
-                        "file {} (SHA-256 {}): {}",
-                        file.hash,
-                        hex::encode(sha256),
-                        r.message
-                    ),
-                })?;
+        }
+        let indexes = Arc::new(indexes);
+        let now = (self.clock)();
+        // One file per core at once: the client waits for this answer before its commit.
+        use futures::StreamExt as _;
+        let rebuilds: Vec<_> = files
+            .into_iter()
+            .map(|(file, sha256)| self.rebuild_file(namespace, file, sha256, indexes.clone(), now))
+            .collect();
+        let mut rebuilt = futures::stream::iter(rebuilds).buffer_unordered(files_at_once());
+        while let Some(done) = rebuilt.next().await {
+            done?;
         }
         let shard_id = XetHash(*blake3::hash(body).as_bytes()).to_hex();
         Ok(self
@@ -284,6 +339,12 @@ impl XetCas {
             .put_xet_object(namespace, XetObjectKind::Shard, &shard_id, body)
             .await?)
     }
+}
+
+/// How many files of one shard are reconstructed at once: one per core (the bulk pool's
+/// size), so hashing one file's bytes does not wait for another's writes.
+fn files_at_once() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16))
 }
 
 /// The CAS URL of a request's gate: its `Host`, over `https` when a proxy says so.

@@ -368,6 +368,122 @@ async fn a_tampered_xorb_a_bad_shard_and_a_missing_token_are_refused() {
     assert!(body.contains("not a Xet hash"), "{body}");
 }
 
+/// Three files, each in a xorb of its own, and one shard describing all three.
+struct ThreeFiles {
+    xorbs: Vec<(XetHash, Vec<u8>)>,
+    files: Vec<FileInfo>,
+    infos: Vec<XorbInfo>,
+    contents: Vec<Vec<u8>>,
+}
+
+fn three_files() -> ThreeFiles {
+    let (mut xorbs, mut files, mut infos, mut contents) = (vec![], vec![], vec![], vec![]);
+    for i in 0..3u8 {
+        let first = vec![i; 1000 + usize::from(i)];
+        let second = format!("file {i}, second chunk").into_bytes();
+        let (body, hash, shard, bytes) = upload_of(&[&first, &second]);
+        let parsed = shard::parse(&shard).unwrap();
+        xorbs.push((hash, body));
+        files.extend(parsed.files);
+        infos.extend(parsed.xorbs);
+        contents.push(bytes);
+    }
+    ThreeFiles {
+        xorbs,
+        files,
+        infos,
+        contents,
+    }
+}
+
+/// What the upload area holds for `lab-a` under the SHA-256 of `bytes`.
+async fn pending_in(f: &Fixture, bytes: &[u8]) -> Option<u64> {
+    let sha = hex::encode(Sha256::digest(bytes));
+    let now = jiff::Timestamp::now().as_second();
+    let pending = f.uploads.pending("lab-a", &sha, now).await.unwrap();
+    pending.map(|p| p.size)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shards_files_are_rebuilt_together_and_a_xorb_changed_on_disk_yields_no_file() {
+    let ThreeFiles {
+        xorbs,
+        files,
+        infos,
+        contents,
+    } = three_files();
+    let f = fixture_with(true);
+    let token = access_token(&f.app, "lab-a").await;
+    for (hash, body) in &xorbs {
+        let uri = format!("/xet-cas/v1/xorbs/default/{hash}");
+        let (status, body, _) = call(&f.app, Method::POST, &uri, &token, body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let post_shard = |files: &[FileInfo]| {
+        let shard = shard::build(files, &infos);
+        let app = f.app.clone();
+        let token = token.clone();
+        async move { call(&app, Method::POST, "/xet-cas/v1/shards", &token, shard).await }
+    };
+
+    // A SHA-256 the shard declares wrongly is the client's error, and keeps nothing.
+    let mut lying = files.clone();
+    lying[1].sha256.as_mut().unwrap()[0] ^= 1;
+    let (status, body, _) = post_shard(&lying[1..=1]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.contains("SHA-256") && body.contains("declared"),
+        "{body}"
+    );
+    assert_eq!(pending_in(&f, &contents[1]).await, None);
+
+    // Stored xorbs replaced after their upload: the same length with other bytes, a body
+    // that no longer decodes, none at all. Each file is refused as the gate's error and
+    // nothing of it reaches the upload area.
+    let stored = |i: usize| {
+        let name = crate::gate::store::xet_object_name(
+            "lab-a",
+            crate::gate::store::XetObjectKind::Xorb,
+            &xorbs[i].0.to_hex(),
+        );
+        f._dir.path().join(name.unwrap())
+    };
+    let mut other = xorbs[0].1.clone();
+    other[100] ^= 1;
+    std::fs::remove_file(stored(0)).unwrap();
+    std::fs::write(stored(0), &other).unwrap();
+    std::fs::remove_file(stored(1)).unwrap();
+    std::fs::write(stored(1), &xorbs[1].1[..20]).unwrap();
+    std::fs::remove_file(stored(2)).unwrap();
+    for (i, want) in [
+        (0, "chunk 0 no longer has the hash it was stored with"),
+        (1, "the stored xorb changed since it was checked"),
+        (2, "is no longer stored"),
+    ] {
+        let (status, body, _) = post_shard(&files[i..=i]).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+        assert!(
+            body.contains(want) && body.contains(&xorbs[i].0.to_hex()),
+            "{want}: {body}"
+        );
+        assert_eq!(pending_in(&f, &contents[i]).await, None);
+    }
+
+    // Put back, the three files are rebuilt from one shard (at once), each byte-identical.
+    for (i, (_, body)) in xorbs.iter().enumerate() {
+        let _ = std::fs::remove_file(stored(i));
+        std::fs::write(stored(i), body).unwrap();
+    }
+    let (status, body, _) = post_shard(&files).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"result":1}"#));
+    for bytes in &contents {
+        assert_eq!(pending_in(&f, bytes).await, Some(bytes.len() as u64));
+        let sha = hex::encode(Sha256::digest(bytes));
+        let kept = std::fs::read(f._dir.path().join("uploads/lab-a").join(sha)).unwrap();
+        assert!(&kept == bytes);
+    }
+}
+
 #[tokio::test]
 async fn another_namespace_learns_nothing_of_a_tenants_xorbs() {
     let f = fixture();

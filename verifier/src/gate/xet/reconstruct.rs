@@ -1,9 +1,13 @@
 //! Reconstruction: the bytes of a file a checked shard describes, streamed from the
-//! namespace's stored xorbs in pieces of at most [`PIECE`] bytes, each chunk's hash checked
-//! again as it is decoded (the stored xorb must still be the one checked when it was
-//! uploaded). Pieces are decoded on the bulk pool while the receiver hashes and writes the
-//! last one, and stay small enough for the allocator to reuse their memory (a buffer the size
-//! of a whole term, up to a xorb's 64 MiB, is fresh pages, zeroed and faulted in each time).
+//! namespace's stored xorbs in pieces of at most [`PIECE`] bytes. Every chunk was hashed when
+//! its xorb was uploaded and the shard was checked against those hashes, so a piece is only
+//! decoded (and each chunk's length checked against the index), not hashed again: the
+//! receiver checks the whole file against the SHA-256 the shard declares, which a stored xorb
+//! changed since its upload cannot match. When that check fails, [`changed_chunk`] tells a
+//! changed xorb (the gate's fault) from a wrong declaration (the client's).
+//! Pieces are decoded on the bulk pool while the receiver hashes and writes the last one, and
+//! stay small enough for the allocator to reuse their memory (a buffer the size of a whole
+//! term, up to a xorb's 64 MiB, is fresh pages, zeroed and faulted in each time).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -104,18 +108,82 @@ async fn next_piece(s: &mut State) -> Result<Bytes, String> {
         let mut scratch = Vec::new();
         for (i, chunk) in chunks.iter().enumerate() {
             let from = out.len();
-            decode_chunk_into(&body, chunk.offset as usize, &mut out, &mut scratch)
-                .map_err(|why| format!("xorb {} chunk {}: {why}", term.xorb, first as usize + i))?;
-            if chunk_hash(&out[from..]) != chunk.hash {
-                return Err(format!(
-                    "xorb {} chunk {} no longer has the hash it was stored with",
+            let changed = |why: &str| {
+                format!(
+                    "xorb {} chunk {}: {why}; the stored xorb changed since it was checked",
                     term.xorb,
                     first as usize + i
-                ));
+                )
+            };
+            decode_chunk_into(&body, chunk.offset as usize, &mut out, &mut scratch)
+                .map_err(|why| changed(&why))?;
+            if out.len() - from != chunk.len as usize {
+                return Err(changed(&format!(
+                    "decodes to {} bytes, {} when it was checked",
+                    out.len() - from,
+                    chunk.len
+                )));
             }
         }
         Ok(Bytes::from(out))
     })
     .await
     .map_err(|e| e.to_string())?
+}
+
+/// The first chunk of `file` whose stored bytes no longer hash to what its xorb's upload
+/// checked, named with its xorb; `None` if every chunk still does. Decodes and hashes the
+/// whole file again: only run after its reconstruction failed.
+pub async fn changed_chunk(
+    store: Arc<dyn Store>,
+    namespace: &str,
+    file: &FileInfo,
+    indexes: Arc<HashMap<XetHash, Vec<ChunkEntry>>>,
+) -> Result<Option<String>, String> {
+    let mut last: Option<(XetHash, Arc<Vec<u8>>)> = None;
+    for term in &file.terms {
+        let body = match &last {
+            Some((hash, body)) if *hash == term.xorb => body.clone(),
+            _ => {
+                let Some(body) = store
+                    .xet_object(namespace, XetObjectKind::Xorb, &term.xorb.to_hex())
+                    .await
+                    .map_err(|e| e.to_string())?
+                else {
+                    return Ok(Some(format!("xorb {} is no longer stored", term.xorb)));
+                };
+                let body = Arc::new(body);
+                last = Some((term.xorb, body.clone()));
+                body
+            }
+        };
+        let index = indexes
+            .get(&term.xorb)
+            .ok_or_else(|| format!("xorb {} has no chunk index", term.xorb))?;
+        let chunks = index[term.start as usize..term.end as usize].to_vec();
+        let (xorb, first) = (term.xorb, term.start as usize);
+        let found = crate::gate::bulk::run(move || {
+            let (mut out, mut scratch) = (Vec::new(), Vec::new());
+            chunks.iter().enumerate().find_map(|(i, chunk)| {
+                out.clear();
+                let at = first + i;
+                match decode_chunk_into(&body, chunk.offset as usize, &mut out, &mut scratch) {
+                    Err(why) => Some(format!(
+                        "xorb {xorb} chunk {at}: {why}; the stored xorb changed since it was \
+                         checked"
+                    )),
+                    Ok(_) if chunk_hash(&out) != chunk.hash => Some(format!(
+                        "xorb {xorb} chunk {at} no longer has the hash it was stored with"
+                    )),
+                    Ok(_) => None,
+                }
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
 }
