@@ -272,8 +272,7 @@ impl Receipt {
     /// Hashes `parts` and appends them, from the buffers they arrived in.
     fn write(&mut self, parts: &[Bytes]) -> Result<(), StoreError> {
         for part in parts {
-            // One thread per upload: the pool's other threads serve other uploads.
-            self.digest.update(part, false);
+            self.digest.update(part);
         }
         let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
         let mut rest = &mut slices[..];
