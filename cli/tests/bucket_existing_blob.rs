@@ -3,6 +3,7 @@
 //! its own multipart upload over it: the stored object is never replaced (its ETag, which
 //! revision records pin, stays), and one that holds other bytes than its name says is never
 //! adopted. Driven by `weightgate push`, whose small files are staged by the commit's admission.
+//! Then a multi-part LFS upload, whose blob must hold exactly the bytes sent.
 
 use std::path::Path;
 use std::process::Command;
@@ -141,4 +142,49 @@ fn an_admission_reuses_a_stored_blob_of_its_digest_and_never_replaces_it() {
     let (status, body) = common::http_get(&gate.addr, "/lab/reuse/resolve/main/config.json", &[]);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(body, config);
+
+    // An LFS upload of two whole 16 MiB parts and a remainder, sent from the buffers they
+    // arrived in: the completed blob holds exactly the bytes sent.
+    let big = dir.path().join("big.bin");
+    let data: Vec<u8> = (0..(33u32 << 20) + 12_345)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&big, &data).unwrap();
+    let oid = hex::encode(sha2::Sha256::digest(&data));
+    let batch = Command::new("curl")
+        .args(["-sf", "-X", "POST", "-H", &format!("Authorization: Bearer {token}")])
+        .args(["-H", "Content-Type: application/json", "-d"])
+        .arg(format!(
+            r#"{{"operation":"upload","transfers":["basic"],"objects":[{{"oid":"{oid}","size":{}}}]}}"#,
+            data.len()
+        ))
+        .arg(format!("{}/lab/big.git/info/lfs/objects/batch", gate.url()))
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&batch.stdout).to_string();
+    let href = answer
+        .split("\"href\":\"")
+        .nth(1)
+        .and_then(|h| h.split('"').next())
+        .unwrap_or_else(|| panic!("no upload action: {answer}"));
+    let put = Command::new("curl")
+        .args(["-sf", "-o", "/dev/null", "-T"])
+        .arg(&big)
+        .arg(href)
+        .status()
+        .unwrap();
+    assert!(put.success());
+    let stored = dir.path().join("stored.bin");
+    let got = Command::new("curl")
+        .args(["-sf", "--aws-sigv4", "aws:amz:us-east-1:s3"])
+        .args(["--user", &format!("{ACCESS_KEY}:{SECRET_KEY}"), "-o"])
+        .arg(&stored)
+        .arg(format!("{}/{BUCKET}/{PREFIX}/blobs/{oid}", sw.endpoint()))
+        .status()
+        .unwrap();
+    assert!(got.success());
+    assert!(
+        std::fs::read(&stored).unwrap() == data,
+        "the blob differs from the bytes sent"
+    );
 }
