@@ -3,13 +3,16 @@
 #  1. LFS ingestion: the checkpoint's LFS files PUT one after another (curl -T) to the gate's
 #     LFS upload URLs, against the same PUTs to Debian nginx with `dav_methods PUT` writing to
 #     the same disk, each probed with refusals as in 3 (nginx answers `return 451`). Target:
-#     gate >= 0.8x nginx.
+#     gate >= 0.8x nginx. Beside the wall time, the CPU seconds per GB of the server (its
+#     processes' utime + stime from /proc) and of curl, which do not depend on what else runs.
 #  2. Commit latency after the last byte: the NDJSON commit that makes the revision visible
 #     (judged, published). Target <= 1 s, growing with headers, not bytes.
 #  3. Refusal latency (a 451 on an embargoed destination) on other connections, idle and while
-#     a large upload runs. Target: p99 during the upload within 2x of idle. nginx's 451 during
-#     its own PUTs is printed beside it. Dirty pages are written back (sync) before each phase,
-#     so no phase pays for the one before.
+#     a large upload runs, by bench/refusal_probe.py: an open loop at a fixed rate (100/s on 4
+#     keep-alive connections), each latency from the request's scheduled send time, the same
+#     for nginx and the gate, idle and loaded (docs/decisions.md). Target: p99 during the
+#     upload within 2x of idle. nginx's 451 during its own PUTs is printed beside it. Dirty
+#     pages are written back (sync) before each phase, so no phase pays for the one before.
 #  4. Xet vs LFS, end to end with the unchanged client (huggingface_hub + hf_xet from .ci/venv):
 #     `hf upload` of the checkpoint on its default Xet path against `HF_HUB_DISABLE_XET=1 hf
 #     upload` (the LFS batch API), each from its start to its exit after the commit is
@@ -111,10 +114,11 @@ trap 'kill $GATE_PID $NGINX_PID 2>/dev/null || true' EXIT
 sleep 1
 echo "machine: $(nproc) cores; weightgate: $("$WG" --version); $(/usr/sbin/nginx -v 2>&1)"
 
-python3 - "$DATA" "$GATE_PORT" "$NGINX_PORT" "$TOKEN" "$TOKEN_LFS" "$TOKEN_XET" "$HF" "$GATE_PID" <<'PY'
-import base64, hashlib, json, os, pathlib, resource, statistics, subprocess, sys, threading, time, urllib.request
+python3 - "$DATA" "$GATE_PORT" "$NGINX_PORT" "$TOKEN" "$TOKEN_LFS" "$TOKEN_XET" "$HF" "$GATE_PID" "$NGINX_PID" "$BENCH_DIR" <<'PY'
+import base64, hashlib, json, os, pathlib, resource, signal, subprocess, sys, time, urllib.request
 
-data, gate_port, nginx_port, token, token_lfs, token_xet, hf, gate_pid = sys.argv[1:]
+data, gate_port, nginx_port, token, token_lfs, token_xet, hf, gate_pid, nginx_pid, bench = sys.argv[1:]
+gate_pid, nginx_pid = int(gate_pid), int(nginx_pid)
 data = pathlib.Path(data)
 gate = f"http://127.0.0.1:{gate_port}"
 nginx = f"http://127.0.0.1:{nginx_port}"
@@ -136,33 +140,56 @@ def sha(p):
             h.update(chunk)
     return h.hexdigest()
 
-def put_all(urls):
+TICK = os.sysconf("SC_CLK_TCK")
+
+def cpu_seconds(pid):
+    """utime + stime of process `pid` and its children (nginx's worker), in seconds."""
+    total = 0
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+def put_all(urls, server_pid):
+    """PUTs each file with curl: (wall seconds, server CPU seconds, curl CPU seconds)."""
     os.sync()
-    t = time.monotonic()
+    t, server, curl = time.monotonic(), cpu_seconds(server_pid), children_cpu()
     for p, url in urls:
         subprocess.run(["curl", "-sf", "-o", "/dev/null", "-T", str(p), url], check=True)
-    return time.monotonic() - t
+    return time.monotonic() - t, cpu_seconds(server_pid) - server, children_cpu() - curl
 
 GATE_REFUSAL = (f"{gate}/lab/embargoed/resolve/main/config.json", {"CF-IPCountry": "CN"})
 NGINX_REFUSAL = (f"{nginx}/refused", {})
+PROBE_RATE, PROBE_CONNECTIONS, IDLE_SECONDS = 100, 4, 5
 
-def refusal_times(n, target=GATE_REFUSAL):
-    out = []
-    for _ in range(n):
-        req = urllib.request.Request(target[0], headers=target[1])
-        t = time.monotonic()
-        try:
-            urllib.request.urlopen(req).read()
-            raise SystemExit("the embargoed release was served")
-        except urllib.error.HTTPError as e:
-            assert e.code == 451, e.code
-            e.read()
-        out.append(time.monotonic() - t)
+def probe_command(target):
+    url, headers = target
+    cmd = [sys.executable, f"{bench}/refusal_probe.py", url, "--status", "451",
+           "--rate", str(PROBE_RATE), "--connections", str(PROBE_CONNECTIONS)]
+    for k, v in headers.items():
+        cmd += ["--header", f"{k}:{v}"]
+    return cmd
+
+def idle_refusals(target, server_pid):
+    """The probe's summary on an idle server, with the server's CPU seconds per refusal (to
+    take the probe's own cost out of the server's CPU during an upload)."""
+    before = cpu_seconds(server_pid)
+    run = subprocess.run(probe_command(target) + ["--seconds", str(IDLE_SECONDS)],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"the probe failed:\n{run.stdout}{run.stderr}")
+    out = json.loads(run.stdout)
+    out["cpu_each"] = (cpu_seconds(server_pid) - before) / max(out["answered"], 1)
     return out
-
-def p99(xs):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(len(xs) * 0.99))]
 
 
 def gate_upload_urls():
@@ -173,38 +200,51 @@ def gate_upload_urls():
     return [(p, o["actions"]["upload"]["href"]) for p, o in zip(lfs, batch["objects"])]
 
 def probed(work, target=GATE_REFUSAL):
-    """Runs work() while refusals are probed on other connections; (its result, latencies)."""
-    busy, stop = [], threading.Event()
-    def probe():
-        while not stop.is_set():
-            busy.extend(refusal_times(10, target))
-    th = threading.Thread(target=probe); th.start()
+    """Runs work() while the probe sends refusals on other connections: (its result, the
+    probe's summary)."""
+    probe = subprocess.Popen(probe_command(target), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
     try:
-        return work(), busy
+        result = work()
     finally:
-        stop.set(); th.join()
+        probe.send_signal(signal.SIGTERM)
+        out, err = probe.communicate(timeout=120)
+    if probe.returncode != 0:
+        raise SystemExit(f"the probe failed:\n{out}{err}")
+    return result, json.loads(out)
 
 def report_refusals(what, busy, idle):
-    if busy:
-        ratio = p99(busy) / p99(idle)
-        print(f"refusal p50/p99 {what}: {statistics.median(busy) * 1000:.2f} / {p99(busy) * 1000:.2f} ms ({len(busy)} requests; p99 {ratio:.2f}x idle, target <= 2)")
+    if busy["answered"]:
+        ratio = busy["p99_ms"] / idle["p99_ms"]
+        print(f"refusal p50/p99 {what}: {busy['p50_ms']:.2f} / {busy['p99_ms']:.2f} ms "
+              f"(max {busy['max_ms']:.1f} ms, {busy['answered']} requests; p99 {ratio:.2f}x idle, target <= 2)")
     else:
-        print(f"refusal during {what}: the upload ended before a probe finished (checkpoint too small)")
+        print(f"refusal during {what}: the upload ended before a probe was answered (checkpoint too small)")
+
+def report_cpu(what, wall, server, client, probe, idle, client_name="curl"):
+    """CPU seconds per GB; the server's without what the probe's refusals cost it when idle."""
+    gb = total / 1e9
+    refusals = probe["answered"] * idle["cpu_each"]
+    print(f"{what} CPU s/GB: server {(server - refusals) / gb:.2f} (+ {refusals / gb:.2f} for the "
+          f"probe's {probe['answered']} refusals), {client_name} {client / gb:.2f} (wall {wall / gb:.2f} s/GB)")
 
 oids = {p: sha(p) for p in files}
 print(f"== {len(lfs)} LFS files, {total / 1e9:.3f} GB (each server probed with refusals on other connections while it ingests)")
-nginx_idle = refusal_times(200, NGINX_REFUSAL)
-t_nginx, nginx_busy = probed(lambda: put_all([(p, f"{nginx}/{p.name}") for p in lfs]), NGINX_REFUSAL)
+print(f"probe: open loop, {PROBE_RATE} requests/s on {PROBE_CONNECTIONS} connections, latency from each scheduled send; idle {IDLE_SECONDS} s")
+nginx_idle = idle_refusals(NGINX_REFUSAL, nginx_pid)
+(t_nginx, cpu_nginx, cpu_curl_nginx), nginx_busy = probed(
+    lambda: put_all([(p, f"{nginx}/{p.name}") for p in lfs], nginx_pid), NGINX_REFUSAL)
 for p in lfs:
     assert (data / "nginx-root" / p.name).stat().st_size == p.stat().st_size
 print(f"nginx dav PUT:     {t_nginx:.3f} s  {total / t_nginx / 1e6:.0f} MB/s")
-print(f"nginx 451 p50/p99 idle: {statistics.median(nginx_idle) * 1000:.2f} / {p99(nginx_idle) * 1000:.2f} ms; "
-      f"during its PUTs: {statistics.median(nginx_busy) * 1000:.2f} / {p99(nginx_busy) * 1000:.2f} ms "
-      f"(p99 {p99(nginx_busy) / p99(nginx_idle):.2f}x idle; one worker, so its 451s wait behind the PUTs)")
-idle = refusal_times(200)
+report_cpu("nginx dav PUT", t_nginx, cpu_nginx, cpu_curl_nginx, nginx_busy, nginx_idle)
+print(f"nginx 451 p50/p99 idle: {nginx_idle['p50_ms']:.2f} / {nginx_idle['p99_ms']:.2f} ms")
+report_refusals("nginx during its PUTs (one worker: its 451s wait behind the PUTs)", nginx_busy, nginx_idle)
+idle = idle_refusals(GATE_REFUSAL, gate_pid)
 urls = gate_upload_urls()
-t_gate, busy = probed(lambda: put_all(urls))
+(t_gate, cpu_gate, cpu_curl_gate), busy = probed(lambda: put_all(urls, gate_pid))
 print(f"gate LFS PUT:      {t_gate:.3f} s  {total / t_gate / 1e6:.0f} MB/s  ({t_nginx / t_gate:.2f}x nginx; target >= 0.8)")
+report_cpu("gate LFS PUT", t_gate, cpu_gate, cpu_curl_gate, busy, idle)
 
 lines = [json.dumps({"key": "header", "value": {"summary": "bench", "description": ""}})]
 for p in files:
@@ -217,18 +257,8 @@ t = time.monotonic()
 done = post(f"{gate}/api/models/bench/upload/commit/main", ("\n".join(lines) + "\n").encode(), {**auth, "Content-Type": "application/x-ndjson"})
 t_commit = time.monotonic() - t
 print(f"commit after the last byte: {t_commit * 1000:.0f} ms (target <= 1000)  revision {done['commitOid']}")
-print(f"refusal p50/p99 idle:   {statistics.median(idle) * 1000:.2f} / {p99(idle) * 1000:.2f} ms ({len(idle)} requests)")
+print(f"refusal p50/p99 idle:   {idle['p50_ms']:.2f} / {idle['p99_ms']:.2f} ms ({idle['answered']} requests)")
 report_refusals("LFS PUTs", busy, idle)
-
-def gate_cpu():
-    """CPU-seconds (user + system, every thread) the gate has used so far."""
-    fields = pathlib.Path(f"/proc/{gate_pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-def children_cpu():
-    """CPU-seconds of the children waited for so far (the hf processes, all their threads)."""
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
 
 def hf_upload(namespace, tok, xet):
     """(wall seconds, client CPU-seconds, gate CPU-seconds) of one `hf upload`."""
@@ -238,33 +268,26 @@ def hf_upload(namespace, tok, xet):
     if not xet:
         env["HF_HUB_DISABLE_XET"] = "1"
     os.sync()
-    client, gate_before = children_cpu(), gate_cpu()
+    client, gate_before = children_cpu(), cpu_seconds(gate_pid)
     t = time.monotonic()
     run = subprocess.run([hf, "upload", f"{namespace}/upload", str(release), "."], env=env,
                          capture_output=True, text=True)
     took = time.monotonic() - t
     if run.returncode != 0:
         raise SystemExit(f"hf upload ({'Xet' if xet else 'LFS'}) failed:\n{run.stdout}{run.stderr}")
-    return took, children_cpu() - client, gate_cpu() - gate_before
-
-def probe_cpu(n=500):
-    """The gate's CPU-seconds per refusal probe, measured idle (subtracted from upload figures)."""
-    before = gate_cpu()
-    refusal_times(n)
-    return (gate_cpu() - before) / n
+    return took, children_cpu() - client, cpu_seconds(gate_pid) - gate_before
 
 def cpu_report(wall, client, gate):
     return (f"CPU-seconds: client {client:.1f}, gate {gate:.1f} ({client / total * 1e9:.2f} + "
             f"{gate / total * 1e9:.2f} per GB; {(client + gate) / wall:.2f} cores busy)")
 
 print("== end to end with the unchanged client (hf upload, start to exit after the commit)")
-per_probe = probe_cpu()
 (t_lfs, *cpu_lfs), busy_lfs = probed(lambda: hf_upload("bench-lfs", token_lfs, xet=False))
-cpu_lfs[1] = max(0.0, cpu_lfs[1] - per_probe * len(busy_lfs))
+cpu_lfs[1] = max(0.0, cpu_lfs[1] - idle["cpu_each"] * busy_lfs["answered"])
 print(f"hf upload, LFS:    {t_lfs:.3f} s  {total / t_lfs / 1e6:.0f} MB/s  {cpu_report(t_lfs, *cpu_lfs)}")
 report_refusals("hf upload LFS", busy_lfs, idle)
 (t_xet, *cpu_xet), busy_xet = probed(lambda: hf_upload("bench-xet", token_xet, xet=True))
-cpu_xet[1] = max(0.0, cpu_xet[1] - per_probe * len(busy_xet))
+cpu_xet[1] = max(0.0, cpu_xet[1] - idle["cpu_each"] * busy_xet["answered"])
 xorbs = list((data / "store" / "xet" / "bench-xet" / "xorbs").glob("*"))
 if not xorbs:
     raise SystemExit("the Xet upload stored no xorb: the client did not take the Xet path")

@@ -7,6 +7,7 @@ mod support;
 
 mod attest_cli;
 mod blob_identity_race;
+mod bucket_existing_blob;
 mod checkpoint_cli;
 mod commit_faults;
 mod commit_rules;

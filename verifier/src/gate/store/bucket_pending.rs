@@ -1,6 +1,6 @@
 //! The bucket store's pending area. An uploaded object streams as an S3 multipart upload
-//! straight to its blob key `blobs/<sha256>`, each part hashed (SHA-256, BLAKE3) from the
-//! buffer it is sent from, several parts in flight; the upload is completed (the object
+//! straight to its blob key `blobs/<sha256>`, each part sent from the buffers it arrived in and
+//! hashed (SHA-256, BLAKE3) from them on the bulk pool while it uploads, several parts in flight; the upload is completed (the object
 //! appears, whole) only when the size and SHA-256 are the declared ones, and aborted otherwise
 //! or when the client goes away. So a commit that adopts it copies nothing.
 //!
@@ -30,6 +30,8 @@ use object_store::multipart::{MultipartStore as _, PartId};
 use object_store::path::Path as Key;
 use object_store::{ObjectStoreExt as _, PutPayload};
 use serde::{Deserialize, Serialize};
+
+use crate::gate::bulk;
 
 use super::received::ReceivedDigest;
 use super::{
@@ -95,7 +97,9 @@ impl BucketStore {
         let sha_hex = hex::encode(expected.sha256);
         let key = self.blob_key(&sha_hex);
         let mut receipt = Receipt::start(self, &dir, key, expected.size, now).await?;
-        let mut buf: Vec<u8> = Vec::with_capacity(PART.min(expected.size as usize + 1));
+        // hyper's buffers, gathered without a copy into the next part.
+        let mut part: Vec<Bytes> = Vec::new();
+        let mut gathered = 0usize;
         loop {
             let chunk = match tokio::time::timeout(expected.idle_timeout, body.next()).await {
                 Err(_) => return Err(PendingError::Idle(expected.idle_timeout)),
@@ -104,33 +108,36 @@ impl BucketStore {
                 Ok(Some(Ok(c))) => Some(c),
             };
             let ended = chunk.is_none();
-            if let Some(c) = chunk {
-                let got = receipt.digest.len() + (buf.len() + c.len()) as u64;
+            if let Some(mut c) = chunk {
+                let got = receipt.sent + (gathered + c.len()) as u64;
                 if got > expected.size {
                     return Err(PendingError::TooLong {
                         declared: expected.size,
                         got,
                     });
                 }
-                buf.extend_from_slice(&c);
-            }
-            // Every part but the last is exactly PART bytes (S3 wants equal-sized parts).
-            while buf.len() >= PART {
-                let rest = buf.split_off(PART);
-                let part = std::mem::replace(&mut buf, rest);
-                receipt.send(part).await?;
+                // Every part but the last is exactly PART bytes (S3 wants equal-sized parts).
+                while gathered + c.len() >= PART {
+                    part.push(c.split_to(PART - gathered));
+                    gathered = 0;
+                    receipt.send(std::mem::take(&mut part)).await?;
+                }
+                if !c.is_empty() {
+                    gathered += c.len();
+                    part.push(c);
+                }
             }
             if ended {
-                if !buf.is_empty() || receipt.parts_sent == 0 {
-                    receipt.send(std::mem::take(&mut buf)).await?;
+                if gathered > 0 || receipt.parts_sent == 0 {
+                    receipt.send(std::mem::take(&mut part)).await?;
                 }
                 break;
             }
         }
-        if receipt.digest.len() != expected.size {
+        if receipt.sent != expected.size {
             return Err(PendingError::TooShort {
                 declared: expected.size,
-                got: receipt.digest.len(),
+                got: receipt.sent,
             });
         }
         receipt.keep(expected, now).await
@@ -267,6 +274,14 @@ impl BucketStore {
     }
 }
 
+/// Where the hashes of a receipt are: here, or on the bulk pool with the last part sent.
+enum Hasher {
+    Here(Box<ReceivedDigest>),
+    Away(bulk::Pending<Box<ReceivedDigest>>),
+    /// Lost with a job that panicked.
+    Gone,
+}
+
 /// One object being received: its multipart upload (aborted when dropped unless kept), its
 /// `receiving/` record, the parts in flight and the hashes of what was sent.
 struct Receipt<'a> {
@@ -274,7 +289,9 @@ struct Receipt<'a> {
     key: Key,
     upload_id: String,
     marker: Key,
-    digest: ReceivedDigest,
+    hasher: Hasher,
+    /// Bytes handed to [`Receipt::send`].
+    sent: u64,
     parts_sent: usize,
     in_flight: VecDeque<tokio::task::JoinHandle<object_store::Result<PartId>>>,
     parts: Vec<PartId>,
@@ -314,7 +331,8 @@ impl<'a> Receipt<'a> {
             key,
             upload_id,
             marker,
-            digest: ReceivedDigest::new(),
+            hasher: Hasher::Here(Box::new(ReceivedDigest::new())),
+            sent: 0,
             parts_sent: 0,
             in_flight: VecDeque::new(),
             parts: Vec::new(),
@@ -329,12 +347,19 @@ impl<'a> Receipt<'a> {
         Ok(receipt)
     }
 
-    /// Hashes `part` (off the async workers) and sends it, waiting for the oldest part in
-    /// flight when too many are.
-    async fn send(&mut self, part: Vec<u8>) -> Result<(), StoreError> {
-        let part = Bytes::from(part);
-        let digest = &mut self.digest;
-        crate::gate::blocking(|| digest.update(&part, true));
+    /// Sends `part` (the buffers it arrived in) as the next part of the upload, hashing it
+    /// on the bulk pool meanwhile; waits for the previous part's hashing, and for the oldest
+    /// part in flight when too many are.
+    async fn send(&mut self, part: Vec<Bytes>) -> Result<(), StoreError> {
+        let payload: PutPayload = part.iter().cloned().collect();
+        self.sent += payload.content_length() as u64;
+        let mut digest = self.digest().await?;
+        self.hasher = Hasher::Away(bulk::submit(move || {
+            for bytes in &part {
+                digest.update(bytes);
+            }
+            digest
+        }));
         if self.in_flight.len() >= PARTS_IN_FLIGHT {
             self.join_oldest().await?;
         }
@@ -345,10 +370,25 @@ impl<'a> Receipt<'a> {
             self.parts_sent,
         );
         self.in_flight.push_back(tokio::spawn(async move {
-            s3.put_part(&key, &id, idx, PutPayload::from(part)).await
+            s3.put_part(&key, &id, idx, payload).await
         }));
         self.parts_sent += 1;
         Ok(())
+    }
+
+    /// The hashes of every part sent, once the last one is hashed.
+    async fn digest(&mut self) -> Result<Box<ReceivedDigest>, StoreError> {
+        match std::mem::replace(&mut self.hasher, Hasher::Gone) {
+            Hasher::Here(d) => Ok(d),
+            Hasher::Away(pending) => pending.await.map_err(|e| StoreError::Io {
+                path: format!("s3://{}/{}", self.store.bucket(), self.key).into(),
+                error: std::io::Error::other(e),
+            }),
+            Hasher::Gone => Err(StoreError::Io {
+                path: format!("s3://{}/{}", self.store.bucket(), self.key).into(),
+                error: std::io::Error::other(bulk::JobLost),
+            }),
+        }
     }
 
     async fn join_oldest(&mut self) -> Result<(), StoreError> {
@@ -378,7 +418,7 @@ impl<'a> Receipt<'a> {
         while !self.in_flight.is_empty() {
             self.join_oldest().await?;
         }
-        let object = self.digest.finish(expected, now)?;
+        let object = self.digest().await?.finish(expected, now)?;
         let store = self.store;
         let name = object.sha256.clone();
         let existing = store.blob_state(&name).await?;

@@ -1,7 +1,9 @@
 //! The bucket store's write side, in one pass over each source file: it is read once, in
 //! parts; every part goes to the SHA-256 and BLAKE3 hashers and, as a part of an S3 multipart
 //! upload to `blobs/<attested sha256>`, to the bucket, several parts in flight while the next is
-//! read. A multipart upload is invisible until completed: committing completes the uploads, then
+//! read. A multipart upload is invisible until completed: committing completes the uploads (or,
+//! where a blob of the same digest was stored meanwhile, aborts them and reuses the blob once
+//! its bytes are read back and found to be the admitted ones, never overwriting it), then
 //! writes the envelope, grants and signature files, then the revision record, and the ref last.
 //! Aborting aborts the uploads: nothing appears.
 //!
@@ -104,11 +106,24 @@ impl<'a> BucketStaging<'a> {
                 BlobSource::Staged { staged_path } => self.adopted.get(staged_path),
                 BlobSource::Stored(_) => None,
             };
+            let mut existing = None;
             let etag = match &f.blob {
                 BlobSource::Staged { .. } if adopted.is_some() => None,
-                BlobSource::Staged { staged_path } => {
-                    match self.uploads.remove(staged_path) {
-                        Some((key, id, parts)) => {
+                BlobSource::Staged { staged_path } => match self.uploads.remove(staged_path) {
+                    Some((key, id, parts)) => match store.blob_state(&sha).await? {
+                        // Stored since the plan (a concurrent upload or admission, or a small
+                        // file another revision holds): never overwritten, as records pin its
+                        // ETag. Our upload is dropped and the stored bytes are reused.
+                        Some(_) => {
+                            store
+                                .client()
+                                .abort_multipart(&key, &id)
+                                .await
+                                .map_err(|e| store.storage(&key, e))?;
+                            existing = Some(existing_blob(store, &sha, f.size, f.hashes).await?);
+                            None
+                        }
+                        None => {
                             store
                                 .client()
                                 .complete_multipart(&key, &id, parts)
@@ -116,10 +131,10 @@ impl<'a> BucketStaging<'a> {
                                 .map_err(|e| store.storage(&key, e))?
                                 .e_tag
                         }
-                        // A second file with the same bytes: its upload was completed above.
-                        None => None,
-                    }
-                }
+                    },
+                    // A second file with the same bytes: its upload was completed above.
+                    None => None,
+                },
                 BlobSource::Stored(_) => None,
             };
             // The ETag as a reader sees it (HEAD), so the server compares like with like.
@@ -139,7 +154,7 @@ impl<'a> BucketStaging<'a> {
             let found = match (&f.blob, adopted) {
                 (BlobSource::Stored(found), _) => Some(found),
                 (_, Some(a)) => Some(&a.identity),
-                _ => None,
+                _ => existing.as_ref(),
             };
             let identity = match (found, now.identity) {
                 (Some(found), now) if &now != found => {
@@ -527,6 +542,31 @@ fn spawn_reader(
             head,
         })
     })
+}
+
+/// The identity of the stored blob `sha256` once its bytes, read back, are the admitted ones
+/// (`hashes`, `size`): a blob that holds anything else is never adopted.
+async fn existing_blob(
+    store: &BucketStore,
+    sha256: &str,
+    size: u64,
+    hashes: Hashes,
+) -> Result<BlobIdentity, StoreError> {
+    let (got, state) = store.rehash_blob(sha256, &|_| {}).await?;
+    let location = format!("s3://{}/{}", store.bucket(), store.blob_key(sha256));
+    if got != hashes {
+        return Err(StoreError::BlobChanged {
+            location,
+            why: format!("its SHA-256 is {}", hex::encode(got.sha256)),
+        });
+    }
+    if state.size != size {
+        return Err(StoreError::BlobChanged {
+            location,
+            why: format!("{} bytes, admitted {size}", state.size),
+        });
+    }
+    Ok(state.identity)
 }
 
 /// Stores `bytes` at `key` (named by their SHA-256) unless an object there already holds them;

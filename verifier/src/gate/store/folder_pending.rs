@@ -8,12 +8,11 @@
 //! left behind is removed by `store gc` with expired objects.
 
 use std::fs::{self, File};
-use std::io::{IoSlice, Write};
+use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::body::Bytes;
 use futures::StreamExt as _;
 use weightgate_attest::io::{Replace, write_atomically};
 
@@ -27,6 +26,8 @@ use super::{
 
 /// Bytes gathered before they are hashed and written in one job on the bulk pool.
 const WRITE_BATCH: usize = 4 << 20;
+/// A batch buffer's size: a batch and the chunk that fills it (hyper's are far smaller).
+const BATCH_CAPACITY: usize = WRITE_BATCH + (1 << 20);
 /// Prefix of a file still being received.
 pub(super) const RECEIVING: &str = ".recv-";
 
@@ -182,8 +183,7 @@ async fn receive(
 ) -> Result<Box<Receipt>, PendingError> {
     let path = receipt.path.clone();
     let mut writer = Writer::Here(Box::new(receipt));
-    let mut batch: Vec<Bytes> = Vec::new();
-    let mut batched = 0usize;
+    let mut batch: Vec<u8> = Vec::with_capacity(BATCH_CAPACITY);
     let mut received = 0u64;
     let outcome = loop {
         let chunk = match tokio::time::timeout(expected.idle_timeout, body.next()).await {
@@ -201,10 +201,12 @@ async fn receive(
                     got: received,
                 });
             }
-            batched += c.len();
-            batch.push(c);
+            // Copied while it is in the cache, and hyper's buffer released at once: hyper
+            // then reads into the same memory again instead of fresh pages (page faults,
+            // zeroing) for every chunk a batch would hold.
+            batch.extend_from_slice(&c);
         }
-        if batched >= WRITE_BATCH || (ended && batched > 0) {
+        if batch.len() >= WRITE_BATCH || (ended && !batch.is_empty()) {
             let mut receipt = match std::mem::replace(&mut writer, Writer::Gone)
                 .back(&path)
                 .await
@@ -212,10 +214,10 @@ async fn receive(
                 Ok(r) => r,
                 Err(e) => break Err(e),
             };
-            let parts = std::mem::take(&mut batch);
-            batched = 0;
+            // The buffer of the batch written before is the next one's.
+            let full = std::mem::replace(&mut batch, std::mem::take(&mut receipt.spare));
             writer = Writer::Away(bulk::submit(move || {
-                receipt.write(&parts)?;
+                receipt.write(full)?;
                 Ok(receipt)
             }));
         }
@@ -243,6 +245,8 @@ struct Receipt {
     path: PathBuf,
     file: File,
     digest: ReceivedDigest,
+    /// The buffer of the last batch written, emptied, for the next.
+    spare: Vec<u8>,
     kept: bool,
 }
 
@@ -265,29 +269,17 @@ impl Receipt {
             path,
             file,
             digest: ReceivedDigest::new(),
+            spare: Vec::with_capacity(BATCH_CAPACITY),
             kept: false,
         })
     }
 
-    /// Hashes `parts` and appends them, from the buffers they arrived in.
-    fn write(&mut self, parts: &[Bytes]) -> Result<(), StoreError> {
-        for part in parts {
-            // One thread per upload: the pool's other threads serve other uploads.
-            self.digest.update(part, false);
-        }
-        let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
-        let mut rest = &mut slices[..];
-        while !rest.is_empty() {
-            let n = match self.file.write_vectored(rest) {
-                Ok(0) => {
-                    return Err(io(&self.path)(std::io::ErrorKind::WriteZero.into()));
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io(&self.path)(e)),
-            };
-            IoSlice::advance_slices(&mut rest, n);
-        }
+    /// Hashes `batch` and appends it; keeps its buffer for the next batch.
+    fn write(&mut self, mut batch: Vec<u8>) -> Result<(), StoreError> {
+        self.digest.update(&batch);
+        self.file.write_all(&batch).map_err(io(&self.path))?;
+        batch.clear();
+        self.spare = batch;
         Ok(())
     }
 

@@ -24,14 +24,11 @@ impl ReceivedDigest {
         }
     }
 
-    /// Adds the next `bytes`; with `parallel`, BLAKE3 hashes a large piece on rayon's threads.
-    pub(super) fn update(&mut self, bytes: &[u8], parallel: bool) {
+    /// Adds the next `bytes`, on the calling thread only (a bulk pool thread: the pool's other
+    /// threads serve other uploads).
+    pub(super) fn update(&mut self, bytes: &[u8]) {
         self.sha256.update(bytes);
-        if parallel && bytes.len() >= 1 << 20 {
-            self.blake3.update_rayon(bytes);
-        } else {
-            self.blake3.update(bytes);
-        }
+        self.blake3.update(bytes);
         let need = 8 - self.first.len().min(8);
         self.first
             .extend_from_slice(&bytes[..need.min(bytes.len())]);
