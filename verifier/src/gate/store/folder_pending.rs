@@ -274,10 +274,12 @@ impl Receipt {
         })
     }
 
-    /// Hashes `batch` and appends it; keeps its buffer for the next batch.
+    /// Hashes `batch` and appends it, at once on two threads; keeps its buffer for the next
+    /// batch.
     fn write(&mut self, mut batch: Vec<u8>) -> Result<(), StoreError> {
-        self.digest.update(&batch);
-        self.file.write_all(&batch).map_err(io(&self.path))?;
+        let (file, digest) = (&mut self.file, &mut self.digest);
+        let (written, ()) = bulk::both(|| file.write_all(&batch), || digest.update(&batch));
+        written.map_err(io(&self.path))?;
         batch.clear();
         self.spare = batch;
         Ok(())
