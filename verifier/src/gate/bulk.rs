@@ -29,8 +29,7 @@ fn pool() -> &'static Pool {
     POOL.get_or_init(|| {
         let (jobs, queue) = channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16));
-        for i in 0..threads {
+        for i in 0..threads() {
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("weightgate-bulk-{i}"))
@@ -39,6 +38,11 @@ fn pool() -> &'static Pool {
         }
         Pool { jobs }
     })
+}
+
+/// The pool's size: one thread per core, at least two and at most sixteen.
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16))
 }
 
 fn serve(queue: &Mutex<Receiver<Job>>) {

@@ -329,7 +329,9 @@ impl XetCas {
             .into_iter()
             .map(|(file, sha256)| self.rebuild_file(namespace, file, sha256, indexes.clone(), now))
             .collect();
-        let mut rebuilt = futures::stream::iter(rebuilds).buffer_unordered(files_at_once());
+        // One file per bulk thread, so hashing one file's bytes does not wait for another's.
+        let mut rebuilt =
+            futures::stream::iter(rebuilds).buffer_unordered(crate::gate::bulk::threads());
         while let Some(done) = rebuilt.next().await {
             done?;
         }
@@ -339,12 +341,6 @@ impl XetCas {
             .put_xet_object(namespace, XetObjectKind::Shard, &shard_id, body)
             .await?)
     }
-}
-
-/// How many files of one shard are reconstructed at once: one per core (the bulk pool's
-/// size), so hashing one file's bytes does not wait for another's writes.
-fn files_at_once() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16))
 }
 
 /// The CAS URL of a request's gate: its `Host`, over `https` when a proxy says so.

@@ -73,20 +73,9 @@ async fn next_piece(s: &mut State) -> Result<Bytes, String> {
         .indexes
         .get(&term.xorb)
         .ok_or_else(|| format!("xorb {} has no chunk index", term.xorb))?;
-    let body = match &s.xorb {
-        Some((hash, body)) if *hash == term.xorb => body.clone(),
-        _ => {
-            let body = s
-                .store
-                .xet_object(&s.namespace, XetObjectKind::Xorb, &term.xorb.to_hex())
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("xorb {} is no longer stored", term.xorb))?;
-            let body = Arc::new(body);
-            s.xorb = Some((term.xorb, body.clone()));
-            body
-        }
-    };
+    let body = stored_xorb(&*s.store, &s.namespace, term.xorb, &mut s.xorb)
+        .await?
+        .ok_or_else(|| format!("xorb {} is no longer stored", term.xorb))?;
     let first = term.start + s.next_chunk;
     let term_chunks = &index[first as usize..term.end as usize];
     let mut take = 0;
@@ -142,20 +131,8 @@ pub async fn changed_chunk(
 ) -> Result<Option<String>, String> {
     let mut last: Option<(XetHash, Arc<Vec<u8>>)> = None;
     for term in &file.terms {
-        let body = match &last {
-            Some((hash, body)) if *hash == term.xorb => body.clone(),
-            _ => {
-                let Some(body) = store
-                    .xet_object(namespace, XetObjectKind::Xorb, &term.xorb.to_hex())
-                    .await
-                    .map_err(|e| e.to_string())?
-                else {
-                    return Ok(Some(format!("xorb {} is no longer stored", term.xorb)));
-                };
-                let body = Arc::new(body);
-                last = Some((term.xorb, body.clone()));
-                body
-            }
+        let Some(body) = stored_xorb(&*store, namespace, term.xorb, &mut last).await? else {
+            return Ok(Some(format!("xorb {} is no longer stored", term.xorb)));
         };
         let index = indexes
             .get(&term.xorb)
@@ -186,4 +163,29 @@ pub async fn changed_chunk(
         }
     }
     Ok(None)
+}
+
+/// The stored bytes of xorb `hash`, read once for consecutive terms that name it (`last`
+/// keeps the last one read); `None` if the store no longer has it.
+async fn stored_xorb(
+    store: &dyn Store,
+    namespace: &str,
+    hash: XetHash,
+    last: &mut Option<(XetHash, Arc<Vec<u8>>)>,
+) -> Result<Option<Arc<Vec<u8>>>, String> {
+    if let Some((kept, body)) = last
+        && *kept == hash
+    {
+        return Ok(Some(body.clone()));
+    }
+    let Some(body) = store
+        .xet_object(namespace, XetObjectKind::Xorb, &hash.to_hex())
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let body = Arc::new(body);
+    *last = Some((hash, body.clone()));
+    Ok(Some(body))
 }
