@@ -36,7 +36,7 @@ use crate::gate::bulk;
 use super::received::ReceivedDigest;
 use super::{
     BlobIdentity, BucketStore, ByteStream, ExpectedObject, PendingError, PendingObject, Store as _,
-    StoreError, check_repo_id, is_sha256_hex,
+    StoreError, is_sha256_hex,
 };
 
 /// Bytes per multipart part (S3's minimum is 5 MiB for all but the last).
@@ -68,11 +68,7 @@ pub(super) struct Receiving {
 
 impl BucketStore {
     fn pending_dir(&self, namespace: &str) -> Result<String, StoreError> {
-        check_repo_id(&format!("{namespace}/x")).map_err(|_| {
-            StoreError::BadName(format!(
-                "namespace `{namespace}` is not a valid organisation name ([A-Za-z0-9._-], max 96)"
-            ))
-        })?;
+        super::folder_pending::check_namespace(namespace)?;
         Ok(format!("pending/{namespace}"))
     }
 

@@ -26,7 +26,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::{FolderStore, MAX_RECORD_LEN, RevisionRecord, StoreError};
+use super::{FolderStore, MAX_RECORD_LEN, RevisionRecord, StoreError, io_at as io};
 
 /// What a collection removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -105,6 +105,13 @@ fn parse_record(bytes: &[u8], name: &str) -> Result<RevisionRecord, StoreError> 
     })
 }
 
+/// The Unix second before which an upload received has expired.
+fn expired_before(now: SystemTime, grace: Duration) -> i64 {
+    now.checked_sub(grace)
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 pub(super) fn older_than(modified: SystemTime, grace: Duration, now: SystemTime) -> bool {
     now.duration_since(modified).is_ok_and(|age| age >= grace)
 }
@@ -114,10 +121,6 @@ impl FolderStore {
     pub fn gc(&self, grace: Duration) -> Result<GcReport, StoreError> {
         let _no_admissions = self.lock_for_gc()?;
         let now = SystemTime::now();
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |error| StoreError::Io { path, error }
-        };
         let mut report = GcReport::default();
         let mut referenced = Referenced::default();
         let repos = self.root.join("repos");
@@ -136,10 +139,7 @@ impl FolderStore {
                 }
             }
         }
-        let expired_before = now
-            .checked_sub(grace)
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs() as i64);
+        let expired_before = expired_before(now, grace);
         report.abandoned +=
             super::folder_pending::expire_pending(&self.root.join("uploads"), expired_before)?;
         // Read before anything is removed: a shard that cannot be read stops the collection.
@@ -199,10 +199,6 @@ impl FolderStore {
         report: &mut GcReport,
     ) -> Result<Vec<std::path::PathBuf>, StoreError> {
         use super::XetObjectKind as K;
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |error| StoreError::Io { path, error }
-        };
         let old = |path: &Path| -> Result<bool, StoreError> {
             match fs::symlink_metadata(path) {
                 Ok(meta) => Ok(older_than(meta.modified().map_err(io(path))?, grace, now)),
@@ -346,10 +342,7 @@ impl super::BucketStore {
         };
         let mut referenced = Referenced::default();
         // Pending uploads past the grace period expire; the blobs of the others stay.
-        let expired_before = now
-            .checked_sub(grace)
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs() as i64);
+        let expired_before = expired_before(now, grace);
         let sweep = self.expire_pending(expired_before).await?;
         report.abandoned += sweep.removed;
         // The SHA-256 of every live file of each namespace, for its Xet objects.
