@@ -33,6 +33,23 @@ pub(crate) fn is_weights(path: &str) -> bool {
     path.ends_with(".safetensors")
 }
 
+/// Whether a file holds weights in any format a loader reads (PyTorch pickles, GGUF, Keras,
+/// Flax beside safetensors): a download holding none of them vouches for no weights.
+fn holds_weights(path: &str) -> bool {
+    const FORMATS: &[&str] = &[
+        ".safetensors",
+        ".bin",
+        ".pt",
+        ".pth",
+        ".gguf",
+        ".ckpt",
+        ".h5",
+        ".msgpack",
+    ];
+    let name = path.rsplit_once('/').map_or(path, |(_, n)| n);
+    name != "training_args.bin" && FORMATS.iter().any(|f| name.ends_with(f))
+}
+
 /// The listed files a Hugging Face loader needs for the weights: in each folder, the default
 /// single weights file when listed, else its index when listed (the shards a present index
 /// names are required by the checkpoint reader itself, which refuses an index whose shards are
@@ -123,8 +140,10 @@ pub(crate) fn absent_files<'a>(
         }
     }
     if scope == SubjectScope::Downloaded
-        && !listed.iter().any(|p| is_weights(p) && present.contains(p))
-        && let Some(first) = listed.iter().find(|p| is_weights(p))
+        && !listed
+            .iter()
+            .any(|p| holds_weights(p) && present.contains(p))
+        && let Some(first) = listed.iter().find(|p| holds_weights(p))
         && !absent.missing.iter().any(|m| m == first)
     {
         absent.not_downloaded.retain(|p| p != first);
@@ -274,5 +293,14 @@ mod tests {
         );
         assert_eq!(a.missing, ["weights/custom.safetensors"]);
         assert!(a.not_downloaded.is_empty());
+        // The same for weights in another format, whatever else was fetched.
+        let listed = ["config.json", "training_args.bin", "pytorch_model.bin"];
+        let a = absent_files(
+            listed,
+            &set(&["config.json", "training_args.bin"]),
+            &none(),
+            SubjectScope::Downloaded,
+        );
+        assert_eq!(a.missing, ["pytorch_model.bin"]);
     }
 }

@@ -288,7 +288,7 @@ fn verify_with(
         let mut chain_error: Option<ChainError> = None;
         let mut found = None;
         for ca in &root.certificate_authorities {
-            if t < ca.valid_from || ca.valid_until.is_some_and(|e| t > e) {
+            if !ca.valid_at(t) {
                 continue;
             }
             let (anchor, intermediates) = ca.chain.split_last().expect("a CA has a certificate");

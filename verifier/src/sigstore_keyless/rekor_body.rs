@@ -8,6 +8,7 @@
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 use weightgate_schemas::oms::decode_base64_lenient;
+use weightgate_schemas::pae;
 
 /// The entry kinds this verifier reads, by `kindVersion`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,18 +102,6 @@ struct V002Verifier {
 #[serde(rename_all = "camelCase")]
 struct RawBytes {
     raw_bytes: String,
-}
-
-/// The DSSE pre-authentication encoding the signature covers.
-fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "DSSEv1 {} {payload_type} {} ",
-        payload_type.len(),
-        payload.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(payload);
-    out
 }
 
 /// `SHA2_256` etc. (protobuf-specs `HashAlgorithm`) applied to `data`.

@@ -257,7 +257,7 @@ pub fn verify_timestamp(
                 continue;
             }
         }
-        if time < authority.valid_from || authority.valid_until.is_some_and(|end| time >= end) {
+        if !authority.valid_at(time) {
             problems.push(format!(
                 "signed by {} outside its validity window in the trusted root",
                 authority.name

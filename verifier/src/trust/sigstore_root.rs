@@ -26,7 +26,7 @@ pub struct FulcioCa {
 }
 
 /// A timestamping authority (RFC 3161): its chain (the TSA certificate first, root last), a
-/// name for messages, and when its timestamps count (Unix seconds, end exclusive).
+/// name for messages, and when its timestamps count (Unix seconds, both ends included).
 #[derive(Debug, Clone)]
 pub struct TimestampAuthority {
     pub name: String,
@@ -51,9 +51,27 @@ pub enum LogVerifyingKey {
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
+/// Whether `t` falls in a validity window of the trusted root, both ends included (as
+/// sigstore-go counts them).
+fn within(t: i64, from: i64, until: Option<i64>) -> bool {
+    t >= from && until.is_none_or(|end| t <= end)
+}
+
 impl LogKey {
     pub fn valid_at(&self, t: i64) -> bool {
-        t >= self.valid_from && self.valid_until.is_none_or(|end| t <= end)
+        within(t, self.valid_from, self.valid_until)
+    }
+}
+
+impl FulcioCa {
+    pub fn valid_at(&self, t: i64) -> bool {
+        within(t, self.valid_from, self.valid_until)
+    }
+}
+
+impl TimestampAuthority {
+    pub fn valid_at(&self, t: i64) -> bool {
+        within(t, self.valid_from, self.valid_until)
     }
 }
 
