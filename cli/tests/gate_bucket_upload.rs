@@ -12,34 +12,11 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use sha2::Digest as _;
 
-use crate::common::{self, copy_dir, python, td, testdata};
+use crate::common::{self, bearer_request, copy_dir, python, td, testdata};
 use crate::support::seaweed::{ACCESS_KEY, BUCKET, Role, SECRET_KEY, Seaweed};
 use crate::support::serve::Server;
 
 const PREFIX: &str = "uploads";
-
-/// One request on its own connection: status, headers' text and body.
-fn request(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(body).unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, text)
-}
 
 /// The keys of the bucket under `prefix`, listed with curl's own SigV4 signing.
 fn keys(sw: &Seaweed, prefix: &str) -> String {
@@ -154,7 +131,7 @@ fn uploads_to_gates_over_one_bucket() {
         r#"{{"operation":"upload","transfers":["basic"],"objects":[{{"oid":"{oid}","size":{}}}]}}"#,
         data.len()
     );
-    let (status, text) = request(
+    let (status, text) = bearer_request(
         &a.addr,
         "POST",
         "/lab/cut.git/info/lfs/objects/batch",
@@ -201,7 +178,7 @@ fn uploads_to_gates_over_one_bucket() {
         r#"{{"operation":"upload","transfers":["basic"],"objects":[{{"oid":"{oid}","size":{}}}]}}"#,
         small.len()
     );
-    let (_, text) = request(
+    let (_, text) = bearer_request(
         &b.addr,
         "POST",
         "/lab/later.git/info/lfs/objects/batch",
@@ -210,7 +187,7 @@ fn uploads_to_gates_over_one_bucket() {
     );
     let href = text.split("\"href\":\"").nth(1).unwrap();
     let path = &href[href.find("/api/").unwrap()..href.find('"').unwrap()];
-    let (status, text) = request(&b.addr, "PUT", path, "", &small);
+    let (status, text) = bearer_request(&b.addr, "PUT", path, "", &small);
     assert_eq!(status, 200, "{text}");
     assert!(keys(&sw, &format!("pending/lab/{oid}.json")).contains("<Key>"));
     assert!(keys(&sw, &format!("blobs/{oid}")).contains("<Key>"));
@@ -247,7 +224,7 @@ fn uploads_to_gates_over_one_bucket() {
     let token2 = token.clone();
     let commit = std::thread::spawn(move || {
         let t = Instant::now();
-        let r = request(
+        let r = bearer_request(
             &addr,
             "POST",
             "/api/models/lab/many/commit/main",

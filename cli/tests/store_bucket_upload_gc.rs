@@ -5,14 +5,12 @@
 //! period (it re-sent objects already stored, which refreshes their age), and removes the rest.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use sha2::Digest as _;
 
-use crate::common::{self, copy_dir, http_get, python, testdata};
+use crate::common::{self, bearer_request, copy_dir, http_get, python, testdata};
 use crate::support::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
 use crate::support::serve::Server;
 
@@ -53,33 +51,6 @@ fn xet_objects(sw: &Seaweed) -> BTreeSet<String> {
         .collect()
 }
 
-/// One request on its own connection: status and the whole answer's text.
-fn request(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let auth = match token {
-        "" => String::new(),
-        t => format!("Authorization: Bearer {t}\r\n"),
-    };
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\n\
-         Connection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(body).unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, text)
-}
-
 /// Uploads `data` over the LFS batch API and its PUT: the PUT's status and answer.
 fn lfs_put(addr: &str, token: &str, repo: &str, data: &[u8]) -> (u16, String) {
     let oid = hex::encode(sha2::Sha256::digest(data));
@@ -87,7 +58,7 @@ fn lfs_put(addr: &str, token: &str, repo: &str, data: &[u8]) -> (u16, String) {
         r#"{{"operation":"upload","transfers":["basic"],"objects":[{{"oid":"{oid}","size":{}}}]}}"#,
         data.len()
     );
-    let (status, text) = request(
+    let (status, text) = bearer_request(
         addr,
         "POST",
         &format!("/{repo}.git/info/lfs/objects/batch"),
@@ -97,7 +68,7 @@ fn lfs_put(addr: &str, token: &str, repo: &str, data: &[u8]) -> (u16, String) {
     assert_eq!(status, 200, "{text}");
     let href = text.split("\"href\":\"").nth(1).expect("an upload action");
     let path = &href[href.find("/api/").unwrap()..href.find('"').unwrap()];
-    request(addr, "PUT", path, "", data)
+    bearer_request(addr, "PUT", path, "", data)
 }
 
 fn gc(sw: &Seaweed, grace: &str) -> String {

@@ -169,6 +169,42 @@ pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u
     (status, body)
 }
 
+/// One request on its own connection (`Connection: close`), with a bearer token unless
+/// `token` is empty: the status and the whole answer as text (0 if none came).
+pub fn bearer_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &[u8],
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let auth = match token {
+        "" => String::new(),
+        t => format!("Authorization: Bearer {t}\r\n"),
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
 /// A valid safetensors file image: BF16 tensors of the given shapes, bytes counting up from 0.
 pub fn bf16_safetensors(tensors: &[(&str, &[u64])]) -> Vec<u8> {
     let mut entries = Vec::new();
