@@ -1,15 +1,14 @@
 //! The folder store's pending area: `STORE/uploads/<namespace>/<sha256>` (the bytes, 0444) and
 //! `<sha256>.json` (its [`PendingObject`]), one folder per namespace. An object is received
-//! into `.recv-*` beside them, hashed (SHA-256, BLAKE3) from the buffers it is written from,
-//! made durable, and renamed to its digest only when its size and SHA-256 are the declared
+//! into `.recv-*` beside them, hashed (SHA-256, BLAKE3) from the buffers it is written from
+//! around the page cache ([`DirectFile`]), made durable, and renamed to its digest only when its size and SHA-256 are the declared
 //! ones. Its description is written first: an object counts as pending only while both exist,
 //! and a description without bytes just expires.
 //! A receipt cut off (disconnect, idle, refusal) removes its `.recv-*` file; one a killed gate
 //! left behind is removed by `store gc` with expired objects.
 
 use std::fs::{self, File};
-use std::io::Write;
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,15 +17,18 @@ use weightgate_attest::io::{Replace, write_atomically};
 
 use crate::gate::bulk;
 
+use super::direct_file::{ALIGN, AlignedBuf, DirectFile};
 use super::received::ReceivedDigest;
 use super::{
     ByteStream, ExpectedObject, FolderStore, PendingError, PendingObject, StagedFile, StoreError,
     check_repo_id, io_at as io, is_sha256_hex,
 };
 
-/// Bytes gathered before they are hashed and written in one job on the bulk pool.
+/// Bytes gathered before they are hashed and written in one job on the bulk pool (a multiple
+/// of [`ALIGN`]).
 const WRITE_BATCH: usize = 4 << 20;
-/// A batch buffer's size: a batch and the chunk that fills it (hyper's are far smaller).
+/// A batch buffer's first size: a batch and the chunk that fills it (hyper's are far
+/// smaller; a larger chunk grows the buffer).
 const BATCH_CAPACITY: usize = WRITE_BATCH + (1 << 20);
 /// Prefix of a file still being received.
 pub(super) const RECEIVING: &str = ".recv-";
@@ -173,7 +175,9 @@ fn lost(path: &Path, e: bulk::JobLost) -> StoreError {
 }
 
 /// Reads `body` into `receipt` in batches of about [`WRITE_BATCH`] bytes, each hashed and
-/// written on the bulk pool while the next is read from the connection. Returns once the
+/// written on the bulk pool while the next is read from the connection. Every batch but the
+/// last is a whole number of [`ALIGN`] blocks, so it is written direct: the bytes past the
+/// last whole block start the next batch. Returns once the
 /// last batch is written, also on failure: a refused receipt's file is gone when the client
 /// hears of it.
 async fn receive(
@@ -183,7 +187,7 @@ async fn receive(
 ) -> Result<Box<Receipt>, PendingError> {
     let path = receipt.path.clone();
     let mut writer = Writer::Here(Box::new(receipt));
-    let mut batch: Vec<u8> = Vec::with_capacity(BATCH_CAPACITY);
+    let mut batch = AlignedBuf::with_capacity(BATCH_CAPACITY);
     let mut received = 0u64;
     let outcome = loop {
         let chunk = match tokio::time::timeout(expected.idle_timeout, body.next()).await {
@@ -214,8 +218,17 @@ async fn receive(
                 Ok(r) => r,
                 Err(e) => break Err(e),
             };
-            // The buffer of the batch written before is the next one's.
-            let full = std::mem::replace(&mut batch, std::mem::take(&mut receipt.spare));
+            // The buffer of the batch written before is the next one's, starting with this
+            // one's bytes past its last whole block.
+            let mut next = std::mem::replace(&mut receipt.spare, AlignedBuf::with_capacity(0));
+            let whole = if ended {
+                batch.len()
+            } else {
+                batch.len() / ALIGN * ALIGN
+            };
+            next.extend_from_slice(&batch[whole..]);
+            batch.truncate(whole);
+            let full = std::mem::replace(&mut batch, next);
             writer = Writer::Away(bulk::submit(move || {
                 receipt.write(full)?;
                 Ok(receipt)
@@ -243,10 +256,10 @@ pub(super) fn check_namespace(namespace: &str) -> Result<(), StoreError> {
 /// hashes of what was written to it.
 struct Receipt {
     path: PathBuf,
-    file: File,
+    file: DirectFile,
     digest: ReceivedDigest,
     /// The buffer of the last batch written, emptied, for the next.
-    spare: Vec<u8>,
+    spare: AlignedBuf,
     kept: bool,
 }
 
@@ -259,26 +272,21 @@ impl Receipt {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!("{RECEIVING}{}-{nanos}-{n}", std::process::id()));
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io(&path))?;
+        let file = DirectFile::create_new(&path, 0o600).map_err(io(&path))?;
         Ok(Receipt {
             path,
             file,
             digest: ReceivedDigest::new(),
-            spare: Vec::with_capacity(BATCH_CAPACITY),
+            spare: AlignedBuf::with_capacity(BATCH_CAPACITY),
             kept: false,
         })
     }
 
     /// Hashes `batch` and appends it, at once on two threads; keeps its buffer for the next
     /// batch.
-    fn write(&mut self, mut batch: Vec<u8>) -> Result<(), StoreError> {
+    fn write(&mut self, mut batch: AlignedBuf) -> Result<(), StoreError> {
         let (file, digest) = (&mut self.file, &mut self.digest);
-        let (written, ()) = bulk::both(|| file.write_all(&batch), || digest.update(&batch));
+        let (written, ()) = bulk::both(|| file.append(&batch), || digest.update(&batch));
         written.map_err(io(&self.path))?;
         batch.clear();
         self.spare = batch;
@@ -293,9 +301,9 @@ impl Receipt {
         now: i64,
     ) -> Result<PendingObject, PendingError> {
         let object = self.digest.finish(expected, now)?;
-        self.file
-            .set_permissions(fs::Permissions::from_mode(0o444))
-            .and_then(|()| self.file.sync_all())
+        let file = self.file.file();
+        file.set_permissions(fs::Permissions::from_mode(0o444))
+            .and_then(|()| file.sync_all())
             .map_err(io(&self.path))?;
         let name = object.sha256.clone();
         let meta = dir.join(format!("{name}.json"));

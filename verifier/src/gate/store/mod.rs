@@ -10,6 +10,7 @@
 //! `s3://BUCKET/PREFIX`). [`open`] is the one place that picks between them; a new backend
 //! is a new file implementing both traits.
 
+mod direct_file;
 mod error;
 pub mod folder;
 mod folder_pending;

@@ -1,0 +1,230 @@
+//! A file written around the page cache (`O_DIRECT`), from page-aligned buffers.
+//!
+//! An upload's bytes are hashed from the buffer they are written from and are not read again
+//! until someone downloads them, so caching them only costs: on a virtual machine whose free
+//! memory is handed back to the host, every fresh page-cache page is a fault in the host
+//! (measured here: 1.47 GB took 2.6 s buffered into fresh pages, 0.7 s written direct and
+//! flushed). Direct writes need an aligned address, length and offset; the last piece of a
+//! file, shorter than a block, is written through the cache. Where the filesystem refuses
+//! `O_DIRECT` (some FUSE and network filesystems, tmpfs before Linux 6.6) or a write is not aligned, the file continues buffered: only slower.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// The alignment direct I/O gets: a page, a multiple of every common logical block size.
+pub(super) const ALIGN: usize = 4096;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(4096))]
+struct Page([u8; ALIGN]);
+
+/// A byte buffer whose start is page-aligned, reused from batch to batch.
+pub(super) struct AlignedBuf {
+    pages: Vec<Page>,
+    len: usize,
+}
+
+impl AlignedBuf {
+    pub(super) fn with_capacity(bytes: usize) -> Self {
+        AlignedBuf {
+            pages: vec![Page([0; ALIGN]); bytes.div_ceil(ALIGN)],
+            len: 0,
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(super) fn extend_from_slice(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        if end > self.pages.len() * ALIGN {
+            self.pages.resize(end.div_ceil(ALIGN), Page([0; ALIGN]));
+        }
+        let start = self.len;
+        self.all_mut()[start..end].copy_from_slice(bytes);
+        self.len = end;
+    }
+
+    /// Keeps the first `len` bytes.
+    pub(super) fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    fn all_mut(&mut self) -> &mut [u8] {
+        let bytes = self.pages.len() * ALIGN;
+        // SAFETY: `Page` is plain bytes without padding (repr(C) over a byte array), so the
+        // pages' memory is `bytes` initialised, exclusively borrowed bytes.
+        unsafe { std::slice::from_raw_parts_mut(self.pages.as_mut_ptr().cast::<u8>(), bytes) }
+    }
+}
+
+impl std::ops::Deref for AlignedBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: as in `all_mut`; `len` never exceeds the pages' bytes.
+        unsafe { std::slice::from_raw_parts(self.pages.as_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+/// A new file written at its end, direct while every write is aligned.
+pub(super) struct DirectFile {
+    file: File,
+    direct: bool,
+}
+
+impl DirectFile {
+    /// Creates `path` (it must not exist) with `mode`, direct if the filesystem allows it.
+    pub(super) fn create_new(path: &Path, mode: u32) -> std::io::Result<Self> {
+        let open = |flags| {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .custom_flags(flags)
+                .open(path)
+        };
+        match open(libc::O_DIRECT) {
+            Ok(file) => Ok(DirectFile { file, direct: true }),
+            // The filesystem has no direct I/O; nothing was created.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(DirectFile {
+                file: open(0)?,
+                direct: false,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the writes so far all went around the page cache.
+    #[cfg(test)]
+    pub(super) fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    /// Appends `bytes`: direct while their start and length are aligned, through the page
+    /// cache from the first write that is not (the file's last piece).
+    pub(super) fn append(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        while !bytes.is_empty() {
+            if self.direct && !aligned(bytes) {
+                self.buffered()?;
+            }
+            match self.file.write(bytes) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // A device or filesystem with larger blocks than `ALIGN`.
+                Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                    self.buffered()?
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn buffered(&mut self) -> std::io::Result<()> {
+        let fd = self.file.as_raw_fd();
+        // SAFETY: fcntl on a descriptor this struct owns; F_SETFL may clear O_DIRECT.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        self.direct = false;
+        Ok(())
+    }
+
+    pub(super) fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+fn aligned(bytes: &[u8]) -> bool {
+    (bytes.as_ptr() as usize).is_multiple_of(ALIGN) && bytes.len().is_multiple_of(ALIGN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    /// Writes `data` as the receive path does: aligned batches, then the tail.
+    fn write_in_batches(path: &Path, data: &[u8], batch: usize) -> bool {
+        let mut file = DirectFile::create_new(path, 0o600).unwrap();
+        let mut buf = AlignedBuf::with_capacity(batch);
+        let whole = data.len() / batch * batch;
+        for piece in data[..whole].chunks(batch) {
+            buf.clear();
+            buf.extend_from_slice(piece);
+            file.append(&buf).unwrap();
+        }
+        let direct = file.is_direct();
+        buf.clear();
+        buf.extend_from_slice(&data[whole..]);
+        file.append(&buf).unwrap();
+        direct
+    }
+
+    #[test]
+    fn a_file_written_direct_then_its_tail_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = pattern(3 * 65536 + 1234);
+        let path = dir.path().join("f");
+        let direct = write_in_batches(&path, &data, 65536);
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+        // SAFETY: statfs into a zeroed struct, with a NUL-terminated path.
+        let fs_type = unsafe {
+            let mut stat: libc::statfs = std::mem::zeroed();
+            let c = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap();
+            assert_eq!(libc::statfs(c.as_ptr(), &mut stat), 0);
+            stat.f_type
+        };
+        if fs_type != libc::TMPFS_MAGIC {
+            assert!(direct, "the aligned batches went through the page cache");
+        }
+    }
+
+    #[test]
+    fn an_unaligned_write_continues_buffered_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut file = DirectFile::create_new(&path, 0o600).unwrap();
+        let data = pattern(3 * ALIGN);
+        // A slice one byte into an aligned buffer: misaligned address.
+        let mut buf = AlignedBuf::with_capacity(4 * ALIGN);
+        buf.extend_from_slice(&[0xAA]);
+        buf.extend_from_slice(&data);
+        file.append(&buf[1..]).unwrap();
+        assert!(!file.is_direct());
+        file.append(b"tail").unwrap();
+        let mut want = data.clone();
+        want.extend_from_slice(b"tail");
+        assert_eq!(std::fs::read(&path).unwrap(), want);
+    }
+
+    #[test]
+    fn an_aligned_buffer_grows_and_keeps_its_alignment() {
+        let mut buf = AlignedBuf::with_capacity(10);
+        let data = pattern(3 * ALIGN + 5);
+        buf.extend_from_slice(&data[..7]);
+        buf.extend_from_slice(&data[7..]);
+        assert_eq!(&buf[..], &data[..]);
+        assert!((buf.as_ptr() as usize).is_multiple_of(ALIGN));
+        buf.truncate(ALIGN);
+        assert_eq!(buf.len(), ALIGN);
+    }
+}
