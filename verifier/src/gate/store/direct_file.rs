@@ -137,8 +137,11 @@ impl DirectFile {
     fn buffered(&mut self) -> std::io::Result<()> {
         let fd = self.file.as_raw_fd();
         // SAFETY: fcntl on a descriptor this struct owns; F_SETFL may clear O_DIRECT.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
+        let cleared = unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) >= 0
+        };
+        if !cleared {
             return Err(std::io::Error::last_os_error());
         }
         self.direct = false;
