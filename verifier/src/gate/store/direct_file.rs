@@ -28,9 +28,11 @@ pub(super) struct AlignedBuf {
 }
 
 impl AlignedBuf {
+    /// Reserves `bytes`; pages are zeroed (touched) only as the buffer first grows over
+    /// them, so a small upload does not pay for a whole batch.
     pub(super) fn with_capacity(bytes: usize) -> Self {
         AlignedBuf {
-            pages: vec![Page([0; ALIGN]); bytes.div_ceil(ALIGN)],
+            pages: Vec::with_capacity(bytes.div_ceil(ALIGN)),
             len: 0,
         }
     }
