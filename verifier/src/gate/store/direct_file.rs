@@ -22,7 +22,7 @@ pub(super) const ALIGN: usize = 4096;
 struct Page([u8; ALIGN]);
 
 /// A byte buffer whose start is page-aligned, reused from batch to batch.
-pub(super) struct AlignedBuf {
+pub struct AlignedBuf {
     pages: Vec<Page>,
     len: usize,
 }
@@ -30,7 +30,7 @@ pub(super) struct AlignedBuf {
 impl AlignedBuf {
     /// Reserves `bytes`; pages are zeroed (touched) only as the buffer first grows over
     /// them, so a small upload does not pay for a whole batch.
-    pub(super) fn with_capacity(bytes: usize) -> Self {
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
         AlignedBuf {
             pages: Vec::with_capacity(bytes.div_ceil(ALIGN)),
             len: 0,
@@ -45,11 +45,9 @@ impl AlignedBuf {
         self.len == 0
     }
 
-    pub(super) fn extend_from_slice(&mut self, bytes: &[u8]) {
+    pub(crate) fn extend_from_slice(&mut self, bytes: &[u8]) {
         let end = self.len + bytes.len();
-        if end > self.pages.len() * ALIGN {
-            self.pages.resize(end.div_ceil(ALIGN), Page([0; ALIGN]));
-        }
+        self.reserve(bytes.len());
         let start = self.len;
         self.all_mut()[start..end].copy_from_slice(bytes);
         self.len = end;
@@ -60,8 +58,22 @@ impl AlignedBuf {
         self.len = self.len.min(len);
     }
 
-    pub(super) fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.len = 0;
+    }
+
+    /// Makes room for `additional` more bytes (new pages are zeroed once, then reused).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let end = self.len + additional;
+        if end > self.pages.len() * ALIGN {
+            self.pages.resize(end.div_ceil(ALIGN), Page([0; ALIGN]));
+        }
+    }
+
+    /// The bytes it holds without growing.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.pages.len() * ALIGN
     }
 
     fn all_mut(&mut self) -> &mut [u8] {

@@ -40,6 +40,7 @@ use std::time::Duration;
 use weightgate_attest::hashing::Progress;
 use weightgate_attest::reading::FileIdentity;
 
+pub use direct_file::AlignedBuf;
 pub use error::StoreError;
 pub(crate) use error::io_at;
 pub use folder::FolderStore;

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +30,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use super::access::{AccessTokens, Grant, TokenRefusal};
+use super::buffers::{Lease, XorbBuffers};
 use super::hash::XetHash;
 use super::reconstruct::{FileBody, changed_chunk, file_body};
 use super::shard::{self, MAX_SHARD_LEN};
@@ -137,6 +138,7 @@ pub struct XetCas {
     files: Arc<dyn FileSink>,
     authority: Arc<dyn WriteAuthority>,
     tokens: AccessTokens,
+    buffers: XorbBuffers,
     clock: fn() -> i64,
 }
 
@@ -163,6 +165,8 @@ impl XetCas {
             files,
             authority,
             tokens: AccessTokens::new(store.clone()),
+            // One buffer per bulk thread stays: more xorbs than that are not parsed at once.
+            buffers: XorbBuffers::new(crate::gate::bulk::threads()),
             clock: unix_now,
         }
     }
@@ -187,18 +191,20 @@ impl XetCas {
     /// A xorb is checked even then: bytes that are not what they claim are refused, not
     /// silently dropped; and both its objects are put again, which refreshes their age, so
     /// `store gc` does not remove what this upload's shard is about to name.
-    pub async fn put_xorb(
+    pub(crate) async fn put_xorb(
         &self,
         namespace: &str,
         claimed: XetHash,
-        body: Bytes,
+        body: Lease,
     ) -> Result<bool, Refusal> {
         let hex = claimed.to_hex();
-        let parsed = body.clone();
-        let chunks = crate::gate::bulk::run(move || xorb::parse_claimed(&parsed, claimed))
-            .await
-            .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(|e| Refusal::bad(format!("xorb {claimed}: {e}")))?;
+        let (body, chunks) = crate::gate::bulk::run(move || {
+            let chunks = xorb::parse_claimed(&body, claimed);
+            (body, chunks)
+        })
+        .await
+        .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        let chunks = chunks.map_err(|e| Refusal::bad(format!("xorb {claimed}: {e}")))?;
         // The xorb first, its index last: an index means its xorb is there and was checked.
         self.store
             .put_xet_object(namespace, XetObjectKind::Xorb, &hex, &body)
@@ -413,9 +419,15 @@ fn xorb_key(prefix: &str, hash: &str) -> Result<XetHash, Refusal> {
 /// How long a xorb or shard body may wait for its next bytes before the upload is abandoned.
 const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The whole body, at most `cap` bytes, each part arriving within [`BODY_IDLE_TIMEOUT`].
-/// The parts are kept as they arrived and joined once, on the bulk pool.
-async fn read_body(request: Request, cap: usize, what: &str) -> Result<Bytes, Refusal> {
+/// The whole body into `into`, at most `cap` bytes, each part arriving within
+/// [`BODY_IDLE_TIMEOUT`]. Each part is copied as it arrives, while it is in the cache, and
+/// hyper's buffer released at once (hyper then reads into the same memory again).
+async fn read_body(
+    request: Request,
+    cap: usize,
+    what: &str,
+    into: &mut Lease,
+) -> Result<(), Refusal> {
     use futures::StreamExt as _;
     let too_large = |len: u64| {
         Refusal::new(
@@ -432,7 +444,8 @@ async fn read_body(request: Request, cap: usize, what: &str) -> Result<Bytes, Re
     {
         return Err(too_large(len));
     }
-    let mut parts: Vec<Bytes> = Vec::new();
+    // Not reserved from the declared length: memory follows the bytes that arrive.
+    into.clear();
     let mut len = 0usize;
     let mut stream = request.into_body().into_data_stream();
     loop {
@@ -456,22 +469,11 @@ async fn read_body(request: Request, cap: usize, what: &str) -> Result<Bytes, Re
                     return Err(too_large((len + bytes.len()) as u64));
                 }
                 len += bytes.len();
-                parts.push(bytes);
+                into.extend_from_slice(&bytes);
             }
         }
     }
-    if parts.len() <= 1 {
-        return Ok(parts.pop().unwrap_or_default());
-    }
-    crate::gate::bulk::run(move || {
-        let mut body = Vec::with_capacity(len);
-        for p in &parts {
-            body.extend_from_slice(p);
-        }
-        Bytes::from(body)
-    })
-    .await
-    .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    Ok(())
 }
 
 async fn post_xorb(
@@ -481,7 +483,8 @@ async fn post_xorb(
 ) -> Result<Response, Refusal> {
     let grant = cas.grant(request.headers()).await?;
     let claimed = xorb_key(&prefix, &hash)?;
-    let body = read_body(request, MAX_XORB_LEN, "xorb").await?;
+    let mut body = cas.buffers.take();
+    read_body(request, MAX_XORB_LEN, "xorb", &mut body).await?;
     let bytes = body.len();
     let inserted = cas.put_xorb(&grant.namespace, claimed, body).await?;
     tracing::info!(namespace = %grant.namespace, xorb = %claimed, bytes, inserted, "xet: xorb received");
@@ -503,8 +506,9 @@ async fn head_xorb(
 
 async fn post_shard(State(cas): State<Arc<XetCas>>, request: Request) -> Result<Response, Refusal> {
     let grant = cas.grant(request.headers()).await?;
-    let body = read_body(request, MAX_SHARD_LEN, "shard").await?;
-    let stored = cas.put_shard(&grant.namespace, &body).await?;
+    let mut body = cas.buffers.take();
+    read_body(request, MAX_SHARD_LEN, "shard", &mut body).await?;
+    let stored = cas.put_shard(&grant.namespace, &body[..]).await?;
     tracing::info!(namespace = %grant.namespace, bytes = body.len(), "xet: shard received");
     // 1: "sync performed", 0: "exists" (the client treats both as success).
     Ok(axum::Json(json!({ "result": u8::from(stored) })).into_response())

@@ -5,6 +5,7 @@
 
 pub mod access;
 mod authority;
+mod buffers;
 pub mod cas;
 pub mod hash;
 pub mod reconstruct;
