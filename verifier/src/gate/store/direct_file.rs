@@ -13,6 +13,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The alignment direct I/O gets: a page, a multiple of every common logical block size.
 pub(super) const ALIGN: usize = 4096;
@@ -169,6 +170,40 @@ impl DirectFile {
 
 fn aligned(bytes: &[u8]) -> bool {
     (bytes.as_ptr() as usize).is_multiple_of(ALIGN) && bytes.len().is_multiple_of(ALIGN)
+}
+
+/// Writes `bytes` as the file `path` with `mode`, whole or not at all: a temp file beside it
+/// (`.NAME.tmp-PID-N`, as [`weightgate_attest::io::write_atomically`] names them; `store gc`
+/// removes one a crash left) written direct up to its last whole block, made durable, then
+/// renamed over `path`, and the folder made durable. Bytes that do not start on a page go
+/// through the page cache.
+pub(super) fn write_file_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "a file needs a folder")
+    })?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
+        let mut file = DirectFile::create_new(&tmp, mode)?;
+        let whole = bytes.len() / ALIGN * ALIGN;
+        file.append(&bytes[..whole])?;
+        file.append(&bytes[whole..])?;
+        file.file().sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
 //! The folder store's Xet objects: `STORE/xet/<namespace>/{xorbs,shards}/<hash>`, each checked
-//! before it is written (temp file, fsync, rename), read-only, never replaced. Writing one that
-//! is already stored refreshes its modification time instead: the upload relies on it now, so
-//! `store gc` keeps it for another grace period ([`super::xet_gc`]). Both happen under
-//! `gc.lock` held shared, so no gc runs between the check and the write or refresh.
+//! before it is written, read-only, never replaced. An object is written whole or not at all
+//! (temp file, fsync, rename) around the page cache ([`write_file_atomically`]): a xorb's
+//! bytes are read again only to rebuild its files, once. Writing one that is already stored
+//! refreshes its modification time instead: the upload relies on it now, so `store gc` keeps
+//! it for another grace period ([`super::xet_gc`]). Both happen under `gc.lock` held shared,
+//! so no gc runs between the check and the write or refresh.
 
-use weightgate_attest::io::{Replace, read_capped, write_atomically};
+use weightgate_attest::io::read_capped;
 
+use super::direct_file::write_file_atomically;
 use super::{FolderStore, StoreError, XetObjectKind, io_at as io, xet_object_name};
 
 /// Largest Xet object read back (a xorb is at most 64 MiB of chunks plus headers).
@@ -30,7 +33,7 @@ impl FolderStore {
         }
         let dir = path.parent().expect("a parent folder");
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        write_atomically(&path, bytes, 0o444, Replace::Allowed).map_err(io(&path))?;
+        write_file_atomically(&path, bytes, 0o444).map_err(io(&path))?;
         Ok(true)
     }
 
