@@ -11,7 +11,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -150,15 +150,7 @@ impl DirectFile {
     }
 
     fn buffered(&mut self) -> std::io::Result<()> {
-        let fd = self.file.as_raw_fd();
-        // SAFETY: fcntl on a descriptor this struct owns; F_SETFL may clear O_DIRECT.
-        let cleared = unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) >= 0
-        };
-        if !cleared {
-            return Err(std::io::Error::last_os_error());
-        }
+        clear_direct(&self.file)?;
         self.direct = false;
         Ok(())
     }
@@ -204,6 +196,69 @@ pub(super) fn write_file_atomically(path: &Path, bytes: &[u8], mode: u32) -> std
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+/// Reads the whole file `path` into `into` (replacing what it held), around the page cache
+/// where the filesystem allows: bytes read once and decoded at once gain nothing from being
+/// cached, and every fresh page-cache page costs a host fault here. A file of more than
+/// `cap` bytes is refused (`InvalidData`) without being read whole.
+pub(super) fn read_file_into(path: &Path, cap: u64, into: &mut AlignedBuf) -> std::io::Result<()> {
+    into.clear();
+    let open = |flags| OpenOptions::new().read(true).custom_flags(flags).open(path);
+    let (file, mut direct) = match open(libc::O_DIRECT) {
+        Ok(file) => (file, true),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => (open(0)?, false),
+        Err(e) => return Err(e),
+    };
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("more than the {cap} bytes accepted"),
+        )
+    };
+    let size = file.metadata()?.len();
+    if size > cap {
+        return Err(too_large());
+    }
+    // Room for one byte more than its size, in whole blocks: a file grown since is seen.
+    let room = (size as usize + 1).next_multiple_of(ALIGN);
+    into.reserve(room);
+    let mut filled = 0;
+    while filled < room {
+        let buf = &mut into.all_mut()[filled..room];
+        match file.read_at(buf, filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // After a short read the offset is no longer aligned (the end of the file), or
+            // the device has larger blocks: the rest is read through the page cache.
+            Err(e) if direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                clear_direct(&file)?;
+                direct = false;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if filled as u64 > cap {
+        return Err(too_large());
+    }
+    into.len = filled;
+    Ok(())
+}
+
+/// Clears `O_DIRECT` on `file`: its next reads and writes go through the page cache.
+fn clear_direct(file: &File) -> std::io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor `file` owns; F_SETFL may clear O_DIRECT.
+    let cleared = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) >= 0
+    };
+    if cleared {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +321,52 @@ mod tests {
         let mut want = data.clone();
         want.extend_from_slice(b"tail");
         assert_eq!(std::fs::read(&path).unwrap(), want);
+    }
+
+    #[test]
+    fn a_whole_file_written_and_read_back_around_the_cache_is_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("xorb");
+        let mut into = AlignedBuf::with_capacity(0);
+        // From an aligned buffer (direct up to the tail) and from an unaligned slice
+        // (buffered), over a file already there; of whole blocks, with a tail, and empty.
+        for len in [5 * ALIGN, 5 * ALIGN + 77, 3, 0] {
+            let data = pattern(len);
+            let mut buf = AlignedBuf::with_capacity(len + 1);
+            buf.extend_from_slice(&[0]);
+            buf.extend_from_slice(&data);
+            for bytes in [&buf[1..], &pattern(len + 1)[1..]] {
+                write_file_atomically(&path, bytes, 0o444).unwrap();
+                assert_eq!(std::fs::read(&path).unwrap(), bytes);
+                let mode = std::fs::metadata(&path).unwrap().permissions();
+                assert_eq!(
+                    std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+                    0o444
+                );
+                read_file_into(&path, 1 << 20, &mut into).unwrap();
+                assert_eq!(&into[..], bytes);
+            }
+        }
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "a temp file was left beside the object");
+    }
+
+    #[test]
+    fn a_file_over_the_cap_is_refused_and_a_short_one_replaces_what_the_buffer_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, pattern(2 * ALIGN + 1)).unwrap();
+        let mut into = AlignedBuf::with_capacity(0);
+        let refused = read_file_into(&path, 2 * ALIGN as u64, &mut into).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::InvalidData);
+        read_file_into(&path, 2 * ALIGN as u64 + 1, &mut into).unwrap();
+        assert_eq!(into.len(), 2 * ALIGN + 1);
+        std::fs::write(&path, b"short").unwrap();
+        read_file_into(&path, 100, &mut into).unwrap();
+        assert_eq!(&into[..], b"short");
+        std::fs::remove_file(&path).unwrap();
+        let gone = read_file_into(&path, 100, &mut into).unwrap_err();
+        assert_eq!(gone.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]

@@ -575,4 +575,14 @@ impl Store for FolderStore {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         crate::gate::blocking(|| self.xet_object_now(namespace, kind, hash))
     }
+
+    async fn read_xet_object(
+        &self,
+        namespace: &str,
+        kind: super::XetObjectKind,
+        hash: &str,
+        into: &mut super::AlignedBuf,
+    ) -> Result<bool, StoreError> {
+        crate::gate::blocking(|| self.read_xet_object_now(namespace, kind, hash, into))
+    }
 }

@@ -312,6 +312,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Err(xet_unsupported(&self.location(), namespace))
     }
 
+    /// Reads the Xet object `hash` of `namespace` into `into`, replacing what it held;
+    /// `Ok(false)` if it has none of that hash. For a buffer reused from object to object (a
+    /// store whose objects are files reads them around the page cache).
+    async fn read_xet_object(
+        &self,
+        namespace: &str,
+        kind: XetObjectKind,
+        hash: &str,
+        into: &mut AlignedBuf,
+    ) -> Result<bool, StoreError> {
+        into.clear();
+        let Some(bytes) = self.xet_object(namespace, kind, hash).await? else {
+            return Ok(false);
+        };
+        into.extend_from_slice(&bytes);
+        Ok(true)
+    }
+
     /// Checks that a blob is still what was admitted: `Ok(Some(reason))` if it changed or is
     /// gone, `Err` if the storage could not be asked.
     async fn blob_problem(&self, f: &AdmittedFile) -> Result<Option<String>, StoreError> {

@@ -257,7 +257,13 @@ impl XetCas {
         if self.files.has_file(namespace, &sha256, size, now).await? {
             return Ok(());
         }
-        let body = file_body(self.store.clone(), namespace, file, indexes.clone());
+        let body = file_body(
+            self.store.clone(),
+            namespace,
+            file,
+            indexes.clone(),
+            &self.buffers,
+        );
         let Err(refused) = self
             .files
             .put_file(namespace, sha256, size, body, now)
@@ -273,7 +279,8 @@ impl XetCas {
         if !bytes_refused {
             return Err(refused.for_file(file, &sha256));
         }
-        let refused = match changed_chunk(self.store.clone(), namespace, file, indexes).await {
+        let changed = changed_chunk(&*self.store, namespace, file, indexes, &self.buffers);
+        let refused = match changed.await {
             Ok(Some(changed)) => Refusal::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("reconstruction: {changed}"),

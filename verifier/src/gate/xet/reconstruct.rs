@@ -7,13 +7,16 @@
 //! changed xorb (the gate's fault) from a wrong declaration (the client's).
 //! Pieces are decoded on the bulk pool while the receiver hashes and writes the last one, and
 //! stay small enough for the allocator to reuse their memory (a buffer the size of a whole
-//! term, up to a xorb's 64 MiB, is fresh pages, zeroed and faulted in each time).
+//! term, up to a xorb's 64 MiB, is fresh pages, zeroed and faulted in each time). A file's
+//! xorbs are read one at a time into one buffer lent by the CAS's [`XorbBuffers`], around the
+//! page cache ([`Store::read_xet_object`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 
+use super::buffers::{Lease, XorbBuffers};
 use super::hash::{XetHash, chunk_hash};
 use super::shard::FileInfo;
 use super::xorb::{ChunkEntry, decode_chunk_into};
@@ -31,16 +34,17 @@ struct State {
     /// The first chunk of the next piece, counted from the term's start.
     next_chunk: u32,
     /// The last xorb read, kept for the next term if it names the same one.
-    xorb: Option<(XetHash, Arc<Vec<u8>>)>,
+    xorb: StoredXorb,
 }
 
 /// Streams the bytes of `file`, whose terms `indexes` (the chunk index of every xorb the
 /// shard names) were checked against.
-pub fn file_body(
+pub(crate) fn file_body(
     store: Arc<dyn Store>,
     namespace: &str,
     file: &FileInfo,
     indexes: Arc<HashMap<XetHash, Vec<ChunkEntry>>>,
+    buffers: &XorbBuffers,
 ) -> FileBody {
     let state = State {
         store,
@@ -49,7 +53,7 @@ pub fn file_body(
         indexes,
         next_term: 0,
         next_chunk: 0,
-        xorb: None,
+        xorb: StoredXorb::new(buffers),
     };
     Box::pin(futures::stream::unfold(state, |mut s| async move {
         if s.next_term == s.file.terms.len() {
@@ -73,7 +77,9 @@ async fn next_piece(s: &mut State) -> Result<Bytes, String> {
         .indexes
         .get(&term.xorb)
         .ok_or_else(|| format!("xorb {} has no chunk index", term.xorb))?;
-    let body = stored_xorb(&*s.store, &s.namespace, term.xorb, &mut s.xorb)
+    let body = s
+        .xorb
+        .take(&*s.store, &s.namespace, term.xorb)
         .await?
         .ok_or_else(|| format!("xorb {} is no longer stored", term.xorb))?;
     let first = term.start + s.next_chunk;
@@ -92,46 +98,62 @@ async fn next_piece(s: &mut State) -> Result<Bytes, String> {
     } else {
         s.next_chunk += take as u32;
     }
-    crate::gate::bulk::run(move || {
-        let mut out = Vec::with_capacity(len as usize);
-        let mut scratch = Vec::new();
-        for (i, chunk) in chunks.iter().enumerate() {
-            let from = out.len();
-            let changed = |why: &str| {
-                format!(
-                    "xorb {} chunk {}: {why}; the stored xorb changed since it was checked",
-                    term.xorb,
-                    first as usize + i
-                )
-            };
-            decode_chunk_into(&body, chunk.offset as usize, &mut out, &mut scratch)
-                .map_err(|why| changed(&why))?;
-            if out.len() - from != chunk.len as usize {
-                return Err(changed(&format!(
-                    "decodes to {} bytes, {} when it was checked",
-                    out.len() - from,
-                    chunk.len
-                )));
-            }
-        }
-        Ok(Bytes::from(out))
+    let xorb = term.xorb;
+    let (body, piece) = crate::gate::bulk::run(move || {
+        let piece = decode_piece(&body, &chunks, xorb, first, len);
+        (body, piece)
     })
     .await
-    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    s.xorb.give_back(xorb, body);
+    piece
+}
+
+/// Decodes `chunks`, chunk `first` onwards of xorb `xorb` and `len` bytes together, out of
+/// the xorb's stored bytes `body`.
+fn decode_piece(
+    body: &[u8],
+    chunks: &[ChunkEntry],
+    xorb: XetHash,
+    first: u32,
+    len: u64,
+) -> Result<Bytes, String> {
+    let mut out = Vec::with_capacity(len as usize);
+    let mut scratch = Vec::new();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let from = out.len();
+        let changed = |why: &str| {
+            format!(
+                "xorb {xorb} chunk {}: {why}; the stored xorb changed since it was checked",
+                first as usize + i
+            )
+        };
+        decode_chunk_into(body, chunk.offset as usize, &mut out, &mut scratch)
+            .map_err(|why| changed(&why))?;
+        if out.len() - from != chunk.len as usize {
+            return Err(changed(&format!(
+                "decodes to {} bytes, {} when it was checked",
+                out.len() - from,
+                chunk.len
+            )));
+        }
+    }
+    Ok(Bytes::from(out))
 }
 
 /// The first chunk of `file` whose stored bytes no longer hash to what its xorb's upload
 /// checked, named with its xorb; `None` if every chunk still does. Decodes and hashes the
 /// whole file again: only run after its reconstruction failed.
-pub async fn changed_chunk(
-    store: Arc<dyn Store>,
+pub(crate) async fn changed_chunk(
+    store: &dyn Store,
     namespace: &str,
     file: &FileInfo,
     indexes: Arc<HashMap<XetHash, Vec<ChunkEntry>>>,
+    buffers: &XorbBuffers,
 ) -> Result<Option<String>, String> {
-    let mut last: Option<(XetHash, Arc<Vec<u8>>)> = None;
+    let mut stored = StoredXorb::new(buffers);
     for term in &file.terms {
-        let Some(body) = stored_xorb(&*store, namespace, term.xorb, &mut last).await? else {
+        let Some(body) = stored.take(store, namespace, term.xorb).await? else {
             return Ok(Some(format!("xorb {} is no longer stored", term.xorb)));
         };
         let index = indexes
@@ -139,9 +161,9 @@ pub async fn changed_chunk(
             .ok_or_else(|| format!("xorb {} has no chunk index", term.xorb))?;
         let chunks = index[term.start as usize..term.end as usize].to_vec();
         let (xorb, first) = (term.xorb, term.start as usize);
-        let found = crate::gate::bulk::run(move || {
+        let (body, found) = crate::gate::bulk::run(move || {
             let (mut out, mut scratch) = (Vec::new(), Vec::new());
-            chunks.iter().enumerate().find_map(|(i, chunk)| {
+            let found = chunks.iter().enumerate().find_map(|(i, chunk)| {
                 out.clear();
                 let at = first + i;
                 match decode_chunk_into(&body, chunk.offset as usize, &mut out, &mut scratch) {
@@ -154,38 +176,68 @@ pub async fn changed_chunk(
                     )),
                     Ok(_) => None,
                 }
-            })
+            });
+            (body, found)
         })
         .await
         .map_err(|e| e.to_string())?;
         if found.is_some() {
             return Ok(found);
         }
+        stored.give_back(xorb, body);
     }
     Ok(None)
 }
 
-/// The stored bytes of xorb `hash`, read once for consecutive terms that name it (`last`
-/// keeps the last one read); `None` if the store no longer has it.
-async fn stored_xorb(
-    store: &dyn Store,
-    namespace: &str,
-    hash: XetHash,
-    last: &mut Option<(XetHash, Arc<Vec<u8>>)>,
-) -> Result<Option<Arc<Vec<u8>>>, String> {
-    if let Some((kept, body)) = last
-        && *kept == hash
-    {
-        return Ok(Some(body.clone()));
+/// The xorb a reconstruction decodes from, read into one buffer lent by the CAS's pool and
+/// kept there for the next term if it names the same xorb.
+struct StoredXorb {
+    buffers: XorbBuffers,
+    /// The buffer and the xorb whose bytes it holds, while it is not lent to a decoding job.
+    held: Option<(Option<XetHash>, Lease)>,
+}
+
+impl StoredXorb {
+    fn new(buffers: &XorbBuffers) -> StoredXorb {
+        StoredXorb {
+            buffers: buffers.clone(),
+            held: None,
+        }
     }
-    let Some(body) = store
-        .xet_object(namespace, XetObjectKind::Xorb, &hash.to_hex())
-        .await
-        .map_err(|e| e.to_string())?
-    else {
-        return Ok(None);
-    };
-    let body = Arc::new(body);
-    *last = Some((hash, body.clone()));
-    Ok(Some(body))
+
+    /// The buffer holding xorb `hash`'s stored bytes (read unless it holds them already),
+    /// taken to lend to a job; `None` if the store no longer has it.
+    async fn take(
+        &mut self,
+        store: &dyn Store,
+        namespace: &str,
+        hash: XetHash,
+    ) -> Result<Option<Lease>, String> {
+        let (holds, mut body) = self
+            .held
+            .take()
+            .unwrap_or_else(|| (None, self.buffers.take()));
+        if holds == Some(hash) {
+            return Ok(Some(body));
+        }
+        let read = store
+            .read_xet_object(namespace, XetObjectKind::Xorb, &hash.to_hex(), &mut body)
+            .await;
+        match read {
+            Ok(true) => Ok(Some(body)),
+            Ok(false) => {
+                self.held = Some((None, body));
+                Ok(None)
+            }
+            Err(e) => {
+                self.held = Some((None, body));
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Gives back the buffer [`StoredXorb::take`] lent, still holding xorb `hash`.
+    fn give_back(&mut self, hash: XetHash, body: Lease) {
+        self.held = Some((Some(hash), body));
+    }
 }
