@@ -68,11 +68,10 @@ pub fn parse(body: &[u8]) -> Result<(Vec<ChunkEntry>, XetHash), XorbError> {
             offset,
             why,
         };
-        data.clear();
-        let next = decode_chunk_into(body, offset, &mut data, &mut scratch).map_err(bad)?;
+        let (bytes, next) = chunk_bytes(body, offset, &mut data, &mut scratch).map_err(bad)?;
         chunks.push(ChunkEntry {
-            hash: chunk_hash(&data),
-            len: data.len() as u32,
+            hash: chunk_hash(bytes),
+            len: bytes.len() as u32,
             offset: offset as u32,
         });
         offset = next;
@@ -102,6 +101,38 @@ pub fn decode_chunk_into(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) -> Result<usize, String> {
+    let chunk = stored_chunk(body, offset)?;
+    decode_stored(&chunk, out, scratch)?;
+    Ok(chunk.next)
+}
+
+/// The uncompressed bytes of the chunk whose header starts at `offset`, and where the next
+/// chunk starts: borrowed from `body` if the chunk is stored uncompressed (nothing copied),
+/// else decoded into `data` (emptied first).
+pub fn chunk_bytes<'a>(
+    body: &'a [u8],
+    offset: usize,
+    data: &'a mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Result<(&'a [u8], usize), String> {
+    let chunk = stored_chunk(body, offset)?;
+    if chunk.scheme == 0 {
+        return Ok((chunk.stored, chunk.next));
+    }
+    data.clear();
+    decode_stored(&chunk, data, scratch)?;
+    Ok((data, chunk.next))
+}
+
+/// A chunk as the xorb stores it, its header checked.
+struct StoredChunk<'a> {
+    scheme: u8,
+    stored: &'a [u8],
+    len: usize,
+    next: usize,
+}
+
+fn stored_chunk(body: &[u8], offset: usize) -> Result<StoredChunk<'_>, String> {
     let header = body
         .get(offset..offset + HEADER_LEN)
         .ok_or("truncated chunk header")?;
@@ -122,21 +153,36 @@ pub fn decode_chunk_into(
         .get(start..start + stored_len)
         .ok_or_else(|| format!("declares {stored_len} bytes, the xorb ends first"))?;
     match scheme {
-        0 if stored_len == len => out.extend_from_slice(stored),
-        0 => {
-            return Err(format!(
-                "uncompressed chunk of {stored_len} bytes declares {len}"
-            ));
-        }
+        0 if stored_len != len => Err(format!(
+            "uncompressed chunk of {stored_len} bytes declares {len}"
+        )),
+        0..=2 => Ok(StoredChunk {
+            scheme,
+            stored,
+            len,
+            next: start + stored_len,
+        }),
+        other => Err(format!("compression scheme {other} is not defined")),
+    }
+}
+
+/// Appends the uncompressed bytes of `chunk` to `out`.
+fn decode_stored(
+    chunk: &StoredChunk<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Result<(), String> {
+    let (stored, len) = (chunk.stored, chunk.len);
+    match chunk.scheme {
+        0 => out.extend_from_slice(stored),
         1 => lz4_frame(stored, len, out)?,
-        2 => {
+        _ => {
             scratch.clear();
             lz4_frame(stored, len, scratch)?;
             bg4_regroup(scratch, out);
         }
-        other => return Err(format!("compression scheme {other} is not defined")),
     }
-    Ok(start + stored_len)
+    Ok(())
 }
 
 /// Appends to `out` one LZ4 frame that must hold exactly `len` bytes (read no further: a
