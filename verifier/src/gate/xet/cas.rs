@@ -165,8 +165,9 @@ impl XetCas {
             files,
             authority,
             tokens: AccessTokens::new(store.clone()),
-            // One buffer per bulk thread stays: more xorbs than that are not parsed at once.
-            buffers: XorbBuffers::new(crate::gate::bulk::threads()),
+            // Two buffers per bulk thread stay: a xorb parsed on each and the next received
+            // behind it (hf_xet 1.8 sends up to 4 at once here: 2 cores).
+            buffers: XorbBuffers::new(2 * crate::gate::bulk::threads()),
             clock: unix_now,
         }
     }

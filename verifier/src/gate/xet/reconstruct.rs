@@ -5,21 +5,21 @@
 //! receiver checks the whole file against the SHA-256 the shard declares, which a stored xorb
 //! changed since its upload cannot match. When that check fails, [`changed_chunk`] tells a
 //! changed xorb (the gate's fault) from a wrong declaration (the client's).
-//! Pieces are decoded on the bulk pool while the receiver hashes and writes the last one, and
-//! stay small enough for the allocator to reuse their memory (a buffer the size of a whole
-//! term, up to a xorb's 64 MiB, is fresh pages, zeroed and faulted in each time). A file's
-//! xorbs are read one at a time into one buffer lent by the CAS's [`XorbBuffers`], around the
-//! page cache ([`Store::read_xet_object`]).
+//! Pieces are decoded on the bulk pool while the receiver hashes and writes the last one. A
+//! piece's buffer comes back to its file's reconstruction when the receiver drops the piece,
+//! and a file's xorbs are read one at a time into one buffer lent by the CAS's
+//! [`XorbBuffers`], around the page cache ([`Store::read_xet_object`]): a fresh buffer per
+//! piece or per xorb is fresh pages, zeroed and faulted in each time.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 
 use super::buffers::{Lease, XorbBuffers};
 use super::hash::{XetHash, chunk_hash};
 use super::shard::FileInfo;
-use super::xorb::{ChunkEntry, decode_chunk_into};
+use super::xorb::{ChunkEntry, chunk_bytes, decode_chunk_into};
 use crate::gate::store::{ByteStream, Store, XetObjectKind};
 
 /// The bytes of a file as they are reconstructed; an `Err` names what went wrong.
@@ -35,6 +35,7 @@ struct State {
     next_chunk: u32,
     /// The last xorb read, kept for the next term if it names the same one.
     xorb: StoredXorb,
+    pieces: PieceBuffers,
 }
 
 /// Streams the bytes of `file`, whose terms `indexes` (the chunk index of every xorb the
@@ -54,6 +55,7 @@ pub(crate) fn file_body(
         next_term: 0,
         next_chunk: 0,
         xorb: StoredXorb::new(buffers),
+        pieces: PieceBuffers::default(),
     };
     Box::pin(futures::stream::unfold(state, |mut s| async move {
         if s.next_term == s.file.terms.len() {
@@ -99,26 +101,27 @@ async fn next_piece(s: &mut State) -> Result<Bytes, String> {
         s.next_chunk += take as u32;
     }
     let xorb = term.xorb;
+    let mut out = s.pieces.take();
+    out.reserve(len as usize);
     let (body, piece) = crate::gate::bulk::run(move || {
-        let piece = decode_piece(&body, &chunks, xorb, first, len);
+        let piece = decode_piece(&body, &chunks, xorb, first, out);
         (body, piece)
     })
     .await
     .map_err(|e| e.to_string())?;
     s.xorb.give_back(xorb, body);
-    piece
+    Ok(s.pieces.lend(piece?))
 }
 
-/// Decodes `chunks`, chunk `first` onwards of xorb `xorb` and `len` bytes together, out of
-/// the xorb's stored bytes `body`.
+/// Decodes `chunks`, chunk `first` onwards of xorb `xorb`, out of the xorb's stored bytes
+/// `body` into `out`.
 fn decode_piece(
     body: &[u8],
     chunks: &[ChunkEntry],
     xorb: XetHash,
     first: u32,
-    len: u64,
-) -> Result<Bytes, String> {
-    let mut out = Vec::with_capacity(len as usize);
+    mut out: Vec<u8>,
+) -> Result<Vec<u8>, String> {
     let mut scratch = Vec::new();
     for (i, chunk) in chunks.iter().enumerate() {
         let from = out.len();
@@ -138,7 +141,54 @@ fn decode_piece(
             )));
         }
     }
-    Ok(Bytes::from(out))
+    Ok(out)
+}
+
+/// The piece buffers of one file's reconstruction. The folder store's receiver copies a piece
+/// and drops it before it asks for the next, so one buffer serves the whole file; a receiver
+/// that keeps pieces longer (a bucket's part payloads) gets new ones, and at most
+/// [`IDLE_PIECES`] wait to be reused.
+#[derive(Clone, Default)]
+struct PieceBuffers(Arc<Mutex<Vec<Vec<u8>>>>);
+
+const IDLE_PIECES: usize = 2;
+
+impl PieceBuffers {
+    /// An empty buffer, with the memory of a piece given back if there is one.
+    fn take(&self) -> Vec<u8> {
+        let idle = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        idle.unwrap_or_default()
+    }
+
+    /// `buf` as a piece that gives its buffer back when dropped.
+    fn lend(&self, buf: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Piece {
+            buf,
+            home: self.clone(),
+        })
+    }
+}
+
+struct Piece {
+    buf: Vec<u8>,
+    home: PieceBuffers,
+}
+
+impl AsRef<[u8]> for Piece {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Piece {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let mut idle = self.home.0.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE_PIECES {
+            idle.push(buf);
+        }
+    }
 }
 
 /// The first chunk of `file` whose stored bytes no longer hash to what its xorb's upload
@@ -164,14 +214,13 @@ pub(crate) async fn changed_chunk(
         let (body, found) = crate::gate::bulk::run(move || {
             let (mut out, mut scratch) = (Vec::new(), Vec::new());
             let found = chunks.iter().enumerate().find_map(|(i, chunk)| {
-                out.clear();
                 let at = first + i;
-                match decode_chunk_into(&body, chunk.offset as usize, &mut out, &mut scratch) {
+                match chunk_bytes(&body, chunk.offset as usize, &mut out, &mut scratch) {
                     Err(why) => Some(format!(
                         "xorb {xorb} chunk {at}: {why}; the stored xorb changed since it was \
                          checked"
                     )),
-                    Ok(_) if chunk_hash(&out) != chunk.hash => Some(format!(
+                    Ok((bytes, _)) if chunk_hash(bytes) != chunk.hash => Some(format!(
                         "xorb {xorb} chunk {at} no longer has the hash it was stored with"
                     )),
                     Ok(_) => None,
