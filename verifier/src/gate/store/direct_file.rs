@@ -48,7 +48,7 @@ impl AlignedBuf {
 
     pub(crate) fn extend_from_slice(&mut self, bytes: &[u8]) {
         let end = self.len + bytes.len();
-        self.reserve(bytes.len());
+        self.touch(end);
         let start = self.len;
         self.all_mut()[start..end].copy_from_slice(bytes);
         self.len = end;
@@ -63,18 +63,24 @@ impl AlignedBuf {
         self.len = 0;
     }
 
-    /// Makes room for `additional` more bytes (new pages are zeroed once, then reused).
+    /// Reserves room for `additional` more bytes, as [`AlignedBuf::with_capacity`] does: the
+    /// buffer then grows over it without moving, and its pages are touched only as it does.
     pub(crate) fn reserve(&mut self, additional: usize) {
-        let end = self.len + additional;
-        if end > self.pages.len() * ALIGN {
-            self.pages.resize(end.div_ceil(ALIGN), Page([0; ALIGN]));
+        let pages = (self.len + additional).div_ceil(ALIGN);
+        self.pages.reserve(pages.saturating_sub(self.pages.len()));
+    }
+
+    /// Makes the first `bytes` bytes writable, zeroing the pages not touched before.
+    fn touch(&mut self, bytes: usize) {
+        if bytes > self.pages.len() * ALIGN {
+            self.pages.resize(bytes.div_ceil(ALIGN), Page([0; ALIGN]));
         }
     }
 
     /// The bytes it holds without growing.
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
-        self.pages.len() * ALIGN
+        self.pages.capacity() * ALIGN
     }
 
     fn all_mut(&mut self) -> &mut [u8] {
@@ -223,6 +229,7 @@ pub(super) fn read_file_into(path: &Path, cap: u64, into: &mut AlignedBuf) -> st
     // Room for one byte more than its size, in whole blocks: a file grown since is seen.
     let room = (size as usize + 1).next_multiple_of(ALIGN);
     into.reserve(room);
+    into.touch(room);
     let mut filled = 0;
     while filled < room {
         let buf = &mut into.all_mut()[filled..room];

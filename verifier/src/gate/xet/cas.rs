@@ -452,8 +452,10 @@ async fn read_body(
     {
         return Err(too_large(len));
     }
-    // Not reserved from the declared length: memory follows the bytes that arrive.
+    // Address space for the declared length, so the buffer does not move as it grows; its
+    // pages are touched only by bytes that arrive.
     into.clear();
+    into.reserve(declared.unwrap_or(0) as usize);
     let mut len = 0usize;
     let mut stream = request.into_body().into_data_stream();
     loop {
