@@ -12,11 +12,11 @@
 //! piece or per xorb is fresh pages, zeroed and faulted in each time.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 
-use super::buffers::{Lease, XorbBuffers};
+use super::buffers::{Lease, PieceBuffers, XorbBuffers};
 use super::hash::{XetHash, chunk_hash};
 use super::shard::FileInfo;
 use super::xorb::{ChunkEntry, chunk_bytes, decode_chunk_into};
@@ -142,53 +142,6 @@ fn decode_piece(
         }
     }
     Ok(out)
-}
-
-/// The piece buffers of one file's reconstruction. The folder store's receiver copies a piece
-/// and drops it before it asks for the next, so one buffer serves the whole file; a receiver
-/// that keeps pieces longer (a bucket's part payloads) gets new ones, and at most
-/// [`IDLE_PIECES`] wait to be reused.
-#[derive(Clone, Default)]
-struct PieceBuffers(Arc<Mutex<Vec<Vec<u8>>>>);
-
-const IDLE_PIECES: usize = 2;
-
-impl PieceBuffers {
-    /// An empty buffer, with the memory of a piece given back if there is one.
-    fn take(&self) -> Vec<u8> {
-        let idle = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        idle.unwrap_or_default()
-    }
-
-    /// `buf` as a piece that gives its buffer back when dropped.
-    fn lend(&self, buf: Vec<u8>) -> Bytes {
-        Bytes::from_owner(Piece {
-            buf,
-            home: self.clone(),
-        })
-    }
-}
-
-struct Piece {
-    buf: Vec<u8>,
-    home: PieceBuffers,
-}
-
-impl AsRef<[u8]> for Piece {
-    fn as_ref(&self) -> &[u8] {
-        &self.buf
-    }
-}
-
-impl Drop for Piece {
-    fn drop(&mut self) {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        let mut idle = self.home.0.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < IDLE_PIECES {
-            idle.push(buf);
-        }
-    }
 }
 
 /// The first chunk of `file` whose stored bytes no longer hash to what its xorb's upload
