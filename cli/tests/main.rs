@@ -53,4 +53,5 @@ mod vectors;
 mod verify_cli;
 mod work_before_authentication;
 mod xet_gc;
+mod xet_staging_cap;
 mod xet_upload;

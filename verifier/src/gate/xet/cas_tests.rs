@@ -52,6 +52,10 @@ type NamespacedFile = (String, [u8; 32]);
 
 #[async_trait::async_trait]
 impl FileSink for Received {
+    async fn check_room(&self, _: &str, _: u64) -> Result<(), Refusal> {
+        Ok(())
+    }
+
     async fn has_file(&self, ns: &str, sha: &[u8; 32], _: u64, _: i64) -> Result<bool, Refusal> {
         Ok(self.0.lock().unwrap().contains_key(&(ns.to_string(), *sha)))
     }
@@ -95,10 +99,14 @@ struct Fixture {
 /// The CAS over a folder store, its files going to `received`, or to the store's real upload
 /// area with `real_uploads`.
 fn fixture_with(real_uploads: bool) -> Fixture {
+    fixture_of(real_uploads, UploadLimits::default())
+}
+
+fn fixture_of(real_uploads: bool, limits: UploadLimits) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(FolderStore::open(dir.path()).unwrap());
     let received = Arc::new(Received::default());
-    let uploads = Uploads::new(store.clone(), UploadLimits::default());
+    let uploads = Uploads::new(store.clone(), limits);
     let sink: Arc<dyn FileSink> = if real_uploads {
         Arc::new(uploads.clone())
     } else {
@@ -643,5 +651,66 @@ for h in handles:
     assert!(
         seen.iter().any(|s| s == "POST /xet-cas/v1/shards"),
         "{seen:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xorbs_and_shards_count_against_the_namespace_staging_cap() {
+    let (xorb, hash, shard, bytes) = upload_of(&[b"first chunk ", b"second chunk"]);
+    let index_len = 2 * 40;
+    // Room for the xorb and its index, then not for the shard and the file besides.
+    let cap = (xorb.len() + index_len) as u64;
+    let f = fixture_of(
+        true,
+        UploadLimits {
+            max_namespace_pending: cap,
+            ..UploadLimits::default()
+        },
+    );
+    let token = access_token(&f.app, "lab-a").await;
+    let uri = format!("/xet-cas/v1/xorbs/default/{hash}");
+    let (status, body, _) = call(&f.app, Method::POST, &uri, &token, xorb.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(f.uploads.staged_bytes("lab-a").await.unwrap(), cap);
+    // Sent again: already held, so it fits whatever the cap.
+    let (status, body, _) = call(&f.app, Method::POST, &uri, &token, xorb.clone()).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"was_inserted":false}"#)
+    );
+    assert_eq!(f.uploads.staged_bytes("lab-a").await.unwrap(), cap);
+    // A shard that would rebuild a file: over the cap, 507 naming it, and no file.
+    let (status, body, headers) =
+        call(&f.app, Method::POST, "/xet-cas/v1/shards", &token, shard).await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    let want =
+        format!("namespace lab-a already holds {cap} bytes of uploads no admitted revision uses");
+    assert!(
+        body.contains(&want) && body.contains(&format!("staging cap of {cap} bytes")),
+        "{body}"
+    );
+    assert!(
+        headers["x-error-message"]
+            .to_str()
+            .unwrap()
+            .contains("--max-staging-mib")
+    );
+    assert_eq!(pending_in(&f, &bytes).await, None);
+    // Another namespace holds nothing, and learns nothing: the same xorb is new there.
+    let other = access_token(&f.app, "lab-b").await;
+    assert_eq!(f.uploads.staged_bytes("lab-b").await.unwrap(), 0);
+    let (status, body, _) = call(&f.app, Method::POST, &uri, &other, xorb.clone()).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"was_inserted":true}"#)
+    );
+    // A further xorb of lab-a's does not fit.
+    let (xorb2, hash2, _, _) = upload_of(&[b"another chunk"]);
+    let uri2 = format!("/xet-cas/v1/xorbs/default/{hash2}");
+    let (status, body, _) = call(&f.app, Method::POST, &uri2, &token, xorb2).await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    assert_eq!(
+        call(&f.app, Method::HEAD, &uri2, &token, vec![]).await.0,
+        StatusCode::NOT_FOUND
     );
 }
