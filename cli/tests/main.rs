@@ -11,6 +11,7 @@ mod bucket_existing_blob;
 mod checkpoint_cli;
 mod commit_faults;
 mod commit_rules;
+mod commit_store_error;
 mod completions;
 mod crash_safety;
 mod duplicate_paths;

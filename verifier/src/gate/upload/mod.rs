@@ -184,10 +184,9 @@ fn stored_part(location: &str) -> &'static str {
         ("upload-tickets", "the upload tickets"),
         ("xet-tokens", "the Xet access tokens"),
     ];
-    // The innermost folder names the kind: `repos/ORG/NAME/refs/main` is a ref.
+    // The innermost match names the kind: `repos/ORG/NAME/refs/main` is a ref.
     location
         .rsplit('/')
-        .skip(1)
         .find_map(|dir| PARTS.iter().find(|(d, _)| *d == dir).map(|(_, what)| *what))
         .unwrap_or("the store")
 }
