@@ -11,9 +11,11 @@
 //! - `POST {cas}/v1/xorb-grants/default/{hash}` and `POST {cas}/v2/shards`: 404, so the client
 //!   uses the direct routes below, as it does against a CAS without them.
 //! - `POST {cas}/v1/xorbs/default/{hash}`: every chunk decoded and hashed, the xorb hash
-//!   checked, then stored in the token's namespace; `HEAD` tells whether that namespace has it.
+//!   checked, then stored in the token's namespace if it fits the namespace's staging cap
+//!   ([`super::staging`]); `HEAD` tells whether that namespace has it.
 //! - `POST {cas}/v1/shards`: the shard checked against the namespace's xorbs, each file it
-//!   describes reconstructed into the upload area under its SHA-256, then the shard stored.
+//!   describes that the namespace does not hold reconstructed into the upload area under its
+//!   SHA-256, then a shard of those files stored.
 //!
 //! The CAS URL is `{the gate's URL}/xet-cas`; every CAS route needs an access token, which
 //! reaches only its namespace's xorbs.
@@ -332,7 +334,7 @@ impl XetCas {
             .map_err(|e| Refusal::bad(format!("shard: {e}")))?;
         // Each SHA-256 once: two rebuilds of one file at once would race for its one place.
         let now = (self.clock)();
-        let mut files = Vec::with_capacity(parsed.files.len());
+        let mut unique = Vec::with_capacity(parsed.files.len());
         let mut seen = std::collections::HashSet::new();
         for file in &parsed.files {
             let sha256 = file.sha256.ok_or_else(|| {
@@ -342,13 +344,24 @@ impl XetCas {
                     file.hash
                 ))
             })?;
-            if seen.insert(sha256)
-                && !self
-                    .files
-                    .has_file(namespace, &sha256, file.size(), now)
-                    .await?
-            {
-                files.push((file, sha256));
+            if seen.insert(sha256) {
+                unique.push((file, sha256));
+            }
+        }
+        use futures::StreamExt as _;
+        // The files the namespace does not hold yet, in the shard's order.
+        let lookups: Vec<_> = unique
+            .iter()
+            .map(|(file, sha256)| self.files.has_file(namespace, sha256, file.size(), now))
+            .collect();
+        let held: Vec<Result<bool, Refusal>> = futures::stream::iter(lookups)
+            .buffered(crate::gate::bulk::threads())
+            .collect()
+            .await;
+        let mut files = Vec::with_capacity(unique.len());
+        for (file, held) in unique.into_iter().zip(held) {
+            if !held? {
+                files.push(file);
             }
         }
         if files.is_empty() {
@@ -362,7 +375,6 @@ impl XetCas {
         self.files.check_room(namespace, kept.len() as u64).await?;
         let indexes = Arc::new(indexes);
         // One file per core at once: the client waits for this answer before its commit.
-        use futures::StreamExt as _;
         let rebuilds: Vec<_> = files
             .into_iter()
             .map(|(file, sha256)| self.rebuild_file(namespace, file, sha256, indexes.clone(), now))

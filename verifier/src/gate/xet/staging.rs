@@ -16,27 +16,38 @@ use std::sync::{Arc, Mutex};
 use crate::gate::store::xet_gc::{ShardRefs, live_of};
 use crate::gate::store::{Store, StoreError, XetObjectKind};
 
-/// Shards whose references are remembered at once; past this the memory starts over.
-const REMEMBERED_SHARDS: usize = 65_536;
+/// Hashes (of files and xorbs, about 90 bytes each) remembered at once, about 45 MiB; past
+/// this the memory starts over.
+const REMEMBERED_HASHES: usize = 1 << 19;
 
 /// What each stored shard names, by namespace and shard hash.
 #[derive(Debug, Default)]
-pub struct ShardMemory(Mutex<HashMap<(String, String), Arc<ShardRefs>>>);
+pub struct ShardMemory(Mutex<Remembered>);
+
+#[derive(Debug, Default)]
+struct Remembered {
+    shards: HashMap<(String, String), Arc<ShardRefs>>,
+    hashes: usize,
+}
 
 impl ShardMemory {
     fn get(&self, namespace: &str, hash: &str) -> Option<Arc<ShardRefs>> {
         let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        known
-            .get(&(namespace.to_string(), hash.to_string()))
-            .cloned()
+        let key = (namespace.to_string(), hash.to_string());
+        known.shards.get(&key).cloned()
     }
 
     fn keep(&self, namespace: &str, hash: &str, refs: Arc<ShardRefs>) {
+        let size = refs.files.len() + refs.xorbs.len();
         let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if known.len() >= REMEMBERED_SHARDS {
-            known.clear();
+        if known.hashes + size > REMEMBERED_HASHES {
+            *known = Remembered::default();
         }
-        known.insert((namespace.to_string(), hash.to_string()), refs);
+        if size <= REMEMBERED_HASHES {
+            known.hashes += size;
+            let key = (namespace.to_string(), hash.to_string());
+            known.shards.insert(key, refs);
+        }
     }
 }
 
