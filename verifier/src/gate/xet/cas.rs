@@ -257,9 +257,9 @@ impl XetCas {
     }
 
     /// Reconstructs `file`, whose SHA-256 the shard declares as `sha256`, into the upload
-    /// area. If the upload area refuses the bytes themselves, a
-    /// stored xorb that changed since its upload is named (the gate's error, 500) before a
-    /// SHA-256 the shard declared wrongly (the client's, 400).
+    /// area. If the upload area refuses the bytes themselves, a stored xorb that changed since
+    /// its upload is named (the gate's error, 500) before a SHA-256 the shard declared wrongly
+    /// (the client's, 400).
     async fn rebuild_file(
         &self,
         namespace: &str,

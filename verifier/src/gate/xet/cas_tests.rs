@@ -714,3 +714,74 @@ async fn xorbs_and_shards_count_against_the_namespace_staging_cap() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_kept_shard_describes_only_the_files_it_rebuilt() {
+    let f = fixture();
+    let token = access_token(&f.app, "lab-a").await;
+    let (xorb_a, hash_a, shard_a, _) = upload_of(&[b"file a, first ", b"file a, second"]);
+    let (xorb_b, hash_b, shard_b, bytes_b) = upload_of(&[b"file b alone"]);
+    for (xorb, hash) in [(xorb_a, hash_a), (xorb_b, hash_b)] {
+        let uri = format!("/xet-cas/v1/xorbs/default/{hash}");
+        assert_eq!(
+            call(&f.app, Method::POST, &uri, &token, xorb).await.0,
+            StatusCode::OK
+        );
+    }
+    let (status, body, _) = call(
+        &f.app,
+        Method::POST,
+        "/xet-cas/v1/shards",
+        &token,
+        shard_a.clone(),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"result":1}"#));
+    // Sent again, it rebuilds nothing and keeps nothing.
+    let (_, body, _) = call(
+        &f.app,
+        Method::POST,
+        "/xet-cas/v1/shards",
+        &token,
+        shard_a.clone(),
+    )
+    .await;
+    assert_eq!(body, r#"{"result":0}"#);
+
+    // One shard of both: only b is rebuilt, and only b's entry and xorb are kept (a's entry
+    // was never checked against its SHA-256 this time).
+    let (a, b) = (
+        shard::parse(&shard_a).unwrap(),
+        shard::parse(&shard_b).unwrap(),
+    );
+    let both = shard::build(
+        &[a.files[0].clone(), b.files[0].clone()],
+        &[a.xorbs[0].clone(), b.xorbs[0].clone()],
+    );
+    let (status, body, _) = call(&f.app, Method::POST, "/xet-cas/v1/shards", &token, both).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"result":1}"#));
+    let sha_b: [u8; 32] = Sha256::digest(&bytes_b).into();
+    assert_eq!(
+        f.received
+            .0
+            .lock()
+            .unwrap()
+            .get(&("lab-a".to_string(), sha_b)),
+        Some(&bytes_b)
+    );
+    let kept = shard::build(&b.files, &b.xorbs);
+    let id = XetHash(*blake3::hash(&kept).as_bytes()).to_hex();
+    let stored = f
+        .uploads
+        .store()
+        .xet_object("lab-a", crate::gate::store::XetObjectKind::Shard, &id)
+        .await
+        .unwrap();
+    assert_eq!(stored, Some(kept));
+    let shards = f.uploads.store().xet_objects("lab-a").await.unwrap();
+    let kinds: Vec<_> = shards
+        .iter()
+        .filter(|o| matches!(o.name, Some((crate::gate::store::XetObjectKind::Shard, _))))
+        .collect();
+    assert_eq!(kinds.len(), 2, "{shards:?}");
+}
