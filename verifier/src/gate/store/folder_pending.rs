@@ -112,6 +112,18 @@ impl FolderStore {
             .sum())
     }
 
+    pub(super) fn pending_sizes_now(&self, namespace: &str) -> Result<Vec<u64>, StoreError> {
+        let dir = self.pending_dir(namespace)?;
+        let mut sizes = Vec::new();
+        for sha256 in pending_digests(&dir)? {
+            // Gone since listed (adopted, or removed by gc): no longer pending.
+            if let Ok(meta) = fs::symlink_metadata(dir.join(sha256)) {
+                sizes.push(meta.len());
+            }
+        }
+        Ok(sizes)
+    }
+
     /// Moves the pending object into the staging folder `dir` as `staged_path` and reads its
     /// first `head_len` bytes; its description goes, so it is no longer pending.
     pub(super) fn adopt_pending_now(

@@ -217,3 +217,64 @@ async fn store_gc_removes_expired_uploads_and_dead_receipts() {
     assert_eq!(report.abandoned, 2);
     assert_eq!(pending_files(dir.path()), Vec::<String>::new());
 }
+
+#[test]
+fn a_store_error_names_the_operation_and_the_part_never_the_path() {
+    let io = StoreError::Io {
+        path: "/srv/secret-host/store/repos/other-lab/model/revisions/.tmp-1".into(),
+        error: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+    };
+    let (status, message) = store_failure(&io, "write the revision's record");
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        message.starts_with(
+            "the store could not write the revision's record (a revision record: permission \
+             denied); the gate's log has the details under error id "
+        ),
+        "{message}"
+    );
+    assert!(
+        !message.contains("srv") && !message.contains("other-lab"),
+        "{message}"
+    );
+    let corrupt = StoreError::Corrupt {
+        location: "s3://bucket/prefix/repos/other-lab/m/refs/main".into(),
+        why: "not a revision id".into(),
+    };
+    let (_, message) = store_failure(&corrupt, "read the repository's refs");
+    assert!(
+        message.contains("(a ref: does not read as it should)") && !message.contains("bucket"),
+        "{message}"
+    );
+    // Two answers, two ids.
+    let (_, again) = store_failure(&io, "write the revision's record");
+    assert_ne!(message, again);
+    // 503 and 507 keep their answers; a bad name is the client's and says which.
+    let unavailable = StoreError::Unavailable {
+        key: "prefix/refs".into(),
+        message: "timed out".into(),
+    };
+    assert_eq!(
+        store_failure(&unavailable, "x"),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the object storage did not answer; try again later".to_string()
+        )
+    );
+    let full = StoreError::Io {
+        path: "/srv/store/uploads/lab/.recv-1".into(),
+        error: std::io::Error::from_raw_os_error(libc::ENOSPC),
+    };
+    assert_eq!(
+        store_failure(&full, "x"),
+        (
+            StatusCode::INSUFFICIENT_STORAGE,
+            "the store is full; try again later".to_string()
+        )
+    );
+    let (status, message) = store_failure(&StoreError::BadName("`a b` is not a repo".into()), "x");
+    assert_eq!(
+        (status, message.as_str()),
+        (StatusCode::BAD_REQUEST, "`a b` is not a repo")
+    );
+}
