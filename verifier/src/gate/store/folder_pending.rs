@@ -163,6 +163,36 @@ impl FolderStore {
     }
 }
 
+impl FolderStore {
+    /// Puts `object`, taken in by a commit that then failed, back into `namespace`'s pending
+    /// area from `staged`, its description written again. Nothing if it is no longer staged
+    /// (placed as a blob) or the namespace has those bytes pending again.
+    pub(super) fn return_pending_now(
+        &self,
+        namespace: &str,
+        object: &PendingObject,
+        staged: &Path,
+    ) -> Result<(), StoreError> {
+        let dir = self.pending_dir(namespace)?;
+        let data = dir.join(&object.sha256);
+        if fs::symlink_metadata(&data).is_ok() || fs::symlink_metadata(staged).is_err() {
+            return Ok(());
+        }
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let meta = dir.join(format!("{}.json", object.sha256));
+        let json = serde_json::to_vec(object).map_err(|e| StoreError::Corrupt {
+            location: meta.display().to_string(),
+            why: e.to_string(),
+        })?;
+        // The description first, as at receipt: without its bytes it only expires.
+        write_atomically(&meta, &json, 0o644, Replace::Allowed).map_err(io(&meta))?;
+        fs::rename(staged, &data).map_err(io(&data))?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&dir))
+    }
+}
+
 /// Where the receipt is while an object is received.
 enum Writer {
     Here(Box<Receipt>),

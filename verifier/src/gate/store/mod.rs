@@ -702,9 +702,10 @@ pub trait Staging: Send {
     /// Takes the pending object `object` of `namespace` into this admission under
     /// `staged_path`, as if [`Staging::put_files`] had written it (its bytes were hashed when
     /// received; they are not read again, except its first `head_len`). A commit publishes
-    /// it; an abort releases it, and it is no longer pending either way. A commit that fails in
-    /// the store or loses its branch to another ([`StoreError::RefMoved`]) may leave it pending
-    /// (the bucket does), so the client's retry finds it.
+    /// it; an abort releases it, and it is no longer pending either way. A commit that loses
+    /// its branch to another ([`StoreError::RefMoved`]) or fails in the store leaves it
+    /// pending, so the client's retry finds it (a folder store: unless the failure came after
+    /// its bytes were placed as a blob, which `store gc` then collects).
     async fn adopt_pending(
         &mut self,
         namespace: &str,

@@ -203,6 +203,54 @@ async fn an_adopted_object_is_no_longer_pending_and_an_abort_releases_it() {
 }
 
 #[tokio::test]
+async fn a_commit_that_lost_its_branch_puts_what_it_took_in_back_into_pending() {
+    use crate::gate::store::{BlobSource, Publication, PublishedFile, RefPrecondition};
+    let (dir, up) = setup();
+    let data = bytes(3000);
+    let sha: [u8; 32] = Sha256::digest(&data).into();
+    let name = hex::encode(sha);
+    let one = body(vec![Ok(Bytes::from(data.clone()))]);
+    let obj = up.put_object("lab-a", sha, 3000, one, 1).await.unwrap();
+    let mut staging = up.store().begin(1).await.unwrap();
+    let staged = staging
+        .adopt_pending("lab-a", &obj, &name, 0)
+        .await
+        .unwrap();
+    // The branch is expected at a revision it is not at (another commit moved it).
+    let publication = Publication {
+        repo: "lab-a/model",
+        ref_name: "main",
+        ref_was: RefPrecondition::At("1".repeat(40)),
+        revision: "2".repeat(40),
+        now: 1,
+        envelope: b"{}",
+        grants: &[],
+        model_sig: None,
+        header_parameters: 0,
+        files: vec![PublishedFile {
+            path: "model.bin".into(),
+            size: 3000,
+            hashes: staged.hashes,
+            blob: BlobSource::Staged {
+                staged_path: name.clone(),
+            },
+        }],
+    };
+    let e = staging.commit(publication).await.unwrap_err();
+    assert!(matches!(e, StoreError::RefMoved { .. }), "{e}");
+    assert!(up.store().blob_state(&name).await.unwrap().is_none());
+    // Pending again, with its bytes: the client's corrected retry needs no new upload.
+    let back = up
+        .pending("lab-a", &name, 2)
+        .await
+        .unwrap()
+        .expect("pending");
+    assert_eq!(back.size, 3000);
+    let file = dir.path().join("uploads/lab-a").join(&name);
+    assert_eq!(std::fs::read(file).unwrap(), data);
+}
+
+#[tokio::test]
 async fn store_gc_removes_expired_uploads_and_dead_receipts() {
     let (dir, up) = setup();
     let data = bytes(100);
