@@ -125,8 +125,12 @@ fn an_admission_reuses_a_stored_blob_of_its_digest_and_never_replaces_it() {
     let refused = push(&sw, &ck, "lab/altered", &gate.url(), &token);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{stderr}");
-    assert!(stderr.contains("500"), "{stderr}");
-    // The client hears "store error"; the operator's log names the blob and what it holds.
+    assert!(
+        stderr.contains("500") && stderr.contains("the gate's log has the details under error id"),
+        "{stderr}"
+    );
+    // The client hears what failed and an error id; the operator's log names the blob and
+    // what it holds.
     gate.wait_for_log(&[&blob, "its SHA-256 is"]);
     assert_eq!(etag(&sw, &blob), altered, "the stored blob was replaced");
     let (status, _) = common::http_get(&gate.addr, "/api/models/lab/altered", &[]);

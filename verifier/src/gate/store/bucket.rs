@@ -676,6 +676,10 @@ impl Store for BucketStore {
         self.pending_bytes_now(namespace).await
     }
 
+    async fn pending_sizes(&self, namespace: &str) -> Result<Vec<u64>, StoreError> {
+        self.pending_sizes_now(namespace).await
+    }
+
     async fn put_xet_object(
         &self,
         namespace: &str,
@@ -693,6 +697,13 @@ impl Store for BucketStore {
         hash: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         self.xet_object_now(namespace, kind, hash).await
+    }
+
+    async fn xet_objects(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<super::StoredXetObject>, StoreError> {
+        self.xet_objects_now(namespace).await
     }
 }
 

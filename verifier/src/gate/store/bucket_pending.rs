@@ -192,6 +192,28 @@ impl BucketStore {
         Ok(total)
     }
 
+    pub(super) async fn pending_sizes_now(&self, namespace: &str) -> Result<Vec<u64>, StoreError> {
+        let dir = self.pending_dir(namespace)?;
+        let mut sizes = Vec::new();
+        for meta in self.list(&dir).await? {
+            // Received objects only: `pending/<ns>/<sha256>.json`, not receipts or refusals.
+            let received = self
+                .relative(&meta.location)
+                .strip_prefix(&format!("{dir}/"))
+                .is_some_and(|name| !name.contains('/'));
+            if !received {
+                continue;
+            }
+            let Some(bytes) = self.read_capped(&meta.location, MAX_PENDING_RECORD).await? else {
+                continue; // taken since listed
+            };
+            if let Ok(r) = serde_json::from_slice::<BucketPending>(&bytes) {
+                sizes.push(r.object.size);
+            }
+        }
+        Ok(sizes)
+    }
+
     /// Removes the pending record of `sha256` in `namespace`, adopted by a published commit;
     /// its blob stays for the revision that names it.
     pub(super) async fn release_pending(&self, namespace: &str, sha256: &str) {

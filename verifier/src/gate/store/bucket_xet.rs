@@ -14,7 +14,10 @@ use object_store::path::Path as Key;
 use object_store::{ObjectMeta, ObjectStoreExt as _, PutPayload};
 
 use super::folder_xet::MAX_XET_OBJECT_LEN;
-use super::{BucketStore, GcReport, StoreError, XetObjectKind, is_sha256_hex, xet_object_name};
+use super::{
+    BucketStore, GcReport, StoreError, StoredXetObject, XetObjectKind, is_sha256_hex,
+    xet_object_name,
+};
 
 /// The folder of refresh markers under a namespace's `xet/` area.
 const REFRESHED: &str = "refreshed";
@@ -56,6 +59,30 @@ impl BucketStore {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let key = self.key(&xet_object_name(namespace, kind, hash)?);
         self.read_capped(&key, MAX_XET_OBJECT_LEN).await
+    }
+
+    pub(super) async fn xet_objects_now(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<StoredXetObject>, StoreError> {
+        super::folder_pending::check_namespace(namespace)?;
+        let mut out = Vec::new();
+        for meta in self.list(&format!("xet/{namespace}")).await? {
+            let name = self.relative(&meta.location);
+            // Objects only: `xet/<ns>/<kind>/<name>`; refresh markers are empty and elsewhere.
+            let Some((kind, hash)) = name
+                .strip_prefix(&format!("xet/{namespace}/"))
+                .and_then(|rest| rest.split_once('/'))
+                .and_then(|(dir, hash)| Some((XetObjectKind::of_dir(dir)?, hash)))
+            else {
+                continue;
+            };
+            out.push(StoredXetObject {
+                name: is_sha256_hex(hash).then(|| (kind, hash.to_string())),
+                size: meta.size,
+            });
+        }
+        Ok(out)
     }
 
     fn refreshed_key(&self, namespace: &str, kind: XetObjectKind, hash: &str) -> Key {

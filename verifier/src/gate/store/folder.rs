@@ -480,6 +480,10 @@ impl Store for FolderStore {
         crate::gate::blocking(|| self.pending_bytes_now(namespace))
     }
 
+    async fn pending_sizes(&self, namespace: &str) -> Result<Vec<u64>, StoreError> {
+        crate::gate::blocking(|| self.pending_sizes_now(namespace))
+    }
+
     async fn meta(&self, kind: MetaKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         check_meta_id(id)?;
         let path = self.root.join(kind.dir()).join(format!("{id}.json"));
@@ -584,5 +588,12 @@ impl Store for FolderStore {
         into: &mut super::AlignedBuf,
     ) -> Result<bool, StoreError> {
         crate::gate::blocking(|| self.read_xet_object_now(namespace, kind, hash, into))
+    }
+
+    async fn xet_objects(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<super::StoredXetObject>, StoreError> {
+        crate::gate::blocking(|| self.xet_objects_now(namespace))
     }
 }

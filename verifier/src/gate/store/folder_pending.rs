@@ -112,6 +112,18 @@ impl FolderStore {
             .sum())
     }
 
+    pub(super) fn pending_sizes_now(&self, namespace: &str) -> Result<Vec<u64>, StoreError> {
+        let dir = self.pending_dir(namespace)?;
+        let mut sizes = Vec::new();
+        for sha256 in pending_digests(&dir)? {
+            // Gone since listed (adopted, or removed by gc): no longer pending.
+            if let Ok(meta) = fs::symlink_metadata(dir.join(sha256)) {
+                sizes.push(meta.len());
+            }
+        }
+        Ok(sizes)
+    }
+
     /// Moves the pending object into the staging folder `dir` as `staged_path` and reads its
     /// first `head_len` bytes; its description goes, so it is no longer pending.
     pub(super) fn adopt_pending_now(
@@ -148,6 +160,36 @@ impl FolderStore {
         let mut head = vec![0u8; head_len.min(object.size as usize)];
         file.read_exact_at(&mut head, 0).map_err(io(dest))?;
         Ok(StagedFile { hashes, head })
+    }
+}
+
+impl FolderStore {
+    /// Puts `object`, taken in by a commit that then failed, back into `namespace`'s pending
+    /// area from `staged`, its description written again. Nothing if it is no longer staged
+    /// (placed as a blob) or the namespace has those bytes pending again.
+    pub(super) fn return_pending_now(
+        &self,
+        namespace: &str,
+        object: &PendingObject,
+        staged: &Path,
+    ) -> Result<(), StoreError> {
+        let dir = self.pending_dir(namespace)?;
+        let data = dir.join(&object.sha256);
+        if fs::symlink_metadata(&data).is_ok() || fs::symlink_metadata(staged).is_err() {
+            return Ok(());
+        }
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let meta = dir.join(format!("{}.json", object.sha256));
+        let json = serde_json::to_vec(object).map_err(|e| StoreError::Corrupt {
+            location: meta.display().to_string(),
+            why: e.to_string(),
+        })?;
+        // The description first, as at receipt: without its bytes it only expires.
+        write_atomically(&meta, &json, 0o644, Replace::Allowed).map_err(io(&meta))?;
+        fs::rename(staged, &data).map_err(io(&data))?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&dir))
     }
 }
 

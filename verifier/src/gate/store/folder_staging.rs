@@ -32,6 +32,9 @@ pub(super) struct FolderStaging<'a> {
     dir: PathBuf,
     /// `gc.lock` held shared until the admission ends: no `store gc` runs meanwhile.
     _no_gc: File,
+    /// Pending objects taken in, with their namespace and staged path: put back if the commit
+    /// fails in the store or loses its branch.
+    adopted: Vec<(String, PendingObject, PathBuf)>,
 }
 
 impl<'a> FolderStaging<'a> {
@@ -48,6 +51,7 @@ impl<'a> FolderStaging<'a> {
             store,
             dir,
             _no_gc: no_gc,
+            adopted: Vec::new(),
         })
     }
 
@@ -93,8 +97,26 @@ impl<'a> FolderStaging<'a> {
         Ok(out)
     }
 
+    /// Puts back into the pending area what this admission took in and did not place as a
+    /// blob (best effort: one that cannot go back expires as if refused).
+    fn return_adopted(&self) {
+        for (namespace, object, staged) in &self.adopted {
+            if let Err(e) = self.store.return_pending_now(namespace, object, staged) {
+                tracing::warn!(namespace, sha256 = %object.sha256, error = %e,
+                    "a pending object taken in by a failed commit cannot be put back");
+            }
+        }
+    }
+
     fn commit_now(&self, p: Publication) -> Result<RevisionRecord, StoreError> {
         let store = self.store;
+        // Held from the check of the ref to its move: two gates over this folder cannot both
+        // move a branch from the same head. Taken before any blob is placed, so a commit that
+        // lost its branch leaves every pending object it took in where it can go back.
+        let _ref_lock = match &p.ref_was {
+            RefPrecondition::Any => None,
+            expected => Some(self.ref_lock_checked(p.repo, p.ref_name, expected)?),
+        };
         let blobs = store.root.join("blobs");
         let mut files = Vec::with_capacity(p.files.len());
         // Blobs this commit renamed into place: a second file with the same bytes shares it.
@@ -153,12 +175,6 @@ impl<'a> FolderStaging<'a> {
             signature_files.push(file);
         }
         let record = p.record(files, attestation, grant_ids, signature_files);
-        // Held from the check of the ref to its move: two gates over this folder cannot both
-        // move a branch from the same head.
-        let _ref_lock = match &p.ref_was {
-            RefPrecondition::Any => None,
-            expected => Some(self.ref_lock_checked(p.repo, p.ref_name, expected)?),
-        };
         let dir = store.root.join("repos").join(p.repo);
         for d in ["revisions", "refs"] {
             fs::create_dir_all(dir.join(d)).map_err(io(&dir.join(d)))?;
@@ -278,7 +294,13 @@ impl Staging for FolderStaging<'_> {
         self: Box<Self>,
         publication: Publication<'_>,
     ) -> Result<RevisionRecord, StoreError> {
-        crate::gate::blocking(|| self.commit_now(publication))
+        crate::gate::blocking(|| {
+            let committed = self.commit_now(publication);
+            if committed.is_err() {
+                self.return_adopted();
+            }
+            committed
+        })
     }
 
     async fn adopt_pending(
@@ -289,10 +311,13 @@ impl Staging for FolderStaging<'_> {
         head_len: usize,
     ) -> Result<StagedFile, StoreError> {
         let dest = self.dir.join(staged_path);
-        crate::gate::blocking(|| {
+        let staged = crate::gate::blocking(|| {
             self.store
                 .adopt_pending_now(namespace, object, &dest, head_len)
-        })
+        })?;
+        self.adopted
+            .push((namespace.to_string(), object.clone(), dest));
+        Ok(staged)
     }
 
     async fn put_bytes(&mut self, staged_path: &str, bytes: &[u8]) -> Result<Hashes, StoreError> {

@@ -10,7 +10,10 @@
 use weightgate_attest::io::read_capped;
 
 use super::direct_file::{AlignedBuf, read_file_into, write_file_atomically};
-use super::{FolderStore, StoreError, XetObjectKind, io_at as io, xet_object_name};
+use super::{
+    FolderStore, StoreError, StoredXetObject, XetObjectKind, io_at as io, is_sha256_hex,
+    xet_object_name,
+};
 
 /// Largest Xet object read back (a xorb is at most 64 MiB of chunks plus headers).
 pub(crate) const MAX_XET_OBJECT_LEN: u64 = 80 << 20;
@@ -65,5 +68,35 @@ impl FolderStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io(&path)(e)),
         }
+    }
+
+    pub(super) fn xet_objects_now(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<StoredXetObject>, StoreError> {
+        super::folder_pending::check_namespace(namespace)?;
+        let mut out = Vec::new();
+        for kind in XetObjectKind::ALL {
+            let dir = self.root.join("xet").join(namespace).join(kind.dir());
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(&dir)(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(io(&dir))?;
+                // Gone since listed (a gc removed it): it no longer counts.
+                let Ok(meta) = entry.metadata() else { continue };
+                if !meta.is_file() {
+                    continue;
+                }
+                let name = entry.file_name().to_string_lossy().into_owned();
+                out.push(StoredXetObject {
+                    name: is_sha256_hex(&name).then_some((kind, name)),
+                    size: meta.len(),
+                });
+            }
+        }
+        Ok(out)
     }
 }

@@ -256,6 +256,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Err(uploads_unsupported(self, namespace))
     }
 
+    /// The size of each object pending in `namespace` (received whole, not yet adopted).
+    async fn pending_sizes(&self, namespace: &str) -> Result<Vec<u64>, StoreError> {
+        Err(uploads_unsupported(self, namespace))
+    }
+
     /// The repository ids under `namespace` (`ORG`) that have any ref.
     async fn repos_in(&self, namespace: &str) -> Result<Vec<String>, StoreError>;
 
@@ -330,6 +335,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Ok(true)
     }
 
+    /// Every Xet object `namespace` holds, with its size: what counts against its staging cap
+    /// unless an admitted revision needs it ([`crate::gate::xet::staging`]).
+    async fn xet_objects(&self, namespace: &str) -> Result<Vec<StoredXetObject>, StoreError> {
+        // A store that keeps no Xet objects holds none.
+        let _ = namespace;
+        Ok(Vec::new())
+    }
+
     /// Checks that a blob is still what was admitted: `Ok(Some(reason))` if it changed or is
     /// gone, `Err` if the storage could not be asked.
     async fn blob_problem(&self, f: &AdmittedFile) -> Result<Option<String>, StoreError> {
@@ -350,6 +363,17 @@ pub enum XetObjectKind {
 }
 
 impl XetObjectKind {
+    pub const ALL: [XetObjectKind; 3] = [
+        XetObjectKind::Xorb,
+        XetObjectKind::XorbIndex,
+        XetObjectKind::Shard,
+    ];
+
+    /// The kind stored in the folder (or key prefix) `dir`.
+    pub fn of_dir(dir: &str) -> Option<XetObjectKind> {
+        XetObjectKind::ALL.into_iter().find(|k| k.dir() == dir)
+    }
+
     /// Its folder (or key prefix) under the namespace's `xet/` area.
     pub fn dir(self) -> &'static str {
         match self {
@@ -358,6 +382,15 @@ impl XetObjectKind {
             XetObjectKind::Shard => "shards",
         }
     }
+}
+
+/// A stored Xet object as [`Store::xet_objects`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredXetObject {
+    /// Its kind and hash (64 hex digits); `None` for anything else in a kind's folder (a
+    /// killed write's temporary file), which still takes space until `store gc` removes it.
+    pub name: Option<(XetObjectKind, String)>,
+    pub size: u64,
 }
 
 /// Largest small record ([`Store::meta`]).
@@ -688,9 +721,10 @@ pub trait Staging: Send {
     /// Takes the pending object `object` of `namespace` into this admission under
     /// `staged_path`, as if [`Staging::put_files`] had written it (its bytes were hashed when
     /// received; they are not read again, except its first `head_len`). A commit publishes
-    /// it; an abort releases it, and it is no longer pending either way. A commit that fails in
-    /// the store or loses its branch to another ([`StoreError::RefMoved`]) may leave it pending
-    /// (the bucket does), so the client's retry finds it.
+    /// it; an abort releases it, and it is no longer pending either way. A commit that loses
+    /// its branch to another ([`StoreError::RefMoved`]) or fails in the store leaves it
+    /// pending, so the client's retry finds it (a folder store: unless the failure came after
+    /// its bytes were placed as a blob, which `store gc` then collects).
     async fn adopt_pending(
         &mut self,
         namespace: &str,

@@ -18,6 +18,57 @@ pub struct LiveXet {
     pub xorbs: BTreeSet<String>,
 }
 
+/// What a stored shard names, as far as liveness goes: the SHA-256 (hex) of each file it
+/// describes, and every xorb it names (its files' terms and its xorb section).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ShardRefs {
+    pub files: BTreeSet<String>,
+    pub xorbs: BTreeSet<String>,
+}
+
+impl ShardRefs {
+    /// The references of the stored shard `bytes`; `Err` if it does not parse.
+    pub fn of(bytes: &[u8]) -> Result<ShardRefs, String> {
+        let parsed = shard::parse(bytes).map_err(|e| e.to_string())?;
+        let terms = parsed
+            .files
+            .iter()
+            .flat_map(|f| f.terms.iter().map(|t| t.xorb));
+        Ok(ShardRefs {
+            files: parsed
+                .files
+                .iter()
+                .filter_map(|f| f.sha256)
+                .map(hex::encode)
+                .collect(),
+            xorbs: parsed
+                .xorbs
+                .iter()
+                .map(|x| x.hash)
+                .chain(terms)
+                .map(|x| x.to_hex())
+                .collect(),
+        })
+    }
+}
+
+/// The live objects among `shards` (each its hash and references), given the SHA-256 (hex)
+/// of every live file of the namespace.
+pub fn live_of<'a>(
+    shards: impl IntoIterator<Item = (&'a str, &'a ShardRefs)>,
+    live_files: &BTreeSet<String>,
+) -> LiveXet {
+    let mut live = LiveXet::default();
+    for (hash, refs) in shards {
+        if refs.files.is_disjoint(live_files) {
+            continue;
+        }
+        live.shards.insert(hash.to_string());
+        live.xorbs.extend(refs.xorbs.iter().cloned());
+    }
+    live
+}
+
 /// The live objects among `shards` (each its hash and bytes), given the SHA-256 (hex) of every
 /// live file of the namespace. `Err((hash, why))` for a stored shard that does not parse: it
 /// may name live xorbs, so nothing may be collected.
@@ -25,27 +76,16 @@ pub fn live_xet<'a>(
     shards: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     live_files: &BTreeSet<String>,
 ) -> Result<LiveXet, (String, String)> {
-    let mut live = LiveXet::default();
-    for (hash, bytes) in shards {
-        let parsed = shard::parse(bytes).map_err(|e| (hash.to_string(), e.to_string()))?;
-        let describes_live = parsed
-            .files
-            .iter()
-            .filter_map(|f| f.sha256)
-            .any(|sha| live_files.contains(&hex::encode(sha)));
-        if !describes_live {
-            continue;
-        }
-        live.shards.insert(hash.to_string());
-        let terms = parsed
-            .files
-            .iter()
-            .flat_map(|f| f.terms.iter().map(|t| t.xorb));
-        for xorb in parsed.xorbs.iter().map(|x| x.hash).chain(terms) {
-            live.xorbs.insert(xorb.to_hex());
-        }
-    }
-    Ok(live)
+    let refs = shards
+        .into_iter()
+        .map(|(hash, bytes)| {
+            Ok((
+                hash,
+                ShardRefs::of(bytes).map_err(|e| (hash.to_string(), e))?,
+            ))
+        })
+        .collect::<Result<Vec<_>, (String, String)>>()?;
+    Ok(live_of(refs.iter().map(|(h, r)| (*h, r)), live_files))
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@
 //!   are removed by `store gc`. What a refused commit released but the store could not remove
 //!   at once (a bucket's blobs, which another namespace's upload may share) still counts
 //!   against the cap until `store gc` removes it, so refused pushes cannot fill the store
-//!   between collections.
+//!   between collections. The namespace's Xet xorbs and shards that no admitted revision
+//!   needs count against the same cap ([`crate::gate::xet::staging`]).
 
 pub mod commit_request;
 pub mod routes;
@@ -42,6 +43,7 @@ use crate::gate::store::{
     AdmittedFile, ByteStream, ExpectedObject, PendingError, PendingObject, RevisionRecord, Store,
     StoreError, is_sha256_hex,
 };
+use crate::gate::xet::staging::{ShardMemory, held_bytes};
 
 /// Caps on what uploads may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +52,8 @@ pub struct UploadLimits {
     pub max_file_size: u64,
     /// Most files one commit may add, change or delete.
     pub max_commit_files: usize,
-    /// Most bytes one namespace may hold pending (received, not yet committed).
+    /// Most bytes one namespace may hold that no admitted revision uses: received files not
+    /// yet committed, and Xet objects ([`Uploads::staged_bytes`]).
     pub max_namespace_pending: u64,
     /// How long a received object waits for a commit.
     pub pending_lifetime: Duration,
@@ -76,8 +79,10 @@ pub enum UploadError {
     #[error("{0}")]
     Object(#[from] PendingError),
     #[error(
-        "namespace {namespace} already holds {held} bytes of uploads not yet committed; {size} \
-         more would pass its cap of {cap}: commit or let them expire first"
+        "namespace {namespace} already holds {held} bytes of uploads no admitted revision uses \
+         (received files, Xet xorbs and shards); {size} more would pass its staging cap of \
+         {cap} bytes (`weightgate serve --max-staging-mib`): commit them, or wait until they \
+         expire and `store gc` removes them"
     )]
     NamespaceFull {
         namespace: String,
@@ -114,6 +119,76 @@ pub(crate) fn store_status(e: &StoreError) -> StatusCode {
         }
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
+}
+
+/// What a client is told of a store error met while the gate tried to do `failed` ("write
+/// the revision's record"): the status ([`store_status`]) and a message naming the operation
+/// and the kind of fault, never a path or key (they would show the host's layout or another
+/// tenant's objects). The error itself goes to the gate's log under an id the message gives.
+/// An unreachable backend (503) and a full disk (507) keep their short answers.
+pub(crate) fn store_failure(e: &StoreError, failed: &str) -> (StatusCode, String) {
+    let status = store_status(e);
+    let message = match status {
+        StatusCode::SERVICE_UNAVAILABLE => {
+            "the object storage did not answer; try again later".to_string()
+        }
+        StatusCode::INSUFFICIENT_STORAGE => "the store is full; try again later".to_string(),
+        StatusCode::BAD_REQUEST => e.to_string(),
+        _ => {
+            let (fault, at) = match e {
+                StoreError::Io { error, path } => (
+                    error.kind().to_string(),
+                    stored_part(&path.to_string_lossy()),
+                ),
+                StoreError::NotFound { location, .. } => ("missing".into(), stored_part(location)),
+                StoreError::Corrupt { location, .. } => {
+                    ("does not read as it should".into(), stored_part(location))
+                }
+                StoreError::BlobChanged { .. } => ("changed after admission".into(), "a blob"),
+                StoreError::Config(_) => ("not set up for it".into(), "the store"),
+                _ => ("an internal error".into(), "the store"),
+            };
+            let mut id = [0u8; 8];
+            // Without randomness the id is zeros: the log still has the error, by time.
+            let _ = getrandom::fill(&mut id);
+            let id = hex::encode(id);
+            tracing::error!(error_id = %id, failed, error = %e, "store error");
+            return (
+                status,
+                format!(
+                    "the store could not {failed} ({at}: {fault}); the gate's log has the \
+                     details under error id {id}"
+                ),
+            );
+        }
+    };
+    tracing::error!(failed, error = %e, "store error");
+    (status, message)
+}
+
+/// Which part of the store a path or key is in, by the store's layout (docs/gate.md): the
+/// kind of thing, never its name.
+fn stored_part(location: &str) -> &'static str {
+    const PARTS: [(&str, &str); 13] = [
+        ("refs", "a ref"),
+        ("revisions", "a revision record"),
+        ("blobs", "a blob"),
+        ("attestations", "an attestation"),
+        ("grants", "a grant"),
+        ("signatures", "a signature file"),
+        ("uploads", "the upload area"),
+        ("pending", "the upload area"),
+        ("xet", "the Xet objects"),
+        ("tmp", "the staging area"),
+        ("tokens", "the write tokens"),
+        ("upload-tickets", "the upload tickets"),
+        ("xet-tokens", "the Xet access tokens"),
+    ];
+    // The innermost match names the kind: `repos/ORG/NAME/refs/main` is a ref.
+    location
+        .rsplit('/')
+        .find_map(|dir| PARTS.iter().find(|(d, _)| *d == dir).map(|(_, what)| *what))
+        .unwrap_or("the store")
 }
 
 /// Where the bytes of a committed file come from.
@@ -153,11 +228,80 @@ impl Holdings {
 pub struct Uploads {
     store: Arc<dyn Store>,
     limits: UploadLimits,
+    shards: Arc<ShardMemory>,
 }
 
 impl Uploads {
     pub fn new(store: Arc<dyn Store>, limits: UploadLimits) -> Self {
-        Uploads { store, limits }
+        Uploads {
+            store,
+            limits,
+            shards: Arc::default(),
+        }
+    }
+
+    /// Bytes `namespace` holds against its staging cap: its pending area (received, being
+    /// received, and a bucket's refused commits' blobs not yet collected) and its Xet objects
+    /// no admitted revision needs ([`crate::gate::xet::staging`]).
+    pub async fn staged_bytes(&self, namespace: &str) -> Result<u64, UploadError> {
+        let holdings = self.holdings(namespace).await?;
+        self.staged_bytes_beside(namespace, &holdings).await
+    }
+
+    async fn staged_bytes_beside(
+        &self,
+        namespace: &str,
+        holdings: &Holdings,
+    ) -> Result<u64, UploadError> {
+        let pending = self.store.pending_bytes(namespace).await?;
+        let admitted = holdings.0.keys().cloned().collect();
+        let xet = held_bytes(self.store.as_ref(), &self.shards, namespace, &admitted).await?;
+        Ok(pending.saturating_add(xet))
+    }
+
+    /// `Err(NamespaceFull)` if `size` more bytes would take `namespace` past its staging cap.
+    /// Checked before each receipt, not reserved: receipts of one namespace running at once
+    /// can pass it by what they hold between them, as they can across gates over one store.
+    pub async fn check_room(&self, namespace: &str, size: u64) -> Result<(), UploadError> {
+        let held = self.staged_bytes(namespace).await?;
+        self.fits(namespace, held, size)
+    }
+
+    /// For a push of files of `sizes` (its preupload, before any byte): `Err(NamespaceFull)`
+    /// if those `namespace` does not visibly hold (no admitted or pending file of the same
+    /// size) cannot fit under its cap. That is the least the push needs (a Xet push also needs
+    /// room for its xorbs), so only a push that cannot succeed is refused, with the cap named
+    /// where the client shows it: `hf_xet` shows a CAS refusal only as its status.
+    pub async fn check_room_for_push(
+        &self,
+        namespace: &str,
+        sizes: impl IntoIterator<Item = u64>,
+    ) -> Result<(), UploadError> {
+        let holdings = self.holdings(namespace).await?;
+        let mut held_sizes: std::collections::HashSet<u64> =
+            holdings.0.values().map(|f| f.size).collect();
+        held_sizes.extend(self.store.pending_sizes(namespace).await?);
+        let needed = sizes
+            .into_iter()
+            .filter(|s| !held_sizes.contains(s))
+            .fold(0u64, u64::saturating_add);
+        if needed == 0 {
+            return Ok(());
+        }
+        let held = self.staged_bytes_beside(namespace, &holdings).await?;
+        self.fits(namespace, held, needed)
+    }
+
+    fn fits(&self, namespace: &str, held: u64, size: u64) -> Result<(), UploadError> {
+        if held.saturating_add(size) > self.limits.max_namespace_pending {
+            return Err(UploadError::NamespaceFull {
+                namespace: namespace.to_string(),
+                held,
+                size,
+                cap: self.limits.max_namespace_pending,
+            });
+        }
+        Ok(())
     }
 
     pub fn limits(&self) -> &UploadLimits {
@@ -185,15 +329,7 @@ impl Uploads {
             }
             .into());
         }
-        let held = self.store.pending_bytes(namespace).await?;
-        if held.saturating_add(expected_size) > self.limits.max_namespace_pending {
-            return Err(UploadError::NamespaceFull {
-                namespace: namespace.to_string(),
-                held,
-                size: expected_size,
-                cap: self.limits.max_namespace_pending,
-            });
-        }
+        self.check_room(namespace, expected_size).await?;
         let expected = ExpectedObject {
             sha256: expected_sha256,
             size: expected_size,

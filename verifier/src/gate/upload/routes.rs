@@ -21,7 +21,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::commit_request::{CommitLine, parse_commit};
 use super::tokens::{self, TokenRecord};
-use super::{UploadError, Uploads, store_status};
+use super::{UploadError, Uploads, store_failure};
 use crate::gate::admission::{Admission, CommitRequest, CommittedFile, admit_commit, namespace_of};
 use crate::gate::audit::AuditRecord;
 use crate::gate::decision::Gate;
@@ -148,7 +148,7 @@ impl UploadApi {
                 self.failed(peer);
                 Err(unauthorized("Invalid credentials in Authorization header"))
             }
-            Err(e) => Err(store_answer(&e)),
+            Err(e) => Err(store_answer(&e, "look up the write token")),
         }
     }
 
@@ -211,22 +211,19 @@ fn bad_request(message: &str) -> Response {
     hub_error(StatusCode::BAD_REQUEST, "BadRequest", message, None)
 }
 
-fn store_answer(e: &StoreError) -> Response {
-    tracing::error!(error = %e, "upload: store error");
-    let status = store_status(e);
-    let message = match status {
-        StatusCode::SERVICE_UNAVAILABLE => "the object storage did not answer; try again later",
-        StatusCode::INSUFFICIENT_STORAGE => "the store is full; try again later",
-        StatusCode::BAD_REQUEST => return bad_request(&e.to_string()),
-        _ => "store error",
-    };
-    hub_error(status, "StoreError", message, None)
+/// The answer to a store error met while trying to do `failed` (see [`store_failure`]).
+fn store_answer(e: &StoreError, failed: &str) -> Response {
+    let (status, message) = store_failure(e, failed);
+    match status {
+        StatusCode::BAD_REQUEST => bad_request(&message),
+        _ => hub_error(status, "StoreError", &message, None),
+    }
 }
 
-fn upload_answer(e: &UploadError) -> Response {
+fn upload_answer(e: &UploadError, failed: &str) -> Response {
     match e {
         UploadError::Store(s) | UploadError::Object(super::PendingError::Store(s)) => {
-            store_answer(s)
+            store_answer(s, failed)
         }
         _ => hub_error(e.status(), "UploadRefused", &e.to_string(), None),
     }
@@ -375,16 +372,29 @@ async fn preupload(
         return too_many_files(body.files.len(), api.uploads.limits().max_commit_files);
     }
     let mut files = Vec::with_capacity(body.files.len());
+    let mut uploaded = Vec::new();
     for f in body.files {
         if let Err(e) = weightgate_attest::reading::check_relative_path(&f.path) {
             return bad_request(&format!("{}: {e}", f.path));
         }
         let lfs = f.size > MAX_REGULAR_FILE || LFS_SUFFIXES.iter().any(|s| f.path.ends_with(s));
+        let lfs = lfs && f.size > 0;
+        if lfs {
+            uploaded.push(f.size);
+        }
         files.push(json!({
             "path": f.path,
-            "uploadMode": if lfs && f.size > 0 { "lfs" } else { "regular" },
+            "uploadMode": if lfs { "lfs" } else { "regular" },
             "shouldIgnore": false,
         }));
+    }
+    // A push that cannot fit is refused here, where `huggingface_hub` prints the reason.
+    if let Err(e) = api
+        .uploads
+        .check_room_for_push(namespace_of(&repo), uploaded)
+        .await
+    {
+        return upload_answer(&e, "count the namespace's staged bytes");
     }
     axum::Json(json!({ "files": files, "commitOid": null })).into_response()
 }
@@ -467,7 +477,7 @@ async fn lfs_batch(
     let now = api.now();
     let holdings = match api.uploads.holdings(namespace).await {
         Ok(h) => h,
-        Err(e) => return upload_answer(&e),
+        Err(e) => return upload_answer(&e, "read the namespace's revisions"),
     };
     let base = base_url(&headers);
     let mut objects = Vec::with_capacity(body.objects.len());
@@ -495,7 +505,7 @@ async fn lfs_batch(
                 continue;
             }
             Ok(false) => {}
-            Err(e) => return upload_answer(&e),
+            Err(e) => return upload_answer(&e, "look up the namespace's uploads"),
         }
         let mut secret = [0u8; 32];
         if getrandom::fill(&mut secret).is_err() {
@@ -522,7 +532,7 @@ async fn lfs_batch(
             .put_meta(MetaKind::UploadTickets, &id, &json)
             .await
         {
-            return store_answer(&e);
+            return store_answer(&e, "keep the upload ticket");
         }
         objects.push(json!({
             "oid": o.oid,
@@ -558,7 +568,7 @@ async fn lfs_put(
     let record = match store.meta(MetaKind::UploadTickets, &id).await {
         Ok(Some(b)) => serde_json::from_slice::<Ticket>(&b).ok(),
         Ok(None) => None,
-        Err(e) => return store_answer(&e),
+        Err(e) => return store_answer(&e, "read the upload ticket"),
     };
     let Some(t) = record.filter(|t| t.expires_at > now) else {
         return hub_error(
@@ -604,7 +614,7 @@ async fn lfs_put(
             audit(&api, &t.repo, "", &message, &t.token, e.status().as_u16());
             match e {
                 UploadError::Store(_) | UploadError::Object(super::PendingError::Store(_)) => {
-                    upload_answer(&e)
+                    upload_answer(&e, "receive the object")
                 }
                 _ => hub_error(e.status(), "UploadRefused", &message, None),
             }
@@ -631,7 +641,7 @@ async fn lfs_verify(
     let namespace = namespace_of(&repo);
     let holdings = match api.uploads.holdings(namespace).await {
         Ok(h) => h,
-        Err(e) => return upload_answer(&e),
+        Err(e) => return upload_answer(&e, "read the namespace's revisions"),
     };
     match api
         .uploads
@@ -645,7 +655,7 @@ async fn lfs_verify(
             &format!("object {} of {} bytes was not received", o.oid, o.size),
             None,
         ),
-        Err(e) => upload_answer(&e),
+        Err(e) => upload_answer(&e, "look up the namespace's uploads"),
     }
 }
 
@@ -773,12 +783,12 @@ async fn judge_commit(
     let namespace = namespace_of(repo);
     let current = match store.refs(repo).await {
         Ok(refs) => refs.into_iter().find(|(n, _)| n == branch).map(|(_, r)| r),
-        Err(e) => return Err(store_answer(&e).into()),
+        Err(e) => return Err(store_answer(&e, "read the repository's refs").into()),
     };
     let parent = match &current {
         Some(rev) => match store.manifest(repo, rev).await {
             Ok(m) => m,
-            Err(e) => return Err(store_answer(&e).into()),
+            Err(e) => return Err(store_answer(&e, "read the parent revision's record").into()),
         },
         None => None,
     };
@@ -791,13 +801,15 @@ async fn judge_commit(
     let mut envelope = match &parent {
         Some(p) => match store.attestation(p).await {
             Ok(e) => Some(e),
-            Err(e) => return Err(store_answer(&e).into()),
+            Err(e) => {
+                return Err(store_answer(&e, "read the parent revision's attestation").into());
+            }
         },
         None => None,
     };
     let holdings = match api.uploads.holdings(namespace).await {
         Ok(h) => h,
-        Err(e) => return Err(upload_answer(&e).into()),
+        Err(e) => return Err(upload_answer(&e, "read the namespace's revisions").into()),
     };
     for line in lines {
         match line {
@@ -864,7 +876,9 @@ async fn judge_commit(
                         ))
                         .into());
                     }
-                    Err(e) => return Err(upload_answer(&e).into()),
+                    Err(e) => {
+                        return Err(upload_answer(&e, "look up the namespace's uploads").into());
+                    }
                 };
             }
         }
@@ -948,7 +962,7 @@ async fn judge_commit(
             None,
         )
         .into()),
-        Err(e) => Err(store_answer(&e).into()),
+        Err(e) => Err(store_answer(&e, "stage and publish the revision").into()),
     }
 }
 

@@ -203,6 +203,54 @@ async fn an_adopted_object_is_no_longer_pending_and_an_abort_releases_it() {
 }
 
 #[tokio::test]
+async fn a_commit_that_lost_its_branch_puts_what_it_took_in_back_into_pending() {
+    use crate::gate::store::{BlobSource, Publication, PublishedFile, RefPrecondition};
+    let (dir, up) = setup();
+    let data = bytes(3000);
+    let sha: [u8; 32] = Sha256::digest(&data).into();
+    let name = hex::encode(sha);
+    let one = body(vec![Ok(Bytes::from(data.clone()))]);
+    let obj = up.put_object("lab-a", sha, 3000, one, 1).await.unwrap();
+    let mut staging = up.store().begin(1).await.unwrap();
+    let staged = staging
+        .adopt_pending("lab-a", &obj, &name, 0)
+        .await
+        .unwrap();
+    // The branch is expected at a revision it is not at (another commit moved it).
+    let publication = Publication {
+        repo: "lab-a/model",
+        ref_name: "main",
+        ref_was: RefPrecondition::At("1".repeat(40)),
+        revision: "2".repeat(40),
+        now: 1,
+        envelope: b"{}",
+        grants: &[],
+        model_sig: None,
+        header_parameters: 0,
+        files: vec![PublishedFile {
+            path: "model.bin".into(),
+            size: 3000,
+            hashes: staged.hashes,
+            blob: BlobSource::Staged {
+                staged_path: name.clone(),
+            },
+        }],
+    };
+    let e = staging.commit(publication).await.unwrap_err();
+    assert!(matches!(e, StoreError::RefMoved { .. }), "{e}");
+    assert!(up.store().blob_state(&name).await.unwrap().is_none());
+    // Pending again, with its bytes: the client's corrected retry needs no new upload.
+    let back = up
+        .pending("lab-a", &name, 2)
+        .await
+        .unwrap()
+        .expect("pending");
+    assert_eq!(back.size, 3000);
+    let file = dir.path().join("uploads/lab-a").join(&name);
+    assert_eq!(std::fs::read(file).unwrap(), data);
+}
+
+#[tokio::test]
 async fn store_gc_removes_expired_uploads_and_dead_receipts() {
     let (dir, up) = setup();
     let data = bytes(100);
@@ -216,4 +264,65 @@ async fn store_gc_removes_expired_uploads_and_dead_receipts() {
     let report = up.store().gc(Duration::from_secs(3600)).await.unwrap();
     assert_eq!(report.abandoned, 2);
     assert_eq!(pending_files(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_store_error_names_the_operation_and_the_part_never_the_path() {
+    let io = StoreError::Io {
+        path: "/srv/secret-host/store/repos/other-lab/model/revisions/.tmp-1".into(),
+        error: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+    };
+    let (status, message) = store_failure(&io, "write the revision's record");
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        message.starts_with(
+            "the store could not write the revision's record (a revision record: permission \
+             denied); the gate's log has the details under error id "
+        ),
+        "{message}"
+    );
+    assert!(
+        !message.contains("srv") && !message.contains("other-lab"),
+        "{message}"
+    );
+    let corrupt = StoreError::Corrupt {
+        location: "s3://bucket/prefix/repos/other-lab/m/refs/main".into(),
+        why: "not a revision id".into(),
+    };
+    let (_, message) = store_failure(&corrupt, "read the repository's refs");
+    assert!(
+        message.contains("(a ref: does not read as it should)") && !message.contains("bucket"),
+        "{message}"
+    );
+    // Two answers, two ids.
+    let (_, again) = store_failure(&io, "write the revision's record");
+    assert_ne!(message, again);
+    // 503 and 507 keep their answers; a bad name is the client's and says which.
+    let unavailable = StoreError::Unavailable {
+        key: "prefix/refs".into(),
+        message: "timed out".into(),
+    };
+    assert_eq!(
+        store_failure(&unavailable, "x"),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the object storage did not answer; try again later".to_string()
+        )
+    );
+    let full = StoreError::Io {
+        path: "/srv/store/uploads/lab/.recv-1".into(),
+        error: std::io::Error::from_raw_os_error(libc::ENOSPC),
+    };
+    assert_eq!(
+        store_failure(&full, "x"),
+        (
+            StatusCode::INSUFFICIENT_STORAGE,
+            "the store is full; try again later".to_string()
+        )
+    );
+    let (status, message) = store_failure(&StoreError::BadName("`a b` is not a repo".into()), "x");
+    assert_eq!(
+        (status, message.as_str()),
+        (StatusCode::BAD_REQUEST, "`a b` is not a repo")
+    );
 }

@@ -11,9 +11,11 @@
 //! - `POST {cas}/v1/xorb-grants/default/{hash}` and `POST {cas}/v2/shards`: 404, so the client
 //!   uses the direct routes below, as it does against a CAS without them.
 //! - `POST {cas}/v1/xorbs/default/{hash}`: every chunk decoded and hashed, the xorb hash
-//!   checked, then stored in the token's namespace; `HEAD` tells whether that namespace has it.
+//!   checked, then stored in the token's namespace if it fits the namespace's staging cap
+//!   ([`super::staging`]); `HEAD` tells whether that namespace has it.
 //! - `POST {cas}/v1/shards`: the shard checked against the namespace's xorbs, each file it
-//!   describes reconstructed into the upload area under its SHA-256, then the shard stored.
+//!   describes that the namespace does not hold reconstructed into the upload area under its
+//!   SHA-256, then a shard of those files stored.
 //!
 //! The CAS URL is `{the gate's URL}/xet-cas`; every CAS route needs an access token, which
 //! reaches only its namespace's xorbs.
@@ -65,8 +67,12 @@ pub trait FileSink: Send + Sync {
         now: i64,
     ) -> Result<bool, Refusal>;
 
+    /// Refuses (507, naming the cap) if `size` more bytes would take `namespace` past its
+    /// staging cap.
+    async fn check_room(&self, namespace: &str, size: u64) -> Result<(), Refusal>;
+
     /// Receives `body` as the file `sha256` of `size` bytes for `namespace`, hashing it as
-    /// it is written; kept only if the bytes are that size and digest.
+    /// it is written; kept only if the bytes are that size and digest (and fit the cap).
     async fn put_file(
         &self,
         namespace: &str,
@@ -110,13 +116,18 @@ impl Refusal {
     }
 }
 
+/// The refusal of a store error met while trying to do `failed`: its status, and a message
+/// naming the operation, never a path ([`crate::gate::upload::store_failure`]).
+pub(crate) fn store_refusal(failed: &'static str) -> impl FnOnce(StoreError) -> Refusal {
+    move |e| {
+        let (status, message) = crate::gate::upload::store_failure(&e, failed);
+        Refusal::new(status, message)
+    }
+}
+
 impl From<StoreError> for Refusal {
     fn from(e: StoreError) -> Refusal {
-        let status = match &e {
-            StoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Refusal::new(status, e.to_string())
+        store_refusal("read or write the namespace's Xet objects")(e)
     }
 }
 
@@ -189,6 +200,8 @@ impl XetCas {
     }
 
     /// Checks and stores a xorb for the token's namespace; `Ok(false)` if it already had it.
+    /// A xorb new to the namespace must fit its staging cap; one it already holds costs
+    /// nothing more (whoever else holds the same bytes: each namespace stores its own).
     /// A xorb is checked even then: bytes that are not what they claim are refused, not
     /// silently dropped; and both its objects are put again, which refreshes their age, so
     /// `store gc` does not remove what this upload's shard is about to name.
@@ -199,6 +212,12 @@ impl XetCas {
         body: Lease,
     ) -> Result<bool, Refusal> {
         let hex = claimed.to_hex();
+        let held = self
+            .store
+            .xet_object(namespace, XetObjectKind::XorbIndex, &hex)
+            .await
+            .map_err(store_refusal("read the namespace's xorbs"))?
+            .is_some();
         let (body, chunks) = crate::gate::bulk::run(move || {
             let chunks = xorb::parse_claimed(&body, claimed);
             (body, chunks)
@@ -206,19 +225,21 @@ impl XetCas {
         .await
         .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         let chunks = chunks.map_err(|e| Refusal::bad(format!("xorb {claimed}: {e}")))?;
+        let index = xorb::encode_index(&chunks);
+        if !held {
+            self.files
+                .check_room(namespace, (body.len() + index.len()) as u64)
+                .await?;
+        }
         // The xorb first, its index last: an index means its xorb is there and was checked.
         self.store
             .put_xet_object(namespace, XetObjectKind::Xorb, &hex, &body)
-            .await?;
-        Ok(self
-            .store
-            .put_xet_object(
-                namespace,
-                XetObjectKind::XorbIndex,
-                &hex,
-                &xorb::encode_index(&chunks),
-            )
-            .await?)
+            .await
+            .map_err(store_refusal("store the xorb"))?;
+        self.store
+            .put_xet_object(namespace, XetObjectKind::XorbIndex, &hex, &index)
+            .await
+            .map_err(store_refusal("store the xorb's chunk index"))
     }
 
     async fn chunk_index(
@@ -243,9 +264,9 @@ impl XetCas {
     }
 
     /// Reconstructs `file`, whose SHA-256 the shard declares as `sha256`, into the upload
-    /// area unless it is there already. If the upload area refuses the bytes themselves, a
-    /// stored xorb that changed since its upload is named (the gate's error, 500) before a
-    /// SHA-256 the shard declared wrongly (the client's, 400).
+    /// area. If the upload area refuses the bytes themselves, a stored xorb that changed since
+    /// its upload is named (the gate's error, 500) before a SHA-256 the shard declared wrongly
+    /// (the client's, 400).
     async fn rebuild_file(
         &self,
         namespace: &str,
@@ -255,9 +276,6 @@ impl XetCas {
         now: i64,
     ) -> Result<(), Refusal> {
         let size = file.size();
-        if self.files.has_file(namespace, &sha256, size, now).await? {
-            return Ok(());
-        }
         let body = file_body(
             self.store.clone(),
             namespace,
@@ -292,8 +310,15 @@ impl XetCas {
         Err(refused.for_file(file, &sha256))
     }
 
-    /// Checks a shard against the namespace's xorbs, reconstructs each file it describes into
-    /// the upload area, then keeps the shard. `Ok(false)` if the shard was already stored.
+    /// Checks a shard against the namespace's xorbs, reconstructs each file it describes that
+    /// the namespace does not hold yet into the upload area, then keeps a shard of the files
+    /// it reconstructed (and the xorbs their terms name). `Ok(false)` if that shard was
+    /// already stored, or there was none to keep.
+    ///
+    /// Only reconstructed files are kept: for a file already held, nothing checked that the
+    /// shard's SHA-256 is the one of its chunks, and a kept shard is what makes its xorbs
+    /// count as needed (for the staging cap and for `store gc`) once a revision names that
+    /// SHA-256.
     pub async fn put_shard(&self, namespace: &str, body: &[u8]) -> Result<bool, Refusal> {
         let parsed = shard::parse(body).map_err(|e| Refusal::bad(format!("shard: {e}")))?;
         let mut indexes = HashMap::new();
@@ -313,7 +338,8 @@ impl XetCas {
                         &xorb.to_hex(),
                         &xorb::encode_index(&index),
                     )
-                    .await?;
+                    .await
+                    .map_err(store_refusal("refresh a xorb's chunk index"))?;
                 indexes.insert(xorb, index);
             }
         }
@@ -321,7 +347,8 @@ impl XetCas {
             .check(|x| indexes.get(x).cloned())
             .map_err(|e| Refusal::bad(format!("shard: {e}")))?;
         // Each SHA-256 once: two rebuilds of one file at once would race for its one place.
-        let mut files = Vec::with_capacity(parsed.files.len());
+        let now = (self.clock)();
+        let mut unique = Vec::with_capacity(parsed.files.len());
         let mut seen = std::collections::HashSet::new();
         for file in &parsed.files {
             let sha256 = file.sha256.ok_or_else(|| {
@@ -332,13 +359,36 @@ impl XetCas {
                 ))
             })?;
             if seen.insert(sha256) {
-                files.push((file, sha256));
+                unique.push((file, sha256));
             }
         }
-        let indexes = Arc::new(indexes);
-        let now = (self.clock)();
-        // One file per core at once: the client waits for this answer before its commit.
         use futures::StreamExt as _;
+        // The files the namespace does not hold yet, in the shard's order.
+        let lookups: Vec<_> = unique
+            .iter()
+            .map(|(file, sha256)| self.files.has_file(namespace, sha256, file.size(), now))
+            .collect();
+        let held: Vec<Result<bool, Refusal>> = futures::stream::iter(lookups)
+            .buffered(crate::gate::bulk::threads())
+            .collect()
+            .await;
+        let mut files = Vec::with_capacity(unique.len());
+        for (file, held) in unique.into_iter().zip(held) {
+            if !held? {
+                files.push(file);
+            }
+        }
+        if files.is_empty() {
+            return Ok(false);
+        }
+        let kept = shard::build(
+            &files.iter().map(|(f, _)| (*f).clone()).collect::<Vec<_>>(),
+            &kept_xorbs(&parsed, files.iter().map(|(f, _)| *f)),
+        );
+        // The shard first: a full namespace refuses before any file is rebuilt.
+        self.files.check_room(namespace, kept.len() as u64).await?;
+        let indexes = Arc::new(indexes);
+        // One file per core at once: the client waits for this answer before its commit.
         let rebuilds: Vec<_> = files
             .into_iter()
             .map(|(file, sha256)| self.rebuild_file(namespace, file, sha256, indexes.clone(), now))
@@ -349,12 +399,27 @@ impl XetCas {
         while let Some(done) = rebuilt.next().await {
             done?;
         }
-        let shard_id = XetHash(*blake3::hash(body).as_bytes()).to_hex();
-        Ok(self
-            .store
-            .put_xet_object(namespace, XetObjectKind::Shard, &shard_id, body)
-            .await?)
+        let shard_id = XetHash(*blake3::hash(&kept).as_bytes()).to_hex();
+        self.store
+            .put_xet_object(namespace, XetObjectKind::Shard, &shard_id, &kept)
+            .await
+            .map_err(store_refusal("store the shard"))
     }
+}
+
+/// The shard's xorb-section entries for the xorbs `files`' terms name.
+fn kept_xorbs<'a>(
+    parsed: &shard::Shard,
+    files: impl Iterator<Item = &'a shard::FileInfo>,
+) -> Vec<shard::XorbInfo> {
+    let used: std::collections::HashSet<XetHash> =
+        files.flat_map(|f| f.terms.iter().map(|t| t.xorb)).collect();
+    parsed
+        .xorbs
+        .iter()
+        .filter(|x| used.contains(&x.hash))
+        .cloned()
+        .collect()
 }
 
 /// The CAS URL of a request's gate: its `Host`, over `https` when a proxy says so.

@@ -52,6 +52,10 @@ type NamespacedFile = (String, [u8; 32]);
 
 #[async_trait::async_trait]
 impl FileSink for Received {
+    async fn check_room(&self, _: &str, _: u64) -> Result<(), Refusal> {
+        Ok(())
+    }
+
     async fn has_file(&self, ns: &str, sha: &[u8; 32], _: u64, _: i64) -> Result<bool, Refusal> {
         Ok(self.0.lock().unwrap().contains_key(&(ns.to_string(), *sha)))
     }
@@ -95,10 +99,14 @@ struct Fixture {
 /// The CAS over a folder store, its files going to `received`, or to the store's real upload
 /// area with `real_uploads`.
 fn fixture_with(real_uploads: bool) -> Fixture {
+    fixture_of(real_uploads, UploadLimits::default())
+}
+
+fn fixture_of(real_uploads: bool, limits: UploadLimits) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(FolderStore::open(dir.path()).unwrap());
     let received = Arc::new(Received::default());
-    let uploads = Uploads::new(store.clone(), UploadLimits::default());
+    let uploads = Uploads::new(store.clone(), limits);
     let sink: Arc<dyn FileSink> = if real_uploads {
         Arc::new(uploads.clone())
     } else {
@@ -644,4 +652,136 @@ for h in handles:
         seen.iter().any(|s| s == "POST /xet-cas/v1/shards"),
         "{seen:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xorbs_and_shards_count_against_the_namespace_staging_cap() {
+    let (xorb, hash, shard, bytes) = upload_of(&[b"first chunk ", b"second chunk"]);
+    let index_len = 2 * 40;
+    // Room for the xorb and its index, then not for the shard and the file besides.
+    let cap = (xorb.len() + index_len) as u64;
+    let f = fixture_of(
+        true,
+        UploadLimits {
+            max_namespace_pending: cap,
+            ..UploadLimits::default()
+        },
+    );
+    let token = access_token(&f.app, "lab-a").await;
+    let uri = format!("/xet-cas/v1/xorbs/default/{hash}");
+    let (status, body, _) = call(&f.app, Method::POST, &uri, &token, xorb.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(f.uploads.staged_bytes("lab-a").await.unwrap(), cap);
+    // Sent again: already held, so it fits whatever the cap.
+    let (status, body, _) = call(&f.app, Method::POST, &uri, &token, xorb.clone()).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"was_inserted":false}"#)
+    );
+    assert_eq!(f.uploads.staged_bytes("lab-a").await.unwrap(), cap);
+    // A shard that would rebuild a file: over the cap, 507 naming it, and no file.
+    let (status, body, headers) =
+        call(&f.app, Method::POST, "/xet-cas/v1/shards", &token, shard).await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    let want =
+        format!("namespace lab-a already holds {cap} bytes of uploads no admitted revision uses");
+    assert!(
+        body.contains(&want) && body.contains(&format!("staging cap of {cap} bytes")),
+        "{body}"
+    );
+    assert!(
+        headers["x-error-message"]
+            .to_str()
+            .unwrap()
+            .contains("--max-staging-mib")
+    );
+    assert_eq!(pending_in(&f, &bytes).await, None);
+    // Another namespace holds nothing, and learns nothing: the same xorb is new there.
+    let other = access_token(&f.app, "lab-b").await;
+    assert_eq!(f.uploads.staged_bytes("lab-b").await.unwrap(), 0);
+    let (status, body, _) = call(&f.app, Method::POST, &uri, &other, xorb.clone()).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"was_inserted":true}"#)
+    );
+    // A further xorb of lab-a's does not fit.
+    let (xorb2, hash2, _, _) = upload_of(&[b"another chunk"]);
+    let uri2 = format!("/xet-cas/v1/xorbs/default/{hash2}");
+    let (status, body, _) = call(&f.app, Method::POST, &uri2, &token, xorb2).await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    assert_eq!(
+        call(&f.app, Method::HEAD, &uri2, &token, vec![]).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_kept_shard_describes_only_the_files_it_rebuilt() {
+    let f = fixture();
+    let token = access_token(&f.app, "lab-a").await;
+    let (xorb_a, hash_a, shard_a, _) = upload_of(&[b"file a, first ", b"file a, second"]);
+    let (xorb_b, hash_b, shard_b, bytes_b) = upload_of(&[b"file b alone"]);
+    for (xorb, hash) in [(xorb_a, hash_a), (xorb_b, hash_b)] {
+        let uri = format!("/xet-cas/v1/xorbs/default/{hash}");
+        assert_eq!(
+            call(&f.app, Method::POST, &uri, &token, xorb).await.0,
+            StatusCode::OK
+        );
+    }
+    let (status, body, _) = call(
+        &f.app,
+        Method::POST,
+        "/xet-cas/v1/shards",
+        &token,
+        shard_a.clone(),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"result":1}"#));
+    // Sent again, it rebuilds nothing and keeps nothing.
+    let (_, body, _) = call(
+        &f.app,
+        Method::POST,
+        "/xet-cas/v1/shards",
+        &token,
+        shard_a.clone(),
+    )
+    .await;
+    assert_eq!(body, r#"{"result":0}"#);
+
+    // One shard of both: only b is rebuilt, and only b's entry and xorb are kept (a's entry
+    // was never checked against its SHA-256 this time).
+    let (a, b) = (
+        shard::parse(&shard_a).unwrap(),
+        shard::parse(&shard_b).unwrap(),
+    );
+    let both = shard::build(
+        &[a.files[0].clone(), b.files[0].clone()],
+        &[a.xorbs[0].clone(), b.xorbs[0].clone()],
+    );
+    let (status, body, _) = call(&f.app, Method::POST, "/xet-cas/v1/shards", &token, both).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"result":1}"#));
+    let sha_b: [u8; 32] = Sha256::digest(&bytes_b).into();
+    assert_eq!(
+        f.received
+            .0
+            .lock()
+            .unwrap()
+            .get(&("lab-a".to_string(), sha_b)),
+        Some(&bytes_b)
+    );
+    let kept = shard::build(&b.files, &b.xorbs);
+    let id = XetHash(*blake3::hash(&kept).as_bytes()).to_hex();
+    let stored = f
+        .uploads
+        .store()
+        .xet_object("lab-a", crate::gate::store::XetObjectKind::Shard, &id)
+        .await
+        .unwrap();
+    assert_eq!(stored, Some(kept));
+    let shards = f.uploads.store().xet_objects("lab-a").await.unwrap();
+    let kinds: Vec<_> = shards
+        .iter()
+        .filter(|o| matches!(o.name, Some((crate::gate::store::XetObjectKind::Shard, _))))
+        .collect();
+    assert_eq!(kinds.len(), 2, "{shards:?}");
 }

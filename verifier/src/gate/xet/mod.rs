@@ -1,7 +1,8 @@
 //! Xet uploads: the content-addressed storage (CAS) that the unchanged `hf_xet` client uploads
 //! to (Xet Protocol Specification 1.1), by job: hashes, the xorb and shard formats, the CAS
-//! routes with their access tokens, the per-namespace xorb storage, and reconstruction of each
-//! uploaded file into the upload area, where the commit finds it by SHA-256.
+//! routes with their access tokens, the per-namespace xorb storage and what of it counts against
+//! the namespace's staging cap, and reconstruction of each uploaded file into the upload area,
+//! where the commit finds it by SHA-256.
 
 pub mod access;
 mod authority;
@@ -10,6 +11,7 @@ pub mod cas;
 pub mod hash;
 pub mod reconstruct;
 pub mod shard;
+pub mod staging;
 mod upload_sink;
 pub mod xorb;
 

@@ -291,8 +291,8 @@ impl Shard {
     }
 }
 
-/// Builds an upload shard (tests; the layout hf_xet sends: no footer).
-#[cfg(test)]
+/// Builds an upload shard in the layout hf_xet sends (no footer): the shard the CAS keeps of
+/// an upload, with only the files it rebuilt.
 pub fn build(files: &[FileInfo], xorbs: &[XorbInfo]) -> Vec<u8> {
     fn entry(out: &mut Vec<u8>, hash: &XetHash, words: [u32; 4]) {
         out.extend_from_slice(&hash.0);
@@ -316,12 +316,13 @@ pub fn build(files: &[FileInfo], xorbs: &[XorbInfo]) -> Vec<u8> {
             entry(&mut out, &t.xorb, [0, t.len, t.start, t.end]);
         }
         if verification {
-            for t in &f.terms {
-                entry(&mut out, &t.verification.unwrap(), [0; 4]);
+            for v in f.terms.iter().filter_map(|t| t.verification) {
+                entry(&mut out, &v, [0; 4]);
             }
         }
         if let Some(sha) = f.sha256 {
-            let stored = XetHash::from_hex(&hex::encode(sha)).unwrap();
+            // Stored like every hash here: four little-endian u64 words.
+            let stored = XetHash::from_hex(&hex::encode(sha)).expect("64 hex digits");
             entry(&mut out, &stored, [0; 4]);
         }
     }

@@ -3,12 +3,19 @@
 
 use axum::http::StatusCode;
 
-use super::cas::{FileSink, Refusal};
+use super::cas::{FileSink, Refusal, store_refusal};
 use super::reconstruct::FileBody;
+use crate::gate::store::PendingError;
 use crate::gate::upload::{UploadError, Uploads};
 
-fn refusal(e: UploadError) -> Refusal {
-    Refusal::new(e.status(), e.to_string())
+/// The refusal of `e`, met while trying to do `failed` (named for a store error).
+fn refusal(failed: &'static str) -> impl FnOnce(UploadError) -> Refusal {
+    move |e| match e {
+        UploadError::Store(e) | UploadError::Object(PendingError::Store(e)) => {
+            store_refusal(failed)(e)
+        }
+        e => Refusal::new(e.status(), e.to_string()),
+    }
 }
 
 #[async_trait::async_trait]
@@ -20,10 +27,19 @@ impl FileSink for Uploads {
         size: u64,
         now: i64,
     ) -> Result<bool, Refusal> {
-        let holdings = self.holdings(namespace).await.map_err(refusal)?;
+        let holdings = self
+            .holdings(namespace)
+            .await
+            .map_err(refusal("read the namespace's revisions"))?;
         self.has_object(namespace, &hex::encode(sha256), size, &holdings, now)
             .await
-            .map_err(refusal)
+            .map_err(refusal("read the namespace's uploads"))
+    }
+
+    async fn check_room(&self, namespace: &str, size: u64) -> Result<(), Refusal> {
+        Uploads::check_room(self, namespace, size)
+            .await
+            .map_err(refusal("count the namespace's staged bytes"))
     }
 
     async fn put_file(
@@ -37,13 +53,11 @@ impl FileSink for Uploads {
         match self.put_object(namespace, sha256, size, body, now).await {
             Ok(_) => Ok(()),
             // The stream failed on our side (a stored xorb changed or could not be read).
-            Err(UploadError::Object(crate::gate::store::PendingError::Connection(e))) => {
-                Err(Refusal::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("reconstruction: {e}"),
-                ))
-            }
-            Err(e) => Err(refusal(e)),
+            Err(UploadError::Object(PendingError::Connection(e))) => Err(Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reconstruction: {e}"),
+            )),
+            Err(e) => Err(refusal("keep a file rebuilt from its xorbs")(e)),
         }
     }
 }
