@@ -55,6 +55,54 @@ impl FolderStore {
         self.root.join("blobs").join(sha256)
     }
 
+    /// `STORE/blob-ids/<sha256>`: the identity a blob had when it was placed or last hashed
+    /// whole, so a later admission of the same bytes need not read them to trust them.
+    fn placed_identity_path(&self, sha256: &str) -> PathBuf {
+        self.root.join("blob-ids").join(sha256)
+    }
+
+    /// The identity noted for blob `sha256`, if any (and readable).
+    pub(super) fn placed_identity(&self, sha256: &str) -> Option<BlobIdentity> {
+        let text =
+            weightgate_attest::io::read_capped(&self.placed_identity_path(sha256), 256).ok()?;
+        let n: Vec<i64> = std::str::from_utf8(&text)
+            .ok()?
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        match n[..] {
+            [inode, cs, cn, ms, mn] => Some(BlobIdentity::File {
+                mtime: (ms, mn),
+                ctime: Some((cs, cn)),
+                inode: Some(u64::try_from(inode).ok()?),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Notes `identity` for blob `sha256`, whose bytes were just checked. A note that cannot
+    /// be written only costs a later admission of the same bytes a read.
+    pub(super) fn note_placed(&self, sha256: &str, identity: &BlobIdentity) {
+        let BlobIdentity::File {
+            mtime: (ms, mn),
+            ctime: Some((cs, cn)),
+            inode: Some(inode),
+        } = identity
+        else {
+            return;
+        };
+        let path = self.placed_identity_path(sha256);
+        let line = format!("{inode} {cs} {cn} {ms} {mn}\n");
+        let written = path
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| write_atomically(&path, line.as_bytes(), 0o644, Replace::Allowed));
+        if let Err(e) = written {
+            tracing::warn!(blob = sha256, error = %e, "cannot note a placed blob's identity");
+        }
+    }
+
     fn repo_dir(&self, repo: &str) -> PathBuf {
         self.root.join("repos").join(repo)
     }

@@ -240,14 +240,26 @@ impl<'a> FolderStaging<'a> {
     /// Renames a staged file to its blob name. A blob of that name stored meanwhile (another
     /// admission of the same bytes) is kept, once hashed again: an altered blob is never
     /// blessed by a new record.
+    /// A blob whose identity is still the one noted when it was placed (or last hashed) is
+    /// not read again: the same proof a record's identity gives a reused blob.
     fn place(&self, staged: &Path, dest: &Path, sha: &str) -> Result<BlobIdentity, StoreError> {
         match fs::symlink_metadata(dest) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 fs::rename(staged, dest).map_err(io(dest))?;
-                current_identity(dest)
+                let identity = current_identity(dest)?;
+                self.store.note_placed(sha, &identity);
+                Ok(identity)
             }
             Err(e) => Err(io(dest)(e)),
             Ok(_) => {
+                let now = current_identity(dest)?;
+                if self
+                    .store
+                    .placed_identity(sha)
+                    .is_some_and(|noted| noted.proves_unchanged(&now))
+                {
+                    return Ok(now);
+                }
                 let (hashes, state) = self.store.rehash_blob(sha, &|_| {})?;
                 if hex::encode(hashes.sha256) != sha || state.defect.is_some() {
                     return Err(StoreError::BlobChanged {
@@ -262,6 +274,7 @@ impl<'a> FolderStaging<'a> {
                         ),
                     });
                 }
+                self.store.note_placed(sha, &state.identity);
                 Ok(state.identity)
             }
         }
@@ -480,6 +493,66 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::os::unix::fs::FileExt;
+
+    /// Admits `bytes` as the one file of `repo` through a fresh staging.
+    fn admit_bytes(store: &FolderStore, repo: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        use crate::gate::store::{PublishedFile, RefPrecondition, Staging as _};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut staging = Box::new(FolderStaging::create(store)?);
+            let sha = hex::encode(sha2::Sha256::digest(bytes));
+            let hashes = staging.put_bytes(&sha, bytes).await?;
+            let publication = Publication {
+                repo,
+                ref_name: "main",
+                ref_was: RefPrecondition::Any,
+                revision: "3".repeat(40),
+                now: 1,
+                envelope: b"{}",
+                grants: &[],
+                model_sig: None,
+                header_parameters: 0,
+                files: vec![PublishedFile {
+                    path: "model.bin".into(),
+                    size: bytes.len() as u64,
+                    hashes,
+                    blob: BlobSource::Staged { staged_path: sha },
+                }],
+            };
+            staging.commit(publication).await.map(drop)
+        })
+    }
+
+    #[test]
+    fn a_placed_blob_notes_its_identity_and_an_altered_one_is_still_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FolderStore::open(dir.path()).unwrap();
+        let bytes = b"the same bytes, admitted under two organisations".to_vec();
+        let sha = hex::encode(sha2::Sha256::digest(&bytes));
+        admit_bytes(&store, "lab-a/m", &bytes).unwrap();
+        let blob = store.blob_path(&sha);
+        let noted = store.placed_identity(&sha).expect("noted at placement");
+        assert!(noted.proves_unchanged(&current_identity(&blob).unwrap()));
+        // Unchanged: the second organisation's admission keeps the same blob.
+        admit_bytes(&store, "lab-b/m", &bytes).unwrap();
+        assert!(noted.proves_unchanged(&current_identity(&blob).unwrap()));
+        // Altered behind the store's back (same size): the noted identity no longer proves
+        // anything, the blob is read again and refused.
+        fs::set_permissions(&blob, fs::Permissions::from_mode(0o644)).unwrap();
+        let mut altered = bytes.clone();
+        altered[0] ^= 1;
+        fs::write(&blob, &altered).unwrap();
+        fs::set_permissions(&blob, fs::Permissions::from_mode(0o444)).unwrap();
+        let e = admit_bytes(&store, "lab-c/m", &bytes).unwrap_err();
+        assert!(matches!(e, StoreError::BlobChanged { .. }), "{e}");
+        // A note outlives its blob only until gc.
+        fs::remove_file(&blob).unwrap();
+        store.gc(std::time::Duration::ZERO).unwrap();
+        assert!(store.placed_identity(&sha).is_none());
+        assert!(!dir.path().join("blob-ids").join(&sha).exists());
+    }
 
     fn source(dir: &Path, len: usize) -> PathBuf {
         let p = dir.join("src.bin");

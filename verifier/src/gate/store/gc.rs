@@ -162,6 +162,13 @@ impl FolderStore {
                 report.removed.push(rel);
             }
         }
+        // A blob's noted identity goes with it.
+        for path in read_dir_or_empty(&self.root.join("blob-ids"))? {
+            let blob = path.file_name().map(|n| self.root.join("blobs").join(n));
+            if blob.is_some_and(|b| fs::symlink_metadata(b).is_err()) {
+                fs::remove_file(&path).map_err(io(&path))?;
+            }
+        }
         // Staging folders of admissions whose process is gone, once past the grace period.
         for path in read_dir_or_empty(&self.root.join("tmp"))? {
             let Some(pid) = path
