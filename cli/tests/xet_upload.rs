@@ -61,7 +61,7 @@ fn hf_upload_through_xet_is_admitted_and_the_cas_refuses_what_is_wrong() {
         "client script failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.matches("ok: ").count(), 6, "{stdout}");
+    assert_eq!(stdout.matches("ok: ").count(), 7, "{stdout}");
     // Two shards were accepted (one per upload; the replayed and broken ones were refused).
     // Every xorb was received once: the second upload (same shards, the client's shard cache
     // kept) sent none, or one would have come again (`inserted=false`).

@@ -87,6 +87,16 @@ print("ok: shard naming a missing xorb refused:", r.json()["error"])
 r = requests.post(f"{cas}/v1/shards", data=b"\0" * 100, headers=auth_a)
 assert r.status_code == 400 and "header tag" in r.json()["error"], r.text
 
+# 4b. The v2 shard route is absent: the client hears the 404 only after its whole body (a
+#     shard of megabytes) went out, not a broken pipe mid-body (hf_xet would retry after a
+#     back-off before falling back to v1).
+import http.client, urllib.parse
+u = urllib.parse.urlsplit(cas)
+conn = http.client.HTTPConnection(u.hostname, u.port)
+conn.request("POST", u.path + "/v2/shards", body=b"\0" * (3 << 20), headers=auth_a)
+assert conn.getresponse().status == 404
+print("ok: the v2 shard route answers 404 after the body")
+
 # 5. Lab B probes for lab A's bytes: the dedupe query, HEAD of the xorb, and lab A's own shard
 #    replayed all answer as if nothing existed.
 _, auth_b = cas_token(token_b, "lab-b/probe")

@@ -589,11 +589,29 @@ async fn post_shard(State(cas): State<Arc<XetCas>>, request: Request) -> Result<
     Ok(axum::Json(json!({ "result": u8::from(stored) })).into_response())
 }
 
-/// Routes the client should find absent (it falls back), after the token check.
-async fn absent(State(cas): State<Arc<XetCas>>, headers: HeaderMap) -> Result<Response, Refusal> {
-    cas.grant(&headers).await?;
+/// Routes the client should find absent (it falls back), after the token check. The body is
+/// read first (up to a shard's size, for at most [`DRAIN_LIMIT`]): answered while still
+/// sending one, `hf_xet` meets a broken pipe instead of the 404 and retries the v2 shard
+/// route after a back-off of up to several seconds before it falls back to v1.
+async fn absent(State(cas): State<Arc<XetCas>>, request: Request) -> Result<Response, Refusal> {
+    use futures::StreamExt as _;
+    cas.grant(request.headers()).await?;
+    let mut body = request.into_body().into_data_stream();
+    let drain = async {
+        let mut read = 0usize;
+        while let Some(Ok(chunk)) = body.next().await {
+            read += chunk.len();
+            if read > MAX_SHARD_LEN {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_LIMIT, drain).await;
     Ok((StatusCode::NOT_FOUND, Body::empty()).into_response())
 }
+
+/// Longest an absent route reads a body it discards.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The write-token route and the CAS routes, to merge into the gate's router.
 pub fn router(cas: Arc<XetCas>) -> Router {
