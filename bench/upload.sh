@@ -270,7 +270,10 @@ def hf_upload(namespace, tok, xet):
     os.sync()
     client, gate_before = children_cpu(), cpu_seconds(gate_pid)
     t = time.monotonic()
-    run = subprocess.run([hf, "upload", f"{namespace}/upload", str(release), "."], env=env,
+    # CLIENT_NICE (diagnostic): the client yields the CPU to the gate and the probe, as one on
+    # another machine would not take it.
+    nice = ["nice", "-n", os.environ["CLIENT_NICE"]] if os.environ.get("CLIENT_NICE") else []
+    run = subprocess.run(nice + [hf, "upload", f"{namespace}/upload", str(release), "."], env=env,
                          capture_output=True, text=True)
     took = time.monotonic() - t
     if run.returncode != 0:
