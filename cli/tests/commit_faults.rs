@@ -15,18 +15,7 @@ use std::time::Instant;
 use common::{copy_dir, http_get, policy_trusting, run, run_env, testdata};
 
 fn token(store: &Path) -> String {
-    let r = run([
-        "token",
-        "create",
-        "--store",
-        store.to_str().unwrap(),
-        "--name",
-        "release-job",
-        "--write",
-        "lab",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    r.stdout.trim().to_string()
+    common::write_token(store, "release-job", &["lab"])
 }
 
 fn serve(store: &Path, policy: &Path) -> Server {

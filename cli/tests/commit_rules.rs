@@ -74,18 +74,7 @@ fn a_push_no_destination_could_be_served_is_refused_at_the_commit() {
         "destination_header = \"CF-IPCountry\"",
     );
     let store = p("store");
-    let token = run([
-        "token",
-        "create",
-        "--store",
-        store.to_str().unwrap(),
-        "--name",
-        "release-job",
-        "--write",
-        "lab",
-    ]);
-    assert_eq!(token.code, 0, "{}", token.stderr);
-    let token = token.stdout.trim().to_string();
+    let token = common::write_token(&store, "release-job", &["lab"]);
     let mut cmd = common::bin();
     cmd.args(["serve", "--store", store.to_str().unwrap()])
         .args(["--policy", &policy, "--listen", "127.0.0.1:0"]);

@@ -1,7 +1,7 @@
 //! A store error on the commit route reaches the client naming what failed and the part of
 //! the store, with an error id the gate's log gives beside the whole error; never a path.
 
-use crate::common::{self, bearer_request, http_get, run};
+use crate::common::{self, bearer_request, http_get};
 use crate::support::serve::Server;
 
 #[test]
@@ -10,18 +10,7 @@ fn a_store_error_at_the_commit_names_what_failed_never_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let tiny = common::attested_tiny();
     let store = dir.path().join("store");
-    let token = run([
-        "token",
-        "create",
-        "--store",
-        store.to_str().unwrap(),
-        "--name",
-        "lab-ci",
-        "--write",
-        "lab",
-    ]);
-    assert_eq!(token.code, 0, "{}", token.stderr);
-    let token = token.stdout.trim().to_string();
+    let token = common::write_token(&store, "lab-ci", &["lab"]);
     let policy = common::policy_trusting(dir.path(), &["test-lab"], "");
     let mut cmd = common::bin();
     cmd.args(["serve", "--store", store.to_str().unwrap()])

@@ -102,18 +102,7 @@ fn two_gates_over_one_folder_racing_commits_on_one_branch_one_wins() {
         .collect();
     let store = p("store");
     let policy = policy_trusting(dir.path(), &["test-lab"], "");
-    let token = run([
-        "token",
-        "create",
-        "--store",
-        store.to_str().unwrap(),
-        "--name",
-        "lab-ci",
-        "--write",
-        "lab",
-    ]);
-    assert_eq!(token.code, 0, "{}", token.stderr);
-    let token = token.stdout.trim().to_string();
+    let token = common::write_token(&store, "lab-ci", &["lab"]);
     let gate = || {
         let mut cmd = common::bin();
         cmd.args(["serve", "--store", store.to_str().unwrap()])

@@ -13,18 +13,7 @@ use common::{copy_dir, run, td, testdata};
 use serve::Server;
 
 fn token(store: &Path, name: &str, write: &str) -> String {
-    let r = run([
-        "token",
-        "create",
-        "--store",
-        store.to_str().unwrap(),
-        "--name",
-        name,
-        "--write",
-        write,
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let t = r.stdout.trim().to_string();
+    let t = common::write_token(store, name, &[write]);
     assert!(t.starts_with("wg_") && t.len() == 67, "{t}");
     t
 }

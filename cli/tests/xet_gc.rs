@@ -55,18 +55,7 @@ fn gc_removes_the_xet_objects_of_refused_uploads_and_keeps_the_published_ones() 
 
     let store = p("store");
     let policy = policy_trusting(dir.path(), &["test-lab"], "");
-    let token = run([
-        "token",
-        "create",
-        "--store",
-        store.to_str().unwrap(),
-        "--name",
-        "lab-release",
-        "--write",
-        "lab",
-    ]);
-    assert_eq!(token.code, 0, "{}", token.stderr);
-    let token = token.stdout.trim().to_string();
+    let token = common::write_token(&store, "lab-release", &["lab"]);
     let mut cmd = common::bin();
     cmd.args(["serve", "--store", store.to_str().unwrap()])
         .args([

@@ -86,20 +86,7 @@ fn a_folder_namespace_full_of_xet_objects_refuses_a_push_naming_its_cap_until_gc
     noise(&p("noise"));
     attested_with_extra(&p("good"), 1);
     let store = p("store");
-    let token = run([
-        "token",
-        "create",
-        "--store",
-        store.to_str().unwrap(),
-        "--name",
-        "lab-ci",
-        "--write",
-        "lab",
-        "--write",
-        "other",
-    ]);
-    assert_eq!(token.code, 0, "{}", token.stderr);
-    let token = token.stdout.trim().to_string();
+    let token = common::write_token(&store, "lab-ci", &["lab", "other"]);
     let policy = common::policy_trusting(dir.path(), &["test-lab"], "");
     let mut cmd = common::bin();
     cmd.args(["serve", "--store", store.to_str().unwrap()])

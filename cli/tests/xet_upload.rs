@@ -6,22 +6,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{self, attested_tiny, policy_trusting, python, run};
+use crate::common::{self, attested_tiny, policy_trusting, python};
 use crate::support::serve::Server;
 
 fn token(store: &Path, name: &str, org: &str) -> String {
-    let r = run([
-        "token",
-        "create",
-        "--store",
-        store.to_str().unwrap(),
-        "--name",
-        name,
-        "--write",
-        org,
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    r.stdout.trim().to_string()
+    common::write_token(store, name, &[org])
 }
 
 #[test]

@@ -169,6 +169,24 @@ pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u
     (status, body)
 }
 
+/// A write token named `name` for `orgs`, created in `store` by `weightgate token create`.
+pub fn write_token(store: &Path, name: &str, orgs: &[&str]) -> String {
+    let mut args = vec![
+        "token",
+        "create",
+        "--store",
+        store.to_str().unwrap(),
+        "--name",
+        name,
+    ];
+    for org in orgs {
+        args.extend(["--write", org]);
+    }
+    let r = run(args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.stdout.trim().to_string()
+}
+
 /// One request on its own connection (`Connection: close`), with a bearer token unless
 /// `token` is empty: the status and the whole answer as text (0 if none came).
 pub fn bearer_request(
