@@ -159,12 +159,17 @@ def children_cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
 
+def client_nice():
+    """CLIENT_NICE (diagnostic): the uploading clients yield the CPU to the servers and the
+    probe, as clients on other machines would not take it."""
+    return ["nice", "-n", os.environ["CLIENT_NICE"]] if os.environ.get("CLIENT_NICE") else []
+
 def put_all(urls, server_pid):
     """PUTs each file with curl: (wall seconds, server CPU seconds, curl CPU seconds)."""
     os.sync()
     t, server, curl = time.monotonic(), cpu_seconds(server_pid), children_cpu()
     for p, url in urls:
-        subprocess.run(["curl", "-sf", "-o", "/dev/null", "-T", str(p), url], check=True)
+        subprocess.run(client_nice() + ["curl", "-sf", "-o", "/dev/null", "-T", str(p), url], check=True)
     return time.monotonic() - t, cpu_seconds(server_pid) - server, children_cpu() - curl
 
 GATE_REFUSAL = (f"{gate}/lab/embargoed/resolve/main/config.json", {"CF-IPCountry": "CN"})
@@ -270,10 +275,7 @@ def hf_upload(namespace, tok, xet):
     os.sync()
     client, gate_before = children_cpu(), cpu_seconds(gate_pid)
     t = time.monotonic()
-    # CLIENT_NICE (diagnostic): the client yields the CPU to the gate and the probe, as one on
-    # another machine would not take it.
-    nice = ["nice", "-n", os.environ["CLIENT_NICE"]] if os.environ.get("CLIENT_NICE") else []
-    run = subprocess.run(nice + [hf, "upload", f"{namespace}/upload", str(release), "."], env=env,
+    run = subprocess.run(client_nice() + [hf, "upload", f"{namespace}/upload", str(release), "."], env=env,
                          capture_output=True, text=True)
     took = time.monotonic() - t
     if run.returncode != 0:
