@@ -4,8 +4,6 @@
 //! revision records and what both gates serve are the winner's.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -23,25 +21,8 @@ fn commit(addr: &str, token: &str, envelope: &[u8], parent: &str) -> (u16, Strin
         "{{\"key\":\"header\",\"value\":{{\"summary\":\"race\",\"parentCommit\":\"{parent}\"}}}}\n\
          {{\"key\":\"file\",\"value\":{{\"path\":\"weightgate.att\",\"encoding\":\"base64\",\"content\":\"{content}\"}}}}\n"
     );
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "POST /api/models/lab/tiny/commit/main HTTP/1.1\r\nHost: {addr}\r\n\
-         Authorization: Bearer {token}\r\nContent-Type: application/x-ndjson\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+    let path = "/api/models/lab/tiny/commit/main";
+    common::bearer_request(addr, "POST", path, token, body.as_bytes())
 }
 
 /// The revision `main` of `lab/tiny` resolves to on the gate at `addr`.

@@ -6,7 +6,8 @@
 //! (measured here: 1.47 GB took 2.6 s buffered into fresh pages, 0.7 s written direct and
 //! flushed). Direct writes need an aligned address, length and offset; the last piece of a
 //! file, shorter than a block, is written through the cache. Where the filesystem refuses
-//! `O_DIRECT` (some FUSE and network filesystems, tmpfs before Linux 6.6) or a write is not aligned, the file continues buffered: only slower.
+//! `O_DIRECT` (some FUSE and network filesystems, tmpfs before Linux 6.6) or a write is not
+//! aligned, the file continues buffered: only slower.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -226,7 +227,7 @@ pub(super) fn read_file_into(path: &Path, cap: u64, into: &mut AlignedBuf) -> st
     if size > cap {
         return Err(too_large());
     }
-    // Room for one byte more than its size, in whole blocks: a file grown since is seen.
+    // Room for one byte more than its size, in whole blocks, so a file grown since is seen.
     let room = (size as usize + 1).next_multiple_of(ALIGN);
     into.reserve(room);
     into.touch(room);
@@ -248,6 +249,12 @@ pub(super) fn read_file_into(path: &Path, cap: u64, into: &mut AlignedBuf) -> st
     }
     if filled as u64 > cap {
         return Err(too_large());
+    }
+    if filled as u64 != size {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("it changed size while it was read ({size} bytes, then {filled})"),
+        ));
     }
     into.len = filled;
     Ok(())

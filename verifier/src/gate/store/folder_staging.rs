@@ -496,7 +496,7 @@ mod tests {
 
     /// Admits `bytes` as the one file of `repo` through a fresh staging.
     fn admit_bytes(store: &FolderStore, repo: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        use crate::gate::store::{PublishedFile, RefPrecondition, Staging as _};
+        use crate::gate::store::{RefPrecondition, Staging as _};
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -504,23 +504,13 @@ mod tests {
             let mut staging = Box::new(FolderStaging::create(store)?);
             let sha = hex::encode(sha2::Sha256::digest(bytes));
             let hashes = staging.put_bytes(&sha, bytes).await?;
-            let publication = Publication {
+            let publication = Publication::one_staged_file(
                 repo,
-                ref_name: "main",
-                ref_was: RefPrecondition::Any,
-                revision: "3".repeat(40),
-                now: 1,
-                envelope: b"{}",
-                grants: &[],
-                model_sig: None,
-                header_parameters: 0,
-                files: vec![PublishedFile {
-                    path: "model.bin".into(),
-                    size: bytes.len() as u64,
-                    hashes,
-                    blob: BlobSource::Staged { staged_path: sha },
-                }],
-            };
+                RefPrecondition::Any,
+                bytes.len() as u64,
+                hashes,
+                &sha,
+            );
             staging.commit(publication).await.map(drop)
         })
     }

@@ -636,6 +636,36 @@ pub struct Publication<'a> {
 }
 
 impl Publication<'_> {
+    /// A publication of one file, `model.bin`, staged under `staged_path` (tests).
+    #[cfg(test)]
+    pub(crate) fn one_staged_file<'a>(
+        repo: &'a str,
+        ref_was: RefPrecondition,
+        size: u64,
+        hashes: Hashes,
+        staged_path: &str,
+    ) -> Publication<'a> {
+        Publication {
+            repo,
+            ref_name: "main",
+            ref_was,
+            revision: "3".repeat(40),
+            now: 1,
+            envelope: b"{}",
+            grants: &[],
+            model_sig: None,
+            header_parameters: 0,
+            files: vec![PublishedFile {
+                path: "model.bin".into(),
+                size,
+                hashes,
+                blob: BlobSource::Staged {
+                    staged_path: staged_path.to_string(),
+                },
+            }],
+        }
+    }
+
     /// The signature files served with the revision (`weightgate.att`, and `model.sig` when one
     /// was checked), each with its bytes.
     pub(crate) fn signature_files(&self) -> Vec<(SignatureFile, &[u8])> {

@@ -204,7 +204,7 @@ async fn an_adopted_object_is_no_longer_pending_and_an_abort_releases_it() {
 
 #[tokio::test]
 async fn a_commit_that_lost_its_branch_puts_what_it_took_in_back_into_pending() {
-    use crate::gate::store::{BlobSource, Publication, PublishedFile, RefPrecondition};
+    use crate::gate::store::{Publication, RefPrecondition};
     let (dir, up) = setup();
     let data = bytes(3000);
     let sha: [u8; 32] = Sha256::digest(&data).into();
@@ -217,25 +217,9 @@ async fn a_commit_that_lost_its_branch_puts_what_it_took_in_back_into_pending() 
         .await
         .unwrap();
     // The branch is expected at a revision it is not at (another commit moved it).
-    let publication = Publication {
-        repo: "lab-a/model",
-        ref_name: "main",
-        ref_was: RefPrecondition::At("1".repeat(40)),
-        revision: "2".repeat(40),
-        now: 1,
-        envelope: b"{}",
-        grants: &[],
-        model_sig: None,
-        header_parameters: 0,
-        files: vec![PublishedFile {
-            path: "model.bin".into(),
-            size: 3000,
-            hashes: staged.hashes,
-            blob: BlobSource::Staged {
-                staged_path: name.clone(),
-            },
-        }],
-    };
+    let moved = RefPrecondition::At("1".repeat(40));
+    let publication =
+        Publication::one_staged_file("lab-a/model", moved, 3000, staged.hashes, &name);
     let e = staging.commit(publication).await.unwrap_err();
     assert!(matches!(e, StoreError::RefMoved { .. }), "{e}");
     assert!(up.store().blob_state(&name).await.unwrap().is_none());
